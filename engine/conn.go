@@ -1,0 +1,616 @@
+package engine
+
+import (
+	"errors"
+	"net/netip"
+	"os"
+	"time"
+
+	"github.com/panjf2000/gnet/v2/pkg/netpoll"
+	"golang.org/x/sys/unix"
+)
+
+// ErrInboundOverflow closes a connection whose handler left more than
+// Config.MaxInbound bytes unconsumed.
+var ErrInboundOverflow = errors.New("engine: unconsumed input over limit")
+
+// Handler receives a connection's events. Every method runs on the
+// connection's loop and must not block.
+type Handler interface {
+	// OnOpen is called once an accepted connection is registered or a dial
+	// has connected.
+	OnOpen(c *Conn)
+	// OnData delivers input and returns how many bytes were consumed. The
+	// rest stays buffered and is delivered again, in front of new input, on
+	// the next read or after Kick/ResumeRead. data is valid only during the
+	// call; copy to keep.
+	OnData(c *Conn, data []byte) int
+	// OnEOF reports that the peer shut down its write side; no more input
+	// follows. The connection stays open for writing.
+	OnEOF(c *Conn)
+	// OnDrain reports that the output queue, after having been over the
+	// high-water mark, fell to the low-water mark: resume the producer.
+	OnDrain(c *Conn)
+	// OnTimeout reports that the deadline set with SetDeadline/SetTimeout
+	// passed.
+	OnTimeout(c *Conn)
+	// OnClose is called once, after the descriptor was closed. err is nil
+	// for a local close, the failure otherwise (for a dial: why it failed).
+	OnClose(c *Conn, err error)
+}
+
+// Conn is a non-blocking TCP connection owned by one loop. All its methods
+// run on that loop unless documented otherwise.
+type Conn struct {
+	fd       int
+	loop     *Loop
+	h        Handler
+	ln       *Listener // nil for dialed conns
+	remote   netip.AddrPort
+	interest uint8 // current epoll interest: bit 1 read, bit 2 write
+
+	in       []byte
+	out      outQueue
+	hi, lo   int
+	deadline time.Time
+	timer    *Timer
+
+	connecting, paused, eof, closing, lingering, closed, wrShut, shutDone, wasFull, kicked bool
+
+	// Ctx is free for the handler's use.
+	Ctx any
+}
+
+const (
+	wantRead  = 1
+	wantWrite = 2
+)
+
+func newConn(l *Loop, fd int, h Handler) *Conn {
+	return &Conn{fd: fd, loop: l, h: h, hi: l.eng.cfg.HighWater, lo: l.eng.cfg.LowWater}
+}
+
+// Loop returns the connection's loop. Safe from any goroutine.
+func (c *Conn) Loop() *Loop { return c.loop }
+
+// Fd returns the descriptor (for socket options). Runs on the loop.
+func (c *Conn) Fd() int { return c.fd }
+
+// RemoteAddr returns the peer address. Runs on the loop.
+func (c *Conn) RemoteAddr() netip.AddrPort { return c.remote }
+
+// LocalAddr returns the local address (one getsockname call). Runs on the loop.
+func (c *Conn) LocalAddr() netip.AddrPort {
+	sa, err := unix.Getsockname(c.fd)
+	if err != nil {
+		return netip.AddrPort{}
+	}
+	return sockaddrToAddrPort(sa)
+}
+
+// SetHandler replaces the connection's handler (a hand-off between roles).
+func (c *Conn) SetHandler(h Handler) { c.h = h }
+
+// Handler returns the connection's handler.
+func (c *Conn) Handler() Handler { return c.h }
+
+// Closed reports whether the descriptor is closed.
+func (c *Conn) Closed() bool { return c.closed }
+
+// Closing reports whether Close was called (output may still be flushing).
+func (c *Conn) Closing() bool { return c.closing || c.closed }
+
+// EOF reports whether the peer shut down its write side.
+func (c *Conn) EOF() bool { return c.eof }
+
+// Connecting reports whether a dial is still in progress.
+func (c *Conn) Connecting() bool { return c.connecting }
+
+// Buffered returns the bytes of memory queued for output (file regions
+// queued with SendFile are not counted).
+func (c *Conn) Buffered() int { return c.out.mem }
+
+// Pending reports whether any output (memory or file) is still queued.
+func (c *Conn) Pending() bool { return !c.out.empty() }
+
+// Full reports whether queued output is over the high-water mark: a producer
+// should pause until OnDrain.
+func (c *Conn) Full() bool { return c.out.mem > c.hi }
+
+// SetWatermarks sets the connection's high and low output marks.
+func (c *Conn) SetWatermarks(high, low int) {
+	if high > 0 {
+		c.hi = high
+	}
+	if low >= 0 && low <= c.hi {
+		c.lo = low
+	}
+}
+
+// Inbound returns the bytes buffered but not yet consumed (a view; copy to keep).
+func (c *Conn) Inbound() []byte { return c.in }
+
+// PauseRead stops reading input until ResumeRead; bytes stay in the kernel
+// so TCP flow control slows the peer.
+func (c *Conn) PauseRead() {
+	if c.paused || c.closed {
+		return
+	}
+	c.paused = true
+	c.updateInterest()
+}
+
+// ResumeRead undoes PauseRead and redelivers buffered input.
+func (c *Conn) ResumeRead() {
+	if !c.paused || c.closed {
+		return
+	}
+	c.paused = false
+	c.updateInterest()
+	c.Kick()
+}
+
+// Paused reports whether reading is paused.
+func (c *Conn) Paused() bool { return c.paused }
+
+// Kick redelivers buffered input to OnData after the current callback, if
+// there is any and reading is not paused.
+func (c *Conn) Kick() {
+	if c.kicked || c.closed || len(c.in) == 0 {
+		return
+	}
+	c.kicked = true
+	c.loop.later(c.redeliver)
+}
+
+func (c *Conn) redeliver() {
+	c.kicked = false
+	if c.closed || c.closing || c.paused || len(c.in) == 0 {
+		return
+	}
+	c.deliver(c.in, false)
+}
+
+// SetTimeout sets the deadline to now+d; d <= 0 clears it.
+func (c *Conn) SetTimeout(d time.Duration) {
+	if d <= 0 {
+		c.deadline = time.Time{}
+		return
+	}
+	c.SetDeadline(c.loop.now.Add(d))
+}
+
+// SetDeadline makes OnTimeout fire at t; the zero time clears it.
+func (c *Conn) SetDeadline(t time.Time) {
+	c.deadline = t
+	if t.IsZero() || c.closed {
+		return
+	}
+	if c.timer == nil {
+		c.timer = c.loop.AfterFunc(t.Sub(c.loop.now), c.onTimer)
+		return
+	}
+	if c.timer.index < 0 || c.timer.when.After(t) {
+		c.timer.Reset(t.Sub(c.loop.now))
+	}
+}
+
+func (c *Conn) onTimer() {
+	if c.closed || c.deadline.IsZero() {
+		return
+	}
+	if c.deadline.After(c.loop.now) {
+		c.timer.Reset(c.deadline.Sub(c.loop.now))
+		return
+	}
+	c.deadline = time.Time{}
+	switch {
+	case c.connecting:
+		c.destroy(ErrConnectTimeout)
+	case c.closing:
+		c.destroy(ErrTimeout)
+	default:
+		c.h.OnTimeout(c)
+	}
+}
+
+// Write queues p for output, writing at once what the socket takes. The
+// bytes are copied if they cannot be sent now, so p may be reused after the
+// call. It returns ErrClosed after Close or a write failure.
+func (c *Conn) Write(p []byte) error {
+	if c.closed || c.closing {
+		return ErrClosed
+	}
+	if len(p) == 0 {
+		return nil
+	}
+	if c.out.empty() && !c.connecting {
+		n, err := writeFd(c.fd, p)
+		if err != nil {
+			c.destroy(err)
+			return err
+		}
+		p = p[n:]
+		if len(p) == 0 {
+			return nil
+		}
+	}
+	c.out.appendBytes(c.loop, p)
+	c.afterQueue()
+	return nil
+}
+
+// Write2 queues a then b with one writev when the queue is empty.
+func (c *Conn) Write2(a, b []byte) error {
+	if c.closed || c.closing {
+		return ErrClosed
+	}
+	if len(b) == 0 {
+		return c.Write(a)
+	}
+	if len(a) == 0 {
+		return c.Write(b)
+	}
+	if c.out.empty() && !c.connecting {
+		iov := [2][]byte{a, b}
+		n, err := writevFd(c.fd, iov[:])
+		if err != nil {
+			c.destroy(err)
+			return err
+		}
+		if n >= len(a) {
+			b = b[n-len(a):]
+			a = nil
+		} else {
+			a = a[n:]
+		}
+		if len(a) == 0 && len(b) == 0 {
+			return nil
+		}
+	}
+	c.out.appendBytes(c.loop, a)
+	c.out.appendBytes(c.loop, b)
+	c.afterQueue()
+	return nil
+}
+
+// SendFile queues n bytes of f from off, sent with sendfile(2) after the
+// bytes queued before it. If own is set, f is closed once sent or dropped.
+func (c *Conn) SendFile(f *os.File, off, n int64, own bool) error {
+	if c.closed || c.closing {
+		if own {
+			f.Close()
+		}
+		return ErrClosed
+	}
+	if n <= 0 && !own {
+		return nil
+	}
+	c.out.appendFile(f, off, n, own)
+	if !c.connecting && c.out.head == len(c.out.segs)-1 {
+		c.flush(false)
+		if c.closed {
+			return ErrClosed
+		}
+	}
+	c.updateInterest()
+	return nil
+}
+
+func (c *Conn) afterQueue() {
+	if c.out.mem > c.hi {
+		c.wasFull = true
+	}
+	c.updateInterest()
+}
+
+// CloseWrite shuts down the write side (sends FIN) once queued output is
+// flushed; reading goes on.
+func (c *Conn) CloseWrite() {
+	if c.closed || c.wrShut {
+		return
+	}
+	c.wrShut = true
+	if c.out.empty() && !c.connecting {
+		c.shutdownWrite()
+	}
+}
+
+func (c *Conn) shutdownWrite() {
+	if !c.shutDone {
+		c.shutDone = true
+		unix.Shutdown(c.fd, unix.SHUT_WR)
+	}
+}
+
+// Close stops reading, flushes every queued byte, then closes. An accepted
+// connection whose peer has not finished sending lingers briefly, discarding
+// input, so the kernel does not reset the peer before it read the reply.
+// OnClose follows (err nil, or the write failure).
+func (c *Conn) Close() {
+	if c.closed || c.closing {
+		return
+	}
+	c.closing = true
+	c.in = nil
+	if c.out.empty() && !c.connecting {
+		c.finishClose()
+		return
+	}
+	if c.deadline.IsZero() {
+		c.SetTimeout(c.loop.eng.cfg.LingerTimeout * 15)
+	}
+	c.updateInterest()
+}
+
+func (c *Conn) finishClose() {
+	if c.ln != nil && !c.eof && !c.lingering {
+		c.lingering = true
+		c.shutdownWrite()
+		c.SetTimeout(c.loop.eng.cfg.LingerTimeout)
+		c.updateInterest()
+		return
+	}
+	c.destroy(nil)
+}
+
+// Abort closes at once, dropping queued output. OnClose gets err.
+func (c *Conn) Abort(err error) { c.destroy(err) }
+
+func (c *Conn) destroy(err error) {
+	if c.closed {
+		return
+	}
+	c.closed = true
+	l := c.loop
+	if c.interest != 0 {
+		l.poller.Delete(c.fd)
+		c.interest = 0
+	}
+	l.unregister(c.fd)
+	unix.Close(c.fd)
+	c.out.release(l)
+	c.in = nil
+	if c.timer != nil {
+		c.timer.Stop()
+	}
+	l.conns--
+	l.eng.conns.Add(-1)
+	if c.ln != nil {
+		c.ln.connClosed(l)
+	}
+	h := c.h
+	l.later(func() { h.OnClose(c, err) })
+}
+
+func (c *Conn) updateInterest() {
+	if c.closed {
+		return
+	}
+	var want uint8
+	if c.connecting || !c.out.empty() {
+		want |= wantWrite
+	}
+	if !c.paused && !c.eof && (!c.closing || c.lingering) {
+		want |= wantRead
+	}
+	if want == c.interest {
+		return
+	}
+	p := c.loop.poller
+	pa := &netpoll.PollAttachment{FD: c.fd}
+	var err error
+	switch {
+	case c.interest == 0:
+		err = addInterest(p, pa, want)
+	case want == 0:
+		err = p.Delete(c.fd)
+	case want == wantRead:
+		err = p.ModRead(pa, false)
+	case want == wantRead|wantWrite:
+		err = p.ModReadWrite(pa, false)
+	default: // write only: netpoll has no ModWrite
+		if err = p.Delete(c.fd); err == nil {
+			err = p.AddWrite(pa, false)
+		}
+	}
+	if err != nil {
+		c.interest = 0
+		c.destroy(err)
+		return
+	}
+	c.interest = want
+}
+
+func addInterest(p *netpoll.Poller, pa *netpoll.PollAttachment, want uint8) error {
+	switch want {
+	case wantRead:
+		return p.AddRead(pa, false)
+	case wantWrite:
+		return p.AddWrite(pa, false)
+	default:
+		return p.AddReadWrite(pa, false)
+	}
+}
+
+func (c *Conn) onEvent(ev netpoll.IOEvent) {
+	if c.connecting {
+		c.finishConnect()
+		return
+	}
+	errEv := ev&netpoll.ErrEvents != 0
+	if ev&netpoll.WriteEvents != 0 || (errEv && !c.out.empty()) {
+		c.flush(true)
+		if c.closed {
+			return
+		}
+	}
+	if c.interest&wantRead != 0 && (ev&netpoll.ReadEvents != 0 || errEv) {
+		c.read()
+	}
+}
+
+func (c *Conn) read() {
+	l := c.loop
+	var buf []byte
+	if len(c.in) == 0 || c.lingering {
+		buf = l.readBuf
+	} else {
+		if cap(c.in)-len(c.in) < 4096 {
+			n := make([]byte, len(c.in), 2*cap(c.in)+4096)
+			copy(n, c.in)
+			c.in = n
+		}
+		buf = c.in[len(c.in):cap(c.in)]
+	}
+	n, err := readFd(c.fd, buf)
+	if err == unix.EAGAIN {
+		return
+	}
+	if err != nil {
+		if c.lingering {
+			c.destroy(nil)
+		} else {
+			c.destroy(err)
+		}
+		return
+	}
+	if n == 0 {
+		c.eof = true
+		if c.lingering {
+			c.destroy(nil)
+			return
+		}
+		c.updateInterest()
+		c.h.OnEOF(c)
+		return
+	}
+	if c.lingering || c.closing {
+		return
+	}
+	if len(c.in) == 0 {
+		c.deliver(l.readBuf[:n], true)
+		return
+	}
+	c.in = c.in[:len(c.in)+n]
+	c.deliver(c.in, false)
+}
+
+// deliver hands data to OnData and keeps what it did not consume.
+func (c *Conn) deliver(data []byte, shared bool) {
+	used := c.h.OnData(c, data)
+	if c.closed || c.closing {
+		c.in = nil
+		return
+	}
+	if used < 0 {
+		used = 0
+	} else if used > len(data) {
+		used = len(data)
+	}
+	rest := data[used:]
+	if shared {
+		if len(rest) > 0 {
+			c.in = append(make([]byte, 0, max(len(rest), 4096)), rest...)
+		}
+	} else {
+		n := copy(c.in, rest)
+		c.in = c.in[:n]
+		if n == 0 && cap(c.in) > 64<<10 {
+			c.in = nil
+		}
+	}
+	if len(c.in) > c.loop.eng.cfg.MaxInbound {
+		c.destroy(ErrInboundOverflow)
+	}
+}
+
+// flush writes queued output until the socket is full or the queue empty.
+// notify allows OnDrain (not when called from inside a handler's own call).
+func (c *Conn) flush(notify bool) {
+	progress, err := c.out.flush(c.loop, c.fd)
+	if err != nil {
+		c.destroy(err)
+		return
+	}
+	if c.closing && progress {
+		c.SetTimeout(c.loop.eng.cfg.LingerTimeout * 15)
+	}
+	if c.out.empty() {
+		if c.closing {
+			c.finishClose()
+			return
+		}
+		if c.wrShut {
+			c.shutdownWrite()
+		}
+	}
+	c.updateInterest()
+	if notify && c.wasFull && c.out.mem <= c.lo && !c.closed {
+		c.wasFull = false
+		c.h.OnDrain(c)
+	}
+}
+
+func (c *Conn) finishConnect() {
+	soerr, err := unix.GetsockoptInt(c.fd, unix.SOL_SOCKET, unix.SO_ERROR)
+	if err == nil && soerr != 0 {
+		err = unix.Errno(soerr)
+	}
+	if err != nil {
+		c.destroy(err)
+		return
+	}
+	c.connecting = false
+	c.deadline = time.Time{} // the dial timeout covered the connect only
+	c.updateInterest()
+	c.h.OnOpen(c)
+	if !c.closed && !c.out.empty() {
+		c.flush(true)
+	}
+}
+
+func readFd(fd int, p []byte) (int, error) {
+	for {
+		n, err := unix.Read(fd, p)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return 0, err
+		}
+		return n, nil
+	}
+}
+
+func writeFd(fd int, p []byte) (int, error) {
+	for {
+		n, err := unix.Write(fd, p)
+		if err == unix.EINTR {
+			continue
+		}
+		if err == unix.EAGAIN {
+			return 0, nil
+		}
+		if err != nil {
+			return 0, err
+		}
+		return n, nil
+	}
+}
+
+func writevFd(fd int, iov [][]byte) (int, error) {
+	for {
+		n, err := unix.Writev(fd, iov)
+		if err == unix.EINTR {
+			continue
+		}
+		if err == unix.EAGAIN {
+			return 0, nil
+		}
+		if err != nil {
+			return 0, err
+		}
+		return n, nil
+	}
+}

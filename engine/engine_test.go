@@ -1,0 +1,256 @@
+package engine
+
+import (
+	"bytes"
+	"crypto/rand"
+	"io"
+	"net"
+	"net/netip"
+	"sync"
+	"testing"
+	"time"
+)
+
+// funcHandler adapts functions to Handler for tests.
+type funcHandler struct {
+	open    func(c *Conn)
+	data    func(c *Conn, p []byte) int
+	eof     func(c *Conn)
+	drain   func(c *Conn)
+	timeout func(c *Conn)
+	closed  func(c *Conn, err error)
+}
+
+func (h *funcHandler) OnOpen(c *Conn) {
+	if h.open != nil {
+		h.open(c)
+	}
+}
+func (h *funcHandler) OnData(c *Conn, p []byte) int {
+	if h.data != nil {
+		return h.data(c, p)
+	}
+	return len(p)
+}
+func (h *funcHandler) OnEOF(c *Conn) {
+	if h.eof != nil {
+		h.eof(c)
+	} else {
+		c.Close()
+	}
+}
+func (h *funcHandler) OnDrain(c *Conn) {
+	if h.drain != nil {
+		h.drain(c)
+	}
+}
+func (h *funcHandler) OnTimeout(c *Conn) {
+	if h.timeout != nil {
+		h.timeout(c)
+	} else {
+		c.Abort(ErrTimeout)
+	}
+}
+func (h *funcHandler) OnClose(c *Conn, err error) {
+	if h.closed != nil {
+		h.closed(c, err)
+	}
+}
+
+func startEngine(t *testing.T, loops int) *Engine {
+	t.Helper()
+	e, err := New(Config{Loops: loops, Tick: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Start()
+	t.Cleanup(e.Stop)
+	return e
+}
+
+func TestEcho(t *testing.T) {
+	e := startEngine(t, 2)
+	ln, err := e.Listen(ListenConfig{Addr: "127.0.0.1:0", OnAccept: func(c *Conn) Handler {
+		return &funcHandler{data: func(c *Conn, p []byte) int { c.Write(p); return len(p) }}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			nc, err := net.Dial("tcp", ln.Addr().String())
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer nc.Close()
+			msg := make([]byte, 300<<10)
+			rand.Read(msg)
+			go nc.Write(msg)
+			got := make([]byte, len(msg))
+			nc.SetDeadline(time.Now().Add(10 * time.Second))
+			if _, err := io.ReadFull(nc, got); err != nil {
+				t.Error(err)
+				return
+			}
+			if !bytes.Equal(got, msg) {
+				t.Error("echo mismatch")
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// TestCloseAfterFlush: a large write followed at once by Close arrives
+// whole at a slow reader.
+func TestCloseAfterFlush(t *testing.T) {
+	e := startEngine(t, 1)
+	payload := make([]byte, 8<<20)
+	rand.Read(payload)
+	ln, err := e.Listen(ListenConfig{Addr: "127.0.0.1:0", OnAccept: func(c *Conn) Handler {
+		return &funcHandler{open: func(c *Conn) {
+			c.Write(payload)
+			c.Close()
+		}}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	nc.SetDeadline(time.Now().Add(20 * time.Second))
+	time.Sleep(100 * time.Millisecond)
+	got, err := io.ReadAll(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, payload) {
+		t.Fatalf("got %d bytes, want %d", len(got), len(payload))
+	}
+}
+
+// TestDialPauseResume relays through a dialed conn with backpressure.
+func TestDialRelay(t *testing.T) {
+	e := startEngine(t, 1)
+	backend, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer backend.Close()
+	payload := make([]byte, 16<<20)
+	rand.Read(payload)
+	go func() {
+		for {
+			c, err := backend.Accept()
+			if err != nil {
+				return
+			}
+			go func() { c.Write(payload); c.Close() }()
+		}
+	}()
+	baddr := netip.MustParseAddrPort(backend.Addr().String())
+	ln, err := e.Listen(ListenConfig{Addr: "127.0.0.1:0", OnAccept: func(client *Conn) Handler {
+		var b *Conn
+		return &funcHandler{
+			open: func(client *Conn) {
+				b, _ = client.Loop().Dial(baddr, &funcHandler{
+					data: func(bc *Conn, p []byte) int {
+						client.Write(p)
+						if client.Full() {
+							bc.PauseRead()
+						}
+						return len(p)
+					},
+					eof: func(bc *Conn) { bc.Close(); client.Close() },
+				}, time.Second)
+			},
+			drain: func(*Conn) { b.ResumeRead() },
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	nc.SetDeadline(time.Now().Add(20 * time.Second))
+	var got bytes.Buffer
+	buf := make([]byte, 4096)
+	for {
+		n, err := nc.Read(buf)
+		got.Write(buf[:n])
+		if err != nil {
+			break
+		}
+		if got.Len() < 1<<20 {
+			time.Sleep(time.Millisecond) // slow at first
+		}
+	}
+	if !bytes.Equal(got.Bytes(), payload) {
+		t.Fatalf("got %d bytes, want %d", got.Len(), len(payload))
+	}
+}
+
+func TestDialTimeoutAndRefused(t *testing.T) {
+	e := startEngine(t, 1)
+	// A listener whose backlog we never accept from still completes
+	// handshakes; use an unroutable-on-loopback trick instead: a port with
+	// nothing listening gives a refusal.
+	l, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := netip.MustParseAddrPort(l.Addr().String())
+	l.Close()
+	errc := make(chan error, 1)
+	e.Loops()[0].Run(func() {
+		_, err := e.Loops()[0].Dial(addr, &funcHandler{
+			open:   func(c *Conn) { errc <- nil },
+			closed: func(c *Conn, err error) { errc <- err },
+		}, time.Second)
+		if err != nil {
+			errc <- err
+		}
+	})
+	select {
+	case err := <-errc:
+		if err == nil {
+			t.Fatal("dial to closed port succeeded")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no dial result")
+	}
+}
+
+func TestTimerAndTimeout(t *testing.T) {
+	e := startEngine(t, 1)
+	fired := make(chan struct{})
+	ln, err := e.Listen(ListenConfig{Addr: "127.0.0.1:0", OnAccept: func(c *Conn) Handler {
+		return &funcHandler{
+			open:    func(c *Conn) { c.SetTimeout(50 * time.Millisecond) },
+			timeout: func(c *Conn) { close(fired); c.Close() },
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	select {
+	case <-fired:
+	case <-time.After(5 * time.Second):
+		t.Fatal("timeout did not fire")
+	}
+	nc.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := nc.Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("want EOF after timeout close, got %v", err)
+	}
+}

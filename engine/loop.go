@@ -1,0 +1,264 @@
+package engine
+
+import (
+	"container/heap"
+	"errors"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	gerrors "github.com/panjf2000/gnet/v2/pkg/errors"
+	"github.com/panjf2000/gnet/v2/pkg/netpoll"
+	"github.com/panjf2000/gnet/v2/pkg/queue"
+)
+
+// pollable is anything registered in a loop's poller.
+type pollable interface {
+	onEvent(ev netpoll.IOEvent)
+}
+
+// Loop is one event loop: a goroutine with its own epoll instance that owns
+// every connection it accepts or dials. Nothing a loop owns is locked: other
+// goroutines reach it only through Run.
+type Loop struct {
+	id     int
+	eng    *Engine
+	poller *netpoll.Poller
+	log    *slog.Logger
+
+	fds      []pollable // indexed by fd
+	readBuf  []byte     // shared read buffer, valid during one OnData call
+	now      time.Time  // cached clock, refreshed per event batch
+	timers   timerHeap
+	deferred []func() // callbacks run after the current event (OnClose, redelivery)
+	free     [][]byte // free outbound blocks
+	conns    int      // open conns on this loop
+	stopping bool
+	ticking  atomic.Bool // a tick task is queued
+	stopped  atomic.Bool
+}
+
+const (
+	readBufSize   = 64 << 10
+	outBlockSize  = 32 << 10
+	maxFreeBlocks = 128
+)
+
+func newLoop(e *Engine, id int) (*Loop, error) {
+	p, err := netpoll.OpenPoller()
+	if err != nil {
+		return nil, err
+	}
+	return &Loop{
+		id:      id,
+		eng:     e,
+		poller:  p,
+		log:     e.log.With("loop", id),
+		readBuf: make([]byte, readBufSize),
+		now:     e.cfg.Now(),
+	}, nil
+}
+
+// ID returns the loop's index. Safe from any goroutine.
+func (l *Loop) ID() int { return l.id }
+
+// Now returns the loop's cached clock, refreshed before each batch of
+// events. Runs on the loop.
+func (l *Loop) Now() time.Time { return l.now }
+
+// Conns returns the number of open connections on this loop. Runs on the loop.
+func (l *Loop) Conns() int { return l.conns }
+
+// Run queues fn to run on the loop and reports whether it was queued (false
+// once the engine has stopped). Safe from any goroutine.
+func (l *Loop) Run(fn func()) bool {
+	if l.stopped.Load() {
+		return false
+	}
+	err := l.poller.Trigger(queue.LowPriority, runTask, fn)
+	return err == nil
+}
+
+func runTask(arg any) error {
+	arg.(func())()
+	return nil
+}
+
+func (l *Loop) run() {
+	err := l.poller.Polling(l.dispatch)
+	if err != nil && !errors.Is(err, gerrors.ErrEngineShutdown) {
+		l.log.Error("loop stopped", "err", err)
+	}
+	l.shutdownConns()
+}
+
+// dispatch handles one poll event. It runs the deferred callbacks queued by
+// the handler before returning, so re-entrant closes are safe.
+func (l *Loop) dispatch(fd int, ev netpoll.IOEvent, _ netpoll.IOFlags) error {
+	l.now = l.eng.cfg.Now()
+	if fd < len(l.fds) {
+		if p := l.fds[fd]; p != nil {
+			p.onEvent(ev)
+		}
+	}
+	l.runDeferred()
+	if l.stopping {
+		return gerrors.ErrEngineShutdown
+	}
+	return nil
+}
+
+// later queues fn to run after the current event or task. Runs on the loop.
+func (l *Loop) later(fn func()) { l.deferred = append(l.deferred, fn) }
+
+func (l *Loop) runDeferred() {
+	for len(l.deferred) > 0 {
+		fn := l.deferred[0]
+		l.deferred[0] = nil
+		l.deferred = l.deferred[1:]
+		fn()
+	}
+	l.deferred = l.deferred[:0]
+}
+
+func (l *Loop) register(fd int, p pollable) {
+	for fd >= len(l.fds) {
+		l.fds = append(l.fds, make([]pollable, len(l.fds)+64)...)
+	}
+	l.fds[fd] = p
+}
+
+func (l *Loop) unregister(fd int) {
+	if fd < len(l.fds) {
+		l.fds[fd] = nil
+	}
+}
+
+// tick is called by the engine's ticker goroutine; it queues one timer task.
+func (l *Loop) tick() {
+	if l.stopped.Load() || !l.ticking.CompareAndSwap(false, true) {
+		return
+	}
+	if l.poller.Trigger(queue.HighPriority, tickTask, l) != nil {
+		l.ticking.Store(false)
+	}
+}
+
+func tickTask(arg any) error {
+	l := arg.(*Loop)
+	l.ticking.Store(false)
+	l.now = l.eng.cfg.Now()
+	l.runTimers()
+	l.runDeferred()
+	if l.stopping {
+		return gerrors.ErrEngineShutdown
+	}
+	return nil
+}
+
+func (l *Loop) stop() {
+	l.poller.Trigger(queue.HighPriority, func(any) error {
+		l.stopping = true
+		return gerrors.ErrEngineShutdown
+	}, nil)
+}
+
+// shutdownConns closes everything the loop still owns, after its poller
+// stopped.
+func (l *Loop) shutdownConns() {
+	l.stopped.Store(true)
+	for fd, p := range l.fds {
+		switch p := p.(type) {
+		case *Conn:
+			p.Abort(ErrStopped)
+		case *lsock:
+			p.close()
+		}
+		l.fds[fd] = nil
+	}
+	l.runDeferred()
+}
+
+// getBlock returns an outbound block from the loop's free list.
+func (l *Loop) getBlock() []byte {
+	if n := len(l.free); n > 0 {
+		b := l.free[n-1]
+		l.free = l.free[:n-1]
+		return b[:0]
+	}
+	return make([]byte, 0, outBlockSize)
+}
+
+func (l *Loop) putBlock(b []byte) {
+	if cap(b) == outBlockSize && len(l.free) < maxFreeBlocks {
+		l.free = append(l.free, b[:0])
+	}
+}
+
+// Timer is a one-shot callback on a loop's clock. Its methods run on the loop.
+type Timer struct {
+	when  time.Time
+	fn    func()
+	index int // in the heap; -1 when not scheduled
+	loop  *Loop
+}
+
+// AfterFunc schedules fn to run on the loop after d (rounded up to the
+// engine's tick). Runs on the loop.
+func (l *Loop) AfterFunc(d time.Duration, fn func()) *Timer {
+	t := &Timer{fn: fn, index: -1, loop: l}
+	t.Reset(d)
+	return t
+}
+
+// Reset reschedules t to fire after d. Runs on the loop.
+func (t *Timer) Reset(d time.Duration) {
+	t.when = t.loop.now.Add(d)
+	if t.index >= 0 {
+		heap.Fix(&t.loop.timers, t.index)
+	} else {
+		heap.Push(&t.loop.timers, t)
+	}
+}
+
+// Stop cancels t. Runs on the loop.
+func (t *Timer) Stop() {
+	if t.index >= 0 {
+		heap.Remove(&t.loop.timers, t.index)
+	}
+}
+
+func (l *Loop) runTimers() {
+	for len(l.timers) > 0 {
+		t := l.timers[0]
+		if t.when.After(l.now) {
+			return
+		}
+		heap.Pop(&l.timers)
+		t.fn()
+	}
+}
+
+type timerHeap []*Timer
+
+func (h timerHeap) Len() int           { return len(h) }
+func (h timerHeap) Less(i, j int) bool { return h[i].when.Before(h[j].when) }
+func (h timerHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].index = i
+	h[j].index = j
+}
+func (h *timerHeap) Push(x any) {
+	t := x.(*Timer)
+	t.index = len(*h)
+	*h = append(*h, t)
+}
+func (h *timerHeap) Pop() any {
+	old := *h
+	n := len(old)
+	t := old[n-1]
+	old[n-1] = nil
+	t.index = -1
+	*h = old[:n-1]
+	return t
+}
