@@ -54,8 +54,9 @@ type Conn struct {
 	hi, lo   int
 	deadline time.Time
 	timer    *Timer
+	lastOut  time.Time // last time output made progress
 
-	connecting, paused, eof, closing, lingering, closed, wrShut, shutDone, wasFull, kicked bool
+	connecting, paused, eof, closing, lingering, closed, wrShut, shutDone, wasFull, kicked, wantEmpty bool
 
 	// Ctx is free for the handler's use.
 	Ctx any
@@ -110,8 +111,30 @@ func (c *Conn) Connecting() bool { return c.connecting }
 // queued with SendFile are not counted).
 func (c *Conn) Buffered() int { return c.out.mem }
 
+// LastWrite returns when queued output last made progress (zero if it
+// never had to queue).
+func (c *Conn) LastWrite() time.Time { return c.lastOut }
+
 // Pending reports whether any output (memory or file) is still queued.
 func (c *Conn) Pending() bool { return !c.out.empty() }
+
+// NotifyEmpty makes OnDrain fire once the output queue (memory and file
+// regions) is completely sent; if it is empty already, OnDrain follows the
+// current callback.
+func (c *Conn) NotifyEmpty() {
+	if c.closed {
+		return
+	}
+	if c.out.empty() {
+		c.loop.later(func() {
+			if !c.closed {
+				c.h.OnDrain(c)
+			}
+		})
+		return
+	}
+	c.wantEmpty = true
+}
 
 // Full reports whether queued output is over the high-water mark: a producer
 // should pause until OnDrain.
@@ -533,6 +556,9 @@ func (c *Conn) flush(notify bool) {
 		c.destroy(err)
 		return
 	}
+	if progress {
+		c.lastOut = c.loop.now
+	}
 	if c.closing && progress {
 		c.SetTimeout(c.loop.eng.cfg.LingerTimeout * 15)
 	}
@@ -546,8 +572,14 @@ func (c *Conn) flush(notify bool) {
 		}
 	}
 	c.updateInterest()
-	if notify && c.wasFull && c.out.mem <= c.lo && !c.closed {
+	if !notify || c.closed {
+		return
+	}
+	if c.wasFull && c.out.mem <= c.lo || c.wantEmpty && c.out.empty() {
 		c.wasFull = false
+		if c.out.empty() {
+			c.wantEmpty = false
+		}
 		c.h.OnDrain(c)
 	}
 }

@@ -179,6 +179,15 @@ func (l *Loop) shutdownConns() {
 	l.runDeferred()
 }
 
+// EachConn calls fn for every open connection of the loop. Runs on the loop.
+func (l *Loop) EachConn(fn func(c *Conn)) {
+	for _, p := range l.fds {
+		if c, ok := p.(*Conn); ok && !c.closed {
+			fn(c)
+		}
+	}
+}
+
 // getBlock returns an outbound block from the loop's free list.
 func (l *Loop) getBlock() []byte {
 	if n := len(l.free); n > 0 {

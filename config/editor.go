@@ -1,0 +1,374 @@
+package config
+
+import (
+	"errors"
+	"io/fs"
+	"strings"
+	"time"
+)
+
+// editor applies changes to a Config with Perlbal's semantics and messages.
+// The Perlbal interpreter, the TOML loader and the PLB loader all edit the
+// model through it, so validation and defaults live in one place.
+type editor struct {
+	cfg     *Config
+	fs      FS
+	plugins func(string) (Plugin, bool)
+}
+
+func (e *editor) setCtx() *setCtx { return &setCtx{cfg: e.cfg, fs: e.fs} }
+
+func (e *editor) createService(name, file string, line int) (*Service, error) {
+	if err := e.cfg.nameTaken(name); err != nil {
+		return nil, err
+	}
+	s := &Service{Name: name, File: file, Line: line}
+	e.cfg.Services = append(e.cfg.Services, s)
+	return s, nil
+}
+
+func (e *editor) createPool(name, file string, line int) (*Pool, error) {
+	if e.cfg.Pool(name) != nil {
+		return nil, errorf("pool '%s' already exists", name)
+	}
+	if e.cfg.Service(name) != nil {
+		return nil, errorf("service '%s' already exists", name)
+	}
+	p := newPool(name)
+	p.File, p.Line = file, line
+	e.cfg.Pools = append(e.cfg.Pools, p)
+	return p, nil
+}
+
+func validRole(role string) bool {
+	switch role {
+	case RoleReverseProxy, RoleWebServer, RoleManagement, RoleSelector:
+		return true
+	}
+	return false
+}
+
+// setRole sets the role and re-applies every default for it (DEFAULT values
+// first, else the built-in ones): parameters set before are reset, except
+// listen, pool and docroot, which have no default.
+func (e *editor) setRole(s *Service, role string) error {
+	if !validRole(role) {
+		return errorf("Role not valid for service %s", s.Name)
+	}
+	s.Role = role
+	s.resetParams()
+	for k := range s.Set {
+		if p, ok := lookupParam(k); !ok || !p.head {
+			delete(s.Set, k)
+		}
+	}
+	s.markSet("role")
+	c := e.setCtx()
+	for p := range params {
+		if !p.applies(role) {
+			continue
+		}
+		if v, ok := e.cfg.Defaults[p.name]; ok {
+			if err := p.assign(c, s, v); err != nil {
+				return err
+			}
+		} else if p.def != "" {
+			if err := p.assign(c, s, p.def); err != nil {
+				return err
+			}
+		}
+	}
+	for _, pp := range e.loadedParams() {
+		if !pp.applies(role) {
+			continue
+		}
+		delete(s.Extra, pp.name)
+		if v, ok := e.cfg.Defaults[pp.name]; ok {
+			n, err := normalizeExtra(pp.kind, pp.name, v)
+			if err != nil {
+				return err
+			}
+			s.setExtra(pp.name, n)
+		}
+	}
+	return nil
+}
+
+// loadedParams are the parameters added by the LOADed plugins.
+func (e *editor) loadedParams() []param {
+	var out []param
+	for _, name := range e.cfg.Loaded {
+		if pl, ok := e.plugins(name); ok {
+			for _, p := range pl.Params {
+				out = append(out, pluginParam(p))
+			}
+		}
+	}
+	return out
+}
+
+func (e *editor) loadedParam(key string) (param, bool) {
+	for _, name := range e.cfg.Loaded {
+		if pl, ok := e.plugins(name); ok {
+			for _, p := range pl.Params {
+				if p.Name == key {
+					return pluginParam(p), true
+				}
+			}
+		}
+	}
+	return param{}, false
+}
+
+// isPoolKey reports whether key is a pool parameter a service forwards to
+// its pool (Perlbal forwards nodefile and balance_method).
+func isPoolKey(key string) bool {
+	switch key {
+	case "nodefile", "balance_method", "server_retry", "timeout_cleanup":
+		return true
+	}
+	return false
+}
+
+// setService is Perlbal's SET on a service, in Perlbal's order: pool keys,
+// tunables, plugins, extra.*, plugin setters.
+func (e *editor) setService(s *Service, key, val string) error {
+	if isPoolKey(key) {
+		return e.forwardToPool(s, key, val)
+	}
+	if key == "role" {
+		return e.setRole(s, val)
+	}
+	if p, ok := lookupParam(key); ok {
+		if !p.applies(s.Role) {
+			return errorf("The '%s' option can only be set on a '%s' service", key, p.role)
+		}
+		if err := p.assign(e.setCtx(), s, val); err != nil {
+			return err
+		}
+		if !p.noDump {
+			s.markSet(key)
+		}
+		for _, k := range p.also {
+			s.markSet(k)
+		}
+		return nil
+	}
+	if p, ok := e.loadedParam(key); ok {
+		if !p.applies(s.Role) {
+			return errorf("The '%s' option can only be set on a '%s' service", key, p.role)
+		}
+		n, err := normalizeExtra(p.kind, key, val)
+		if err != nil {
+			return err
+		}
+		s.setExtra(key, n)
+		s.markSet(key)
+		return nil
+	}
+	if key == "plugins" {
+		return e.setPlugins(s, val)
+	}
+	if strings.HasPrefix(key, "extra.") && len(key) > len("extra.") {
+		s.setExtra(key, val)
+		s.markSet(key)
+		return nil
+	}
+	if i := strings.LastIndexByte(key, '.'); i > 0 && i < len(key)-1 {
+		if p, ok := e.pluginSetter(s, key[:i], key[i+1:]); ok {
+			n, err := normalizeExtra(kindOf(p.Type), key, val)
+			if err != nil {
+				return err
+			}
+			s.setExtra(key, n)
+			s.markSet(key)
+			return nil
+		}
+	}
+	return errorf("Unknown service parameter '%s'", key)
+}
+
+// pluginSetter finds setter key of plugin (lower-case name) registered on s.
+func (e *editor) pluginSetter(s *Service, plugin, key string) (Param, bool) {
+	for _, name := range s.Plugins {
+		if toLowerASCII(name) != plugin {
+			continue
+		}
+		if pl, ok := e.plugins(name); ok {
+			for _, p := range pl.Setters {
+				if p.Name == key {
+					return p, true
+				}
+			}
+		}
+	}
+	return Param{}, false
+}
+
+// forwardToPool passes a pool key set on a service to its pool, creating
+// "<service>_pool" when no pool was created explicitly yet (Perlbal's legacy
+// auto-vivification).
+func (e *editor) forwardToPool(s *Service, key, val string) error {
+	if s.Pool == "" {
+		if e.cfg.vivifyOff {
+			return errorf("Attempt to vivify pool %s_pool but one or more pools have already been created manually.  Please set %s on a previously created pool.", s.Name, key)
+		}
+		name := s.Name + "_pool"
+		if e.cfg.Pool(name) == nil && e.cfg.Service(name) == nil {
+			if _, err := e.createPool(name, s.File, s.Line); err != nil {
+				return err
+			}
+		}
+		if e.cfg.Pool(name) != nil && s.Role == RoleReverseProxy {
+			s.Pool = name
+			s.markSet("pool")
+		}
+		if s.Pool == "" {
+			return errorf("No pool defined for service")
+		}
+	}
+	return e.setPool(e.cfg.Pool(s.Pool), key, val)
+}
+
+// setPool is SET on a pool: nodefile and balance_method as Perlbal, plus
+// plb's server_retry and timeout_cleanup.
+func (e *editor) setPool(p *Pool, key, val string) error {
+	switch key {
+	case "nodefile":
+		switch val {
+		case "none", "undef", "null", `""`, "''":
+			p.NodeFile = "" // stop watching, keep the nodes
+			return nil
+		}
+		if e.fs == nil {
+			return errorf("File not found")
+		}
+		if _, err := e.fs.Stat(val); err != nil {
+			return errorf("File not found")
+		}
+		data, err := e.fs.ReadFile(val)
+		if err != nil {
+			return errorf("Can't read nodefile %s: %s", val, errnoText(err))
+		}
+		p.NodeFile = val
+		p.Nodes = ParseNodeList(data)
+		return nil
+	case "balance_method":
+		switch val {
+		case BalanceRandom, BalanceRoundRobin, BalanceLeastConn:
+			p.BalanceMethod = val
+			return nil
+		}
+		return errorf("Unknown balance method")
+	case "server_retry":
+		n, ok := parseInt(val)
+		if !ok {
+			return kindError(kindInt, key)
+		}
+		if n < 1 {
+			return errorf("server_retry must be at least 1")
+		}
+		p.ServerRetry = n
+		return nil
+	case "timeout_cleanup":
+		d, ok := parseDuration(val, time.Second)
+		if !ok {
+			return kindError(kindSeconds, key)
+		}
+		if d <= 0 {
+			return errorf("timeout_cleanup must be more than 0")
+		}
+		p.TimeoutCleanup = d
+		return nil
+	}
+	return errorf("Unknown pool parameter '%s'", key)
+}
+
+// addNode is POOL ADD: de-duplicate, then append.
+func (p *Pool) addNode(node string) {
+	p.removeNode(node)
+	p.Nodes = append(p.Nodes, node)
+}
+
+func (p *Pool) removeNode(node string) {
+	for i, n := range p.Nodes {
+		if n == node {
+			p.Nodes = append(p.Nodes[:i:i], p.Nodes[i+1:]...)
+			return
+		}
+	}
+}
+
+// loadPlugin is LOAD: the name must be known to the registry.
+func (e *editor) loadPlugin(name string) error {
+	if _, ok := e.plugins(name); !ok {
+		return errorf("Can't locate Perlbal/Plugin/%s.pm in @INC", name)
+	}
+	if e.cfg.loadedName(name) == "" {
+		e.cfg.Loaded = append(e.cfg.Loaded, name)
+	}
+	return nil
+}
+
+// setPlugins is SET plugins = A, B (or none): the registered list is
+// replaced. Unlike Perlbal, which reports and skips a plugin not loaded, the
+// whole command fails.
+func (e *editor) setPlugins(s *Service, val string) error {
+	var list []string
+	for _, name := range splitList(val) {
+		if name == "none" {
+			continue
+		}
+		loaded := e.cfg.loadedName(name)
+		if loaded == "" {
+			return errorf("Plugin %s not loaded; not registered for %s.", toLowerASCII(name), s.Name)
+		}
+		if containsFold(list, loaded) {
+			continue
+		}
+		if pl, ok := e.plugins(loaded); ok && pl.Role != "" && s.Role != pl.Role {
+			short := strings.TrimSuffix(toLowerASCII(pl.Name), "s")
+			return errorf("You can't load the %s plugin on a service not of role %s.", short, pl.Role)
+		}
+		list = append(list, loaded)
+	}
+	s.Plugins = list
+	return nil
+}
+
+func containsFold(list []string, s string) bool {
+	for _, l := range list {
+		if equalFold(l, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// addHeader is HEADER <svc> INSERT|REMOVE.
+func addHeader(s *Service, insert bool, name, val string, hasVal bool) error {
+	if name == "" {
+		return errorf("no header provided")
+	}
+	if insert && (!hasVal || val == "") {
+		return errorf("no value provided")
+	}
+	if !insert {
+		val = ""
+	}
+	s.Headers = append(s.Headers, HeaderRule{Insert: insert, Name: name, Value: val})
+	return nil
+}
+
+// errnoText is the system error text of err, capitalized as Perl's $!.
+func errnoText(err error) string {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err
+	}
+	t := err.Error()
+	if t != "" && 'a' <= t[0] && t[0] <= 'z' {
+		t = string(t[0]-'a'+'A') + t[1:]
+	}
+	return t
+}

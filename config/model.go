@@ -1,0 +1,388 @@
+package config
+
+import (
+	"maps"
+	"net/netip"
+	"slices"
+	"time"
+)
+
+// Config is the typed model every syntax produces: global settings, pools and
+// services in creation order. Create one with New; the zero value lacks the
+// global defaults. A Config is not safe for concurrent mutation: the runtime
+// keeps immutable snapshots (Clone) and edits a fresh clone.
+type Config struct {
+	Global   Global
+	Pools    []*Pool    // in creation order; look up with Pool
+	Services []*Service // in creation order; look up with Service
+	Loaded   []string   // plugins LOADed, names as given
+	// Defaults holds DEFAULT key = value (Perlbal) or [defaults] (TOML):
+	// values applied to a service when its role is set, instead of the
+	// built-in defaults. Values are kept as written and checked only when
+	// applied.
+	Defaults map[string]string
+	File     string // source file
+
+	// vivifyOff records that a pool was created explicitly (CREATE POOL or
+	// TOML): from then on a service's nodefile/balance_method no longer
+	// auto-creates "<service>_pool" (Perlbal's legacy auto-vivification).
+	vivifyOff bool
+}
+
+// Global holds process-wide settings.
+type Global struct {
+	// Workers is the number of event loops (default 0: one per CPU,
+	// GOMAXPROCS). Perlbal: SERVER workers = N; TOML [global] workers.
+	Workers int
+	// LogLevel is PLB's 0..3: 0 debug, 1 info, 2 warnings and errors, 3 fatal
+	// errors only (default -1: unset, so the -d flag or the built-in 2 apply).
+	LogLevel int
+	LogFile  string // log file (default "": stderr)
+	PidFile  string // pid file (default "": none); Perlbal SERVER pidfile
+	User     string // user to switch to after binding (default "": stay)
+	Group    string // group to switch to after binding (default "": stay)
+	Chroot   string // directory to chroot to after binding (default "": none); PLB chroot_dir
+	// MaxClients caps client connections over all services (default 0:
+	// unlimited); PLB max_clients.
+	MaxClients int
+	// Backlog is the listen(2) backlog (default 1024).
+	Backlog int
+	// MaxConnections raises RLIMIT_NOFILE (default 0: leave it);
+	// Perlbal SERVER max_connections.
+	MaxConnections int
+	// AIOMode is Perlbal's SERVER aio_mode (default "": unset). Only "none"
+	// is accepted: "ioaio" fails with "IO::AIO not available", so Perlbal's
+	// tests skip their IO::AIO pass.
+	AIOMode string
+	// Extra keeps the other accepted SERVER keys that have no effect yet
+	// (aio_threads, nice_level, track_obj, crash_backtrace,
+	// max_reproxy_connections, max_reproxy_connections(host:port)) so that
+	// dumps round-trip.
+	Extra map[string]string
+}
+
+// Pool is a named list of backend nodes.
+type Pool struct {
+	Name string
+	// Nodes are "ip:port" strings (IPv6 as "[::1]:80"); the port defaults
+	// to 80. With NodeFile set they are the file's nodes as read at parse
+	// time.
+	Nodes []string
+	// NodeFile is a file of nodes, one per line (default "": none). The
+	// config loads it once at parse time; the runtime re-reads it when it
+	// changes (ParseNodeList parses it).
+	NodeFile string
+	// BalanceMethod is "random" (default, as Perlbal), "round_robin" or
+	// "least_conn".
+	BalanceMethod string
+	// ServerRetry is the number of consecutive failures before a node is
+	// marked down (default 5).
+	ServerRetry int
+	// TimeoutCleanup is how often a down node is probed (default 15s).
+	TimeoutCleanup time.Duration
+	File           string // file where the pool was created
+	Line           int    // line where the pool was created
+}
+
+// Service roles.
+const (
+	RoleReverseProxy = "reverse_proxy"
+	RoleWebServer    = "web_server"
+	RoleManagement   = "management"
+	RoleSelector     = "selector"
+)
+
+// Pool balance methods.
+const (
+	BalanceRandom     = "random"
+	BalanceRoundRobin = "round_robin"
+	BalanceLeastConn  = "least_conn"
+)
+
+// Service is a listener with a role. Each parameter field names its
+// configuration key (Perlbal's SET name, also the TOML key), the roles it
+// applies to, and its default; setting the role resets every parameter to
+// its default (Perlbal's semantics), keeping only listen, pool and docroot.
+type Service struct {
+	Name string
+	// Role is reverse_proxy, web_server, management or selector (default
+	// "": none yet; an enabled service needs one).
+	Role string
+	// Listen is "ip:port", "[ipv6]:port" or ":port" (all interfaces);
+	// Perlbal's bare "port" is stored as ":port" (default "": not listening,
+	// reachable only through a selector). Key listen, all roles.
+	Listen string
+	// Enabled: the runtime listens (ENABLE/DISABLE; TOML enabled, default
+	// true in TOML, false in Perlbal until ENABLE).
+	Enabled bool
+	// Pool names the backend pool (reverse_proxy; default "").
+	Pool string
+	// Docroot is the web server's document root (web_server; default "").
+	// A trailing "/" is kept, as Perlbal does.
+	Docroot string
+
+	// All roles.
+	PersistClient            bool           // persist_client: client keep-alive (default false)
+	PersistClientIdleTimeout time.Duration  // persist_client_idle_timeout: keep-alive idle limit (default 30s)
+	IdleTimeout              time.Duration  // idle_timeout: idle limit in other client states (default 30s)
+	AlwaysTrusted            bool           // always_trusted: trust X-Forwarded-For from every peer (default false)
+	TrustedUpstreamProxies   []netip.Prefix // trusted_upstream_proxies: peers whose X-Forwarded-For is trusted (default none)
+	EnableSSL                bool           // enable_ssl: TLS on the listener (default false)
+	SSLKeyFile               string         // ssl_key_file (default "certs/server-key.pem")
+	SSLCertFile              string         // ssl_cert_file (default "certs/server-cert.pem")
+	SSLCipherList            string         // ssl_cipher_list (default "ALL:!LOW:!EXP")
+	SSLCAPath                string         // ssl_ca_path (default "")
+	SSLVerifyMode            int            // ssl_verify_mode (default 0)
+	SSLHonorCipherOrder      int            // ssl_honor_cipher_order (default 0)
+	ClientSndbufSize         int64          // client_sndbuf_size: SO_SNDBUF on accepted sockets (default 0: unset)
+	ServerTokens             bool           // server_tokens: "Server:" on generated responses (default true)
+	MaxChunkedRequestSize    int64          // max_chunked_request_size (default 209715200; 0 = unlimited)
+	HeaderTimeout            time.Duration  // header_timeout (plb): time to read a client request head (default 30s)
+	MaxClients               int            // max_clients (plb): client connections for this service (default 0: unlimited)
+
+	// reverse_proxy.
+	BackendPersistCache        int             // backend_persist_cache: idle persistent backend conns kept (default 2)
+	PersistBackend             bool            // persist_backend: backend keep-alive (default false)
+	VerifyBackend              bool            // verify_backend: OPTIONS probe on new backend conns (default false)
+	VerifyBackendPath          string          // verify_backend_path (default "*")
+	MaxBackendUses             int             // max_backend_uses: requests per backend conn (default 0: unlimited)
+	ConnectAhead               int             // connect_ahead: spare pre-connected backends (default 0)
+	BufferSize                 int64           // buffer_size: pause backend reads above this client backlog (default 256k)
+	BufferSizeReproxyURL       int64           // buffer_size_reproxy_url (default 50k)
+	BufferBackendConnect       int64           // buffer_backend_connect: body bytes buffered before asking for a backend (default 100k)
+	BufferUploads              bool            // buffer_uploads: spool request bodies to disk (default false)
+	BufferUploadsPath          string          // buffer_uploads_path: spool directory (default "")
+	BufferUploadThresholdSize  int64           // buffer_upload_threshold_size (default 250k; 0 disables)
+	BufferUploadThresholdTime  time.Duration   // buffer_upload_threshold_time (default 5s; 0 disables)
+	BufferUploadThresholdRate  int64           // buffer_upload_threshold_rate, bytes/s (default 0: disabled)
+	QueueReliefSize            int             // queue_relief_size (default 0)
+	QueueReliefChance          int             // queue_relief_chance, 0..100 (default 0)
+	HighPriorityCookie         string          // high_priority_cookie (default "")
+	HighPriorityCookieContents string          // high_priority_cookie_contents (default "")
+	BlindProxy                 bool            // blind_proxy: leave X-Forwarded-For alone for trusted peers (default false)
+	EnableReproxy              bool            // enable_reproxy: honour X-REPROXY-* (default false)
+	ReproxyCacheMaxsize        int             // reproxy_cache_maxsize (default 0)
+	UploadStatusListeners      []string        // upload_status_listeners: UDP "ip:port" targets (default none)
+	EnableErrorRetries         bool            // enable_error_retries: retry GET/HEAD after a backend 500 (default false)
+	ErrorRetrySchedule         []time.Duration // error_retry_schedule (default 0,.25,.50,1,1,1,1,1 seconds)
+	ServerProcess              string          // server_process (default "")
+	ConnectTimeout             time.Duration   // connect_timeout (plb): backend connect limit (default 5s)
+	BackendTimeout             time.Duration   // backend_timeout (plb): wait for a backend response head (default 60s)
+	// BufferDir (plb buffer_dir) is the spool directory for spoon-feeding
+	// (default "": os.TempDir() at run time).
+	BufferDir string
+
+	// web_server.
+	DirIndexing          bool     // dirindexing (default false)
+	IndexFiles           []string // index_files (default index.html)
+	EnablePut            bool     // enable_put (default false)
+	EnableDelete         bool     // enable_delete (default false)
+	EnableMD5            bool     // enable_md5: check Content-MD5 on PUT (default true)
+	MaxPutSize           int64    // max_put_size (default 0: unlimited)
+	MinPutDirectory      int      // min_put_directory (default 0)
+	EnableConcatenateGet bool     // enable_concatenate_get (default false)
+
+	// selector.
+	DefaultService string        // default_service (default "")
+	Latency        time.Duration // latency: added before selection, integer milliseconds (default 0)
+
+	// management.
+	// Allow (plb allow) lists the networks allowed to connect (default
+	// none: everyone, as Perlbal).
+	Allow []netip.Prefix
+
+	// Headers are HEADER INSERT/REMOVE rules, in order. The runtime applies
+	// the removes first, then the inserts (each replaces).
+	Headers []HeaderRule
+	// Plugins are registered with SET plugins, in order (names as LOADed).
+	Plugins []string
+	// Vhosts are VHOST pattern = service rules (selector with Vhosts).
+	// Patterns are lower-case.
+	Vhosts []VhostRule
+	// Vpaths are VPATH regex = service rules, first match wins (selector
+	// with Vpaths).
+	Vpaths []VpathRule
+	// AccessPolicy is ACCESS POLICY: "allow" or "deny" (default "": allow).
+	AccessPolicy string
+	// Access are ACCESS ALLOW|DENY|QUEUE_LOW rules, first match wins.
+	Access []AccessRule
+	// Redirects are REDIRECT HOST rules (Redirect plugin).
+	Redirects []RedirectRule
+	// Extra holds free-form and plugin values keyed by the SET key as
+	// written: "extra.<k>" (SET extra.k), plugin tunables such as
+	// "max_content_length", and plugin setters "<plugin>.<key>" such as
+	// "accesscontrol.use_observed_ip" (lower-case plugin name).
+	Extra map[string]string
+	// Set records the keys set explicitly (not by a default): dumps write
+	// exactly these.
+	Set  map[string]bool
+	File string // file where the service was created
+	Line int    // line where the service was created
+}
+
+// HeaderRule is one HEADER <svc> INSERT|REMOVE rule.
+type HeaderRule struct {
+	Insert bool   // insert (replace) the header; else remove it
+	Name   string // header name
+	Value  string // value to insert
+}
+
+// VhostRule maps a Host pattern to a service (Vhosts plugin).
+type VhostRule struct {
+	Pattern string // host, "*.host" or "*", lower-case
+	Service string // target service
+}
+
+// VpathRule maps a URI regular expression to a service (Vpaths plugin).
+type VpathRule struct {
+	Regex   string // Go (RE2) syntax
+	Service string // target service
+}
+
+// AccessRule is one AccessControl rule.
+type AccessRule struct {
+	Action string // "allow", "deny" or "queue_low"
+	Kind   string // "ip" or "netmask"
+	Value  string // the IP, or the netmask as a CIDR prefix
+}
+
+// RedirectRule is one REDIRECT HOST rule (Redirect plugin): requests for
+// Host answer 301 to http://Target<uri>.
+type RedirectRule struct {
+	Host   string // lower-case
+	Target string // lower-case
+}
+
+// New returns an empty configuration with the global defaults.
+func New() *Config {
+	return &Config{Global: Global{LogLevel: -1, Backlog: 1024}}
+}
+
+// Pool returns the pool called name, or nil.
+func (c *Config) Pool(name string) *Pool {
+	for _, p := range c.Pools {
+		if p.Name == name {
+			return p
+		}
+	}
+	return nil
+}
+
+// Service returns the service called name, or nil.
+func (c *Config) Service(name string) *Service {
+	for _, s := range c.Services {
+		if s.Name == name {
+			return s
+		}
+	}
+	return nil
+}
+
+// IsLoaded reports whether plugin name was LOADed (case-insensitive).
+func (c *Config) IsLoaded(name string) bool {
+	return c.loadedName(name) != ""
+}
+
+// loadedName returns the LOADed spelling of name, or "".
+func (c *Config) loadedName(name string) string {
+	for _, l := range c.Loaded {
+		if equalFold(l, name) {
+			return l
+		}
+	}
+	return ""
+}
+
+// Clone returns a deep copy of c.
+func (c *Config) Clone() *Config {
+	n := *c
+	n.Global.Extra = maps.Clone(c.Global.Extra)
+	n.Loaded = slices.Clone(c.Loaded)
+	n.Defaults = maps.Clone(c.Defaults)
+	n.Pools = make([]*Pool, len(c.Pools))
+	for i, p := range c.Pools {
+		np := *p
+		np.Nodes = slices.Clone(p.Nodes)
+		n.Pools[i] = &np
+	}
+	n.Services = make([]*Service, len(c.Services))
+	for i, s := range c.Services {
+		n.Services[i] = s.clone()
+	}
+	if c.Pools == nil {
+		n.Pools = nil
+	}
+	if c.Services == nil {
+		n.Services = nil
+	}
+	return &n
+}
+
+func (s *Service) clone() *Service {
+	n := *s
+	n.TrustedUpstreamProxies = slices.Clone(s.TrustedUpstreamProxies)
+	n.UploadStatusListeners = slices.Clone(s.UploadStatusListeners)
+	n.ErrorRetrySchedule = slices.Clone(s.ErrorRetrySchedule)
+	n.IndexFiles = slices.Clone(s.IndexFiles)
+	n.Allow = slices.Clone(s.Allow)
+	n.Headers = slices.Clone(s.Headers)
+	n.Plugins = slices.Clone(s.Plugins)
+	n.Vhosts = slices.Clone(s.Vhosts)
+	n.Vpaths = slices.Clone(s.Vpaths)
+	n.Access = slices.Clone(s.Access)
+	n.Redirects = slices.Clone(s.Redirects)
+	n.Extra = maps.Clone(s.Extra)
+	n.Set = maps.Clone(s.Set)
+	return &n
+}
+
+// resetParams zeroes every role parameter, keeping what Perlbal keeps when a
+// role is set: identity, listen, pool, docroot, enabled state, rules,
+// plugins and extra values (plugin tunables are reset by the caller).
+func (s *Service) resetParams() {
+	*s = Service{
+		Name: s.Name, Role: s.Role, Listen: s.Listen, Enabled: s.Enabled,
+		Pool: s.Pool, Docroot: s.Docroot,
+		Headers: s.Headers, Plugins: s.Plugins, Vhosts: s.Vhosts, Vpaths: s.Vpaths,
+		AccessPolicy: s.AccessPolicy, Access: s.Access, Redirects: s.Redirects,
+		Extra: s.Extra, Set: s.Set, File: s.File, Line: s.Line,
+	}
+}
+
+func (s *Service) markSet(key string) {
+	if s.Set == nil {
+		s.Set = make(map[string]bool)
+	}
+	s.Set[key] = true
+}
+
+func (s *Service) setExtra(key, val string) {
+	if s.Extra == nil {
+		s.Extra = make(map[string]string)
+	}
+	s.Extra[key] = val
+}
+
+// HasPlugin reports whether plugin name is registered on s (case-insensitive).
+func (s *Service) HasPlugin(name string) bool {
+	for _, p := range s.Plugins {
+		if equalFold(p, name) {
+			return true
+		}
+	}
+	return false
+}
+
+func newPool(name string) *Pool {
+	return &Pool{Name: name, BalanceMethod: BalanceRandom, ServerRetry: 5, TimeoutCleanup: 15 * time.Second}
+}
+
+func (c *Config) nameTaken(name string) error {
+	if c.Service(name) != nil {
+		return errorf("service '%s' already exists", name)
+	}
+	if c.Pool(name) != nil {
+		return errorf("pool '%s' already exists", name)
+	}
+	return nil
+}

@@ -1,0 +1,54 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestPerlbalOracle runs each snippet through the real Perlbal (when
+// PLB_PERLBAL_ORACLE names its binary) and through LoadPerlbal, and compares
+// the first error message. Every snippet ends with an unknown command, so
+// that a config Perlbal accepts fails there too.
+func TestPerlbalOracle(t *testing.T) {
+	bin := os.Getenv("PLB_PERLBAL_ORACLE")
+	if bin == "" {
+		t.Skip("PLB_PERLBAL_ORACLE not set")
+	}
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "nodes.txt"), []byte("10.1.0.10 # x\n#10.0.0.1\n 10.0.0.2:81\n"), 0o644)
+	for i, snip := range oracleSnippets {
+		conf := strings.ReplaceAll(snip, "$DIR", dir) + "\nboguscmd\n"
+		file := filepath.Join(dir, "c.conf")
+		os.WriteFile(file, []byte(conf), 0o644)
+		out, _ := exec.Command(bin, "--config="+file).CombinedOutput()
+		want := ""
+		for _, l := range strings.Split(string(out), "\n") {
+			if m, ok := strings.CutPrefix(l, "ERROR: "); ok {
+				want = m
+				break
+			}
+		}
+		_, err := LoadPerlbal(file, func(k string) string { return os.Getenv(k) })
+		got := ""
+		var ce *Error
+		if errors.As(err, &ce) {
+			got = ce.Err.Error()
+		} else if err != nil {
+			got = err.Error()
+		}
+		if os.Getenv("PLB_ORACLE_VERBOSE") != "" {
+			t.Logf("%d: %q", i, got)
+		}
+		if strings.HasPrefix(want, "Can't locate ") {
+			want, _, _ = strings.Cut(want, " in @INC")
+			want += " in @INC"
+		}
+		if got != want {
+			t.Errorf("snippet %d:\n%s\nperlbal: %q\nplb:     %q", i, snip, want, got)
+		}
+	}
+}

@@ -1,0 +1,210 @@
+package config
+
+import (
+	"net/netip"
+	"strings"
+)
+
+// PLB 0.3's plb.conf: one "key value" per line, "#" comments, list values
+// separated by spaces (reference/plb-smtp.md §1.3). It maps to one pool
+// "plb_pool" (servers_ip × servers_port; services and pools share one
+// namespace, as in Perlbal, so the pool cannot be "plb" too) and one enabled
+// reverse_proxy service
+// "plb" with client and backend keep-alive and round-robin balancing:
+//
+//	PLB key                        model
+//	listen_ip, listen_port         service plb listen (default 0.0.0.0:80)
+//	bind_ipv6 1                    listen on [::] when listen_ip is 0.0.0.0
+//	protocol HTTP                  role reverse_proxy (SMTP: not supported yet)
+//	servers_ip, servers_port       pool plb_pool nodes (port default 80)
+//	server_retry, timeout_cleanup  pool plb_pool
+//	user, group, chroot_dir        Global.User, Group, Chroot
+//	log_level, log_file            Global.LogLevel, LogFile
+//	max_clients, backlog           Global.MaxClients, Backlog
+//	timeout_header_client_read     header_timeout
+//	timeout_header_server_write    connect_timeout (connect and send the head)
+//	timeout_header_server_read     backend_timeout (wait for the response head)
+//	timeout_forward_client_read    idle_timeout: the larger of the two
+//	timeout_forward_client_write     client forwarding timeouts
+//	timeout_header_client_write    accepted, no effect (idle_timeout bounds it)
+//	timeout_forward_server_read    accepted, no effect (backend_timeout and
+//	timeout_forward_server_write     the client's idle_timeout bound them)
+
+// isPLBKey reports whether k is a key of PLB's plb.conf.
+func isPLBKey(k string) bool {
+	switch k {
+	case "listen_ip", "listen_port", "bind_ipv6", "protocol", "servers_ip", "servers_port",
+		"user", "group", "chroot_dir",
+		"timeout_header_client_read", "timeout_header_client_write",
+		"timeout_header_server_read", "timeout_header_server_write",
+		"timeout_forward_client_read", "timeout_forward_client_write",
+		"timeout_forward_server_read", "timeout_forward_server_write",
+		"timeout_cleanup", "server_retry", "max_clients", "backlog", "log_level", "log_file":
+		return true
+	}
+	return false
+}
+
+type plbLine struct {
+	val  string
+	line int
+}
+
+func parsePLB(name string, data []byte, o Options) (*Config, error) {
+	keys := map[string]plbLine{}
+	n := 0
+	for line := range strings.SplitSeq(string(data), "\n") {
+		n++
+		if i := strings.IndexByte(line, '#'); i >= 0 {
+			line = line[:i]
+		}
+		f := fields(line)
+		if len(f) == 0 {
+			continue
+		}
+		if !isPLBKey(f[0]) {
+			return nil, &Error{File: name, Line: n, Err: errorf("unknown key '%s'", f[0])}
+		}
+		if len(f) == 1 {
+			return nil, &Error{File: name, Line: n, Err: errorf("missing value for '%s'", f[0])}
+		}
+		if f[0] != "servers_ip" && len(f) > 2 {
+			return nil, &Error{File: name, Line: n, Err: errorf("'%s' takes one value", f[0])}
+		}
+		keys[f[0]] = plbLine{strings.Join(f[1:], " "), n}
+	}
+	c := New()
+	c.File = name
+	c.vivifyOff = true
+	ed := editor{cfg: c, fs: o.FS, plugins: o.Plugins}
+	fail := func(k string, err error) error { return &Error{File: name, Line: keys[k].line, Err: err} }
+	get := func(k, def string) string {
+		if v, ok := keys[k]; ok {
+			return v.val
+		}
+		return def
+	}
+
+	if p := get("protocol", "HTTP"); !equalFold(p, "HTTP") {
+		if equalFold(p, "SMTP") {
+			return nil, fail("protocol", errorf("protocol SMTP is not supported yet"))
+		}
+		return nil, fail("protocol", errorf("unknown protocol '%s'", p))
+	}
+
+	pool, _ := ed.createPool("plb_pool", name, 1)
+	port := get("servers_port", "80")
+	if _, ok := parsePort(port); !ok || port == "0" {
+		return nil, fail("servers_port", errorf("invalid port '%s'", port))
+	}
+	for _, ip := range fields(get("servers_ip", "")) {
+		a, err := netip.ParseAddr(ip)
+		if err != nil {
+			return nil, fail("servers_ip", errorf("invalid server address '%s'", ip))
+		}
+		pool.addNode(netip.AddrPortFrom(a, uint16(atoiPort(port))).String())
+	}
+	pool.BalanceMethod = BalanceRoundRobin
+	for _, k := range []string{"server_retry", "timeout_cleanup"} {
+		if v, ok := keys[k]; ok {
+			if err := ed.setPool(pool, k, v.val); err != nil {
+				return nil, fail(k, err)
+			}
+		}
+	}
+
+	g := &c.Global
+	for _, k := range []string{"user", "group", "chroot_dir", "log_level", "log_file", "max_clients", "backlog"} {
+		if v, ok := keys[k]; ok {
+			if err := setGlobal(g, k, v.val); err != nil {
+				return nil, fail(k, err)
+			}
+		}
+	}
+
+	s, _ := ed.createService("plb", name, 1)
+	s.Enabled = true
+	if err := ed.setRole(s, RoleReverseProxy); err != nil {
+		return nil, err
+	}
+	listen, err := plbListen(get("listen_ip", "0.0.0.0"), get("listen_port", "80"), get("bind_ipv6", "0"))
+	if err != nil {
+		k := "listen_ip"
+		if _, ok := keys[k]; !ok {
+			k = "listen_port"
+		}
+		return nil, fail(k, err)
+	}
+	s.Listen = listen
+	s.markSet("listen")
+	set := func(key, val string) error { return ed.setService(s, key, val) }
+	for _, kv := range [][2]string{{"pool", "plb_pool"}, {"persist_client", "on"}, {"persist_backend", "on"}} {
+		if err := set(kv[0], kv[1]); err != nil {
+			return nil, err
+		}
+	}
+	timeouts := [][2]string{
+		{"timeout_header_client_read", "header_timeout"},
+		{"timeout_header_server_write", "connect_timeout"},
+		{"timeout_header_server_read", "backend_timeout"},
+	}
+	for _, t := range timeouts {
+		if v, ok := keys[t[0]]; ok {
+			if !isDigits(v.val) {
+				return nil, fail(t[0], errorf("%s: expecting integer seconds", t[0]))
+			}
+			if err := set(t[1], v.val); err != nil {
+				return nil, fail(t[0], err)
+			}
+		}
+	}
+	idle, idleKey := int64(-1), ""
+	for _, k := range []string{"timeout_forward_client_read", "timeout_forward_client_write",
+		"timeout_header_client_write", "timeout_forward_server_read", "timeout_forward_server_write"} {
+		v, ok := keys[k]
+		if !ok {
+			continue
+		}
+		n, ok := parseUint(v.val)
+		if !ok {
+			return nil, fail(k, errorf("%s: expecting integer seconds", k))
+		}
+		if strings.HasPrefix(k, "timeout_forward_client_") && n > idle {
+			idle, idleKey = n, k
+		}
+	}
+	if idle >= 0 {
+		if err := set("idle_timeout", formatInt(idle)); err != nil {
+			return nil, fail(idleKey, err)
+		}
+	}
+	return c, nil
+}
+
+func atoiPort(p string) int {
+	n, _ := parseInt(p)
+	return n
+}
+
+// plbListen builds the listen address; bind_ipv6 1 turns the IPv4 wildcard
+// into the IPv6 one.
+func plbListen(ip, port, v6 string) (string, error) {
+	if _, ok := parsePort(port); !ok {
+		return "", errorf("invalid port '%s'", port)
+	}
+	b, ok := parseBool(v6)
+	if !ok || (v6 != "0" && v6 != "1") {
+		return "", errorf("bind_ipv6 must be 0 or 1")
+	}
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return "", errorf("invalid listen address '%s'", ip)
+	}
+	if b && a == netip.IPv4Unspecified() {
+		a = netip.IPv6Unspecified()
+	}
+	if !b && a.Is6() && !a.Is4In6() {
+		return "", errorf("listen_ip %s is IPv6 but bind_ipv6 is 0", ip)
+	}
+	return netip.AddrPortFrom(a, uint16(atoiPort(port))).String(), nil
+}

@@ -1,0 +1,76 @@
+package config
+
+import "strings"
+
+// Validate checks what the runtime needs and the parsers cannot see one
+// line at a time: enabled services have a role, a reverse_proxy a pool, a
+// web_server a docroot; references resolve; listen addresses parse and no
+// two enabled services listen on the same one. It does not touch the file
+// system. Errors name the file and line where the pool or service was
+// created.
+func (c *Config) Validate() error {
+	for _, p := range c.Pools {
+		place := func(err error) error { return c.at(p.File, p.Line, err) }
+		switch p.BalanceMethod {
+		case BalanceRandom, BalanceRoundRobin, BalanceLeastConn:
+		default:
+			return place(errorf("pool '%s': unknown balance method '%s'", p.Name, p.BalanceMethod))
+		}
+		for _, n := range p.Nodes {
+			if _, ok := parseNode(n); !ok {
+				return place(errorf("pool '%s': invalid node '%s'", p.Name, n))
+			}
+		}
+		if p.ServerRetry < 1 || p.TimeoutCleanup <= 0 {
+			return place(errorf("pool '%s': server_retry and timeout_cleanup must be positive", p.Name))
+		}
+	}
+	listeners := map[string]string{}
+	for _, s := range c.Services {
+		place := func(err error) error { return c.at(s.File, s.Line, err) }
+		if s.Role != "" && !validRole(s.Role) {
+			return place(errorf("Role not valid for service %s", s.Name))
+		}
+		if s.Pool != "" && c.Pool(s.Pool) == nil {
+			return place(errorf("service '%s': Pool '%s' not found", s.Name, s.Pool))
+		}
+		if s.DefaultService != "" && c.Service(s.DefaultService) == nil {
+			return place(errorf("service '%s': Service '%s' not found", s.Name, s.DefaultService))
+		}
+		if s.Listen != "" {
+			if l, ok := parseListen(s.Listen); !ok || l != s.Listen {
+				return place(errorf("service '%s': Listen argument must be ip:port or port. e.g. 192.168.0.1:80 or 81", s.Name))
+			}
+		}
+		if !s.Enabled {
+			continue
+		}
+		switch s.Role {
+		case "":
+			return place(errorf("service '%s' has no role", s.Name))
+		case RoleReverseProxy:
+			if s.Pool == "" {
+				return place(errorf("service '%s': a reverse_proxy needs a pool", s.Name))
+			}
+		case RoleWebServer:
+			if s.Docroot == "" {
+				return place(errorf("service '%s': a web_server needs a docroot", s.Name))
+			}
+		}
+		if s.Listen == "" || strings.HasSuffix(s.Listen, ":0") {
+			continue
+		}
+		if other, ok := listeners[s.Listen]; ok {
+			return place(errorf("services '%s' and '%s' both listen on %s", other, s.Name, s.Listen))
+		}
+		listeners[s.Listen] = s.Name
+	}
+	return nil
+}
+
+func (c *Config) at(file string, line int, err error) error {
+	if file == "" {
+		file = c.File
+	}
+	return at(file, line, err)
+}

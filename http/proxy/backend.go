@@ -1,0 +1,528 @@
+package proxy
+
+import (
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/plb/plb/engine"
+	"github.com/plb/plb/http"
+	"github.com/plb/plb/pool"
+)
+
+// Backend states.
+const (
+	beConnecting = iota
+	beVerifying  // OPTIONS probe sent
+	beReady      // connected (verified), waiting for a client to attach
+	beHead       // request sent, reading the response head
+	beBody       // forwarding the response body
+	beTunnel     // upgraded
+	beIdle       // in the idle list
+)
+
+var (
+	errBadResponse = errors.New("proxy: malformed backend response")
+	errVerify      = errors.New("proxy: backend failed verification")
+)
+
+// backend is one connection to a node. Every method runs on its loop.
+type backend struct {
+	svc    *Service
+	conn   *engine.Conn
+	node   *pool.Node
+	pool   *pool.Pool
+	client *client
+	state  int
+	reused bool
+	uses   int
+
+	parser    http.Parser
+	resp      http.ResponseHead
+	mode      http.BodyMode
+	left      int64
+	chunks    http.ChunkedScanner
+	rechunk   bool // close-delimited body sent chunked to a 1.1 client
+	dechunk   bool // chunked body sent plain to a 1.0 client
+	keepAlive bool // backend may be reused after this response
+	clientKA  bool // client keeps the connection after this response
+	kaTimeout int
+	got       bool // any response byte arrived
+	scratch   []byte
+}
+
+func dialBackend(svc *Service, st *Settings, l *engine.Loop, node *pool.Node) (*backend, error) {
+	be := &backend{svc: svc, node: node, pool: st.Pool}
+	node.Attempts.Add(1)
+	node.LastAttempt.Store(l.Now().Unix())
+	timeout := st.Svc.ConnectTimeout
+	if timeout <= 0 {
+		timeout = 5 * time.Second
+	}
+	c, err := l.Dial(node.Addr, be, timeout)
+	if err != nil {
+		return nil, err
+	}
+	be.conn = c
+	svc.Stats.Backends.Add(1)
+	return be, nil
+}
+
+func (be *backend) OnOpen(c *engine.Conn) {
+	be.node.Connects.Add(1)
+	be.node.LastConnect.Store(c.Loop().Now().Unix())
+	be.node.Succeed()
+	cl := be.client
+	if cl == nil {
+		c.Close()
+		return
+	}
+	st := cl.st
+	c.SetWatermarks(int(max(st.Svc.BufferSize, 64<<10)), -1)
+	if st.Svc.VerifyBackend && !be.node.NoVerify(c.Loop().Now()) {
+		be.state = beVerifying
+		path := st.Svc.VerifyBackendPath
+		if path == "" {
+			path = "*"
+		}
+		c.Write([]byte("OPTIONS " + path + " HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"))
+		c.SetTimeout(60 * time.Second)
+		return
+	}
+	be.state = beReady
+	cl.attach(be)
+}
+
+// startRequest writes the client's request head and arms the response
+// timeout.
+func (be *backend) startRequest(cl *client) {
+	be.state = beHead
+	be.uses++
+	be.got = false
+	be.parser.Reset()
+	be.node.Active.Add(1)
+	be.conn.Write(cl.head)
+	to := cl.st.Svc.BackendTimeout
+	if to <= 0 {
+		to = 60 * time.Second
+	}
+	be.conn.SetTimeout(to)
+	be.conn.ResumeRead()
+}
+
+func (be *backend) OnData(c *engine.Conn, data []byte) int {
+	switch be.state {
+	case beVerifying:
+		return be.readVerify(data)
+	case beHead:
+		return be.readHead(data)
+	case beBody:
+		return be.forward(data)
+	case beTunnel:
+		if cl := be.client; cl != nil {
+			cl.conn.Write(data)
+			cl.svc.Stats.BytesOut.Add(int64(len(data)))
+			if cl.conn.Full() {
+				c.PauseRead()
+			}
+			c.SetTimeout(cl.st.Svc.IdleTimeout)
+			cl.conn.SetTimeout(cl.st.Svc.IdleTimeout)
+		}
+		return len(data)
+	}
+	// Idle or ready: a backend must not talk unasked.
+	be.svc.dropIdle(be)
+	c.Close()
+	return len(data)
+}
+
+func (be *backend) readVerify(data []byte) int {
+	c := be.conn
+	n, err := be.parser.ParseResponse(data, &be.resp)
+	if err != nil {
+		be.verifyFailed()
+		return len(data)
+	}
+	if n == 0 {
+		return 0
+	}
+	r := &be.resp
+	body := r.ContentLength
+	ok := r.Status >= 200 && r.Status < 300 && !r.ConnClose && (r.Minor >= 1 || r.ConnKeepAlive)
+	if !ok || r.Chunked || body < 0 && r.BodyMode(false) == http.BodyUntilClose {
+		be.verifyFailed()
+		return len(data)
+	}
+	if body > 0 {
+		// Drain a small body with the head.
+		if int64(len(data)-n) < body {
+			if body > 64<<10 {
+				be.verifyFailed()
+				return len(data)
+			}
+			return 0 // wait for the whole thing
+		}
+		n += int(body)
+	}
+	be.node.Verifies.Add(1)
+	be.parser.Reset()
+	be.state = beReady
+	c.SetTimeout(0)
+	if cl := be.client; cl != nil {
+		cl.attach(be)
+	} else {
+		c.Close()
+	}
+	return n
+}
+
+func (be *backend) verifyFailed() {
+	now := be.conn.Loop().Now()
+	be.node.SetNoVerify(now, 60*time.Second)
+	cl := be.client
+	be.client = nil
+	be.conn.Abort(errVerify)
+	if cl != nil {
+		cl.backendFailed(be, errVerify)
+	}
+}
+
+func (be *backend) readHead(data []byte) int {
+	cl := be.client
+	c := be.conn
+	if cl == nil {
+		c.Abort(errClientGone)
+		return len(data)
+	}
+	be.got = true
+	n, err := be.parser.ParseResponse(data, &be.resp)
+	if err != nil {
+		be.abortWith(502, "bad response from backend", err)
+		return len(data)
+	}
+	if n == 0 {
+		return 0
+	}
+	r := &be.resp
+	now := c.Loop().Now()
+	if r.Status >= 100 && r.Status < 200 && r.Status != 101 {
+		// Interim response: pass 100 Continue on to 1.1 clients, then wait
+		// for the final one.
+		if cl.minor >= 1 {
+			cl.conn.Write(data[:n])
+		}
+		be.parser.Reset()
+		return n
+	}
+	be.node.RecordResponse(r.Status, now)
+	be.node.Succeed()
+	cl.svc.Stats.Responses.Add(1)
+	if r.Status/100 < len(cl.svc.Stats.Status) {
+		cl.svc.Stats.Status[r.Status/100].Add(1)
+	}
+	st := cl.st
+	if r.Status >= 500 && st.Svc.EnableErrorRetries && cl.retries < len(st.Svc.ErrorRetrySchedule) &&
+		(string(cl.method) == "GET" || string(cl.method) == "HEAD") {
+		be.retryAfterError()
+		return len(data)
+	}
+	be.mode = r.BodyMode(cl.isHEAD)
+	be.left = r.ContentLength
+	be.kaTimeout = r.KeepAliveTimeout
+	be.keepAlive = st.Svc.PersistBackend && r.KeepAlive(cl.isHEAD) &&
+		(st.Svc.MaxBackendUses <= 0 || be.uses < st.Svc.MaxBackendUses)
+	be.chunks.Reset()
+	be.rechunk, be.dechunk = false, false
+	ka := cl.wantKA
+	if r.Status == 101 && cl.upgrade {
+		be.mode = http.BodyNone
+		ka = false
+	}
+	switch be.mode {
+	case http.BodyChunked:
+		if cl.minor == 0 {
+			be.dechunk, ka = true, false
+		}
+	case http.BodyUntilClose:
+		if cl.minor >= 1 && ka && r.Get("Transfer-Encoding") == nil {
+			be.rechunk = true
+		} else {
+			ka = false
+		}
+	}
+	be.clientKA = ka
+	be.scratch = appendClientResponse(be.scratch[:0], r, cl.minor, be, st)
+	cl.write(be.scratch)
+	c.SetTimeout(st.Svc.IdleTimeout)
+	if r.Status == 101 && cl.upgrade {
+		be.state = beTunnel
+		cl.state = clTunnel
+		be.keepAlive = false
+		cl.conn.ResumeRead()
+		cl.conn.Kick()
+		if rest := data[n:]; len(rest) > 0 {
+			be.OnData(c, rest)
+		}
+		return len(data)
+	}
+	be.state = beBody
+	if be.mode == http.BodyNone || be.mode == http.BodyLength && be.left == 0 {
+		be.finish()
+		return n
+	}
+	return n + be.forward(data[n:])
+}
+
+// forward relays response body bytes to the client.
+func (be *backend) forward(data []byte) int {
+	cl := be.client
+	if cl == nil {
+		be.conn.Abort(errClientGone)
+		return len(data)
+	}
+	if len(data) == 0 {
+		return 0
+	}
+	used := len(data)
+	switch be.mode {
+	case http.BodyLength:
+		if int64(used) > be.left {
+			used = int(be.left)
+		}
+		cl.write(data[:used])
+		be.left -= int64(used)
+		if be.left == 0 {
+			be.finish()
+		}
+	case http.BodyChunked:
+		used = 0
+		for used < len(data) {
+			n, payload, done, err := be.chunks.Scan(data[used:])
+			if err != nil {
+				be.abortWith(502, "bad chunked body from backend", err)
+				return len(data)
+			}
+			if be.dechunk {
+				if len(payload) > 0 {
+					cl.write(payload)
+				}
+			} else {
+				cl.write(data[used : used+n])
+			}
+			used += n
+			if done {
+				be.finish()
+				return used
+			}
+			if n == 0 {
+				break
+			}
+		}
+	case http.BodyUntilClose:
+		if be.rechunk {
+			be.scratch = strconv.AppendInt(be.scratch[:0], int64(len(data)), 16)
+			be.scratch = append(be.scratch, "\r\n"...)
+			cl.write(be.scratch)
+			cl.write(data)
+			cl.write(crlf)
+		} else {
+			cl.write(data)
+		}
+	}
+	be.conn.SetTimeout(cl.st.Svc.IdleTimeout)
+	if cl.conn.Full() && !be.conn.Closing() {
+		be.conn.PauseRead() // spooling is off or failed: backpressure
+	}
+	return used
+}
+
+var (
+	crlf      = []byte("\r\n")
+	lastChunk = []byte("0\r\n\r\n")
+)
+
+// finish ends a response: release the backend, let the client go on.
+func (be *backend) finish() {
+	cl := be.client
+	be.node.Active.Add(-1)
+	be.client = nil
+	if be.keepAlive && cl != nil && !be.conn.Closing() {
+		be.svc.putIdle(be, cl.st)
+	} else {
+		be.conn.Close()
+	}
+	if cl != nil {
+		cl.responseDone(be.clientKA)
+	}
+}
+
+// retryAfterError drops a 5xx and re-queues the client per
+// error_retry_schedule (enable_error_retries).
+func (be *backend) retryAfterError() {
+	cl := be.client
+	be.node.Active.Add(-1)
+	be.client = nil
+	be.conn.Abort(nil)
+	cl.be = nil
+	delay := cl.st.Svc.ErrorRetrySchedule[cl.retries]
+	cl.retries++
+	cl.state = clWait
+	cl.tried = cl.tried[:0]
+	if cl.retryWait == nil {
+		cl.retryWait = cl.conn.Loop().AfterFunc(delay, cl.retryNow)
+	} else {
+		cl.retryWait.Reset(delay)
+	}
+}
+
+func (cl *client) retryNow() {
+	if cl.conn.Closing() || cl.state != clWait {
+		return
+	}
+	cl.connectBackend()
+}
+
+// abortWith ends a response that went wrong: an error page when nothing was
+// sent to the client yet, otherwise a cut connection.
+func (be *backend) abortWith(code int, msg string, err error) {
+	cl := be.client
+	be.client = nil
+	if be.state >= beHead && be.state <= beTunnel {
+		be.node.Active.Add(-1)
+	}
+	be.conn.Abort(err)
+	if cl == nil {
+		return
+	}
+	cl.be = nil
+	if be.state == beHead {
+		be.svc.nodeFailed(be.node, cl.st, err)
+		switch code {
+		case 502:
+			cl.svc.Stats.Errors502.Add(1)
+		case 504:
+			cl.svc.Stats.Errors504.Add(1)
+		}
+		cl.fail(code, msg)
+		return
+	}
+	// Mid-body: the client must see a broken response, never a complete
+	// looking one.
+	cl.state = clClosing
+	cl.conn.Abort(err)
+}
+
+func (be *backend) OnEOF(c *engine.Conn) {
+	cl := be.client
+	switch be.state {
+	case beBody:
+		if be.mode == http.BodyUntilClose {
+			if be.rechunk && cl != nil {
+				cl.write(lastChunk)
+			}
+			be.keepAlive = false
+			be.finish()
+			return
+		}
+		be.abortWith(502, "", errBadResponse)
+	case beHead:
+		if !be.got && cl != nil && be.reused && cl.bodySent == 0 {
+			// A kept-alive connection the backend had closed: resend.
+			be.node.Active.Add(-1)
+			be.client = nil
+			c.Abort(nil)
+			cl.backendFailed(be, errBadResponse)
+			return
+		}
+		be.abortWith(502, "backend closed the connection", errBadResponse)
+	case beTunnel:
+		if cl != nil {
+			cl.conn.CloseWrite()
+			if cl.conn.EOF() {
+				cl.conn.Close()
+				c.Close()
+			}
+			return
+		}
+		c.Close()
+	case beVerifying:
+		be.verifyFailed()
+	default:
+		be.svc.dropIdle(be)
+		c.Close()
+	}
+}
+
+func (be *backend) OnDrain(c *engine.Conn) {
+	if cl := be.client; cl != nil && cl.conn.Paused() && (cl.state == clBody || cl.state == clTunnel) {
+		cl.conn.ResumeRead()
+	}
+}
+
+func (be *backend) OnTimeout(c *engine.Conn) {
+	switch be.state {
+	case beHead:
+		be.abortWith(504, "backend timeout", engine.ErrTimeout)
+	case beVerifying:
+		be.verifyFailed()
+	case beIdle:
+		be.svc.dropIdle(be)
+		c.Close()
+	default:
+		be.abortWith(504, "backend timeout", engine.ErrTimeout)
+	}
+}
+
+func (be *backend) OnClose(c *engine.Conn, err error) {
+	be.svc.Stats.Backends.Add(-1)
+	if be.state == beIdle {
+		be.svc.dropIdle(be)
+	}
+	cl := be.client
+	if cl == nil {
+		return
+	}
+	be.client = nil
+	switch be.state {
+	case beConnecting, beVerifying:
+		// Connect failed or timed out: try the next node.
+		if be.state == beConnecting {
+			be.svc.nodeFailed(be.node, cl.st, err)
+		}
+		cl.backendFailed(be, err)
+	case beHead:
+		be.node.Active.Add(-1)
+		if !be.got && be.reused && cl.bodySent == 0 {
+			cl.backendFailed(be, err)
+			return
+		}
+		be.svc.nodeFailed(be.node, cl.st, err)
+		cl.be = nil
+		cl.svc.Stats.Errors502.Add(1)
+		cl.fail(502, "backend connection failed")
+	case beBody, beTunnel:
+		be.node.Active.Add(-1)
+		cl.be = nil
+		cl.state = clClosing
+		cl.conn.Abort(err)
+	}
+}
+
+// clientGone is called when the client closed while be served it.
+func (be *backend) clientGone() {
+	if be.state == beHead || be.state == beBody || be.state == beTunnel {
+		be.node.Active.Add(-1)
+		be.state = beReady // counted off already
+	}
+	be.client = nil
+	be.conn.Abort(errClientGone)
+}
+
+// nodeFailed counts a failure against a node (passive health).
+func (s *Service) nodeFailed(n *pool.Node, st *Settings, err error) {
+	if n.Fail(st.ServerRetry) {
+		if n.SetDown(true) {
+			s.log.Warn("node marked down", "pool", st.Pool.Name, "node", n.Name, "err", err)
+		}
+	}
+}

@@ -1,0 +1,447 @@
+package proxy
+
+import (
+	"errors"
+	"os"
+	"time"
+
+	"github.com/plb/plb/engine"
+	"github.com/plb/plb/http"
+	"github.com/plb/plb/http/status"
+	"github.com/plb/plb/pool"
+)
+
+// Client states.
+const (
+	clHead    = iota // reading a request head
+	clWait           // waiting for a backend connection
+	clBody           // streaming the request body to the backend
+	clResp           // request sent, response in progress
+	clTunnel         // upgraded: bytes both ways
+	clClosing        // Close called
+)
+
+// client is one client connection of a reverse_proxy service. Every method
+// runs on the connection's loop.
+type client struct {
+	svc    *Service
+	conn   *engine.Conn
+	st     *Settings // snapshot for the current request
+	parser http.Parser
+	req    http.RequestHead
+	state  int
+
+	head      []byte // the request head to send to the backend (owned)
+	method    []byte // copy of the method (views die with the buffer)
+	isHEAD    bool
+	minor     int  // client's HTTP minor version
+	wantKA    bool // client asked for keep-alive and the service allows it
+	upgrade   bool
+	bodyMode  http.BodyMode
+	bodyLeft  int64
+	chunks    http.ChunkedScanner
+	bodyDone  bool
+	bodySent  int64 // request body bytes already forwarded (retry only if 0)
+	be        *backend
+	tried     []*pool.Node
+	retries   int // error_retry_schedule position
+	requests  int
+	spool     *os.File
+	spoolOff  int64
+	retryWait *engine.Timer
+}
+
+var errClientGone = errors.New("proxy: client closed")
+
+func (cl *client) OnOpen(c *engine.Conn) {
+	st := cl.svc.Settings()
+	cl.parser.Limits = http.Limits{}
+	c.SetTimeout(headerTimeout(st))
+}
+
+func headerTimeout(st *Settings) time.Duration {
+	if st.Svc.HeaderTimeout > 0 {
+		return st.Svc.HeaderTimeout
+	}
+	return st.Svc.IdleTimeout
+}
+
+func (cl *client) OnData(c *engine.Conn, data []byte) int {
+	switch cl.state {
+	case clHead:
+		return cl.readHead(data)
+	case clBody:
+		return cl.forwardBody(data)
+	case clTunnel:
+		return cl.tunnel(data)
+	}
+	// Waiting for a backend or a response: keep the bytes (a pipelined
+	// request) and stop reading until the response is done.
+	c.PauseRead()
+	return 0
+}
+
+func (cl *client) readHead(data []byte) int {
+	c := cl.conn
+	n, err := cl.parser.ParseRequest(data, &cl.req)
+	if err != nil {
+		code := 400
+		var he *http.Error
+		if errors.As(err, &he) {
+			code = he.Status
+		}
+		cl.fail(code, errMsg(err))
+		return len(data)
+	}
+	if n == 0 {
+		return 0
+	}
+	st := cl.svc.Settings()
+	cl.st = st
+	cl.svc.Stats.Requests.Add(1)
+	cl.svc.Stats.BytesIn.Add(int64(n))
+	r := &cl.req
+	cl.method = append(cl.method[:0], r.Method...)
+	cl.isHEAD = string(r.Method) == "HEAD"
+	cl.minor = r.Minor
+	cl.wantKA = st.Svc.PersistClient && r.KeepAlive() && !cl.svc.draining.Load()
+	cl.upgrade = r.ConnUpgrade && len(r.Upgrade) > 0
+	cl.bodyMode = r.BodyMode()
+	cl.bodyLeft = r.ContentLength
+	cl.bodyDone = cl.bodyMode == http.BodyNone
+	cl.bodySent = 0
+	cl.chunks.Reset()
+	cl.tried = cl.tried[:0]
+	cl.retries = 0
+	cl.head = appendBackendRequest(cl.head[:0], r, st, c.RemoteAddr().Addr(), st.Svc.PersistBackend && !cl.upgrade)
+	cl.requests++
+	cl.state = clWait
+	c.SetTimeout(st.Svc.IdleTimeout)
+	c.PauseRead()
+	cl.connectBackend()
+	return n
+}
+
+func errMsg(err error) string {
+	var he *http.Error
+	if errors.As(err, &he) {
+		return he.Msg
+	}
+	return err.Error()
+}
+
+// connectBackend attaches an idle backend or dials a node, or answers 503.
+func (cl *client) connectBackend() {
+	st := cl.st
+	l := cl.conn.Loop()
+	if st.Pool == nil {
+		cl.fail(503, "no pool configured for this service")
+		return
+	}
+	if be := cl.svc.takeIdle(l, st.Pool); be != nil {
+		be.reused = true
+		cl.attach(be)
+		return
+	}
+	for {
+		node := st.Pool.Pick(cl.skipTried)
+		if node == nil {
+			cl.svc.Stats.Errors503.Add(1)
+			cl.fail(503, "no backend available")
+			return
+		}
+		cl.tried = append(cl.tried, node)
+		be, err := dialBackend(cl.svc, st, l, node)
+		if err != nil {
+			cl.svc.nodeFailed(node, st, err)
+			continue
+		}
+		be.client = cl
+		cl.be = be
+		return
+	}
+}
+
+func (cl *client) skipTried(n *pool.Node) bool {
+	for _, t := range cl.tried {
+		if t == n {
+			return true
+		}
+	}
+	return false
+}
+
+// backendFailed is called when a backend could not take the request before
+// any byte of it was answered: retry elsewhere when that is safe.
+func (cl *client) backendFailed(be *backend, err error) {
+	cl.be = nil
+	if cl.state == clClosing || cl.conn.Closing() {
+		return
+	}
+	if cl.bodySent == 0 { // nothing of the body went out: safe to resend
+		cl.state = clWait
+		cl.conn.PauseRead()
+		cl.connectBackend()
+		return
+	}
+	cl.svc.Stats.Errors502.Add(1)
+	cl.fail(502, "backend connection failed")
+}
+
+// attach sends the request on a connected backend.
+func (cl *client) attach(be *backend) {
+	c := cl.conn
+	cl.be = be
+	be.client = cl
+	be.startRequest(cl)
+	if be.conn.Closing() {
+		return
+	}
+	if cl.bodyDone {
+		cl.state = clResp
+	} else {
+		cl.state = clBody
+		c.ResumeRead()
+		c.Kick()
+	}
+}
+
+// forwardBody streams request body bytes to the backend.
+func (cl *client) forwardBody(data []byte) int {
+	be := cl.be
+	if be == nil {
+		cl.conn.PauseRead()
+		return 0
+	}
+	used := 0
+	switch cl.bodyMode {
+	case http.BodyLength:
+		n := int64(len(data))
+		if n > cl.bodyLeft {
+			n = cl.bodyLeft
+		}
+		used = int(n)
+		cl.bodyLeft -= n
+		cl.bodyDone = cl.bodyLeft == 0
+	case http.BodyChunked:
+		for used < len(data) && !cl.bodyDone {
+			n, _, done, err := cl.chunks.Scan(data[used:])
+			if err != nil {
+				be.conn.Abort(err)
+				cl.be = nil
+				cl.fail(400, errMsg(err))
+				return len(data)
+			}
+			used += n
+			cl.bodyDone = done
+			if n == 0 {
+				break
+			}
+		}
+	}
+	if used > 0 {
+		be.conn.Write(data[:used])
+		cl.bodySent += int64(used)
+		cl.svc.Stats.BytesIn.Add(int64(used))
+	}
+	cl.conn.SetTimeout(cl.st.Svc.IdleTimeout)
+	if cl.bodyDone {
+		cl.state = clResp
+		cl.conn.PauseRead()
+	} else if be.conn.Full() {
+		cl.conn.PauseRead() // resumed by the backend's OnDrain
+	}
+	return used
+}
+
+// tunnel relays bytes of an upgraded connection to the backend.
+func (cl *client) tunnel(data []byte) int {
+	be := cl.be
+	if be == nil {
+		return len(data)
+	}
+	be.conn.Write(data)
+	cl.svc.Stats.BytesIn.Add(int64(len(data)))
+	if be.conn.Full() {
+		cl.conn.PauseRead()
+	}
+	cl.conn.SetTimeout(cl.st.Svc.IdleTimeout)
+	be.conn.SetTimeout(cl.st.Svc.IdleTimeout)
+	return len(data)
+}
+
+// write sends response bytes to the client, spilling to the spool file
+// once buffer_size is queued in memory, so the backend never waits for a
+// slow client.
+func (cl *client) write(p []byte) {
+	c := cl.conn
+	cl.svc.Stats.BytesOut.Add(int64(len(p)))
+	limit := int(cl.st.Svc.BufferSize)
+	if cl.spool == nil && (limit <= 0 || c.Buffered()+len(p) <= limit) {
+		c.Write(p)
+		return
+	}
+	if cl.spool != nil && !c.Pending() {
+		// Everything spooled was sent: start the file over.
+		cl.spool.Truncate(0)
+		cl.spoolOff = 0
+	}
+	if cl.spool == nil {
+		f, err := os.CreateTemp(cl.st.spoolDir(), "plb-spool-")
+		if err != nil {
+			// No disk: fall back to backpressure on the backend.
+			c.Write(p)
+			if cl.be != nil && c.Full() {
+				cl.be.conn.PauseRead()
+			}
+			return
+		}
+		os.Remove(f.Name()) // the descriptor keeps it; nothing is left behind
+		cl.spool = f
+	}
+	n, err := cl.spool.WriteAt(p, cl.spoolOff)
+	if err != nil {
+		cl.svc.log.Warn("spool write failed", "err", err)
+		c.Write(p[n:])
+	}
+	if n > 0 {
+		c.SendFile(cl.spool, cl.spoolOff, int64(n), false)
+		cl.spoolOff += int64(n)
+		cl.svc.Stats.SpoolWrites.Add(1)
+	}
+}
+
+// responseDone is called when the whole response is queued for the client.
+func (cl *client) responseDone(keepAlive bool) {
+	cl.be = nil
+	c := cl.conn
+	if !keepAlive || cl.svc.draining.Load() {
+		cl.state = clClosing
+		c.Close()
+		return
+	}
+	if !cl.bodyDone {
+		// The backend answered before the request body was read (say a
+		// 413): the rest of the body would be taken for a request.
+		cl.state = clClosing
+		c.Close()
+		return
+	}
+	cl.state = clHead
+	cl.parser.Reset()
+	c.SetTimeout(cl.st.Svc.PersistClientIdleTimeout)
+	c.ResumeRead()
+	c.Kick()
+}
+
+// fail answers with a generated error and closes.
+func (cl *client) fail(code int, msg string) {
+	c := cl.conn
+	if c.Closing() {
+		return
+	}
+	st := cl.st
+	if st == nil {
+		st = cl.svc.Settings()
+	}
+	o := status.Options{ServerTokens: st.Svc.ServerTokens, Head: cl.isHEAD && cl.state != clHead}
+	if cl.minor == 1 {
+		o.Proto = "HTTP/1.1"
+	}
+	if code == 503 {
+		o.Extra = []string{"Retry-After: 5"}
+	}
+	buf := status.AppendSimple(make([]byte, 0, 512), code, msg, o)
+	cl.svc.Stats.Status[code/100].Add(1)
+	cl.state = clClosing
+	c.Write(buf)
+	c.Close()
+}
+
+func (cl *client) OnEOF(c *engine.Conn) {
+	switch cl.state {
+	case clHead:
+		if len(c.Inbound()) == 0 || cl.requests > 0 {
+			cl.state = clClosing
+			c.Close()
+		} else {
+			cl.fail(400, "incomplete request")
+		}
+	case clBody:
+		// The client stopped before its body was complete.
+		if cl.be != nil {
+			cl.be.conn.Abort(errClientGone)
+			cl.be = nil
+		}
+		cl.state = clClosing
+		c.Close()
+	case clTunnel:
+		if cl.be != nil {
+			cl.be.conn.CloseWrite()
+		}
+	}
+	// clWait/clResp: a half-closed client still gets its response; the
+	// close follows it (no more requests can come).
+	cl.wantKA = false
+}
+
+func (cl *client) OnDrain(c *engine.Conn) {
+	if cl.be != nil && cl.be.conn.Paused() {
+		cl.be.conn.ResumeRead()
+	}
+}
+
+func (cl *client) OnTimeout(c *engine.Conn) {
+	if c.Pending() && c.LastWrite().After(c.Loop().Now().Add(-cl.idle())) {
+		c.SetTimeout(cl.idle()) // a slow reader still making progress
+		return
+	}
+	switch cl.state {
+	case clHead:
+		if len(c.Inbound()) > 0 {
+			cl.fail(408, "request head timeout")
+			return
+		}
+	case clWait, clResp:
+		if cl.be != nil {
+			return // the backend's own timeout answers 504
+		}
+	}
+	cl.state = clClosing
+	if cl.be != nil {
+		cl.be.conn.Abort(engine.ErrTimeout)
+		cl.be = nil
+	}
+	c.Abort(engine.ErrTimeout)
+}
+
+func (cl *client) idle() time.Duration {
+	if cl.st != nil {
+		return cl.st.Svc.IdleTimeout
+	}
+	return 30 * time.Second
+}
+
+func (cl *client) OnClose(c *engine.Conn, err error) {
+	cl.svc.Stats.ClientsOpen.Add(-1)
+	if cl.be != nil {
+		cl.be.clientGone()
+		cl.be = nil
+	}
+	if cl.spool != nil {
+		cl.spool.Close()
+		cl.spool = nil
+	}
+	if cl.retryWait != nil {
+		cl.retryWait.Stop()
+	}
+}
+
+// DrainIdle closes the connection if it waits for a next request (graceful
+// shutdown). Runs on the loop.
+func (cl *client) DrainIdle(c *engine.Conn) {
+	if cl.state == clHead && len(c.Inbound()) == 0 {
+		cl.state = clClosing
+		c.Close()
+	}
+}

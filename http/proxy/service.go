@@ -1,0 +1,195 @@
+// Package proxy is the reverse_proxy role: it reads client requests with the
+// incremental parser, picks a backend node from the service's pool (reusing
+// an idle persistent backend connection on the same loop when it can),
+// streams the request, and spoon-feeds the response back: the response is
+// buffered in memory up to buffer_size and spilled to a temporary file beyond
+// that, so the backend is released as soon as it has sent everything.
+package proxy
+
+import (
+	"log/slog"
+	"net/netip"
+	"os"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/plb/plb/config"
+	"github.com/plb/plb/engine"
+	"github.com/plb/plb/pool"
+)
+
+// Settings is the immutable per-service snapshot the loops read; a console
+// SET publishes a new one.
+type Settings struct {
+	Svc  *config.Service
+	Pool *pool.Pool // nil when the service has no pool (every request → 503)
+	// ServerRetry is the pool's consecutive-failure limit (0: never down).
+	ServerRetry int
+	keepAliveHdr []byte // "Connection: keep-alive\r\nKeep-Alive: timeout=N, max=100\r\n"
+	inserts      []hdr
+	removes      [][]byte
+}
+
+type hdr struct{ name, value []byte }
+
+// NewSettings precomputes what the hot path needs from a service config.
+func NewSettings(svc *config.Service, p *pool.Pool, serverRetry int) *Settings {
+	s := &Settings{Svc: svc, Pool: p, ServerRetry: serverRetry}
+	t := int(svc.PersistClientIdleTimeout / time.Second)
+	s.keepAliveHdr = []byte("Connection: keep-alive\r\nKeep-Alive: timeout=" + strconv.Itoa(t) + ", max=100\r\n")
+	for _, h := range svc.Headers {
+		if h.Insert {
+			s.inserts = append(s.inserts, hdr{[]byte(h.Name), []byte(h.Value)})
+		} else {
+			s.removes = append(s.removes, []byte(h.Name))
+		}
+	}
+	// Insert replaces: remove the inserted names from the client's request.
+	for _, h := range s.inserts {
+		s.removes = append(s.removes, h.name)
+	}
+	return s
+}
+
+// Stats are a service's counters. Safe from any goroutine.
+type Stats struct {
+	Requests, Responses    atomic.Int64
+	Status                 [6]atomic.Int64 // by class: 1xx..5xx at [1..5]
+	BytesIn, BytesOut      atomic.Int64
+	ClientsOpen, Backends  atomic.Int64
+	Errors502, Errors503   atomic.Int64
+	Errors504, SpoolWrites atomic.Int64
+}
+
+// Service is a running reverse_proxy service.
+type Service struct {
+	Name     string
+	log      *slog.Logger
+	settings atomic.Pointer[Settings]
+	idle     [][]*backend // per loop: idle persistent backend connections
+	Stats    Stats
+	draining atomic.Bool
+}
+
+// New creates a service for an engine with nloops loops.
+func New(name string, s *Settings, nloops int, log *slog.Logger) *Service {
+	svc := &Service{Name: name, log: log, idle: make([][]*backend, nloops)}
+	svc.settings.Store(s)
+	return svc
+}
+
+// Settings returns the current snapshot. Safe from any goroutine.
+func (s *Service) Settings() *Settings { return s.settings.Load() }
+
+// Update publishes new settings; idle backends of another pool are dropped
+// lazily by the loops. Safe from any goroutine.
+func (s *Service) Update(st *Settings) { s.settings.Store(st) }
+
+// Drain makes every client close after its current response; idle
+// connections are closed by CloseIdle. Safe from any goroutine.
+func (s *Service) Drain() { s.draining.Store(true) }
+
+// Accept returns the handler for a new client connection; it is the
+// engine's OnAccept. Runs on the loop.
+func (s *Service) Accept(c *engine.Conn) engine.Handler {
+	cl := &client{svc: s, conn: c}
+	s.Stats.ClientsOpen.Add(1)
+	return cl
+}
+
+// CloseIdle closes this loop's idle backend connections and, when draining,
+// idle clients. Runs on the loop.
+func (s *Service) CloseIdle(l *engine.Loop) {
+	for _, be := range s.idle[l.ID()] {
+		be.conn.Close()
+	}
+	s.idle[l.ID()] = nil
+}
+
+// IdleBackends returns the number of idle backend connections on loop l.
+// Runs on the loop.
+func (s *Service) IdleBackends(l *engine.Loop) int { return len(s.idle[l.ID()]) }
+
+// spoolDir is where responses beyond buffer_size are spilled.
+func (st *Settings) spoolDir() string {
+	if st.Svc.BufferDir != "" {
+		return st.Svc.BufferDir
+	}
+	return os.TempDir()
+}
+
+// trusted reports whether X-Forwarded-For from peer is trusted.
+func (st *Settings) trusted(peer netip.Addr) bool {
+	if st.Svc.AlwaysTrusted {
+		return true
+	}
+	for _, p := range st.Svc.TrustedUpstreamProxies {
+		if p.Contains(peer.Unmap()) {
+			return true
+		}
+	}
+	return false
+}
+
+// takeIdle pops a usable idle backend of pool p on loop l.
+func (s *Service) takeIdle(l *engine.Loop, p *pool.Pool) *backend {
+	list := s.idle[l.ID()]
+	for len(list) > 0 {
+		be := list[len(list)-1]
+		list = list[:len(list)-1]
+		s.idle[l.ID()] = list
+		if be.conn.Closing() || be.pool != p || !inPool(p, be.node) {
+			be.conn.Close()
+			continue
+		}
+		return be
+	}
+	return nil
+}
+
+func inPool(p *pool.Pool, n *pool.Node) bool {
+	for _, m := range p.Nodes() {
+		if m == n {
+			return true
+		}
+	}
+	return false
+}
+
+// putIdle keeps be for reuse, or closes it past backend_persist_cache.
+func (s *Service) putIdle(be *backend, st *Settings) {
+	l := be.conn.Loop()
+	id := l.ID()
+	if st.Pool != be.pool || len(s.idle[id]) >= max(st.Svc.BackendPersistCache, 0) || s.draining.Load() {
+		be.conn.Close()
+		return
+	}
+	be.state = beIdle
+	be.client = nil
+	timeout := 30 * time.Second
+	if be.kaTimeout > 0 {
+		// Leave before the backend's announced Keep-Alive timeout does.
+		timeout = time.Duration(be.kaTimeout)*time.Second - 2*time.Second
+	}
+	if timeout <= 0 {
+		be.conn.Close()
+		return
+	}
+	be.conn.SetTimeout(timeout)
+	be.conn.ResumeRead() // notice a close while idle
+	s.idle[id] = append(s.idle[id], be)
+}
+
+func (s *Service) dropIdle(be *backend) {
+	id := be.conn.Loop().ID()
+	list := s.idle[id]
+	for i, b := range list {
+		if b == be {
+			copy(list[i:], list[i+1:])
+			list[len(list)-1] = nil
+			s.idle[id] = list[:len(list)-1]
+			return
+		}
+	}
+}

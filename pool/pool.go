@@ -1,0 +1,319 @@
+// Package pool holds backend pools: their nodes, per-node statistics and
+// health state, and the balancing policies that pick a node. A pool's node
+// list is an immutable snapshot swapped atomically, so event loops read it
+// without locks while the console or a nodefile watcher replaces it.
+package pool
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Node is one backend address with its statistics. Counters are safe from
+// any goroutine.
+type Node struct {
+	// Name is the address as configured ("ip:port").
+	Name string
+	// Addr is the parsed address.
+	Addr netip.AddrPort
+
+	Attempts, Connects, Verifies, Requests atomic.Int64
+	Failures                               atomic.Int64 // connect/response failures, total
+	LastAttempt, LastConnect, LastResponse atomic.Int64 // unix seconds
+	Active                                 atomic.Int64 // requests in flight (least_conn)
+	noVerifyUntil                          atomic.Int64 // unix nanos
+	down                                   atomic.Bool
+	consecutive                            atomic.Int64
+
+	mu    sync.Mutex
+	codes [500]uint16 // last 500 response codes, a ring
+	ncode int
+}
+
+// ParseNode parses "ip[:port]" (port default 80; IPv6 as "[::1]:80").
+func ParseNode(s string) (*Node, error) {
+	s = strings.TrimSpace(s)
+	ap, err := netip.ParseAddrPort(s)
+	if err != nil {
+		a, aerr := netip.ParseAddr(strings.Trim(s, "[]"))
+		if aerr != nil {
+			return nil, fmt.Errorf("pool: bad node address %q", s)
+		}
+		ap = netip.AddrPortFrom(a, 80)
+	}
+	return &Node{Name: ap.String(), Addr: ap}, nil
+}
+
+// RecordResponse counts a response status from this node.
+func (n *Node) RecordResponse(code int, now time.Time) {
+	n.Requests.Add(1)
+	n.LastResponse.Store(now.Unix())
+	n.mu.Lock()
+	n.codes[n.ncode%len(n.codes)] = uint16(code)
+	n.ncode++
+	n.mu.Unlock()
+}
+
+// ResponseCodes returns counts of the last 500 response codes.
+func (n *Node) ResponseCodes() map[int]int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	m := make(map[int]int)
+	k := min(n.ncode, len(n.codes))
+	for i := 0; i < k; i++ {
+		m[int(n.codes[i])]++
+	}
+	return m
+}
+
+// NoVerify reports whether verify_backend is suspended for this node.
+func (n *Node) NoVerify(now time.Time) bool { return now.UnixNano() < n.noVerifyUntil.Load() }
+
+// NoVerifyLeft returns how long verification stays suspended.
+func (n *Node) NoVerifyLeft(now time.Time) time.Duration {
+	return time.Duration(n.noVerifyUntil.Load() - now.UnixNano())
+}
+
+// SetNoVerify suspends verify_backend for d (Perlbal: 60s after a failure).
+func (n *Node) SetNoVerify(now time.Time, d time.Duration) {
+	n.noVerifyUntil.Store(now.Add(d).UnixNano())
+}
+
+// Down reports whether the node is marked down.
+func (n *Node) Down() bool { return n.down.Load() }
+
+// SetDown marks the node down or up and reports whether that changed it.
+func (n *Node) SetDown(down bool) bool {
+	if !down {
+		n.consecutive.Store(0)
+	}
+	return n.down.Swap(down) != down
+}
+
+// Fail counts one failure on real traffic and reports whether the node just
+// reached retry consecutive failures (retry <= 0 never marks it down).
+func (n *Node) Fail(retry int) bool {
+	n.Failures.Add(1)
+	c := n.consecutive.Add(1)
+	return retry > 0 && c >= int64(retry) && !n.down.Load()
+}
+
+// Succeed resets the consecutive failure count.
+func (n *Node) Succeed() {
+	if n.consecutive.Load() != 0 {
+		n.consecutive.Store(0)
+	}
+}
+
+// Pool is a named set of nodes with a balancing policy.
+type Pool struct {
+	Name     string
+	nodes    atomic.Pointer[[]*Node]
+	selector atomic.Pointer[selectorBox]
+	mu       sync.Mutex // serializes writers
+}
+
+type selectorBox struct {
+	name string
+	s    Selector
+}
+
+// New creates an empty pool using method ("random", "round_robin",
+// "least_conn").
+func New(name, method string) (*Pool, error) {
+	p := &Pool{Name: name}
+	empty := []*Node{}
+	p.nodes.Store(&empty)
+	if err := p.SetMethod(method); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// SetMethod switches the balancing policy. Safe from any goroutine.
+func (p *Pool) SetMethod(method string) error {
+	s, err := NewSelector(method)
+	if err != nil {
+		return err
+	}
+	if method == "" {
+		method = "random"
+	}
+	p.selector.Store(&selectorBox{name: method, s: s})
+	return nil
+}
+
+// Method returns the policy name.
+func (p *Pool) Method() string { return p.selector.Load().name }
+
+// Nodes returns the current snapshot; do not modify it. Safe from any
+// goroutine.
+func (p *Pool) Nodes() []*Node { return *p.nodes.Load() }
+
+// SetNodes replaces the node list, keeping the Node (and its statistics and
+// health) of every address that stays. Safe from any goroutine.
+func (p *Pool) SetNodes(addrs []string) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	old := map[string]*Node{}
+	for _, n := range p.Nodes() {
+		old[n.Name] = n
+	}
+	next := make([]*Node, 0, len(addrs))
+	seen := map[string]bool{}
+	for _, a := range addrs {
+		n, err := ParseNode(a)
+		if err != nil {
+			return err
+		}
+		if seen[n.Name] {
+			continue
+		}
+		seen[n.Name] = true
+		if o := old[n.Name]; o != nil {
+			n = o
+		}
+		next = append(next, n)
+	}
+	p.nodes.Store(&next)
+	return nil
+}
+
+// Add appends a node unless present (Perlbal's POOL ADD).
+func (p *Pool) Add(addr string) error {
+	names := p.names()
+	return p.SetNodes(append(names, addr))
+}
+
+// Remove drops a node if present (Perlbal's POOL REMOVE; absent is fine).
+func (p *Pool) Remove(addr string) error {
+	n, err := ParseNode(addr)
+	if err != nil {
+		return err
+	}
+	var keep []string
+	for _, name := range p.names() {
+		if name != n.Name {
+			keep = append(keep, name)
+		}
+	}
+	return p.SetNodes(keep)
+}
+
+func (p *Pool) names() []string {
+	var s []string
+	for _, n := range p.Nodes() {
+		s = append(s, n.Name)
+	}
+	return s
+}
+
+// Pick chooses a node that is up and not rejected by skip (nil skips
+// nothing). It returns nil when none is left. Safe from any goroutine.
+func (p *Pool) Pick(skip func(*Node) bool) *Node {
+	return p.selector.Load().s.Select(p.Nodes(), skip)
+}
+
+// Selector is one balancing policy.
+type Selector interface {
+	// Select picks a usable node from nodes, or nil.
+	Select(nodes []*Node, skip func(*Node) bool) *Node
+}
+
+// NewSelector returns the policy for a balance_method name.
+func NewSelector(method string) (Selector, error) {
+	switch method {
+	case "", "random":
+		return Random{}, nil
+	case "round_robin", "roundrobin":
+		return &RoundRobin{}, nil
+	case "least_conn", "leastconn":
+		return LeastConn{}, nil
+	}
+	return nil, fmt.Errorf("Unknown balance method")
+}
+
+func usable(n *Node, skip func(*Node) bool) bool {
+	return !n.Down() && (skip == nil || !skip(n))
+}
+
+// Random picks uniformly among usable nodes (Perlbal's only method).
+type Random struct{}
+
+var _ Selector = Random{}
+
+// Select implements Selector.
+func (Random) Select(nodes []*Node, skip func(*Node) bool) *Node {
+	if len(nodes) == 0 {
+		return nil
+	}
+	start := rand.IntN(len(nodes))
+	for i := range nodes {
+		if n := nodes[(start+i)%len(nodes)]; usable(n, skip) {
+			return n
+		}
+	}
+	return nil
+}
+
+// RoundRobin cycles through usable nodes.
+type RoundRobin struct{ next atomic.Uint64 }
+
+var _ Selector = (*RoundRobin)(nil)
+
+// Select implements Selector.
+func (r *RoundRobin) Select(nodes []*Node, skip func(*Node) bool) *Node {
+	if len(nodes) == 0 {
+		return nil
+	}
+	start := r.next.Add(1) - 1
+	for i := range nodes {
+		if n := nodes[(start+uint64(i))%uint64(len(nodes))]; usable(n, skip) {
+			return n
+		}
+	}
+	return nil
+}
+
+// LeastConn picks the usable node with the fewest requests in flight,
+// breaking ties at random.
+type LeastConn struct{}
+
+var _ Selector = LeastConn{}
+
+// Select implements Selector.
+func (LeastConn) Select(nodes []*Node, skip func(*Node) bool) *Node {
+	var best *Node
+	var bestN int64
+	ties := 0
+	for _, n := range nodes {
+		if !usable(n, skip) {
+			continue
+		}
+		a := n.Active.Load()
+		switch {
+		case best == nil || a < bestN:
+			best, bestN, ties = n, a, 1
+		case a == bestN:
+			ties++
+			if rand.IntN(ties) == 0 {
+				best = n
+			}
+		}
+	}
+	return best
+}
+
+// FormatNode formats an address the way Perlbal prints nodes.
+func FormatNode(ap netip.AddrPort) string {
+	if ap.Addr().Is4() {
+		return ap.Addr().String() + ":" + strconv.Itoa(int(ap.Port()))
+	}
+	return ap.String()
+}
