@@ -367,9 +367,9 @@ func (mc *conn) nodes(cfg *config.Config, args []string) {
 	mc.println(".")
 }
 
-func (mc *conn) OnEOF(c *engine.Conn)     { c.Close() }
-func (mc *conn) OnDrain(c *engine.Conn)   {}
-func (mc *conn) OnTimeout(c *engine.Conn) { c.Close() }
+func (mc *conn) OnEOF(c *engine.Conn)              { c.Close() }
+func (mc *conn) OnDrain(c *engine.Conn)            {}
+func (mc *conn) OnTimeout(c *engine.Conn)          { c.Close() }
 func (mc *conn) OnClose(c *engine.Conn, err error) {}
 
 // DrainIdle closes a console connection when the server drains (Perlbal

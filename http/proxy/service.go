@@ -25,7 +25,7 @@ type Settings struct {
 	Svc  *config.Service
 	Pool *pool.Pool // nil when the service has no pool (every request → 503)
 	// ServerRetry is the pool's consecutive-failure limit (0: never down).
-	ServerRetry int
+	ServerRetry  int
 	keepAliveHdr []byte // "Connection: keep-alive\r\nKeep-Alive: timeout=N, max=100\r\n"
 	inserts      []hdr
 	removes      [][]byte
