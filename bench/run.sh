@@ -1,0 +1,255 @@
+#!/usr/bin/env bash
+# plb's end-to-end benchmark: one run measures the direct backend, plb with 1
+# and N event loops, Perlbal, HAProxy (nbthread 1) and nginx
+# (worker_processes 1) in front of the same two backends, on loopback only,
+# and prints a markdown table of requests/s, p99 latency and ratios, then a
+# slow-client case and an idle-connection case.
+#
+#   bench/run.sh            (as root on Debian: installs wrk perlbal haproxy nginx)
+#   DURATION=10 CONNS=50 SLOW_N=200 IDLE_N=10000 bench/run.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION=${DURATION:-10}
+CONNS=${CONNS:-50}
+SLOW_N=${SLOW_N:-200}
+SLOW_RATE=${SLOW_RATE:-32768}
+IDLE_N=${IDLE_N:-10000}
+OUT=${OUT:-bench/results}
+mkdir -p "$OUT"
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+need=()
+for c in wrk perlbal haproxy nginx; do command -v $c >/dev/null || need+=("$c"); done
+if [ ${#need[@]} -gt 0 ]; then
+  echo "installing ${need[*]}" >&2
+  apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk perlbal haproxy nginx >/dev/null
+fi
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+go build -o "$work/plb" ./cmd/plb
+go build -o "$work/tool" ./bench/tool
+
+freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+waitport() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; return 1; }
+rss_kb() { local t=0; for p in "$@"; do v=$(awk '/VmRSS/{print $2}' /proc/$p/status 2>/dev/null || echo 0); t=$((t + ${v:-0})); done; echo $t; }
+
+# Two backends.
+B1=$(freeport); B2=$(freeport)
+"$work/tool" backend -addr 127.0.0.1:$B1 >/dev/null & pids+=($!)
+"$work/tool" backend -addr 127.0.0.1:$B2 >/dev/null & pids+=($!)
+waitport $B1; waitport $B2
+NCPU=$(nproc)
+
+# start_NAME PORT: starts the proxy, sets PROXY_PIDS.
+start_plb() { # $1 port, $2 workers
+  cat > "$work/plb-$2.toml" <<EOF
+[global]
+workers = $2
+log_level = 3
+[pool.web]
+nodes = ["127.0.0.1:$B1", "127.0.0.1:$B2"]
+balance_method = "round_robin"
+[service.proxy]
+role = "reverse_proxy"
+listen = "127.0.0.1:$1"
+pool = "web"
+persist_client = true
+persist_backend = true
+backend_persist_cache = 1000
+buffer_dir = "$work"
+EOF
+  "$work/plb" -c "$work/plb-$2.toml" & PROXY_PIDS=($!); pids+=($!)
+}
+start_perlbal() {
+  cat > "$work/perlbal.conf" <<EOF
+CREATE POOL web
+POOL web ADD 127.0.0.1:$B1
+POOL web ADD 127.0.0.1:$B2
+CREATE SERVICE proxy
+SET proxy.role = reverse_proxy
+SET proxy.listen = 127.0.0.1:$1
+SET proxy.pool = web
+SET proxy.persist_client = 1
+SET proxy.persist_backend = 1
+SET proxy.backend_persist_cache = 1000
+ENABLE proxy
+EOF
+  perlbal --config="$work/perlbal.conf" >/dev/null 2>&1 & PROXY_PIDS=($!); pids+=($!)
+}
+start_haproxy() {
+  cat > "$work/haproxy.cfg" <<EOF
+global
+  nbthread 1
+defaults
+  mode http
+  timeout connect 5s
+  timeout client 120s
+  timeout server 120s
+  http-reuse always
+frontend fe
+  bind 127.0.0.1:$1
+  default_backend be
+backend be
+  balance roundrobin
+  server s1 127.0.0.1:$B1
+  server s2 127.0.0.1:$B2
+EOF
+  haproxy -f "$work/haproxy.cfg" -db >/dev/null 2>&1 & PROXY_PIDS=($!); pids+=($!)
+}
+start_nginx() {
+  mkdir -p "$work/nginx"
+  cat > "$work/nginx.conf" <<EOF
+worker_processes 1;
+daemon off;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/error.log;
+worker_rlimit_nofile 19000;
+events { worker_connections 18000; }
+http {
+  access_log off;
+  client_body_temp_path $work/nginx/body;
+  proxy_temp_path $work/nginx/proxy;
+  fastcgi_temp_path $work/nginx/fcgi;
+  uwsgi_temp_path $work/nginx/uwsgi;
+  scgi_temp_path $work/nginx/scgi;
+  keepalive_requests 1000000;
+  upstream be { server 127.0.0.1:$B1; server 127.0.0.1:$B2; keepalive 1000; }
+  server {
+    listen 127.0.0.1:$1;
+    location / { proxy_pass http://be; proxy_http_version 1.1; proxy_set_header Connection ""; }
+  }
+}
+EOF
+  nginx -c "$work/nginx.conf" >/dev/null 2>&1 & PROXY_PIDS=($!); pids+=($!)
+}
+stop_proxy() { for p in "${PROXY_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; for p in "${PROXY_PIDS[@]}"; do wait "$p" 2>/dev/null || true; done; }
+all_pids() { # the proxy and its children (nginx workers)
+  local p; for p in "${PROXY_PIDS[@]}"; do echo "$p"; pgrep -P "$p" || true; done
+}
+
+wrk_run() { # $1 url -> "rps p99ms"
+  local out; out=$(wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency "$1" 2>&1)
+  local rps; rps=$(awk '/Requests\/sec/{print $2}' <<<"$out")
+  local p99; p99=$(awk '$1=="99%"{print $2}' <<<"$out")
+  local errs; errs=$(awk '/Non-2xx|Socket errors/{print}' <<<"$out" | tr '\n' ' ')
+  [ -n "$errs" ] && echo "  $1: $errs" >&2
+  # p99 to milliseconds
+  local ms; ms=$(awk -v v="$p99" 'BEGIN{ if (v ~ /us$/) {sub(/us/,"",v); print v/1000} else if (v ~ /ms$/) {sub(/ms/,"",v); print v} else if (v ~ /s$/) {sub(/s/,"",v); print v*1000} else print "?" }')
+  echo "$rps $ms"
+}
+
+targets=(direct plb-1 "plb-$NCPU" perlbal haproxy nginx)
+declare -A RPS P99
+for t in "${targets[@]}"; do
+  PROXY_PIDS=()
+  case $t in
+    direct) port=$B1 ;;
+    plb-*) port=$(freeport); start_plb $port ${t#plb-} ;;
+    perlbal) port=$(freeport); start_perlbal $port ;;
+    haproxy) port=$(freeport); start_haproxy $port ;;
+    nginx) port=$(freeport); start_nginx $port ;;
+  esac
+  waitport $port
+  for size in 100b 64k; do
+    wrk -t1 -c"$CONNS" -d1s "http://127.0.0.1:$port/$size" >/dev/null 2>&1 || true # warm-up
+    read -r r p < <(wrk_run "http://127.0.0.1:$port/$size")
+    RPS[$t,$size]=$r; P99[$t,$size]=$p
+    echo "$t $size: $r req/s, p99 $p ms" >&2
+  done
+  [ ${#PROXY_PIDS[@]} -gt 0 ] && stop_proxy
+done
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b+0 == 0) print "-"; else printf "%.2f", a/b }'; }
+date=$(date -u +%Y-%m-%d)
+report="$OUT/$date.md"
+{
+  echo "## Keep-alive throughput ($date, $(nproc) cores, wrk -t1 -c$CONNS -d${DURATION}s)"
+  echo
+  echo "| target | 100 B req/s | 100 B p99 ms | 64 KiB req/s | 64 KiB p99 ms | plb-1 ÷ target (100 B) | plb-1 ÷ target (64 KiB) |"
+  echo "|---|---|---|---|---|---|---|"
+  for t in "${targets[@]}"; do
+    echo "| $t | ${RPS[$t,100b]} | ${P99[$t,100b]} | ${RPS[$t,64k]} | ${P99[$t,64k]} | $(ratio "${RPS[plb-1,100b]}" "${RPS[$t,100b]}") | $(ratio "${RPS[plb-1,64k]}" "${RPS[$t,64k]}") |"
+  done
+} | tee "$report"
+
+# Slow clients: SLOW_N clients each fetching 1 MiB at SLOW_RATE bytes/s.
+echo >&2
+{
+  echo
+  echo "## Slow clients ($SLOW_N clients × 1 MiB at $((SLOW_RATE / 1024)) KiB/s)"
+  echo
+  echo "| proxy | peak backend conns held | backend conns held after 5 s | peak RSS MiB | clients ok/failed |"
+  echo "|---|---|---|---|---|"
+} | tee -a "$report"
+for t in plb-1 perlbal haproxy nginx; do
+  PROXY_PIDS=()
+  port=$(freeport)
+  case $t in
+    plb-1) start_plb $port 1 ;;
+    perlbal) start_perlbal $port ;;
+    haproxy) start_haproxy $port ;;
+    nginx) start_nginx $port ;;
+  esac
+  waitport $port
+  "$work/tool" slow -addr 127.0.0.1:$port -n "$SLOW_N" -rate "$SLOW_RATE" > "$work/slow.out" &
+  sp=$!
+  peak=0; peakrss=0; at5=""; start=$(date +%s)
+  while kill -0 $sp 2>/dev/null; do
+    held=$(ss -tnH state established "( dport = :$B1 or dport = :$B2 )" | wc -l)
+    rss=$(rss_kb $(all_pids))
+    [ "$held" -gt "$peak" ] && peak=$held
+    [ "$rss" -gt "$peakrss" ] && peakrss=$rss
+    if [ -z "$at5" ] && [ $(( $(date +%s) - start )) -ge 5 ]; then at5=$held; fi
+    sleep 0.5
+  done
+  wait $sp || true
+  res=$(awk '{print $1" "$2}' "$work/slow.out" | sed 's/ok=//; s/ failed=/\//')
+  echo "| $t | $peak | ${at5:-?} | $((peakrss / 1024)) | $res |" | tee -a "$report"
+  stop_proxy
+done
+
+# Idle keep-alive connections: RSS per connection.
+{
+  echo
+  echo "## Idle keep-alive clients ($IDLE_N connections, one request each)"
+  echo
+  echo "| proxy | RSS before MiB | RSS with conns MiB | bytes per idle conn |"
+  echo "|---|---|---|---|"
+} | tee -a "$report"
+for t in plb-1 perlbal haproxy nginx; do
+  PROXY_PIDS=()
+  port=$(freeport)
+  case $t in
+    plb-1) start_plb $port 1 ;;
+    perlbal) start_perlbal $port ;;
+    haproxy) start_haproxy $port ;;
+    nginx) start_nginx $port ;;
+  esac
+  waitport $port
+  wrk -t1 -c10 -d1s "http://127.0.0.1:$port/100b" >/dev/null 2>&1 || true
+  sleep 1
+  before=$(rss_kb $(all_pids))
+  fifo="$work/idle.in"; rm -f "$fifo"; mkfifo "$fifo"
+  "$work/tool" idle -addr 127.0.0.1:$port -n "$IDLE_N" -hold 120s < "$fifo" > "$work/idle.out" &
+  ip=$!
+  exec 4>"$fifo"
+  for _ in $(seq 600); do grep -q ready "$work/idle.out" 2>/dev/null && break; sleep 0.2; done
+  sleep 1
+  after=$(rss_kb $(all_pids))
+  open=$(sed -n 's/.*open=\([0-9]*\).*/\1/p' "$work/idle.out")
+  echo >&4; exec 4>&-
+  wait $ip || true
+  per=$(awk -v a="$after" -v b="$before" -v n="${open:-0}" 'BEGIN{ if (n == 0) print "-"; else printf "%d", (a-b)*1024/n }')
+  echo "| $t | $((before / 1024)) | $((after / 1024)) | $per (open: ${open:-0}) |" | tee -a "$report"
+  stop_proxy
+done
+echo >&2
+echo "report: $report" >&2
