@@ -129,12 +129,7 @@ func (in *Interp) defaultCmd(cmd string) error {
 	if !ok || !isWordString(key) {
 		return usage(u, "default")
 	}
-	c := in.ed.cfg
-	if c.Defaults == nil {
-		c.Defaults = make(map[string]string)
-	}
-	c.Defaults[key] = val
-	return nil
+	return in.ed.setDefault(key, val)
 }
 
 // pool: POOL <name> ADD|REMOVE <ip>[:port], either word order.
@@ -261,13 +256,7 @@ func (in *Interp) unload(cmd string) error {
 	if len(w) != 2 || !isWordString(w[1]) {
 		return usage("", "unload")
 	}
-	c := in.ed.cfg
-	for i, l := range c.Loaded {
-		if equalFold(l, w[1]) {
-			c.Loaded = append(c.Loaded[:i:i], c.Loaded[i+1:]...)
-			break
-		}
-	}
+	in.ed.unloadPlugin(w[1])
 	return nil
 }
 

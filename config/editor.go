@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"io/fs"
+	"reflect"
 	"strings"
 	"time"
 )
@@ -50,13 +51,33 @@ func validRole(role string) bool {
 
 // setRole sets the role and re-applies every default for it (DEFAULT values
 // first, else the built-in ones): parameters set before are reset, except
-// listen, pool and docroot, which have no default.
+// listen, and pool or docroot when the new role uses them.
 func (e *editor) setRole(s *Service, role string) error {
 	if !validRole(role) {
 		return errorf("Role not valid for service %s", s.Name)
 	}
 	s.Role = role
 	s.resetParams()
+	// Perlbal keeps a pool or docroot the new role cannot use; plb drops it,
+	// so that the model holds only what applies.
+	if role != RoleReverseProxy {
+		s.Pool = ""
+		delete(s.Set, "pool")
+	}
+	if role != RoleWebServer {
+		s.Docroot = ""
+		delete(s.Set, "docroot")
+	}
+	if role != RoleSelector {
+		s.Vhosts, s.Vpaths = nil, nil
+	}
+	var kept []string
+	for _, name := range s.Plugins {
+		if pl, ok := e.plugins(name); !ok || pl.Role == "" || pl.Role == role {
+			kept = append(kept, name)
+		}
+	}
+	s.Plugins = kept
 	for k := range s.Set {
 		if p, ok := lookupParam(k); !ok || !p.head {
 			delete(s.Set, k)
@@ -176,6 +197,7 @@ func (e *editor) setService(s *Service, key, val string) error {
 	}
 	if i := strings.LastIndexByte(key, '.'); i > 0 && i < len(key)-1 {
 		if p, ok := e.pluginSetter(s, key[:i], key[i+1:]); ok {
+			key = toLowerASCII(key[:i]) + key[i:]
 			n, err := normalizeExtra(kindOf(p.Type), key, val)
 			if err != nil {
 				return err
@@ -188,10 +210,10 @@ func (e *editor) setService(s *Service, key, val string) error {
 	return errorf("Unknown service parameter '%s'", key)
 }
 
-// pluginSetter finds setter key of plugin (lower-case name) registered on s.
+// pluginSetter finds setter key of plugin (any case) registered on s.
 func (e *editor) pluginSetter(s *Service, plugin, key string) (Param, bool) {
 	for _, name := range s.Plugins {
-		if toLowerASCII(name) != plugin {
+		if !equalFold(name, plugin) {
 			continue
 		}
 		if pl, ok := e.plugins(name); ok {
@@ -294,6 +316,9 @@ func (p *Pool) removeNode(node string) {
 	for i, n := range p.Nodes {
 		if n == node {
 			p.Nodes = append(p.Nodes[:i:i], p.Nodes[i+1:]...)
+			if len(p.Nodes) == 0 {
+				p.Nodes = nil
+			}
 			return
 		}
 	}
@@ -371,4 +396,93 @@ func errnoText(err error) string {
 		t = string(t[0]-'a'+'A') + t[1:]
 	}
 	return t
+}
+
+// unloadPlugin is UNLOAD: the plugin leaves the LOADed list and every
+// service's registered list (Perlbal's plugins unregister themselves).
+func (e *editor) unloadPlugin(name string) {
+	c := e.cfg
+	c.Loaded = removeFold(c.Loaded, name)
+	for _, s := range c.Services {
+		s.Plugins = removeFold(s.Plugins, name)
+	}
+}
+
+func removeFold(list []string, name string) []string {
+	out := list[:0:0]
+	for _, l := range list {
+		if !equalFold(l, name) {
+			out = append(out, l)
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+// setDefault is DEFAULT key = value. Unlike Perlbal, which ignores a
+// DEFAULT for a key it does not know, the key must be a service parameter
+// (built in, or of a LOADed plugin) other than listen, pool and docroot, and
+// the value is checked at once. Services configured earlier keep
+// their values: those that now differ from the defaults are marked set, so
+// that dumps keep them.
+func (e *editor) setDefault(key, val string) error {
+	p, ok := lookupParam(key)
+	plugin := false
+	if !ok {
+		if p, ok = e.loadedParam(key); !ok {
+			return errorf("Unknown service parameter '%s'", key)
+		}
+		plugin = true
+	}
+	if p.head {
+		return errorf("DEFAULT is not supported for '%s'", key)
+	}
+	// Perlbal checks the value only when a role applies it (and crashes on
+	// a bad one); plb checks it now.
+	if plugin {
+		if _, err := normalizeExtra(p.kind, key, val); err != nil {
+			return err
+		}
+	} else if err := p.assign(e.setCtx(), &Service{Name: "DEFAULT"}, val); err != nil {
+		return err
+	}
+	c := e.cfg
+	if c.Defaults == nil {
+		c.Defaults = make(map[string]string)
+	}
+	c.Defaults[key] = val
+	for _, s := range c.Services {
+		if s.Role == "" || !p.applies(s.Role) {
+			continue
+		}
+		if plugin {
+			cur, ok := s.Extra[key]
+			if !ok {
+				cur = p.def
+			}
+			if n, err := normalizeExtra(p.kind, key, val); err == nil && n != cur && !s.Set[key] {
+				s.setExtra(key, cur)
+				s.markSet(key)
+			}
+			continue
+		}
+		// What a re-parse would give this service: the new default.
+		x := *s
+		if p.assign(e.setCtx(), &x, val) != nil {
+			continue // reported when a role applies it
+		}
+		keys := []string{key}
+		if p.noDump {
+			keys = p.also
+		}
+		for _, k := range keys {
+			q, _ := lookupParam(k)
+			if !s.Set[k] && !reflect.DeepEqual(q.value(s), q.value(&x)) {
+				s.markSet(k)
+			}
+		}
+	}
+	return nil
 }

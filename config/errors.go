@@ -19,6 +19,7 @@ type Error struct {
 	Err  error
 }
 
+// Error returns "file:line: message".
 func (e *Error) Error() string {
 	switch {
 	case e.File == "" && e.Line == 0:
@@ -29,6 +30,7 @@ func (e *Error) Error() string {
 	return e.File + ":" + strconv.Itoa(e.Line) + ": " + e.Err.Error()
 }
 
+// Unwrap returns the message error.
 func (e *Error) Unwrap() error { return e.Err }
 
 // at wraps err with a place, unless it already carries one (an error from an

@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 )
 
@@ -65,7 +66,11 @@ func FuzzLoad(f *testing.F) {
 		}
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
+		start := time.Now()
 		c, err := ParseWith("fuzz", data, fakeOptions())
+		if d := time.Since(start); d > time.Second {
+			t.Fatalf("slow input (%v): %q", d, data)
+		}
 		if err != nil || !utf8.Valid(data) {
 			return
 		}

@@ -237,7 +237,7 @@ func TestLoadPerlbalFile(t *testing.T) {
 
 func TestTOMLIndex(t *testing.T) {
 	src := "# c\n[a]\nx = \"\"\"\nmulti\nline\"\"\"\ny = [\n 1,\n 2]\n\"q.k\" = 1\nd.e = { f = 1 }\n[ b . 'c' ]\nz = 'str # not comment'\n"
-	idx := indexTOML(src)
+	idx, _, _ := indexTOML(src)
 	for path, want := range map[string]int{"a": 2, "a.x": 3, "a.y": 6, "a.q.k": 9, "a.d.e": 10, "a.d.e.f": 10, "b.c.z": 12, "nope": 0} {
 		var p []string
 		if path == "a.q.k" {

@@ -14,6 +14,7 @@ const (
 	SyntaxPLB                   // Pure Load Balancer's key value lines
 )
 
+// String returns "toml", "perlbal" or "plb".
 func (s Syntax) String() string {
 	switch s {
 	case SyntaxPerlbal:

@@ -102,7 +102,8 @@ const (
 // Service is a listener with a role. Each parameter field names its
 // configuration key (Perlbal's SET name, also the TOML key), the roles it
 // applies to, and its default; setting the role resets every parameter to
-// its default (Perlbal's semantics), keeping only listen, pool and docroot.
+// its default (Perlbal's semantics), keeping only listen, and pool or
+// docroot if the new role uses them.
 type Service struct {
 	Name string
 	// Role is reverse_proxy, web_server, management or selector (default

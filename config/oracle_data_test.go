@@ -83,7 +83,7 @@ var oracleSnippets = []string{
 	"CREATE SERVICE a\nSET a role = reverse_proxy\nSET a idle_timeout = x",
 	"CREATE SERVICE a\nSET a.role = reverse_proxy # comment\nSET a.verify_backend = 1 # comment\nSET a.verify_backend_path = /x#y\nSET a.persist_client_timeout = 5\nSET a.persist_client_timeout = x",
 	"default x",
-	"DEFAULT persist_client = on\nDEFAULT foo = bar\nCREATE SERVICE a\nSET a.role = web_server\nDEFAULT x",
+	"DEFAULT persist_client = on\nCREATE SERVICE a\nSET a.role = web_server\nDEFAULT x",
 	"CREATE SERVICE a\nSET a.role = web_server\nSET a.ssl_key_file = /nonexistent",
 	"CREATE SERVICE a\nSET a.ssl_ca_path = /nonexistent",
 	"CREATE SERVICE a\nSET a.role = reverse_proxy\nSET a.server_process = /etc/passwd",

@@ -115,6 +115,14 @@ func (p *param) assign(c *setCtx, s *Service, v string) error {
 		}
 		*p.b(s) = b
 	case kindInt:
+		if p.z != nil { // an int64 field
+			n, ok := parseUint(v)
+			if !ok {
+				return kindError(p.kind, p.name)
+			}
+			*p.z(s) = n
+			break
+		}
 		n, ok := parseInt(v)
 		if !ok {
 			return kindError(p.kind, p.name)
@@ -156,6 +164,9 @@ func (p *param) value(s *Service) any {
 	case kindBool:
 		return *p.b(s)
 	case kindInt:
+		if p.z != nil {
+			return *p.z(s)
+		}
 		return int64(*p.i(s))
 	case kindSize:
 		return *p.z(s)
@@ -319,7 +330,8 @@ func params(yield func(param) bool) {
 			get: func(s *Service) any { return s.BufferUploadsPath }},
 		z("buffer_upload_threshold_size", rp, "250k", "spool uploads at least this large (0: no check)", func(s *Service) *int64 { return &s.BufferUploadThresholdSize }),
 		d("buffer_upload_threshold_time", rp, "5", "spool uploads estimated to take longer, seconds (0: no check)", func(s *Service) *time.Duration { return &s.BufferUploadThresholdTime }),
-		z("buffer_upload_threshold_rate", rp, "0", "spool uploads slower than this, bytes/s (0: no check)", func(s *Service) *int64 { return &s.BufferUploadThresholdRate }),
+		{name: "buffer_upload_threshold_rate", role: rp, kind: kindInt, def: "0", doc: "spool uploads slower than this, bytes/s (0: no check)",
+			z: func(s *Service) *int64 { return &s.BufferUploadThresholdRate }},
 		i("queue_relief_size", rp, "0", "normal queue length that triggers relief", func(s *Service) *int { return &s.QueueReliefSize }),
 		{name: "queue_relief_chance", role: rp, kind: kindInt, def: "0", doc: "percent chance to skip the high-priority queue under relief",
 			set: func(_ *setCtx, s *Service, v string) error {

@@ -94,7 +94,7 @@ func parsePLB(name string, data []byte, o Options) (*Config, error) {
 
 	pool, _ := ed.createPool("plb_pool", name, 1)
 	port := get("servers_port", "80")
-	if _, ok := parsePort(port); !ok || port == "0" {
+	if n, ok := parsePort(port); !ok || n == 0 {
 		return nil, fail("servers_port", errorf("invalid port '%s'", port))
 	}
 	for _, ip := range fields(get("servers_ip", "")) {
@@ -127,13 +127,9 @@ func parsePLB(name string, data []byte, o Options) (*Config, error) {
 	if err := ed.setRole(s, RoleReverseProxy); err != nil {
 		return nil, err
 	}
-	listen, err := plbListen(get("listen_ip", "0.0.0.0"), get("listen_port", "80"), get("bind_ipv6", "0"))
+	listen, key, err := plbListen(get("listen_ip", "0.0.0.0"), get("listen_port", "80"), get("bind_ipv6", "0"))
 	if err != nil {
-		k := "listen_ip"
-		if _, ok := keys[k]; !ok {
-			k = "listen_port"
-		}
-		return nil, fail(k, err)
+		return nil, fail(key, err)
 	}
 	s.Listen = listen
 	s.markSet("listen")
@@ -188,23 +184,23 @@ func atoiPort(p string) int {
 
 // plbListen builds the listen address; bind_ipv6 1 turns the IPv4 wildcard
 // into the IPv6 one.
-func plbListen(ip, port, v6 string) (string, error) {
+// The key returned names the line of an error.
+func plbListen(ip, port, v6 string) (string, string, error) {
 	if _, ok := parsePort(port); !ok {
-		return "", errorf("invalid port '%s'", port)
+		return "", "listen_port", errorf("invalid port '%s'", port)
 	}
-	b, ok := parseBool(v6)
-	if !ok || (v6 != "0" && v6 != "1") {
-		return "", errorf("bind_ipv6 must be 0 or 1")
+	if v6 != "0" && v6 != "1" {
+		return "", "bind_ipv6", errorf("bind_ipv6 must be 0 or 1")
 	}
 	a, err := netip.ParseAddr(ip)
 	if err != nil {
-		return "", errorf("invalid listen address '%s'", ip)
+		return "", "listen_ip", errorf("invalid listen address '%s'", ip)
 	}
-	if b && a == netip.IPv4Unspecified() {
+	if v6 == "1" && a == netip.IPv4Unspecified() {
 		a = netip.IPv6Unspecified()
 	}
-	if !b && a.Is6() && !a.Is4In6() {
-		return "", errorf("listen_ip %s is IPv6 but bind_ipv6 is 0", ip)
+	if v6 == "0" && a.Is6() && !a.Is4In6() {
+		return "", "listen_ip", errorf("listen_ip %s is IPv6 but bind_ipv6 is 0", ip)
 	}
-	return netip.AddrPortFrom(a, uint16(atoiPort(port))).String(), nil
+	return netip.AddrPortFrom(a, uint16(atoiPort(port))).String(), "", nil
 }

@@ -37,6 +37,10 @@ import (
 // implicitly. Names of pools and services are letters, digits and "_".
 
 func parseTOML(name string, data []byte, o Options) (*Config, error) {
+	idx, line, ok := indexTOML(string(data))
+	if !ok {
+		return nil, &Error{File: name, Line: line, Err: errorf("too deeply nested for a plb configuration")}
+	}
 	var m map[string]any
 	md, err := toml.Decode(string(data), &m)
 	if err != nil {
@@ -55,7 +59,7 @@ func parseTOML(name string, data []byte, o Options) (*Config, error) {
 	t := &tomlLoader{
 		ed:   editor{cfg: c, fs: o.FS, plugins: o.Plugins},
 		file: name,
-		idx:  indexTOML(string(data)),
+		idx:  idx,
 		keys: md.Keys(),
 		root: m,
 	}
@@ -66,11 +70,19 @@ func parseTOML(name string, data []byte, o Options) (*Config, error) {
 }
 
 type tomlLoader struct {
-	ed   editor
-	file string
-	idx  tomlIndex
-	keys []toml.Key
-	root map[string]any
+	ed       editor
+	file     string
+	idx      tomlIndex
+	keys     []toml.Key
+	root     map[string]any
+	deferred []deferredKey
+}
+
+// deferredKey is a service key applied once every service exists.
+type deferredKey struct {
+	svc *Service
+	key string
+	val any
 }
 
 func (t *tomlLoader) errAt(err error, path ...string) error {
@@ -138,6 +150,12 @@ func (t *tomlLoader) load() error {
 	for _, name := range t.order(sections["service"], "service") {
 		if err := t.service(name, sections["service"][name]); err != nil {
 			return err
+		}
+	}
+	// default_service may name a service defined further down.
+	for _, d := range t.deferred {
+		if err := t.serviceKey(d.svc, d.key, d.val); err != nil {
+			return t.errAt(err, "service", d.svc.Name, d.key)
 		}
 	}
 	return nil
@@ -216,13 +234,12 @@ func (t *tomlLoader) defaults(m map[string]any) error {
 			return t.errAt(errorf("Unknown service parameter '%s'", k), path...)
 		}
 		v, err := tomlString(kd, k, m[k])
+		if err == nil {
+			err = t.ed.setDefault(k, v)
+		}
 		if err != nil {
 			return t.errAt(err, path...)
 		}
-		if t.ed.cfg.Defaults == nil {
-			t.ed.cfg.Defaults = make(map[string]string)
-		}
-		t.ed.cfg.Defaults[k] = v
 	}
 	return nil
 }
@@ -318,6 +335,10 @@ func (t *tomlLoader) service(name string, v any) error {
 	}
 	for _, k := range t.order(m, base...) {
 		if k == "role" || k == "plugins" {
+			continue
+		}
+		if k == "default_service" {
+			t.deferred = append(t.deferred, deferredKey{s, k, m[k]})
 			continue
 		}
 		path := append(slices.Clone(base), k)

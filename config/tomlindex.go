@@ -12,10 +12,20 @@ import (
 // the line of their enclosing key.
 type tomlIndex map[string]int
 
-func indexTOML(src string) tomlIndex {
+// Limits on TOML nesting: the decoder takes quadratic time in the length of
+// dotted keys and in the depth of inline tables, and plb's schema needs
+// neither beyond a few levels.
+const (
+	maxTOMLDepth = 16 // nested arrays and inline tables
+	maxTOMLDots  = 32 // dots outside strings on one line
+)
+
+// indexTOML indexes src; it fails, with the line, on input nested beyond
+// the limits.
+func indexTOML(src string) (tomlIndex, int, bool) {
 	idx := tomlIndex{}
 	var table []string
-	line, depth := 1, 0
+	line, depth, dots := 1, 0, 0
 	stmt := true // at the start of a statement
 	for i := 0; i < len(src); {
 		c := src[i]
@@ -23,10 +33,15 @@ func indexTOML(src string) tomlIndex {
 		case '\n':
 			line++
 			i++
+			dots = 0
 			if depth == 0 {
 				stmt = true
 			}
 			continue
+		case '.':
+			if dots++; dots > maxTOMLDots {
+				return nil, line, false
+			}
 		case ' ', '\t', '\r':
 			i++
 			continue
@@ -46,11 +61,11 @@ func indexTOML(src string) tomlIndex {
 				if keys, _, ok := parseKeyPath(src, j); ok {
 					table = keys
 					idx.record(keys, line)
+					for i < len(src) && src[i] != '\n' {
+						i++
+					}
+					continue
 				}
-				for i < len(src) && src[i] != '\n' {
-					i++
-				}
-				continue
 			}
 			if keys, k, ok := parseKeyPath(src, i); ok && k < len(src) && src[k] == '=' {
 				idx.record(append(append([]string(nil), table...), keys...), line)
@@ -63,7 +78,9 @@ func indexTOML(src string) tomlIndex {
 			i = skipTOMLString(src, i, &line)
 			continue
 		case '[', '{':
-			depth++
+			if depth++; depth > maxTOMLDepth {
+				return nil, line, false
+			}
 		case ']', '}':
 			if depth > 0 {
 				depth--
@@ -71,7 +88,7 @@ func indexTOML(src string) tomlIndex {
 		}
 		i++
 	}
-	return idx
+	return idx, 0, true
 }
 
 func (idx tomlIndex) record(keys []string, line int) {
@@ -143,6 +160,9 @@ func parseKeyPath(src string, i int) ([]string, int, bool) {
 			i++
 		}
 		if i < len(src) && src[i] == '.' {
+			if len(keys) >= maxTOMLDots {
+				return nil, i, false
+			}
 			i++
 			continue
 		}

@@ -25,7 +25,7 @@ func (c *Config) Validate() error {
 			return place(errorf("pool '%s': server_retry and timeout_cleanup must be positive", p.Name))
 		}
 	}
-	listeners := map[string]string{}
+	var listeners []*Service
 	for _, s := range c.Services {
 		place := func(err error) error { return c.at(s.File, s.Line, err) }
 		if s.Role != "" && !validRole(s.Role) {
@@ -60,13 +60,31 @@ func (c *Config) Validate() error {
 		if s.Listen == "" || strings.HasSuffix(s.Listen, ":0") {
 			continue
 		}
-		if other, ok := listeners[s.Listen]; ok {
-			return place(errorf("services '%s' and '%s' both listen on %s", other, s.Name, s.Listen))
+		for _, o := range listeners {
+			if listenOverlap(o.Listen, s.Listen) {
+				return place(errorf("services '%s' and '%s' both listen on %s", o.Name, s.Name, s.Listen))
+			}
 		}
-		listeners[s.Listen] = s.Name
+		listeners = append(listeners, s)
 	}
 	return nil
 }
+
+// listenOverlap reports whether two listen addresses take the same port:
+// the same address, or a wildcard (":p", "0.0.0.0:p", "[::]:p") and any
+// address. With SO_REUSEPORT both would bind, and share the connections.
+func listenOverlap(a, b string) bool {
+	ha, pa := splitListen(a)
+	hb, pb := splitListen(b)
+	return pa == pb && (ha == hb || wildcard(ha) || wildcard(hb))
+}
+
+func splitListen(l string) (host, port string) {
+	i := strings.LastIndexByte(l, ':')
+	return l[:i], l[i+1:]
+}
+
+func wildcard(host string) bool { return host == "" || host == "0.0.0.0" || host == "[::]" }
 
 func (c *Config) at(file string, line int, err error) error {
 	if file == "" {
