@@ -177,9 +177,13 @@ func (c *Conn) ResumeRead() {
 func (c *Conn) Paused() bool { return c.paused }
 
 // Kick redelivers buffered input to OnData after the current callback, if
-// there is any and reading is not paused.
+// there is any and reading is not paused. Called from OnData, it covers the
+// bytes that call leaves unconsumed.
 func (c *Conn) Kick() {
-	if c.kicked || c.closed || len(c.in) == 0 {
+	// Inside OnData the unconsumed rest is not in c.in yet (deliver keeps
+	// it after the call returns), so an empty c.in proves nothing here:
+	// redeliver checks again once it runs.
+	if c.kicked || c.closed {
 		return
 	}
 	c.kicked = true
@@ -414,7 +418,9 @@ func (c *Conn) updateInterest() {
 	if c.connecting || !c.out.empty() {
 		want |= wantWrite
 	}
-	if !c.paused && !c.eof && (!c.closing || c.lingering) {
+	if c.lingering || !c.paused && !c.eof && !c.closing {
+		// A lingering conn reads (and discards) even if it was paused:
+		// the peer's EOF is what lets it close early.
 		want |= wantRead
 	}
 	if want == c.interest {

@@ -254,3 +254,97 @@ func TestTimerAndTimeout(t *testing.T) {
 		t.Fatalf("want EOF after timeout close, got %v", err)
 	}
 }
+
+// TestKickFromOnData: a handler that consumes part of a read and calls
+// Kick (or ResumeRead) from inside OnData gets the rest redelivered with no
+// new input, also when the read came in the loop's shared buffer.
+func TestKickFromOnData(t *testing.T) {
+	for _, resume := range []bool{false, true} {
+		e := startEngine(t, 1)
+		got := make(chan string, 4)
+		ln, err := e.Listen(ListenConfig{Addr: "127.0.0.1:0", OnAccept: func(c *Conn) Handler {
+			first := true
+			return &funcHandler{data: func(c *Conn, p []byte) int {
+				got <- string(p)
+				if first {
+					first = false
+					if resume {
+						c.PauseRead()
+						c.ResumeRead()
+					} else {
+						c.Kick()
+					}
+					return 1
+				}
+				return len(p)
+			}}
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		nc, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nc.Close()
+		nc.Write([]byte("abc"))
+		want := []string{"abc", "bc"}
+		for _, w := range want {
+			select {
+			case g := <-got:
+				if g != w {
+					t.Fatalf("resume=%v: delivered %q, want %q", resume, g, w)
+				}
+			case <-time.After(2 * time.Second):
+				t.Fatalf("resume=%v: %q never redelivered", resume, w)
+			}
+		}
+	}
+}
+
+// TestLingerWhilePaused: a connection closed while its reading was paused
+// still notices the peer's close and goes at once, instead of waiting out
+// the linger timeout.
+func TestLingerWhilePaused(t *testing.T) {
+	e, err := New(Config{Loops: 1, Tick: 10 * time.Millisecond, LingerTimeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Start()
+	t.Cleanup(e.Stop)
+	closed := make(chan time.Time, 1)
+	ln, err := e.Listen(ListenConfig{Addr: "127.0.0.1:0", OnAccept: func(c *Conn) Handler {
+		return &funcHandler{
+			data: func(c *Conn, p []byte) int {
+				c.PauseRead()
+				c.Write([]byte("bye"))
+				c.Close()
+				return len(p)
+			},
+			closed: func(c *Conn, err error) { closed <- time.Now() },
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc.SetDeadline(time.Now().Add(5 * time.Second))
+	nc.Write([]byte("hi"))
+	b, err := io.ReadAll(nc)
+	if err != nil || string(b) != "bye" {
+		t.Fatalf("read %q: %v", b, err)
+	}
+	start := time.Now()
+	nc.Close()
+	select {
+	case at := <-closed:
+		if d := at.Sub(start); d > time.Second {
+			t.Fatalf("closed %v after the peer", d)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("server side still open 5s after the peer closed")
+	}
+}

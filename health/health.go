@@ -92,14 +92,14 @@ func (p *Prober) check(ctx context.Context, pl *pool.Pool, n *pool.Node) {
 	cctx, cancel := context.WithTimeout(ctx, timeout)
 	err := probe(cctx, n)
 	cancel()
+	// Revive before clearing busy, so that a Tick in between does not
+	// probe the node again.
+	if err != nil {
+		p.Log.Debug("node still down", "pool", pl.Name, "node", n.Name, "err", err)
+	} else if n.SetDown(false) {
+		p.Log.Warn("node back up", "pool", pl.Name, "node", n.Name)
+	}
 	p.mu.Lock()
 	p.busy[n] = false
 	p.mu.Unlock()
-	if err != nil {
-		p.Log.Debug("node still down", "pool", pl.Name, "node", n.Name, "err", err)
-		return
-	}
-	if n.SetDown(false) {
-		p.Log.Warn("node back up", "pool", pl.Name, "node", n.Name)
-	}
 }

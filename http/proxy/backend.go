@@ -49,6 +49,10 @@ type backend struct {
 	kaTimeout int
 	got       bool // any response byte arrived
 	scratch   []byte
+	// held is the client's response head while it is held back: a chunked
+	// body's head waits until its first chunk line parses, so that broken
+	// framing still gets a clear 502 rather than a cut connection.
+	held []byte
 }
 
 func dialBackend(svc *Service, st *Settings, l *engine.Loop, node *pool.Node) (*backend, error) {
@@ -252,7 +256,12 @@ func (be *backend) readHead(data []byte) int {
 	}
 	be.clientKA = ka
 	be.scratch = appendClientResponse(be.scratch[:0], r, cl.minor, be, st)
-	cl.write(be.scratch)
+	if be.mode == http.BodyChunked {
+		be.held = append(be.held[:0], be.scratch...)
+	} else {
+		be.held = be.held[:0]
+		cl.write(be.scratch)
+	}
 	c.SetTimeout(st.Svc.IdleTimeout)
 	if r.Status == 101 && cl.upgrade {
 		be.state = beTunnel
@@ -301,6 +310,10 @@ func (be *backend) forward(data []byte) int {
 			if err != nil {
 				be.abortWith(502, "bad chunked body from backend", err)
 				return len(data)
+			}
+			if len(be.held) > 0 && n > 0 {
+				cl.write(be.held)
+				be.held = be.held[:0]
 			}
 			if be.dechunk {
 				if len(payload) > 0 {
@@ -395,7 +408,7 @@ func (be *backend) abortWith(code int, msg string, err error) {
 		return
 	}
 	cl.be = nil
-	if be.state == beHead {
+	if be.state == beHead || len(be.held) > 0 { // nothing sent to the client yet
 		be.svc.nodeFailed(be.node, cl.st, err)
 		switch code {
 		case 502:
@@ -436,21 +449,31 @@ func (be *backend) OnEOF(c *engine.Conn) {
 		}
 		be.abortWith(502, "backend closed the connection", errBadResponse)
 	case beTunnel:
-		if cl != nil {
-			cl.conn.CloseWrite()
-			if cl.conn.EOF() {
-				cl.conn.Close()
-				c.Close()
-			}
-			return
+		if cl == nil {
+			c.Close()
+		} else if cl.conn.EOF() {
+			be.endTunnel()
+		} else {
+			cl.conn.CloseWrite() // the client may go on sending
 		}
-		c.Close()
 	case beVerifying:
 		be.verifyFailed()
 	default:
 		be.svc.dropIdle(be)
 		c.Close()
 	}
+}
+
+// endTunnel closes both sides of a tunnel once each has sent its EOF,
+// after their queued bytes are flushed.
+func (be *backend) endTunnel() {
+	cl := be.client
+	be.node.Active.Add(-1)
+	be.client = nil
+	cl.be = nil
+	cl.state = clClosing
+	cl.conn.Close()
+	be.conn.Close()
 }
 
 func (be *backend) OnDrain(c *engine.Conn) {
@@ -503,6 +526,12 @@ func (be *backend) OnClose(c *engine.Conn, err error) {
 	case beBody, beTunnel:
 		be.node.Active.Add(-1)
 		cl.be = nil
+		if len(be.held) > 0 { // nothing sent to the client yet
+			be.svc.nodeFailed(be.node, cl.st, err)
+			cl.svc.Stats.Errors502.Add(1)
+			cl.fail(502, "backend connection failed")
+			return
+		}
 		cl.state = clClosing
 		cl.conn.Abort(err)
 	}

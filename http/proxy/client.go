@@ -3,6 +3,7 @@ package proxy
 import (
 	"errors"
 	"os"
+	"syscall"
 	"time"
 
 	"github.com/plb/plb/engine"
@@ -116,6 +117,11 @@ func (cl *client) readHead(data []byte) int {
 	cl.head = appendBackendRequest(cl.head[:0], r, st, c.RemoteAddr().Addr(), st.Svc.PersistBackend && !cl.upgrade)
 	cl.requests++
 	cl.state = clWait
+	if st.Svc.BufferSize > 0 {
+		// write keeps at most buffer_size in memory and spills the rest,
+		// so the backend is paused (Full) only when spilling fails.
+		c.SetWatermarks(int(st.Svc.BufferSize), int(st.Svc.BufferSize)/4)
+	}
 	c.SetTimeout(st.Svc.IdleTimeout)
 	c.PauseRead()
 	cl.connectBackend()
@@ -153,6 +159,13 @@ func (cl *client) connectBackend() {
 		cl.tried = append(cl.tried, node)
 		be, err := dialBackend(cl.svc, st, l, node)
 		if err != nil {
+			if localFailure(err) {
+				// Out of descriptors or memory here: not the node's
+				// fault, and every other node would fail the same way.
+				cl.svc.Stats.Errors503.Add(1)
+				cl.fail(503, "out of resources")
+				return
+			}
 			cl.svc.nodeFailed(node, st, err)
 			continue
 		}
@@ -160,6 +173,13 @@ func (cl *client) connectBackend() {
 		cl.be = be
 		return
 	}
+}
+
+// localFailure reports whether a dial failed for lack of local resources
+// (descriptors, buffers, memory) rather than because of the node.
+func localFailure(err error) bool {
+	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) ||
+		errors.Is(err, syscall.ENOBUFS) || errors.Is(err, syscall.ENOMEM)
 }
 
 func (cl *client) skipTried(n *pool.Node) bool {
@@ -376,8 +396,14 @@ func (cl *client) OnEOF(c *engine.Conn) {
 		cl.state = clClosing
 		c.Close()
 	case clTunnel:
-		if cl.be != nil {
-			cl.be.conn.CloseWrite()
+		switch {
+		case cl.be == nil:
+			cl.state = clClosing
+			c.Close()
+		case cl.be.conn.EOF():
+			cl.be.endTunnel()
+		default:
+			cl.be.conn.CloseWrite() // the backend may go on sending
 		}
 	}
 	// clWait/clResp: a half-closed client still gets its response; the

@@ -84,10 +84,26 @@ func (wc *conn) OnOpen(c *engine.Conn) {
 }
 
 func (wc *conn) OnData(c *engine.Conn, data []byte) int {
+	// Answer every complete request in data (pipelining), until one
+	// leaves a body to send first: the rest waits in the engine's buffer
+	// and comes back after OnDrain.
+	used := 0
+	for used < len(data) && !wc.busy && !c.Closing() {
+		n := wc.serve(c, data[used:])
+		if n == 0 {
+			break
+		}
+		used += n
+	}
 	if wc.busy {
 		c.PauseRead()
-		return 0
 	}
+	return used
+}
+
+// serve answers the request at the start of data and returns the bytes it
+// used (0: the head is incomplete).
+func (wc *conn) serve(c *engine.Conn, data []byte) int {
 	n, err := wc.parser.ParseRequest(data, &wc.req)
 	st := wc.svc.Settings()
 	if err != nil {
@@ -145,7 +161,6 @@ func (wc *conn) OnData(c *engine.Conn, data []byte) int {
 	if c.Full() || c.Pending() && resp.File != nil {
 		// Answer pipelined requests only once this body is on its way.
 		wc.busy = true
-		c.PauseRead()
 		c.NotifyEmpty()
 	}
 	return n
