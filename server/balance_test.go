@@ -1,0 +1,201 @@
+package server
+
+// Balancing over nodes, passive failure detection with revival by the
+// prober, and graceful drain.
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"net"
+	nethttp "net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestRoundRobinSpreads(t *testing.T) {
+	var nodes []string
+	var bes []*backend
+	for i := 0; i < 3; i++ {
+		be := okBackend(t, fmt.Sprint("n", i))
+		bes = append(bes, be)
+		nodes = append(nodes, be.addr)
+	}
+	ts := startProxy(t, nodes, `balance_method = "round_robin"`, svcKeys("persist_backend = false"))
+	addr := ts.addrOf("proxy")
+	for i := 0; i < 30; i++ {
+		mustGet(t, addr, "/x")
+	}
+	for i, be := range bes {
+		if n := len(be.requests()); n != 10 {
+			t.Errorf("node %d got %d of 30 requests, want 10", i, n)
+		}
+	}
+}
+
+func TestRandomUsesEveryNode(t *testing.T) {
+	var nodes []string
+	var bes []*backend
+	for i := 0; i < 3; i++ {
+		be := okBackend(t, fmt.Sprint("n", i))
+		bes = append(bes, be)
+		nodes = append(nodes, be.addr)
+	}
+	ts := startProxy(t, nodes, "", svcKeys("persist_backend = false"))
+	addr := ts.addrOf("proxy")
+	for i := 0; i < 60; i++ {
+		mustGet(t, addr, "/x")
+	}
+	for i, be := range bes {
+		if len(be.requests()) == 0 { // (2/3)^60: never by chance
+			t.Errorf("node %d got no request of 60", i)
+		}
+	}
+}
+
+func TestLeastConn(t *testing.T) {
+	gate := make(chan struct{})
+	handler := func(name string) httpHandler {
+		return func(b *backend, c net.Conn, req *nethttp.Request, body []byte) bool {
+			if req.URL.Path == "/slow" {
+				select {
+				case <-gate:
+				case <-time.After(testTimeout):
+				}
+			}
+			respond(c, 200, "", name)
+			return true
+		}
+	}
+	a := newHTTPBackend(t, handler("a"))
+	b := newHTTPBackend(t, handler("b"))
+	// One loop: a response's bookkeeping (the node's Active count) is done
+	// before the next request is read.
+	ts := startServer(t, strings.Replace(proxyTOML([]string{a.addr, b.addr}, `balance_method = "least_conn"`,
+		svcKeys("persist_backend = false")), "workers = 2", "workers = 1", 1))
+	addr := ts.addrOf("proxy")
+	slow := dial(t, addr)
+	slow.send("GET /slow HTTP/1.1\r\nHost: t\r\n\r\n")
+	waitFor(t, "the slow request at a backend", func() bool { return len(a.requests())+len(b.requests()) == 1 })
+	busy, idle := "a", "b"
+	if len(b.requests()) == 1 {
+		busy, idle = "b", "a"
+	}
+	for i := 0; i < 10; i++ {
+		if got := mustGet(t, addr, "/fast"); got != idle {
+			t.Fatalf("request %d went to %s while %s was busy", i, got, busy)
+		}
+	}
+	close(gate)
+	if _, body := slow.read("GET"); body != busy {
+		t.Fatalf("slow request answered by %q", body)
+	}
+}
+
+// TestNodeDownAndRevived: a refusing node is marked down after
+// server_retry failures, gets no traffic while down, and the prober brings
+// it back (every timeout_cleanup) once it listens again.
+func TestNodeDownAndRevived(t *testing.T) {
+	live := okBackend(t, "live")
+	dead := deadAddr(t)
+	ts := startProxy(t, []string{dead, live.addr}, "balance_method = \"round_robin\"\nserver_retry = 2\ntimeout_cleanup = \"1s\"",
+		svcKeys("persist_backend = false"))
+	addr := ts.addrOf("proxy")
+	node := ts.Pool("web").Nodes()[0]
+	for i := 0; !node.Down(); i++ {
+		if i == 10 {
+			t.Fatalf("node not marked down after %d requests (%d failures)", i, node.Failures.Load())
+		}
+		if body := mustGet(t, addr, "/x"); !strings.HasPrefix(body, "live ") {
+			t.Fatalf("body %q", body)
+		}
+	}
+	attempts := node.Attempts.Load()
+	for i := 0; i < 10; i++ {
+		mustGet(t, addr, "/x")
+	}
+	if n := node.Attempts.Load(); n != attempts {
+		t.Fatalf("down node got %d connection attempts", n-attempts)
+	}
+	revived := okBackendAt(t, dead, "revived")
+	start := time.Now()
+	waitFor(t, "the prober to revive the node", func() bool { return !node.Down() })
+	t.Logf("revived after %v", time.Since(start))
+	seen := false
+	for i := 0; i < 4; i++ {
+		seen = seen || strings.HasPrefix(mustGet(t, addr, "/x"), "revived ")
+	}
+	if !seen || len(revived.requests()) == 0 {
+		t.Fatal("revived node gets no traffic")
+	}
+}
+
+// TestGracefulDrain: Shutdown(true) stops accepting, closes idle clients,
+// lets an in-flight slow response finish whole, then Run returns.
+func TestGracefulDrain(t *testing.T) {
+	const size = 1 << 20
+	body := bytes.Repeat([]byte("0123456789abcdef"), size/16)
+	started := make(chan struct{}, 1)
+	be := newBackend(t, func(b *backend, c net.Conn, id int64) {
+		br := bufio.NewReader(c)
+		for {
+			req, err := nethttp.ReadRequest(br)
+			if err != nil {
+				return
+			}
+			if req.URL.Path != "/slow" {
+				respond(c, 200, "", "ok")
+				continue
+			}
+			fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n", size)
+			started <- struct{}{}
+			for off := 0; off < size; off += size / 8 {
+				time.Sleep(50 * time.Millisecond)
+				if _, err := c.Write(body[off : off+size/8]); err != nil {
+					return
+				}
+			}
+		}
+	})
+	ts := startProxy(t, []string{be.addr}, "", stdProxy)
+	addr := ts.addrOf("proxy")
+	idle := dial(t, addr)
+	if resp, _ := idle.do("GET /x HTTP/1.1\r\nHost: t\r\n\r\n"); resp.StatusCode != 200 {
+		t.Fatal(resp.Status)
+	}
+	slow := dial(t, addr)
+	slow.send("GET /slow HTTP/1.1\r\nHost: t\r\n\r\n")
+	<-started
+	ts.Shutdown(true)
+
+	idle.expectClosed()
+	idle.c.Close()
+	waitFor(t, "the listener to close", func() bool {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err != nil {
+			return true
+		}
+		c.Close()
+		return false
+	})
+	select {
+	case <-ts.done:
+		t.Fatal("Run returned with a response in flight")
+	default:
+	}
+	resp, got := slow.read("GET")
+	if resp.StatusCode != 200 || got != string(body) {
+		t.Fatalf("in-flight response: %d, %d of %d bytes", resp.StatusCode, len(got), size)
+	}
+	slow.expectClosed()
+	slow.c.Close()
+	select {
+	case <-ts.done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not return after the drain")
+	}
+	if ts.runErr != nil {
+		t.Fatal(ts.runErr)
+	}
+}

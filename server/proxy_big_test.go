@@ -1,0 +1,490 @@
+package server
+
+// The proxy's "done means" tests: spoon-feeding with bounded memory, whole
+// bodies to closing and half-closing clients, descriptor exhaustion, and
+// connect timeouts with fail-over.
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	nethttp "net/http"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// heapSampler records the largest HeapInuse seen while it runs.
+type heapSampler struct {
+	max  atomic.Uint64
+	stop chan struct{}
+	done chan struct{}
+}
+
+func sampleHeap() *heapSampler {
+	runtime.GC()
+	h := &heapSampler{stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(h.done)
+		t := time.NewTicker(10 * time.Millisecond)
+		defer t.Stop()
+		var ms runtime.MemStats
+		for {
+			runtime.ReadMemStats(&ms)
+			if ms.HeapInuse > h.max.Load() {
+				h.max.Store(ms.HeapInuse)
+			}
+			select {
+			case <-h.stop:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return h
+}
+
+func (h *heapSampler) Stop() uint64 {
+	close(h.stop)
+	<-h.done
+	return h.max.Load()
+}
+
+// TestSlowReaderBoundedHeap: a client that reads a 200 MB response slowly
+// at first, then fast, gets every byte, while the proxy's heap stays under
+// 16 MB (the response goes to the spool file beyond buffer_size) and the
+// backend connection is released long before the client is done
+// (spoon-feeding).
+func TestSlowReaderBoundedHeap(t *testing.T) {
+	size := int64(200 << 20)
+	bb := newBigBackend(t, size)
+	ts := startProxy(t, []string{bb.addr}, "", fmt.Sprintf(`persist_client = true
+persist_backend = false
+buffer_size = "256k"
+buffer_dir = %q
+connect_timeout = "1s"
+backend_timeout = "10s"
+idle_timeout = "30s"
+`, t.TempDir()))
+	heap := sampleHeap()
+	c := dial(t, ts.addrOf("proxy"))
+	c.c.SetDeadline(time.Now().Add(120 * time.Second))
+	c.send("GET /big HTTP/1.1\r\nHost: test\r\n\r\n")
+	resp, err := nethttp.ReadResponse(c.br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 200 || resp.ContentLength != size {
+		t.Fatalf("status %d, length %d", resp.StatusCode, resp.ContentLength)
+	}
+	h := sha256.New()
+	buf := make([]byte, 64<<10)
+	var got, atRelease int64
+	released := false
+	slowUntil := time.Now().Add(15 * time.Second)
+	start := time.Now()
+	for got < size {
+		if !released {
+			select {
+			case <-bb.closedAt:
+				released, atRelease = true, got
+			default:
+				if time.Now().After(slowUntil) {
+					t.Fatalf("backend still held after %v of slow reading (%d bytes read)", time.Since(start), got)
+				}
+				time.Sleep(20 * time.Millisecond) // slow: 64 KiB per 20 ms
+			}
+		}
+		n, err := resp.Body.Read(buf)
+		h.Write(buf[:n])
+		got += int64(n)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("after %d bytes: %v", got, err)
+		}
+	}
+	elapsed := time.Since(start)
+	maxHeap := heap.Stop()
+	if got != size {
+		t.Fatalf("got %d bytes, want %d", got, size)
+	}
+	if want := <-bb.sum; !bytes.Equal(h.Sum(nil), want) {
+		t.Fatal("response body differs from what the backend sent")
+	}
+	t.Logf("%d MB in %v; backend released after the client read %d KB; max HeapInuse %.1f MB",
+		size>>20, elapsed, atRelease>>10, float64(maxHeap)/(1<<20))
+	if !released {
+		t.Fatal("backend connection not released before the client finished")
+	}
+	if atRelease > size/4 {
+		t.Errorf("backend released only after the client read %d of %d bytes", atRelease, size)
+	}
+	if maxHeap > 16<<20 {
+		t.Errorf("heap in use reached %.1f MB, want < 16 MB", float64(maxHeap)/(1<<20))
+	}
+}
+
+// TestSpoolBeyondLargeBufferSize: with buffer_size above the engine's
+// default write watermark, the response still spills to the spool file
+// past buffer_size instead of holding the backend.
+func TestSpoolBeyondLargeBufferSize(t *testing.T) {
+	size := int64(32 << 20)
+	bb := newBigBackend(t, size)
+	ts := startProxy(t, []string{bb.addr}, "", svcKeys(`buffer_size = "4m"`, "persist_backend = false"))
+	c := dial(t, ts.addrOf("proxy"))
+	c.send("GET /big HTTP/1.1\r\nHost: test\r\n\r\n")
+	resp, err := nethttp.ReadResponse(c.br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-bb.closedAt: // released before the client read a byte of the body
+	case <-time.After(10 * time.Second):
+		t.Fatal("backend held while the client did not read")
+	}
+	h := sha256.New()
+	if n, err := io.Copy(h, resp.Body); err != nil || n != size {
+		t.Fatalf("read %d of %d bytes: %v", n, size, err)
+	}
+	if want := <-bb.sum; !bytes.Equal(h.Sum(nil), want) {
+		t.Fatal("response body differs from what the backend sent")
+	}
+}
+
+// TestSpoolUnavailable: when the spool file cannot be created the proxy
+// falls back to backpressure on the backend, and the body still arrives
+// whole.
+func TestSpoolUnavailable(t *testing.T) {
+	size := int64(16 << 20)
+	bb := newBigBackend(t, size)
+	dir := t.TempDir()
+	ts := startProxy(t, []string{bb.addr}, "", svcKeys(`buffer_size = "64k"`, fmt.Sprintf("buffer_dir = %q", dir)))
+	if err := os.Remove(dir); err != nil {
+		t.Fatal(err)
+	}
+	c := dial(t, ts.addrOf("proxy"))
+	c.send("GET /big HTTP/1.1\r\nHost: test\r\n\r\n")
+	resp, err := nethttp.ReadResponse(c.br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond) // let the buffers fill up
+	h := sha256.New()
+	if n, err := io.Copy(h, resp.Body); err != nil || n != size {
+		t.Fatalf("read %d of %d bytes: %v", n, size, err)
+	}
+	if want := <-bb.sum; !bytes.Equal(h.Sum(nil), want) {
+		t.Fatal("response body differs from what the backend sent")
+	}
+	if n := ts.proxySvc("proxy").Stats.SpoolWrites.Load(); n != 0 {
+		t.Fatalf("%d spool writes without a spool directory", n)
+	}
+}
+
+// TestCloseClientWholeBody: a 50 MB response to a "Connection: close"
+// client arrives whole and the connection then closes.
+func TestCloseClientWholeBody(t *testing.T) {
+	size := int64(50 << 20)
+	bb := newBigBackend(t, size)
+	ts := startProxy(t, []string{bb.addr}, "", stdProxy)
+	c := dial(t, ts.addrOf("proxy"))
+	c.send("GET /big HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")
+	resp, err := nethttp.ReadResponse(c.br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 200 || !resp.Close {
+		t.Fatalf("status %d, close %v", resp.StatusCode, resp.Close)
+	}
+	h := sha256.New()
+	n, err := io.Copy(h, resp.Body)
+	if err != nil || n != size {
+		t.Fatalf("read %d of %d bytes: %v", n, size, err)
+	}
+	if want := <-bb.sum; !bytes.Equal(h.Sum(nil), want) {
+		t.Fatal("response body differs from what the backend sent")
+	}
+	c.expectClosed()
+}
+
+// TestHalfCloseClient: a client that shuts down its write side right after
+// its request still gets the whole response, small or spooled, then EOF.
+func TestHalfCloseClient(t *testing.T) {
+	for _, size := range []int64{1 << 10, 8 << 20} {
+		t.Run(strconv.FormatInt(size, 10), func(t *testing.T) {
+			bb := newBigBackend(t, size)
+			ts := startProxy(t, []string{bb.addr}, "", svcKeys(`buffer_size = "64k"`))
+			c := dial(t, ts.addrOf("proxy"))
+			c.send("GET /big HTTP/1.1\r\nHost: test\r\n\r\n")
+			if err := c.c.(*net.TCPConn).CloseWrite(); err != nil {
+				t.Fatal(err)
+			}
+			resp, err := nethttp.ReadResponse(c.br, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			h := sha256.New()
+			n, err := io.Copy(h, resp.Body)
+			if err != nil || n != size {
+				t.Fatalf("read %d of %d bytes: %v", n, size, err)
+			}
+			if want := <-bb.sum; !bytes.Equal(h.Sum(nil), want) {
+				t.Fatal("response body differs from what the backend sent")
+			}
+			c.expectClosed()
+		})
+	}
+}
+
+// TestHalfCloseDuringResponse: a client that half-closes after the
+// response head arrived (so keep-alive was already granted) gets the rest,
+// then the connection closes at once instead of idling to its timeout.
+func TestHalfCloseDuringResponse(t *testing.T) {
+	gate := make(chan struct{})
+	be := newHTTPBackend(t, func(b *backend, c net.Conn, req *nethttp.Request, body []byte) bool {
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhello")
+		select {
+		case <-gate:
+		case <-time.After(testTimeout):
+		}
+		io.WriteString(c, "world")
+		return true
+	})
+	ts := startProxy(t, []string{be.addr}, "", svcKeys(`persist_client_idle_timeout = "30s"`))
+	c := dial(t, ts.addrOf("proxy"))
+	c.send("GET /x HTTP/1.1\r\nHost: test\r\n\r\n")
+	resp, err := nethttp.ReadResponse(c.br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Close {
+		t.Fatal("keep-alive not granted")
+	}
+	c.c.(*net.TCPConn).CloseWrite()
+	time.Sleep(50 * time.Millisecond) // the proxy sees the EOF mid-response
+	close(gate)
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || string(b) != "helloworld" {
+		t.Fatalf("body %q: %v", b, err)
+	}
+	c.expectClosed()
+}
+
+// TestAcceptSurvivesEMFILE runs itself in a child process whose
+// RLIMIT_NOFILE is lowered until accept fails with EMFILE: plb must keep
+// running and serve again once descriptors are free.
+func TestAcceptSurvivesEMFILE(t *testing.T) {
+	if os.Getenv("PLB_TEST_EMFILE_CHILD") == "1" {
+		emfileChild(t)
+		return
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestAcceptSurvivesEMFILE$", "-test.v", "-test.count=1")
+	cmd.Env = append(os.Environ(), "PLB_TEST_EMFILE_CHILD=1")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil || !strings.Contains(out.String(), "EMFILE child passed") {
+			t.Fatalf("child: %v\n%s", err, out.String())
+		}
+		t.Logf("child:\n%s", out.String())
+	case <-time.After(60 * time.Second):
+		cmd.Process.Kill()
+		<-done
+		t.Fatalf("child hung:\n%s", out.String())
+	}
+}
+
+func emfileChild(t *testing.T) {
+	be := okBackend(t, "b")
+	var logs logBuffer
+	ts := startServerOpts(t, proxyTOML([]string{be.addr}, "", svcKeys("backend_persist_cache = 0")),
+		Options{Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	addr := ts.addrOf("proxy")
+	mustGet(t, addr, "/warm")
+
+	// Keep-alive clients, accepted while descriptors are plenty.
+	var idle []*conn
+	for i := 0; i < 8; i++ {
+		c := dial(t, addr)
+		if resp, _ := c.do("GET /first HTTP/1.1\r\nHost: t\r\n\r\n"); resp.StatusCode != 200 {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+		idle = append(idle, c)
+	}
+	be.waitOpen(t, 0)
+
+	var old syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &old); err != nil {
+		t.Fatal(err)
+	}
+	limit := uint64(fdCount(t) + 32)
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &syscall.Rlimit{Cur: limit, Max: old.Max}); err != nil {
+		t.Fatal(err)
+	}
+	restored := false
+	restore := func() {
+		if !restored {
+			restored = true
+			if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &old); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+	defer restore()
+
+	// Fill the descriptor table.
+	var files []*os.File
+	closeFiles := func() {
+		for _, f := range files {
+			f.Close()
+		}
+		files = nil
+	}
+	defer closeFiles()
+	for i := 0; ; i++ {
+		f, err := os.Open(os.DevNull)
+		if err != nil {
+			if !errors.Is(err, syscall.EMFILE) {
+				t.Fatal(err)
+			}
+			break
+		}
+		if i > 1000 {
+			t.Fatal("descriptor limit not reached")
+		}
+		files = append(files, f)
+	}
+
+	// Requests that need a backend connection now get a clear 503, and
+	// the node is not blamed for our own shortage.
+	for _, c := range idle {
+		c.send("GET /starved HTTP/1.1\r\nHost: t\r\n\r\n")
+	}
+	for _, c := range idle {
+		resp, _ := c.read("GET")
+		if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" {
+			t.Fatalf("without descriptors: status %d, Retry-After %q", resp.StatusCode, resp.Header.Get("Retry-After"))
+		}
+	}
+
+	// New clients wait in the backlog while accept fails with EMFILE.
+	var queued []*conn
+	for i := 0; i < 3; i++ {
+		files[len(files)-1].Close()
+		files = files[:len(files)-1]
+		nc, err := net.DialTimeout("tcp", addr, time.Second)
+		if err != nil {
+			t.Fatalf("dial at the limit: %v", err)
+		}
+		c := &conn{t: t, c: nc, br: bufio.NewReader(nc)}
+		nc.SetDeadline(time.Now().Add(testTimeout))
+		t.Cleanup(func() { nc.Close() })
+		c.send(fmt.Sprintf("GET /queued/%d HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", i))
+		queued = append(queued, c)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(logs.String(), "accept paused") {
+		if time.Now().After(deadline) {
+			t.Fatalf("accept never failed at the descriptor limit; log:\n%s", logs.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(250 * time.Millisecond) // a few accept back-offs at the limit
+
+	// Free the descriptors: the queued clients are served, then new ones.
+	for _, c := range idle {
+		c.c.Close()
+	}
+	closeFiles()
+	restore()
+	for i, c := range queued {
+		resp, body := c.read("GET")
+		if resp.StatusCode != 200 || body != fmt.Sprintf("b GET /queued/%d", i) {
+			t.Fatalf("queued client %d: %d %q; log:\n%s", i, resp.StatusCode, body, logs.String())
+		}
+	}
+	for i := 0; i < 5; i++ {
+		mustGet(t, addr, "/again")
+	}
+	if n := ts.Pool("web").Nodes()[0]; n.Down() || n.Failures.Load() != 0 {
+		t.Fatalf("node blamed for local descriptor shortage: down %v, %d failures", n.Down(), n.Failures.Load())
+	}
+	t.Logf("log:\n%s", logs.String())
+	fmt.Println("EMFILE child passed")
+}
+
+// blackhole returns a loopback address whose connects never complete: a
+// listening socket with backlog 0 and a full accept queue drops SYNs.
+func blackhole(t *testing.T) string {
+	t.Helper()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Close(fd) })
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Listen(fd, 0); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", sa.(*syscall.SockaddrInet4).Port)
+	for i := 0; ; i++ {
+		if i == 16 {
+			t.Skip("cannot fill a loopback accept queue here")
+		}
+		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		if err != nil {
+			break // SYN dropped: the queue is full
+		}
+		t.Cleanup(func() { c.Close() })
+	}
+	return addr
+}
+
+// TestConnectTimeoutNextNode: a node that never completes the handshake
+// costs connect_timeout, then the next node answers.
+func TestConnectTimeoutNextNode(t *testing.T) {
+	hole := blackhole(t)
+	good := okBackend(t, "good")
+	ts := startProxy(t, []string{hole, good.addr}, `balance_method = "round_robin"`,
+		svcKeys(`connect_timeout = "300ms"`))
+	addr := ts.addrOf("proxy")
+	start := time.Now()
+	body := mustGet(t, addr, "/x")
+	elapsed := time.Since(start)
+	if !strings.HasPrefix(body, "good ") {
+		t.Fatalf("body %q", body)
+	}
+	var holeNode = ts.Pool("web").Nodes()[0]
+	if holeNode.Attempts.Load() != 1 || holeNode.Connects.Load() != 0 {
+		t.Fatalf("black hole: %d attempts, %d connects", holeNode.Attempts.Load(), holeNode.Connects.Load())
+	}
+	if elapsed < 250*time.Millisecond || elapsed > 3*time.Second {
+		t.Fatalf("request took %v, want about connect_timeout (300ms)", elapsed)
+	}
+	t.Logf("answered by the second node after %v", elapsed)
+}

@@ -1,0 +1,199 @@
+package server
+
+// Bad input gets a clear answer and loses nothing: every case answers with
+// the right status, the next request is served, and no descriptor leaks.
+
+import (
+	"bufio"
+	"io"
+	"net"
+	nethttp "net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// scriptedBackend behaves by request path: /ok answers, /echo echoes the
+// body, /badchunk sends broken chunked framing, /close closes without a
+// response, /hang never answers.
+func scriptedBackend(t *testing.T) *backend {
+	return newBackend(t, func(b *backend, c net.Conn, id int64) {
+		br := bufio.NewReader(c)
+		for {
+			req, err := nethttp.ReadRequest(br)
+			if err != nil {
+				return
+			}
+			body, err := io.ReadAll(req.Body)
+			if err != nil {
+				return
+			}
+			b.record(request{Method: req.Method, URI: req.RequestURI, Header: req.Header, Body: body, Conn: id})
+			switch req.URL.Path {
+			case "/badchunk":
+				io.WriteString(c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n")
+				io.Copy(io.Discard, br)
+				return
+			case "/close":
+				return
+			case "/hang":
+				io.Copy(io.Discard, br) // until the proxy gives up
+				return
+			case "/echo":
+				respond(c, 200, "", string(body))
+			default:
+				respond(c, 200, "", "ok "+req.URL.Path)
+			}
+			if req.Close {
+				return
+			}
+		}
+	})
+}
+
+// badCase sends raw (in a goroutine: the server may answer before reading
+// all of it) and expects status, a body containing want, and a close.
+type badCase struct {
+	name   string
+	raw    string
+	status int
+	want   string
+}
+
+func TestBadInput(t *testing.T) {
+	be := scriptedBackend(t)
+	ts := startProxy(t, []string{be.addr}, "server_retry = 1000", svcKeys(
+		"backend_persist_cache = 0",
+		`backend_timeout = "300ms"`,
+	))
+	addr := ts.addrOf("proxy")
+	mustGet(t, addr, "/warm")
+	be.waitOpen(t, 0)
+	base := fdCount(t)
+
+	cases := []badCase{
+		{"malformed request line", "GET /x HTTP/1.1 junk\r\nHost: t\r\n\r\n", 400, ""},
+		{"not http", "hello there\r\n\r\n", 400, ""},
+		{"head too large", "GET / HTTP/1.1\r\nHost: t\r\nX-Big: " + strings.Repeat("a", 120<<10) + "\r\n\r\n", 431, ""},
+		{"too many headers", "GET / HTTP/1.1\r\nHost: t\r\n" + strings.Repeat("X-A: b\r\n", 300) + "\r\n", 431, ""},
+		{"uri too long", "GET /" + strings.Repeat("u", 20<<10) + " HTTP/1.1\r\nHost: t\r\n\r\n", 414, ""},
+		{"content-length with transfer-encoding", "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400, ""},
+		{"differing content-lengths", "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!", 400, ""},
+		{"negative content-length", "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: -1\r\n\r\n", 400, "Content-Length < 0"},
+		{"bad chunk from client", "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n", 400, ""},
+		{"bad chunk from backend", "GET /badchunk HTTP/1.1\r\nHost: t\r\n\r\n", 502, ""},
+		{"backend closes without response", "GET /close HTTP/1.1\r\nHost: t\r\n\r\n", 502, ""},
+		{"backend never answers", "GET /hang HTTP/1.1\r\nHost: t\r\n\r\n", 504, ""},
+		{"http/2.0", "GET / HTTP/2.0\r\nHost: t\r\n\r\n", 505, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := dial(t, addr)
+			go io.WriteString(c.c, tc.raw)
+			resp, body := c.read(strings.SplitN(tc.raw, " ", 2)[0])
+			if resp.StatusCode != tc.status {
+				t.Fatalf("status %d, want %d (%q)", resp.StatusCode, tc.status, body)
+			}
+			if !strings.Contains(body, tc.want) {
+				t.Fatalf("body %q does not contain %q", body, tc.want)
+			}
+			c.expectClosed()
+			c.c.Close()
+			if got := mustGet(t, addr, "/next"); got != "ok /next" {
+				t.Fatalf("next request: %q", got)
+			}
+			be.waitOpen(t, 0)
+			waitFDs(t, base)
+		})
+	}
+
+	t.Run("client leaves mid-body", func(t *testing.T) {
+		c := dial(t, addr)
+		c.send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 1000000\r\n\r\n" + strings.Repeat("x", 100<<10))
+		be.waitOpen(t, 1) // the request reached a backend
+		c.c.Close()
+		be.waitOpen(t, 0) // and that backend connection was let go
+		mustGet(t, addr, "/next")
+		waitFDs(t, base)
+	})
+
+	t.Run("client leaves mid-chunked-body", func(t *testing.T) {
+		c := dial(t, addr)
+		c.send("POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n10\r\n0123456789abcdef\r\n")
+		be.waitOpen(t, 1)
+		c.c.(*net.TCPConn).CloseWrite()
+		c.expectClosed()
+		c.c.Close()
+		be.waitOpen(t, 0)
+		mustGet(t, addr, "/next")
+		waitFDs(t, base)
+	})
+
+	t.Run("client leaves while waiting", func(t *testing.T) {
+		c := dial(t, addr)
+		c.send("GET /hang HTTP/1.1\r\nHost: t\r\n\r\n")
+		be.waitOpen(t, 1)
+		c.c.Close()
+		be.waitOpen(t, 0) // at the latest after backend_timeout
+		mustGet(t, addr, "/next")
+		waitFDs(t, base)
+	})
+}
+
+// TestNoNodeReachable: every node refuses: 503 with Retry-After; once a
+// node is reachable the next request is served.
+func TestNoNodeReachable(t *testing.T) {
+	dead1, dead2 := deadAddr(t), deadAddr(t)
+	ts := startProxy(t, []string{dead1, dead2}, "", svcKeys("backend_persist_cache = 0"))
+	addr := ts.addrOf("proxy")
+	base := fdCount(t)
+	for i := 0; i < 3; i++ {
+		resp, body := get(t, addr, "/x")
+		if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" {
+			t.Fatalf("status %d, Retry-After %q, body %q", resp.StatusCode, resp.Header.Get("Retry-After"), body)
+		}
+	}
+	waitFDs(t, base)
+	// An empty pool answers the same.
+	ts.Pool("web").SetNodes(nil)
+	if resp, _ := get(t, addr, "/x"); resp.StatusCode != 503 {
+		t.Fatalf("empty pool: status %d", resp.StatusCode)
+	}
+	good := okBackend(t, "good")
+	ts.Pool("web").SetNodes([]string{dead1, good.addr})
+	if body := mustGet(t, addr, "/x"); !strings.HasPrefix(body, "good ") {
+		t.Fatalf("body %q", body)
+	}
+}
+
+// TestClientTimeouts: a client that stops mid-head gets 408 after
+// header_timeout; an idle keep-alive client is closed after
+// persist_client_idle_timeout.
+func TestClientTimeouts(t *testing.T) {
+	be := okBackend(t, "b")
+	ts := startProxy(t, []string{be.addr}, "", svcKeys("backend_persist_cache = 0",
+		`header_timeout = "300ms"`, `persist_client_idle_timeout = "300ms"`))
+	addr := ts.addrOf("proxy")
+	base := fdCount(t)
+
+	c := dial(t, addr)
+	c.send("GET / HTTP/1.1\r\nHost: t\r\n")
+	start := time.Now()
+	resp, _ := c.read("GET")
+	if resp.StatusCode != 408 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	c.expectClosed()
+	if d := time.Since(start); d > 3*time.Second {
+		t.Fatalf("408 after %v", d)
+	}
+	c.c.Close()
+
+	c = dial(t, addr)
+	if resp, _ := c.do("GET / HTTP/1.1\r\nHost: t\r\n\r\n"); resp.StatusCode != 200 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	c.expectClosed()
+	c.c.Close()
+	waitFDs(t, base)
+}
