@@ -25,6 +25,7 @@ type ServiceStatus struct {
 	Listening    string // bound address, "" when not listening
 	PendClients  int64  // clients waiting for a backend
 	PendBackends int64  // backend connects in progress
+	Bored        int64  // idle backend connections (reverse_proxy)
 	Requests     int64
 }
 
@@ -251,7 +252,7 @@ func (mc *conn) showService(cfg *config.Config, name string) {
 	case config.RoleReverseProxy:
 		mc.printf("  pend clients: %d", st.PendClients)
 		mc.printf("  pend backend: %d", st.PendBackends)
-		mc.printf(" connect-ahead: %d/%d", 0, s.ConnectAhead)
+		mc.printf(" connect-ahead: %d/%d", st.Bored, s.ConnectAhead)
 		if s.Pool != "" {
 			mc.printf("          pool: %s", s.Pool)
 			mc.println("         nodes:")

@@ -414,3 +414,30 @@ func TestBackendClosesIdle(t *testing.T) {
 		t.Fatalf("%d backend connections, want 3", n)
 	}
 }
+
+// TestConnectAhead: with connect_ahead = 2, spare backend connections are
+// opened (and verified with verify_backend) after a request, and the next
+// requests reuse them instead of dialing.
+func TestConnectAhead(t *testing.T) {
+	be := okBackend(t, "b")
+	// One loop: spares live on the loop that dialed them.
+	ts := startServer(t, strings.Replace(proxyTOML([]string{be.addr}, "",
+		svcKeys("connect_ahead = 2", "backend_persist_cache = 0")), "workers = 2", "workers = 1", 1))
+	addr := ts.addrOf("proxy")
+	mustGet(t, addr, "/first")
+	// The request's own connection plus two spares.
+	waitFor(t, "two spare backend connections", func() bool { return be.accepted.Load() >= 3 })
+	svc := ts.proxySvc("proxy")
+	waitFor(t, "spares idle", func() bool { return svc.Bored.Load() >= 2 })
+	before := be.accepted.Load()
+	c := dial(t, addr)
+	resp, _ := c.do("GET /second HTTP/1.1\r\nHost: t\r\n\r\n")
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	// The request took a spare; one more is dialed to refill, never more.
+	waitFor(t, "refill", func() bool { return svc.Bored.Load() >= 2 })
+	if n := be.accepted.Load() - before; n > 1 {
+		t.Fatalf("second request dialed %d new backend connections, want at most 1 (refill)", n)
+	}
+}

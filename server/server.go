@@ -137,6 +137,7 @@ func (s *Server) ServiceStatus(name string) manage.ServiceStatus {
 	}
 	if sv.proxy != nil {
 		st.Requests = sv.proxy.Stats.Requests.Load()
+		st.Bored = sv.proxy.Bored.Load()
 	}
 	return st
 }

@@ -35,6 +35,7 @@ type backend struct {
 	client *client
 	state  int
 	reused bool
+	ahead  bool // dialed for connect_ahead, not for a client
 	uses   int
 
 	parser    http.Parser
@@ -77,11 +78,14 @@ func (be *backend) OnOpen(c *engine.Conn) {
 	be.node.LastConnect.Store(c.Loop().Now().Unix())
 	be.node.Succeed()
 	cl := be.client
-	if cl == nil {
+	if cl == nil && !be.ahead {
 		c.Close()
 		return
 	}
-	st := cl.st
+	st := be.svc.Settings()
+	if cl != nil {
+		st = cl.st
+	}
 	c.SetWatermarks(int(max(st.Svc.BufferSize, 64<<10)), -1)
 	if st.Svc.VerifyBackend && !be.node.NoVerify(c.Loop().Now()) {
 		be.state = beVerifying
@@ -94,6 +98,11 @@ func (be *backend) OnOpen(c *engine.Conn) {
 		return
 	}
 	be.state = beReady
+	if cl == nil {
+		be.svc.aheadDone(be)
+		be.svc.putIdle(be, st)
+		return
+	}
 	cl.attach(be)
 }
 
@@ -174,6 +183,9 @@ func (be *backend) readVerify(data []byte) int {
 	c.SetTimeout(0)
 	if cl := be.client; cl != nil {
 		cl.attach(be)
+	} else if be.ahead {
+		be.svc.aheadDone(be)
+		be.svc.putIdle(be, be.svc.Settings())
 	} else {
 		c.Close()
 	}
@@ -498,6 +510,12 @@ func (be *backend) OnTimeout(c *engine.Conn) {
 
 func (be *backend) OnClose(c *engine.Conn, err error) {
 	be.svc.Stats.Backends.Add(-1)
+	if be.ahead {
+		be.svc.aheadDone(be)
+		if be.state == beConnecting {
+			be.svc.nodeFailed(be.node, be.svc.Settings(), err)
+		}
+	}
 	if be.state == beIdle {
 		be.svc.dropIdle(be)
 	}

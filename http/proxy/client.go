@@ -144,6 +144,9 @@ func (cl *client) connectBackend() {
 		cl.fail(503, "no pool configured for this service")
 		return
 	}
+	if st.Svc.ConnectAhead > 0 {
+		defer cl.svc.fillAhead(l, st)
+	}
 	if be := cl.svc.takeIdle(l, st.Pool); be != nil {
 		be.reused = true
 		cl.attach(be)

@@ -68,13 +68,17 @@ type Service struct {
 	log      *slog.Logger
 	settings atomic.Pointer[Settings]
 	idle     [][]*backend // per loop: idle persistent backend connections
+	ahead    []int        // per loop: connect_ahead dials in progress
+	// Bored counts idle backend connections over all loops. Safe from any
+	// goroutine.
+	Bored    atomic.Int64
 	Stats    Stats
 	draining atomic.Bool
 }
 
 // New creates a service for an engine with nloops loops.
 func New(name string, s *Settings, nloops int, log *slog.Logger) *Service {
-	svc := &Service{Name: name, log: log, idle: make([][]*backend, nloops)}
+	svc := &Service{Name: name, log: log, idle: make([][]*backend, nloops), ahead: make([]int, nloops)}
 	svc.settings.Store(s)
 	return svc
 }
@@ -137,8 +141,10 @@ func (s *Service) takeIdle(l *engine.Loop, p *pool.Pool) *backend {
 	list := s.idle[l.ID()]
 	for len(list) > 0 {
 		be := list[len(list)-1]
+		list[len(list)-1] = nil
 		list = list[:len(list)-1]
 		s.idle[l.ID()] = list
+		s.Bored.Add(-1)
 		if be.conn.Closing() || be.pool != p || !inPool(p, be.node) {
 			be.conn.Close()
 			continue
@@ -161,7 +167,7 @@ func inPool(p *pool.Pool, n *pool.Node) bool {
 func (s *Service) putIdle(be *backend, st *Settings) {
 	l := be.conn.Loop()
 	id := l.ID()
-	if st.Pool != be.pool || len(s.idle[id]) >= max(st.Svc.BackendPersistCache, 0) || s.draining.Load() {
+	if st.Pool != be.pool || len(s.idle[id]) >= max(st.Svc.BackendPersistCache, st.Svc.ConnectAhead, 0) || s.draining.Load() {
 		be.conn.Close()
 		return
 	}
@@ -179,6 +185,36 @@ func (s *Service) putIdle(be *backend, st *Settings) {
 	be.conn.SetTimeout(timeout)
 	be.conn.ResumeRead() // notice a close while idle
 	s.idle[id] = append(s.idle[id], be)
+	s.Bored.Add(1)
+}
+
+// fillAhead dials spare backend connections until connect_ahead idle (and
+// verified, with verify_backend) connections exist on loop l or are on
+// their way (Perlbal's connect_ahead). Runs on the loop.
+func (s *Service) fillAhead(l *engine.Loop, st *Settings) {
+	id := l.ID()
+	need := st.Svc.ConnectAhead - len(s.idle[id]) - s.ahead[id]
+	for i := 0; i < need && st.Pool != nil && !s.draining.Load(); i++ {
+		node := st.Pool.Pick(nil)
+		if node == nil {
+			return
+		}
+		be, err := dialBackend(s, st, l, node)
+		if err != nil {
+			s.nodeFailed(node, st, err)
+			return
+		}
+		be.ahead = true
+		s.ahead[id]++
+	}
+}
+
+// aheadDone ends the connect_ahead accounting of be.
+func (s *Service) aheadDone(be *backend) {
+	if be.ahead {
+		be.ahead = false
+		s.ahead[be.conn.Loop().ID()]--
+	}
 }
 
 func (s *Service) dropIdle(be *backend) {
@@ -189,6 +225,7 @@ func (s *Service) dropIdle(be *backend) {
 			copy(list[i:], list[i+1:])
 			list[len(list)-1] = nil
 			s.idle[id] = list[:len(list)-1]
+			s.Bored.Add(-1)
 			return
 		}
 	}
