@@ -47,6 +47,10 @@ B1=$(freeport); B2=$(freeport)
 "$work/tool" backend -addr 127.0.0.1:$B2 >/dev/null & pids+=($!)
 waitport $B1; waitport $B2
 NCPU=$(nproc)
+# Backend keep-alive: on for the throughput and idle cases; off for the
+# slow-client case, so that an established backend connection is one held
+# for a client (not an idle pooled one).
+PERSIST=1
 
 # start_NAME PORT: starts the proxy, sets PROXY_PIDS.
 start_plb() { # $1 port, $2 workers
@@ -62,7 +66,7 @@ role = "reverse_proxy"
 listen = "127.0.0.1:$1"
 pool = "web"
 persist_client = true
-persist_backend = true
+persist_backend = $([ "$PERSIST" = 1 ] && echo true || echo false)
 backend_persist_cache = 1000
 buffer_dir = "$work"
 EOF
@@ -78,7 +82,7 @@ SET proxy.role = reverse_proxy
 SET proxy.listen = 127.0.0.1:$1
 SET proxy.pool = web
 SET proxy.persist_client = 1
-SET proxy.persist_backend = 1
+SET proxy.persist_backend = $PERSIST
 SET proxy.backend_persist_cache = 1000
 ENABLE proxy
 EOF
@@ -93,7 +97,7 @@ defaults
   timeout connect 5s
   timeout client 120s
   timeout server 120s
-  http-reuse always
+  $([ "$PERSIST" = 1 ] && echo "http-reuse always" || echo "option http-server-close")
 frontend fe
   bind 127.0.0.1:$1
   default_backend be
@@ -121,7 +125,7 @@ http {
   uwsgi_temp_path $work/nginx/uwsgi;
   scgi_temp_path $work/nginx/scgi;
   keepalive_requests 1000000;
-  upstream be { server 127.0.0.1:$B1; server 127.0.0.1:$B2; keepalive 1000; }
+  upstream be { server 127.0.0.1:$B1; server 127.0.0.1:$B2; $([ "$PERSIST" = 1 ] && echo "keepalive 1000;") }
   server {
     listen 127.0.0.1:$1;
     location / { proxy_pass http://be; proxy_http_version 1.1; proxy_set_header Connection ""; }
@@ -182,9 +186,12 @@ report="$OUT/$date.md"
 
 # Slow clients: SLOW_N clients each fetching 1 MiB at SLOW_RATE bytes/s.
 echo >&2
+PERSIST=0
 {
   echo
   echo "## Slow clients ($SLOW_N clients × 1 MiB at $((SLOW_RATE / 1024)) KiB/s)"
+  echo
+  echo "Backend keep-alive off here, so every established backend connection is held for a client."
   echo
   echo "| proxy | peak backend conns held | backend conns held after 5 s | peak RSS MiB | clients ok/failed |"
   echo "|---|---|---|---|---|"
@@ -217,6 +224,7 @@ for t in plb-1 perlbal haproxy nginx; do
 done
 
 # Idle keep-alive connections: RSS per connection.
+PERSIST=1
 {
   echo
   echo "## Idle keep-alive clients ($IDLE_N connections, one request each)"

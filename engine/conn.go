@@ -545,8 +545,8 @@ func (c *Conn) deliver(data []byte, shared bool) {
 	} else {
 		n := copy(c.in, rest)
 		c.in = c.in[:n]
-		if n == 0 && cap(c.in) > 64<<10 {
-			c.in = nil
+		if n == 0 {
+			c.in = nil // idle connections hold no input buffer
 		}
 	}
 	if len(c.in) > c.loop.eng.cfg.MaxInbound {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -191,6 +192,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 		defer os.Remove(pidfile)
+	}
+	if path := os.Getenv("PLB_CPUPROFILE"); path != "" {
+		// For profiling benchmarks: a CPU profile written at exit.
+		if pf, err := os.Create(path); err == nil {
+			pprof.StartCPUProfile(pf)
+			defer func() { pprof.StopCPUProfile(); pf.Close() }()
+		}
 	}
 	log.Info("plb running", "version", version, "config", cfg.File, "workers", len(srv.Engine().Loops()))
 

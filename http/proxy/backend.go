@@ -114,7 +114,7 @@ func (be *backend) startRequest(cl *client) {
 	be.got = false
 	be.parser.Reset()
 	be.node.Active.Add(1)
-	be.conn.Write(cl.head)
+	be.conn.Write(cl.rs.head)
 	to := cl.st.Svc.BackendTimeout
 	if to <= 0 {
 		to = 60 * time.Second
@@ -124,6 +124,15 @@ func (be *backend) startRequest(cl *client) {
 }
 
 func (be *backend) OnData(c *engine.Conn, data []byte) int {
+	cl := be.client
+	n := be.onData(c, data)
+	if cl != nil {
+		cl.flush() // one write for what this read produced
+	}
+	return n
+}
+
+func (be *backend) onData(c *engine.Conn, data []byte) int {
 	switch be.state {
 	case beVerifying:
 		return be.readVerify(data)
@@ -238,7 +247,7 @@ func (be *backend) readHead(data []byte) int {
 	}
 	st := cl.st
 	if r.Status >= 500 && st.Svc.EnableErrorRetries && cl.retries < len(st.Svc.ErrorRetrySchedule) &&
-		(string(cl.method) == "GET" || string(cl.method) == "HEAD") {
+		cl.idempotent {
 		be.retryAfterError()
 		return len(data)
 	}
@@ -279,6 +288,7 @@ func (be *backend) readHead(data []byte) int {
 		be.state = beTunnel
 		cl.state = clTunnel
 		be.keepAlive = false
+		cl.flush()
 		cl.conn.ResumeRead()
 		cl.conn.Kick()
 		if rest := data[n:]; len(rest) > 0 {
@@ -288,6 +298,7 @@ func (be *backend) readHead(data []byte) int {
 	}
 	be.state = beBody
 	if be.mode == http.BodyNone || be.mode == http.BodyLength && be.left == 0 {
+		cl.flush()
 		be.finish()
 		return n
 	}
@@ -369,6 +380,9 @@ var (
 // finish ends a response: release the backend, let the client go on.
 func (be *backend) finish() {
 	cl := be.client
+	if cl != nil {
+		cl.flush()
+	}
 	be.node.Active.Add(-1)
 	be.client = nil
 	if be.keepAlive && cl != nil && !be.conn.Closing() {

@@ -25,39 +25,56 @@ const (
 // client is one client connection of a reverse_proxy service. Every method
 // runs on the connection's loop.
 type client struct {
-	svc    *Service
-	conn   *engine.Conn
-	st     *Settings // snapshot for the current request
-	parser http.Parser
-	req    http.RequestHead
-	state  int
+	svc   *Service
+	conn  *engine.Conn
+	st    *Settings // snapshot for the current request
+	rs    *reqState // per-request memory; nil while idle
+	state int
 
-	head      []byte // the request head to send to the backend (owned)
-	method    []byte // copy of the method (views die with the buffer)
-	isHEAD    bool
-	minor     int  // client's HTTP minor version
-	wantKA    bool // client asked for keep-alive and the service allows it
-	upgrade   bool
-	bodyMode  http.BodyMode
-	bodyLeft  int64
-	chunks    http.ChunkedScanner
-	bodyDone  bool
-	bodySent  int64 // request body bytes already forwarded (retry only if 0)
-	be        *backend
-	tried     []*pool.Node
-	retries   int // error_retry_schedule position
-	requests  int
-	spool     *os.File
-	spoolOff  int64
-	retryWait *engine.Timer
+	idempotent bool // GET or HEAD: may be retried after a backend 5xx
+	isHEAD     bool
+	minor      int  // client's HTTP minor version
+	wantKA     bool // client asked for keep-alive and the service allows it
+	upgrade    bool
+	bodyMode   http.BodyMode
+	bodyLeft   int64
+	chunks     http.ChunkedScanner
+	bodyDone   bool
+	bodySent   int64 // request body bytes already forwarded (retry only if 0)
+	be         *backend
+	tried      []*pool.Node
+	retries    int // error_retry_schedule position
+	requests   int
+	spool      *os.File
+	spoolOff   int64
+	retryWait  *engine.Timer
 }
 
 var errClientGone = errors.New("proxy: client closed")
 
+// reqState is a client's working memory for one request: taken from the
+// loop's free list when a request starts and given back when the
+// connection goes idle, so that idle keep-alive connections stay small.
+type reqState struct {
+	parser http.Parser
+	req    http.RequestHead
+	head   []byte // the request head to send to the backend
+	pend   []byte // response bytes coalesced into one write
+}
+
+// coalesceMax bounds the response bytes gathered for one write.
+const coalesceMax = 16 << 10
+
 func (cl *client) OnOpen(c *engine.Conn) {
-	st := cl.svc.Settings()
-	cl.parser.Limits = http.Limits{}
-	c.SetTimeout(headerTimeout(st))
+	c.SetTimeout(headerTimeout(cl.svc.Settings()))
+}
+
+// releaseState gives the request memory back to the loop.
+func (cl *client) releaseState() {
+	if cl.rs != nil {
+		cl.svc.putReqState(cl.conn.Loop(), cl.rs)
+		cl.rs = nil
+	}
 }
 
 func headerTimeout(st *Settings) time.Duration {
@@ -84,7 +101,11 @@ func (cl *client) OnData(c *engine.Conn, data []byte) int {
 
 func (cl *client) readHead(data []byte) int {
 	c := cl.conn
-	n, err := cl.parser.ParseRequest(data, &cl.req)
+	if cl.rs == nil {
+		cl.rs = cl.svc.getReqState(c.Loop())
+	}
+	rs := cl.rs
+	n, err := rs.parser.ParseRequest(data, &rs.req)
 	if err != nil {
 		code := 400
 		var he *http.Error
@@ -101,9 +122,9 @@ func (cl *client) readHead(data []byte) int {
 	cl.st = st
 	cl.svc.Stats.Requests.Add(1)
 	cl.svc.Stats.BytesIn.Add(int64(n))
-	r := &cl.req
-	cl.method = append(cl.method[:0], r.Method...)
+	r := &rs.req
 	cl.isHEAD = string(r.Method) == "HEAD"
+	cl.idempotent = cl.isHEAD || string(r.Method) == "GET"
 	cl.minor = r.Minor
 	cl.wantKA = st.Svc.PersistClient && r.KeepAlive() && !cl.svc.draining.Load()
 	cl.upgrade = r.ConnUpgrade && len(r.Upgrade) > 0
@@ -114,7 +135,7 @@ func (cl *client) readHead(data []byte) int {
 	cl.chunks.Reset()
 	cl.tried = cl.tried[:0]
 	cl.retries = 0
-	cl.head = appendBackendRequest(cl.head[:0], r, st, c.RemoteAddr().Addr(), st.Svc.PersistBackend && !cl.upgrade)
+	rs.head = appendBackendRequest(rs.head[:0], r, st, c.RemoteAddr().Addr(), st.Svc.PersistBackend && !cl.upgrade)
 	cl.requests++
 	cl.state = clWait
 	if st.Svc.BufferSize > 0 {
@@ -123,7 +144,8 @@ func (cl *client) readHead(data []byte) int {
 		c.SetWatermarks(int(st.Svc.BufferSize), int(st.Svc.BufferSize)/4)
 	}
 	c.SetTimeout(st.Svc.IdleTimeout)
-	c.PauseRead()
+	// Reading goes on (no epoll change per request): bytes that arrive
+	// before the backend is attached make OnData pause the connection.
 	cl.connectBackend()
 	return n
 }
@@ -269,8 +291,7 @@ func (cl *client) forwardBody(data []byte) int {
 	}
 	cl.conn.SetTimeout(cl.st.Svc.IdleTimeout)
 	if cl.bodyDone {
-		cl.state = clResp
-		cl.conn.PauseRead()
+		cl.state = clResp // more bytes now are a pipelined request: OnData pauses
 	} else if be.conn.Full() {
 		cl.conn.PauseRead() // resumed by the backend's OnDrain
 	}
@@ -293,12 +314,38 @@ func (cl *client) tunnel(data []byte) int {
 	return len(data)
 }
 
-// write sends response bytes to the client, spilling to the spool file
-// once buffer_size is queued in memory, so the backend never waits for a
-// slow client.
+// write queues response bytes for the client. Small pieces are gathered
+// into one write (flushed by flush at the end of the backend's callback);
+// past buffer_size in memory the rest is spilled to the spool file, so the
+// backend never waits for a slow client.
 func (cl *client) write(p []byte) {
-	c := cl.conn
 	cl.svc.Stats.BytesOut.Add(int64(len(p)))
+	rs := cl.rs
+	limit := int(cl.st.Svc.BufferSize)
+	if rs != nil && cl.spool == nil && len(rs.pend)+len(p) <= coalesceMax &&
+		(limit <= 0 || cl.conn.Buffered()+len(rs.pend)+len(p) <= limit) {
+		rs.pend = append(rs.pend, p...)
+		return
+	}
+	cl.flush()
+	cl.send(p)
+}
+
+// flush writes the gathered response bytes.
+func (cl *client) flush() {
+	if rs := cl.rs; rs != nil && len(rs.pend) > 0 {
+		cl.send(rs.pend)
+		rs.pend = rs.pend[:0]
+		if cap(rs.pend) > coalesceMax {
+			rs.pend = nil
+		}
+	}
+}
+
+// send writes p to the client connection, or spills it to the spool file
+// once buffer_size is queued in memory.
+func (cl *client) send(p []byte) {
+	c := cl.conn
 	limit := int(cl.st.Svc.BufferSize)
 	if cl.spool == nil && (limit <= 0 || c.Buffered()+len(p) <= limit) {
 		c.Write(p)
@@ -350,8 +397,14 @@ func (cl *client) responseDone(keepAlive bool) {
 		c.Close()
 		return
 	}
+	if c.EOF() {
+		// Half-closed client: no further request can come.
+		cl.state = clClosing
+		c.Close()
+		return
+	}
 	cl.state = clHead
-	cl.parser.Reset()
+	cl.releaseState()
 	c.SetTimeout(cl.st.Svc.PersistClientIdleTimeout)
 	c.ResumeRead()
 	c.Kick()
@@ -453,6 +506,7 @@ func (cl *client) idle() time.Duration {
 
 func (cl *client) OnClose(c *engine.Conn, err error) {
 	cl.svc.Stats.ClientsOpen.Add(-1)
+	cl.releaseState()
 	if cl.be != nil {
 		cl.be.clientGone()
 		cl.be = nil

@@ -67,8 +67,9 @@ type Service struct {
 	Name     string
 	log      *slog.Logger
 	settings atomic.Pointer[Settings]
-	idle     [][]*backend // per loop: idle persistent backend connections
-	ahead    []int        // per loop: connect_ahead dials in progress
+	idle     [][]*backend  // per loop: idle persistent backend connections
+	ahead    []int         // per loop: connect_ahead dials in progress
+	free     [][]*reqState // per loop: request memory of idle clients
 	// Bored counts idle backend connections over all loops. Safe from any
 	// goroutine.
 	Bored    atomic.Int64
@@ -78,7 +79,7 @@ type Service struct {
 
 // New creates a service for an engine with nloops loops.
 func New(name string, s *Settings, nloops int, log *slog.Logger) *Service {
-	svc := &Service{Name: name, log: log, idle: make([][]*backend, nloops), ahead: make([]int, nloops)}
+	svc := &Service{Name: name, log: log, idle: make([][]*backend, nloops), ahead: make([]int, nloops), free: make([][]*reqState, nloops)}
 	svc.settings.Store(s)
 	return svc
 }
@@ -228,5 +229,27 @@ func (s *Service) dropIdle(be *backend) {
 			s.Bored.Add(-1)
 			return
 		}
+	}
+}
+
+// maxFreeStates bounds each loop's free list of request memory.
+const maxFreeStates = 256
+
+func (s *Service) getReqState(l *engine.Loop) *reqState {
+	list := s.free[l.ID()]
+	if n := len(list); n > 0 {
+		rs := list[n-1]
+		list[n-1] = nil
+		s.free[l.ID()] = list[:n-1]
+		return rs
+	}
+	return &reqState{}
+}
+
+func (s *Service) putReqState(l *engine.Loop, rs *reqState) {
+	rs.parser.Reset()
+	rs.pend = rs.pend[:0]
+	if len(s.free[l.ID()]) < maxFreeStates {
+		s.free[l.ID()] = append(s.free[l.ID()], rs)
 	}
 }
