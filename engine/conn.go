@@ -187,7 +187,7 @@ func (c *Conn) Kick() {
 		return
 	}
 	c.kicked = true
-	c.loop.later(c.redeliver)
+	c.loop.deferred = append(c.loop.deferred, deferredTask{kick: c})
 }
 
 func (c *Conn) redeliver() {

@@ -348,3 +348,36 @@ func TestLingerWhilePaused(t *testing.T) {
 		t.Fatal("server side still open 5s after the peer closed")
 	}
 }
+
+// BenchmarkEcho measures a 1 KiB round trip through an engine echo
+// connection: read, OnData, write (syscalls included).
+func BenchmarkEcho(b *testing.B) {
+	e, err := New(Config{Loops: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	e.Start()
+	defer e.Stop()
+	ln, err := e.Listen(ListenConfig{Addr: "127.0.0.1:0", OnAccept: func(c *Conn) Handler {
+		return &funcHandler{data: func(c *Conn, p []byte) int { c.Write(p); return len(p) }}
+	}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	nc, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer nc.Close()
+	msg := make([]byte, 1024)
+	got := make([]byte, 1024)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(msg)))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		nc.Write(msg)
+		if _, err := io.ReadFull(nc, got); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -30,7 +30,7 @@ type Loop struct {
 	readBuf  []byte     // shared read buffer, valid during one OnData call
 	now      time.Time  // cached clock, refreshed per event batch
 	timers   timerHeap
-	deferred []func() // callbacks run after the current event (OnClose, redelivery)
+	deferred []deferredTask // run after the current event (OnClose, redelivery)
 	free     [][]byte // free outbound blocks
 	conns    int      // open conns on this loop
 	stopping bool
@@ -108,15 +108,26 @@ func (l *Loop) dispatch(fd int, ev netpoll.IOEvent, _ netpoll.IOFlags) error {
 	return nil
 }
 
+// deferredTask is a callback, or a connection whose buffered input is to be
+// redelivered (kept apart so that a Kick allocates nothing).
+type deferredTask struct {
+	fn   func()
+	kick *Conn
+}
+
 // later queues fn to run after the current event or task. Runs on the loop.
-func (l *Loop) later(fn func()) { l.deferred = append(l.deferred, fn) }
+func (l *Loop) later(fn func()) { l.deferred = append(l.deferred, deferredTask{fn: fn}) }
 
 func (l *Loop) runDeferred() {
-	for len(l.deferred) > 0 {
-		fn := l.deferred[0]
-		l.deferred[0] = nil
-		l.deferred = l.deferred[1:]
-		fn()
+	// Tasks may queue more tasks: index afresh on every turn.
+	for i := 0; i < len(l.deferred); i++ {
+		t := l.deferred[i]
+		l.deferred[i] = deferredTask{}
+		if t.kick != nil {
+			t.kick.redeliver()
+		} else {
+			t.fn()
+		}
 	}
 	l.deferred = l.deferred[:0]
 }
