@@ -150,18 +150,23 @@ wrk_run() { # $1 url -> "rps p99ms"
   echo "$rps $ms"
 }
 
-targets=(direct plb-1 "plb-$NCPU" perlbal haproxy nginx)
-declare -A RPS P99
-for t in "${targets[@]}"; do
+# start_target NAME: starts a proxy on a free port (sets port, PROXY_PIDS).
+start_target() {
   PROXY_PIDS=()
-  case $t in
+  case $1 in
     direct) port=$B1 ;;
-    plb-*) port=$(freeport); start_plb $port ${t#plb-} ;;
+    plb-*) port=$(freeport); start_plb $port ${1#plb-} ;;
     perlbal) port=$(freeport); start_perlbal $port ;;
     haproxy) port=$(freeport); start_haproxy $port ;;
     nginx) port=$(freeport); start_nginx $port ;;
   esac
   waitport $port
+}
+
+targets=(direct plb-1 "plb-$NCPU" perlbal haproxy nginx)
+declare -A RPS P99
+for t in "${targets[@]}"; do
+  start_target $t
   for size in 100b 64k; do
     wrk -t1 -c"$CONNS" -d1s "http://127.0.0.1:$port/$size" >/dev/null 2>&1 || true # warm-up
     read -r r p < <(wrk_run "http://127.0.0.1:$port/$size")
@@ -197,15 +202,7 @@ PERSIST=0
   echo "|---|---|---|---|---|"
 } | tee -a "$report"
 for t in plb-1 perlbal haproxy nginx; do
-  PROXY_PIDS=()
-  port=$(freeport)
-  case $t in
-    plb-1) start_plb $port 1 ;;
-    perlbal) start_perlbal $port ;;
-    haproxy) start_haproxy $port ;;
-    nginx) start_nginx $port ;;
-  esac
-  waitport $port
+  start_target $t
   "$work/tool" slow -addr 127.0.0.1:$port -n "$SLOW_N" -rate "$SLOW_RATE" > "$work/slow.out" &
   sp=$!
   peak=0; peakrss=0; at5=""; start=$(date +%s)
@@ -233,15 +230,7 @@ PERSIST=1
   echo "|---|---|---|---|"
 } | tee -a "$report"
 for t in plb-1 perlbal haproxy nginx; do
-  PROXY_PIDS=()
-  port=$(freeport)
-  case $t in
-    plb-1) start_plb $port 1 ;;
-    perlbal) start_perlbal $port ;;
-    haproxy) start_haproxy $port ;;
-    nginx) start_nginx $port ;;
-  esac
-  waitport $port
+  start_target $t
   wrk -t1 -c10 -d1s "http://127.0.0.1:$port/100b" >/dev/null 2>&1 || true
   sleep 1
   before=$(rss_kb $(all_pids))

@@ -31,8 +31,8 @@ type Loop struct {
 	now      time.Time  // cached clock, refreshed per event batch
 	timers   timerHeap
 	deferred []deferredTask // run after the current event (OnClose, redelivery)
-	free     [][]byte // free outbound blocks
-	conns    int      // open conns on this loop
+	free     [][]byte       // free outbound blocks
+	conns    int            // open conns on this loop
 	stopping bool
 	ticking  atomic.Bool // a tick task is queued
 	stopped  atomic.Bool

@@ -80,6 +80,21 @@ type Parser struct {
 	spNext  int  // offset from start at which the search for spaces resumes
 }
 
+// head finds the end of a complete head in buf; end == 0 means more bytes
+// are needed, or err. It leaves the parser ready for the next head.
+func (p *Parser) head(buf []byte, request bool) (start, end int, err error) {
+	end, err = p.scan(buf, request)
+	if end == 0 {
+		if err != nil {
+			p.Reset()
+		}
+		return 0, 0, err
+	}
+	start = p.start
+	p.Reset()
+	return start, end, nil
+}
+
 // Reset discards any head in progress, for example when the connection's
 // buffer is reused for something else.
 func (p *Parser) Reset() {

@@ -137,15 +137,10 @@ func (h *RequestHead) reset() {
 // valid until buf is modified; copy to keep. On error h holds no useful
 // data. ParseRequest does not modify buf.
 func (p *Parser) ParseRequest(buf []byte, h *RequestHead) (int, error) {
-	end, err := p.scan(buf, true)
+	start, end, err := p.head(buf, true)
 	if end == 0 {
-		if err != nil {
-			p.Reset()
-		}
 		return 0, err
 	}
-	start := p.start
-	p.Reset()
 	if err := p.Limits.parseRequest(buf[:end], start, h); err != nil {
 		return 0, err
 	}

@@ -93,15 +93,10 @@ func (h *ResponseHead) reset() {
 // head then turns out to be invalid. The bytes of such a head must not be
 // forwarded as they were: rebuild the head from Headers.
 func (p *Parser) ParseResponse(buf []byte, h *ResponseHead) (int, error) {
-	end, err := p.scan(buf, false)
+	start, end, err := p.head(buf, false)
 	if end == 0 {
-		if err != nil {
-			p.Reset()
-		}
 		return 0, err
 	}
-	start := p.start
-	p.Reset()
 	if err := p.Limits.parseResponse(buf[:end], start, h); err != nil {
 		return 0, err
 	}

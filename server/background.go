@@ -63,11 +63,9 @@ func (s *Server) nodefileLoop(ctx context.Context) {
 			if old, ok := mtimes[pc.NodeFile]; ok && old.Equal(fi.ModTime()) {
 				continue
 			}
-			first := mtimes[pc.NodeFile].IsZero()
+			// The first look re-reads too: the file may have changed since
+			// the config was parsed (SetNodes keeps unchanged nodes).
 			mtimes[pc.NodeFile] = fi.ModTime()
-			if first {
-				continue // loaded at parse time
-			}
 			data, err := os.ReadFile(pc.NodeFile)
 			if err != nil {
 				s.log.Warn("nodefile unreadable", "pool", pc.Name, "file", pc.NodeFile, "err", err)
@@ -79,7 +77,7 @@ func (s *Server) nodefileLoop(ctx context.Context) {
 					s.log.Warn("nodefile", "pool", pc.Name, "err", err)
 					continue
 				}
-				s.log.Info("nodefile reloaded", "pool", pc.Name, "nodes", len(nodes))
+				s.log.Debug("nodefile read", "pool", pc.Name, "nodes", len(nodes))
 			}
 		}
 	}

@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"net"
 	nethttp "net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -198,4 +200,35 @@ func TestGracefulDrain(t *testing.T) {
 	if ts.runErr != nil {
 		t.Fatal(ts.runErr)
 	}
+}
+
+// TestNodefileReloaded: a pool's nodefile is re-read when it changes, and
+// the new node gets the traffic.
+func TestNodefileReloaded(t *testing.T) {
+	a := okBackend(t, "a")
+	b := okBackend(t, "b")
+	file := filepath.Join(t.TempDir(), "nodes")
+	if err := os.WriteFile(file, []byte("# first\n"+a.addr+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ts := startServer(t, fmt.Sprintf(`[pool.web]
+nodefile = %q
+[service.proxy]
+role = "reverse_proxy"
+listen = "127.0.0.1:0"
+pool = "web"
+`, file))
+	addr := ts.addrOf("proxy")
+	if body := mustGet(t, addr, "/x"); !strings.HasPrefix(body, "a ") {
+		t.Fatalf("before: %q", body)
+	}
+	// A different mtime for certain, whatever the file system's resolution.
+	if err := os.WriteFile(file, []byte(b.addr+" # the new one\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	later := time.Now().Add(2 * time.Second)
+	os.Chtimes(file, later, later)
+	waitFor(t, "nodefile reload", func() bool {
+		return strings.HasPrefix(mustGet(t, addr, "/x"), "b ")
+	})
 }

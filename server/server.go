@@ -233,7 +233,7 @@ func (s *Server) Apply(c *config.Config) error {
 			ln, err := s.eng.Listen(engine.ListenConfig{
 				Addr:     sc.Listen,
 				Backlog:  c.Global.Backlog,
-				MaxConns: sc.MaxClients,
+				MaxConns: maxClients(sc, c),
 				SndBuf:   int(sc.ClientSndbufSize),
 				OnAccept: sv.accept,
 			})
@@ -340,4 +340,13 @@ func (s *Server) drain(limit time.Duration) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// maxClients is a service's cap on client connections: its own max_clients,
+// else the global one (PLB's max_clients; PLB has a single listener).
+func maxClients(sc *config.Service, c *config.Config) int {
+	if sc.MaxClients > 0 {
+		return sc.MaxClients
+	}
+	return c.Global.MaxClients
 }
