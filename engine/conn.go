@@ -601,6 +601,16 @@ func (c *Conn) finishConnect() {
 	}
 	c.connecting = false
 	c.deadline = time.Time{} // the dial timeout covered the connect only
+	if c.closing {
+		// Closed while connecting: send what was queued, then close; the
+		// handler gave the connection up, so no OnOpen.
+		if c.out.empty() {
+			c.finishClose()
+		} else {
+			c.updateInterest()
+		}
+		return
+	}
 	c.updateInterest()
 	c.h.OnOpen(c)
 	if !c.closed && !c.out.empty() {

@@ -426,3 +426,41 @@ func TestMaxConns(t *testing.T) {
 		t.Fatalf("third connection not served: %v %q", err, buf)
 	}
 }
+
+// TestCloseWhileConnecting: a dial closed before it connected gets no
+// OnOpen, only OnClose.
+func TestCloseWhileConnecting(t *testing.T) {
+	e := startEngine(t, 1)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	addr := netip.MustParseAddrPort(l.Addr().String())
+	opened := make(chan struct{}, 1)
+	closed := make(chan error, 1)
+	e.Loops()[0].Run(func() {
+		c, err := e.Loops()[0].Dial(addr, &funcHandler{
+			open:   func(*Conn) { opened <- struct{}{} },
+			closed: func(_ *Conn, err error) { closed <- err },
+		}, time.Second)
+		if err != nil {
+			closed <- err
+			return
+		}
+		c.Close()
+	})
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Fatalf("OnClose(%v), want nil", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no OnClose")
+	}
+	select {
+	case <-opened:
+		t.Fatal("OnOpen after Close")
+	default:
+	}
+}
