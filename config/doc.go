@@ -44,7 +44,8 @@
 // SERVER also sets workers, log_level, log_file, user, group, chroot_dir,
 // max_clients and backlog; services have plb's connect_timeout,
 // backend_timeout, header_timeout, buffer_dir, max_clients and
-// (management) allow; pools have server_retry and timeout_cleanup.
+// (management) allow; pools have the health keys server_retry,
+// timeout_cleanup, check, check_path, check_interval, rise and fall.
 //
 // # Concurrency
 //

@@ -145,7 +145,8 @@ func (e *editor) loadedParam(key string) (param, bool) {
 // its pool (Perlbal forwards nodefile and balance_method).
 func isPoolKey(key string) bool {
 	switch key {
-	case "nodefile", "balance_method", "server_retry", "timeout_cleanup":
+	case "nodefile", "balance_method", "server_retry", "timeout_cleanup",
+		"check", "check_path", "check_interval", "rise", "fall":
 		return true
 	}
 	return false
@@ -253,7 +254,8 @@ func (e *editor) forwardToPool(s *Service, key, val string) error {
 }
 
 // setPool is SET on a pool: nodefile and balance_method as Perlbal, plus
-// plb's server_retry and timeout_cleanup.
+// plb's health keys: server_retry, timeout_cleanup, check, check_path,
+// check_interval, rise and fall.
 func (e *editor) setPool(p *Pool, key, val string) error {
 	switch key {
 	case "nodefile":
@@ -301,6 +303,45 @@ func (e *editor) setPool(p *Pool, key, val string) error {
 			return errorf("timeout_cleanup must be more than 0")
 		}
 		p.TimeoutCleanup = d
+		return nil
+	case "check":
+		switch v := toLowerASCII(val); v {
+		case CheckTCP, CheckHTTP:
+			p.Check = v
+			return nil
+		}
+		return errorf("Unknown check '%s' (tcp or http)", val)
+	case "check_path":
+		switch val {
+		case "none", "undef", "null", `""`, "''", "":
+			p.CheckPath = ""
+			return nil
+		}
+		if val[0] != '/' || strings.ContainsAny(val, " \t\r\n") {
+			return errorf("check_path must be a path starting with '/'")
+		}
+		p.CheckPath = val
+		return nil
+	case "check_interval":
+		d, ok := parseDuration(val, time.Second)
+		if !ok {
+			return kindError(kindSeconds, key)
+		}
+		p.CheckInterval = d
+		return nil
+	case "rise", "fall":
+		n, ok := parseInt(val)
+		if !ok {
+			return kindError(kindInt, key)
+		}
+		if n < 1 {
+			return errorf("%s must be at least 1", key)
+		}
+		if key == "rise" {
+			p.Rise = n
+		} else {
+			p.Fall = n
+		}
 		return nil
 	}
 	return errorf("Unknown pool parameter '%s'", key)

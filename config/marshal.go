@@ -47,6 +47,21 @@ func (c *Config) MarshalTOML() []byte {
 		if p.TimeoutCleanup != 15e9 {
 			w.kv("timeout_cleanup", formatDuration(p.TimeoutCleanup, 1e9))
 		}
+		if p.Check != CheckTCP {
+			w.kv("check", p.Check)
+		}
+		if p.CheckPath != "" {
+			w.kv("check_path", p.CheckPath)
+		}
+		if p.CheckInterval != 0 {
+			w.kv("check_interval", formatDuration(p.CheckInterval, 1e9))
+		}
+		if p.Rise != 1 {
+			w.kv("rise", int64(p.Rise))
+		}
+		if p.Fall != 3 {
+			w.kv("fall", int64(p.Fall))
+		}
 	}
 	for _, s := range c.Services {
 		w.table("service." + tomlKey(s.Name))

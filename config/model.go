@@ -80,8 +80,23 @@ type Pool struct {
 	ServerRetry int
 	// TimeoutCleanup is how often a down node is probed (default 15s).
 	TimeoutCleanup time.Duration
-	File           string // file where the pool was created
-	Line           int    // line where the pool was created
+	// Check is the probe of down nodes and of active checks: "tcp" (default,
+	// a connect) or "http" (OPTIONS *, or GET CheckPath, expecting 2xx or
+	// 3xx).
+	Check string
+	// CheckPath is what an "http" check GETs (default "": OPTIONS *).
+	CheckPath string
+	// CheckInterval is how often nodes that are up are checked (default 0:
+	// never, as PLB; only traffic marks them down).
+	CheckInterval time.Duration
+	// Rise is how many consecutive good probes bring a down node back
+	// (default 1, as PLB).
+	Rise int
+	// Fall is how many consecutive failed active checks mark an up node
+	// down (default 3, as HAProxy).
+	Fall int
+	File string // file where the pool was created
+	Line int    // line where the pool was created
 }
 
 // Service roles.
@@ -90,6 +105,12 @@ const (
 	RoleWebServer    = "web_server"
 	RoleManagement   = "management"
 	RoleSelector     = "selector"
+)
+
+// Pool checks (the check key).
+const (
+	CheckTCP  = "tcp"
+	CheckHTTP = "http"
 )
 
 // Pool balance methods.
@@ -189,7 +210,8 @@ type Service struct {
 
 	// management.
 	// Allow (plb allow) lists the networks allowed to connect (default
-	// none: everyone, as Perlbal).
+	// none: everyone, as Perlbal; a service listening beyond loopback must
+	// name someone, see CheckManagementAccess).
 	Allow []netip.Prefix
 
 	// Headers are HEADER INSERT/REMOVE rules, in order. The runtime applies
@@ -375,7 +397,8 @@ func (s *Service) HasPlugin(name string) bool {
 }
 
 func newPool(name string) *Pool {
-	return &Pool{Name: name, BalanceMethod: BalanceRandom, ServerRetry: 5, TimeoutCleanup: 15 * time.Second}
+	return &Pool{Name: name, BalanceMethod: BalanceRandom, ServerRetry: 5, TimeoutCleanup: 15 * time.Second,
+		Check: CheckTCP, Rise: 1, Fall: 3}
 }
 
 func (c *Config) nameTaken(name string) error {

@@ -419,7 +419,7 @@ func params(yield func(param) bool) {
 			d: func(s *Service) *time.Duration { return &s.Latency }},
 
 		// management.
-		{name: "allow", role: mg, kind: kindList, doc: "comma-separated IPs or CIDR prefixes allowed to connect (default: all)",
+		{name: "allow", role: mg, kind: kindList, doc: "comma-separated IPs or CIDR prefixes allowed to connect (default: all; required when listening beyond loopback)",
 			set: func(_ *setCtx, s *Service, v string) error {
 				p, err := parsePrefixList(v, "Error defining allow: ")
 				if err != nil {

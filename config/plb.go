@@ -18,6 +18,8 @@ import (
 //	protocol HTTP                  role reverse_proxy (SMTP: not supported yet)
 //	servers_ip, servers_port       pool plb_pool nodes (port default 80)
 //	server_retry, timeout_cleanup  pool plb_pool
+//	check, check_path,             pool plb_pool (plb's extension: health
+//	check_interval, rise, fall       checks, see the health package)
 //	user, group, chroot_dir        Global.User, Group, Chroot
 //	log_level, log_file            Global.LogLevel, LogFile
 //	max_clients, backlog           Global.MaxClients, Backlog
@@ -39,7 +41,8 @@ func isPLBKey(k string) bool {
 		"timeout_header_server_read", "timeout_header_server_write",
 		"timeout_forward_client_read", "timeout_forward_client_write",
 		"timeout_forward_server_read", "timeout_forward_server_write",
-		"timeout_cleanup", "server_retry", "max_clients", "backlog", "log_level", "log_file":
+		"timeout_cleanup", "server_retry", "max_clients", "backlog", "log_level", "log_file",
+		"check", "check_path", "check_interval", "rise", "fall":
 		return true
 	}
 	return false
@@ -105,7 +108,7 @@ func parsePLB(name string, data []byte, o Options) (*Config, error) {
 		pool.addNode(netip.AddrPortFrom(a, uint16(atoiPort(port))).String())
 	}
 	pool.BalanceMethod = BalanceRoundRobin
-	for _, k := range []string{"server_retry", "timeout_cleanup"} {
+	for _, k := range []string{"server_retry", "timeout_cleanup", "check", "check_path", "check_interval", "rise", "fall"} {
 		if v, ok := keys[k]; ok {
 			if err := ed.setPool(pool, k, v.val); err != nil {
 				return nil, fail(k, err)

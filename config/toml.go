@@ -288,9 +288,9 @@ func (t *tomlLoader) pool(name string, v any) error {
 		}
 		kd := kindString
 		switch k {
-		case "server_retry":
+		case "server_retry", "rise", "fall":
 			kd = kindInt
-		case "timeout_cleanup":
+		case "timeout_cleanup", "check_interval":
 			kd = kindSeconds
 		}
 		s, err := tomlString(kd, k, m[k])
@@ -398,9 +398,9 @@ func (t *tomlLoader) serviceKey(s *Service, k string, v any) error {
 // serviceKind is the kind of a service key, for converting its TOML value.
 func (t *tomlLoader) serviceKind(s *Service, k string) kind {
 	switch k {
-	case "server_retry":
+	case "server_retry", "rise", "fall":
 		return kindInt
-	case "timeout_cleanup":
+	case "timeout_cleanup", "check_interval":
 		return kindSeconds
 	}
 	if kd, ok := t.paramKind(k); ok {

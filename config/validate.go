@@ -24,6 +24,14 @@ func (c *Config) Validate() error {
 		if p.ServerRetry < 1 || p.TimeoutCleanup <= 0 {
 			return place(errorf("pool '%s': server_retry and timeout_cleanup must be positive", p.Name))
 		}
+		switch p.Check {
+		case CheckTCP, CheckHTTP:
+		default:
+			return place(errorf("pool '%s': unknown check '%s'", p.Name, p.Check))
+		}
+		if p.Rise < 1 || p.Fall < 1 || p.CheckInterval < 0 {
+			return place(errorf("pool '%s': rise and fall must be positive, check_interval not negative", p.Name))
+		}
 	}
 	var listeners []*Service
 	for _, s := range c.Services {
@@ -44,6 +52,9 @@ func (c *Config) Validate() error {
 		}
 		if !s.Enabled {
 			continue
+		}
+		if err := s.CheckManagementAccess(); err != nil {
+			return place(err)
 		}
 		switch s.Role {
 		case "":

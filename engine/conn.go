@@ -55,6 +55,7 @@ type Conn struct {
 	deadline time.Time
 	timer    *Timer
 	lastOut  time.Time // last time output made progress
+	created  time.Time // when the conn was accepted or dialed
 
 	connecting, paused, eof, closing, lingering, closed, wrShut, shutDone, wasFull, kicked, wantEmpty bool
 
@@ -68,7 +69,7 @@ const (
 )
 
 func newConn(l *Loop, fd int, h Handler) *Conn {
-	return &Conn{fd: fd, loop: l, h: h, hi: l.eng.cfg.HighWater, lo: l.eng.cfg.LowWater}
+	return &Conn{fd: fd, loop: l, h: h, hi: l.eng.cfg.HighWater, lo: l.eng.cfg.LowWater, created: l.now}
 }
 
 // Loop returns the connection's loop. Safe from any goroutine.

@@ -40,6 +40,8 @@ type Listener struct {
 	socks  []*lsock
 	conns  atomic.Int64
 	closed atomic.Bool
+	// created is when Listen bound it (for the console's socks).
+	created time.Time
 }
 
 // lsock is a listener's socket on one loop.
@@ -71,7 +73,7 @@ func (e *Engine) Listen(cfg ListenConfig) (*Listener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("engine: listen %s: %w", cfg.Addr, err)
 	}
-	ln := &Listener{eng: e, cfg: cfg}
+	ln := &Listener{eng: e, cfg: cfg, created: e.cfg.Now()}
 	fds := make([]int, 0, len(e.loops))
 	for range e.loops {
 		fd, bound, err := listenSocket(cfg.Network, addr, cfg.Backlog)

@@ -75,12 +75,26 @@ func (l *Loop) Run(fn func()) bool {
 	if l.stopped.Load() {
 		return false
 	}
-	err := l.poller.Trigger(queue.LowPriority, runTask, fn)
+	err := l.poller.Trigger(queue.LowPriority, runTask, loopTask{l, fn})
 	return err == nil
 }
 
+// loopTask is a function queued by Run.
+type loopTask struct {
+	l  *Loop
+	fn func()
+}
+
+// runTask runs a Run task, then what it deferred (a Kick's redelivery, an
+// OnClose), as after any event: not at the next tick.
 func runTask(arg any) error {
-	arg.(func())()
+	t := arg.(loopTask)
+	t.l.now = t.l.eng.cfg.Now()
+	t.fn()
+	t.l.runDeferred()
+	if t.l.stopping {
+		return gerrors.ErrEngineShutdown
+	}
 	return nil
 }
 

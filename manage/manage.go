@@ -1,18 +1,21 @@
-// Package manage is the management role: Perlbal's line-based console. Each
-// connection gets its own command context; configuration commands go
-// through config.Interp against a clone of the live model, which the
-// runtime then applies, and output commands print Perlbal's formats.
+// Package manage is the management role: Perlbal's console on a TCP port.
+// Each line is a command: configuration commands run through config.Interp
+// against a clone of the live model, which the runtime then applies; the
+// other commands print Perlbal's listings (reference/perlbal.md §2). A
+// connection whose first bytes are "GET ", "HEAD " or "POST " is HTTP
+// instead: Perlbal's small HTML pages, plus plb's status page, Prometheus
+// metrics (/metrics) and a JSON status (/status.json).
+//
+// Commands never run on an event loop: a command may wait for every loop
+// (socks, states) or for the server's lock (configuration), so each runs
+// on its own goroutine while its connection stops reading; the reply is
+// written back on the connection's loop, in order.
 package manage
 
 import (
 	"bytes"
-	"errors"
-	"fmt"
-	"os"
-	"sort"
-	"strconv"
-	"strings"
-	"syscall"
+	"net/netip"
+	"sync/atomic"
 	"time"
 
 	"github.com/plb/plb/config"
@@ -21,358 +24,278 @@ import (
 )
 
 // ServiceStatus is what the console shows about a running service.
+// Counters count since the service started.
 type ServiceStatus struct {
 	Listening    string // bound address, "" when not listening
 	PendClients  int64  // clients waiting for a backend
-	PendBackends int64  // backend connects in progress
+	PendBackends int64  // backend connects (and verifications) in progress
 	Bored        int64  // idle backend connections (reverse_proxy)
-	Requests     int64
+	Requests     int64  // requests received
+	// Responses counts responses by status class, 1xx..5xx at [1..5]
+	// (backend responses and plb's own error pages).
+	Responses [6]int64
+	BytesIn   int64 // request bytes read (heads and bodies)
+	BytesOut  int64 // response bytes sent
+	Clients   int64 // open client connections
+	Backends  int64 // open backend connections
+	// Errors502, Errors503 and Errors504 count plb's own error pages:
+	// broken backend reply, no node reachable, backend timeout.
+	Errors502, Errors503, Errors504 int64
+	// Latency is the time from a request head parsed to its response
+	// complete (nil when the role does not measure it).
+	Latency *Histogram
+}
+
+// Histogram is a distribution of durations.
+type Histogram struct {
+	Bounds []float64 // bucket upper bounds in seconds, increasing
+	Counts []int64   // per bucket, not cumulative; the last is above every bound
+	Count  int64
+	Sum    float64 // seconds
+}
+
+// Sock is one listening socket or connection, for socks, states, queues,
+// backends, pending and obj.
+type Sock struct {
+	Fd       int
+	Created  time.Time
+	Listener bool   // a listening socket: Info.Service names its service
+	Addr     string // a listener's bound address, a connection's peer
+	Reading  bool   // reading is not paused
+	Writing  bool   // output is queued
+	WriteBuf int    // bytes of output queued in memory
+	Info     engine.ConnInfo
 }
 
 // Runtime is the running server as the console sees it. Its methods are
-// safe from any goroutine.
+// safe from any goroutine but a loop.
 type Runtime interface {
 	// Config returns the live model; callers must not modify it.
 	Config() *config.Config
 	// Apply publishes an edited clone of the model.
 	Apply(c *config.Config) error
+	// ConfigOptions returns the options for a console interpreter.
+	ConfigOptions() config.Options
 	// Pool returns a running pool by name.
 	Pool(name string) *pool.Pool
 	// ServiceStatus returns a running service's figures.
 	ServiceStatus(name string) ServiceStatus
-	// Requests returns the requests served since start.
+	// Requests returns the requests received since start.
 	Requests() int64
 	// StartTime is when the process started.
 	StartTime() time.Time
+	// Socks lists every listening socket and connection; it waits for
+	// every loop.
+	Socks() []Sock
+	// MIME returns the web servers' MIME table (extension to type); the
+	// caller may modify the copy and give it to SetMIME.
+	MIME() map[string]string
+	// SetMIME makes m the web servers' MIME table.
+	SetMIME(m map[string]string)
 	// Shutdown stops the process, gracefully (drain) or at once.
 	Shutdown(graceful bool)
-	// ConfigOptions returns the options for a console interpreter.
-	ConfigOptions() config.Options
+	// StopAfter stops the process at once after d, drained or not
+	// ("shutdown graceful N").
+	StopAfter(d time.Duration)
 }
 
-// Version is what uptime/version print.
+// Version is what uptime and version print.
 const Version = "1.80-plb"
 
 // Service is a running management service.
 type Service struct {
-	Name string
-	rt   Runtime
+	Name   string
+	rt     Runtime
+	access atomic.Pointer[access]
 }
 
-// New creates a management service.
+// access is who may connect.
+type access struct {
+	loopback bool // the listen address is a loopback one
+	allow    []netip.Prefix
+}
+
+// New creates a management service. Until Update gives it its
+// configuration it admits loopback peers only.
 func New(name string, rt Runtime) *Service { return &Service{Name: name, rt: rt} }
 
-// Accept is the engine's OnAccept for this service. Runs on the loop.
+// Update publishes the service's configuration: who may connect. Safe from
+// any goroutine.
+func (s *Service) Update(sc *config.Service) {
+	s.access.Store(&access{loopback: config.ListenIsLoopback(sc.Listen), allow: append([]netip.Prefix(nil), sc.Allow...)})
+}
+
+// Allowed reports whether peer may use the console: a peer inside one of
+// the allow prefixes; with none, anyone when the service listens on
+// loopback only, else (a listener that escaped the start-up check) loopback
+// peers only. Safe from any goroutine.
+func (s *Service) Allowed(peer netip.Addr) bool {
+	peer = peer.Unmap()
+	a := s.access.Load()
+	switch {
+	case a == nil:
+		return peer.IsLoopback()
+	case len(a.allow) == 0:
+		return a.loopback || peer.IsLoopback()
+	}
+	for _, p := range a.allow {
+		if p.Contains(peer) {
+			return true
+		}
+	}
+	return false
+}
+
+// Accept is the engine's OnAccept for this service: a peer that may not
+// connect is closed at once, without a word. Runs on the loop.
 func (s *Service) Accept(c *engine.Conn) engine.Handler {
-	o := s.rt.ConfigOptions()
-	o.Verbose = true
-	o.Running = true
-	return &conn{svc: s, interp: config.NewInterp(s.rt.Config(), o)}
+	if !s.Allowed(c.RemoteAddr().Addr()) {
+		return nil
+	}
+	return &conn{con: &console{svc: s}}
 }
 
+// Connection modes, decided by the first bytes.
+const (
+	modeUnknown = iota
+	modeLines
+	modeHTTP
+)
+
+// Input limits.
+const (
+	maxLine     = 64 << 10
+	maxHTTPHead = 16 << 10
+)
+
+// conn is the engine handler of one console connection. Its fields are
+// used on the loop only; con is used by one command goroutine at a time.
 type conn struct {
-	svc      *Service
-	interp   *config.Interp
-	out      []byte
-	lastProc procSample
-}
-
-type procSample struct {
-	utime, stime float64
-	reqs         int64
+	con   *console
+	mode  int
+	busy  bool // a command is running: input waits
+	eof   bool // the peer is done sending: close once idle
+	drain bool // the server drains: close once idle
+	dead  bool // closed
 }
 
 func (mc *conn) OnOpen(c *engine.Conn) { c.SetTimeout(0) }
 
 func (mc *conn) OnData(c *engine.Conn, data []byte) int {
-	used := 0
-	for {
-		i := bytes.IndexByte(data[used:], '\n')
-		if i < 0 {
-			if len(data)-used > 64<<10 {
-				c.Write([]byte("ERROR: line too long\r\n"))
+	if mc.busy {
+		c.PauseRead()
+		return 0
+	}
+	if mc.mode == modeUnknown {
+		mc.mode = sniff(data)
+		if mc.mode == modeUnknown {
+			return 0
+		}
+	}
+	if mc.mode == modeHTTP {
+		end := headEnd(data)
+		if end < 0 {
+			if len(data) > maxHTTPHead {
 				c.Close()
 				return len(data)
 			}
-			return used
+			return 0
 		}
-		line := string(bytes.TrimRight(data[used:used+i], "\r"))
-		used += i + 1
-		mc.out = mc.out[:0]
-		closeAfter := mc.exec(c, line)
-		c.Write(mc.out)
-		if closeAfter || c.Closing() {
+		head := append([]byte(nil), data[:end]...)
+		mc.start(c, func() ([]byte, bool) { return mc.con.serveHTTP(head), true })
+		return len(data)
+	}
+	i := bytes.IndexByte(data, '\n')
+	if i < 0 {
+		if len(data) > maxLine {
+			c.Write([]byte("ERROR: line too long\r\n"))
 			c.Close()
 			return len(data)
 		}
+		return 0
 	}
+	line := string(bytes.TrimSuffix(data[:i], []byte("\r")))
+	mc.start(c, func() ([]byte, bool) { return mc.con.exec(line) })
+	return i + 1
 }
 
-func (mc *conn) println(s string) { mc.out = append(append(mc.out, s...), "\r\n"...) }
-
-func (mc *conn) printf(format string, a ...any) {
-	mc.out = fmt.Appendf(mc.out, format, a...)
-	mc.out = append(mc.out, "\r\n"...)
+// sniff decides the mode from the first bytes: HTTP when they start with
+// "GET ", "HEAD " or "POST " (Perlbal's test), lines otherwise; unknown
+// while they could still be either.
+func sniff(data []byte) int {
+	for _, m := range [...]string{"GET ", "HEAD ", "POST "} {
+		if bytes.HasPrefix(data, []byte(m)) {
+			return modeHTTP
+		}
+		if len(data) < len(m) && bytes.HasPrefix([]byte(m), data) && bytes.IndexByte(data, '\n') < 0 {
+			return modeUnknown
+		}
+	}
+	return modeLines
 }
 
-// exec runs one line and reports whether the connection should close.
-func (mc *conn) exec(c *engine.Conn, line string) bool {
-	trim := strings.TrimSpace(line)
-	// Perlbal's /^quit|exit$/: a line starting with quit or ending in exit.
-	if strings.HasPrefix(trim, "quit") || strings.HasSuffix(trim, "exit") {
-		return true
+// headEnd returns the length of an HTTP head through its blank line, or -1.
+func headEnd(data []byte) int {
+	if i := bytes.Index(data, []byte("\r\n\r\n")); i >= 0 {
+		return i + 4
 	}
-	rt := mc.svc.rt
-	cfg := rt.Config().Clone()
-	mc.interp.SetConfig(cfg)
-	out, err := mc.interp.Exec(line)
-	switch {
-	case err == nil:
-		if aerr := rt.Apply(cfg); aerr != nil {
-			mc.println("ERROR: " + aerr.Error())
-			return false
-		}
-		for _, l := range out {
-			mc.println(l)
-		}
-		if mc.interp.Verbose() && strings.TrimSpace(stripComment(line)) != "" {
-			mc.println("OK")
-		}
-		return false
-	case !errors.Is(err, config.ErrNotConfigCommand):
-		mc.println("ERROR: " + err.Error())
-		return false
+	if i := bytes.Index(data, []byte("\n\n")); i >= 0 {
+		return i + 2
 	}
-	fields := strings.Fields(strings.ToLower(stripComment(trim)))
-	if len(fields) == 0 {
-		return false
-	}
-	return mc.output(c, fields)
+	return -1
 }
 
-func stripComment(s string) string {
-	if i := strings.IndexByte(s, '#'); i >= 0 {
-		return s[:i]
-	}
-	return s
+// start runs job on its own goroutine and writes its output back on the
+// loop; input waits until then. Runs on the loop.
+func (mc *conn) start(c *engine.Conn, job func() (out []byte, closeAfter bool)) {
+	mc.busy = true
+	c.PauseRead()
+	l := c.Loop()
+	go func() {
+		out, closeAfter := job()
+		l.Run(func() { mc.finish(c, out, closeAfter) })
+	}()
 }
 
-// output runs the commands that print rather than configure.
-func (mc *conn) output(c *engine.Conn, f []string) bool {
-	rt := mc.svc.rt
-	cfg := rt.Config()
-	switch f[0] {
-	case "show":
-		if len(f) < 2 {
-			mc.println("ERROR: Invalid syntax to 'show' command")
-			return false
-		}
-		switch f[1] {
-		case "service":
-			if len(f) > 2 {
-				mc.showService(cfg, f[2])
-			} else {
-				mc.showServices(cfg)
-			}
-		case "pool":
-			if len(f) > 2 {
-				mc.showPool(f[2])
-			} else {
-				mc.showPools(cfg)
-			}
-		default:
-			if cfg.Service(f[1]) != nil {
-				mc.showService(cfg, f[1])
-				return false
-			}
-			mc.println("ERROR: Invalid syntax to 'show' command")
-		}
-	case "proc":
-		mc.proc()
-	case "uptime", "version":
-		if len(f) > 1 {
-			mc.printf("ERROR: The '%s' command takes no arguments", f[0])
-			return false
-		}
-		st := rt.StartTime()
-		mc.printf("starttime %d", st.Unix())
-		mc.printf("uptime %d", int64(time.Since(st).Seconds()))
-		mc.printf("version %s", Version)
-		mc.println(".")
-	case "nodes", "node":
-		mc.nodes(cfg, f[1:])
-	case "shutdown":
-		graceful := len(f) > 1 && f[1] == "graceful"
-		if graceful {
-			mc.println("OK")
-		}
-		rt.Shutdown(graceful)
-	default:
-		mc.printf("ERROR: unknown command: %s", f[0])
-	}
-	return false
-}
-
-func (mc *conn) showServices(cfg *config.Config) {
-	names := make([]string, 0, len(cfg.Services))
-	for _, s := range cfg.Services {
-		names = append(names, s.Name)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		s := cfg.Service(n)
-		listen := mc.svc.rt.ServiceStatus(n).Listening
-		if listen == "" {
-			listen = "not_listening"
-		}
-		state := "DISABLED"
-		if s.Enabled {
-			state = "ENABLED"
-		}
-		mc.printf("%s %s %s", n, listen, state)
-	}
-	mc.println(".")
-}
-
-func (mc *conn) showService(cfg *config.Config, name string) {
-	s := cfg.Service(name)
-	if s == nil {
-		mc.println("ERROR: Unknown service")
+// finish writes a command's output and reads on. Runs on the loop.
+func (mc *conn) finish(c *engine.Conn, out []byte, closeAfter bool) {
+	mc.busy = false
+	if mc.dead {
 		return
 	}
-	st := mc.svc.rt.ServiceStatus(name)
-	listen := st.Listening
-	if listen == "" {
-		listen = "--"
-	}
-	mc.printf("SERVICE %s", name)
-	mc.printf("     listening: %s", listen)
-	mc.printf("          role: %s", s.Role)
-	switch s.Role {
-	case config.RoleReverseProxy:
-		mc.printf("  pend clients: %d", st.PendClients)
-		mc.printf("  pend backend: %d", st.PendBackends)
-		mc.printf(" connect-ahead: %d/%d", st.Bored, s.ConnectAhead)
-		if s.Pool != "" {
-			mc.printf("          pool: %s", s.Pool)
-			mc.println("         nodes:")
-			if p := mc.svc.rt.Pool(s.Pool); p != nil {
-				for _, n := range p.Nodes() {
-					mc.printf("                %-21s %7d", n.Name, n.Requests.Load())
-				}
-			}
-		}
-	case config.RoleWebServer:
-		mc.printf("  pend clients: %d", st.PendClients)
-		mc.printf("  pend backend: %d", st.PendBackends)
-		mc.printf("        docroot: %s", s.Docroot)
-	}
-	mc.println(".")
-}
-
-func (mc *conn) showPools(cfg *config.Config) {
-	names := make([]string, 0, len(cfg.Pools))
-	for _, p := range cfg.Pools {
-		names = append(names, p.Name)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		nodes := 0
-		if p := mc.svc.rt.Pool(n); p != nil {
-			nodes = len(p.Nodes())
-		}
-		uses := 0
-		for _, s := range cfg.Services {
-			if s.Pool == n {
-				uses++
-			}
-		}
-		mc.printf("%s nodes %d", n, nodes)
-		mc.printf("%s services %d", n, uses)
-	}
-	mc.println(".")
-}
-
-func (mc *conn) showPool(name string) {
-	p := mc.svc.rt.Pool(name)
-	if p == nil {
-		mc.printf("ERROR: pool '%s' does not exist", name)
+	c.Write(out)
+	if closeAfter || mc.drain || mc.eof && bytes.IndexByte(c.Inbound(), '\n') < 0 {
+		c.Close()
 		return
 	}
-	for _, n := range p.Nodes() {
-		mc.printf("%s %d", n.Name, n.Requests.Load())
-	}
-	mc.println(".")
+	c.ResumeRead()
+	c.Kick()
 }
 
-func (mc *conn) proc() {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	ut := float64(ru.Utime.Sec) + float64(ru.Utime.Usec)/1e6
-	stt := float64(ru.Stime.Sec) + float64(ru.Stime.Usec)/1e6
-	reqs := mc.svc.rt.Requests()
-	last := mc.lastProc
-	mc.printf("time: %d", time.Now().Unix())
-	mc.printf("pid: %d", os.Getpid())
-	mc.printf("utime: %f (+%f)", ut, ut-last.utime)
-	mc.printf("stime: %f (+%f)", stt, stt-last.stime)
-	mc.printf("reqs: %d (+%d)", reqs, reqs-last.reqs)
-	mc.println(".")
-	mc.lastProc = procSample{ut, stt, reqs}
+func (mc *conn) OnEOF(c *engine.Conn) {
+	if mc.busy || mc.mode == modeLines && bytes.IndexByte(c.Inbound(), '\n') >= 0 {
+		mc.eof = true // the commands already sent still get their answers
+		return
+	}
+	c.Close()
 }
 
-func (mc *conn) nodes(cfg *config.Config, args []string) {
-	want := ""
-	if len(args) > 0 {
-		n, err := pool.ParseNode(args[0])
-		if err != nil {
-			mc.println("ERROR: Invalid node")
-			return
-		}
-		want = n.Name
-	}
-	seen := map[*pool.Node]bool{}
-	for _, pc := range cfg.Pools {
-		p := mc.svc.rt.Pool(pc.Name)
-		if p == nil {
-			continue
-		}
-		for _, n := range p.Nodes() {
-			if seen[n] || want != "" && n.Name != want {
-				continue
-			}
-			seen[n] = true
-			mc.printf("%s attempts %d", n.Name, n.Attempts.Load())
-			mc.printf("%s lastattempt %d", n.Name, n.LastAttempt.Load())
-			mc.printf("%s connects %d", n.Name, n.Connects.Load())
-			mc.printf("%s lastconnect %d", n.Name, n.LastConnect.Load())
-			mc.printf("%s verifies %d", n.Name, n.Verifies.Load())
-			mc.printf("%s requests %d", n.Name, n.Requests.Load())
-			mc.printf("%s lastresponse %d", n.Name, n.LastResponse.Load())
-			codes := n.ResponseCodes()
-			keys := make([]int, 0, len(codes))
-			for k := range codes {
-				keys = append(keys, k)
-			}
-			sort.Ints(keys)
-			for _, k := range keys {
-				mc.printf("%s responsecodes %s %d", n.Name, strconv.Itoa(k), codes[k])
-			}
-			state := "up"
-			if n.Down() {
-				state = "down"
-			}
-			mc.printf("%s state %s", n.Name, state)
-		}
-	}
-	mc.println(".")
-}
-
-func (mc *conn) OnEOF(c *engine.Conn)              { c.Close() }
 func (mc *conn) OnDrain(c *engine.Conn)            {}
 func (mc *conn) OnTimeout(c *engine.Conn)          { c.Close() }
-func (mc *conn) OnClose(c *engine.Conn, err error) {}
+func (mc *conn) OnClose(c *engine.Conn, err error) { mc.dead = true }
 
 // DrainIdle closes a console connection when the server drains (Perlbal
-// exits once only management clients are left).
-func (mc *conn) DrainIdle(c *engine.Conn) { c.Close() }
+// exits once only management clients are left), after the reply of a
+// command in progress. Runs on the loop.
+func (mc *conn) DrainIdle(c *engine.Conn) {
+	if mc.busy {
+		mc.drain = true
+		return
+	}
+	c.Close()
+}
+
+// Describe implements engine.Describer. Runs on the loop.
+func (mc *conn) Describe(c *engine.Conn) engine.ConnInfo {
+	return engine.ConnInfo{Class: "Perlbal::ClientManage", Service: mc.con.svc.Name}
+}

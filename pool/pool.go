@@ -30,10 +30,12 @@ type Node struct {
 	noVerifyUntil                          atomic.Int64 // unix nanos
 	down                                   atomic.Bool
 	consecutive                            atomic.Int64
+	transitions                            atomic.Int64
 
 	mu    sync.Mutex
 	codes [500]uint16 // last 500 response codes, a ring
 	ncode int
+	last  Transition
 }
 
 // ParseNode parses "ip[:port]" (port default 80; IPv6 as "[::1]:80").
@@ -85,26 +87,74 @@ func (n *Node) SetNoVerify(now time.Time, d time.Duration) {
 	n.noVerifyUntil.Store(now.Add(d).UnixNano())
 }
 
-// Down reports whether the node is marked down.
+// Down reports whether the node is marked down. Safe from any goroutine.
 func (n *Node) Down() bool { return n.down.Load() }
 
-// SetDown marks the node down or up and reports whether that changed it.
-func (n *Node) SetDown(down bool) bool {
+// Transition is a node's last change between up and down.
+type Transition struct {
+	Down   bool      // the state it went to
+	Reason string    // why, for logs, the console and metrics
+	At     time.Time // when
+}
+
+// LastTransition returns the node's last health change; its At is zero
+// while the node has stayed up since it was added. Safe from any goroutine.
+func (n *Node) LastTransition() Transition {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.last
+}
+
+// Transitions returns how many times the node went down or up. Safe from
+// any goroutine.
+func (n *Node) Transitions() int64 { return n.transitions.Load() }
+
+// MarkDown marks the node down for reason and reports whether it was up,
+// so that exactly one caller logs each transition. Safe from any goroutine.
+func (n *Node) MarkDown(reason string, now time.Time) bool { return n.mark(true, reason, now) }
+
+// MarkUp marks the node up for reason and reports whether it was down; the
+// consecutive failure count starts over. Safe from any goroutine.
+func (n *Node) MarkUp(reason string, now time.Time) bool { return n.mark(false, reason, now) }
+
+func (n *Node) mark(down bool, reason string, now time.Time) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.down.Load() == down {
+		return false
+	}
 	if !down {
 		n.consecutive.Store(0)
 	}
-	return n.down.Swap(down) != down
+	n.down.Store(down)
+	n.last = Transition{Down: down, Reason: reason, At: now}
+	n.transitions.Add(1)
+	return true
 }
 
+// SetDown marks the node down or up without a reason (tests, tools) and
+// reports whether that changed it.
+func (n *Node) SetDown(down bool) bool {
+	if down {
+		return n.MarkDown("set down", time.Time{})
+	}
+	return n.MarkUp("set up", time.Time{})
+}
+
+// ConsecutiveFailures returns the current run of failures on real traffic.
+// Safe from any goroutine.
+func (n *Node) ConsecutiveFailures() int64 { return n.consecutive.Load() }
+
 // Fail counts one failure on real traffic and reports whether the node just
-// reached retry consecutive failures (retry <= 0 never marks it down).
+// reached retry consecutive failures while up (retry <= 0 never marks it
+// down); the caller then marks it down with MarkDown.
 func (n *Node) Fail(retry int) bool {
 	n.Failures.Add(1)
 	c := n.consecutive.Add(1)
 	return retry > 0 && c >= int64(retry) && !n.down.Load()
 }
 
-// Succeed resets the consecutive failure count.
+// Succeed resets the consecutive failure count: a good response arrived.
 func (n *Node) Succeed() {
 	if n.consecutive.Load() != 0 {
 		n.consecutive.Store(0)

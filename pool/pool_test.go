@@ -209,3 +209,28 @@ func TestNoVerifyAndCodes(t *testing.T) {
 		t.Fatalf("codes %v: want the last 500", m)
 	}
 }
+
+func TestTransitions(t *testing.T) {
+	n := fakeNodes(t, 1)[0]
+	if tr := n.LastTransition(); !tr.At.IsZero() || tr.Down || n.Transitions() != 0 {
+		t.Fatalf("new node: %+v", tr)
+	}
+	t0 := time.Unix(1000, 0)
+	n.Fail(2)
+	n.Fail(2)
+	if !n.MarkDown("2 consecutive failures", t0) || n.MarkDown("again", t0.Add(time.Second)) {
+		t.Fatal("MarkDown should report only the change")
+	}
+	if tr := n.LastTransition(); !tr.Down || tr.Reason != "2 consecutive failures" || !tr.At.Equal(t0) {
+		t.Fatalf("after MarkDown: %+v", tr)
+	}
+	if got := (&RoundRobin{}).Select([]*Node{n}, nil); got != nil {
+		t.Fatal("picked a down node")
+	}
+	if !n.MarkUp("probe succeeded", t0.Add(time.Minute)) || n.MarkUp("again", t0) {
+		t.Fatal("MarkUp should report only the change")
+	}
+	if tr := n.LastTransition(); tr.Down || tr.Reason != "probe succeeded" || n.Transitions() != 2 || n.ConsecutiveFailures() != 0 {
+		t.Fatalf("after MarkUp: %+v, %d transitions, %d failures in a row", tr, n.Transitions(), n.ConsecutiveFailures())
+	}
+}

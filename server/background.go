@@ -16,27 +16,44 @@ type drainIdler interface {
 	DrainIdle(c *engine.Conn)
 }
 
-// healthLoop probes down nodes every second (each at its pool's
-// timeout_cleanup).
+// healthLoop drives the health monitor: down nodes are probed every
+// timeout_cleanup of their pool, up nodes every check_interval when set.
+// It ticks at a quarter of the shortest interval (50ms to 1s).
+// An Apply wakes it up, so that new intervals apply at once.
 func (s *Server) healthLoop(ctx context.Context) {
-	p := &health.Prober{Log: s.log, Now: s.opts.Now}
-	t := time.NewTicker(time.Second)
+	every := health.TickEvery(s.healthTargets())
+	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-s.applied:
 		}
-		var targets []health.Target
-		cfg := s.Config()
-		for _, pc := range cfg.Pools {
-			if pl := s.Pool(pc.Name); pl != nil {
-				targets = append(targets, health.Target{Pool: pl, Interval: pc.TimeoutCleanup})
-			}
+		targets := s.healthTargets()
+		s.health.Tick(ctx, targets)
+		if d := health.TickEvery(targets); d != every {
+			every = d
+			t.Reset(every)
 		}
-		p.Tick(ctx, targets)
 	}
+}
+
+// healthTargets returns the running pools with their health policies.
+func (s *Server) healthTargets() []health.Target {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	targets := make([]health.Target, 0, len(s.cfg.Pools))
+	for _, pc := range s.cfg.Pools {
+		pl := s.pools[pc.Name]
+		pol, err := health.PolicyFor(pc)
+		if pl == nil || err != nil { // Apply checked the policy
+			continue
+		}
+		targets = append(targets, health.Target{Pool: pl, Policy: pol})
+	}
+	return targets
 }
 
 // nodefileLoop re-reads changed nodefiles every 3 seconds (Perlbal checks

@@ -5,6 +5,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/plb/plb/config"
 	"github.com/plb/plb/engine"
+	"github.com/plb/plb/health"
 	"github.com/plb/plb/http/proxy"
 	"github.com/plb/plb/http/webserver"
 	"github.com/plb/plb/manage"
@@ -27,7 +29,16 @@ type Options struct {
 	Env func(string) string
 	// Now is the clock (nil: time.Now).
 	Now func() time.Time
+	// Load reads a configuration file for Reload (nil: config.Load with
+	// Env).
+	Load func(path string) (*config.Config, error)
+	// DrainTimeout bounds a graceful stop: connections still open then are
+	// closed (default 30s).
+	DrainTimeout time.Duration
 }
+
+// errShuttingDown refuses changes during a graceful stop.
+var errShuttingDown = errors.New("server: shutting down")
 
 // Server is a running plb.
 type Server struct {
@@ -40,10 +51,14 @@ type Server struct {
 	cfg      *config.Config
 	pools    map[string]*pool.Pool
 	services map[string]*service
+	mime     map[string]string // web servers' MIME table (nil: the default); status.go
 
-	stopOnce sync.Once
-	stop     chan bool // true: graceful
-	done     chan struct{}
+	health   *health.Monitor
+	applied  chan struct{} // wakes the health loop after an Apply
+	stopping bool          // draining: Apply would reopen listeners
+
+	stop chan bool // true: graceful
+	done chan struct{}
 }
 
 type service struct {
@@ -67,6 +82,13 @@ func New(cfg *config.Config, o Options) (*Server, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.Load == nil {
+		env := o.Env
+		o.Load = func(path string) (*config.Config, error) { return config.Load(path, env) }
+	}
+	if o.DrainTimeout <= 0 {
+		o.DrainTimeout = 30 * time.Second
+	}
 	eng, err := engine.New(engine.Config{Loops: cfg.Global.Workers, Logger: o.Logger, Now: o.Now})
 	if err != nil {
 		return nil, err
@@ -76,7 +98,9 @@ func New(cfg *config.Config, o Options) (*Server, error) {
 		cfg:      config.New(),
 		pools:    map[string]*pool.Pool{},
 		services: map[string]*service{},
-		stop:     make(chan bool, 1),
+		health:   &health.Monitor{Log: o.Logger, Now: o.Now},
+		applied:  make(chan struct{}, 1),
+		stop:     make(chan bool, 2),
 		done:     make(chan struct{}),
 	}
 	return s, nil
@@ -123,25 +147,6 @@ func (s *Server) Requests() int64 {
 	return n
 }
 
-// ServiceStatus implements manage.Runtime.
-func (s *Server) ServiceStatus(name string) manage.ServiceStatus {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	sv := s.services[name]
-	var st manage.ServiceStatus
-	if sv == nil {
-		return st
-	}
-	if sv.ln != nil {
-		st.Listening = sv.ln.Addr().String()
-	}
-	if sv.proxy != nil {
-		st.Requests = sv.proxy.Stats.Requests.Load()
-		st.Bored = sv.proxy.Bored.Load()
-	}
-	return st
-}
-
 // Addr returns the bound address of a service, or nil. Safe from any
 // goroutine.
 func (s *Server) Addr(name string) net.Addr {
@@ -154,82 +159,95 @@ func (s *Server) Addr(name string) net.Addr {
 }
 
 // Apply reconciles the running state with c: pools and their nodes,
-// services and their settings, listeners opened and closed. On error the
-// running state may be partly updated but the live model stays the old one.
-// Safe from any goroutine.
+// services and their settings, listeners opened and closed. Everything that
+// can fail (balance methods, node addresses, checks, roles, new listeners)
+// is checked or opened first: on error nothing changed and the live model
+// stays the old one. A listener whose address did not change keeps its
+// socket, so no connection is refused. A node removed from a pool gets no
+// new request at once while its requests in flight finish; a removed
+// service stops accepting and its connections close after their current
+// response. Safe from any goroutine, including a loop (the console).
 func (s *Server) Apply(c *config.Config) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, pc := range c.Pools {
-		p := s.pools[pc.Name]
-		if p == nil {
-			var err error
-			if p, err = pool.New(pc.Name, pc.BalanceMethod); err != nil {
-				return fmt.Errorf("pool %s: %w", pc.Name, err)
-			}
-			s.pools[pc.Name] = p
-		} else if p.Method() != pc.BalanceMethod && pc.BalanceMethod != "" {
-			if err := p.SetMethod(pc.BalanceMethod); err != nil {
-				return err
-			}
-		}
-		if err := p.SetNodes(pc.Nodes); err != nil {
-			return fmt.Errorf("pool %s: %w", pc.Name, err)
-		}
+	if s.stopping {
+		return errShuttingDown
 	}
 	nloops := len(s.eng.Loops())
+
+	// Check and build without touching the running state.
+	pools := make(map[string]*pool.Pool, len(c.Pools))
+	for _, pc := range c.Pools {
+		if _, err := pool.NewSelector(pc.BalanceMethod); err != nil {
+			return fmt.Errorf("pool %s: %w", pc.Name, err)
+		}
+		for _, a := range pc.Nodes {
+			if _, err := pool.ParseNode(a); err != nil {
+				return fmt.Errorf("pool %s: %w", pc.Name, err)
+			}
+		}
+		if _, err := health.PolicyFor(pc); err != nil {
+			return err
+		}
+		p := s.pools[pc.Name]
+		if p == nil {
+			p, _ = pool.New(pc.Name, pc.BalanceMethod)
+			p.SetNodes(pc.Nodes)
+		}
+		pools[pc.Name] = p
+	}
+	var changes []serviceChange
+	var opened []*engine.Listener
+	undo := func(err error) error {
+		for _, ln := range opened {
+			ln.Close()
+		}
+		return err
+	}
 	for _, sc := range c.Services {
-		sv := s.services[sc.Name]
-		if sv != nil && sv.role != sc.Role {
-			s.closeService(sv)
-			sv = nil
+		ch := serviceChange{sc: sc, sv: s.services[sc.Name]}
+		if ch.sv == nil || ch.sv.role != sc.Role {
+			// The handler exists before its listener accepts anything.
+			ch.sv = &service{name: sc.Name, role: sc.Role}
+			ch.fresh = true
 		}
-		if sv == nil {
-			sv = &service{name: sc.Name, role: sc.Role}
-			s.services[sc.Name] = sv
-		}
+		sv := ch.sv
 		switch sc.Role {
 		case config.RoleReverseProxy:
 			var p *pool.Pool
 			retry := 0
 			if sc.Pool != "" {
-				p = s.pools[sc.Pool]
+				p = pools[sc.Pool]
 				if pc := c.Pool(sc.Pool); pc != nil {
 					retry = pc.ServerRetry
 				}
 			}
-			st := proxy.NewSettings(sc, p, retry)
-			if sv.proxy == nil {
-				sv.proxy = proxy.New(sc.Name, st, nloops, s.log.With("service", sc.Name))
-			} else {
-				sv.proxy.Update(st)
+			ch.proxy = proxy.NewSettings(sc, p, retry)
+			if ch.fresh {
+				sv.proxy = proxy.New(sc.Name, ch.proxy, nloops, s.log.With("service", sc.Name))
 			}
 		case config.RoleWebServer:
-			st := webserver.NewSettings(sc)
-			if sv.web == nil {
-				sv.web = webserver.New(sc.Name, st, s.log.With("service", sc.Name))
-			} else {
-				sv.web.Update(st)
+			ch.web = webserver.NewSettings(sc, s.mime)
+			if ch.fresh {
+				sv.web = webserver.New(sc.Name, ch.web, s.log.With("service", sc.Name))
 			}
 		case config.RoleManagement:
-			if sv.mgmt == nil {
+			if ch.fresh {
 				sv.mgmt = manage.New(sc.Name, s)
+				sv.mgmt.Update(sc) // before its listener accepts
 			}
 		case "":
+			changes = append(changes, ch)
 			continue
 		default:
 			if sc.Enabled {
-				return fmt.Errorf("Can't start service '%s': role %s is not supported yet", sc.Name, sc.Role)
+				return undo(fmt.Errorf("Can't start service '%s': role %s is not supported yet", sc.Name, sc.Role))
 			}
+			changes = append(changes, ch)
 			continue
 		}
 		want := sc.Enabled && sc.Listen != ""
-		if sv.ln != nil && (!want || sv.listen != sc.Listen) {
-			sv.ln.Close()
-			sv.ln = nil
-			sv.listen = ""
-		}
-		if want && sv.ln == nil {
+		if want && (sv.ln == nil || sv.listen != sc.Listen) {
 			ln, err := s.eng.Listen(engine.ListenConfig{
 				Addr:     sc.Listen,
 				Backlog:  c.Global.Backlog,
@@ -238,31 +256,156 @@ func (s *Server) Apply(c *config.Config) error {
 				OnAccept: sv.accept,
 			})
 			if err != nil {
-				return fmt.Errorf("Can't start service '%s' on %s: Error creating listening socket: %v", sc.Name, sc.Listen, err)
+				return undo(fmt.Errorf("Can't start service '%s' on %s: Error creating listening socket: %v", sc.Name, sc.Listen, err))
 			}
-			sv.ln = ln
-			sv.listen = sc.Listen
-			s.log.Info("service listening", "service", sc.Name, "role", sc.Role, "addr", ln.Addr().String())
+			opened = append(opened, ln)
+			ch.ln = ln
 		}
+		ch.closeLn = sv.ln != nil && (!want || sv.listen != sc.Listen)
+		changes = append(changes, ch)
+	}
+
+	// Commit: nothing below fails.
+	for _, pc := range c.Pools {
+		p := pools[pc.Name]
+		if s.pools[pc.Name] != p {
+			s.log.Info("pool created", "pool", pc.Name, "nodes", len(pc.Nodes))
+			continue
+		}
+		if pc.BalanceMethod != "" && p.Method() != pc.BalanceMethod {
+			p.SetMethod(pc.BalanceMethod)
+		}
+		if old := s.cfg.Pool(pc.Name); old != nil && pc.NodeFile != "" && old.NodeFile == pc.NodeFile {
+			// The nodefile watcher owns these nodes: the model's copy
+			// may be older than the file.
+			continue
+		}
+		p.SetNodes(pc.Nodes)
+	}
+	for name := range s.pools {
+		if pools[name] == nil {
+			s.log.Info("pool removed", "pool", name)
+		}
+	}
+	s.pools = pools
+	var retired []*service
+	for _, ch := range changes {
+		sv, sc := ch.sv, ch.sc
+		if old := s.services[sc.Name]; old != nil && old != sv {
+			retired = append(retired, s.retire(old))
+		}
+		if !ch.fresh {
+			if ch.proxy != nil {
+				sv.proxy.Update(ch.proxy)
+			}
+			if ch.web != nil {
+				sv.web.Update(ch.web)
+			}
+		}
+		if sv.mgmt != nil {
+			sv.mgmt.Update(sc) // who may connect
+		}
+		if ch.closeLn {
+			sv.ln.Close()
+			sv.ln, sv.listen = nil, ""
+		}
+		if ch.ln != nil {
+			sv.ln, sv.listen = ch.ln, sc.Listen
+			s.log.Info("service listening", "service", sc.Name, "role", sc.Role, "addr", ch.ln.Addr().String())
+		}
+		s.services[sc.Name] = sv
 	}
 	for name, sv := range s.services {
 		if c.Service(name) == nil {
-			s.closeService(sv)
+			retired = append(retired, s.retire(sv))
 			delete(s.services, name)
 		}
 	}
 	s.cfg = c
+	s.tidy(retired)
+	select {
+	case s.applied <- struct{}{}:
+	default:
+	}
 	return nil
+}
+
+// serviceChange is what Apply does to one service.
+type serviceChange struct {
+	sc      *config.Service
+	sv      *service // the running service, or a fresh one
+	fresh   bool     // sv is new (new service or new role)
+	proxy   *proxy.Settings
+	web     *webserver.Settings
+	ln      *engine.Listener // opened for sv
+	closeLn bool             // sv's current listener goes
+}
+
+// retire stops a service that was removed or changed role: no more
+// accepts, and its clients close after their current response. Called
+// with s.mu held.
+func (s *Server) retire(sv *service) *service {
+	s.log.Info("service stopped", "service", sv.name, "role", sv.role)
+	s.closeService(sv)
+	if sv.proxy != nil {
+		sv.proxy.Drain()
+	}
+	if sv.web != nil {
+		sv.web.Drain()
+	}
+	return sv
+}
+
+// tidy runs on every loop, soon: reverse proxies close idle backend
+// connections they would not reuse (a removed node, a pool switched away
+// from), and retired services close their idle connections. Called with
+// s.mu held; does not wait (Apply may run on a loop).
+func (s *Server) tidy(retired []*service) {
+	var proxies []*proxy.Service
+	for _, sv := range s.services {
+		if sv.proxy != nil {
+			proxies = append(proxies, sv.proxy)
+		}
+	}
+	for _, l := range s.eng.Loops() {
+		l.Run(func() {
+			for _, p := range proxies {
+				p.DropStale(l)
+			}
+			if len(retired) == 0 {
+				return
+			}
+			for _, sv := range retired {
+				if sv.proxy != nil {
+					sv.proxy.CloseIdle(l)
+				}
+			}
+			l.EachConn(func(c *engine.Conn) {
+				for _, sv := range retired {
+					if c.Ctx == sv {
+						if d, ok := c.Handler().(drainIdler); ok {
+							d.DrainIdle(c)
+						}
+					}
+				}
+			})
+		})
+	}
 }
 
 func (s *Server) closeService(sv *service) {
 	if sv.ln != nil {
 		sv.ln.Close()
 		sv.ln = nil
+		sv.listen = ""
 	}
 }
 
+// accept is the OnAccept of sv's listener. It tags the connection with sv
+// (Conn.Ctx, which no handler uses) so that a retired service can find its
+// idle connections. Runs on the loop.
 func (sv *service) accept(c *engine.Conn) engine.Handler {
+	c.Ctx = sv
 	switch {
 	case sv.proxy != nil:
 		return sv.proxy.Accept(c)
@@ -274,8 +417,8 @@ func (sv *service) accept(c *engine.Conn) engine.Handler {
 	return nil
 }
 
-// Shutdown asks Run to stop, gracefully or at once. Safe from any
-// goroutine, including a loop.
+// Shutdown asks Run to stop, gracefully (drain) or at once; a stop at once
+// also cuts a drain short. Safe from any goroutine, including a loop.
 func (s *Server) Shutdown(graceful bool) {
 	select {
 	case s.stop <- graceful:
@@ -283,31 +426,40 @@ func (s *Server) Shutdown(graceful bool) {
 	}
 }
 
-// Run starts the loops and background tasks and blocks until ctx is done
-// (graceful stop) or Shutdown is called.
+// Run starts the loops and background tasks (health checks, nodefile
+// watcher) and blocks until ctx is done (graceful stop) or Shutdown is
+// called. A graceful stop drains: no more accepts, idle keep-alive
+// connections closed, requests in flight finished (slow downloads
+// included), for at most Options.DrainTimeout.
 func (s *Server) Run(ctx context.Context) error {
 	s.eng.Start()
 	bg, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go s.healthLoop(bg)
-	go s.nodefileLoop(bg)
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); s.healthLoop(bg) }()
+	go func() { defer wg.Done(); s.nodefileLoop(bg) }()
 	graceful := true
 	select {
 	case <-ctx.Done():
 	case graceful = <-s.stop:
 	}
 	if graceful {
-		s.drain(30 * time.Second)
+		s.log.Info("draining", "limit", s.opts.DrainTimeout)
+		s.drain(s.opts.DrainTimeout)
 	}
+	cancel()
+	wg.Wait()
+	s.health.Wait()
 	s.eng.Stop()
 	close(s.done)
 	return nil
 }
 
 // drain stops accepting, lets in-flight requests finish and closes idle
-// connections, waiting at most limit.
+// connections, waiting at most limit or until Shutdown(false).
 func (s *Server) drain(limit time.Duration) {
 	s.mu.Lock()
+	s.stopping = true
 	var proxies []*proxy.Service
 	for _, sv := range s.services {
 		if sv.ln != nil {
@@ -325,6 +477,14 @@ func (s *Server) drain(limit time.Duration) {
 	s.mu.Unlock()
 	deadline := time.Now().Add(limit)
 	for time.Now().Before(deadline) {
+		select {
+		case graceful := <-s.stop:
+			if !graceful {
+				s.log.Info("drain cut short")
+				return
+			}
+		default:
+		}
 		s.eng.RunAll(func(l *engine.Loop) {
 			for _, p := range proxies {
 				p.CloseIdle(l)
@@ -340,6 +500,62 @@ func (s *Server) drain(limit time.Duration) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	s.log.Warn("drain timed out; closing what is left", "conns", s.eng.Conns())
+}
+
+// Reload re-reads the configuration file at path (Options.Load) and
+// applies the difference live (Apply): services, pools and nodes added or
+// removed, settings changed; unchanged listeners keep their sockets. An
+// invalid file, or one that cannot be applied, leaves the running
+// configuration untouched; the error, naming file:line where it can, is
+// logged and returned. Changes that need a restart (workers, user, group,
+// chroot, pid file) are logged and ignored. Safe from any goroutine.
+func (s *Server) Reload(path string) error {
+	cfg, err := s.opts.Load(path)
+	if err == nil {
+		err = cfg.Validate()
+	}
+	if err == nil {
+		old := s.Config()
+		for _, k := range restartKeys(&old.Global, &cfg.Global) {
+			s.log.Warn("reload: a restart is needed to change this", "key", k)
+		}
+		// The model describes what runs: keep the loops it runs on.
+		cfg.Global.Workers = old.Global.Workers
+		err = s.Apply(cfg)
+	}
+	if err != nil {
+		s.log.Error("reload failed; running configuration unchanged", "err", err)
+		return err
+	}
+	s.log.Info("configuration reloaded", "file", cfg.File)
+	return nil
+}
+
+// restartKeys names the global settings that differ and that only a
+// restart applies.
+func restartKeys(old, new *config.Global) []string {
+	var keys []string
+	for _, k := range []struct {
+		name string
+		diff bool
+	}{
+		{"workers", new.Workers != old.Workers && new.Workers != 0},
+		{"user", new.User != old.User},
+		{"group", new.Group != old.Group},
+		{"chroot_dir", new.Chroot != old.Chroot},
+		{"pidfile", new.PidFile != old.PidFile},
+		{"log_file", new.LogFile != old.LogFile},
+		{"max_connections", new.MaxConnections != old.MaxConnections},
+		// Listener settings: they apply to listeners opened from now on.
+		{"max_clients", new.MaxClients != old.MaxClients},
+		{"backlog", new.Backlog != old.Backlog},
+	} {
+		if k.diff {
+			keys = append(keys, k.name)
+		}
+	}
+	return keys
 }
 
 // maxClients is a service's cap on client connections: its own max_clients,

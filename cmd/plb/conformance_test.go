@@ -10,7 +10,8 @@ import (
 )
 
 // conformanceFiles are Perlbal 1.80's own test files that plb passes.
-var conformanceFiles = []string{"10-testharness.t", "13-server-tokens.t", "15-webserver.t", "30-reverseproxy.t"}
+var conformanceFiles = []string{"10-testharness.t", "13-server-tokens.t", "15-webserver.t", "30-reverseproxy.t",
+	"75-plugin-include.t", "77-plugin-throttle.t", "78-plugin-xffextras.t"}
 
 // TestPerlbalConformance runs Perlbal's own black-box tests against the plb
 // binary through ../shared/conformance/perlbal/run. Outside CI it is

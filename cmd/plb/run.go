@@ -169,9 +169,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if cfg.Global.LogLevel >= 0 {
 		level = cfg.Global.LogLevel // PLB: a value in the file wins over -d
 	}
-	log := slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: slogLevel(level)}))
+	var lvl slog.LevelVar // a reload may change log_level
+	lvl.Set(slogLevel(level))
+	log := slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: &lvl}))
 
-	srv, err := server.New(cfg, server.Options{Logger: log})
+	srv, err := server.New(cfg, server.Options{Logger: log, Load: loadConfig})
 	if err != nil {
 		fmt.Fprintf(stderr, "plb: %v\n", err)
 		return 1
@@ -215,7 +217,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 				log.Info("SIGINT: stopping")
 				srv.Shutdown(false)
 			case syscall.SIGHUP:
-				reload(srv, f.config, log)
+				log.Info("SIGHUP: reloading", "config", f.config)
+				if srv.Reload(f.config) == nil && srv.Config().Global.LogLevel >= 0 {
+					lvl.Set(slogLevel(srv.Config().Global.LogLevel))
+				}
 			}
 		}
 	}()
@@ -247,23 +252,6 @@ func loadConfig(path string) (*config.Config, error) {
 		cfg.Global.Workers = 1
 	}
 	return cfg, nil
-}
-
-// reload re-reads the config file and applies it; an invalid file leaves
-// the running config untouched.
-func reload(srv *server.Server, path string, log *slog.Logger) {
-	cfg, err := loadConfig(path)
-	if err == nil {
-		err = cfg.Validate()
-	}
-	if err == nil {
-		err = srv.Apply(cfg)
-	}
-	if err != nil {
-		log.Error("reload failed; running config unchanged", "err", err)
-		return
-	}
-	log.Info("configuration reloaded", "config", cfg.File)
 }
 
 func slogLevel(plb int) slog.Level {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/plb/plb/engine"
+	"github.com/plb/plb/health"
 	"github.com/plb/plb/http"
 	"github.com/plb/plb/pool"
 )
@@ -36,7 +37,9 @@ type backend struct {
 	state  int
 	reused bool
 	ahead  bool // dialed for connect_ahead, not for a client
-	uses   int
+	// pending: connecting or verifying, counted in Stats.Connecting.
+	pending bool
+	uses    int
 
 	parser    http.Parser
 	resp      http.ResponseHead
@@ -69,14 +72,17 @@ func dialBackend(svc *Service, st *Settings, l *engine.Loop, node *pool.Node) (*
 		return nil, err
 	}
 	be.conn = c
+	be.pending = true
 	svc.Stats.Backends.Add(1)
+	svc.Stats.Connecting.Add(1)
 	return be, nil
 }
 
 func (be *backend) OnOpen(c *engine.Conn) {
 	be.node.Connects.Add(1)
 	be.node.LastConnect.Store(c.Loop().Now().Unix())
-	be.node.Succeed()
+	// A connect alone does not reset the failure run: a node that accepts
+	// and then times out or answers garbage must still go down.
 	cl := be.client
 	if cl == nil && !be.ahead {
 		c.Close()
@@ -98,6 +104,7 @@ func (be *backend) OnOpen(c *engine.Conn) {
 		return
 	}
 	be.state = beReady
+	be.ready()
 	if cl == nil {
 		be.svc.aheadDone(be)
 		be.svc.putIdle(be, st)
@@ -189,6 +196,7 @@ func (be *backend) readVerify(data []byte) int {
 	be.node.Verifies.Add(1)
 	be.parser.Reset()
 	be.state = beReady
+	be.ready()
 	c.SetTimeout(0)
 	if cl := be.client; cl != nil {
 		cl.attach(be)
@@ -286,7 +294,7 @@ func (be *backend) readHead(data []byte) int {
 	c.SetTimeout(st.Svc.IdleTimeout)
 	if r.Status == 101 && cl.upgrade {
 		be.state = beTunnel
-		cl.state = clTunnel
+		cl.setState(clTunnel)
 		be.keepAlive = false
 		cl.flush()
 		cl.conn.ResumeRead()
@@ -405,7 +413,7 @@ func (be *backend) retryAfterError() {
 	cl.be = nil
 	delay := cl.st.Svc.ErrorRetrySchedule[cl.retries]
 	cl.retries++
-	cl.state = clWait
+	cl.setState(clWait)
 	cl.tried = cl.tried[:0]
 	if cl.retryWait == nil {
 		cl.retryWait = cl.conn.Loop().AfterFunc(delay, cl.retryNow)
@@ -435,7 +443,7 @@ func (be *backend) abortWith(code int, msg string, err error) {
 	}
 	cl.be = nil
 	if be.state == beHead || len(be.held) > 0 { // nothing sent to the client yet
-		be.svc.nodeFailed(be.node, cl.st, err)
+		be.svc.nodeFailed(be.node, cl.st, err, be.conn.Loop().Now())
 		switch code {
 		case 502:
 			cl.svc.Stats.Errors502.Add(1)
@@ -447,7 +455,7 @@ func (be *backend) abortWith(code int, msg string, err error) {
 	}
 	// Mid-body: the client must see a broken response, never a complete
 	// looking one.
-	cl.state = clClosing
+	cl.setState(clClosing)
 	cl.conn.Abort(err)
 }
 
@@ -497,7 +505,7 @@ func (be *backend) endTunnel() {
 	be.node.Active.Add(-1)
 	be.client = nil
 	cl.be = nil
-	cl.state = clClosing
+	cl.setState(clClosing)
 	cl.conn.Close()
 	be.conn.Close()
 }
@@ -524,10 +532,11 @@ func (be *backend) OnTimeout(c *engine.Conn) {
 
 func (be *backend) OnClose(c *engine.Conn, err error) {
 	be.svc.Stats.Backends.Add(-1)
+	be.ready()
 	if be.ahead {
 		be.svc.aheadDone(be)
 		if be.state == beConnecting {
-			be.svc.nodeFailed(be.node, be.svc.Settings(), err)
+			be.svc.nodeFailed(be.node, be.svc.Settings(), err, c.Loop().Now())
 		}
 	}
 	if be.state == beIdle {
@@ -542,7 +551,7 @@ func (be *backend) OnClose(c *engine.Conn, err error) {
 	case beConnecting, beVerifying:
 		// Connect failed or timed out: try the next node.
 		if be.state == beConnecting {
-			be.svc.nodeFailed(be.node, cl.st, err)
+			be.svc.nodeFailed(be.node, cl.st, err, c.Loop().Now())
 		}
 		cl.backendFailed(be, err)
 	case beHead:
@@ -551,7 +560,7 @@ func (be *backend) OnClose(c *engine.Conn, err error) {
 			cl.backendFailed(be, err)
 			return
 		}
-		be.svc.nodeFailed(be.node, cl.st, err)
+		be.svc.nodeFailed(be.node, cl.st, err, c.Loop().Now())
 		cl.be = nil
 		cl.svc.Stats.Errors502.Add(1)
 		cl.fail(502, "backend connection failed")
@@ -559,12 +568,12 @@ func (be *backend) OnClose(c *engine.Conn, err error) {
 		be.node.Active.Add(-1)
 		cl.be = nil
 		if len(be.held) > 0 { // nothing sent to the client yet
-			be.svc.nodeFailed(be.node, cl.st, err)
+			be.svc.nodeFailed(be.node, cl.st, err, c.Loop().Now())
 			cl.svc.Stats.Errors502.Add(1)
 			cl.fail(502, "backend connection failed")
 			return
 		}
-		cl.state = clClosing
+		cl.setState(clClosing)
 		cl.conn.Abort(err)
 	}
 }
@@ -579,11 +588,13 @@ func (be *backend) clientGone() {
 	be.conn.Abort(errClientGone)
 }
 
-// nodeFailed counts a failure against a node (passive health).
-func (s *Service) nodeFailed(n *pool.Node, st *Settings, err error) {
+// nodeFailed counts a failure against a node (passive health): after
+// server_retry in a row it is marked down, logged once with the reason.
+func (s *Service) nodeFailed(n *pool.Node, st *Settings, err error, now time.Time) {
 	if n.Fail(st.ServerRetry) {
-		if n.SetDown(true) {
-			s.log.Warn("node marked down", "pool", st.Pool.Name, "node", n.Name, "err", err)
+		reason := health.PassiveReason(st.ServerRetry, err)
+		if n.MarkDown(reason, now) {
+			s.log.Warn("node down", "pool", st.Pool.Name, "node", n.Name, "reason", reason)
 		}
 	}
 }

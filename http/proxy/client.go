@@ -48,6 +48,8 @@ type client struct {
 	spool      *os.File
 	spoolOff   int64
 	retryWait  *engine.Timer
+	reqStart   time.Time // when the current request head was parsed
+	waitSince  time.Time // when the client began waiting for a backend
 }
 
 var errClientGone = errors.New("proxy: client closed")
@@ -60,6 +62,7 @@ type reqState struct {
 	req    http.RequestHead
 	head   []byte // the request head to send to the backend
 	pend   []byte // response bytes coalesced into one write
+	where  []byte // "host/uri" of the request, for the console
 }
 
 // coalesceMax bounds the response bytes gathered for one write.
@@ -123,6 +126,8 @@ func (cl *client) readHead(data []byte) int {
 	cl.svc.Stats.Requests.Add(1)
 	cl.svc.Stats.BytesIn.Add(int64(n))
 	r := &rs.req
+	cl.reqStart = c.Loop().Now()
+	rs.where = appendWhere(rs.where[:0], r)
 	cl.isHEAD = string(r.Method) == "HEAD"
 	cl.idempotent = cl.isHEAD || string(r.Method) == "GET"
 	cl.minor = r.Minor
@@ -136,8 +141,11 @@ func (cl *client) readHead(data []byte) int {
 	cl.tried = cl.tried[:0]
 	cl.retries = 0
 	rs.head = appendBackendRequest(rs.head[:0], r, st, c.RemoteAddr().Addr(), st.Svc.PersistBackend && !cl.upgrade)
+	if st.xffPort || st.xffProto {
+		rs.head = cl.appendXFFExtras(rs.head, st)
+	}
 	cl.requests++
-	cl.state = clWait
+	cl.setState(clWait)
 	if st.Svc.BufferSize > 0 {
 		// write keeps at most buffer_size in memory and spills the rest,
 		// so the backend is paused (Full) only when spilling fails.
@@ -191,7 +199,7 @@ func (cl *client) connectBackend() {
 				cl.fail(503, "out of resources")
 				return
 			}
-			cl.svc.nodeFailed(node, st, err)
+			cl.svc.nodeFailed(node, st, err, l.Now())
 			continue
 		}
 		be.client = cl
@@ -224,7 +232,7 @@ func (cl *client) backendFailed(be *backend, err error) {
 		return
 	}
 	if cl.bodySent == 0 { // nothing of the body went out: safe to resend
-		cl.state = clWait
+		cl.setState(clWait)
 		cl.conn.PauseRead()
 		cl.connectBackend()
 		return
@@ -243,9 +251,9 @@ func (cl *client) attach(be *backend) {
 		return
 	}
 	if cl.bodyDone {
-		cl.state = clResp
+		cl.setState(clResp)
 	} else {
-		cl.state = clBody
+		cl.setState(clBody)
 		c.ResumeRead()
 		c.Kick()
 	}
@@ -291,7 +299,7 @@ func (cl *client) forwardBody(data []byte) int {
 	}
 	cl.conn.SetTimeout(cl.st.Svc.IdleTimeout)
 	if cl.bodyDone {
-		cl.state = clResp // more bytes now are a pipelined request: OnData pauses
+		cl.setState(clResp) // more bytes now are a pipelined request: OnData pauses
 	} else if be.conn.Full() {
 		cl.conn.PauseRead() // resumed by the backend's OnDrain
 	}
@@ -384,26 +392,27 @@ func (cl *client) send(p []byte) {
 // responseDone is called when the whole response is queued for the client.
 func (cl *client) responseDone(keepAlive bool) {
 	cl.be = nil
+	cl.observeLatency()
 	c := cl.conn
 	if !keepAlive || cl.svc.draining.Load() {
-		cl.state = clClosing
+		cl.setState(clClosing)
 		c.Close()
 		return
 	}
 	if !cl.bodyDone {
 		// The backend answered before the request body was read (say a
 		// 413): the rest of the body would be taken for a request.
-		cl.state = clClosing
+		cl.setState(clClosing)
 		c.Close()
 		return
 	}
 	if c.EOF() {
 		// Half-closed client: no further request can come.
-		cl.state = clClosing
+		cl.setState(clClosing)
 		c.Close()
 		return
 	}
-	cl.state = clHead
+	cl.setState(clHead)
 	cl.releaseState()
 	c.SetTimeout(cl.st.Svc.PersistClientIdleTimeout)
 	c.ResumeRead()
@@ -429,7 +438,8 @@ func (cl *client) fail(code int, msg string) {
 	}
 	buf := status.AppendSimple(make([]byte, 0, 512), code, msg, o)
 	cl.svc.Stats.Status[code/100].Add(1)
-	cl.state = clClosing
+	cl.observeLatency()
+	cl.setState(clClosing)
 	c.Write(buf)
 	c.Close()
 }
@@ -438,7 +448,7 @@ func (cl *client) OnEOF(c *engine.Conn) {
 	switch cl.state {
 	case clHead:
 		if len(c.Inbound()) == 0 || cl.requests > 0 {
-			cl.state = clClosing
+			cl.setState(clClosing)
 			c.Close()
 		} else {
 			cl.fail(400, "incomplete request")
@@ -449,12 +459,12 @@ func (cl *client) OnEOF(c *engine.Conn) {
 			cl.be.conn.Abort(errClientGone)
 			cl.be = nil
 		}
-		cl.state = clClosing
+		cl.setState(clClosing)
 		c.Close()
 	case clTunnel:
 		switch {
 		case cl.be == nil:
-			cl.state = clClosing
+			cl.setState(clClosing)
 			c.Close()
 		case cl.be.conn.EOF():
 			cl.be.endTunnel()
@@ -489,7 +499,7 @@ func (cl *client) OnTimeout(c *engine.Conn) {
 			return // the backend's own timeout answers 504
 		}
 	}
-	cl.state = clClosing
+	cl.setState(clClosing)
 	if cl.be != nil {
 		cl.be.conn.Abort(engine.ErrTimeout)
 		cl.be = nil
@@ -506,6 +516,7 @@ func (cl *client) idle() time.Duration {
 
 func (cl *client) OnClose(c *engine.Conn, err error) {
 	cl.svc.Stats.ClientsOpen.Add(-1)
+	cl.setState(clClosing)
 	cl.releaseState()
 	if cl.be != nil {
 		cl.be.clientGone()
@@ -524,7 +535,7 @@ func (cl *client) OnClose(c *engine.Conn, err error) {
 // shutdown). Runs on the loop.
 func (cl *client) DrainIdle(c *engine.Conn) {
 	if cl.state == clHead && len(c.Inbound()) == 0 {
-		cl.state = clClosing
+		cl.setState(clClosing)
 		c.Close()
 	}
 }

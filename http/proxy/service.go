@@ -29,6 +29,9 @@ type Settings struct {
 	keepAliveHdr []byte // "Connection: keep-alive\r\nKeep-Alive: timeout=N, max=100\r\n"
 	inserts      []hdr
 	removes      [][]byte
+	// xffPort and xffProto: the XFFExtras plugin's send_backend_port and
+	// send_backend_proto.
+	xffPort, xffProto bool
 }
 
 type hdr struct{ name, value []byte }
@@ -49,6 +52,7 @@ func NewSettings(svc *config.Service, p *pool.Pool, serverRetry int) *Settings {
 	for _, h := range s.inserts {
 		s.removes = append(s.removes, h.name)
 	}
+	s.setXFFExtras(svc)
 	return s
 }
 
@@ -60,6 +64,13 @@ type Stats struct {
 	ClientsOpen, Backends  atomic.Int64
 	Errors502, Errors503   atomic.Int64
 	Errors504, SpoolWrites atomic.Int64
+	// Waiting counts clients waiting for a backend (Perlbal's pend
+	// clients); Connecting counts backend connects (and verifications) in
+	// progress (pend backend).
+	Waiting, Connecting atomic.Int64
+	// Latency is the time from a request head parsed to its response
+	// complete.
+	Latency Latency
 }
 
 // Service is a running reverse_proxy service.
@@ -80,6 +91,7 @@ type Service struct {
 // New creates a service for an engine with nloops loops.
 func New(name string, s *Settings, nloops int, log *slog.Logger) *Service {
 	svc := &Service{Name: name, log: log, idle: make([][]*backend, nloops), ahead: make([]int, nloops), free: make([][]*reqState, nloops)}
+	svc.Stats.Latency.init(nloops)
 	svc.settings.Store(s)
 	return svc
 }
@@ -109,6 +121,7 @@ func (s *Service) CloseIdle(l *engine.Loop) {
 	for _, be := range s.idle[l.ID()] {
 		be.conn.Close()
 	}
+	s.Bored.Add(-int64(len(s.idle[l.ID()])))
 	s.idle[l.ID()] = nil
 }
 
@@ -168,7 +181,8 @@ func inPool(p *pool.Pool, n *pool.Node) bool {
 func (s *Service) putIdle(be *backend, st *Settings) {
 	l := be.conn.Loop()
 	id := l.ID()
-	if st.Pool != be.pool || len(s.idle[id]) >= max(st.Svc.BackendPersistCache, st.Svc.ConnectAhead, 0) || s.draining.Load() {
+	if st.Pool != be.pool || len(s.idle[id]) >= max(st.Svc.BackendPersistCache, st.Svc.ConnectAhead, 0) || s.draining.Load() ||
+		s.stale(be) {
 		be.conn.Close()
 		return
 	}
@@ -202,7 +216,7 @@ func (s *Service) fillAhead(l *engine.Loop, st *Settings) {
 		}
 		be, err := dialBackend(s, st, l, node)
 		if err != nil {
-			s.nodeFailed(node, st, err)
+			s.nodeFailed(node, st, err, l.Now())
 			return
 		}
 		be.ahead = true

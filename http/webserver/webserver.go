@@ -22,8 +22,9 @@ type Settings struct {
 	Static *static.Server
 }
 
-// NewSettings builds the static file server for svc.
-func NewSettings(svc *config.Service) *Settings {
+// NewSettings builds the static file server for svc with the MIME table
+// mime (nil: plb's default table; it must not be modified afterwards).
+func NewSettings(svc *config.Service, mime map[string]string) *Settings {
 	return &Settings{Svc: svc, Static: static.New(static.Options{
 		Docroot:      svc.Docroot,
 		DirIndexing:  svc.DirIndexing,
@@ -31,6 +32,7 @@ func NewSettings(svc *config.Service) *Settings {
 		ServerTokens: svc.ServerTokens,
 		EnablePut:    svc.EnablePut,
 		EnableDelete: svc.EnableDelete,
+		MIME:         mime,
 	})}
 }
 
@@ -42,6 +44,16 @@ type Service struct {
 	draining atomic.Bool
 	// Requests counts requests served. Safe from any goroutine.
 	Requests atomic.Int64
+	// Stats are the other counters. Safe from any goroutine.
+	Stats Stats
+}
+
+// Stats are a web_server's counters besides Requests.
+type Stats struct {
+	ClientsOpen atomic.Int64    // open client connections
+	BytesIn     atomic.Int64    // request head bytes read
+	BytesOut    atomic.Int64    // response bytes queued (heads, bodies, file regions)
+	Status      [6]atomic.Int64 // responses by class: 1xx..5xx at [1..5]
 }
 
 // New creates a web_server service.
@@ -66,6 +78,7 @@ func (s *Service) Drain() { s.draining.Store(true) }
 
 // Accept is the engine's OnAccept for this service. Runs on the loop.
 func (s *Service) Accept(c *engine.Conn) engine.Handler {
+	s.Stats.ClientsOpen.Add(1)
 	return &conn{svc: s}
 }
 
@@ -114,6 +127,7 @@ func (wc *conn) serve(c *engine.Conn, data []byte) int {
 			code, msg = he.Status, he.Msg
 		}
 		wc.buf = status.AppendSimple(wc.buf[:0], code, msg, status.Options{ServerTokens: st.Svc.ServerTokens})
+		wc.svc.count(code, int64(len(wc.buf)))
 		c.Write(wc.buf)
 		c.Close()
 		return len(data)
@@ -122,6 +136,7 @@ func (wc *conn) serve(c *engine.Conn, data []byte) int {
 		return 0
 	}
 	wc.svc.Requests.Add(1)
+	wc.svc.Stats.BytesIn.Add(int64(n))
 	wc.reqs++
 	r := &wc.req
 	hasBody := r.BodyMode() != http.BodyNone
@@ -143,6 +158,7 @@ func (wc *conn) serve(c *engine.Conn, data []byte) int {
 		return status.AppendConnection(dst, ka, timeout)
 	})
 	wc.buf = head
+	wc.svc.count(resp.Status, int64(len(head))+int64(len(resp.Body))+resp.Length)
 	if resp.File != nil {
 		c.Write(head)
 		c.SendFile(resp.File, resp.Offset, resp.Length, true)
@@ -183,7 +199,7 @@ func (wc *conn) OnTimeout(c *engine.Conn) {
 	c.Abort(engine.ErrTimeout)
 }
 
-func (wc *conn) OnClose(c *engine.Conn, err error) {}
+func (wc *conn) OnClose(c *engine.Conn, err error) { wc.svc.Stats.ClientsOpen.Add(-1) }
 
 // DrainIdle closes the connection if it waits for a next request (graceful
 // shutdown). Runs on the loop.

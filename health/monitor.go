@@ -1,0 +1,187 @@
+package health
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/plb/plb/pool"
+)
+
+// Target is a pool to watch with its policy.
+type Target struct {
+	Pool   *pool.Pool
+	Policy Policy
+}
+
+// Monitor probes nodes: down ones every Policy.Cleanup until they come back,
+// up ones every Policy.Interval when active checks are on. A caller drives it
+// with Tick (the server every TickEvery); probes run on their own goroutines.
+type Monitor struct {
+	// Log receives one line per transition (and debug lines per probe).
+	Log *slog.Logger
+	// Now is the clock (nil: time.Now).
+	Now func() time.Time
+
+	mu    sync.Mutex
+	nodes map[*pool.Node]*nodeState
+	wg    sync.WaitGroup
+}
+
+// nodeState is what the monitor knows of one node. Guarded by Monitor.mu.
+type nodeState struct {
+	gen  int64     // node.Transitions() when last looked at
+	next time.Time // when the next probe is due
+	busy bool      // a probe is running
+	ok   int       // consecutive good probes while down
+	bad  int       // consecutive failed checks while up
+}
+
+func (m *Monitor) now() time.Time {
+	if m.Now != nil {
+		return m.Now()
+	}
+	return time.Now()
+}
+
+func (m *Monitor) log() *slog.Logger {
+	if m.Log != nil {
+		return m.Log
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// Tick starts the probes that are due: for every down node of targets,
+// one per Policy.Cleanup (the first a full interval after it went down, as
+// PLB); for every up node, one per Policy.Interval when that is set. A node
+// is never probed twice at once. Tick does not wait for the probes; nodes no
+// longer in any target are forgotten. Safe from any goroutine.
+func (m *Monitor) Tick(ctx context.Context, targets []Target) {
+	now := m.now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.nodes == nil {
+		m.nodes = map[*pool.Node]*nodeState{}
+	}
+	seen := make(map[*pool.Node]bool, len(m.nodes))
+	for _, t := range targets {
+		pol := t.Policy.withDefaults()
+		for _, n := range t.Pool.Nodes() {
+			seen[n] = true
+			down := n.Down()
+			gen := n.Transitions()
+			st := m.nodes[n]
+			if st == nil || st.gen != gen {
+				// New to us, or it changed state since the last look
+				// (traffic, a probe, by hand): start counting afresh.
+				if st == nil {
+					st = &nodeState{}
+					m.nodes[n] = st
+				}
+				next := now.Add(pol.Interval)
+				if down {
+					next = now.Add(pol.Cleanup)
+				}
+				st.restart(gen, next)
+			}
+			cadence := pol.Cleanup
+			if !down {
+				cadence = pol.Interval
+			}
+			if cadence > 0 && st.next.After(now.Add(cadence)) {
+				st.next = now // the interval was shortened: probe now
+			}
+			if st.busy || cadence <= 0 || now.Before(st.next) {
+				continue
+			}
+			st.next = now.Add(cadence)
+			st.busy = true
+			m.wg.Add(1)
+			go m.probe(ctx, t.Pool.Name, n, st, pol, down, gen, pol.timeout(cadence))
+		}
+	}
+	for n := range m.nodes {
+		if !seen[n] {
+			delete(m.nodes, n)
+		}
+	}
+}
+
+// probe runs one probe and applies its result, unless the node changed
+// state meanwhile (the result would be stale).
+func (m *Monitor) probe(ctx context.Context, poolName string, n *pool.Node, st *nodeState, pol Policy, down bool, gen int64, timeout time.Duration) {
+	defer m.wg.Done()
+	cctx, cancel := context.WithTimeout(ctx, timeout)
+	err := pol.Probe.Check(cctx, n.Addr)
+	cancel()
+	log := m.log()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	st.busy = false
+	if n.Transitions() != gen || ctx.Err() != nil {
+		return
+	}
+	now := m.now()
+	if down {
+		if err != nil {
+			st.ok = 0
+			log.Debug("node still down", "pool", poolName, "node", n.Name, "probe", pol.Probe.String(), "err", Describe(err))
+			return
+		}
+		if st.ok++; st.ok < pol.Rise {
+			return
+		}
+		reason := fmt.Sprintf("%s probe succeeded", pol.Probe)
+		if pol.Rise > 1 {
+			reason = fmt.Sprintf("%d %s probes succeeded", pol.Rise, pol.Probe)
+		}
+		if n.MarkUp(reason, now) {
+			log.Warn("node up", "pool", poolName, "node", n.Name, "reason", reason)
+			st.restart(n.Transitions(), now.Add(pol.Interval))
+		}
+		return
+	}
+	if err == nil {
+		st.bad = 0
+		return
+	}
+	if st.bad++; st.bad < pol.Fall {
+		log.Debug("node check failed", "pool", poolName, "node", n.Name, "probe", pol.Probe.String(), "err", Describe(err), "failures", st.bad)
+		return
+	}
+	reason := fmt.Sprintf("%s check failed: %s", pol.Probe, Describe(err))
+	if st.bad > 1 {
+		reason = fmt.Sprintf("%d %s checks failed, last: %s", st.bad, pol.Probe, Describe(err))
+	}
+	if n.MarkDown(reason, now) {
+		log.Warn("node down", "pool", poolName, "node", n.Name, "reason", reason)
+		st.restart(n.Transitions(), now.Add(pol.Cleanup))
+	}
+}
+
+// restart starts counting afresh after n changed state; the next probe is
+// due at next.
+func (st *nodeState) restart(gen int64, next time.Time) {
+	st.gen, st.ok, st.bad, st.next = gen, 0, 0, next
+}
+
+// Wait waits for the running probes to finish (cancel Tick's context to
+// hurry them). Safe from any goroutine.
+func (m *Monitor) Wait() { m.wg.Wait() }
+
+// TickEvery is how often targets need a Tick: a quarter of their shortest
+// interval, between 50ms and 1s.
+func TickEvery(targets []Target) time.Duration {
+	d := time.Second
+	for _, t := range targets {
+		p := t.Policy.withDefaults()
+		for _, iv := range []time.Duration{p.Cleanup, p.Interval} {
+			if iv > 0 {
+				d = min(d, iv/4)
+			}
+		}
+	}
+	return max(d, 50*time.Millisecond)
+}

@@ -1,0 +1,121 @@
+package health
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"syscall"
+	"time"
+
+	"github.com/plb/plb/config"
+	"github.com/plb/plb/engine"
+)
+
+// Policy is how one pool's nodes are judged.
+type Policy struct {
+	// ServerRetry is how many consecutive failures on real traffic mark a
+	// node down (default 5); the proxy applies it.
+	ServerRetry int
+	// Cleanup is how often a down node is probed (timeout_cleanup, default
+	// 15s).
+	Cleanup time.Duration
+	// Probe checks a node (default TCP).
+	Probe Probe
+	// Interval is how often a node that is up is probed (check_interval;
+	// default 0: never, as PLB).
+	Interval time.Duration
+	// Rise is how many consecutive good probes bring a down node up
+	// (default 1, as PLB; HAProxy's is 2).
+	Rise int
+	// Fall is how many consecutive failed active checks mark an up node
+	// down (default 3, as HAProxy).
+	Fall int
+	// Timeout bounds one probe (default the smaller of its interval and
+	// 5s).
+	Timeout time.Duration
+}
+
+// Defaults of a Policy.
+const (
+	DefaultServerRetry = 5
+	DefaultCleanup     = 15 * time.Second
+	DefaultRise        = 1
+	DefaultFall        = 3
+	maxProbeTimeout    = 5 * time.Second
+)
+
+// PolicyFor returns the policy of a configured pool.
+func PolicyFor(pc *config.Pool) (Policy, error) {
+	pr, err := NewProbe(pc.Check, pc.CheckPath)
+	if err != nil {
+		return Policy{}, fmt.Errorf("pool %s: %w", pc.Name, err)
+	}
+	return Policy{
+		ServerRetry: pc.ServerRetry,
+		Cleanup:     pc.TimeoutCleanup,
+		Probe:       pr,
+		Interval:    pc.CheckInterval,
+		Rise:        pc.Rise,
+		Fall:        pc.Fall,
+	}.withDefaults(), nil
+}
+
+func (p Policy) withDefaults() Policy {
+	if p.ServerRetry <= 0 {
+		p.ServerRetry = DefaultServerRetry
+	}
+	if p.Cleanup <= 0 {
+		p.Cleanup = DefaultCleanup
+	}
+	if p.Probe == nil {
+		p.Probe = TCP{}
+	}
+	if p.Interval < 0 {
+		p.Interval = 0
+	}
+	if p.Rise <= 0 {
+		p.Rise = DefaultRise
+	}
+	if p.Fall <= 0 {
+		p.Fall = DefaultFall
+	}
+	return p
+}
+
+// timeout bounds a probe run every cadence.
+func (p Policy) timeout(cadence time.Duration) time.Duration {
+	if p.Timeout > 0 {
+		return p.Timeout
+	}
+	return min(cadence, maxProbeTimeout)
+}
+
+// PassiveReason is the reason recorded when real traffic marks a node down
+// after retry consecutive failures, the last being err.
+func PassiveReason(retry int, err error) string {
+	return fmt.Sprintf("%d consecutive failures on traffic, last: %s", retry, Describe(err))
+}
+
+// Describe names a failure briefly: "connection refused", "connection
+// reset", "timeout", or the error's text.
+func Describe(err error) string {
+	var te interface{ Timeout() bool }
+	switch {
+	case err == nil:
+		return "connection closed"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connection refused"
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
+		return "connection reset"
+	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
+		return "unreachable"
+	case errors.Is(err, engine.ErrConnectTimeout):
+		return "connect timeout"
+	case errors.Is(err, engine.ErrTimeout), errors.Is(err, syscall.ETIMEDOUT),
+		errors.Is(err, os.ErrDeadlineExceeded), errors.Is(err, context.DeadlineExceeded),
+		errors.As(err, &te) && te.Timeout():
+		return "timeout"
+	}
+	return err.Error()
+}

@@ -1,0 +1,163 @@
+package health
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+)
+
+// scriptedServer answers each connection with reply(request line) on
+// 127.0.0.1:0; reply "" closes without a word, "hang" never answers.
+func scriptedServer(t *testing.T, reply func(line string) string) (netip.AddrPort, chan string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := make(chan string, 16)
+	done := make(chan struct{})
+	t.Cleanup(func() { ln.Close(); <-done })
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.SetDeadline(time.Now().Add(5 * time.Second))
+			br := bufio.NewReader(c)
+			line, _ := br.ReadString('\n')
+			for { // the rest of the head
+				l, err := br.ReadString('\n')
+				if err != nil || l == "\r\n" {
+					break
+				}
+				if strings.HasPrefix(l, "Host: ") {
+					line += l
+				}
+			}
+			lines <- line
+			r := reply(line)
+			if r == "hang" {
+				br.ReadString('\n') // until the prober gives up
+			} else {
+				c.Write([]byte(r))
+			}
+			c.Close()
+		}
+	}()
+	return netip.MustParseAddrPort(ln.Addr().String()), lines
+}
+
+func closedAddr(t *testing.T) netip.AddrPort {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := netip.MustParseAddrPort(ln.Addr().String())
+	ln.Close()
+	return a
+}
+
+func check(p Probe, a netip.AddrPort, d time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	return p.Check(ctx, a)
+}
+
+func TestTCPProbe(t *testing.T) {
+	a, _ := scriptedServer(t, func(string) string { return "" })
+	if err := check(TCP{}, a, 5*time.Second); err != nil {
+		t.Fatalf("listening node: %v", err)
+	}
+	err := check(TCP{}, closedAddr(t), 5*time.Second)
+	if err == nil || Describe(err) != "connection refused" {
+		t.Fatalf("closed port: %v (%s)", err, Describe(err))
+	}
+}
+
+func TestHTTPProbe(t *testing.T) {
+	status := "200 OK"
+	a, lines := scriptedServer(t, func(line string) string {
+		switch status {
+		case "garbage":
+			return "SSH-2.0-OpenSSH\r\n"
+		case "hang", "":
+			return status
+		}
+		return "HTTP/1.1 " + status + "\r\nContent-Length: 0\r\n\r\n"
+	})
+	host := "Host: " + a.String() + "\r\n"
+	for _, c := range []struct {
+		probe  Probe
+		status string
+		line   string
+		ok     bool
+	}{
+		{HTTP{}, "200 OK", "OPTIONS * HTTP/1.0\r\n" + host, true},
+		{HTTP{Path: "/health"}, "204 No Content", "GET /health HTTP/1.0\r\n" + host, true},
+		{HTTP{Path: "/health", Host: "www"}, "302 Found", "GET /health HTTP/1.0\r\nHost: www\r\n", true},
+		{HTTP{Path: "/health"}, "503 Service Unavailable", "GET /health HTTP/1.0\r\n" + host, false},
+		{HTTP{Path: "/health"}, "404 Not Found", "GET /health HTTP/1.0\r\n" + host, false},
+		{HTTP{}, "garbage", "OPTIONS * HTTP/1.0\r\n" + host, false},
+		{HTTP{}, "", "OPTIONS * HTTP/1.0\r\n" + host, false},
+	} {
+		status = c.status
+		err := check(c.probe, a, 5*time.Second)
+		if (err == nil) != c.ok {
+			t.Errorf("%s answered %q: err %v, want ok=%v", c.probe, c.status, err, c.ok)
+		}
+		if line := <-lines; line != c.line {
+			t.Errorf("%s sent %q, want %q", c.probe, line, c.line)
+		}
+		if !c.ok && strings.HasPrefix(c.status, "5") && !errors.Is(err, ErrBadStatus) {
+			t.Errorf("503: %v is not ErrBadStatus", err)
+		}
+	}
+	status = "hang"
+	start := time.Now()
+	err := check(HTTP{}, a, 200*time.Millisecond)
+	if err == nil || Describe(err) != "timeout" {
+		t.Fatalf("hanging node: %v (%s)", err, Describe(err))
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Fatalf("probe took %v past its timeout", d)
+	}
+	if err := check(HTTP{}, closedAddr(t), 5*time.Second); err == nil {
+		t.Fatal("closed port passed")
+	}
+}
+
+func TestParseStatusLine(t *testing.T) {
+	for _, c := range []struct {
+		line string
+		code int
+		ok   bool
+	}{
+		{"HTTP/1.1 200 OK\r\n", 200, true},
+		{"HTTP/1.0 302\r\n", 302, true},
+		{"HTTP/1.1 404 Not Found\n", 404, true},
+		{"HTTP/1.1 20 OK\r\n", 0, false},
+		{"HTTP/1.1 2000 OK\r\n", 0, false},
+		{"ICY 200 OK\r\n", 0, false},
+		{"HTTP/1.1 abc\r\n", 0, false},
+		{"", 0, false},
+	} {
+		code, ok := parseStatusLine(c.line)
+		if code != c.code || ok != c.ok {
+			t.Errorf("parseStatusLine(%q) = %d, %v", c.line, code, ok)
+		}
+	}
+	if _, err := NewProbe("smtp", ""); err == nil {
+		t.Error("unknown probe kind accepted")
+	}
+	if p, _ := NewProbe("", ""); p != (TCP{}) {
+		t.Errorf("default probe %v", p)
+	}
+}
