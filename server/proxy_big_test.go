@@ -488,3 +488,30 @@ func TestConnectTimeoutNextNode(t *testing.T) {
 	}
 	t.Logf("answered by the second node after %v", elapsed)
 }
+
+// TestHalfCloseAfterBody: a client that sends a whole POST (Content-Length
+// or chunked) and half-closes at once still gets the answer, even when the
+// half-close arrives before the proxy reached a backend.
+func TestHalfCloseAfterBody(t *testing.T) {
+	be := echoBackend(t)
+	ts := startProxy(t, []string{be.addr}, "", stdProxy)
+	for name, raw := range map[string]string{
+		"length":  "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello",
+		"chunked": "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			for i := 0; i < 20; i++ {
+				c := dial(t, ts.addrOf("proxy"))
+				c.send(raw)
+				if err := c.c.(*net.TCPConn).CloseWrite(); err != nil {
+					t.Fatal(err)
+				}
+				resp, body := c.read("POST")
+				if resp.StatusCode != 200 || !strings.Contains(body, "hello") {
+					t.Fatalf("try %d: %d %q", i, resp.StatusCode, body)
+				}
+				c.c.Close()
+			}
+		})
+	}
+}

@@ -461,6 +461,18 @@ func (cl *client) OnEOF(c *engine.Conn) {
 		}
 		cl.setState(clClosing)
 		c.Close()
+	case clWait:
+		if !cl.bodyDone && !cl.bodyBuffered(c.Inbound()) {
+			// Half-closed before the body was all sent: the request can
+			// never complete.
+			if cl.be != nil {
+				cl.be.clientGone()
+				cl.be = nil
+			}
+			cl.setState(clClosing)
+			c.Close()
+			return
+		}
 	case clTunnel:
 		switch {
 		case cl.be == nil:
@@ -475,6 +487,28 @@ func (cl *client) OnEOF(c *engine.Conn) {
 	// clWait/clResp: a half-closed client still gets its response; the
 	// close follows it (no more requests can come).
 	cl.wantKA = false
+}
+
+// bodyBuffered reports whether in holds the rest of the request body (not
+// yet forwarded while the client waits for a backend).
+func (cl *client) bodyBuffered(in []byte) bool {
+	switch cl.bodyMode {
+	case http.BodyLength:
+		return int64(len(in)) >= cl.bodyLeft
+	case http.BodyChunked:
+		sc := cl.chunks // a copy: the real scan happens when forwarding
+		for len(in) > 0 {
+			n, _, done, err := sc.Scan(in)
+			if done {
+				return true
+			}
+			if err != nil || n == 0 {
+				return false
+			}
+			in = in[n:]
+		}
+	}
+	return false
 }
 
 func (cl *client) OnDrain(c *engine.Conn) {
