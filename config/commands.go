@@ -170,7 +170,7 @@ func (in *Interp) enable(cmd string) error {
 	}
 	s := in.ed.cfg.Service(w[1])
 	if s == nil {
-		return errorf("service '%s' does not exist", w[1])
+		return in.ed.cfg.noService(w[1])
 	}
 	if w[0] == "enable" {
 		if s.Enabled {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io/fs"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 )
@@ -53,7 +54,7 @@ func validRole(role string) bool {
 // first, else the built-in ones): parameters set before are reset, except
 // listen, and pool or docroot when the new role uses them.
 func (e *editor) setRole(s *Service, role string) error {
-	if !validRole(role) {
+	if _, ok := e.cfg.PluginRole(role); !validRole(role) && !ok {
 		return errorf("Role not valid for service %s", s.Name)
 	}
 	s.Role = role
@@ -367,11 +368,15 @@ func (p *Pool) removeNode(node string) {
 
 // loadPlugin is LOAD: the name must be known to the registry.
 func (e *editor) loadPlugin(name string) error {
-	if _, ok := e.plugins(name); !ok {
+	pl, ok := e.plugins(name)
+	if !ok {
 		return errorf("Can't locate Perlbal/Plugin/%s.pm in @INC", name)
 	}
 	if e.cfg.loadedName(name) == "" {
 		e.cfg.Loaded = append(e.cfg.Loaded, name)
+		for _, r := range pl.Roles {
+			e.cfg.roles = append(e.cfg.roles, pluginRole{role: r, plugin: name})
+		}
 	}
 	return nil
 }
@@ -444,6 +449,10 @@ func errnoText(err error) string {
 func (e *editor) unloadPlugin(name string) {
 	c := e.cfg
 	c.Loaded = removeFold(c.Loaded, name)
+	c.roles = slices.DeleteFunc(c.roles, func(r pluginRole) bool { return equalFold(r.plugin, name) })
+	if len(c.roles) == 0 {
+		c.roles = nil
+	}
 	for _, s := range c.Services {
 		s.Plugins = removeFold(s.Plugins, name)
 	}

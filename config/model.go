@@ -1,9 +1,12 @@
 package config
 
 import (
+	"errors"
+	"fmt"
 	"maps"
 	"net/netip"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -22,6 +25,10 @@ type Config struct {
 	// applied.
 	Defaults map[string]string
 	File     string // source file
+
+	// roles are the roles the LOADed plugins add, recorded at LOAD time
+	// (the plugin lookup belongs to the loader, not to the model).
+	roles []pluginRole
 
 	// vivifyOff records that a pool was created explicitly (CREATE POOL or
 	// TOML): from then on a service's nodefile/balance_method no longer
@@ -105,6 +112,8 @@ const (
 	RoleWebServer    = "web_server"
 	RoleManagement   = "management"
 	RoleSelector     = "selector"
+	// RoleEcho is the line echo server the EchoService plugin adds.
+	RoleEcho = "echo"
 )
 
 // Pool checks (the check key).
@@ -306,6 +315,20 @@ func (c *Config) IsLoaded(name string) bool {
 	return c.loadedName(name) != ""
 }
 
+// PluginRole reports whether role is added by a LOADed plugin (EchoService's
+// echo), and names that plugin.
+func (c *Config) PluginRole(role string) (string, bool) {
+	for _, r := range c.roles {
+		if r.role == role && c.IsLoaded(r.plugin) {
+			return r.plugin, true
+		}
+	}
+	return "", false
+}
+
+// pluginRole is a role a LOADed plugin adds.
+type pluginRole struct{ role, plugin string }
+
 // loadedName returns the LOADed spelling of name, or "".
 func (c *Config) loadedName(name string) string {
 	for _, l := range c.Loaded {
@@ -321,6 +344,7 @@ func (c *Config) Clone() *Config {
 	n := *c
 	n.Global.Extra = maps.Clone(c.Global.Extra)
 	n.Loaded = slices.Clone(c.Loaded)
+	n.roles = slices.Clone(c.roles)
 	n.Defaults = maps.Clone(c.Defaults)
 	n.Pools = make([]*Pool, len(c.Pools))
 	for i, p := range c.Pools {
@@ -409,4 +433,48 @@ func (c *Config) nameTaken(name string) error {
 		return errorf("pool '%s' already exists", name)
 	}
 	return nil
+}
+
+// noService is the error for a service name that does not exist (ENABLE,
+// DISABLE): it lists the services that do, and suggests the one meant when
+// a single name is close (a prefix, or a typo away), so that a file such as
+// "CREATE SERVICE foo_service ... ENABLE foo" is fixed at once.
+func (c *Config) noService(name string) error {
+	if len(c.Services) == 0 {
+		return errorf("service '%s' does not exist (no service is defined yet)", name)
+	}
+	names := make([]string, len(c.Services))
+	var close []string
+	for i, s := range c.Services {
+		names[i] = s.Name
+		if strings.HasPrefix(s.Name, name) || strings.HasPrefix(name, s.Name) || editDistance(s.Name, name) <= 2 {
+			close = append(close, s.Name)
+		}
+	}
+	msg := fmt.Sprintf("service '%s' does not exist (services: %s)", name, strings.Join(names, ", "))
+	if len(close) == 1 {
+		msg += fmt.Sprintf("; did you mean '%s'?", close[0])
+	}
+	return errors.New(msg)
+}
+
+// editDistance is the Levenshtein distance of two short ASCII names.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			d := prev[j-1]
+			if a[i-1] != b[j-1] {
+				d++
+			}
+			cur[j] = min(d, prev[j]+1, cur[j-1]+1)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }

@@ -20,11 +20,14 @@ type Plugin struct {
 	// The interpreter implements these: "vhost", "vpath", "access",
 	// "redirect", "include".
 	Commands []string
+	// Roles are the service roles the plugin adds once LOADed (EchoService:
+	// "echo"). The runtime's plugin registry provides their handlers.
+	Roles []string
 }
 
 // DefaultPlugins looks up Perlbal's plugins plb implements, by name in any
 // case: vhosts vpaths accesscontrol highpri notmodified queues stats include
-// redirect xffextras maxcontentlength.
+// redirect xffextras maxcontentlength autoremoveleadingdir echoservice.
 func DefaultPlugins(name string) (Plugin, bool) {
 	switch toLowerASCII(name) {
 	case "vhosts":
@@ -55,6 +58,12 @@ func DefaultPlugins(name string) (Plugin, bool) {
 		return Plugin{Name: "XFFExtras", Params: []Param{
 			{Name: "send_backend_port", Role: RoleReverseProxy, Type: "bool", Default: "0", Doc: "send X-Forwarded-Port"},
 			{Name: "send_backend_proto", Role: RoleReverseProxy, Type: "bool", Default: "0", Doc: "send X-Forwarded-Proto"},
+		}}, true
+	case "autoremoveleadingdir":
+		return Plugin{Name: "AutoRemoveLeadingDir"}, true
+	case "echoservice":
+		return Plugin{Name: "EchoService", Roles: []string{RoleEcho}, Params: []Param{
+			{Name: "echo_delay", Role: RoleEcho, Type: "int", Default: "0", Doc: "seconds to wait before echoing a line"},
 		}}, true
 	case "maxcontentlength":
 		return Plugin{Name: "MaxContentLength", Params: []Param{

@@ -36,7 +36,7 @@ func (c *Config) Validate() error {
 	var listeners []*Service
 	for _, s := range c.Services {
 		place := func(err error) error { return c.at(s.File, s.Line, err) }
-		if s.Role != "" && !validRole(s.Role) {
+		if _, ok := c.PluginRole(s.Role); s.Role != "" && !validRole(s.Role) && !ok {
 			return place(errorf("Role not valid for service %s", s.Name))
 		}
 		if s.Pool != "" && c.Pool(s.Pool) == nil {
@@ -64,7 +64,9 @@ func (c *Config) Validate() error {
 				return place(errorf("service '%s': a reverse_proxy needs a pool", s.Name))
 			}
 		case RoleWebServer:
-			if s.Docroot == "" {
+			// Without plugins (Redirect, say) to answer its requests, a
+			// web server without docroot could only fail them all.
+			if s.Docroot == "" && len(s.Plugins) == 0 {
 				return place(errorf("service '%s': a web_server needs a docroot", s.Name))
 			}
 		}

@@ -26,6 +26,11 @@ type Limits struct {
 	// MaxHeaders bounds the number of header lines (default 200). Over
 	// it: 431.
 	MaxHeaders int
+	// ChunkedHTTP10 accepts "Transfer-Encoding: chunked" (alone, without
+	// Content-Length) in an HTTP/1.0 request, as Perlbal does for a chunked
+	// PUT; the head then says ConnClose, so that the connection closes after
+	// the message (RFC 9112 6.1). Default off: such a request is a 400.
+	ChunkedHTTP10 bool
 }
 
 func (l *Limits) maxHead() int {

@@ -225,11 +225,11 @@ func (l *Limits) parseRequest(head []byte, start int, h *RequestHead) error {
 	if err != nil {
 		return err
 	}
-	return h.interpret()
+	return h.interpret(l.ChunkedHTTP10)
 }
 
 // interpret derives the framing and connection fields from the headers.
-func (h *RequestHead) interpret() error {
+func (h *RequestHead) interpret(chunked10 bool) error {
 	var f framing
 	f.reset()
 	var conn connTokens
@@ -277,7 +277,7 @@ func (h *RequestHead) interpret() error {
 		switch {
 		case f.contentLength >= 0:
 			return errCLAndTE
-		case h.Minor == 0:
+		case h.Minor == 0 && !chunked10:
 			return errTE10
 		case f.teBadToken:
 			return errBadTEToken
@@ -287,6 +287,9 @@ func (h *RequestHead) interpret() error {
 			return errBadTE
 		}
 		h.Chunked = true
+		if h.Minor == 0 {
+			h.ConnClose = true
+		}
 	}
 	return nil
 }

@@ -187,6 +187,17 @@ var reqCases = []reqCase{
 	{name: "TE chunked with parameter", in: "POST / HTTP/1.1\r\n" + host + "Transfer-Encoding: chunked;q=1\r\n\r\n", status: 400},
 	{name: "TE not a token", in: "POST / HTTP/1.1\r\n" + host + "Transfer-Encoding: \"chunked\"\r\n\r\n", status: 400},
 	{name: "TE in HTTP/1.0", in: "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", status: 400},
+	{name: "TE in HTTP/1.0 allowed", in: "PUT /f HTTP/1.0\r\nTransfer-Encoding: chunked\r\nConnection: keep-alive\r\nExpect: 100-continue\r\n\r\n",
+		limits: Limits{ChunkedHTTP10: true}, check: func(t *testing.T, r reqResult) {
+			want(t, r.Chunked, true)
+			want(t, r.Body, BodyChunked)
+			want(t, r.KeepAlive, false) // closes after the message
+			want(t, r.Expect100, true)
+		}},
+	{name: "TE in HTTP/1.0 allowed, with CL", in: "PUT /f HTTP/1.0\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n",
+		limits: Limits{ChunkedHTTP10: true}, status: 400},
+	{name: "TE in HTTP/1.0 allowed, not chunked", in: "PUT /f HTTP/1.0\r\nTransfer-Encoding: gzip\r\n\r\n",
+		limits: Limits{ChunkedHTTP10: true}, status: 400},
 	{name: "obs-fold", in: "GET / HTTP/1.1\r\n" + host + "X: a\r\n b\r\n\r\n", status: 400, msg: "obs-fold (header line starting with whitespace)"},
 	{name: "obs-fold tab", in: "GET / HTTP/1.1\r\n" + host + "X: a\r\n\tb\r\n\r\n", status: 400},
 	{name: "whitespace before first header", in: "GET / HTTP/1.1\r\n " + host + "\r\n", status: 400},

@@ -207,6 +207,19 @@ func (mc *console) command(cmd string) {
 	case "shutdown":
 		mc.shutdown(base, args)
 	default:
+		if pc, ok := rt.(PluginCommander); ok {
+			out, found, err := pc.PluginCommand(cmd)
+			if found {
+				if err != nil {
+					mc.errorf("%v", err)
+					return
+				}
+				for _, l := range out {
+					mc.println(l)
+				}
+				return
+			}
+		}
 		mc.errorf("unknown command: %s", base)
 	}
 }

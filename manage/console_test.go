@@ -2,12 +2,14 @@ package manage
 
 import (
 	"fmt"
+	"net/netip"
 	"os"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/plb/plb/config"
 	"github.com/plb/plb/engine"
 )
 
@@ -289,5 +291,23 @@ func TestConsoleQuit(t *testing.T) {
 	cl := dialConsole(t, addr)
 	if got := cl.do("QUIT"); got != "ERROR: unknown command: quit" {
 		t.Errorf("QUIT: %q", got)
+	}
+}
+
+// TestAllowedThroughSelector: through a selector, the management pages are
+// for the allow list, or loopback peers when there is none.
+func TestAllowedThroughSelector(t *testing.T) {
+	s := New("m", nil)
+	s.Update(&config.Service{Listen: "127.0.0.1:60000"})
+	for peer, want := range map[string]bool{"127.0.0.1": true, "::1": true, "10.0.0.1": false} {
+		if got := s.allowedThrough(netip.MustParseAddr(peer)); got != want {
+			t.Errorf("no allow list, %s: %v", peer, got)
+		}
+	}
+	s.Update(&config.Service{Listen: "0.0.0.0:60000", Allow: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}})
+	for peer, want := range map[string]bool{"127.0.0.1": false, "10.1.2.3": true, "::ffff:10.0.0.1": true, "192.0.2.1": false} {
+		if got := s.allowedThrough(netip.MustParseAddr(peer)); got != want {
+			t.Errorf("allow 10/8, %s: %v", peer, got)
+		}
 	}
 }

@@ -11,14 +11,18 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/plb/plb/config"
 	"github.com/plb/plb/engine"
 	"github.com/plb/plb/health"
 	"github.com/plb/plb/http/proxy"
+	"github.com/plb/plb/http/selector"
 	"github.com/plb/plb/http/webserver"
 	"github.com/plb/plb/manage"
+	"github.com/plb/plb/plugin"
+	"github.com/plb/plb/plugin/builtin"
 	"github.com/plb/plb/pool"
 )
 
@@ -35,6 +39,9 @@ type Options struct {
 	// DrainTimeout bounds a graceful stop: connections still open then are
 	// closed (default 30s).
 	DrainTimeout time.Duration
+	// Plugins are the compiled-in plugins LOAD can find (nil:
+	// builtin.New(), Perlbal's plugins).
+	Plugins *plugin.Registry
 }
 
 // errShuttingDown refuses changes during a graceful stop.
@@ -52,6 +59,8 @@ type Server struct {
 	pools    map[string]*pool.Pool
 	services map[string]*service
 	mime     map[string]string // web servers' MIME table (nil: the default); status.go
+	reg      *plugin.Registry
+	targets  atomic.Pointer[targets] // the selectors' view of the services; roles.go
 
 	health   *health.Monitor
 	applied  chan struct{} // wakes the health loop after an Apply
@@ -69,6 +78,11 @@ type service struct {
 	proxy  *proxy.Service
 	web    *webserver.Service
 	mgmt   *manage.Service
+	sel    *selector.Service
+	other  plugin.Role // a role a plugin adds (EchoService's echo)
+	// front is set when the web server has plugins: its connections start
+	// there, and the front hands each request on after running them.
+	front atomic.Pointer[selector.Service]
 }
 
 // New builds the engine for cfg (not yet serving: call Apply, then Run).
@@ -89,6 +103,9 @@ func New(cfg *config.Config, o Options) (*Server, error) {
 	if o.DrainTimeout <= 0 {
 		o.DrainTimeout = 30 * time.Second
 	}
+	if o.Plugins == nil {
+		o.Plugins = builtin.New()
+	}
 	eng, err := engine.New(engine.Config{Loops: cfg.Global.Workers, Logger: o.Logger, Now: o.Now})
 	if err != nil {
 		return nil, err
@@ -96,6 +113,7 @@ func New(cfg *config.Config, o Options) (*Server, error) {
 	s := &Server{
 		log: o.Logger, opts: o, eng: eng, start: o.Now(),
 		cfg:      config.New(),
+		reg:      o.Plugins,
 		pools:    map[string]*pool.Pool{},
 		services: map[string]*service{},
 		health:   &health.Monitor{Log: o.Logger, Now: o.Now},
@@ -118,7 +136,7 @@ func (s *Server) Config() *config.Config {
 
 // ConfigOptions returns the interpreter options for console connections.
 func (s *Server) ConfigOptions() config.Options {
-	return config.Options{Env: s.opts.Env}
+	return config.Options{Env: s.opts.Env, Plugins: s.reg.Lookup}
 }
 
 // StartTime is when the server was created.
@@ -142,6 +160,9 @@ func (s *Server) Requests() int64 {
 			n += sv.proxy.Stats.Requests.Load()
 		case sv.web != nil:
 			n += sv.web.Requests.Load()
+		}
+		if sv.sel != nil {
+			n += sv.sel.Stats.Requests.Load()
 		}
 	}
 	return n
@@ -204,6 +225,7 @@ func (s *Server) Apply(c *config.Config) error {
 		}
 		return err
 	}
+	hooks := map[string]*plugin.Hooks{}
 	for _, sc := range c.Services {
 		ch := serviceChange{sc: sc, sv: s.services[sc.Name]}
 		if ch.sv == nil || ch.sv.role != sc.Role {
@@ -212,6 +234,11 @@ func (s *Server) Apply(c *config.Config) error {
 			ch.fresh = true
 		}
 		sv := ch.sv
+		h, err := s.reg.Hooks(sc)
+		if err != nil {
+			return undo(err)
+		}
+		hooks[sc.Name] = h
 		switch sc.Role {
 		case config.RoleReverseProxy:
 			var p *pool.Pool
@@ -223,6 +250,7 @@ func (s *Server) Apply(c *config.Config) error {
 				}
 			}
 			ch.proxy = proxy.NewSettings(sc, p, retry)
+			ch.proxy.Hooks = h
 			if ch.fresh {
 				sv.proxy = proxy.New(sc.Name, ch.proxy, nloops, s.log.With("service", sc.Name))
 			}
@@ -231,20 +259,38 @@ func (s *Server) Apply(c *config.Config) error {
 			if ch.fresh {
 				sv.web = webserver.New(sc.Name, ch.web, s.log.With("service", sc.Name))
 			}
+			if ch.fresh && h != nil {
+				s.setFront(sv, sc, h) // before its listener accepts
+			}
 		case config.RoleManagement:
 			if ch.fresh {
 				sv.mgmt = manage.New(sc.Name, s)
 				sv.mgmt.Update(sc) // before its listener accepts
 			}
+		case config.RoleSelector:
+			ch.sel = selector.NewSettings(sc, h, s.resolve)
+			if ch.fresh {
+				sv.sel = selector.New(sc.Name, ch.sel, s.log.With("service", sc.Name))
+			}
 		case "":
 			changes = append(changes, ch)
 			continue
 		default:
-			if sc.Enabled {
-				return undo(fmt.Errorf("Can't start service '%s': role %s is not supported yet", sc.Name, sc.Role))
+			if _, ok := c.PluginRole(sc.Role); !ok {
+				if sc.Enabled {
+					return undo(fmt.Errorf("Can't start service '%s': role %s is not supported", sc.Name, sc.Role))
+				}
+				changes = append(changes, ch)
+				continue
 			}
-			changes = append(changes, ch)
-			continue
+			if ch.fresh {
+				r, err := s.reg.NewRole(c, sc.Role, sc.Name, s.log.With("service", sc.Name))
+				if err != nil {
+					return undo(fmt.Errorf("Can't start service '%s': %v", sc.Name, err))
+				}
+				sv.other = r
+				r.Update(sc) // before its listener accepts
+			}
 		}
 		want := sc.Enabled && sc.Listen != ""
 		if want && (sv.ln == nil || sv.listen != sc.Listen) {
@@ -301,6 +347,15 @@ func (s *Server) Apply(c *config.Config) error {
 			if ch.web != nil {
 				sv.web.Update(ch.web)
 			}
+			if ch.sel != nil {
+				sv.sel.Update(ch.sel)
+			}
+			if sv.other != nil {
+				sv.other.Update(sc)
+			}
+		}
+		if sv.web != nil {
+			s.setFront(sv, sc, hooks[sc.Name])
 		}
 		if sv.mgmt != nil {
 			sv.mgmt.Update(sc) // who may connect
@@ -322,6 +377,7 @@ func (s *Server) Apply(c *config.Config) error {
 		}
 	}
 	s.cfg = c
+	s.publishTargets(c, hooks)
 	s.tidy(retired)
 	select {
 	case s.applied <- struct{}{}:
@@ -337,6 +393,7 @@ type serviceChange struct {
 	fresh   bool     // sv is new (new service or new role)
 	proxy   *proxy.Settings
 	web     *webserver.Settings
+	sel     *selector.Settings
 	ln      *engine.Listener // opened for sv
 	closeLn bool             // sv's current listener goes
 }
@@ -353,7 +410,19 @@ func (s *Server) retire(sv *service) *service {
 	if sv.web != nil {
 		sv.web.Drain()
 	}
+	drainSelectors(sv)
 	return sv
+}
+
+// drainSelectors makes a selector, or a web server's front, close its
+// clients after their current response.
+func drainSelectors(sv *service) {
+	if sv.sel != nil {
+		sv.sel.Drain()
+	}
+	if f := sv.front.Load(); f != nil {
+		f.Drain()
+	}
 }
 
 // tidy runs on every loop, soon: reverse proxies close idle backend
@@ -399,22 +468,6 @@ func (s *Server) closeService(sv *service) {
 		sv.ln = nil
 		sv.listen = ""
 	}
-}
-
-// accept is the OnAccept of sv's listener. It tags the connection with sv
-// (Conn.Ctx, which no handler uses) so that a retired service can find its
-// idle connections. Runs on the loop.
-func (sv *service) accept(c *engine.Conn) engine.Handler {
-	c.Ctx = sv
-	switch {
-	case sv.proxy != nil:
-		return sv.proxy.Accept(c)
-	case sv.web != nil:
-		return sv.web.Accept(c)
-	case sv.mgmt != nil:
-		return sv.mgmt.Accept(c)
-	}
-	return nil
 }
 
 // Shutdown asks Run to stop, gracefully (drain) or at once; a stop at once
@@ -473,6 +526,7 @@ func (s *Server) drain(limit time.Duration) {
 		if sv.web != nil {
 			sv.web.Drain()
 		}
+		drainSelectors(sv)
 	}
 	s.mu.Unlock()
 	deadline := time.Now().Add(limit)

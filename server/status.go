@@ -50,6 +50,17 @@ func (s *Server) ServiceStatus(name string) manage.ServiceStatus {
 		}
 		st.BytesIn, st.BytesOut = ws.BytesIn.Load(), ws.BytesOut.Load()
 		st.Clients = ws.ClientsOpen.Load()
+		if f := sv.front.Load(); f != nil {
+			st.Clients += f.Stats.ClientsOpen.Load() // between requests, with the plugins' front
+		}
+	case sv.sel != nil:
+		ss := &sv.sel.Stats
+		st.Requests = ss.Requests.Load()
+		for i := range st.Responses {
+			st.Responses[i] = ss.Status[i].Load()
+		}
+		st.BytesOut = ss.BytesOut.Load()
+		st.Clients = ss.ClientsOpen.Load()
 	}
 	return st
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,8 +11,20 @@ import (
 )
 
 // conformanceFiles are Perlbal 1.80's own test files that plb passes.
-var conformanceFiles = []string{"10-testharness.t", "13-server-tokens.t", "15-webserver.t", "30-reverseproxy.t",
-	"75-plugin-include.t", "77-plugin-throttle.t", "78-plugin-xffextras.t"}
+var conformanceFiles = []string{"10-testharness.t", "13-server-tokens.t", "15-webserver.t",
+	"17-webserver-concat.t", "20-put.t", "22-chunked-put.t", "30-reverseproxy.t",
+	"75-plugin-include.t", "76-plugin-redirect.t", "77-plugin-throttle.t", "78-plugin-xffextras.t",
+	"90-accesscontrol.t"}
+
+// conformanceDeviations are Perlbal test files that plb passes except for
+// assertions checking a Perlbal behaviour plb deliberately improves (the
+// README's table lists them with the reason): the file must fail exactly
+// these assertions, by name, and no other.
+var conformanceDeviations = map[string][]string{
+	// A selector hands requests to a management service (its status
+	// page, metrics); Perlbal answered 500.
+	"32-selector.t": {"mapping to invalid service"},
+}
 
 // TestPerlbalConformance runs Perlbal's own black-box tests against the plb
 // binary through ../shared/conformance/perlbal/run. Outside CI it is
@@ -43,10 +56,31 @@ func TestPerlbalConformance(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
-	cmd := exec.Command(runner, append([]string{bin}, conformanceFiles...)...)
+	out, err := runConformance(t, runner, bin, conformanceFiles...)
+	if err != nil || !strings.Contains(out, "Result: PASS") {
+		t.Fatalf("Perlbal conformance failed: %v\n%s", err, out)
+	}
+	t.Logf("%s", out)
+	for file, names := range conformanceDeviations {
+		out, _ := runConformance(t, runner, bin, file)
+		want := fmt.Sprintf("# Looks like you failed %d test", len(names))
+		ok := strings.Contains(out, want) && !strings.Contains(out, "Bad plan")
+		for _, n := range names {
+			ok = ok && strings.Contains(out, "Failed test '"+n+"'")
+		}
+		if !ok {
+			t.Errorf("%s: want exactly the failures %q:\n%s", file, names, out)
+		}
+	}
+}
+
+// runConformance runs Perlbal test files against bin.
+func runConformance(t *testing.T, runner, bin string, files ...string) (string, error) {
+	cmd := exec.Command(runner, append([]string{bin}, files...)...)
 	cmd.Env = append(os.Environ(), "PERLBAL_T_TIMEOUT=300", "TMPDIR="+t.TempDir())
 	done := make(chan struct{})
 	var out []byte
+	var err error
 	go func() { out, err = cmd.CombinedOutput(); close(done) }()
 	select {
 	case <-done:
@@ -55,8 +89,5 @@ func TestPerlbalConformance(t *testing.T) {
 		<-done
 		t.Fatalf("conformance run hung:\n%s", out)
 	}
-	if err != nil || !strings.Contains(string(out), "Result: PASS") {
-		t.Fatalf("Perlbal conformance failed: %v\n%s", err, out)
-	}
-	t.Logf("%s", out)
+	return string(out), err
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/plb/plb/engine"
 	"github.com/plb/plb/health"
 	"github.com/plb/plb/http"
+	"github.com/plb/plb/http/handoff"
 	"github.com/plb/plb/pool"
 )
 
@@ -284,7 +285,11 @@ func (be *backend) readHead(data []byte) int {
 		}
 	}
 	be.clientKA = ka
-	be.scratch = appendClientResponse(be.scratch[:0], r, cl.minor, be, st)
+	var edits *handoff.Rules
+	if cl.plug != nil {
+		edits = be.responseHooks(cl, r.Status)
+	}
+	be.scratch = appendClientResponseEx(be.scratch[:0], r, cl.minor, be, st, edits)
 	if be.mode == http.BodyChunked {
 		be.held = append(be.held[:0], be.scratch...)
 	} else {

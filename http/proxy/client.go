@@ -8,7 +8,9 @@ import (
 
 	"github.com/plb/plb/engine"
 	"github.com/plb/plb/http"
+	"github.com/plb/plb/http/handoff"
 	"github.com/plb/plb/http/status"
+	"github.com/plb/plb/plugin"
 	"github.com/plb/plb/pool"
 )
 
@@ -50,6 +52,23 @@ type client struct {
 	retryWait  *engine.Timer
 	reqStart   time.Time // when the current request head was parsed
 	waitSince  time.Time // when the client began waiting for a backend
+	// ho is set when a selector handed the connection here: its
+	// persist_client and HEADER rules apply, and the connection returns
+	// to it after each response.
+	ho *handoff.Client
+	// plug is the plugin state of the current request (nil until the
+	// service has plugins).
+	plug *plugState
+}
+
+// plugState is a client's memory for its service's plugins, reused from
+// request to request.
+type plugState struct {
+	req     plugin.Request
+	backend plugin.HeaderEdits // backend_client_assigned
+	resp    plugin.HeaderEdits // modify_response_headers
+	hooks   *plugin.Hooks      // those of the current request
+	buf     []byte
 }
 
 var errClientGone = errors.New("proxy: client closed")
@@ -131,7 +150,11 @@ func (cl *client) readHead(data []byte) int {
 	cl.isHEAD = string(r.Method) == "HEAD"
 	cl.idempotent = cl.isHEAD || string(r.Method) == "GET"
 	cl.minor = r.Minor
-	cl.wantKA = st.Svc.PersistClient && r.KeepAlive() && !cl.svc.draining.Load()
+	persist := st.Svc.PersistClient
+	if cl.ho != nil {
+		persist = cl.ho.Persist // the selector's value wins
+	}
+	cl.wantKA = persist && r.KeepAlive() && !cl.svc.draining.Load()
 	cl.upgrade = r.ConnUpgrade && len(r.Upgrade) > 0
 	cl.bodyMode = r.BodyMode()
 	cl.bodyLeft = r.ContentLength
@@ -140,10 +163,19 @@ func (cl *client) readHead(data []byte) int {
 	cl.chunks.Reset()
 	cl.tried = cl.tried[:0]
 	cl.retries = 0
-	rs.head = appendBackendRequest(rs.head[:0], r, st, c.RemoteAddr().Addr(), st.Svc.PersistBackend && !cl.upgrade)
-	if st.xffPort || st.xffProto {
-		rs.head = cl.appendXFFExtras(rs.head, st)
+	var sel, plug *handoff.Rules
+	if cl.ho != nil {
+		sel = cl.ho.Rules
 	}
+	if st.Hooks != nil {
+		if cl.startHooks(st, r) {
+			return n
+		}
+		plug = cl.assignHooks(st)
+	} else if cl.plug != nil {
+		cl.plug.hooks = nil
+	}
+	rs.head = appendBackendRequestEx(rs.head[:0], r, st, c.RemoteAddr().Addr(), st.Svc.PersistBackend && !cl.upgrade, sel, plug)
 	cl.requests++
 	cl.setState(clWait)
 	if st.Svc.BufferSize > 0 {
@@ -412,11 +444,43 @@ func (cl *client) responseDone(keepAlive bool) {
 		c.Close()
 		return
 	}
+	cl.nextRequest()
+}
+
+// nextRequest waits for the client's next request on a kept-alive
+// connection, or gives the connection back to the selector it came from.
+func (cl *client) nextRequest() {
+	c := cl.conn
 	cl.setState(clHead)
 	cl.releaseState()
+	if cl.ho != nil && cl.ho.Base != nil {
+		cl.returnToBase()
+		return
+	}
 	c.SetTimeout(cl.st.Svc.PersistClientIdleTimeout)
 	c.ResumeRead()
 	c.Kick()
+}
+
+// returnToBase gives the connection back to the selector (Perlbal's
+// return_to_base): this client is done with it.
+func (cl *client) returnToBase() {
+	c := cl.conn
+	base := cl.ho.Base
+	cl.ho = nil
+	cl.plug = nil
+	cl.svc.Stats.ClientsOpen.Add(-1)
+	cl.setState(clClosing)
+	if cl.spool != nil {
+		// Queued spool regions may still be sending: the connection
+		// closes the file once they are.
+		c.SendFile(cl.spool, 0, 0, true)
+		cl.spool = nil
+	}
+	if cl.retryWait != nil {
+		cl.retryWait.Stop()
+	}
+	base.Return(c)
 }
 
 // fail answers with a generated error and closes.

@@ -5,6 +5,7 @@ import (
 	"strconv"
 
 	"github.com/plb/plb/http"
+	"github.com/plb/plb/http/handoff"
 	"github.com/plb/plb/http/status"
 )
 
@@ -51,6 +52,15 @@ func equalFoldBytes(a, b []byte) bool { return equalFold(a, string(b)) }
 // request line and headers, less hop-by-hop fields, with X-Forwarded-For,
 // the service's HEADER rules and our own Connection field.
 func appendBackendRequest(dst []byte, r *http.RequestHead, st *Settings, peer netip.Addr, keepAlive bool) []byte {
+	return appendBackendRequestEx(dst, r, st, peer, keepAlive, nil, nil)
+}
+
+// appendBackendRequestEx is appendBackendRequest with two more sets of
+// header edits applied first, in Perlbal's order: sel, the HEADER rules of
+// the selector that handed the client on, then plug, the edits of the
+// backend_client_assigned hooks; the service's own HEADER rules come last.
+// Either may be nil.
+func appendBackendRequestEx(dst []byte, r *http.RequestHead, st *Settings, peer netip.Addr, keepAlive bool, sel, plug *handoff.Rules) []byte {
 	upgrade := r.ConnUpgrade && len(r.Upgrade) > 0
 	dst = append(dst, r.Method...)
 	dst = append(dst, ' ')
@@ -99,6 +109,9 @@ headers:
 				continue headers
 			}
 		}
+		if sel.Removed(n) || plug.Removed(n) {
+			continue
+		}
 	keep:
 		dst = append(dst, n...)
 		dst = append(dst, ": "...)
@@ -124,19 +137,54 @@ headers:
 	default:
 		dst = append(dst, "Connection: close\r\n"...)
 	}
+	if sel != nil {
+		for _, h := range sel.Inserts {
+			if !plug.Removed(h.Name) && !st.removed(h.Name) {
+				dst = appendField(dst, h.Name, h.Value)
+			}
+		}
+	}
+	if plug != nil {
+		for _, h := range plug.Inserts {
+			if !st.removed(h.Name) {
+				dst = appendField(dst, h.Name, h.Value)
+			}
+		}
+	}
 	for _, h := range st.inserts {
-		dst = append(dst, h.name...)
-		dst = append(dst, ": "...)
-		dst = append(dst, h.value...)
-		dst = append(dst, "\r\n"...)
+		dst = appendField(dst, h.name, h.value)
 	}
 	return append(dst, "\r\n"...)
+}
+
+func appendField(dst, name, value []byte) []byte {
+	dst = append(dst, name...)
+	dst = append(dst, ": "...)
+	dst = append(dst, value...)
+	return append(dst, "\r\n"...)
+}
+
+// removed reports whether the service's HEADER rules remove (or replace)
+// the field name.
+func (st *Settings) removed(name []byte) bool {
+	for _, rm := range st.removes {
+		if equalFoldBytes(name, rm) {
+			return true
+		}
+	}
+	return false
 }
 
 // appendClientResponse builds the head sent to the client: the backend's
 // status and headers (less hop-by-hop ones) under the client's HTTP
 // version, with the framing and Connection fields plb decided.
 func appendClientResponse(dst []byte, r *http.ResponseHead, minor int, be *backend, st *Settings) []byte {
+	return appendClientResponseEx(dst, r, minor, be, st, nil)
+}
+
+// appendClientResponseEx is appendClientResponse with the edits of the
+// modify_response_headers hooks (nil: none).
+func appendClientResponseEx(dst []byte, r *http.ResponseHead, minor int, be *backend, st *Settings, ed *handoff.Rules) []byte {
 	if minor >= 1 {
 		dst = append(dst, "HTTP/1.1 "...)
 	} else {
@@ -160,10 +208,18 @@ func appendClientResponse(dst []byte, r *http.ResponseHead, minor int, be *backe
 		if (be.dechunk || be.rechunk) && equalFold(n, "transfer-encoding") {
 			continue
 		}
+		if ed.Removed(n) {
+			continue
+		}
 		dst = append(dst, n...)
 		dst = append(dst, ": "...)
 		dst = append(dst, h.Value...)
 		dst = append(dst, "\r\n"...)
+	}
+	if ed != nil {
+		for _, h := range ed.Inserts {
+			dst = appendField(dst, h.Name, h.Value)
+		}
 	}
 	switch {
 	case upgraded:

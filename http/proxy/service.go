@@ -16,6 +16,8 @@ import (
 
 	"github.com/plb/plb/config"
 	"github.com/plb/plb/engine"
+	"github.com/plb/plb/http/handoff"
+	"github.com/plb/plb/plugin"
 	"github.com/plb/plb/pool"
 )
 
@@ -25,13 +27,14 @@ type Settings struct {
 	Svc  *config.Service
 	Pool *pool.Pool // nil when the service has no pool (every request → 503)
 	// ServerRetry is the pool's consecutive-failure limit (0: never down).
-	ServerRetry  int
+	ServerRetry int
+	// Hooks are the instances of the service's plugins (nil: none, and the
+	// data path builds no plugin.Request). Set before the settings are
+	// published.
+	Hooks        *plugin.Hooks
 	keepAliveHdr []byte // "Connection: keep-alive\r\nKeep-Alive: timeout=N, max=100\r\n"
 	inserts      []hdr
 	removes      [][]byte
-	// xffPort and xffProto: the XFFExtras plugin's send_backend_port and
-	// send_backend_proto.
-	xffPort, xffProto bool
 }
 
 type hdr struct{ name, value []byte }
@@ -52,7 +55,6 @@ func NewSettings(svc *config.Service, p *pool.Pool, serverRetry int) *Settings {
 	for _, h := range s.inserts {
 		s.removes = append(s.removes, h.name)
 	}
-	s.setXFFExtras(svc)
 	return s
 }
 
@@ -113,6 +115,20 @@ func (s *Service) Accept(c *engine.Conn) engine.Handler {
 	cl := &client{svc: s, conn: c}
 	s.Stats.ClientsOpen.Add(1)
 	return cl
+}
+
+// Adopt takes over a client connection a selector hands on (see package
+// handoff): the request at the start of its buffered input is read again
+// here, the selector's persist_client and HEADER rules apply, and after
+// the response the connection goes back to hc.Base. Runs on the loop,
+// inside the selector's OnData.
+func (s *Service) Adopt(c *engine.Conn, hc *handoff.Client) {
+	cl := &client{svc: s, conn: c, ho: hc}
+	s.Stats.ClientsOpen.Add(1)
+	c.SetHandler(cl)
+	cl.OnOpen(c)
+	c.ResumeRead()
+	c.Kick()
 }
 
 // CloseIdle closes this loop's idle backend connections and, when draining,

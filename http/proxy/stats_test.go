@@ -6,27 +6,36 @@ import (
 	"time"
 
 	"github.com/plb/plb/config"
+	"github.com/plb/plb/http/handoff"
+	"github.com/plb/plb/plugin"
 )
 
-// TestXFFExtras: with the plugin registered, X-Forwarded-Proto replaces
-// what the client sent; without it nothing is added.
-func TestXFFExtras(t *testing.T) {
+// TestHeaderEditOrder: the selector's HEADER rules apply first, then the
+// edits of backend_client_assigned hooks, then the service's own rules
+// (Perlbal's order); an edit replaces what the client sent.
+func TestHeaderEditOrder(t *testing.T) {
 	st := settings(func(s *config.Service) {
-		s.Plugins = []string{"XFFExtras"}
-		s.Extra = map[string]string{"send_backend_proto": "1"}
+		s.Headers = []config.HeaderRule{{Insert: true, Name: "X-Svc", Value: "svc"}, {Name: "X-Sel"}}
 	})
-	if !st.xffProto || st.xffPort {
-		t.Fatalf("xffProto %v xffPort %v", st.xffProto, st.xffPort)
+	sel := handoff.NewRules([]config.HeaderRule{{Insert: true, Name: "X-Sel", Value: "sel"}, {Insert: true, Name: "X-Both", Value: "sel"}, {Name: "X-Drop"}})
+	var plug plugin.HeaderEdits
+	plug.Set("X-Forwarded-Proto", []byte("http"))
+	plug.Set("X-Both", []byte("plug"))
+	r := parseReq(t, "GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-Proto: https\r\nX-Drop: 1\r\nX-Both: client\r\n\r\n")
+	got := string(appendBackendRequestEx(nil, r, st, peer, true, sel, &plug.Rules))
+	for _, want := range []string{"\r\nX-Forwarded-Proto: http\r\n", "\r\nX-Both: plug\r\n", "\r\nX-Svc: svc\r\n"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("no %q in\n%s", want, got)
+		}
 	}
-	r := parseReq(t, "GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-Proto: https\r\n\r\n")
-	head := (&client{}).appendXFFExtras(appendBackendRequest(nil, r, st, peer, true), st)
-	if got := string(head); strings.Count(got, "X-Forwarded-Proto") != 1 ||
-		!strings.HasSuffix(got, "\r\nX-Forwarded-Proto: http\r\n\r\n") {
-		t.Errorf("head:\n%s", got)
+	for _, gone := range []string{"https", "X-Drop", "X-Sel", "client", "X-Both: sel"} {
+		if strings.Contains(got, gone) {
+			t.Errorf("%q still in\n%s", gone, got)
+		}
 	}
-	off := settings(func(s *config.Service) { s.Extra = map[string]string{"send_backend_proto": "1"} })
-	if off.xffProto {
-		t.Error("XFFExtras settings apply without the plugin")
+	// No edits: the same bytes as before.
+	if a, b := string(appendBackendRequestEx(nil, r, st, peer, true, nil, nil)), string(appendBackendRequest(nil, r, st, peer, true)); a != b {
+		t.Errorf("nil edits change the head:\n%s\n%s", a, b)
 	}
 }
 

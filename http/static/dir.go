@@ -9,10 +9,10 @@ import (
 	"github.com/plb/plb/http/status"
 )
 
-// serveDir answers for the directory dir (rel inside the docroot): the first
+// serveDir answers for the directory rel inside the docroot: the first
 // index file, else the listing or Perlbal's "Directory listing disabled"
-// page. It takes ownership of dir.
-func (s *Server) serveDir(b *builder, r *Request, root *os.Root, dir *os.File, fi fs.FileInfo, rel string) ([]byte, Response, error) {
+// page.
+func (s *Server) serveDir(b *builder, r *Request, e *rootEntry, st fileStat, rel string) ([]byte, Response, error) {
 	for _, idx := range s.opts.IndexFiles {
 		if !validIndexName(idx) {
 			continue
@@ -21,43 +21,42 @@ func (s *Server) serveDir(b *builder, r *Request, root *os.Root, dir *os.File, f
 		if rel != "." {
 			name = rel + "/" + idx
 		}
-		f, err := root.OpenFile(name, openFlags, 0)
+		f, err := s.open(e, []byte(name))
 		if err != nil {
 			if errorsIsClosed(err) {
-				dir.Close()
 				return nil, Response{}, errRetry
 			}
 			continue
 		}
-		ffi, err := f.Stat()
-		if err != nil || !ffi.Mode().IsRegular() {
-			f.Close()
+		if f.st.kind != kindRegular {
+			f.close()
 			continue
 		}
-		dir.Close()
 		// Served in place, with no redirect, conditional and range rules
 		// included, as Perlbal does.
-		h, resp := s.serveFile(b, r, f, ffi, idx)
+		h, resp := s.serveFile(b, r, &f, []byte(idx))
 		return h, resp, nil
 	}
 
 	if !s.opts.DirIndexing {
-		dir.Close()
 		// Perlbal's answer, kept because its test 15-webserver expects it:
 		// a 200, not a 403.
-		h, resp := b.simple(200, "Directory listing disabled")
-		return h, resp, nil
+		return b.done(200, "Directory listing disabled")
 	}
 
+	dir, err := e.root.Open(rel)
+	if err != nil {
+		return b.fail(err)
+	}
 	entries, err := dir.ReadDir(-1)
 	dir.Close()
 	if err != nil {
 		return b.fail(err)
 	}
-	body := s.listing(root, entries, rel)
+	body := s.listing(e.root, entries, rel)
 
 	var lmbuf [status.DateLen]byte
-	b.start(200, status.AppendDate(lmbuf[:0], fi.ModTime()))
+	b.start(200, status.AppendDate(lmbuf[:0], st.mtime))
 	b.dst = append(b.dst, "Content-Type: text/html\r\n"...)
 	b.contentLength(int64(len(body)))
 	head := b.end()

@@ -2,8 +2,7 @@ package static
 
 import (
 	"bytes"
-	"io/fs"
-	"os"
+	"slices"
 	"strconv"
 	"time"
 
@@ -11,17 +10,34 @@ import (
 )
 
 // serveFile answers with the regular file f (opened as name): 200, 206, 304
-// or 416, and the file region to send. It takes ownership of f.
-func (s *Server) serveFile(b *builder, r *Request, f *os.File, fi fs.FileInfo, name string) ([]byte, Response) {
-	code, off, n := s.fileHead(b, r, fi, name)
+// or 416, and what to send after the head: the region read into Body when
+// it is small, else the file itself. It takes ownership of f.
+func (s *Server) serveFile(b *builder, r *Request, f *file, name []byte) ([]byte, Response) {
+	code, off, n := s.fileHead(b, r, f.st, name)
 	head := b.end()
 	resp := Response{Status: code}
-	if (code == 200 || code == 206) && !b.head && n > 0 {
-		resp.File, resp.Offset, resp.Length = f, off, n
-	} else {
-		f.Close()
+	if (code != 200 && code != 206) || b.head || n <= 0 {
+		f.close()
+		return head, resp
 	}
-	return head, resp
+	if n > int64(s.opts.InlineMax) {
+		resp.File, resp.Offset, resp.Length = f.osFile(name), off, n
+		return head, resp
+	}
+	// Read the region right after the head, in the same buffer: one write
+	// sends both.
+	h := len(b.dst)
+	b.dst = slices.Grow(b.dst, int(n))[:h+int(n)]
+	got, err := f.pread(b.dst[h:], off)
+	f.close()
+	if err != nil || int64(got) != n {
+		// The file shrank (or broke) since fstat: the head already
+		// promised n bytes, so answer afresh.
+		b.reset()
+		return b.simple(500, "")
+	}
+	resp.Body = b.dst[h : h+int(n) : h+int(n)]
+	return b.dst[:h:h], resp
 }
 
 // fileHead decides the response for a regular file and appends its head up
@@ -29,9 +45,9 @@ func (s *Server) serveFile(b *builder, r *Request, f *os.File, fi fs.FileInfo, n
 // Accept-Ranges, then Content-Type and Content-Length, or Content-Range and
 // Content-Length (206), or Content-Range and a zero Content-Length (416);
 // a 304 has neither. It returns the code and the region to send.
-func (s *Server) fileHead(b *builder, r *Request, fi fs.FileInfo, name string) (code int, off, n int64) {
-	size := fi.Size()
-	mtime := fi.ModTime()
+func (s *Server) fileHead(b *builder, r *Request, st fileStat, name []byte) (code int, off, n int64) {
+	size := st.size
+	mtime := st.mtime
 	var lmbuf [status.DateLen]byte
 	lastMod := status.AppendDate(lmbuf[:0], mtime)
 
@@ -45,10 +61,10 @@ func (s *Server) fileHead(b *builder, r *Request, fi fs.FileInfo, name string) (
 	b.dst = append(b.dst, "Accept-Ranges: bytes\r\n"...)
 	switch code {
 	case 200:
-		b.header("Content-Type", mimeFor(s.opts.MIME, name))
+		b.header("Content-Type", mimeForName(s.opts.MIME, name))
 		b.contentLength(size)
 	case 206:
-		b.header("Content-Type", mimeFor(s.opts.MIME, name))
+		b.header("Content-Type", mimeForName(s.opts.MIME, name))
 		b.dst = append(b.dst, "Content-Range: bytes "...)
 		b.dst = strconv.AppendInt(b.dst, off, 10)
 		b.dst = append(b.dst, '-')

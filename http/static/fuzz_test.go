@@ -1,12 +1,16 @@
 package static
 
 import (
+	"crypto/md5"
+	"encoding/base64"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // FuzzServePath checks that no request-target, with any Range or
@@ -31,7 +35,7 @@ func FuzzServePath(f *testing.F) {
 		f.Fatal(err)
 	}
 	servers := []*Server{
-		New(Options{Docroot: root, DirIndexing: true, ServerTokens: true}),
+		New(Options{Docroot: root, DirIndexing: true, ServerTokens: true, InlineMax: -1}),
 		New(Options{Docroot: root, IndexFiles: []string{"index.html", "link_in", "link_out", "hello.txt"}}),
 	}
 	f.Cleanup(func() {
@@ -40,6 +44,10 @@ func FuzzServePath(f *testing.F) {
 		}
 	})
 
+	// The second server answers from a cache too (asked a minute after
+	// the real clock, so that the files count as settled).
+	var cache FileCache
+	later := time.Now().Add(time.Minute)
 	f.Fuzz(func(t *testing.T, uri, rng, ims string) {
 		for i, s := range servers {
 			method := "GET"
@@ -47,7 +55,11 @@ func FuzzServePath(f *testing.F) {
 				method = "HEAD"
 			}
 			r := &Request{Method: method, URI: []byte(uri), Range: []byte(rng), IfModifiedSince: []byte(ims)}
-			head, resp := s.Serve(nil, r, testNow, keepAlive)
+			now := testNow
+			if i == 1 {
+				r.Cache, now = &cache, later
+			}
+			head, resp := s.Serve(nil, r, now, keepAlive)
 			h := string(head)
 			if !strings.HasPrefix(h, "HTTP/1.0 "+strconv.Itoa(resp.Status)+" ") || !strings.HasSuffix(h, "\r\n\r\n") ||
 				strings.Count(h, "\r\n\r\n") != 1 {
@@ -72,6 +84,140 @@ func FuzzServePath(f *testing.F) {
 				}
 			}
 			resp.File.Close()
+		}
+	})
+}
+
+// insideRoot checks, on Linux, that an open file lies in the docroot.
+func insideRoot(t *testing.T, f *os.File, realRoot, what string) {
+	t.Helper()
+	if runtime.GOOS != "linux" {
+		return
+	}
+	p, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(int(f.Fd())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(p, realRoot+string(filepath.Separator)) {
+		t.Errorf("%q: opened %s, outside %s", what, p, realRoot)
+	}
+}
+
+// FuzzConcat checks that no concatenation list panics, yields a part
+// outside the docroot, or a malformed head.
+func FuzzConcat(f *testing.F) {
+	for _, seed := range []string{
+		"/??hello.txt,foo/bar.txt", "/foo/??bar.txt,bar.txt?v=1", "/??link_out", "/??../outside/secret.txt",
+		"/dir_out/??secret.txt", "/??%2e%2e/outside/secret.txt", "/??list/to_out/secret.txt", "/??,,,",
+		"/foo??bar.txt", "/??fifo", "/??loop", "/??foo/", "/%2e%2e/??x", "/??hello.txt%00",
+	} {
+		f.Add(seed, "")
+	}
+	f.Add("/??hello.txt", mtimeStr)
+	root := tree(f)
+	realRoot, err := filepath.EvalSymlinks(root)
+	if err != nil {
+		f.Fatal(err)
+	}
+	s := New(Options{Docroot: root, EnableConcatenateGet: true})
+	f.Cleanup(func() { s.Close() })
+	f.Fuzz(func(t *testing.T, uri, ims string) {
+		head, resp := s.Serve(nil, &Request{Method: "GET", URI: []byte(uri), IfModifiedSince: []byte(ims)}, testNow, nil)
+		h := string(head)
+		if !strings.HasPrefix(h, "HTTP/1.0 "+strconv.Itoa(resp.Status)+" ") || !strings.HasSuffix(h, "\r\n\r\n") ||
+			strings.Count(h, "\r\n\r\n") != 1 {
+			t.Fatalf("malformed head for %q: %q", uri, h)
+		}
+		if strings.Contains(string(resp.Body), "SECRET") {
+			t.Fatalf("%q: body shows a file outside the docroot", uri)
+		}
+		if resp.File != nil {
+			insideRoot(t, resp.File, realRoot, uri)
+		}
+		var sum int64
+		for _, p := range resp.Parts {
+			insideRoot(t, p.File, realRoot, uri)
+			sum += p.Length
+		}
+		if resp.Parts != nil && !strings.Contains(h, "\r\nContent-Length: "+strconv.FormatInt(sum, 10)+"\r\n") {
+			t.Errorf("%q: parts of %d bytes under %q", uri, sum, h)
+		}
+		resp.Close()
+	})
+}
+
+// putPattern is Perlbal's PUT file pattern; parsePutPath must agree with
+// it (and refuse any "..", checked before it in Perlbal).
+var putPattern = regexp.MustCompile(`^((?:/[\w\-\.]+)*)/([\w\-\.]+)$`)
+
+// FuzzPutPath compares parsePutPath with Perlbal's regular expression, and
+// checks that a PUT of any name opens a file inside the docroot only.
+func FuzzPutPath(f *testing.F) {
+	for _, seed := range []string{
+		"/foo.txt", "/a/b/c.txt", "/a//b.txt", "/a/", "/", "", "foo", "/a/../b", "/a..b", "/.", "/./x",
+		"/x?y", "/x%41", "/é.txt", "/dir_out/x.txt", "/link_out", "/list/to_out/x", "/-_.AZaz09",
+	} {
+		f.Add(seed)
+	}
+	root := tree(f)
+	realRoot, err := filepath.EvalSymlinks(root)
+	if err != nil {
+		f.Fatal(err)
+	}
+	s := New(Options{Docroot: root, EnablePut: true, EnableMD5: true})
+	f.Cleanup(func() { s.Close() })
+	f.Fuzz(func(t *testing.T, uri string) {
+		dir, name, ndirs, ok := parsePutPath([]byte(uri))
+		m := putPattern.FindStringSubmatch(uri)
+		want := m != nil && !strings.Contains(uri, "..")
+		if ok != want {
+			t.Fatalf("parsePutPath(%q) ok=%v, the pattern says %v", uri, ok, want)
+		}
+		if !ok {
+			return
+		}
+		if "/"+string(dir) != m[1] && !(len(dir) == 0 && m[1] == "") || string(name) != m[2] {
+			t.Fatalf("parsePutPath(%q) = %q, %q; the pattern %q, %q", uri, dir, name, m[1], m[2])
+		}
+		if wantDirs := strings.Count(m[1], "/"); ndirs != wantDirs {
+			t.Fatalf("parsePutPath(%q) counts %d directories, want %d", uri, ndirs, wantDirs)
+		}
+		if validDeletePath([]byte(uri)) != ok {
+			t.Fatalf("DELETE and PUT disagree on %q", uri)
+		}
+		u, _, _ := s.StartPut(nil, &Request{Method: "PUT", URI: []byte(uri), ContentMD5: []byte("x")}, testNow, nil)
+		if u != nil {
+			insideRoot(t, u.f, realRoot, uri)
+			u.Abort()
+		}
+	})
+}
+
+// FuzzContentMD5 checks the Content-MD5 normalization: idempotent, no
+// blank or '=' left at the end, and any padding or blanks around a real
+// digest match the unpadded encoding Finish compares with.
+func FuzzContentMD5(f *testing.F) {
+	for _, seed := range []string{"", "=", "abc==", " x= ", "1B2M2Y8AsgTpgAmY7PhCfg==", "\t=\t"} {
+		f.Add(seed, []byte("body"))
+	}
+	f.Fuzz(func(t *testing.T, v string, body []byte) {
+		n := expectedMD5([]byte(v))
+		if string(expectedMD5(n)) != string(n) {
+			t.Fatalf("not idempotent on %q: %q", v, n)
+		}
+		if len(n) > 0 {
+			if c := n[len(n)-1]; c == '=' || c == ' ' || c == '\t' {
+				t.Fatalf("expectedMD5(%q) = %q ends in %q", v, n, c)
+			}
+			if c := n[0]; c == ' ' || c == '\t' {
+				t.Fatalf("expectedMD5(%q) = %q starts with a blank", v, n)
+			}
+		}
+		sum := md5.Sum(body)
+		raw := base64.RawStdEncoding.EncodeToString(sum[:])
+		padded := " " + base64.StdEncoding.EncodeToString(sum[:]) + "  "
+		if string(expectedMD5([]byte(padded))) != raw {
+			t.Fatalf("padded digest %q normalizes to %q, want %q", padded, expectedMD5([]byte(padded)), raw)
 		}
 	})
 }

@@ -10,12 +10,17 @@ import (
 // builder appends one response head to the caller's buffer.
 type builder struct {
 	dst    []byte
+	base   int // len(dst) when the builder started: reset goes back to it
 	proto  string
 	conn   func([]byte) []byte
 	head   bool // HEAD request: never a body
 	tokens bool
 	now    time.Time
+	date   *status.SharedDateCache
 }
+
+// reset drops what the builder appended, to answer differently.
+func (b *builder) reset() { b.dst = b.dst[:b.base] }
 
 // simple answers with a generated page in status.AppendSimple's format. The
 // body follows the head in the same buffer.
@@ -30,6 +35,7 @@ func (b *builder) simple(code int, msg string) ([]byte, Response) {
 	if !b.head && status.BodyAllowed(code) {
 		out = status.AppendBody(out, code, msg)
 	}
+	b.dst = out
 	resp := Response{Status: code}
 	if len(out) > h {
 		resp.Body = out[h:len(out):len(out)]
@@ -42,7 +48,7 @@ func (b *builder) simple(code int, msg string) ([]byte, Response) {
 func (b *builder) start(code int, lastMod []byte) {
 	b.dst = status.AppendStatusLine(b.dst, b.proto, code)
 	b.dst = append(b.dst, "Date: "...)
-	b.dst = status.AppendDate(b.dst, b.now)
+	b.dst = b.date.Append(b.dst, b.now)
 	b.dst = append(b.dst, "\r\n"...)
 	if b.tokens {
 		b.dst = append(b.dst, "Server: "+status.ServerToken+"\r\n"...)

@@ -115,3 +115,34 @@ func mimeFor(table map[string]string, name string) string {
 	}
 	return DefaultMIMEType
 }
+
+// mimeForName is mimeFor for a name held in bytes. It does not allocate.
+func mimeForName(table map[string]string, name []byte) string {
+	if t, ok := lookupMIME(table, nameExt(name)); ok {
+		return t
+	}
+	return DefaultMIMEType
+}
+
+// nameExt is Extension for a name held in bytes.
+func nameExt(name []byte) []byte {
+	i := len(name)
+	for i > 0 && isWordByte(name[i-1]) {
+		i--
+	}
+	if i == len(name) || i == 0 || name[i-1] != '.' {
+		return nil
+	}
+	return name[i:]
+}
+
+// lookupMIME finds ext in table (nil: the default table). The string
+// conversions are only compared and looked up, so they do not allocate.
+func lookupMIME(table map[string]string, ext []byte) (string, bool) {
+	if table == nil {
+		t := defaultMIME(string(ext))
+		return t, t != ""
+	}
+	t, ok := table[string(ext)]
+	return t, ok && t != ""
+}

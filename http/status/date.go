@@ -1,6 +1,9 @@
 package status
 
-import "time"
+import (
+	"sync/atomic"
+	"time"
+)
 
 // DateLen is the length of an HTTP date such as
 // "Mon, 02 Jan 2006 15:04:05 GMT".
@@ -132,4 +135,29 @@ func trimSpace(b []byte) []byte {
 		b = b[:len(b)-1]
 	}
 	return b
+}
+
+// SharedDateCache is a DateCache safe for concurrent use by several event
+// loops: the formatted Date of the current second, replaced (one small
+// allocation) when the second changes. The zero value is ready.
+type SharedDateCache struct {
+	p atomic.Pointer[dateStamp]
+}
+
+type dateStamp struct {
+	sec int64
+	b   [DateLen]byte
+}
+
+// Append appends now as an IMF-fixdate, formatting it only when the second
+// changed since the last call. Safe from any goroutine.
+func (c *SharedDateCache) Append(dst []byte, now time.Time) []byte {
+	sec := now.Unix()
+	if d := c.p.Load(); d != nil && d.sec == sec {
+		return append(dst, d.b[:]...)
+	}
+	d := &dateStamp{sec: sec}
+	AppendDate(d.b[:0], now)
+	c.p.Store(d)
+	return append(dst, d.b[:]...)
 }

@@ -201,3 +201,35 @@ func BenchmarkDateCache(b *testing.B) {
 		buf = c.Append(buf[:0], now)
 	}
 }
+
+func TestSharedDateCache(t *testing.T) {
+	var c SharedDateCache
+	t0 := time.Date(2006, 1, 2, 15, 4, 5, 0, time.UTC)
+	if got := string(c.Append([]byte("x"), t0)); got != "xMon, 02 Jan 2006 15:04:05 GMT" {
+		t.Fatalf("got %q", got)
+	}
+	if got := string(c.Append(nil, t0.Add(999*time.Millisecond))); got != "Mon, 02 Jan 2006 15:04:05 GMT" {
+		t.Fatalf("same second: got %q", got)
+	}
+	if got := string(c.Append(nil, t0.Add(-time.Second))); got != "Mon, 02 Jan 2006 15:04:04 GMT" {
+		t.Fatalf("earlier second: got %q", got)
+	}
+	// Several loops at once, each second checked against AppendDate.
+	done := make(chan struct{})
+	for g := 0; g < 4; g++ {
+		go func(g int) {
+			defer func() { done <- struct{}{} }()
+			buf := make([]byte, 0, DateLen)
+			for i := 0; i < 200; i++ {
+				now := t0.Add(time.Duration(i/3+g) * time.Second)
+				if got, want := string(c.Append(buf[:0], now)), string(AppendDate(nil, now)); got != want {
+					t.Errorf("concurrent: got %q, want %q", got, want)
+					return
+				}
+			}
+		}(g)
+	}
+	for g := 0; g < 4; g++ {
+		<-done
+	}
+}

@@ -6,8 +6,8 @@ package webserver
 import (
 	"errors"
 	"log/slog"
+	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/plb/plb/config"
 	"github.com/plb/plb/engine"
@@ -32,7 +32,14 @@ func NewSettings(svc *config.Service, mime map[string]string) *Settings {
 		ServerTokens: svc.ServerTokens,
 		EnablePut:    svc.EnablePut,
 		EnableDelete: svc.EnableDelete,
-		MIME:         mime,
+		EnableMD5:    svc.EnableMD5,
+		// Perlbal checks min_put_directory and max_put_size on
+		// Content-Length PUTs only; plb on chunked ones too.
+		MinPutDirectory:      svc.MinPutDirectory,
+		MaxPutSize:           svc.MaxPutSize,
+		MaxChunkedSize:       svc.MaxChunkedRequestSize,
+		EnableConcatenateGet: svc.EnableConcatenateGet,
+		MIME:                 mime,
 	})}
 }
 
@@ -42,6 +49,9 @@ type Service struct {
 	log      *slog.Logger
 	settings atomic.Pointer[Settings]
 	draining atomic.Bool
+	// scratch holds each loop's response buffer (lines.go).
+	scratchMu sync.Mutex
+	scratch   map[*engine.Loop]*scratch
 	// Requests counts requests served. Safe from any goroutine.
 	Requests atomic.Int64
 	// Stats are the other counters. Safe from any goroutine.
@@ -79,17 +89,30 @@ func (s *Service) Drain() { s.draining.Store(true) }
 // Accept is the engine's OnAccept for this service. Runs on the loop.
 func (s *Service) Accept(c *engine.Conn) engine.Handler {
 	s.Stats.ClientsOpen.Add(1)
-	return &conn{svc: s}
+	wc := &conn{svc: s, scratch: s.scratchFor(c.Loop())}
+	// Perlbal takes chunked PUTs from HTTP/1.0 clients (its test
+	// 22-chunked-put sends one); the connection closes after each.
+	wc.parser.Limits.ChunkedHTTP10 = true
+	return wc
 }
 
 type conn struct {
 	svc    *Service
 	parser http.Parser
 	req    http.RequestHead
-	buf    []byte
-	busy   bool // a file body is still being sent
-	ka     bool
-	reqs   int
+	// scratch is where response heads (and small files) are built: one
+	// buffer per loop, not per connection, since a response is written or
+	// copied to the output queue before the loop builds the next one.
+	scratch *scratch
+	busy    bool // a file body is still being sent
+	ka      bool
+	reqs    int
+	put     *putState // a PUT body being received (put.go)
+	// connFn appends the Connection lines for ka and kaTimeout; made once
+	// per connection, so that no request allocates a closure.
+	connFn    func([]byte) []byte
+	kaTimeout int
+	corked    bool // TCP_CORK is set until the output queue is empty
 }
 
 func (wc *conn) OnOpen(c *engine.Conn) {
@@ -102,13 +125,23 @@ func (wc *conn) OnData(c *engine.Conn, data []byte) int {
 	// and comes back after OnDrain.
 	used := 0
 	for used < len(data) && !wc.busy && !c.Closing() {
-		n := wc.serve(c, data[used:])
+		var n int
+		if wc.put != nil {
+			// A PUT body: written to disk as it comes, all of it
+			// consumed, so memory holds no more than one read.
+			n = wc.putBody(c, data[used:])
+		} else {
+			n = wc.serve(c, data[used:])
+		}
 		if n == 0 {
 			break
 		}
 		used += n
 	}
-	if wc.busy {
+	if wc.busy && used < len(data) {
+		// A pipelined request waits for this body: read no more until
+		// it is sent. (Without one, reading goes on, which spares two
+		// epoll_ctl calls per large response.)
 		c.PauseRead()
 	}
 	return used
@@ -126,9 +159,10 @@ func (wc *conn) serve(c *engine.Conn, data []byte) int {
 		if errors.As(err, &he) {
 			code, msg = he.Status, he.Msg
 		}
-		wc.buf = status.AppendSimple(wc.buf[:0], code, msg, status.Options{ServerTokens: st.Svc.ServerTokens})
-		wc.svc.count(code, int64(len(wc.buf)))
-		c.Write(wc.buf)
+		buf := status.AppendSimple(wc.scratch.b[:0], code, msg, status.Options{ServerTokens: st.Svc.ServerTokens})
+		wc.scratch.b = buf
+		wc.svc.count(code, int64(len(buf)))
+		c.Write(buf)
 		c.Close()
 		return len(data)
 	}
@@ -145,49 +179,81 @@ func (wc *conn) serve(c *engine.Conn, data []byte) int {
 	if r.Minor >= 1 {
 		proto = "HTTP/1.1"
 	}
+	if st.Svc.EnablePut && string(r.Method) == "PUT" {
+		return wc.startPut(c, st, n, proto)
+	}
 	sr := static.Request{
-		Method:          string(r.Method),
+		Method:          methodString(r.Method),
 		URI:             r.Path,
 		IfModifiedSince: r.Get("If-Modified-Since"),
 		Range:           r.Get("Range"),
 		Proto:           proto,
+		Cache:           &wc.scratch.files,
 	}
-	timeout := int(st.Svc.PersistClientIdleTimeout / time.Second)
-	ka := wc.ka
-	head, resp := st.Static.Serve(wc.buf[:0], &sr, c.Loop().Now(), func(dst []byte) []byte {
-		return status.AppendConnection(dst, ka, timeout)
-	})
-	wc.buf = head
-	wc.svc.count(resp.Status, int64(len(head))+int64(len(resp.Body))+resp.Length)
-	if resp.File != nil {
+	head, resp := st.Static.Serve(wc.scratch.b[:0], &sr, c.Loop().Now(), wc.connLines(st))
+	return wc.respond(c, st, n, len(data), head, &resp)
+}
+
+// respond sends a response and readies the connection for the next
+// request: it returns used (the bytes of this request), or all when the
+// connection closes.
+func (wc *conn) respond(c *engine.Conn, st *Settings, used, all int, head []byte, resp *static.Response) int {
+	size := int64(len(head)) + int64(len(resp.Body)) + resp.Length
+	for _, p := range resp.Parts {
+		size += p.Length
+	}
+	wc.svc.count(resp.Status, size)
+	// The next response on this loop is built in the same memory (once
+	// this one is written or copied into the output queue, below).
+	wc.scratch.b = resp.Buffer
+	switch {
+	case resp.File != nil, resp.Parts != nil:
+		// Corked, the head and the file leave in full-sized segments
+		// rather than the head alone first: the client reads the file in
+		// far fewer, larger pieces (twice the requests/s for 1 MiB files).
+		wc.cork(c)
 		c.Write(head)
-		c.SendFile(resp.File, resp.Offset, resp.Length, true)
-	} else {
+		if resp.File != nil {
+			c.SendFile(resp.File, resp.Offset, resp.Length, true)
+		}
+		for _, p := range resp.Parts {
+			c.SendFile(p.File, p.Offset, p.Length, true)
+		}
+		wc.uncork(c)
+	default:
 		c.Write2(head, resp.Body)
 	}
-	if cap(wc.buf) > 64<<10 {
-		wc.buf = nil
+	if cap(wc.scratch.b) > 64<<10 {
+		wc.scratch.b = nil
 	}
 	if !wc.ka {
 		c.Close()
-		return len(data)
+		return all
 	}
 	c.SetTimeout(st.Svc.PersistClientIdleTimeout)
 	wc.parser.Reset()
-	if c.Full() || c.Pending() && resp.File != nil {
+	if c.Full() || c.Pending() && (resp.File != nil || resp.Parts != nil) {
 		// Answer pipelined requests only once this body is on its way.
 		wc.busy = true
 		c.NotifyEmpty()
 	}
-	return n
+	return used
 }
 
-func (wc *conn) OnEOF(c *engine.Conn) { c.Close() }
+func (wc *conn) OnEOF(c *engine.Conn) {
+	wc.abortPut()
+	c.Close()
+}
 
 func (wc *conn) OnDrain(c *engine.Conn) {
+	wc.uncork(c)
 	if wc.busy {
 		wc.busy = false
-		c.ResumeRead()
+		if c.Paused() {
+			c.ResumeRead()
+		} else {
+			c.Kick()
+		}
 	}
 }
 
@@ -196,15 +262,19 @@ func (wc *conn) OnTimeout(c *engine.Conn) {
 		c.SetTimeout(wc.svc.Settings().Svc.IdleTimeout)
 		return
 	}
+	wc.abortPut()
 	c.Abort(engine.ErrTimeout)
 }
 
-func (wc *conn) OnClose(c *engine.Conn, err error) { wc.svc.Stats.ClientsOpen.Add(-1) }
+func (wc *conn) OnClose(c *engine.Conn, err error) {
+	wc.abortPut()
+	wc.svc.Stats.ClientsOpen.Add(-1)
+}
 
 // DrainIdle closes the connection if it waits for a next request (graceful
 // shutdown). Runs on the loop.
 func (wc *conn) DrainIdle(c *engine.Conn) {
-	if !wc.busy && !c.Pending() && len(c.Inbound()) == 0 {
+	if !wc.busy && wc.put == nil && !c.Pending() && len(c.Inbound()) == 0 {
 		c.Close()
 	}
 }

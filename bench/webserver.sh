@@ -1,0 +1,163 @@
+#!/usr/bin/env bash
+# plb's web server benchmark: in one run, plb (role web_server, 1 event loop)
+# and nginx (worker_processes 1) serve the same directory, holding a 100-byte
+# and a 1 MiB file, on loopback only; wrk over keep-alive connections. Prints
+# a markdown table of requests/s, p99 latency and plb ÷ nginx.
+#
+#   bench/webserver.sh               (as root on Debian: installs wrk nginx)
+#   DURATION=10 CONNS=50 ROUNDS=3 bench/webserver.sh
+#   PROFILE=/tmp/plb.prof bench/webserver.sh   (CPU profile of plb)
+#   PIN=1 bench/webserver.sh         (server on the last CPU, wrk on the others)
+#
+# Each target is measured ROUNDS times, alternating, and the best round
+# counts, so that a burst of noise on the shared cores does not decide.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION=${DURATION:-10}
+CONNS=${CONNS:-50}
+ROUNDS=${ROUNDS:-3}
+PIN=${PIN:-0}
+OUT=${OUT:-bench/results}
+mkdir -p "$OUT"
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+need=()
+for c in wrk nginx; do command -v $c >/dev/null || need+=("$c"); done
+if [ ${#need[@]} -gt 0 ]; then
+  echo "installing ${need[*]}" >&2
+  apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk nginx >/dev/null
+fi
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+go build -o "$work/plb" ./cmd/plb
+
+# With PIN=1 the server runs on the last CPU and wrk on the others, so that
+# neither is scheduled onto the other's core (the figures vary less).
+srv=() wrkcmd=(wrk)
+if [ "$PIN" = 1 ] && command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
+  last=$(( $(nproc) - 1 ))
+  srv=(taskset -c "$last")
+  wrkcmd=(taskset -c "0-$(( last - 1 ))" wrk)
+fi
+
+freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+waitport() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; return 1; }
+
+# The docroot: the files sit one directory down, as in a real site.
+docroot="$work/www"
+mkdir -p "$docroot/static"
+head -c 100 /dev/urandom | base64 -w0 | head -c 100 > "$docroot/static/100b.txt"
+head -c $((1 << 20)) /dev/urandom > "$docroot/static/1m.bin"
+chmod -R a+rX "$work"
+# A deployed site's files are old: dated an hour back, so that plb's cache
+# of small files (which skips files changed in the last seconds) applies
+# from the first request, as nginx's caches would.
+touch -d '1 hour ago' "$docroot/static/"*
+
+start_plb() { # $1 port
+  cat > "$work/plb.toml" <<EOF
+[global]
+workers = 1
+log_level = 3
+[service.web]
+role = "web_server"
+listen = "127.0.0.1:$1"
+docroot = "$docroot"
+persist_client = true
+EOF
+  if [ -n "${PROFILE:-}" ]; then
+    PLB_CPUPROFILE=$PROFILE "${srv[@]}" "$work/plb" -c "$work/plb.toml" & PIDS=($!); pids+=($!)
+  else
+    "${srv[@]}" "$work/plb" -c "$work/plb.toml" & PIDS=($!); pids+=($!)
+  fi
+}
+start_nginx() { # $1 port
+  mkdir -p "$work/nginx"
+  cat > "$work/nginx.conf" <<EOF
+worker_processes 1;
+daemon off;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/error.log;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  keepalive_requests 1000000;
+  client_body_temp_path $work/nginx/body;
+  proxy_temp_path $work/nginx/proxy;
+  fastcgi_temp_path $work/nginx/fcgi;
+  uwsgi_temp_path $work/nginx/uwsgi;
+  scgi_temp_path $work/nginx/scgi;
+  types { text/plain txt; application/octet-stream bin; }
+  server {
+    listen 127.0.0.1:$1;
+    root $docroot;
+  }
+}
+EOF
+  "${srv[@]}" nginx -c "$work/nginx.conf" >/dev/null 2>&1 & PIDS=($!); pids+=($!)
+}
+stop_target() {
+  # SIGINT: plb writes its CPU profile then; nginx stops at once.
+  for p in "${PIDS[@]}"; do kill -INT "$p" 2>/dev/null || true; done
+  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+}
+
+wrk_run() { # $1 url -> "rps p99ms"
+  local out; out=$("${wrkcmd[@]}" -t1 -c"$CONNS" -d"${DURATION}s" --latency "$1" 2>&1)
+  local rps; rps=$(awk '/Requests\/sec/{print $2}' <<<"$out")
+  local p99; p99=$(awk '$1=="99%"{print $2}' <<<"$out")
+  local errs; errs=$(awk '/Non-2xx|Socket errors/{print}' <<<"$out" | tr '\n' ' ')
+  [ -n "$errs" ] && echo "  $1: $errs" >&2
+  local ms; ms=$(awk -v v="$p99" 'BEGIN{ if (v ~ /us$/) {sub(/us/,"",v); print v/1000} else if (v ~ /ms$/) {sub(/ms/,"",v); print v} else if (v ~ /s$/) {sub(/s/,"",v); print v*1000} else print "?" }')
+  echo "$rps $ms"
+}
+
+targets=(plb-1 nginx)
+sizes=(100b.txt 1m.bin)
+declare -A RPS P99
+for round in $(seq "$ROUNDS"); do
+  for t in "${targets[@]}"; do
+    port=$(freeport)
+    case $t in
+      plb-1) start_plb "$port" ;;
+      nginx) start_nginx "$port" ;;
+    esac
+    waitport "$port"
+    for size in "${sizes[@]}"; do
+      url="http://127.0.0.1:$port/static/$size"
+      "${wrkcmd[@]}" -t1 -c"$CONNS" -d1s "$url" >/dev/null 2>&1 || true # warm-up
+      read -r r p < <(wrk_run "$url")
+      echo "round $round $t $size: $r req/s, p99 $p ms" >&2
+      if awk -v a="$r" -v b="${RPS[$t,$size]:-0}" 'BEGIN{exit !(a > b)}'; then
+        RPS[$t,$size]=$r; P99[$t,$size]=$p
+      fi
+    done
+    stop_target
+  done
+done
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b+0 == 0) print "-"; else printf "%.2f", a/b }'; }
+date=$(date -u +%Y-%m-%d)
+report="$OUT/$date-webserver$([ ${#srv[@]} -gt 0 ] && echo -pinned).md"
+{
+  echo "## Static files over keep-alive ($date, $(nproc) cores, wrk -t1 -c$CONNS -d${DURATION}s, best of $ROUNDS$([ ${#srv[@]} -gt 0 ] && echo ", pinned"))"
+  echo
+  echo "| target | 100 B req/s | 100 B p99 ms | 1 MiB req/s | 1 MiB p99 ms |"
+  echo "|---|---|---|---|---|"
+  for t in "${targets[@]}"; do
+    echo "| $t | ${RPS[$t,100b.txt]} | ${P99[$t,100b.txt]} | ${RPS[$t,1m.bin]} | ${P99[$t,1m.bin]} |"
+  done
+  echo "| plb-1 ÷ nginx | $(ratio "${RPS[plb-1,100b.txt]}" "${RPS[nginx,100b.txt]}") | | $(ratio "${RPS[plb-1,1m.bin]}" "${RPS[nginx,1m.bin]}") | |"
+} | tee "$report"
+echo >&2
+echo "report: $report" >&2
