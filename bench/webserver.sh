@@ -41,11 +41,12 @@ go build -o "$work/plb" ./cmd/plb
 
 # With PIN=1 the server runs on the last CPU and wrk on the others, so that
 # neither is scheduled onto the other's core (the figures vary less).
-srv=() wrkcmd=(wrk)
+srv=() wrkcmd=(wrk) pinned=""
 if [ "$PIN" = 1 ] && command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
   last=$(( $(nproc) - 1 ))
   srv=(taskset -c "$last")
   wrkcmd=(taskset -c "0-$(( last - 1 ))" wrk)
+  pinned=pinned
 fi
 
 freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -148,9 +149,9 @@ done
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b+0 == 0) print "-"; else printf "%.2f", a/b }'; }
 date=$(date -u +%Y-%m-%d)
-report="$OUT/$date-webserver$([ ${#srv[@]} -gt 0 ] && echo -pinned).md"
+report="$OUT/$date-webserver${pinned:+-$pinned}.md"
 {
-  echo "## Static files over keep-alive ($date, $(nproc) cores, wrk -t1 -c$CONNS -d${DURATION}s, best of $ROUNDS$([ ${#srv[@]} -gt 0 ] && echo ", pinned"))"
+  echo "## Static files over keep-alive ($date, $(nproc) cores, wrk -t1 -c$CONNS -d${DURATION}s, best of $ROUNDS${pinned:+, $pinned})"
   echo
   echo "| target | 100 B req/s | 100 B p99 ms | 1 MiB req/s | 1 MiB p99 ms |"
   echo "|---|---|---|---|---|"
