@@ -178,6 +178,7 @@ type Service struct {
 	VerifyBackendPath          string          // verify_backend_path (default "*")
 	MaxBackendUses             int             // max_backend_uses: requests per backend conn (default 0: unlimited)
 	ConnectAhead               int             // connect_ahead: spare pre-connected backends (default 0)
+	MaxBackendConns            int             // max_backend_conns (plb): backend connections per event loop; beyond, clients wait in the priority queues (default 0: no cap)
 	BufferSize                 int64           // buffer_size: pause backend reads above this client backlog (default 256k)
 	BufferSizeReproxyURL       int64           // buffer_size_reproxy_url (default 50k)
 	BufferBackendConnect       int64           // buffer_backend_connect: body bytes buffered before asking for a backend (default 100k)

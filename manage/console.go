@@ -311,6 +311,7 @@ func (mc *console) showService(cfg *config.Config, name string) {
 	}
 	switch s.Role {
 	case config.RoleReverseProxy:
+		mc.showReproxyCache(st.ReproxyCache) // reproxy.go
 		mc.printf(" connect-ahead: %d/%d", st.Bored, s.ConnectAhead)
 		if s.Pool != "" {
 			mc.printf("          pool: %s", s.Pool)
@@ -495,9 +496,10 @@ func wordLen(s string) int {
 
 func isWord(s string) bool { return s != "" && wordLen(s) == len(s) }
 
-// reproxyState prints the reproxy limits: plb has no reproxy connections,
-// so only the SERVER settings.
+// reproxyState prints the reproxy fetch connections by host:port, then
+// the SERVER max_reproxy_connections limits.
 func (mc *console) reproxyState() {
+	mc.reproxyConns() // reproxy.go
 	g := mc.svc.rt.Config().Global
 	global := "0"
 	for _, k := range slices.Sorted(maps.Keys(g.Extra)) {

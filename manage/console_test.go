@@ -41,7 +41,9 @@ SET plugins = vhosts
 // socket, at fixed ages from now.
 func testRuntime(t *testing.T) *fakeRT {
 	rt := newFakeRT(t, testConf)
-	rt.setStatus("proxy", ServiceStatus{Listening: "127.0.0.1:8080", PendClients: 1, PendBackends: 1, Bored: 1, Requests: 3})
+	waited := func(s int) time.Time { return time.Now().Add(-time.Duration(s)*time.Second - 100*time.Millisecond) }
+	rt.setStatus("proxy", ServiceStatus{Listening: "127.0.0.1:8080", PendClients: 1, PendBackends: 1, Bored: 1, Requests: 3,
+		Queues: [3]QueueStatus{{Count: 1, Oldest: waited(3)}, {Count: 2, Oldest: waited(5)}}})
 	rt.setStatus("mgmt", ServiceStatus{Listening: "127.0.0.1:60000"})
 	web := rt.Pool("web")
 	n1, n2 := web.Nodes()[0], web.Nodes()[1]
@@ -126,7 +128,7 @@ func TestConsoleFormats(t *testing.T) {
 			"Perlbal::ClientHTTP xfer_disk 1", "Perlbal::ClientProxy wait_backend 1", ".")},
 		{"states files", lines("Perlbal::ClientHTTP xfer_disk 1", ".")},
 		{"states nope", "ERROR: Service not found."},
-		{"queues", lines("proxy-normal.age 3", "proxy-normal.count 1", "proxy-highpri.age 0", "proxy-highpri.count 0",
+		{"queues", lines("proxy-normal.age 3", "proxy-normal.count 1", "proxy-highpri.age 5", "proxy-highpri.count 2",
 			"proxy-lowpri.age 0", "proxy-lowpri.count 0", ".")},
 		{"backends", lines("10.0.0.1:80 1", "10.0.0.2:8080 1", ".")},
 		{"noverify", lines("10.0.0.2:8080 90", ".")},

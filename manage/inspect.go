@@ -126,51 +126,32 @@ func (mc *console) states(args []string) {
 	mc.end()
 }
 
-// queues prints each reverse proxy's queue of clients waiting for a
-// backend: Perlbal's normal, highpri and lowpri (plb has one queue, so the
-// priority queues are always empty).
+// queues prints each reverse proxy's queues of clients waiting for a
+// backend, Perlbal's normal, highpri and lowpri: how long the oldest
+// client has waited, in seconds, and how many wait.
 func (mc *console) queues() {
 	cfg := mc.svc.rt.Config()
-	type queue struct {
-		count  int
-		oldest time.Time
-	}
-	q := map[string]*queue{}
-	for _, s := range mc.svc.rt.Socks() {
-		if s.Info.Class != classProxy || s.Info.Since.IsZero() {
-			continue
-		}
-		e := q[s.Info.Service]
-		if e == nil {
-			e = &queue{}
-			q[s.Info.Service] = e
-		}
-		e.count++
-		if e.oldest.IsZero() || s.Info.Since.Before(e.oldest) {
-			e.oldest = s.Info.Since
-		}
-	}
 	now := time.Now()
+	names := QueueNames()
 	for _, name := range serviceNames(cfg) {
 		if cfg.Service(name).Role != config.RoleReverseProxy {
 			continue
 		}
-		var normal queue
-		if e := q[name]; e != nil {
-			normal = *e
-		}
-		age := int64(0)
-		if !normal.oldest.IsZero() {
-			age = int64(now.Sub(normal.oldest).Seconds())
-		}
-		mc.printf("%s-normal.age %d", name, age)
-		mc.printf("%s-normal.count %d", name, normal.count)
-		for _, pri := range [...]string{"highpri", "lowpri"} {
-			mc.printf("%s-%s.age 0", name, pri)
-			mc.printf("%s-%s.count 0", name, pri)
+		st := mc.svc.rt.ServiceStatus(name)
+		for i, q := range st.Queues {
+			mc.printf("%s-%s.age %d", name, names[i], queueAge(q, now))
+			mc.printf("%s-%s.count %d", name, names[i], q.Count)
 		}
 	}
 	mc.end()
+}
+
+// queueAge is how long the oldest client of q has waited, in seconds.
+func queueAge(q QueueStatus, now time.Time) int64 {
+	if q.Count == 0 || q.Oldest.IsZero() || now.Before(q.Oldest) {
+		return 0
+	}
+	return int64(now.Sub(q.Oldest).Seconds())
 }
 
 // backends counts open backend connections by node.

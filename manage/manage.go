@@ -41,9 +41,24 @@ type ServiceStatus struct {
 	// Errors502, Errors503 and Errors504 count plb's own error pages:
 	// broken backend reply, no node reachable, backend timeout.
 	Errors502, Errors503, Errors504 int64
+	// Queues are a reverse proxy's clients waiting for a backend by
+	// queue: normal, highpri, lowpri (QueueNames).
+	Queues [3]QueueStatus
 	// Latency is the time from a request head parsed to its response
 	// complete (nil when the role does not measure it).
 	Latency *Histogram
+	// ReproxyCache is a reverse proxy's reproxy cache (nil: none).
+	ReproxyCache *CacheStatus
+}
+
+// QueueNames are the names of ServiceStatus.Queues, as Perlbal's queues
+// command prints them.
+func QueueNames() [3]string { return [3]string{"normal", "highpri", "lowpri"} }
+
+// QueueStatus is one queue of clients waiting for a backend.
+type QueueStatus struct {
+	Count  int64
+	Oldest time.Time // when the longest-waiting client began waiting (zero: none)
 }
 
 // Histogram is a distribution of durations.

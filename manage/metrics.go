@@ -229,6 +229,31 @@ func (mc *console) metrics() []byte {
 			w.sample(m.name, m.v(s), "service", s.Name, "role", s.Role)
 		}
 	}
+	now := time.Now()
+	for _, m := range []struct {
+		name, help string
+		v          func(q QueueStatus) float64
+	}{
+		{"plb_queue_clients", "Clients waiting for a backend connection, by reverse proxy and queue (normal, highpri, lowpri).",
+			func(q QueueStatus) float64 { return float64(q.Count) }},
+		{"plb_queue_age_seconds", "How long the oldest client of each queue has waited, in seconds.",
+			func(q QueueStatus) float64 {
+				if q.Count == 0 || q.Oldest.IsZero() || !now.After(q.Oldest) {
+					return 0
+				}
+				return now.Sub(q.Oldest).Seconds()
+			}},
+	} {
+		w.family(m.name, "gauge", m.help)
+		for _, s := range served {
+			if s.Role != config.RoleReverseProxy {
+				continue
+			}
+			for i, name := range QueueNames() {
+				w.sample(m.name, m.v(s.status.Queues[i]), "service", s.Name, "queue", name)
+			}
+		}
+	}
 	w.family("plb_responses_total", "counter", "Responses sent, by service and status class (backend responses and plb's own).")
 	for _, s := range served {
 		for c := 1; c < len(s.status.Responses); c++ {

@@ -196,6 +196,9 @@ func TestHTTPMetrics(t *testing.T) {
 	for name, want := range map[string]float64{
 		`plb_requests_total{service="proxy",role="reverse_proxy"}`:           3,
 		`plb_queue_length{service="proxy",role="reverse_proxy"}`:             1,
+		`plb_queue_clients{service="proxy",queue="normal"}`:                  1,
+		`plb_queue_clients{service="proxy",queue="highpri"}`:                 2,
+		`plb_queue_clients{service="proxy",queue="lowpri"}`:                  0,
 		`plb_backend_connects_pending{service="proxy",role="reverse_proxy"}`: 1,
 		`plb_node_up{pool="web",node="10.0.0.1:80"}`:                         1,
 		`plb_node_up{pool="web",node="10.0.0.2:8080"}`:                       0,

@@ -119,7 +119,8 @@ func TestBadInput(t *testing.T) {
 
 	t.Run("client leaves mid-chunked-body", func(t *testing.T) {
 		c := dial(t, addr)
-		c.send("POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n10\r\n0123456789abcdef\r\n")
+		// Past buffer_backend_connect (100k), so that a backend is asked for.
+		c.send("POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n20000\r\n" + strings.Repeat("x", 110<<10))
 		be.waitOpen(t, 1)
 		c.c.(*net.TCPConn).CloseWrite()
 		c.expectClosed()

@@ -61,6 +61,7 @@ type Server struct {
 	mime     map[string]string // web servers' MIME table (nil: the default); status.go
 	reg      *plugin.Registry
 	targets  atomic.Pointer[targets] // the selectors' view of the services; roles.go
+	reproxy  *proxy.Reproxy          // X-REPROXY-URL fetch pools; reproxy.go
 
 	health   *health.Monitor
 	applied  chan struct{} // wakes the health loop after an Apply
@@ -251,6 +252,10 @@ func (s *Server) Apply(c *config.Config) error {
 			}
 			ch.proxy = proxy.NewSettings(sc, p, retry)
 			ch.proxy.Hooks = h
+			s.reproxySettings(ch.proxy, c)
+			if v := s.opts.Env("PERLBAL_DEBUG_BUFFERED_UPLOADS"); v != "" && v != "0" {
+				ch.proxy.DebugUploads = true
+			}
 			if ch.fresh {
 				sv.proxy = proxy.New(sc.Name, ch.proxy, nloops, s.log.With("service", sc.Name))
 			}

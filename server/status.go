@@ -35,6 +35,9 @@ func (s *Server) ServiceStatus(name string) manage.ServiceStatus {
 		st.Bored = sv.proxy.Bored.Load()
 		st.PendClients = ps.Waiting.Load()
 		st.PendBackends = ps.Connecting.Load()
+		for i, q := range sv.proxy.Queues() {
+			st.Queues[i] = manage.QueueStatus{Count: q.Count, Oldest: q.Oldest}
+		}
 		for i := range st.Responses {
 			st.Responses[i] = ps.Status[i].Load()
 		}
@@ -42,6 +45,9 @@ func (s *Server) ServiceStatus(name string) manage.ServiceStatus {
 		st.Clients, st.Backends = ps.ClientsOpen.Load(), ps.Backends.Load()
 		st.Errors502, st.Errors503, st.Errors504 = ps.Errors502.Load(), ps.Errors503.Load(), ps.Errors504.Load()
 		st.Latency = histogram(ps.Latency.Snapshot())
+		if cs, ok := sv.proxy.ReproxyCacheStats(); ok {
+			st.ReproxyCache = &manage.CacheStatus{Size: cs.Size, Max: cs.Max, Hits: cs.Hits, Requests: cs.Requests}
+		}
 	case sv.web != nil:
 		ws := &sv.web.Stats
 		st.Requests = sv.web.Requests.Load()

@@ -74,6 +74,7 @@ func dialBackend(svc *Service, st *Settings, l *engine.Loop, node *pool.Node) (*
 	}
 	be.conn = c
 	be.pending = true
+	svc.backendOpened(l)
 	svc.Stats.Backends.Add(1)
 	svc.Stats.Connecting.Add(1)
 	return be, nil
@@ -250,6 +251,11 @@ func (be *backend) readHead(data []byte) int {
 	}
 	be.node.RecordResponse(r.Status, now)
 	be.node.Succeed()
+	if cl.st.Svc.EnableReproxy {
+		if used, ok := be.reproxyResponse(cl, data, n); ok {
+			return used // served from a file, URLs or another service (reproxy.go)
+		}
+	}
 	cl.svc.Stats.Responses.Add(1)
 	if r.Status/100 < len(cl.svc.Stats.Status) {
 		cl.svc.Stats.Status[r.Status/100].Add(1)
@@ -537,6 +543,7 @@ func (be *backend) OnTimeout(c *engine.Conn) {
 
 func (be *backend) OnClose(c *engine.Conn, err error) {
 	be.svc.Stats.Backends.Add(-1)
+	defer be.svc.backendClosed(be) // a queued client may dial (queue.go)
 	be.ready()
 	if be.ahead {
 		be.svc.aheadDone(be)

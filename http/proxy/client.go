@@ -58,7 +58,12 @@ type client struct {
 	ho *handoff.Client
 	// plug is the plugin state of the current request (nil until the
 	// service has plugins).
-	plug *plugState
+	plug      *plugState
+	upl       *upload // a body read before a backend is asked for (upload.go)
+	queueLink         // the client's place in the queues (queue.go)
+
+	// rp is enable_reproxy's memory (reproxy.go).
+	rp *reproxyState
 }
 
 // plugState is a client's memory for its service's plugins, reused from
@@ -114,6 +119,8 @@ func (cl *client) OnData(c *engine.Conn, data []byte) int {
 		return cl.forwardBody(data)
 	case clTunnel:
 		return cl.tunnel(data)
+	case clBuffer:
+		return cl.bufferBody(data)
 	}
 	// Waiting for a backend or a response: keep the bytes (a pipelined
 	// request) and stop reading until the response is done.
@@ -127,6 +134,7 @@ func (cl *client) readHead(data []byte) int {
 		cl.rs = cl.svc.getReqState(c.Loop())
 	}
 	rs := cl.rs
+	rs.parser.Limits.ChunkedHTTP10 = true // de-chunked, or refused by holdBody
 	n, err := rs.parser.ParseRequest(data, &rs.req)
 	if err != nil {
 		code := 400
@@ -177,13 +185,26 @@ func (cl *client) readHead(data []byte) int {
 	}
 	rs.head = appendBackendRequestEx(rs.head[:0], r, st, c.RemoteAddr().Addr(), st.Svc.PersistBackend && !cl.upgrade, sel, plug)
 	cl.requests++
-	cl.setState(clWait)
+	cl.prio = cl.priority(st, r)       // queue.go
+	if !cl.holdBody(st, r, data[n:]) { // upload.go
+		if c.Closing() {
+			return n
+		}
+		cl.setState(clWait)
+	}
 	if st.Svc.BufferSize > 0 {
 		// write keeps at most buffer_size in memory and spills the rest,
 		// so the backend is paused (Full) only when spilling fails.
 		c.SetWatermarks(int(st.Svc.BufferSize), int(st.Svc.BufferSize)/4)
 	}
 	c.SetTimeout(st.Svc.IdleTimeout)
+	if st.Svc.EnableReproxy && cl.reproxyRequest(data[:n], r) {
+		return n // answered from the reproxy cache (reproxy.go)
+	}
+	if cl.state == clBuffer {
+		c.Kick() // the body behind the head
+		return n
+	}
 	// Reading goes on (no epoll change per request): bytes that arrive
 	// before the backend is attached make OnData pause the connection.
 	cl.connectBackend()
@@ -213,6 +234,9 @@ func (cl *client) connectBackend() {
 		be.reused = true
 		cl.attach(be)
 		return
+	}
+	if cl.svc.waitForSlot(cl, l, st) {
+		return // max_backend_conns reached: queued (queue.go)
 	}
 	for {
 		node := st.Pool.Pick(cl.skipTried)
@@ -279,6 +303,7 @@ func (cl *client) attach(be *backend) {
 	cl.be = be
 	be.client = cl
 	be.startRequest(cl)
+	cl.sendSpool(be) // a spooled body follows the head (upload.go)
 	if be.conn.Closing() {
 		return
 	}
@@ -424,6 +449,7 @@ func (cl *client) send(p []byte) {
 // responseDone is called when the whole response is queued for the client.
 func (cl *client) responseDone(keepAlive bool) {
 	cl.be = nil
+	cl.dropUpload()
 	cl.observeLatency()
 	c := cl.conn
 	if !keepAlive || cl.svc.draining.Load() {
@@ -525,6 +551,12 @@ func (cl *client) OnEOF(c *engine.Conn) {
 		}
 		cl.setState(clClosing)
 		c.Close()
+	case clBuffer:
+		// Gone before its body was read: nothing was sent anywhere.
+		cl.dropUpload()
+		cl.setState(clClosing)
+		c.Close()
+		return
 	case clWait:
 		if !cl.bodyDone && !cl.bodyBuffered(c.Inbound()) {
 			// Half-closed before the body was all sent: the request can
@@ -579,6 +611,9 @@ func (cl *client) OnDrain(c *engine.Conn) {
 	if cl.be != nil && cl.be.conn.Paused() {
 		cl.be.conn.ResumeRead()
 	}
+	if cl.rp != nil {
+		cl.reproxyDrain()
+	}
 }
 
 func (cl *client) OnTimeout(c *engine.Conn) {
@@ -593,8 +628,13 @@ func (cl *client) OnTimeout(c *engine.Conn) {
 			return
 		}
 	case clWait, clResp:
-		if cl.be != nil {
+		if cl.be != nil || cl.reproxyBusy() {
 			return // the backend's own timeout answers 504
+		}
+		if cl.blocked { // queued behind max_backend_conns for idle_timeout
+			cl.svc.Stats.Errors503.Add(1)
+			cl.fail(503, "no backend connection free")
+			return
 		}
 	}
 	cl.setState(clClosing)
@@ -623,6 +663,10 @@ func (cl *client) OnClose(c *engine.Conn, err error) {
 	if cl.spool != nil {
 		cl.spool.Close()
 		cl.spool = nil
+	}
+	cl.dropUpload()
+	if cl.rp != nil {
+		cl.reproxyClose()
 	}
 	if cl.retryWait != nil {
 		cl.retryWait.Stop()

@@ -38,7 +38,8 @@ func (cl *client) assignHooks(st *Settings) *handoff.Rules {
 	ps := cl.plug
 	pr := &ps.req
 	pr.Assigned = cl.conn.Loop().Now()
-	pr.Queue = plugin.QueueInfo{Count: int(cl.svc.Stats.Waiting.Load())}
+	q := &pr.Queue
+	q.Count, q.HighCount, q.Age, q.HighAge = cl.svc.queueInfo(cl.conn.Loop())
 	ps.backend.Reset()
 	if st.Hooks.WantsBackendEdits() {
 		st.Hooks.BackendClientAssigned(pr, &ps.backend)

@@ -31,10 +31,19 @@ type Settings struct {
 	// Hooks are the instances of the service's plugins (nil: none, and the
 	// data path builds no plugin.Request). Set before the settings are
 	// published.
-	Hooks        *plugin.Hooks
+	Hooks *plugin.Hooks
+	// DebugUploads adds X-PERLBAL-BUFFERED-UPLOAD-REASON to the backend
+	// request of a spooled upload (Perlbal's PERLBAL_DEBUG_BUFFERED_UPLOADS).
+	DebugUploads bool
 	keepAliveHdr []byte // "Connection: keep-alive\r\nKeep-Alive: timeout=N, max=100\r\n"
 	inserts      []hdr
 	removes      [][]byte
+
+	// Reproxy pools the connections fetching X-REPROXY-URL targets,
+	// shared by the process's services (nil: the service's own).
+	Reproxy *Reproxy
+	// Resolve finds the service an X-REPROXY-SERVICE names (nil: none).
+	Resolve func(name string) Target
 }
 
 type hdr struct{ name, value []byte }
@@ -50,6 +59,9 @@ func NewSettings(svc *config.Service, p *pool.Pool, serverRetry int) *Settings {
 		} else {
 			s.removes = append(s.removes, []byte(h.Name))
 		}
+	}
+	if svc.EnableReproxy {
+		s.inserts = append(s.inserts, hdr{[]byte("X-Proxy-Capabilities"), []byte("reproxy-file")})
 	}
 	// Insert replaces: remove the inserted names from the client's request.
 	for _, h := range s.inserts {
@@ -83,16 +95,21 @@ type Service struct {
 	idle     [][]*backend  // per loop: idle persistent backend connections
 	ahead    []int         // per loop: connect_ahead dials in progress
 	free     [][]*reqState // per loop: request memory of idle clients
+	queues   []loopQueue   // per loop: waiting clients (queue.go)
 	// Bored counts idle backend connections over all loops. Safe from any
 	// goroutine.
 	Bored    atomic.Int64
 	Stats    Stats
 	draining atomic.Bool
+
+	// rp is the reproxy cache and fetch pools (reproxy.go).
+	rp serviceReproxy
 }
 
 // New creates a service for an engine with nloops loops.
 func New(name string, s *Settings, nloops int, log *slog.Logger) *Service {
 	svc := &Service{Name: name, log: log, idle: make([][]*backend, nloops), ahead: make([]int, nloops), free: make([][]*reqState, nloops)}
+	svc.queues = make([]loopQueue, nloops)
 	svc.Stats.Latency.init(nloops)
 	svc.settings.Store(s)
 	return svc
@@ -195,6 +212,9 @@ func inPool(p *pool.Pool, n *pool.Node) bool {
 
 // putIdle keeps be for reuse, or closes it past backend_persist_cache.
 func (s *Service) putIdle(be *backend, st *Settings) {
+	if s.handOff(be) {
+		return // a queued client took it (queue.go)
+	}
 	l := be.conn.Loop()
 	id := l.ID()
 	if st.Pool != be.pool || len(s.idle[id]) >= max(st.Svc.BackendPersistCache, st.Svc.ConnectAhead, 0) || s.draining.Load() ||
@@ -224,7 +244,7 @@ func (s *Service) putIdle(be *backend, st *Settings) {
 // their way (Perlbal's connect_ahead). Runs on the loop.
 func (s *Service) fillAhead(l *engine.Loop, st *Settings) {
 	id := l.ID()
-	need := st.Svc.ConnectAhead - len(s.idle[id]) - s.ahead[id]
+	need := s.aheadRoom(l, st, st.Svc.ConnectAhead-len(s.idle[id])-s.ahead[id])
 	for i := 0; i < need && st.Pool != nil && !s.draining.Load(); i++ {
 		node := st.Pool.Pick(nil)
 		if node == nil {

@@ -86,10 +86,12 @@ func (cl *client) setState(s int) {
 	if was := cl.state == clWait; was != (s == clWait) {
 		if was {
 			cl.svc.Stats.Waiting.Add(-1)
+			cl.unlinkWait()
 			cl.waitSince = time.Time{}
 		} else {
 			cl.svc.Stats.Waiting.Add(1)
 			cl.waitSince = cl.conn.Loop().Now()
+			cl.linkWait()
 		}
 	}
 	cl.state = s
@@ -190,6 +192,8 @@ func (cl *client) stateName(c *engine.Conn) string {
 		return "wait_res"
 	case clTunnel:
 		return "tunnel"
+	case clBuffer:
+		return cl.uploadStateName()
 	}
 	if c.Pending() {
 		return "draining_res"

@@ -1,0 +1,303 @@
+package server
+
+import (
+	"fmt"
+	"net"
+	nethttp "net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+// uploadProxy runs a proxy with buffer_uploads spooling into a fresh
+// directory, PERLBAL_DEBUG_BUFFERED_UPLOADS set, over an echo backend that
+// also reports the reason header it got.
+func uploadProxy(t *testing.T, keys ...string) (addr, dir string, be *backend) {
+	t.Helper()
+	dir = t.TempDir()
+	be = newHTTPBackend(t, func(b *backend, c net.Conn, req *nethttp.Request, body []byte) bool {
+		respond(c, 200, "X-Reason: "+req.Header.Get("X-Perlbal-Buffered-Upload-Reason")+"\r\n", string(body))
+		return true
+	})
+	all := append([]string{"buffer_uploads = true", fmt.Sprintf("buffer_uploads_path = %q", dir),
+		"buffer_upload_threshold_size = 0", "buffer_upload_threshold_time = 0", "buffer_upload_threshold_rate = 0"}, keys...)
+	env := func(k string) string {
+		if k == "PERLBAL_DEBUG_BUFFERED_UPLOADS" {
+			return "1"
+		}
+		return ""
+	}
+	ts := startServerOpts(t, strings.Replace(proxyTOML([]string{be.addr}, "", svcKeys(all...)), "workers = 2", "workers = 1", 1), Options{Env: env})
+	return ts.addrOf("proxy"), dir, be
+}
+
+// spoolFiles lists the files in dir.
+func spoolFiles(t *testing.T, dir string) []string {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	return names
+}
+
+func waitSpool(t *testing.T, dir string, n int) {
+	t.Helper()
+	waitFor(t, fmt.Sprintf("%d files in %s", n, dir), func() bool { return len(spoolFiles(t, dir)) == n })
+}
+
+// body returns n bytes of a recognisable pattern.
+func body(n int) string {
+	var b strings.Builder
+	for i := 0; b.Len() < n; i++ {
+		fmt.Fprintf(&b, "%07d,", i)
+	}
+	return b.String()[:n]
+}
+
+// upload sends a POST of data in pieces (sleeping between them), checks
+// the spool and the backend after the pieces given by check, and returns
+// the response.
+func upload(t *testing.T, addr string, data string, steps ...any) (*nethttp.Response, string) {
+	t.Helper()
+	c := dial(t, addr)
+	c.send(fmt.Sprintf("POST /up HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n", len(data)))
+	off := 0
+	for _, s := range steps {
+		switch s := s.(type) {
+		case int:
+			c.send(data[off : off+s])
+			off += s
+		case time.Duration:
+			time.Sleep(s)
+		case func():
+			s()
+		}
+	}
+	c.send(data[off:])
+	resp, got := c.read("POST")
+	if got != data {
+		t.Fatalf("echoed body differs: %d bytes, want %d", len(got), len(data))
+	}
+	return resp, got
+}
+
+// TestUploadThresholds: each of buffer_upload_threshold_size, _rate and
+// _time sends the body to a spool file (named as Perlbal names it) before
+// any backend connection is made; the backend then gets it whole with the
+// reason header, and the file is gone.
+func TestUploadThresholds(t *testing.T) {
+	cases := []struct {
+		name, key, reason string
+		size              int
+		steps             func(check func()) []any
+	}{
+		{"size", "buffer_upload_threshold_size = 100000", "size", 300_000,
+			func(check func()) []any { return []any{150_000, check} }},
+		{"rate", "buffer_upload_threshold_rate = 1000000", "rate", 400_000,
+			// 110k in 0.4 s: under 1 MB/s once buffer_backend_connect (100k) is full.
+			func(check func()) []any { return []any{10_000, 400 * time.Millisecond, 100_000, check} }},
+		{"time", "buffer_upload_threshold_time = 2", "time", 1_000_000,
+			// ~275 kB/s leaves 3.2 s for the rest: over 2 s.
+			func(check func()) []any { return []any{10_000, 400 * time.Millisecond, 100_000, check} }},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			addr, dir, be := uploadProxy(t, tc.key)
+			check := func() {
+				waitSpool(t, dir, 1)
+				name := spoolFiles(t, dir)[0]
+				if !strings.HasPrefix(name, "proxy-127.0.0.1:0-client-") {
+					t.Errorf("spool file %q", name)
+				}
+				time.Sleep(50 * time.Millisecond)
+				if n := be.accepted.Load(); n != 0 {
+					t.Errorf("%d backend connections while spooling", n)
+				}
+			}
+			resp, _ := upload(t, addr, body(tc.size), tc.steps(check)...)
+			if got := resp.Header.Get("X-Reason"); got != tc.reason {
+				t.Errorf("reason %q, want %q", got, tc.reason)
+			}
+			if reqs := be.requests(); len(reqs) != 1 || reqs[0].Header.Get("Content-Length") != fmt.Sprint(tc.size) {
+				t.Errorf("backend requests %+v", reqs)
+			}
+			waitSpool(t, dir, 0)
+		})
+	}
+}
+
+// TestUploadNotSpooled: under every threshold the body streams to the
+// backend once buffer_backend_connect is reached, without a file and
+// without the reason header.
+func TestUploadNotSpooled(t *testing.T) {
+	addr, dir, be := uploadProxy(t, "buffer_upload_threshold_size = 2000000", "buffer_upload_threshold_time = 2",
+		"buffer_upload_threshold_rate = 1000")
+	check := func() {
+		be.waitOpen(t, 1) // the backend is asked for once 100k are in
+		if f := spoolFiles(t, dir); len(f) != 0 {
+			t.Errorf("spool files %v", f)
+		}
+	}
+	resp, _ := upload(t, addr, body(1_000_000), 300_000, check, 100*time.Millisecond)
+	if got := resp.Header.Get("X-Reason"); got != "" {
+		t.Errorf("reason %q", got)
+	}
+}
+
+// TestUploadAbort: a client that leaves while its body is spooled leaves
+// no file behind, and no backend connection was made.
+func TestUploadAbort(t *testing.T) {
+	addr, dir, be := uploadProxy(t, "buffer_upload_threshold_size = 100000")
+	c := dial(t, addr)
+	c.send("POST /up HTTP/1.1\r\nHost: t\r\nContent-Length: 500000\r\n\r\n" + body(200_000))
+	waitSpool(t, dir, 1)
+	c.c.Close()
+	waitSpool(t, dir, 0)
+	if n := be.accepted.Load(); n != 0 {
+		t.Errorf("%d backend connections", n)
+	}
+	mustGet(t, addr, "/next")
+}
+
+// TestUploadChunked: with buffer_uploads a chunked body (Expect:
+// 100-continue answered by plb) is de-chunked into the spool and the
+// backend gets a Content-Length; max_chunked_request_size is enforced.
+func TestUploadChunked(t *testing.T) {
+	addr, dir, be := uploadProxy(t, "max_chunked_request_size = 300000")
+	data := body(250_000)
+	c := dial(t, addr)
+	c.send("POST /up HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\nExpect: 100-continue\r\n\r\n")
+	line, err := c.br.ReadString('\n')
+	if err != nil || line != "HTTP/1.1 100 Continue\r\n" {
+		t.Fatalf("interim response %q, %v", line, err)
+	}
+	if blank, _ := c.br.ReadString('\n'); blank != "\r\n" {
+		t.Fatalf("after 100 Continue: %q", blank)
+	}
+	c.send(fmt.Sprintf("1f4;ext=1\r\n%s\r\n", data[:500]))
+	waitSpool(t, dir, 1)
+	for off := 500; off < len(data); off += 60_000 {
+		end := min(off+60_000, len(data))
+		c.send(fmt.Sprintf("%x\r\n%s\r\n", end-off, data[off:end]))
+	}
+	c.send("0\r\n\r\n")
+	resp, got := c.read("POST")
+	if resp.StatusCode != 200 || got != data {
+		t.Fatalf("status %d, %d bytes", resp.StatusCode, len(got))
+	}
+	r := be.requests()[0]
+	if r.Header.Get("Content-Length") != "250000" || r.Header.Get("Transfer-Encoding") != "" || r.Header.Get("Expect") != "" {
+		t.Errorf("backend head %v", r.Header)
+	}
+	if r.Header.Get("X-Perlbal-Buffered-Upload-Reason") != "" {
+		t.Errorf("a chunked upload has a reason header")
+	}
+	waitSpool(t, dir, 0)
+
+	// HTTP/1.0 and empty, as 52-chunked-upload.t sends it.
+	c = dial(t, addr)
+	resp, got = c.do("POST /empty HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
+	if resp.StatusCode != 200 || got != "" {
+		t.Fatalf("empty chunked: %d %q", resp.StatusCode, got)
+	}
+	if r := be.requests()[1]; r.Header.Get("Content-Length") != "0" {
+		t.Errorf("empty chunked: backend head %v", r.Header)
+	}
+
+	// Over max_chunked_request_size: 413, no file left.
+	c = dial(t, addr)
+	c.send("POST /big HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n")
+	big := body(200_000)
+	c.send(fmt.Sprintf("%x\r\n%s\r\n%x\r\n%s\r\n", len(big), big, len(big), big))
+	resp, _ = c.read("POST")
+	if resp.StatusCode != 413 {
+		t.Fatalf("over max_chunked_request_size: %d", resp.StatusCode)
+	}
+	waitSpool(t, dir, 0)
+	if n := len(be.requests()); n != 2 {
+		t.Errorf("%d backend requests", n)
+	}
+}
+
+// TestBufferBackendConnect: without buffer_uploads the body is held in
+// memory and the backend connection is opened only once
+// buffer_backend_connect bytes arrived (or the whole body did);
+// Expect: 100-continue is answered by plb meanwhile.
+func TestBufferBackendConnect(t *testing.T) {
+	be := echoBackend(t)
+	ts := startProxy(t, []string{be.addr}, "", svcKeys("buffer_backend_connect = 64000"))
+	addr := ts.addrOf("proxy")
+	data := body(200_000)
+	c := dial(t, addr)
+	c.send("POST /up HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 200000\r\n\r\n")
+	if line, _ := c.br.ReadString('\n'); line != "HTTP/1.1 100 Continue\r\n" {
+		t.Fatalf("interim response %q", line)
+	}
+	c.br.ReadString('\n')
+	c.send(data[:30_000])
+	time.Sleep(200 * time.Millisecond)
+	if n := be.accepted.Load(); n != 0 {
+		t.Fatalf("backend connected after 30k of 64k")
+	}
+	c.send(data[30_000:70_000])
+	be.waitOpen(t, 1)
+	c.send(data[70_000:])
+	resp, got := c.read("POST")
+	if resp.StatusCode != 200 || got != data {
+		t.Fatalf("status %d, %d bytes", resp.StatusCode, len(got))
+	}
+	if r := be.requests()[0]; r.Header.Get("Expect") != "" {
+		t.Errorf("Expect reached the backend")
+	}
+
+	// A small body complete with the head goes at once; a held small body
+	// goes when complete.
+	c.do("POST /small HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello")
+	c.send("POST /small HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nhello")
+	time.Sleep(50 * time.Millisecond)
+	c.send("world")
+	if _, got := c.read("POST"); got != "helloworld" {
+		t.Fatalf("held small body: %q", got)
+	}
+
+	// A chunked body is held the same way, then streamed as it came.
+	c.send("POST /chunked HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n")
+	time.Sleep(50 * time.Millisecond)
+	c.send("0\r\n\r\n")
+	if _, got := c.read("POST"); got != "hello" {
+		t.Fatalf("held chunked body: %q", got)
+	}
+}
+
+// TestUploadStateNames: the console shows a client reading its body
+// first in Perlbal's words.
+func TestUploadStateNames(t *testing.T) {
+	dir := t.TempDir()
+	be := echoBackend(t)
+	ts := startProxy(t, []string{be.addr}, "", svcKeys("buffer_uploads = true", fmt.Sprintf("buffer_uploads_path = %q", dir),
+		"buffer_upload_threshold_size = 100000"))
+	addr := ts.addrOf("proxy")
+	state := func(want string) {
+		t.Helper()
+		waitFor(t, "a client in state "+want, func() bool {
+			for _, s := range ts.Socks() {
+				if s.Info.Class == "Perlbal::ClientProxy" && s.Info.State == want {
+					return true
+				}
+			}
+			return false
+		})
+	}
+	c := dial(t, addr)
+	c.send("POST /up HTTP/1.1\r\nHost: t\r\nContent-Length: 500000\r\n\r\nxx")
+	state("buffering_upload")
+	c2 := dial(t, addr)
+	c2.send("POST /up HTTP/1.1\r\nHost: t\r\nContent-Length: 5000\r\n\r\nxx")
+	state("buffering_request")
+}
