@@ -186,3 +186,21 @@ func TestQueueClientLeaves(t *testing.T) {
 		t.Errorf("backend order %q", got)
 	}
 }
+
+// TestQueueTimeout: a client still queued after idle_timeout gets 503.
+func TestQueueTimeout(t *testing.T) {
+	f := newQueueFixture(t, `idle_timeout = "1s"`)
+	hold := dial(t, f.addr)
+	hold.send("GET /hold HTTP/1.1\r\nHost: t\r\n\r\n")
+	waitFor(t, "/hold at the backend", func() bool { return len(f.be.requests()) == 1 })
+	c := f.queued(t, "normal", "/late", "")
+	resp, _ := c.read("GET")
+	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("queued past idle_timeout: %d %v", resp.StatusCode, resp.Header)
+	}
+	f.free()
+	hold.read("GET")
+	if n := len(f.be.requests()); n != 1 {
+		t.Errorf("%d backend requests", n)
+	}
+}
