@@ -106,7 +106,7 @@ func (e *editor) setRole(s *Service, role string) error {
 		}
 		delete(s.Extra, pp.name)
 		if v, ok := e.cfg.Defaults[pp.name]; ok {
-			n, err := normalizeExtra(pp.kind, pp.name, v)
+			n, err := pp.normalizeExtra(pp.name, v)
 			if err != nil {
 				return err
 			}
@@ -181,7 +181,7 @@ func (e *editor) setService(s *Service, key, val string) error {
 		if !p.applies(s.Role) {
 			return errorf("The '%s' option can only be set on a '%s' service", key, p.role)
 		}
-		n, err := normalizeExtra(p.kind, key, val)
+		n, err := p.normalizeExtra(key, val)
 		if err != nil {
 			return err
 		}
@@ -200,7 +200,8 @@ func (e *editor) setService(s *Service, key, val string) error {
 	if i := strings.LastIndexByte(key, '.'); i > 0 && i < len(key)-1 {
 		if p, ok := e.pluginSetter(s, key[:i], key[i+1:]); ok {
 			key = toLowerASCII(key[:i]) + key[i:]
-			n, err := normalizeExtra(kindOf(p.Type), key, val)
+			pp := pluginParam(p)
+			n, err := pp.normalizeExtra(key, val)
 			if err != nil {
 				return err
 			}
@@ -492,7 +493,7 @@ func (e *editor) setDefault(key, val string) error {
 	// Perlbal checks the value only when a role applies it (and crashes on
 	// a bad one); plb checks it now.
 	if plugin {
-		if _, err := normalizeExtra(p.kind, key, val); err != nil {
+		if _, err := p.normalizeExtra(key, val); err != nil {
 			return err
 		}
 	} else if err := p.assign(e.setCtx(), &Service{Name: "DEFAULT"}, val); err != nil {
@@ -512,7 +513,7 @@ func (e *editor) setDefault(key, val string) error {
 			if !ok {
 				cur = p.def
 			}
-			if n, err := normalizeExtra(p.kind, key, val); err == nil && n != cur && !s.Set[key] {
+			if n, err := p.normalizeExtra(key, val); err == nil && n != cur && !s.Set[key] {
 				s.setExtra(key, cur)
 				s.markSet(key)
 			}

@@ -135,6 +135,8 @@ func (in *Interp) Exec(line string) ([]string, error) {
 			return nil, in.redirect(cmd)
 		case "include":
 			return in.include(cmd)
+		case "throttle":
+			return nil, in.throttle(cmd)
 		}
 	}
 	return nil, ErrNotConfigCommand

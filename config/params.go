@@ -60,6 +60,12 @@ type Param struct {
 	Type    string // bool, int, size, duration, duration_ms, string, list, regex
 	Default string
 	Doc     string
+	// Values, when set, are the only values allowed (Perlbal's enum
+	// check: "Value of '<key>' must be one of: a, b").
+	Values []string
+	// Match, when set, is a regular expression a value must match
+	// (Perlbal's regexp check), else the error MatchMsg.
+	Match, MatchMsg string
 }
 
 // ServiceParams returns the built-in service parameters in dump order.
@@ -91,6 +97,10 @@ type param struct {
 	d func(*Service) *time.Duration
 	s func(*Service) *string
 	l func(*Service) *[]string
+
+	// values, match and matchMsg check a plugin's values (Param).
+	values          []string
+	match, matchMsg string
 
 	set    func(c *setCtx, s *Service, v string) error
 	get    func(s *Service) any // dump value: bool, int64, string or []string; nil = omit

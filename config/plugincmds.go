@@ -6,8 +6,8 @@ import (
 )
 
 // The configuration commands LOADed plugins add: VHOST (Vhosts), VPATH
-// (Vpaths), ACCESS (AccessControl), REDIRECT HOST (Redirect) and INCLUDE
-// (Include).
+// (Vpaths), ACCESS (AccessControl), REDIRECT HOST (Redirect), INCLUDE
+// (Include) and THROTTLE RELOAD (Throttle).
 
 // vhost: VHOST|VPATH [<selector>] <pattern> = <service>.
 func (in *Interp) vhost(base, cmd string) error {
@@ -235,4 +235,34 @@ func (in *Interp) include(cmd string) ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// throttle: THROTTLE RELOAD config|whitelist|blacklist, on the context
+// service. The runtime registers its plugins afresh whenever a
+// configuration is applied, reading the lists again, so the command only
+// checks that there is something to reload; a list that fails to load is
+// reported when the configuration is applied.
+func (in *Interp) throttle(cmd string) error {
+	const u = "usage: throttle reload <config|whitelist|blacklist>"
+	f := fields(cmd)
+	if len(f) != 3 || f[0] != "throttle" || f[1] != "reload" {
+		return usage(u, "throttle")
+	}
+	what := f[2]
+	switch what {
+	case "config", "whitelist", "blacklist":
+	default:
+		return usage(u, "throttle")
+	}
+	if in.context == "" {
+		return errorf("No service name set. This command must be used after CREATE SERVICE <name> or USE <service_name>")
+	}
+	s := in.ed.cfg.Service(in.context)
+	if s == nil {
+		return errorf("Non-existent service '%s'", in.context)
+	}
+	if what != "config" && s.Extra[what+"_file"] == "" {
+		return errorf("no %s file configured", what)
+	}
+	return nil
 }

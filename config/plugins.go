@@ -1,5 +1,11 @@
 package config
 
+import (
+	"regexp"
+	"slices"
+	"strings"
+)
+
 // Plugin describes what a compiled-in plugin adds to the configuration
 // language. The runtime's plugin registry provides one per plugin (see
 // Options.Plugins); DefaultPlugins describes Perlbal's plugins that plb has.
@@ -27,7 +33,8 @@ type Plugin struct {
 
 // DefaultPlugins looks up Perlbal's plugins plb implements, by name in any
 // case: vhosts vpaths accesscontrol highpri notmodified queues stats include
-// redirect xffextras maxcontentlength autoremoveleadingdir echoservice.
+// redirect xffextras maxcontentlength autoremoveleadingdir echoservice
+// throttle lazycdn flvstreaming.
 func DefaultPlugins(name string) (Plugin, bool) {
 	switch toLowerASCII(name) {
 	case "vhosts":
@@ -65,6 +72,16 @@ func DefaultPlugins(name string) (Plugin, bool) {
 		return Plugin{Name: "EchoService", Roles: []string{RoleEcho}, Params: []Param{
 			{Name: "echo_delay", Role: RoleEcho, Type: "int", Default: "0", Doc: "seconds to wait before echoing a line"},
 		}}, true
+	case "throttle":
+		return Plugin{Name: "Throttle", Commands: []string{"throttle"}, Params: throttleParams()}, true
+	case "lazycdn":
+		return Plugin{Name: "LazyCDN", Params: []Param{
+			{Name: "fallback_service", Role: RoleWebServer, Type: "string", Doc: "service a request goes to when its file is missing, or older than its ?v=<unix time>"},
+			{Name: "fallback_udp_ping_addr", Role: RoleWebServer, Type: "string", Doc: "a.b.c.d:port sent a UDP datagram with the URI of each request handed to fallback_service",
+				Match: `^\d+\.\d+\.\d+\.\d+:\d+$`, MatchMsg: "Expecting IP:port of form a.b.c.d:port."},
+		}}, true
+	case "flvstreaming":
+		return Plugin{Name: "FlvStreaming", Role: RoleReverseProxy}, true
 	case "maxcontentlength":
 		return Plugin{Name: "MaxContentLength", Params: []Param{
 			{Name: "max_content_length", Role: "*", Type: "int", Default: "0", Doc: "largest Content-Length allowed, 413 above (0: no limit)"},
@@ -73,13 +90,61 @@ func DefaultPlugins(name string) (Plugin, bool) {
 	return Plugin{}, false
 }
 
+// throttleParams are Throttle's tunables, as Perlbal's Throttle 1.20
+// declares them (plus default_action = deny).
+func throttleParams() []Param {
+	return []Param{
+		{Name: "whitelist_file", Role: "*", Type: "string", Doc: "file of CIDRs never throttled"},
+		{Name: "blacklist_file", Role: "*", Type: "string", Doc: "file of CIDRs always denied (or throttled: blacklist_action)"},
+		{Name: "default_action", Role: "*", Type: "string", Default: "throttle", Values: []string{"allow", "throttle", "deny"},
+			Doc: "what happens to clients on neither list: throttle, allow or deny"},
+		{Name: "blacklist_action", Role: "*", Type: "string", Default: "deny", Values: []string{"deny", "throttle"},
+			Doc: "what happens to blacklisted clients: deny or throttle"},
+		{Name: "path_regex", Role: "*", Type: "regex", Doc: "only URIs matching this are throttled"},
+		{Name: "method_regex", Role: "*", Type: "regex", Doc: "only methods matching this are throttled"},
+		{Name: "log_events", Role: "*", Type: "string", Default: "all",
+			Match:    `^(ban|unban|whitelisted|blacklisted|concurrent|throttled|banned|all|none| |,)+$`,
+			MatchMsg: "log_events is a comma-separated list of loggable events",
+			Doc:      "events logged: ban, unban, whitelisted, blacklisted, concurrent, throttled, banned; all; none"},
+		{Name: "log_only", Role: "*", Type: "bool", Default: "0", Doc: "decide and log, but neither delay nor deny"},
+		{Name: "throttle_threshold_seconds", Role: "*", Type: "int", Default: "60", Doc: "a client's requests closer than this are throttled"},
+		{Name: "initial_delay", Role: "*", Type: "int", Default: "3", Doc: "seconds the first throttled request waits; doubled for each further one"},
+		{Name: "max_delay", Role: "*", Type: "int", Default: "300", Doc: "longest delay, in seconds"},
+		{Name: "max_concurrent", Role: "*", Type: "int", Default: "2", Doc: "requests in progress allowed per client address; more get 403"},
+		{Name: "ban_threshold", Role: "*", Type: "int", Default: "0", Doc: "violations that ban an address (0: no bans)"},
+		{Name: "ban_expiration", Role: "*", Type: "int", Default: "60", Doc: "seconds a ban lasts"},
+		{Name: "memcached_servers", Role: "*", Type: "string", Doc: "not supported: plb keeps Throttle's state in the process"},
+		{Name: "memcached_async_clients", Role: "*", Type: "int", Default: "10", Doc: "not supported (memcached)"},
+		{Name: "instance_name", Role: "*", Type: "string", Default: "Throttle", Doc: "name of the state shared over memcached (not supported)"},
+	}
+}
+
 // pluginParam turns a plugin's Param into a table row storing into Extra.
 func pluginParam(p Param) param {
 	role := p.Role
 	if role == "" {
 		role = all
 	}
-	return param{name: p.Name, role: role, kind: kindOf(p.Type), def: p.Default, doc: p.Doc}
+	return param{name: p.Name, role: role, kind: kindOf(p.Type), def: p.Default, doc: p.Doc,
+		values: p.Values, match: p.Match, matchMsg: p.MatchMsg}
+}
+
+// normalizeExtra checks v for the plugin parameter p (its type, then its
+// Values or Match) and returns the stored form.
+func (p *param) normalizeExtra(key, v string) (string, error) {
+	n, err := normalizeExtra(p.kind, key, v)
+	if err != nil {
+		return "", err
+	}
+	if len(p.values) > 0 && !slices.Contains(p.values, n) {
+		return "", errorf("Value of '%s' must be one of: %s", key, strings.Join(p.values, ", "))
+	}
+	if p.match != "" {
+		if ok, _ := regexp.MatchString(p.match, n); !ok {
+			return "", errorf("%s", p.matchMsg)
+		}
+	}
+	return n, nil
 }
 
 // normalizeExtra checks v against kind and returns the stored form.

@@ -2,6 +2,7 @@ package plugin
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/plb/plb/config"
 	"github.com/plb/plb/engine"
@@ -24,6 +25,9 @@ type Hooks struct {
 	highPri     []HighPrioritizer
 	lowPri      []LowPrioritizer
 	returnToBas []BaseReturner
+	endProxy    []ProxyRequestEnder
+	fileMissing []StaticFileMissing
+	preSend     []StaticPreSender
 }
 
 // Hooks makes the instances of svc's registered plugins. It returns nil
@@ -92,6 +96,15 @@ func (h *Hooks) add(name string, inst any) {
 	if x, ok := inst.(BaseReturner); ok {
 		h.returnToBas = append(h.returnToBas, x)
 	}
+	if x, ok := inst.(ProxyRequestEnder); ok {
+		h.endProxy = append(h.endProxy, x)
+	}
+	if x, ok := inst.(StaticFileMissing); ok {
+		h.fileMissing = append(h.fileMissing, x)
+	}
+	if x, ok := inst.(StaticPreSender); ok {
+		h.preSend = append(h.preSend, x)
+	}
 }
 
 // Names lists the registered plugins.
@@ -104,7 +117,8 @@ func (h *Hooks) Names() []string {
 
 // StartProxy runs start_proxy_request then start_http_request, then, for
 // a request not handled, make_high_priority and make_low_priority (which
-// set r's priority). It reports whether a hook handled the request.
+// set r's priority). It reports whether a hook handled the request: it
+// answered it, or postponed it (r.Delayed) or dropped it (r.Dropped).
 func (h *Hooks) StartProxy(r *Request) bool {
 	if h == nil {
 		return false
@@ -230,6 +244,53 @@ func (h *Hooks) ReturnToBase(c *engine.Conn) bool {
 	}
 	for _, x := range h.returnToBas {
 		if x.ReturnToBase(c) {
+			return true
+		}
+	}
+	return false
+}
+
+// WantsEnd reports whether EndProxyRequest does anything.
+func (h *Hooks) WantsEnd() bool { return h != nil && len(h.endProxy) > 0 }
+
+// EndProxyRequest runs end_proxy_request: every instance's hook.
+func (h *Hooks) EndProxyRequest(r *Request) {
+	if h == nil {
+		return
+	}
+	for _, x := range h.endProxy {
+		x.EndProxyRequest(r)
+	}
+}
+
+// WantsStatic reports whether a plugin hooks the web server's file
+// serving (StaticFileMissing, StaticPreSend).
+func (h *Hooks) WantsStatic() bool {
+	return h != nil && (len(h.fileMissing) > 0 || len(h.preSend) > 0)
+}
+
+// StaticFileMissing runs the file_missing hooks and reports whether one
+// took the request.
+func (h *Hooks) StaticFileMissing(r *Request) bool {
+	if h == nil {
+		return false
+	}
+	for _, x := range h.fileMissing {
+		if x.StaticFileMissing(r) {
+			return true
+		}
+	}
+	return false
+}
+
+// StaticPreSend runs the pre_send hooks and reports whether one took the
+// request.
+func (h *Hooks) StaticPreSend(r *Request, mtime time.Time) bool {
+	if h == nil {
+		return false
+	}
+	for _, x := range h.preSend {
+		if x.StaticPreSend(r, mtime) {
 			return true
 		}
 	}

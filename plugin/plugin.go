@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/plb/plb/config"
 	"github.com/plb/plb/engine"
@@ -85,6 +86,26 @@ type (
 	// the connection goes back to the selector. Returning true means the
 	// plugin took the connection itself.
 	BaseReturner interface{ ReturnToBase(c *engine.Conn) bool }
+	// ProxyRequestEnder is end_proxy_request (reverse_proxy), a general
+	// hook: every instance's runs, once per request that ran
+	// start_proxy_request, when the request is over (its response queued
+	// in full, an answer given, or the connection closed). r.Head is nil;
+	// what Keep stored is there.
+	ProxyRequestEnder interface{ EndProxyRequest(r *Request) }
+	// StaticFileMissing is static_get_poststat_file_missing and
+	// concat_get_poststat_file_missing (web_server): a GET or HEAD found
+	// no file (the web server would answer 404). Returning true means the
+	// hook took the request: it answered it (r.Respond) or named a service
+	// to hand it to (r.SetTarget).
+	StaticFileMissing interface{ StaticFileMissing(r *Request) bool }
+	// StaticPreSender is static_get_poststat_pre_send and
+	// concat_get_poststat_pre_send (web_server): a GET or HEAD is about to
+	// be answered 200 with a file (or files, for a concatenated GET) last
+	// modified at mtime, whole seconds. Returning true as for
+	// StaticFileMissing.
+	StaticPreSender interface {
+		StaticPreSend(r *Request, mtime time.Time) bool
+	}
 )
 
 // Commander is a Plugin that adds console commands once LOADed (Stats'

@@ -2,6 +2,7 @@ package plugin
 
 import (
 	"bytes"
+	"log/slog"
 	"net/netip"
 	"strconv"
 	"time"
@@ -40,6 +41,12 @@ type Request struct {
 	// Queue describes the service's queues of clients waiting for a
 	// backend (reverse_proxy).
 	Queue QueueInfo
+	// Resp is the backend's response head in backend_response_received
+	// and modify_response_headers (reverse_proxy; views valid during the
+	// call only), nil elsewhere.
+	Resp *http.ResponseHead
+	// Log is the service's logger (nil: nothing is logged; see Logger).
+	Log *slog.Logger
 
 	kept      []keptValue
 	answered  bool
@@ -48,6 +55,12 @@ type Request struct {
 	high, low bool
 	serveURI  []byte
 	hostEdit  []byte // a selector's new Host for the request
+	delay     time.Duration
+	delayed   bool // Delay was called
+	resumed   bool // handled again after a Delay
+	dropped   bool
+	status    int    // modify_response_headers: the client's status
+	prepend   []byte // modify_response_headers: bytes before the body
 }
 
 // QueueInfo describes the clients waiting for a backend.
@@ -58,6 +71,64 @@ type QueueInfo struct {
 
 // Reset clears what the hooks set, keeping nothing of the last request.
 func (r *Request) Reset() { *r = Request{} }
+
+// ResetResumed readies r for a request a hook postponed (Delay), when its
+// time has come: as Reset, but what Keep stored stays and Resumed is true.
+func (r *Request) ResetResumed() {
+	kept := r.kept
+	*r = Request{kept: kept, resumed: true}
+}
+
+// Logger is Log, or a logger that discards everything.
+func (r *Request) Logger() *slog.Logger {
+	if r.Log != nil {
+		return r.Log
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// Delay postpones the request by d (reverse_proxy, start_proxy_request
+// only; the hook then returns true): the client's connection is left
+// unread, and after d, on a timer of the connection's event loop, the
+// request is handled again from its first hook, with Resumed true, unless
+// the client left meanwhile. This is how Perlbal's Throttle puts a request
+// on the back burner.
+func (r *Request) Delay(d time.Duration) {
+	r.delayed, r.delay = true, max(d, 0)
+}
+
+// Delayed reports whether a hook postponed the request, and by how long.
+func (r *Request) Delayed() (time.Duration, bool) { return r.delay, r.delayed }
+
+// Resumed reports whether the request is handled again after a Delay.
+func (r *Request) Resumed() bool { return r.resumed }
+
+// Drop closes the client's connection without an answer (the hook then
+// returns true), as Perlbal's $client->close.
+func (r *Request) Drop() { r.dropped = true }
+
+// Dropped reports whether a hook dropped the connection.
+func (r *Request) Dropped() bool { return r.dropped }
+
+// SetStatus gives the client's response another status, with its
+// standard reason phrase (modify_response_headers, reverse_proxy).
+func (r *Request) SetStatus(code int) { r.status = code }
+
+// StatusOverride is the status SetStatus set (0: the backend's).
+func (r *Request) StatusOverride() int { return r.status }
+
+// PrependBody sends b before the response body (Perlbal's prepend_body;
+// modify_response_headers, reverse_proxy). The hook adjusts
+// Content-Length itself. Not for a HEAD request or a response without a
+// body; in a chunked body, b goes out as one chunk.
+func (r *Request) PrependBody(b []byte) { r.prepend = b }
+
+// Prepended is what PrependBody set.
+func (r *Request) Prepended() []byte { return r.prepend }
+
+// ClearResponseEdits forgets SetStatus and PrependBody (before the
+// modify_response_headers hooks run).
+func (r *Request) ClearResponseEdits() { r.status, r.prepend = 0, nil }
 
 // Peer is the address of the TCP peer.
 func (r *Request) Peer() netip.Addr {

@@ -124,6 +124,27 @@ func (s *Server) setFront(sv *service, sc *config.Service, hooks *plugin.Hooks) 
 	sv.front.Store(selector.New(sc.Name, st, s.log.With("service", sc.Name)))
 }
 
+// webSettings builds a web server's snapshot: with its plugins when some
+// hook the serving of files (LazyCDN), which may hand a request to another
+// service.
+func (s *Server) webSettings(sc *config.Service, mime map[string]string, hooks *plugin.Hooks) *webserver.Settings {
+	st := webserver.NewSettings(sc, mime)
+	if hooks.WantsStatic() {
+		st.Hooks = hooks
+		st.Resolve = s.resolveWeb
+	}
+	return st
+}
+
+// resolveWeb finds a web server's hand-off target. Safe from any
+// goroutine.
+func (s *Server) resolveWeb(name string) webserver.Target {
+	if t := s.resolve(name); t != nil {
+		return t
+	}
+	return nil
+}
+
 // PluginCommand runs a console command a LOADed plugin adds
 // (manage.PluginCommander). Safe from any goroutine.
 func (s *Server) PluginCommand(line string) ([]string, bool, error) {

@@ -260,7 +260,7 @@ func (s *Server) Apply(c *config.Config) error {
 				sv.proxy = proxy.New(sc.Name, ch.proxy, nloops, s.log.With("service", sc.Name))
 			}
 		case config.RoleWebServer:
-			ch.web = webserver.NewSettings(sc, s.mime)
+			ch.web = s.webSettings(sc, s.mime, h)
 			if ch.fresh {
 				sv.web = webserver.New(sc.Name, ch.web, s.log.With("service", sc.Name))
 			}

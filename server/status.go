@@ -7,7 +7,6 @@ import (
 	"github.com/plb/plb/engine"
 	"github.com/plb/plb/http/proxy"
 	"github.com/plb/plb/http/static"
-	"github.com/plb/plb/http/webserver"
 	"github.com/plb/plb/manage"
 )
 
@@ -139,7 +138,7 @@ func (s *Server) SetMIME(m map[string]string) {
 	s.mime = m
 	for name, sv := range s.services {
 		if sc := s.cfg.Service(name); sv.web != nil && sc != nil {
-			sv.web.Update(webserver.NewSettings(sc, m))
+			sv.web.Update(s.webSettings(sc, m, sv.web.Settings().Hooks))
 		}
 	}
 }

@@ -292,10 +292,15 @@ func (be *backend) readHead(data []byte) int {
 	}
 	be.clientKA = ka
 	var edits *handoff.Rules
+	var code int
+	var pre []byte
 	if cl.plug != nil {
-		edits = be.responseHooks(cl, r.Status)
+		edits, code, pre = be.responseHooks(cl, r)
 	}
-	be.scratch = appendClientResponseEx(be.scratch[:0], r, cl.minor, be, st, edits)
+	be.scratch = appendClientResponseEx(be.scratch[:0], r, cl.minor, be, st, edits, code)
+	if len(pre) > 0 && !cl.isHEAD && be.mode != http.BodyNone {
+		be.scratch = be.appendPrepended(be.scratch, pre)
+	}
 	if be.mode == http.BodyChunked {
 		be.held = append(be.held[:0], be.scratch...)
 	} else {

@@ -74,6 +74,13 @@ type plugState struct {
 	resp    plugin.HeaderEdits // modify_response_headers
 	hooks   *plugin.Hooks      // those of the current request
 	buf     []byte
+	// active: the start hooks of the current request ran, its end hooks
+	// not yet.
+	active bool
+	// delay resumes a postponed request (clDelay); resuming marks the
+	// head read again then.
+	delay    *engine.Timer
+	resuming bool
 }
 
 var errClientGone = errors.New("proxy: client closed")
@@ -121,6 +128,11 @@ func (cl *client) OnData(c *engine.Conn, data []byte) int {
 		return cl.tunnel(data)
 	case clBuffer:
 		return cl.bufferBody(data)
+	case clDelay:
+		if len(data) > delayInputMax {
+			c.PauseRead()
+		}
+		return 0
 	}
 	// Waiting for a backend or a response: keep the bytes (a pipelined
 	// request) and stop reading until the response is done.
@@ -150,10 +162,13 @@ func (cl *client) readHead(data []byte) int {
 	}
 	st := cl.svc.Settings()
 	cl.st = st
-	cl.svc.Stats.Requests.Add(1)
-	cl.svc.Stats.BytesIn.Add(int64(n))
+	resumed := cl.plug != nil && cl.plug.resuming // read again after a delay
+	if !resumed {
+		cl.svc.Stats.Requests.Add(1)
+		cl.svc.Stats.BytesIn.Add(int64(n))
+		cl.reqStart = c.Loop().Now()
+	}
 	r := &rs.req
-	cl.reqStart = c.Loop().Now()
 	rs.where = appendWhere(rs.where[:0], r)
 	cl.isHEAD = string(r.Method) == "HEAD"
 	cl.idempotent = cl.isHEAD || string(r.Method) == "GET"
@@ -162,7 +177,7 @@ func (cl *client) readHead(data []byte) int {
 	if cl.ho != nil {
 		persist = cl.ho.Persist // the selector's value wins
 	}
-	cl.wantKA = persist && r.KeepAlive() && !cl.svc.draining.Load()
+	cl.wantKA = persist && r.KeepAlive() && !cl.svc.draining.Load() && !(resumed && c.EOF())
 	cl.upgrade = r.ConnUpgrade && len(r.Upgrade) > 0
 	cl.bodyMode = r.BodyMode()
 	cl.bodyLeft = r.ContentLength
@@ -176,12 +191,16 @@ func (cl *client) readHead(data []byte) int {
 		sel = cl.ho.Rules
 	}
 	if st.Hooks != nil {
-		if cl.startHooks(st, r) {
+		switch cl.startHooks(st, r) {
+		case hooksAnswered:
 			return n
+		case hooksDelayed:
+			return 0 // read again when the delay is over
 		}
 		plug = cl.assignHooks(st)
 	} else if cl.plug != nil {
 		cl.plug.hooks = nil
+		cl.plug.resuming = false
 	}
 	rs.head = appendBackendRequestEx(rs.head[:0], r, st, c.RemoteAddr().Addr(), st.Svc.PersistBackend && !cl.upgrade, sel, plug)
 	cl.requests++
@@ -477,6 +496,7 @@ func (cl *client) responseDone(keepAlive bool) {
 // connection, or gives the connection back to the selector it came from.
 func (cl *client) nextRequest() {
 	c := cl.conn
+	cl.endHooks()
 	cl.setState(clHead)
 	cl.releaseState()
 	if cl.ho != nil && cl.ho.Base != nil {
@@ -536,6 +556,11 @@ func (cl *client) fail(code int, msg string) {
 
 func (cl *client) OnEOF(c *engine.Conn) {
 	switch cl.state {
+	case clDelay:
+		// Gone while its request was postponed: it frees its place.
+		cl.setState(clClosing)
+		c.Close()
+		return
 	case clHead:
 		if len(c.Inbound()) == 0 || cl.requests > 0 {
 			cl.setState(clClosing)
@@ -655,6 +680,7 @@ func (cl *client) idle() time.Duration {
 func (cl *client) OnClose(c *engine.Conn, err error) {
 	cl.svc.Stats.ClientsOpen.Add(-1)
 	cl.setState(clClosing)
+	cl.endHooks()
 	cl.releaseState()
 	if cl.be != nil {
 		cl.be.clientGone()

@@ -179,22 +179,30 @@ func (st *Settings) removed(name []byte) bool {
 // status and headers (less hop-by-hop ones) under the client's HTTP
 // version, with the framing and Connection fields plb decided.
 func appendClientResponse(dst []byte, r *http.ResponseHead, minor int, be *backend, st *Settings) []byte {
-	return appendClientResponseEx(dst, r, minor, be, st, nil)
+	return appendClientResponseEx(dst, r, minor, be, st, nil, 0)
 }
 
 // appendClientResponseEx is appendClientResponse with the edits of the
-// modify_response_headers hooks (nil: none).
-func appendClientResponseEx(dst []byte, r *http.ResponseHead, minor int, be *backend, st *Settings, ed *handoff.Rules) []byte {
+// modify_response_headers hooks (nil: none) and the status they set (0:
+// the backend's).
+func appendClientResponseEx(dst []byte, r *http.ResponseHead, minor int, be *backend, st *Settings, ed *handoff.Rules, code int) []byte {
 	if minor >= 1 {
 		dst = append(dst, "HTTP/1.1 "...)
 	} else {
 		dst = append(dst, "HTTP/1.0 "...)
 	}
-	dst = strconv.AppendInt(dst, int64(r.Status), 10)
-	dst = append(dst, ' ')
-	if len(r.Reason) > 0 {
+	switch {
+	case code != 0 && code != r.Status:
+		dst = strconv.AppendInt(dst, int64(code), 10)
+		dst = append(dst, ' ')
+		dst = append(dst, status.Text(code)...)
+	case len(r.Reason) > 0:
+		dst = strconv.AppendInt(dst, int64(r.Status), 10)
+		dst = append(dst, ' ')
 		dst = append(dst, r.Reason...)
-	} else {
+	default:
+		dst = strconv.AppendInt(dst, int64(r.Status), 10)
+		dst = append(dst, ' ')
 		dst = append(dst, status.Text(r.Status)...)
 	}
 	dst = append(dst, "\r\n"...)

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"strconv"
 	"time"
 
 	"github.com/plb/plb/http"
@@ -12,24 +13,108 @@ import (
 // The plugin hook points of the reverse proxy (only for a service with
 // plugins: Settings.Hooks is nil otherwise and none of this runs).
 
+// clDelay is the client state while a plugin postponed its request
+// (plugin.Request.Delay, Throttle's delay): the request waits unread in the
+// connection's input and a loop timer resumes it. Reading goes on (up to
+// delayInputMax bytes held) so that a client that leaves meanwhile is seen
+// at once and frees its place, as nginx's limit_req delay does.
+const clDelay = 17
+
+// delayInputMax is the input a postponed request may hold (its head, a
+// body, pipelined requests) before reading pauses until the delay ends.
+const delayInputMax = 64 << 10
+
+// The outcomes of startHooks.
+const (
+	hooksPassed   = iota // no hook handled the request: it goes on
+	hooksAnswered        // answered (sent) or dropped: the head is consumed
+	hooksDelayed         // postponed: nothing is consumed
+)
+
 // startHooks runs start_proxy_request, start_http_request and the
-// priority hooks for the request just parsed; it reports whether a hook
-// answered it (the answer is sent).
-func (cl *client) startHooks(st *Settings, r *http.RequestHead) bool {
+// priority hooks for the request just parsed; it sends the answer a hook
+// gave, closes the connection a hook dropped, or postpones the request a
+// hook delayed.
+func (cl *client) startHooks(st *Settings, r *http.RequestHead) int {
 	if cl.plug == nil {
 		cl.plug = &plugState{}
 	}
 	ps := cl.plug
-	ps.hooks = st.Hooks
 	pr := &ps.req
-	pr.Reset()
+	if ps.resuming {
+		ps.resuming = false
+		pr.ResetResumed()
+	} else {
+		pr.Reset()
+	}
+	ps.hooks = st.Hooks
+	ps.active = true
 	pr.Svc, pr.Head, pr.Conn, pr.Now = st.Svc, r, cl.conn, cl.conn.Loop().Now()
 	pr.TLS = st.Svc.EnableSSL
+	pr.Log = cl.svc.log
 	if !st.Hooks.StartProxy(pr) {
-		return false
+		return hooksPassed
+	}
+	if d, ok := pr.Delayed(); ok && !pr.Answered() {
+		cl.delayRequest(d)
+		return hooksDelayed
+	}
+	if pr.Dropped() && !pr.Answered() {
+		pr.Head = nil
+		cl.setState(clClosing)
+		cl.conn.Close()
+		return hooksAnswered
 	}
 	cl.answerHook(st, pr.Response())
-	return true
+	return hooksAnswered
+}
+
+// delayRequest leaves the request just parsed in the input, unread, for d;
+// then it is read again and its hooks run again (Resumed).
+func (cl *client) delayRequest(d time.Duration) {
+	c := cl.conn
+	ps := cl.plug
+	ps.req.Head = nil
+	cl.rs.parser.Reset()
+	cl.setState(clDelay)
+	c.SetTimeout(0) // the delay is the plugin's to decide, not idle time
+	if ps.delay == nil {
+		ps.delay = c.Loop().AfterFunc(d, cl.delayDone)
+	} else {
+		ps.delay.Reset(d)
+	}
+}
+
+// delayDone resumes a postponed request, unless its client left.
+func (cl *client) delayDone() {
+	c := cl.conn
+	if cl.state != clDelay || c.Closing() {
+		return
+	}
+	cl.plug.resuming = true
+	cl.setState(clHead)
+	c.SetTimeout(headerTimeout(cl.st))
+	c.ResumeRead()
+	c.Kick()
+}
+
+// endHooks runs end_proxy_request once for a request whose start hooks
+// ran: at its end, or when its connection closes or goes elsewhere.
+func (cl *client) endHooks() {
+	ps := cl.plug
+	if ps == nil || !ps.active {
+		return
+	}
+	ps.active = false
+	if ps.delay != nil {
+		ps.delay.Stop()
+	}
+	if ps.hooks.WantsEnd() {
+		pr := &ps.req
+		pr.Head, pr.Resp = nil, nil
+		pr.Now = cl.conn.Loop().Now()
+		ps.hooks.EndProxyRequest(pr)
+	}
 }
 
 // assignHooks runs backend_client_assigned and returns the header edits
@@ -87,22 +172,41 @@ func (cl *client) answerHook(st *Settings, resp *plugin.Response) {
 
 // responseHooks runs backend_response_received and
 // modify_response_headers for a backend's response head; it returns the
-// edits for the client's response head (nil: none).
-func (be *backend) responseHooks(cl *client, status int) *handoff.Rules {
+// edits for the client's response head (nil: none), the status the client
+// gets instead of the backend's (0: the same) and the bytes to send before
+// the body (PrependBody).
+func (be *backend) responseHooks(cl *client, r *http.ResponseHead) (edits *handoff.Rules, code int, pre []byte) {
 	ps := cl.plug
 	if ps == nil || ps.hooks == nil {
-		return nil
+		return nil, 0, nil
 	}
 	pr := &ps.req
 	pr.Now = be.conn.Loop().Now()
-	ps.hooks.BackendResponseReceived(pr, status)
+	pr.Resp = r
+	pr.ClearResponseEdits()
+	defer func() { pr.Resp = nil }()
+	ps.hooks.BackendResponseReceived(pr, r.Status)
 	if !ps.hooks.WantsResponseEdits() {
-		return nil
+		return nil, 0, nil
 	}
 	ps.resp.Reset()
-	ps.hooks.ModifyResponseHeaders(pr, status, &ps.resp)
+	ps.hooks.ModifyResponseHeaders(pr, r.Status, &ps.resp)
+	code, pre = pr.StatusOverride(), pr.Prepended()
 	if ps.resp.Empty() {
-		return nil
+		return nil, code, pre
 	}
-	return &ps.resp.Rules
+	return &ps.resp.Rules, code, pre
+}
+
+// appendPrepended appends bytes a hook sends before the body (after the
+// response head in dst): as a chunk of its own when the client gets a
+// chunked body.
+func (be *backend) appendPrepended(dst, pre []byte) []byte {
+	if be.rechunk || be.mode == http.BodyChunked && !be.dechunk {
+		dst = strconv.AppendInt(dst, int64(len(pre)), 16)
+		dst = append(dst, "\r\n"...)
+		dst = append(dst, pre...)
+		return append(dst, "\r\n"...)
+	}
+	return append(dst, pre...)
 }

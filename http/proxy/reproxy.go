@@ -499,6 +499,7 @@ func (cl *client) reproxyService(name string) {
 		rp.hc = handoff.Client{Base: cl, Persist: st.Svc.PersistClient, Hops: 1}
 	}
 	cl.observeLatency()
+	cl.endHooks()
 	cl.releaseState()
 	cl.ho, cl.plug = nil, nil
 	cl.svc.Stats.ClientsOpen.Add(-1) // counted again if it comes back

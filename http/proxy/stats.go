@@ -194,6 +194,8 @@ func (cl *client) stateName(c *engine.Conn) string {
 		return "tunnel"
 	case clBuffer:
 		return cl.uploadStateName()
+	case clDelay:
+		return "throttled"
 	}
 	if c.Pending() {
 		return "draining_res"

@@ -18,6 +18,7 @@ import (
 func (s *Service) Adopt(c *engine.Conn, hc *handoff.Client) {
 	inner := s.Accept(c).(*conn) // counted open, as an accepted connection
 	inner.svc = s.view(hc.Persist)
+	inner.hc = hc
 	a := &adopted{inner: inner, real: s, hc: hc}
 	a.parser.Limits = inner.parser.Limits
 	c.SetHandler(a)

@@ -12,14 +12,21 @@ import (
 	"github.com/plb/plb/config"
 	"github.com/plb/plb/engine"
 	"github.com/plb/plb/http"
+	"github.com/plb/plb/http/handoff"
 	"github.com/plb/plb/http/static"
 	"github.com/plb/plb/http/status"
+	"github.com/plb/plb/plugin"
 )
 
 // Settings is a web_server's immutable snapshot.
 type Settings struct {
 	Svc    *config.Service
 	Static *static.Server
+	// Hooks are the service's plugins when some hook the serving of
+	// files (LazyCDN); nil otherwise.
+	Hooks *plugin.Hooks
+	// Resolve finds the service a hook hands a request to (nil: none).
+	Resolve func(name string) Target
 }
 
 // NewSettings builds the static file server for svc with the MIME table
@@ -113,6 +120,12 @@ type conn struct {
 	connFn    func([]byte) []byte
 	kaTimeout int
 	corked    bool // TCP_CORK is set until the output queue is empty
+	// hc is the hand-off that brought the connection here (nil: accepted
+	// by the web server itself).
+	hc *handoff.Client
+	// preq and exists serve the file hooks (plugins.go), made on first use.
+	preq   *plugin.Request
+	exists func(string) bool
 }
 
 func (wc *conn) OnOpen(c *engine.Conn) {
@@ -191,6 +204,11 @@ func (wc *conn) serve(c *engine.Conn, data []byte) int {
 		Cache:           &wc.scratch.files,
 	}
 	head, resp := st.Static.Serve(wc.scratch.b[:0], &sr, c.Loop().Now(), wc.connLines(st))
+	if st.Hooks != nil {
+		if used, ok := wc.fileHooks(c, st, n, len(data), head, &resp); ok {
+			return used
+		}
+	}
 	return wc.respond(c, st, n, len(data), head, &resp)
 }
 

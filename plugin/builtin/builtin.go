@@ -1,7 +1,8 @@
 // Package builtin holds the plugins compiled into plb: Perlbal's
-// AccessControl, AutoRemoveLeadingDir, EchoService, Highpri, Include,
-// MaxContentLength, NotModified, Queues, Redirect, Stats, Vhosts, Vpaths
-// and XFFExtras. New builds the registry the server uses.
+// AccessControl, AutoRemoveLeadingDir, EchoService, FlvStreaming, Highpri,
+// Include, LazyCDN, MaxContentLength, NotModified, Queues, Redirect, Stats,
+// Throttle, Vhosts, Vpaths and XFFExtras. New builds the registry the
+// server uses.
 package builtin
 
 import (
@@ -23,9 +24,10 @@ func New() *plugin.Registry {
 // adds plugins of its own.
 func Plugins() []plugin.Plugin {
 	return []plugin.Plugin{
-		&accessControl{}, &autoRemoveLeadingDir{}, &echoService{}, &highpri{},
-		&include{}, &maxContentLength{}, &notModified{}, &queues{}, &redirect{},
-		newStats(), &vhosts{}, &vpaths{}, &xffExtras{},
+		&accessControl{}, &autoRemoveLeadingDir{}, &echoService{}, &flvStreaming{},
+		&highpri{}, &include{}, newLazyCDN(), &maxContentLength{}, &notModified{},
+		&queues{}, &redirect{}, newStats(), newThrottle(), &vhosts{}, &vpaths{},
+		&xffExtras{},
 	}
 }
 

@@ -301,7 +301,8 @@ func TestQueues(t *testing.T) {
 func TestRegistry(t *testing.T) {
 	reg := New()
 	for _, name := range []string{"vhosts", "vpaths", "accesscontrol", "highpri", "notmodified", "queues", "stats",
-		"include", "redirect", "xffextras", "maxcontentlength", "autoremoveleadingdir", "echoservice"} {
+		"include", "redirect", "xffextras", "maxcontentlength", "autoremoveleadingdir", "echoservice",
+		"throttle", "lazycdn", "flvstreaming"} {
 		want, ok := config.DefaultPlugins(name)
 		if !ok {
 			t.Fatalf("config does not know %s", name)
@@ -311,7 +312,7 @@ func TestRegistry(t *testing.T) {
 			t.Errorf("%s: registry has %q (%v)", name, got.Name, ok)
 		}
 	}
-	if len(reg.Names()) != 13 {
+	if len(reg.Names()) != 16 {
 		t.Errorf("names %q", reg.Names())
 	}
 	if _, err := plugin.NewRegistry(&stats{}, newStats()); err == nil {

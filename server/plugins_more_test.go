@@ -1,0 +1,312 @@
+package server
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	nethttp "net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The plugins of issue 4's last batch end to end: Throttle on a reverse
+// proxy (delays on the loop's timers, concurrency, bans, lists), LazyCDN
+// on a web server (hand-off to a fallback service, UDP ping) and
+// FlvStreaming (Range to the backend, FLV header to the client).
+
+// TestThrottleProxy: a second request within the threshold waits
+// initial_delay on the loop (the backend sees nothing meanwhile), a third
+// one in progress at the same time is over max_concurrent (403
+// "Forbidden."), and a client that leaves during its delay frees its
+// place.
+func TestThrottleProxy(t *testing.T) {
+	be := okBackend(t, "b")
+	ts := startProxy(t, []string{be.addr}, "", svcKeys(`plugins = ["Throttle"]`,
+		"initial_delay = 1", "max_delay = 4", "max_concurrent = 1"))
+	addr := ts.addrOf("proxy")
+	if got := mustGet(t, addr, "/one"); got != "b GET /one" {
+		t.Fatal(got)
+	}
+	// The second: delayed. It holds its address's one place meanwhile.
+	c2 := dial(t, addr)
+	start := time.Now()
+	c2.send("GET /two HTTP/1.1\r\nHost: h\r\n\r\n")
+	waitFor(t, "the second request throttled", func() bool { return throttled(ts) == 1 })
+	resp, body := get(t, addr, "/three")
+	if resp.StatusCode != 403 || !strings.Contains(body, "Forbidden.") {
+		t.Fatalf("over max_concurrent: %d %q", resp.StatusCode, body)
+	}
+	if n := served(be); n != 1 {
+		t.Fatalf("the backend saw %d requests during the delay", n)
+	}
+	resp, body = c2.read("GET")
+	if d := time.Since(start); resp.StatusCode != 200 || body != "b GET /two" || d < 900*time.Millisecond {
+		t.Fatalf("delayed request: %d %q after %v", resp.StatusCode, body, d)
+	}
+	// Kept alive: the next request on the same connection is throttled
+	// again (2 s: initial_delay doubled), and its client leaves.
+	c2.send("GET /four HTTP/1.1\r\nHost: h\r\n\r\n")
+	waitFor(t, "the fourth request throttled", func() bool { return throttled(ts) == 1 })
+	c2.c.Close()
+	waitFor(t, "the throttled client gone", func() bool { return throttled(ts) == 0 })
+	// Its place is free: this one is throttled (4 s), not refused.
+	c5 := dial(t, addr)
+	c5.send("GET /five HTTP/1.1\r\nHost: h\r\n\r\n")
+	waitFor(t, "the fifth request throttled", func() bool { return throttled(ts) == 1 })
+	if n := served(be); n != 2 {
+		t.Errorf("the backend saw %d requests", n)
+	}
+}
+
+// throttled counts the proxy's client connections in the throttled state.
+func throttled(ts *testServer) int {
+	n := 0
+	for _, s := range ts.Socks() {
+		if s.Info.State == "throttled" {
+			n++
+		}
+	}
+	return n
+}
+
+// TestThrottleBanAndLists: the connection that reaches ban_threshold is
+// closed without an answer, the banned address gets 403; a whitelisted
+// address is never throttled; THROTTLE RELOAD reads the lists again.
+func TestThrottleBanAndLists(t *testing.T) {
+	be := okBackend(t, "b")
+	list := filepath.Join(t.TempDir(), "white.txt")
+	if err := os.WriteFile(list, []byte("# nobody yet\n192.0.2.1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ts := startProxy(t, []string{be.addr}, "", svcKeys(`plugins = ["Throttle"]`,
+		"initial_delay = 100", "ban_threshold = 1", "ban_expiration = 3600", fmt.Sprintf("whitelist_file = %q", list)))
+	addr := ts.addrOf("proxy")
+	mustGet(t, addr, "/one")
+	c := dial(t, addr)
+	c.send("GET /two HTTP/1.1\r\nHost: h\r\n\r\n")
+	c.expectClosed() // banned at once
+	resp, body := get(t, addr, "/three")
+	if resp.StatusCode != 403 || !strings.Contains(body, "Forbidden.") {
+		t.Fatalf("banned: %d %q", resp.StatusCode, body)
+	}
+	// Whitelisted now (the list is read again): never throttled.
+	if err := os.WriteFile(list, []byte("127.0.0.0/8 # loopback\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ts.exec("USE proxy", "THROTTLE RELOAD whitelist")
+	for i := range 3 {
+		if got := mustGet(t, addr, fmt.Sprintf("/w%d", i)); got != fmt.Sprintf("b GET /w%d", i) {
+			t.Fatal(got)
+		}
+	}
+	// A list that does not load refuses the change.
+	if err := os.WriteFile(list, []byte("# empty\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := ts.Config().Clone()
+	if err := ts.Apply(cfg); err == nil || !strings.Contains(err.Error(), "contains no recognizable CIDRs") {
+		t.Errorf("an empty list: %v", err)
+	}
+	mustGet(t, addr, "/still")
+}
+
+// TestFlvStreaming: .flv?start=N reaches the backend as Range: bytes=N-,
+// and its 206 the client as a 200 video/x-flv with the FLV header first,
+// Content-Length counting it; in a chunked body the header is a chunk of
+// its own. Other requests pass untouched.
+func TestFlvStreaming(t *testing.T) {
+	video := bytes.Repeat([]byte("0123456789"), 100)
+	be := newHTTPBackend(t, func(b *backend, c net.Conn, req *nethttp.Request, body []byte) bool {
+		rng := req.Header.Get("Range")
+		if rng == "" {
+			fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: %d\r\n\r\n%s", len(video), video)
+			return true
+		}
+		n, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(rng, "bytes="), "-"))
+		part := video[n:]
+		if req.Method == "HEAD" {
+			fmt.Fprintf(c, "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes %d-%d/%d\r\nContent-Length: %d\r\n\r\n", n, len(video)-1, len(video), len(part))
+			return true
+		}
+		if strings.Contains(req.RequestURI, "chunked") {
+			fmt.Fprintf(c, "HTTP/1.1 206 Partial Content\r\nTransfer-Encoding: chunked\r\nContent-Range: bytes %d-%d/%d\r\n\r\n%x\r\n%s\r\n0\r\n\r\n",
+				n, len(video)-1, len(video), len(part), part)
+			return true
+		}
+		fmt.Fprintf(c, "HTTP/1.1 206 Partial Content\r\nContent-Type: application/octet-stream\r\nAccept-Ranges: bytes\r\nContent-Range: bytes %d-%d/%d\r\nContent-Length: %d\r\n\r\n%s",
+			n, len(video)-1, len(video), len(part), part)
+		return true
+	})
+	ts := startProxy(t, []string{be.addr}, "", svcKeys(`plugins = ["FlvStreaming"]`))
+	const flvHeader = "FLV\x01\x01\x00\x00\x00\x09\x00\x00\x00\x00"
+	c := dial(t, ts.addrOf("proxy"))
+	for _, tc := range []struct {
+		uri, head string
+		code      int
+		want      string
+	}{
+		{"/v/clip.flv?start=990", "HTTP/1.1", 200, flvHeader + string(video[990:])},
+		{"/v/clip.flv?start=10", "HTTP/1.0\r\nConnection: keep-alive", 200, flvHeader + string(video[10:])},
+		{"/v/chunked.flv?start=995", "HTTP/1.1", 200, flvHeader + string(video[995:])},
+		{"/v/clip.flv", "HTTP/1.1", 200, string(video)},
+		{"/v/clip.mp4?start=10", "HTTP/1.1", 200, string(video)},
+	} {
+		resp, body := c.do("GET " + tc.uri + " " + tc.head + "\r\nHost: h\r\n\r\n")
+		if resp.StatusCode != tc.code || body != tc.want || resp.Close {
+			t.Fatalf("%s: %d %q (close %v), want %d %q", tc.uri, resp.StatusCode, body, resp.Close, tc.code, tc.want)
+		}
+		if !strings.Contains(tc.uri, "start") || strings.Contains(tc.uri, "mp4") {
+			continue
+		}
+		h := resp.Header
+		if h.Get("Content-Type") != "video/x-flv" || h.Get("Content-Range") != "" || h.Get("Accept-Ranges") != "" {
+			t.Errorf("%s: headers %v", tc.uri, h)
+		}
+		if cl := h.Get("Content-Length"); !strings.Contains(tc.uri, "chunked") && cl != strconv.Itoa(len(tc.want)) {
+			t.Errorf("%s: Content-Length %q, want %d", tc.uri, cl, len(tc.want))
+		}
+	}
+	// HEAD: the headers of the GET, no body (nor FLV header).
+	c.send("HEAD /v/clip.flv?start=990 HTTP/1.1\r\nHost: h\r\n\r\n")
+	resp, _ := c.read("HEAD")
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Length") != strconv.Itoa(len(flvHeader)+10) {
+		t.Fatalf("HEAD: %d %v", resp.StatusCode, resp.Header)
+	}
+	if _, body := c.do("GET /after HTTP/1.1\r\nHost: h\r\n\r\n"); body != string(video) {
+		t.Fatalf("after HEAD: %q", body)
+	}
+	for _, r := range be.requests() {
+		want := ""
+		if n, ok := strings.CutPrefix(r.URI[strings.Index(r.URI, "?")+1:], "start="); ok && strings.Contains(r.URI, ".flv") {
+			want = "bytes=" + n + "-"
+		}
+		if got := r.Header.Get("Range"); got != want {
+			t.Errorf("%s: backend Range %q, want %q", r.URI, got, want)
+		}
+	}
+}
+
+// lazyTOML is a web server "ws" with LazyCDN falling back to the proxy
+// "origin", and a selector "ss" in front of ws.
+func lazyTOML(be, docroot, extra string) string {
+	return fmt.Sprintf(`[global]
+load = ["LazyCDN", "vhosts"]
+[pool.origin_pool]
+nodes = [%q]
+[service.origin]
+role = "reverse_proxy"
+pool = "origin_pool"
+persist_backend = true
+[service.ws]
+role = "web_server"
+listen = "127.0.0.1:0"
+docroot = %q
+persist_client = true
+enable_concatenate_get = true
+plugins = ["LazyCDN"]
+fallback_service = "origin"
+%s
+[service.ss]
+role = "selector"
+listen = "127.0.0.1:0"
+plugins = ["vhosts"]
+persist_client = true
+vhosts = ["* = ws"]
+`, be, docroot, extra)
+}
+
+// TestLazyCDN: a missing file, or one older than ?v=, is fetched through
+// fallback_service; the others come from the docroot; the connection comes
+// back to the web server (or the selector in front of it) after each.
+func TestLazyCDN(t *testing.T) {
+	be := okBackend(t, "origin")
+	dir := webRoot(t, map[string]string{"a.css": "file a", "b.css": "file b"})
+	old := time.Unix(1_300_000_000, 0)
+	for _, f := range []string{"a.css", "b.css"} {
+		if err := os.Chtimes(filepath.Join(dir, f), old, old); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pc, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	ts := startServer(t, lazyTOML(be.addr, dir, fmt.Sprintf("fallback_udp_ping_addr = %q", pc.LocalAddr())))
+	pings := 0
+	for _, svc := range []string{"ws", "ss"} {
+		c := dial(t, ts.addrOf(svc))
+		for _, tc := range []struct {
+			uri, want string
+			origin    bool
+		}{
+			{"/a.css", "file a", false},
+			{"/missing.css", "origin GET /missing.css", true},
+			{"/a.css?v=1300000001", "origin GET /a.css?v=1300000001", true},
+			{"/a.css?v=1300000000", "file a", false},
+			{"/??a.css,b.css", "file afile b", false},
+			{"/??a.css,gone.css", "origin GET /??a.css,gone.css", true},
+			{"/??a.css,b.css&v=1400000000", "origin GET /??a.css,b.css&v=1400000000", true},
+			{"/b.css", "file b", false},
+		} {
+			resp, body := c.do("GET " + tc.uri + " HTTP/1.1\r\nHost: x\r\n\r\n")
+			if resp.StatusCode != 200 || body != tc.want || resp.Close {
+				t.Fatalf("%s %s: %d %q (close %v), want %q", svc, tc.uri, resp.StatusCode, body, resp.Close, tc.want)
+			}
+			if !tc.origin {
+				continue
+			}
+			pings++
+			pc.SetReadDeadline(time.Now().Add(testTimeout))
+			buf := make([]byte, 1024)
+			n, _, err := pc.ReadFromUDP(buf)
+			if err != nil || string(buf[:n]) != tc.uri {
+				t.Fatalf("ping %q %v, want %q", buf[:n], err, tc.uri)
+			}
+		}
+	}
+	if n := served(be); n != pings {
+		t.Errorf("origin served %d, want %d", n, pings)
+	}
+	// HEAD too; a fallback_service that does not exist leaves the 404.
+	c := dial(t, ts.addrOf("ws"))
+	c.send("HEAD /missing.css HTTP/1.1\r\nHost: x\r\n\r\n")
+	if resp, _ := c.read("HEAD"); resp.StatusCode != 200 {
+		t.Fatalf("HEAD: %d", resp.StatusCode)
+	}
+	ts.exec("SET ws.fallback_service = nosuch")
+	resp, _ := get(t, ts.addrOf("ws"), "/missing.css")
+	if resp.StatusCode != 404 {
+		t.Fatalf("no fallback service: %d", resp.StatusCode)
+	}
+}
+
+// TestLazyCDNClientsOpen: connections handed to the fallback are not left
+// counted open by the web server.
+func TestLazyCDNClientsOpen(t *testing.T) {
+	be := okBackend(t, "origin")
+	dir := webRoot(t, map[string]string{"a.css": "file a"})
+	ts := startServer(t, lazyTOML(be.addr, dir, ""))
+	for i := range 3 {
+		c := dial(t, ts.addrOf("ws"))
+		if _, body := c.do("GET /missing.css HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"); body != "origin GET /missing.css" {
+			t.Fatalf("%d: %q", i, body)
+		}
+		io.Copy(io.Discard, c.br)
+		c.c.Close()
+	}
+	ts.mu.Lock()
+	ws, origin := ts.services["ws"].web, ts.services["origin"].proxy
+	ts.mu.Unlock()
+	waitFor(t, "clients closed", func() bool {
+		return ws.Stats.ClientsOpen.Load() == 0 && origin.Stats.ClientsOpen.Load() == 0
+	})
+	if n := ws.Requests.Load(); n != 0 {
+		t.Errorf("web server counted %d requests", n)
+	}
+}
