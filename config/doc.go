@@ -11,7 +11,8 @@
 //     lines, run one by one through an Interp; the first failing line stops
 //     the load with "file:line: <Perlbal's message>".
 //   - PLB 0.3's plb.conf: "key value" lines, mapped to a pool "plb_pool"
-//     and a reverse_proxy service "plb" (see plb.go for the key mapping).
+//     and a service "plb": a reverse_proxy, or with protocol SMTP or TCP
+//     an smtp_proxy or tcp_proxy (see plb.go for the key mapping).
 //   - TOML: [global], [defaults], [pool.NAME], [service.NAME], with
 //     Perlbal's SET names as keys (see toml.go and etc/plb.toml).
 //
@@ -46,6 +47,12 @@
 // backend_timeout, header_timeout, buffer_dir, max_clients and
 // (management) allow; pools have the health keys server_retry,
 // timeout_cleanup, check, check_path, check_interval, rise and fall.
+// Two roles are plb's own: smtp_proxy (an SMTP relay front) and tcp_proxy,
+// with pool, connect_timeout, client_ip_forwarding, client_timeout and
+// server_timeout, and for smtp_proxy banner_timeout, smtp_hostname and
+// smtp_reject_early_talkers. A parameter of several roles names them all
+// in the role error ("on a 'reverse_proxy', 'smtp_proxy' or 'tcp_proxy'
+// service"); Perlbal's message names one.
 //
 // # Concurrency
 //

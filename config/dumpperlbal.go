@@ -38,7 +38,7 @@ func (c *Config) DumpPerlbal() []string {
 				out = append(out, "  POOL ADD "+p.Name+" "+n)
 			}
 		}
-		if p.BalanceMethod != "" && p.BalanceMethod != BalanceRandom {
+		if p.BalanceMethod != "" && (p.BalanceMethod != BalanceRandom || p.BalanceMethodSet) {
 			out = append(out, "  SET balance_method = "+p.BalanceMethod)
 		}
 		if p.ServerRetry != 5 {
@@ -88,7 +88,7 @@ func (s *Service) dumpPerlbal() []string {
 	if s.Listen != "" {
 		set("listen", s.Listen)
 	}
-	if s.Pool != "" && s.Role == RoleReverseProxy {
+	if s.Pool != "" && usesPool(s.Role) {
 		set("pool", s.Pool)
 	}
 	if s.Docroot != "" && s.Role == RoleWebServer {

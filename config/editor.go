@@ -44,7 +44,7 @@ func (e *editor) createPool(name, file string, line int) (*Pool, error) {
 
 func validRole(role string) bool {
 	switch role {
-	case RoleReverseProxy, RoleWebServer, RoleManagement, RoleSelector:
+	case RoleReverseProxy, RoleWebServer, RoleManagement, RoleSelector, RoleSMTPProxy, RoleTCPProxy:
 		return true
 	}
 	return false
@@ -61,7 +61,7 @@ func (e *editor) setRole(s *Service, role string) error {
 	s.resetParams()
 	// Perlbal keeps a pool or docroot the new role cannot use; plb drops it,
 	// so that the model holds only what applies.
-	if role != RoleReverseProxy {
+	if !usesPool(role) {
 		s.Pool = ""
 		delete(s.Set, "pool")
 	}
@@ -116,6 +116,13 @@ func (e *editor) setRole(s *Service, role string) error {
 	return nil
 }
 
+// usesPool reports whether a service of role has a pool (reverse_proxy,
+// smtp_proxy, tcp_proxy).
+func usesPool(role string) bool {
+	p, _ := lookupParam("pool")
+	return p.applies(role)
+}
+
 // loadedParams are the parameters added by the LOADed plugins.
 func (e *editor) loadedParams() []param {
 	var out []param
@@ -164,7 +171,7 @@ func (e *editor) setService(s *Service, key, val string) error {
 	}
 	if p, ok := lookupParam(key); ok {
 		if !p.applies(s.Role) {
-			return errorf("The '%s' option can only be set on a '%s' service", key, p.role)
+			return p.roleError()
 		}
 		if err := p.assign(e.setCtx(), s, val); err != nil {
 			return err
@@ -179,7 +186,7 @@ func (e *editor) setService(s *Service, key, val string) error {
 	}
 	if p, ok := e.loadedParam(key); ok {
 		if !p.applies(s.Role) {
-			return errorf("The '%s' option can only be set on a '%s' service", key, p.role)
+			return p.roleError()
 		}
 		n, err := p.normalizeExtra(key, val)
 		if err != nil {
@@ -244,7 +251,7 @@ func (e *editor) forwardToPool(s *Service, key, val string) error {
 				return err
 			}
 		}
-		if e.cfg.Pool(name) != nil && s.Role == RoleReverseProxy {
+		if e.cfg.Pool(name) != nil && usesPool(s.Role) {
 			s.Pool = name
 			s.markSet("pool")
 		}
@@ -283,6 +290,7 @@ func (e *editor) setPool(p *Pool, key, val string) error {
 		switch val {
 		case BalanceRandom, BalanceRoundRobin, BalanceLeastConn:
 			p.BalanceMethod = val
+			p.BalanceMethodSet = true
 			return nil
 		}
 		return errorf("Unknown balance method")
@@ -308,11 +316,11 @@ func (e *editor) setPool(p *Pool, key, val string) error {
 		return nil
 	case "check":
 		switch v := toLowerASCII(val); v {
-		case CheckTCP, CheckHTTP:
+		case CheckTCP, CheckHTTP, CheckSMTP:
 			p.Check = v
 			return nil
 		}
-		return errorf("Unknown check '%s' (tcp or http)", val)
+		return errorf("Unknown check '%s' (tcp, http or smtp)", val)
 	case "check_path":
 		switch val {
 		case "none", "undef", "null", `""`, "''", "":

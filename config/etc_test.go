@@ -16,7 +16,7 @@ func TestEtcSamples(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]Syntax{"default.toml": SyntaxTOML, "plb.toml": SyntaxTOML, "perlbal.conf": SyntaxPerlbal, "plb.conf": SyntaxPLB}
+	want := map[string]Syntax{"default.toml": SyntaxTOML, "plb.toml": SyntaxTOML, "smtp.toml": SyntaxTOML, "perlbal.conf": SyntaxPerlbal, "plb.conf": SyntaxPLB}
 	seen := 0
 	for _, f := range files {
 		syntax, ok := want[filepath.Base(f)]
@@ -57,6 +57,14 @@ func TestEtcSamples(t *testing.T) {
 		if s := c.Service(name); s == nil || s.Docroot != "." || !s.DirIndexing || !s.Enabled {
 			t.Errorf("embedded default: web server %s: %+v", name, s)
 		}
+	}
+	c, err = Load("../etc/smtp.toml", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := c.Service("smtp"); s == nil || s.Role != RoleSMTPProxy || s.Listen != "127.0.0.1:2525" || !s.Enabled ||
+		s.ClientIPForwarding != ForwardProxyV1 || len(c.Pool(s.Pool).Nodes) != 2 || c.Pool(s.Pool).Check != CheckSMTP {
+		t.Errorf("smtp.toml: %s", c.MarshalTOML())
 	}
 }
 

@@ -80,16 +80,21 @@ type Pool struct {
 	// changes (ParseNodeList parses it).
 	NodeFile string
 	// BalanceMethod is "random" (default, as Perlbal), "round_robin" or
-	// "least_conn".
+	// "least_conn". PLB's file sets round_robin (protocol HTTP) or
+	// least_conn (SMTP, TCP).
 	BalanceMethod string
+	// BalanceMethodSet reports that balance_method was given. Otherwise
+	// the runtime may choose: least_conn for a pool that only smtp_proxy
+	// and tcp_proxy services use (their sessions last).
+	BalanceMethodSet bool
 	// ServerRetry is the number of consecutive failures before a node is
 	// marked down (default 5).
 	ServerRetry int
 	// TimeoutCleanup is how often a down node is probed (default 15s).
 	TimeoutCleanup time.Duration
 	// Check is the probe of down nodes and of active checks: "tcp" (default,
-	// a connect) or "http" (OPTIONS *, or GET CheckPath, expecting 2xx or
-	// 3xx).
+	// a connect), "http" (OPTIONS *, or GET CheckPath, expecting 2xx or
+	// 3xx) or "smtp" (CheckSMTP).
 	Check string
 	// CheckPath is what an "http" check GETs (default "": OPTIONS *).
 	CheckPath string
@@ -112,14 +117,33 @@ const (
 	RoleWebServer    = "web_server"
 	RoleManagement   = "management"
 	RoleSelector     = "selector"
+	// RoleSMTPProxy is the SMTP relay front: silent to the client until a
+	// backend gave a 2xx banner, then a byte splice (package smtp).
+	RoleSMTPProxy = "smtp_proxy"
+	// RoleTCPProxy is a plain TCP balancer (package smtp, without the
+	// banner logic).
+	RoleTCPProxy = "tcp_proxy"
 	// RoleEcho is the line echo server the EchoService plugin adds.
 	RoleEcho = "echo"
+)
+
+// Client address forwarding of smtp_proxy and tcp_proxy
+// (client_ip_forwarding).
+const (
+	ForwardNone    = "none"
+	ForwardProxyV1 = "proxy_v1" // HAProxy's PROXY protocol, text
+	ForwardProxyV2 = "proxy_v2" // PROXY protocol, binary
+	ForwardXClient = "xclient"  // Postfix XCLIENT (smtp_proxy only)
 )
 
 // Pool checks (the check key).
 const (
 	CheckTCP  = "tcp"
 	CheckHTTP = "http"
+	// CheckSMTP is HAProxy's smtpchk: 2xx banner, EHLO, 2xx, QUIT. A pool
+	// used by an smtp_proxy service is probed so even when its check is
+	// the default tcp.
+	CheckSMTP = "smtp"
 )
 
 // Pool balance methods.
@@ -136,8 +160,9 @@ const (
 // docroot if the new role uses them.
 type Service struct {
 	Name string
-	// Role is reverse_proxy, web_server, management or selector (default
-	// "": none yet; an enabled service needs one).
+	// Role is reverse_proxy, web_server, management, selector, smtp_proxy,
+	// tcp_proxy or a LOADed plugin's (default "": none yet; an enabled
+	// service needs one).
 	Role string
 	// Listen is "ip:port", "[ipv6]:port" or ":port" (all interfaces);
 	// Perlbal's bare "port" is stored as ":port" (default "": not listening,
@@ -146,7 +171,8 @@ type Service struct {
 	// Enabled: the runtime listens (ENABLE/DISABLE; TOML enabled, default
 	// true in TOML, false in Perlbal until ENABLE).
 	Enabled bool
-	// Pool names the backend pool (reverse_proxy; default "").
+	// Pool names the backend pool (reverse_proxy, smtp_proxy, tcp_proxy;
+	// default ""; an enabled service of these roles needs one).
 	Pool string
 	// Docroot is the web server's document root (web_server; default "").
 	// A trailing "/" is kept, as Perlbal does.
@@ -198,7 +224,7 @@ type Service struct {
 	EnableErrorRetries         bool            // enable_error_retries: retry GET/HEAD after a backend 500 (default false)
 	ErrorRetrySchedule         []time.Duration // error_retry_schedule (default 0,.25,.50,1,1,1,1,1 seconds)
 	ServerProcess              string          // server_process (default "")
-	ConnectTimeout             time.Duration   // connect_timeout (plb): backend connect limit (default 5s)
+	ConnectTimeout             time.Duration   // connect_timeout (plb; also smtp_proxy, tcp_proxy): backend connect limit (default 5s)
 	BackendTimeout             time.Duration   // backend_timeout (plb): wait for a backend response head (default 60s)
 	// BufferDir (plb buffer_dir) is the spool directory for spoon-feeding
 	// (default "": os.TempDir() at run time).
@@ -213,6 +239,34 @@ type Service struct {
 	MaxPutSize           int64    // max_put_size (default 0: unlimited)
 	MinPutDirectory      int      // min_put_directory (default 0)
 	EnableConcatenateGet bool     // enable_concatenate_get (default false)
+
+	// smtp_proxy and tcp_proxy (Pool and ConnectTimeout above apply too;
+	// PLB's timeout_* keys map onto these, see plb.go). Durations are
+	// integer seconds or Go durations, as the other timeouts.
+	// ClientIPForwarding is client_ip_forwarding: none, proxy_v1, proxy_v2
+	// or xclient (smtp_proxy only: the parsers and Validate refuse it on a
+	// tcp_proxy) (default none; "" in a model built by hand means none).
+	ClientIPForwarding string
+	// ClientTimeout is client_timeout: how long the client may stay silent
+	// when it is its turn to talk (after the backend last sent) (default
+	// 5m: RFC 5321 4.5.3.2.7, a server waits 5 minutes for a command; 0:
+	// no limit).
+	ClientTimeout time.Duration
+	// ServerTimeout is server_timeout: how long the backend may stay silent
+	// when it is its turn (after the client last sent) (default 10m: RFC
+	// 5321 4.5.3.2.6, the reply to the final dot; 0: no limit).
+	ServerTimeout time.Duration
+	// BannerTimeout is banner_timeout (smtp_proxy): wait for a backend's
+	// greeting before trying the next node (default 30s; see README).
+	BannerTimeout time.Duration
+	// SMTPHostname is smtp_hostname (smtp_proxy): the name in plb's 421
+	// and in the EHLO it sends for XCLIENT and health checks (default "":
+	// the host name).
+	SMTPHostname string
+	// SMTPRejectEarlyTalkers is smtp_reject_early_talkers (smtp_proxy): a
+	// client that talks before the banner gets 554 and is closed (default
+	// false: its bytes are held and delivered after the banner).
+	SMTPRejectEarlyTalkers bool
 
 	// selector.
 	DefaultService string        // default_service (default "")

@@ -3,6 +3,7 @@ package config
 import (
 	"io/fs"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 )
@@ -55,8 +56,11 @@ func kindOf(name string) kind {
 // applies to ("*" for all), its type, its default in Perlbal syntax ("" for
 // none) and a one-line description.
 type Param struct {
-	Name    string
-	Role    string // "*", reverse_proxy, web_server, management or selector
+	Name string
+	// Role is "*" (every role), one role, or several separated by commas
+	// ("reverse_proxy,smtp_proxy,tcp_proxy").
+	Role string
+
 	Type    string // bool, int, size, duration, duration_ms, string, list, regex
 	Default string
 	Doc     string
@@ -72,7 +76,8 @@ type Param struct {
 func ServiceParams() []Param {
 	var out []Param
 	for p := range params {
-		out = append(out, Param{Name: p.name, Role: p.role, Type: p.kind.String(), Default: p.def, Doc: p.doc})
+		out = append(out, Param{Name: p.name, Role: p.role, Type: p.kind.String(), Default: p.def, Doc: p.doc,
+			Values: p.values})
 	}
 	return out
 }
@@ -86,10 +91,11 @@ type setCtx struct {
 // param is one row of the service parameter table. Simple parameters give a
 // field accessor for their kind; the others a custom set and get.
 type param struct {
-	name, role string
-	kind       kind
-	def        string
-	doc        string
+	name string
+	role string // "*", one role, or roles separated by commas
+	kind kind
+	def  string
+	doc  string
 
 	b func(*Service) *bool
 	i func(*Service) *int
@@ -109,7 +115,31 @@ type param struct {
 	also   []string             // other keys it sets (marked as set too)
 }
 
-func (p *param) applies(role string) bool { return p.role == "*" || p.role == role }
+// applies reports whether the parameter may be set on a service of role.
+func (p *param) applies(role string) bool {
+	if p.role == all {
+		return true
+	}
+	for r := range strings.SplitSeq(p.role, ",") {
+		if r == role {
+			return true
+		}
+	}
+	return false
+}
+
+// roleError is the error for setting the parameter on a service of another
+// role: Perlbal's message, which names one role; a parameter of several
+// roles lists them ("on a 'reverse_proxy', 'smtp_proxy' or 'tcp_proxy'
+// service").
+func (p *param) roleError() error {
+	roles := strings.Split(p.role, ",")
+	names := "'" + roles[len(roles)-1] + "'"
+	if len(roles) > 1 {
+		names = "'" + strings.Join(roles[:len(roles)-1], "', '") + "' or " + names
+	}
+	return errorf("The '%s' option can only be set on a %s service", p.name, names)
+}
 
 // assign parses v for the parameter and stores it in s. The error is
 // Perlbal's message for the type.
@@ -216,11 +246,16 @@ func lookupParam(name string) (param, bool) {
 }
 
 const (
-	all = "*"
-	rp  = RoleReverseProxy
-	ws  = RoleWebServer
-	mg  = RoleManagement
-	sel = RoleSelector
+	all  = "*"
+	rp   = RoleReverseProxy
+	ws   = RoleWebServer
+	mg   = RoleManagement
+	sel  = RoleSelector
+	smtp = RoleSMTPProxy
+	// relays are the roles that balance connections, not requests.
+	relays = RoleSMTPProxy + "," + RoleTCPProxy
+	// proxies are the roles with a backend pool.
+	proxies = RoleReverseProxy + "," + relays
 )
 
 // params yields the service parameter table (reference/perlbal.md §1.3 plus
@@ -255,7 +290,7 @@ func params(yield func(param) bool) {
 				return nil
 			},
 			get: func(s *Service) any { return s.Listen }},
-		{name: "pool", role: rp, kind: kindString, doc: "pool of backend nodes", head: true,
+		{name: "pool", role: proxies, kind: kindString, doc: "pool of backend nodes", head: true,
 			set: func(c *setCtx, s *Service, v string) error {
 				if c.cfg.Pool(v) == nil {
 					return errorf("Pool '%s' not found", v)
@@ -399,7 +434,7 @@ func params(yield func(param) bool) {
 				return nil
 			},
 			get: func(s *Service) any { return s.ServerProcess }},
-		d("connect_timeout", rp, "5s", "backend connect limit", func(s *Service) *time.Duration { return &s.ConnectTimeout }),
+		d("connect_timeout", proxies, "5s", "backend connect limit", func(s *Service) *time.Duration { return &s.ConnectTimeout }),
 		d("backend_timeout", rp, "60s", "wait for a backend response head", func(s *Service) *time.Duration { return &s.BackendTimeout }),
 		{name: "buffer_dir", role: rp, kind: kindString, doc: "spool directory for spoon-feeding (default: the system temp dir)",
 			set: dirParam("buffer_dir", func(s *Service) *string { return &s.BufferDir }),
@@ -415,6 +450,35 @@ func params(yield func(param) bool) {
 		z("max_put_size", ws, "0", "largest PUT body (0: unlimited)", func(s *Service) *int64 { return &s.MaxPutSize }),
 		i("min_put_directory", ws, "0", "directory levels that must exist for a PUT", func(s *Service) *int { return &s.MinPutDirectory }),
 		b("enable_concatenate_get", ws, "0", "serve ?? concatenated files", func(s *Service) *bool { return &s.EnableConcatenateGet }),
+
+		// smtp_proxy and tcp_proxy (with pool and connect_timeout above).
+		{name: "client_ip_forwarding", role: relays, kind: kindString, def: ForwardNone, values: forwardings(),
+			doc: "how a backend learns the client's address: none, proxy_v1, proxy_v2 (PROXY protocol header) or xclient (smtp_proxy: Postfix XCLIENT)",
+			set: func(_ *setCtx, s *Service, v string) error {
+				v = toLowerASCII(v)
+				if !slices.Contains(forwardings(), v) {
+					return errorf("Value of 'client_ip_forwarding' must be one of: %s", strings.Join(forwardings(), ", "))
+				}
+				if v == ForwardXClient && s.Role == RoleTCPProxy {
+					return errXClientTCP(s.Name)
+				}
+				s.ClientIPForwarding = v
+				return nil
+			},
+			get: func(s *Service) any { return s.ClientIPForwarding }},
+		d("client_timeout", relays, "300", "how long the client may stay silent when it is its turn, seconds (0: no limit)", func(s *Service) *time.Duration { return &s.ClientTimeout }),
+		d("server_timeout", relays, "600", "how long a backend may stay silent when it is its turn, seconds (0: no limit)", func(s *Service) *time.Duration { return &s.ServerTimeout }),
+		d("banner_timeout", smtp, "30", "wait for a backend's 2xx greeting before trying the next node, seconds", func(s *Service) *time.Duration { return &s.BannerTimeout }),
+		{name: "smtp_hostname", role: smtp, kind: kindString, doc: "name in plb's 421 reply and in the EHLO it sends (default: the host name)",
+			set: func(_ *setCtx, s *Service, v string) error {
+				if !validSMTPHostname(v) {
+					return errorf("smtp_hostname must be a domain name or an address literal such as [192.0.2.1]")
+				}
+				s.SMTPHostname = v
+				return nil
+			},
+			get: func(s *Service) any { return s.SMTPHostname }},
+		b("smtp_reject_early_talkers", smtp, "0", "answer 554 and close a client that talks before the greeting (else its bytes wait for it)", func(s *Service) *bool { return &s.SMTPRejectEarlyTalkers }),
 
 		// selector.
 		{name: "default_service", role: sel, kind: kindString, doc: "service used when no selector rule matches",
@@ -446,6 +510,41 @@ func params(yield func(param) bool) {
 			return
 		}
 	}
+}
+
+// forwardings are the values of client_ip_forwarding.
+func forwardings() []string {
+	return []string{ForwardNone, ForwardProxyV1, ForwardProxyV2, ForwardXClient}
+}
+
+// errXClientTCP refuses XCLIENT on a tcp_proxy: it is an SMTP command, sent
+// after the backend's greeting, which only an smtp_proxy waits for.
+func errXClientTCP(service string) error {
+	return errorf("client_ip_forwarding xclient needs an smtp_proxy (XCLIENT is an SMTP command); service '%s' is a tcp_proxy: use proxy_v1 or proxy_v2", service)
+}
+
+// validSMTPHostname reports whether v may follow EHLO and start plb's own
+// replies (RFC 5321 Domain or address-literal): "" (the host name), a name
+// of letters, digits, "-", "_" and ".", or "[...]" without spaces.
+func validSMTPHostname(v string) bool {
+	if len(v) > 255 {
+		return false
+	}
+	if len(v) > 2 && v[0] == '[' && v[len(v)-1] == ']' {
+		for i := 1; i < len(v)-1; i++ {
+			if c := v[i]; c <= ' ' || c >= 0x7f || c == '[' || c == ']' {
+				return false
+			}
+		}
+		return true
+	}
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
 }
 
 func parsePrefixList(v, msg string) ([]netip.Prefix, error) {

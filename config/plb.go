@@ -9,13 +9,14 @@ import (
 // separated by spaces (reference/plb-smtp.md §1.3). It maps to one pool
 // "plb_pool" (servers_ip × servers_port; services and pools share one
 // namespace, as in Perlbal, so the pool cannot be "plb" too) and one enabled
-// reverse_proxy service
-// "plb" with client and backend keep-alive and round-robin balancing:
+// service "plb" whose role follows protocol. With protocol HTTP (the
+// default) it is a reverse_proxy with client and backend keep-alive and
+// round-robin balancing:
 //
 //	PLB key                        model
 //	listen_ip, listen_port         service plb listen (default 0.0.0.0:80)
 //	bind_ipv6 1                    listen on [::] when listen_ip is 0.0.0.0
-//	protocol HTTP                  role reverse_proxy (SMTP: not supported yet)
+//	protocol HTTP                  role reverse_proxy
 //	servers_ip, servers_port       pool plb_pool nodes (port default 80)
 //	server_retry, timeout_cleanup  pool plb_pool
 //	check, check_path,             pool plb_pool (plb's extension: health
@@ -31,6 +32,27 @@ import (
 //	timeout_header_client_write    accepted, no effect (idle_timeout bounds it)
 //	timeout_forward_server_read    accepted, no effect (backend_timeout and
 //	timeout_forward_server_write     the client's idle_timeout bound them)
+//
+// PLB never implemented protocol SMTP; plb makes it an smtp_proxy, and adds
+// protocol TCP, a tcp_proxy. Both balance least_conn (sessions of very
+// different lengths) and keep the other keys above; their timeouts default
+// to RFC 5321's minutes (§4.5.3.2), not to the sample file's 30 s:
+//
+//	PLB key                        model (SMTP and TCP)
+//	protocol SMTP | TCP            role smtp_proxy | tcp_proxy
+//	listen_port, servers_port      SMTP: default 25; TCP: required
+//	timeout_header_server_write    connect_timeout (default 5)
+//	timeout_header_server_read     SMTP: banner_timeout, the wait for the
+//	                                 backend's greeting (default 30);
+//	                                 TCP: accepted, no effect
+//	timeout_header_client_read     client_timeout: the largest of the four
+//	timeout_header_client_write      client timeouts (default 300)
+//	timeout_forward_client_read
+//	timeout_forward_client_write
+//	timeout_forward_server_read    server_timeout: the larger of the two
+//	timeout_forward_server_write     (default 600)
+//
+// Every timeout is integer seconds, whether it has an effect or not.
 
 // isPLBKey reports whether k is a key of PLB's plb.conf.
 func isPLBKey(k string) bool {
@@ -88,15 +110,31 @@ func parsePLB(name string, data []byte, o Options) (*Config, error) {
 		return def
 	}
 
-	if p := get("protocol", "HTTP"); !equalFold(p, "HTTP") {
-		if equalFold(p, "SMTP") {
-			return nil, fail("protocol", errorf("protocol SMTP is not supported yet"))
+	role, ok := plbRole(get("protocol", "HTTP"))
+	if !ok {
+		return nil, fail("protocol", errorf("unknown protocol '%s' (HTTP, SMTP or TCP)", get("protocol", "")))
+	}
+	defPort := "80"
+	switch role {
+	case RoleSMTPProxy:
+		defPort = "25"
+	case RoleTCPProxy:
+		// No port is the natural one: a TCP balancer must say.
+		for _, k := range []string{"listen_port", "servers_port"} {
+			if _, ok := keys[k]; !ok {
+				return nil, fail("protocol", errorf("protocol TCP needs %s (it has no default port)", k))
+			}
 		}
-		return nil, fail("protocol", errorf("unknown protocol '%s'", p))
+	}
+	// Every timeout is integer seconds, used or not.
+	for _, k := range plbTimeouts() {
+		if v, ok := keys[k]; ok && !isUint(v.val) {
+			return nil, fail(k, errorf("%s: expecting integer seconds", k))
+		}
 	}
 
 	pool, _ := ed.createPool("plb_pool", name, 1)
-	port := get("servers_port", "80")
+	port := get("servers_port", defPort)
 	if n, ok := parsePort(port); !ok || n == 0 {
 		return nil, fail("servers_port", errorf("invalid port '%s'", port))
 	}
@@ -107,7 +145,11 @@ func parsePLB(name string, data []byte, o Options) (*Config, error) {
 		}
 		pool.addNode(netip.AddrPortFrom(a, uint16(atoiPort(port))).String())
 	}
-	pool.BalanceMethod = BalanceRoundRobin
+	pool.BalanceMethod, pool.BalanceMethodSet = BalanceRoundRobin, true
+	if role != RoleReverseProxy {
+		// Sessions of very different lengths (HAProxy's advice for SMTP).
+		pool.BalanceMethod = BalanceLeastConn
+	}
 	for _, k := range []string{"server_retry", "timeout_cleanup", "check", "check_path", "check_interval", "rise", "fall"} {
 		if v, ok := keys[k]; ok {
 			if err := ed.setPool(pool, k, v.val); err != nil {
@@ -127,57 +169,92 @@ func parsePLB(name string, data []byte, o Options) (*Config, error) {
 
 	s, _ := ed.createService("plb", name, 1)
 	s.Enabled = true
-	if err := ed.setRole(s, RoleReverseProxy); err != nil {
+	if err := ed.setRole(s, role); err != nil {
 		return nil, err
 	}
-	listen, key, err := plbListen(get("listen_ip", "0.0.0.0"), get("listen_port", "80"), get("bind_ipv6", "0"))
+	listen, key, err := plbListen(get("listen_ip", "0.0.0.0"), get("listen_port", defPort), get("bind_ipv6", "0"))
 	if err != nil {
 		return nil, fail(key, err)
 	}
 	s.Listen = listen
 	s.markSet("listen")
-	set := func(key, val string) error { return ed.setService(s, key, val) }
-	for _, kv := range [][2]string{{"pool", "plb_pool"}, {"persist_client", "on"}, {"persist_backend", "on"}} {
-		if err := set(kv[0], kv[1]); err != nil {
-			return nil, err
-		}
+	if err := ed.setService(s, "pool", "plb_pool"); err != nil {
+		return nil, err
 	}
-	timeouts := [][2]string{
-		{"timeout_header_client_read", "header_timeout"},
-		{"timeout_header_server_write", "connect_timeout"},
-		{"timeout_header_server_read", "backend_timeout"},
+	var timeouts [][2]string // plb key, PLB key
+	if role == RoleReverseProxy {
+		for _, k := range []string{"persist_client", "persist_backend"} {
+			if err := ed.setService(s, k, "on"); err != nil {
+				return nil, err
+			}
+		}
+		timeouts = [][2]string{
+			{"header_timeout", "timeout_header_client_read"},
+			{"connect_timeout", "timeout_header_server_write"},
+			{"backend_timeout", "timeout_header_server_read"},
+			{"idle_timeout", largest(keys, "timeout_forward_client_read", "timeout_forward_client_write")},
+		}
+	} else {
+		timeouts = [][2]string{
+			{"connect_timeout", "timeout_header_server_write"},
+			{"client_timeout", largest(keys, "timeout_header_client_read", "timeout_header_client_write",
+				"timeout_forward_client_read", "timeout_forward_client_write")},
+			{"server_timeout", largest(keys, "timeout_forward_server_read", "timeout_forward_server_write")},
+		}
+		if role == RoleSMTPProxy {
+			timeouts = append(timeouts, [2]string{"banner_timeout", "timeout_header_server_read"})
+		}
 	}
 	for _, t := range timeouts {
-		if v, ok := keys[t[0]]; ok {
-			if !isDigits(v.val) {
-				return nil, fail(t[0], errorf("%s: expecting integer seconds", t[0]))
+		if v, ok := keys[t[1]]; ok {
+			if err := ed.setService(s, t[0], v.val); err != nil {
+				return nil, fail(t[1], err)
 			}
-			if err := set(t[1], v.val); err != nil {
-				return nil, fail(t[0], err)
-			}
-		}
-	}
-	idle, idleKey := int64(-1), ""
-	for _, k := range []string{"timeout_forward_client_read", "timeout_forward_client_write",
-		"timeout_header_client_write", "timeout_forward_server_read", "timeout_forward_server_write"} {
-		v, ok := keys[k]
-		if !ok {
-			continue
-		}
-		n, ok := parseUint(v.val)
-		if !ok {
-			return nil, fail(k, errorf("%s: expecting integer seconds", k))
-		}
-		if strings.HasPrefix(k, "timeout_forward_client_") && n > idle {
-			idle, idleKey = n, k
-		}
-	}
-	if idle >= 0 {
-		if err := set("idle_timeout", formatInt(idle)); err != nil {
-			return nil, fail(idleKey, err)
 		}
 	}
 	return c, nil
+}
+
+// plbRole is the role of PLB's protocol key.
+func plbRole(protocol string) (string, bool) {
+	switch {
+	case equalFold(protocol, "HTTP"):
+		return RoleReverseProxy, true
+	case equalFold(protocol, "SMTP"):
+		return RoleSMTPProxy, true
+	case equalFold(protocol, "TCP"):
+		return RoleTCPProxy, true
+	}
+	return "", false
+}
+
+// plbTimeouts are PLB's eight timeout keys.
+func plbTimeouts() []string {
+	return []string{
+		"timeout_header_client_read", "timeout_header_client_write",
+		"timeout_header_server_read", "timeout_header_server_write",
+		"timeout_forward_client_read", "timeout_forward_client_write",
+		"timeout_forward_server_read", "timeout_forward_server_write",
+	}
+}
+
+// largest returns the one of the PLB keys given with the largest value
+// (integer seconds, checked before), or "" when none is given.
+func largest(keys map[string]plbLine, names ...string) string {
+	best, most := "", int64(-1)
+	for _, k := range names {
+		if v, ok := keys[k]; ok {
+			if n, ok := parseUint(v.val); ok && n > most {
+				best, most = k, n
+			}
+		}
+	}
+	return best
+}
+
+func isUint(v string) bool {
+	_, ok := parseUint(v)
+	return ok
 }
 
 func atoiPort(p string) int {

@@ -18,8 +18,11 @@ import (
 //	                    aio_mode, other SERVER keys; load = ["Include", ...]
 //	[defaults]          key = value: Perlbal's DEFAULT
 //	[pool.NAME]         nodes = ["ip:port", ...], nodefile, balance_method,
-//	                    server_retry, timeout_cleanup
-//	[service.NAME]      role, listen, enabled (default true), plugins = [...],
+//	                    server_retry, timeout_cleanup, check (tcp, http or
+//	                    smtp), check_path, check_interval, rise, fall
+//	[service.NAME]      role (reverse_proxy, web_server, management,
+//	                    selector, smtp_proxy, tcp_proxy or a plugin's),
+//	                    listen, enabled (default true), plugins = [...],
 //	                    every SET key of Perlbal with a TOML value, and
 //	                    headers = ["insert Name: value", "remove Name"]
 //	                    vhosts = ["*.example.com = site"]   (selector)

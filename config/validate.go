@@ -3,8 +3,9 @@ package config
 import "strings"
 
 // Validate checks what the runtime needs and the parsers cannot see one
-// line at a time: enabled services have a role, a reverse_proxy a pool, a
-// web_server a docroot; references resolve; listen addresses parse and no
+// line at a time: enabled services have a role, a reverse_proxy,
+// smtp_proxy or tcp_proxy a pool, a web_server a docroot; only an
+// smtp_proxy forwards the client's address with XCLIENT; references resolve; listen addresses parse and no
 // two enabled services listen on the same one. It does not touch the file
 // system. Errors name the file and line where the pool or service was
 // created.
@@ -25,7 +26,7 @@ func (c *Config) Validate() error {
 			return place(errorf("pool '%s': server_retry and timeout_cleanup must be positive", p.Name))
 		}
 		switch p.Check {
-		case CheckTCP, CheckHTTP:
+		case CheckTCP, CheckHTTP, CheckSMTP:
 		default:
 			return place(errorf("pool '%s': unknown check '%s'", p.Name, p.Check))
 		}
@@ -50,6 +51,17 @@ func (c *Config) Validate() error {
 				return place(errorf("service '%s': Listen argument must be ip:port or port. e.g. 192.168.0.1:80 or 81", s.Name))
 			}
 		}
+		if s.Role == RoleSMTPProxy || s.Role == RoleTCPProxy {
+			switch s.ClientIPForwarding {
+			case "", ForwardNone, ForwardProxyV1, ForwardProxyV2:
+			case ForwardXClient:
+				if s.Role == RoleTCPProxy {
+					return place(errXClientTCP(s.Name))
+				}
+			default:
+				return place(errorf("service '%s': Value of 'client_ip_forwarding' must be one of: %s", s.Name, strings.Join(forwardings(), ", ")))
+			}
+		}
 		if !s.Enabled {
 			continue
 		}
@@ -62,6 +74,14 @@ func (c *Config) Validate() error {
 		case RoleReverseProxy:
 			if s.Pool == "" {
 				return place(errorf("service '%s': a reverse_proxy needs a pool", s.Name))
+			}
+		case RoleSMTPProxy:
+			if s.Pool == "" {
+				return place(errorf("service '%s': an smtp_proxy needs a pool", s.Name))
+			}
+		case RoleTCPProxy:
+			if s.Pool == "" {
+				return place(errorf("service '%s': a tcp_proxy needs a pool", s.Name))
 			}
 		case RoleWebServer:
 			// Without plugins (Redirect, say) to answer its requests, a

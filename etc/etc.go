@@ -9,6 +9,8 @@
 //   - perlbal.conf: a Perlbal configuration (reverse proxy, web server,
 //     selector, management), annotated.
 //   - plb.conf: a Pure Load Balancer 0.3 configuration with every key.
+//   - smtp.toml: an SMTP relay front (smtp_proxy) on 127.0.0.1:2525 over
+//     two relays, sending them the client's address with PROXY v1.
 //
 // The config package's tests parse every file here.
 package etc

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"syscall"
 	"time"
 
@@ -61,6 +62,38 @@ func PolicyFor(pc *config.Pool) (Policy, error) {
 	}.withDefaults(), nil
 }
 
+// PolicyForSMTP returns the policy of a pool that an smtp_proxy service
+// uses: as PolicyFor, but when the pool's check is "tcp" (the default) or
+// "smtp" the probe is SMTP{Helo: helo, Proxy: forwarding's PROXY header},
+// so a node is up only when it greets. helo is the service's
+// smtp_hostname (DefaultHelo when ""); forwarding is its
+// client_ip_forwarding: "proxy_v1" or "proxy_v2" make the probe send that
+// header (nodes that expect one greet nobody without it), "", "none" and
+// "xclient" send none. An "http" check is kept as configured.
+func PolicyForSMTP(pc *config.Pool, helo, forwarding string) (Policy, error) {
+	p, err := PolicyFor(pc)
+	if err != nil {
+		return Policy{}, err
+	}
+	var proxy string
+	switch forwarding {
+	case "", config.ForwardNone, config.ForwardXClient:
+	case config.ForwardProxyV1, config.ForwardProxyV2:
+		proxy = forwarding
+	default:
+		return Policy{}, fmt.Errorf("pool %s: %w: unknown client_ip_forwarding %q", pc.Name, ErrSMTP, forwarding)
+	}
+	switch pc.Check {
+	case "", CheckTCP, CheckSMTP:
+		pr := SMTP{Helo: helo, Proxy: proxy, XClient: forwarding == config.ForwardXClient}
+		if _, err := pr.helo(); err != nil {
+			return Policy{}, fmt.Errorf("pool %s: %w", pc.Name, err)
+		}
+		p.Probe = pr
+	}
+	return p, nil
+}
+
 func (p Policy) withDefaults() Policy {
 	if p.ServerRetry <= 0 {
 		p.ServerRetry = DefaultServerRetry
@@ -98,9 +131,11 @@ func PassiveReason(retry int, err error) string {
 }
 
 // Describe names a failure briefly: "connection refused", "connection
-// reset", "timeout", or the error's text.
+// reset", "timeout", "timeout waiting for banner" (SMTP probe), or the
+// error's text (without the "health: smtp: " of an SMTP probe's).
 func Describe(err error) string {
 	var te interface{ Timeout() bool }
+	var st *smtpTimeout
 	switch {
 	case err == nil:
 		return "connection closed"
@@ -110,12 +145,16 @@ func Describe(err error) string {
 		return "connection reset"
 	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
 		return "unreachable"
+	case errors.As(err, &st):
+		return "timeout waiting for " + st.step + " reply"
 	case errors.Is(err, engine.ErrConnectTimeout):
 		return "connect timeout"
 	case errors.Is(err, engine.ErrTimeout), errors.Is(err, syscall.ETIMEDOUT),
 		errors.Is(err, os.ErrDeadlineExceeded), errors.Is(err, context.DeadlineExceeded),
 		errors.As(err, &te) && te.Timeout():
 		return "timeout"
+	case errors.Is(err, ErrSMTP):
+		return strings.TrimPrefix(err.Error(), ErrSMTP.Error()+": ")
 	}
 	return err.Error()
 }

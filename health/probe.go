@@ -2,18 +2,23 @@ package health
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/plb/plb/config"
+	"github.com/plb/plb/smtp"
+	"github.com/plb/plb/smtp/proxyproto"
 )
 
-// Probe checks one node. The SMTP relay adds its own (a banner check)
-// beside TCP and HTTP.
+// Probe checks one node: TCP, HTTP, SMTP or an embedder's own.
 type Probe interface {
 	// Check returns nil when the node at addr is healthy. It returns when
 	// ctx is done at the latest. Safe from any goroutine.
@@ -26,16 +31,20 @@ type Probe interface {
 const (
 	CheckTCP  = "tcp"
 	CheckHTTP = "http"
+	CheckSMTP = "smtp"
 )
 
 // NewProbe returns the probe for a pool's check and check_path keys: "tcp"
-// (or "") connects; "http" sends OPTIONS * (path "") or GET path.
+// (or "") connects; "http" sends OPTIONS * (path "") or GET path; "smtp"
+// is SMTP{} (EHLO localhost, no PROXY header; PolicyForSMTP sets both).
 func NewProbe(kind, path string) (Probe, error) {
 	switch kind {
 	case "", CheckTCP:
 		return TCP{}, nil
 	case CheckHTTP:
 		return HTTP{Path: path}, nil
+	case CheckSMTP:
+		return SMTP{}, nil
 	}
 	return nil, fmt.Errorf("health: unknown check %q", kind)
 }
@@ -135,6 +144,225 @@ func parseStatusLine(s string) (int, bool) {
 		return 0, false
 	}
 	return code, true
+}
+
+// SMTP is HAProxy's "option smtpchk EHLO <Helo>": connect, send the PROXY
+// header Proxy names (if any) in one write, expect a 2xx banner, send
+// EHLO Helo and expect a 2xx reply (multi-line), send QUIT and expect a
+// 2xx reply (221), close. Any other reply, a malformed or overlong one, the
+// connection closing early or ctx ending fails the check; the error says
+// which step ("banner 554", "EHLO 502", "malformed banner").
+type SMTP struct {
+	// Helo is the EHLO argument (default DefaultHelo).
+	Helo string
+	// Proxy is the PROXY header sent first: "proxy_v1" (version 1 with the
+	// check connection's own addresses, as HAProxy), "proxy_v2" (a version
+	// 2 LOCAL header), or "" or "none" (no header).
+	Proxy string
+	// XClient requires XCLIENT in the EHLO reply: the service forwards the
+	// client's address with it, and a relay that does not offer it would
+	// fail every session.
+	XClient bool
+}
+
+var _ Probe = SMTP{}
+
+// DefaultHelo is the EHLO argument of an SMTP probe without Helo (as
+// HAProxy's).
+const DefaultHelo = "localhost"
+
+// ErrSMTP is an SMTP probe's failure on the SMTP level: a reply that is
+// not 2xx, a malformed or overlong reply, the node closing early, or an
+// invalid Helo or Proxy.
+var ErrSMTP = errors.New("health: smtp")
+
+// Check implements Probe.
+func (s SMTP) Check(ctx context.Context, addr netip.AddrPort) error {
+	helo, err := s.helo()
+	if err != nil {
+		return err
+	}
+	proxy, err := smtpProxy(s.Proxy)
+	if err != nil {
+		return err
+	}
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "tcp", addr.String())
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		c.SetDeadline(dl)
+	}
+	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+
+	switch proxy {
+	case config.ForwardProxyV1:
+		var hdr []byte
+		local, lok := tcpAddrPort(c.LocalAddr())
+		remote, rok := tcpAddrPort(c.RemoteAddr())
+		if lok && rok {
+			hdr = proxyproto.AppendV1(make([]byte, 0, proxyproto.MaxV1), local, remote)
+		} else {
+			hdr = proxyproto.AppendV1(nil, netip.AddrPort{}, netip.AddrPort{}) // UNKNOWN
+		}
+		if _, err := c.Write(hdr); err != nil {
+			return fmt.Errorf("%w: sending PROXY header: %w", ErrSMTP, err)
+		}
+	case config.ForwardProxyV2:
+		if _, err := c.Write(proxyproto.AppendLocalV2(nil)); err != nil {
+			return fmt.Errorf("%w: sending PROXY header: %w", ErrSMTP, err)
+		}
+	}
+
+	r := smtpReader{c: c, buf: make([]byte, 0, smtp.MaxReply)}
+	if err := r.expect2xx(ctx, "banner"); err != nil {
+		return err
+	}
+	if _, err := c.Write([]byte("EHLO " + helo + "\r\n")); err != nil {
+		return fmt.Errorf("%w: sending EHLO: %w", ErrSMTP, err)
+	}
+	ehlo, err := r.reply2xx(ctx, "EHLO")
+	if err != nil {
+		return err
+	}
+	if s.XClient && !smtp.HasExtension(ehlo, []byte("XCLIENT")) {
+		return fmt.Errorf("%w: XCLIENT not offered in the EHLO reply", ErrSMTP)
+	}
+	if _, err := c.Write([]byte("QUIT\r\n")); err != nil {
+		return fmt.Errorf("%w: sending QUIT: %w", ErrSMTP, err)
+	}
+	return r.expect2xx(ctx, "QUIT")
+}
+
+func (s SMTP) String() string {
+	switch s.Proxy {
+	case "", config.ForwardNone:
+		return CheckSMTP
+	}
+	return CheckSMTP + " " + s.Proxy
+}
+
+// helo returns the EHLO argument, or an error when it could not be one
+// (a space or control character would make another command).
+func (s SMTP) helo() (string, error) {
+	if s.Helo == "" {
+		return DefaultHelo, nil
+	}
+	if len(s.Helo) > 255 {
+		return "", fmt.Errorf("%w: EHLO name longer than 255 bytes", ErrSMTP)
+	}
+	for i := 0; i < len(s.Helo); i++ {
+		if c := s.Helo[i]; c <= ' ' || c == 0x7f {
+			return "", fmt.Errorf("%w: invalid EHLO name %q", ErrSMTP, s.Helo)
+		}
+	}
+	return s.Helo, nil
+}
+
+// smtpProxy checks an SMTP probe's Proxy, "" meaning no header.
+func smtpProxy(p string) (string, error) {
+	switch p {
+	case "", config.ForwardNone:
+		return "", nil
+	case config.ForwardProxyV1, config.ForwardProxyV2:
+		return p, nil
+	}
+	return "", fmt.Errorf("%w: unknown PROXY header %q (want proxy_v1, proxy_v2 or none)", ErrSMTP, p)
+}
+
+func tcpAddrPort(a net.Addr) (netip.AddrPort, bool) {
+	ta, ok := a.(*net.TCPAddr)
+	if !ok {
+		return netip.AddrPort{}, false
+	}
+	ap := ta.AddrPort()
+	return ap, ap.IsValid()
+}
+
+// smtpReader reads the replies of one SMTP probe; buf holds what was read
+// and not yet consumed (a node may pipeline).
+type smtpReader struct {
+	c   net.Conn
+	buf []byte
+}
+
+// maxReplyText bounds the reply text an SMTP probe's error quotes.
+const maxReplyText = 64
+
+// expect2xx reads the next reply and fails unless it is 2xx; step names
+// the reply in errors.
+func (r *smtpReader) expect2xx(ctx context.Context, step string) error {
+	_, err := r.reply2xx(ctx, step)
+	return err
+}
+
+// reply2xx is expect2xx returning the reply (valid until the next read).
+func (r *smtpReader) reply2xx(ctx context.Context, step string) ([]byte, error) {
+	// Each turn reads at least a byte or fails, and ParseReply fails once
+	// MaxReply bytes hold no reply; the bound is for a Read returning 0, nil.
+	for range smtp.MaxReply + 16 {
+		code, n, err := smtp.ParseReply(r.buf)
+		switch {
+		case errors.Is(err, smtp.ErrReplyTooLong):
+			return nil, fmt.Errorf("%w: %s too long: %w", ErrSMTP, step, err)
+		case err != nil:
+			return nil, fmt.Errorf("%w: malformed %s %q: %w", ErrSMTP, step, quoteLine(r.buf), err)
+		case n > 0:
+			reply := append([]byte(nil), r.buf[:n]...)
+			r.buf = r.buf[:copy(r.buf, r.buf[n:])]
+			if code/100 != 2 {
+				return nil, fmt.Errorf("%w: %s %d %q", ErrSMTP, step, code, quoteLine(reply[min(4, len(reply)):]))
+			}
+			return reply, nil
+		}
+		m, err := r.c.Read(r.buf[len(r.buf):cap(r.buf)])
+		r.buf = r.buf[:len(r.buf)+m]
+		if err != nil && m == 0 {
+			var te interface{ Timeout() bool }
+			if cerr := ctx.Err(); cerr != nil {
+				return nil, &smtpTimeout{step: step, err: cerr}
+			}
+			if errors.As(err, &te) && te.Timeout() {
+				return nil, &smtpTimeout{step: step, err: err}
+			}
+			if errors.Is(err, io.EOF) {
+				return nil, fmt.Errorf("%w: connection closed before %s reply", ErrSMTP, step)
+			}
+			return nil, fmt.Errorf("%w: reading %s: %w", ErrSMTP, step, err)
+		}
+	}
+	return nil, fmt.Errorf("%w: reading %s: no progress", ErrSMTP, step)
+}
+
+// smtpTimeout is an SMTP probe running out of time (or ctx ending) while
+// waiting for a reply; Describe names the step.
+type smtpTimeout struct {
+	step string // "banner", "EHLO" or "QUIT"
+	err  error
+}
+
+func (e *smtpTimeout) Error() string {
+	return fmt.Sprintf("%v: timeout waiting for %s reply: %v", ErrSMTP, e.step, e.err)
+}
+
+// Unwrap makes the error both ErrSMTP and the cause (a timeout,
+// context.DeadlineExceeded or context.Canceled).
+func (e *smtpTimeout) Unwrap() []error { return []error{ErrSMTP, e.err} }
+
+// quoteLine returns the first line of b without its line end, at most
+// maxReplyText bytes of it.
+func quoteLine(b []byte) string {
+	if i := bytes.IndexByte(b, '\n'); i >= 0 {
+		b = b[:i]
+	}
+	b = bytes.TrimSuffix(b, []byte("\r"))
+	if len(b) > maxReplyText {
+		b = b[:maxReplyText]
+	}
+	return string(b)
 }
 
 // ProbeFunc adapts a function to Probe (tests, embedders).

@@ -154,7 +154,7 @@ func TestParseStatusLine(t *testing.T) {
 			t.Errorf("parseStatusLine(%q) = %d, %v", c.line, code, ok)
 		}
 	}
-	if _, err := NewProbe("smtp", ""); err == nil {
+	if _, err := NewProbe("icmp", ""); err == nil {
 		t.Error("unknown probe kind accepted")
 	}
 	if p, _ := NewProbe("", ""); p != (TCP{}) {

@@ -49,6 +49,18 @@ type ServiceStatus struct {
 	Latency *Histogram
 	// ReproxyCache is a reverse proxy's reproxy cache (nil: none).
 	ReproxyCache *CacheStatus
+	// Sessions are an smtp_proxy's or tcp_proxy's session counts (nil
+	// for the other roles).
+	Sessions *SessionStatus
+}
+
+// SessionStatus counts the sessions of an smtp_proxy or tcp_proxy.
+type SessionStatus struct {
+	Total           int64 // client connections accepted
+	Relayed         int64 // that reached a backend
+	NoBackend       int64 // refused for want of a backend (SMTP: 421)
+	EarlyTalkers    int64 // refused for talking before the greeting
+	BackendFailures int64 // backend tries that failed (connect, greeting, XCLIENT)
 }
 
 // QueueNames are the names of ServiceStatus.Queues, as Perlbal's queues

@@ -40,6 +40,7 @@ type serviceSnap struct {
 	Waiting   int64            `json:"waiting_clients"`
 	Pending   int64            `json:"pending_connects"`
 	Latency   *latencySnap     `json:"latency,omitempty"`
+	Sessions  *SessionStatus   `json:"sessions,omitempty"`
 
 	status ServiceStatus
 }
@@ -105,6 +106,10 @@ func (mc *console) snapshot() *snapshot {
 			Requests: st.Requests, Responses: classes(st.Responses), BytesIn: st.BytesIn, BytesOut: st.BytesOut,
 			Clients: st.Clients, Backends: st.Backends, Idle: st.Bored, Waiting: st.PendClients, Pending: st.PendBackends,
 			status: st,
+		}
+		ss.Sessions = st.Sessions
+		if s.Role == config.RoleSMTPProxy || s.Role == config.RoleTCPProxy {
+			ss.Pool = s.Pool
 		}
 		if s.Role == config.RoleReverseProxy {
 			ss.Pool = s.Pool
@@ -199,7 +204,8 @@ func (mc *console) metrics() []byte {
 	// Per-service figures exist for the roles that serve clients.
 	var served []serviceSnap
 	for _, s := range sn.Services {
-		if s.Role == config.RoleReverseProxy || s.Role == config.RoleWebServer {
+		switch s.Role {
+		case config.RoleReverseProxy, config.RoleWebServer, config.RoleSMTPProxy, config.RoleTCPProxy:
 			served = append(served, s)
 		}
 	}
@@ -282,6 +288,25 @@ func (mc *console) metrics() []byte {
 		w.sample("plb_request_duration_seconds_bucket", float64(h.Count), "service", s.Name, "le", "+Inf")
 		w.sample("plb_request_duration_seconds_sum", h.Sum, "service", s.Name)
 		w.sample("plb_request_duration_seconds_count", float64(h.Count), "service", s.Name)
+	}
+
+	w.family("plb_sessions_total", "counter", "smtp_proxy and tcp_proxy sessions by outcome so far: relayed (reached a backend), no_backend (refused: 421 for SMTP), early_talker (refused: 554), other (left before a backend was ready, or still setting up).")
+	for _, s := range served {
+		if ss := s.Sessions; ss != nil {
+			other := ss.Total - ss.Relayed - ss.NoBackend - ss.EarlyTalkers
+			for _, o := range []struct {
+				name string
+				v    int64
+			}{{"relayed", ss.Relayed}, {"no_backend", ss.NoBackend}, {"early_talker", ss.EarlyTalkers}, {"other", max(other, 0)}} {
+				w.sample("plb_sessions_total", float64(o.v), "service", s.Name, "outcome", o.name)
+			}
+		}
+	}
+	w.family("plb_session_backend_failures_total", "counter", "Backend tries of smtp_proxy and tcp_proxy sessions that failed (refused, timeout, bad greeting, XCLIENT refused), by service; by node in plb_node_failures_total.")
+	for _, s := range served {
+		if ss := s.Sessions; ss != nil {
+			w.sample("plb_session_backend_failures_total", float64(ss.BackendFailures), "service", s.Name)
+		}
 	}
 
 	type nodeMetric struct {

@@ -47,7 +47,7 @@ func (s *Server) healthTargets() []health.Target {
 	targets := make([]health.Target, 0, len(s.cfg.Pools))
 	for _, pc := range s.cfg.Pools {
 		pl := s.pools[pc.Name]
-		pol, err := health.PolicyFor(pc)
+		pol, err := s.policyFor(s.cfg, pc)
 		if pl == nil || err != nil { // Apply checked the policy
 			continue
 		}

@@ -99,6 +99,8 @@ func (sv *service) accept(c *engine.Conn) engine.Handler {
 		return sv.sel.Accept(c)
 	case sv.mgmt != nil:
 		return sv.mgmt.Accept(c)
+	case sv.relay != nil:
+		return sv.relay.Accept(c)
 	case sv.other != nil:
 		return sv.other.Accept(c)
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/plb/plb/plugin"
 	"github.com/plb/plb/plugin/builtin"
 	"github.com/plb/plb/pool"
+	"github.com/plb/plb/smtp"
 )
 
 // Options configure a Server.
@@ -53,6 +54,9 @@ type Server struct {
 	opts  Options
 	eng   *engine.Engine
 	start time.Time
+	// hostname names plb in SMTP replies and EHLO when a service sets no
+	// smtp_hostname.
+	hostname string
 
 	mu       sync.Mutex
 	cfg      *config.Config
@@ -80,7 +84,8 @@ type service struct {
 	web    *webserver.Service
 	mgmt   *manage.Service
 	sel    *selector.Service
-	other  plugin.Role // a role a plugin adds (EchoService's echo)
+	relay  *smtp.Service // smtp_proxy, tcp_proxy
+	other  plugin.Role   // a role a plugin adds (EchoService's echo)
 	// front is set when the web server has plugins: its connections start
 	// there, and the front hands each request on after running them.
 	front atomic.Pointer[selector.Service]
@@ -111,8 +116,12 @@ func New(cfg *config.Config, o Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "localhost"
+	}
 	s := &Server{
-		log: o.Logger, opts: o, eng: eng, start: o.Now(),
+		log: o.Logger, opts: o, eng: eng, start: o.Now(), hostname: host,
 		cfg:      config.New(),
 		reg:      o.Plugins,
 		pools:    map[string]*pool.Pool{},
@@ -208,12 +217,12 @@ func (s *Server) Apply(c *config.Config) error {
 				return fmt.Errorf("pool %s: %w", pc.Name, err)
 			}
 		}
-		if _, err := health.PolicyFor(pc); err != nil {
+		if _, err := s.policyFor(c, pc); err != nil {
 			return err
 		}
 		p := s.pools[pc.Name]
 		if p == nil {
-			p, _ = pool.New(pc.Name, pc.BalanceMethod)
+			p, _ = pool.New(pc.Name, balanceMethod(c, pc))
 			p.SetNodes(pc.Nodes)
 		}
 		pools[pc.Name] = p
@@ -272,6 +281,11 @@ func (s *Server) Apply(c *config.Config) error {
 				sv.mgmt = manage.New(sc.Name, s)
 				sv.mgmt.Update(sc) // before its listener accepts
 			}
+		case config.RoleSMTPProxy, config.RoleTCPProxy:
+			ch.relay = s.relaySettings(c, sc, pools)
+			if ch.fresh {
+				sv.relay = smtp.New(sc.Name, ch.relay, s.log.With("service", sc.Name))
+			}
 		case config.RoleSelector:
 			ch.sel = selector.NewSettings(sc, h, s.resolve)
 			if ch.fresh {
@@ -323,8 +337,8 @@ func (s *Server) Apply(c *config.Config) error {
 			s.log.Info("pool created", "pool", pc.Name, "nodes", len(pc.Nodes))
 			continue
 		}
-		if pc.BalanceMethod != "" && p.Method() != pc.BalanceMethod {
-			p.SetMethod(pc.BalanceMethod)
+		if m := balanceMethod(c, pc); m != "" && p.Method() != m {
+			p.SetMethod(m)
 		}
 		if old := s.cfg.Pool(pc.Name); old != nil && pc.NodeFile != "" && old.NodeFile == pc.NodeFile {
 			// The nodefile watcher owns these nodes: the model's copy
@@ -354,6 +368,9 @@ func (s *Server) Apply(c *config.Config) error {
 			}
 			if ch.sel != nil {
 				sv.sel.Update(ch.sel)
+			}
+			if ch.relay != nil {
+				sv.relay.Update(ch.relay)
 			}
 			if sv.other != nil {
 				sv.other.Update(sc)
@@ -399,6 +416,7 @@ type serviceChange struct {
 	proxy   *proxy.Settings
 	web     *webserver.Settings
 	sel     *selector.Settings
+	relay   *smtp.Settings
 	ln      *engine.Listener // opened for sv
 	closeLn bool             // sv's current listener goes
 }
@@ -414,6 +432,9 @@ func (s *Server) retire(sv *service) *service {
 	}
 	if sv.web != nil {
 		sv.web.Drain()
+	}
+	if sv.relay != nil {
+		sv.relay.Drain()
 	}
 	drainSelectors(sv)
 	return sv
@@ -530,6 +551,9 @@ func (s *Server) drain(limit time.Duration) {
 		}
 		if sv.web != nil {
 			sv.web.Drain()
+		}
+		if sv.relay != nil {
+			sv.relay.Drain()
 		}
 		drainSelectors(sv)
 	}

@@ -58,6 +58,15 @@ func (s *Server) ServiceStatus(name string) manage.ServiceStatus {
 		if f := sv.front.Load(); f != nil {
 			st.Clients += f.Stats.ClientsOpen.Load() // between requests, with the plugins' front
 		}
+	case sv.relay != nil:
+		rs := &sv.relay.Stats
+		st.Requests = rs.Sessions.Load()
+		st.BytesIn, st.BytesOut = rs.BytesIn.Load(), rs.BytesOut.Load()
+		st.Clients = rs.Active.Load()
+		st.Sessions = &manage.SessionStatus{
+			Total: rs.Sessions.Load(), Relayed: rs.Relayed.Load(), NoBackend: rs.NoBackend.Load(),
+			EarlyTalkers: rs.EarlyTalkers.Load(), BackendFailures: rs.BackendFailures.Load(),
+		}
 	case sv.sel != nil:
 		ss := &sv.sel.Stats
 		st.Requests = ss.Requests.Load()

@@ -1,0 +1,63 @@
+package server
+
+import (
+	"github.com/plb/plb/config"
+	"github.com/plb/plb/health"
+	"github.com/plb/plb/pool"
+	"github.com/plb/plb/smtp"
+)
+
+// relaySettings builds an smtp_proxy's or tcp_proxy's snapshot.
+func (s *Server) relaySettings(c *config.Config, sc *config.Service, pools map[string]*pool.Pool) *smtp.Settings {
+	st := &smtp.Settings{Svc: sc, Hostname: sc.SMTPHostname}
+	if st.Hostname == "" {
+		st.Hostname = s.hostname
+	}
+	if sc.Pool != "" {
+		st.Pool = pools[sc.Pool]
+		if pc := c.Pool(sc.Pool); pc != nil {
+			st.ServerRetry = pc.ServerRetry
+		}
+	}
+	return st
+}
+
+// balanceMethod is a pool's balancing method: its own, else least_conn when
+// only smtp_proxy and tcp_proxy services use it (their sessions last: the
+// count of open ones is what matters), else the default (random).
+func balanceMethod(c *config.Config, pc *config.Pool) string {
+	if pc.BalanceMethodSet {
+		return pc.BalanceMethod
+	}
+	used := false
+	for _, sc := range c.Services {
+		if sc.Pool != pc.Name {
+			continue
+		}
+		if sc.Role != config.RoleSMTPProxy && sc.Role != config.RoleTCPProxy {
+			return pc.BalanceMethod
+		}
+		used = true
+	}
+	if used {
+		return config.BalanceLeastConn
+	}
+	return pc.BalanceMethod
+}
+
+// policyFor is a pool's health policy: for a pool an smtp_proxy uses, its
+// probe is the SMTP check (greeting, EHLO with the service's name, QUIT,
+// after the PROXY header the service sends), unless the pool asks for
+// http.
+func (s *Server) policyFor(c *config.Config, pc *config.Pool) (health.Policy, error) {
+	for _, sc := range c.Services {
+		if sc.Pool == pc.Name && sc.Role == config.RoleSMTPProxy {
+			helo := sc.SMTPHostname
+			if helo == "" {
+				helo = s.hostname
+			}
+			return health.PolicyForSMTP(pc, helo, sc.ClientIPForwarding)
+		}
+	}
+	return health.PolicyFor(pc)
+}
