@@ -13,7 +13,8 @@
 //     one down after fall consecutive failed probes (default 3, HAProxy's).
 //
 // A probe is a Probe: a TCP connect (the default), an HTTP OPTIONS or GET
-// expecting 2xx or 3xx, or any other implementation (the SMTP relay adds a
-// banner check). Every transition is recorded on the node
+// expecting 2xx or 3xx, an SMTP check (SMTP: greeting, EHLO, QUIT, as
+// HAProxy's smtpchk; PolicyForSMTP makes it the probe of a pool an
+// smtp_proxy uses), or any other implementation. Every transition is recorded on the node
 // (pool.Node.LastTransition) and logged once, with its reason.
 package health

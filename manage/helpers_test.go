@@ -26,6 +26,7 @@ type fakeRT struct {
 	stopAfter time.Duration
 	start     time.Time
 	applyErr  error
+	draining  bool
 }
 
 func newFakeRT(t *testing.T, perlbal string) *fakeRT {
@@ -113,6 +114,12 @@ func (rt *fakeRT) Shutdown(graceful bool) {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
 	rt.shutdowns = append(rt.shutdowns, graceful)
+}
+
+func (rt *fakeRT) Draining() bool {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	return rt.draining
 }
 
 func (rt *fakeRT) StopAfter(d time.Duration) {

@@ -124,6 +124,9 @@ type Runtime interface {
 	// StopAfter stops the process at once after d, drained or not
 	// ("shutdown graceful N").
 	StopAfter(d time.Duration)
+	// Draining reports a graceful stop in progress (GET /healthz then
+	// answers 503, so that a VRRP peer takes the address over).
+	Draining() bool
 }
 
 // Version is what uptime and version print.

@@ -15,6 +15,9 @@ import (
 //	/ and /status   plb's status page (HTML, refreshing itself)
 //	/status.json    the same figures as JSON
 //	/metrics        Prometheus text format
+//	/healthz        200 "ok" while serving, 503 "draining" during a
+//	                graceful stop (for keepalived and load balancer checks;
+//	                the listener closes then too, which a check sees)
 //	/perlbal        Perlbal's management index
 //	/socks, /obj, /service?NAME   Perlbal's pages
 //
@@ -34,6 +37,11 @@ func (mc *console) serveHTTP(head []byte) []byte {
 		return response("200 OK", "application/json", mc.statusJSON(), headOnly)
 	case "/metrics":
 		return response("200 OK", "text/plain; version=0.0.4; charset=utf-8", mc.metrics(), headOnly)
+	case "/healthz":
+		if mc.svc.rt.Draining() {
+			return response("503 Service Unavailable", "text/plain", []byte("draining\n"), headOnly)
+		}
+		return response("200 OK", "text/plain", []byte("ok\n"), headOnly)
 	}
 	code, body := mc.perlbalPage(uri)
 	return response(code, "text/html", body, headOnly)

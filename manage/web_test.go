@@ -105,6 +105,22 @@ func TestHTTPStatusPage(t *testing.T) {
 	}
 }
 
+// TestHTTPHealthz: /healthz is 200 "ok" while serving, 503 while
+// draining.
+func TestHTTPHealthz(t *testing.T) {
+	rt := testRuntime(t)
+	addr := startConsole(t, New("mgmt", rt))
+	if status, _, body := httpGet(t, addr, "GET /healthz HTTP/1.0\r\n\r\n"); status != "HTTP/1.0 200 OK" || body != "ok\n" {
+		t.Fatalf("serving: %s %q", status, body)
+	}
+	rt.mu.Lock()
+	rt.draining = true
+	rt.mu.Unlock()
+	if status, _, body := httpGet(t, addr, "GET /healthz HTTP/1.0\r\n\r\n"); status != "HTTP/1.0 503 Service Unavailable" || body != "draining\n" {
+		t.Fatalf("draining: %s %q", status, body)
+	}
+}
+
 // TestHTTPStatusJSON: /status.json carries the same figures.
 func TestHTTPStatusJSON(t *testing.T) {
 	rt := testRuntime(t)

@@ -152,6 +152,13 @@ func (s *Server) SetMIME(m map[string]string) {
 	}
 }
 
+// Draining reports a graceful stop in progress. Safe from any goroutine.
+func (s *Server) Draining() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stopping
+}
+
 // StopAfter stops the process at once after d, whether a graceful stop
 // has finished draining or not (Perlbal's "shutdown graceful N"). Safe from
 // any goroutine.

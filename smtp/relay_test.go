@@ -68,7 +68,7 @@ func smtpService(role string, set func(*config.Service)) *config.Service {
 
 // startRelay runs a service of sc in front of nodes (balanced round robin,
 // so that tests know the order) with server_retry retry.
-func startRelay(t *testing.T, sc *config.Service, retry int, nodes ...string) *relay {
+func startRelay(t testing.TB, sc *config.Service, retry int, nodes ...string) *relay {
 	t.Helper()
 	eng, err := engine.New(engine.Config{Loops: 1, Tick: 10 * time.Millisecond})
 	if err != nil {
@@ -118,7 +118,7 @@ func (b *backend) recorded() []string {
 	return append([]string(nil), b.got...)
 }
 
-func startBackend(t *testing.T, script func(b *backend, c net.Conn, r *bufio.Reader)) *backend {
+func startBackend(t testing.TB, script func(b *backend, c net.Conn, r *bufio.Reader)) *backend {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
