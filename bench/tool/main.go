@@ -1,6 +1,7 @@
 // Command tool is plb's benchmark helper: a fast HTTP backend, a slow-client
-// load and an idle-connection load, used by bench/run.sh. It only talks to
-// loopback addresses given on its command line.
+// load and an idle-connection load, used by bench/run.sh; an SMTP sink, an
+// SMTP load, a TCP echo server and a TCP echo load, used by bench/smtp.sh.
+// It only talks to loopback addresses given on its command line.
 package main
 
 import (
@@ -20,7 +21,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: tool backend|slow|idle [flags]")
+		fmt.Fprintln(os.Stderr, "usage: tool backend|slow|idle|smtpsink|smtpload|echo|tcpload [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -31,6 +32,14 @@ func main() {
 		err = slow(os.Args[2:])
 	case "idle":
 		err = idle(os.Args[2:])
+	case "smtpsink":
+		err = smtpSink(os.Args[2:])
+	case "smtpload":
+		err = smtpLoad(os.Args[2:])
+	case "echo":
+		err = echo(os.Args[2:])
+	case "tcpload":
+		err = tcpLoad(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown subcommand %q", os.Args[1])
 	}

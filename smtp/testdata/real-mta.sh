@@ -214,6 +214,7 @@ for c in "${cases[@]}"; do
   fi
   if [ -z "$why" ]; then
     RESULT[$c]="ok    queued as $qid, client=${WANT[$c]}, connect from: ${connects% }"
+    [ "${FWD[$c]}" = xclient ] && RESULT[$c]+=" (plb), then XCLIENT ADDR=$CLIENT_IP"
   else
     RESULT[$c]="FAIL  $why"; failed=1
   fi
