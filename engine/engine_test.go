@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/netip"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -380,50 +379,6 @@ func BenchmarkEcho(b *testing.B) {
 		if _, err := io.ReadFull(nc, got); err != nil {
 			b.Fatal(err)
 		}
-	}
-}
-
-// TestMaxConns: at the cap a listener stops accepting (the client waits in
-// the backlog) and resumes as soon as a connection closes.
-func TestMaxConns(t *testing.T) {
-	e := startEngine(t, 1)
-	var accepted atomic.Int64
-	ln, err := e.Listen(ListenConfig{Addr: "127.0.0.1:0", MaxConns: 2, OnAccept: func(c *Conn) Handler {
-		accepted.Add(1)
-		return &funcHandler{data: func(c *Conn, p []byte) int { c.Write(p); return len(p) }}
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var conns []net.Conn
-	for i := 0; i < 3; i++ {
-		nc, err := net.Dial("tcp", ln.Addr().String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer nc.Close()
-		conns = append(conns, nc)
-	}
-	deadline := time.Now().Add(5 * time.Second)
-	for accepted.Load() < 2 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	time.Sleep(200 * time.Millisecond) // past one accept pause
-	if n := accepted.Load(); n != 2 {
-		t.Fatalf("accepted %d connections with MaxConns 2", n)
-	}
-	conns[0].Close()
-	for accepted.Load() < 3 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if n := accepted.Load(); n != 3 {
-		t.Fatalf("third connection not accepted after one closed (accepted %d)", n)
-	}
-	conns[2].SetDeadline(time.Now().Add(5 * time.Second))
-	conns[2].Write([]byte("hi"))
-	buf := make([]byte, 2)
-	if _, err := io.ReadFull(conns[2], buf); err != nil || string(buf) != "hi" {
-		t.Fatalf("third connection not served: %v %q", err, buf)
 	}
 }
 

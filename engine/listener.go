@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -22,7 +23,11 @@ type ListenConfig struct {
 	// Backlog is the listen(2) backlog (default 1024, Perlbal's).
 	Backlog int
 	// MaxConns caps open accepted connections over all loops (0: no cap).
-	// At the cap the listener stops accepting; clients wait in the backlog.
+	// At the cap a new client is refused cleanly: accepted and closed at
+	// once (a FIN, its early input read and discarded so it gets no RST),
+	// with a warning logged at most every 10 s; the connections already
+	// open are not touched. Clients therefore learn at once instead of
+	// waiting in the backlog for a slot.
 	MaxConns int
 	// SndBuf sets SO_SNDBUF on accepted sockets when > 0.
 	SndBuf int
@@ -32,7 +37,8 @@ type ListenConfig struct {
 }
 
 // Listener is one service's listening address: one SO_REUSEPORT socket per
-// loop, so each loop accepts for itself.
+// loop, so each loop accepts for itself, or, for an inherited socket (see
+// Inherit), one duplicate of it per loop.
 type Listener struct {
 	eng    *Engine
 	cfg    ListenConfig
@@ -42,6 +48,19 @@ type Listener struct {
 	closed atomic.Bool
 	// created is when Listen bound it (for the console's socks).
 	created time.Time
+	// inherited is the socket adopted instead of binding (nil: bound).
+	inherited *InheritedSocket
+	// open counts the sockets not closed yet.
+	open atomic.Int32
+
+	// refusing counts the clients refused at MaxConns that are still
+	// lingering (its connClosed is theirs, so they do not count against
+	// the cap); refused counts every refusal, refusedSince those since the
+	// last warning, at lastWarn (unix ns).
+	refusing     *Listener
+	refused      atomic.Int64
+	refusedSince atomic.Int64
+	lastWarn     atomic.Int64
 }
 
 // lsock is a listener's socket on one loop.
@@ -54,8 +73,17 @@ type lsock struct {
 	closed bool
 }
 
-// acceptPause is how long a loop stops accepting after EMFILE/ENFILE.
-const acceptPause = 100 * time.Millisecond
+const (
+	// acceptPause is how long a loop stops accepting after EMFILE/ENFILE.
+	acceptPause = 100 * time.Millisecond
+	// refuseWarnEvery rate-limits the "max_clients reached" warning.
+	refuseWarnEvery = 10 * time.Second
+	// refuseLingerMax bounds the refused clients of a listener that linger
+	// (reading until the peer closes, at most Config.LingerTimeout); beyond
+	// it a refused client's socket is closed at once, so a flood cannot
+	// eat the descriptors the open connections need.
+	refuseLingerMax = 128
+)
 
 // Listen binds cfg.Addr on every loop and starts accepting (once the engine
 // runs). Safe from any goroutine.
@@ -74,9 +102,38 @@ func (e *Engine) Listen(cfg ListenConfig) (*Listener, error) {
 		return nil, fmt.Errorf("engine: listen %s: %w", cfg.Addr, err)
 	}
 	ln := &Listener{eng: e, cfg: cfg, created: e.cfg.Now()}
+	ln.refusing = &Listener{eng: e, addr: addr}
 	fds := make([]int, 0, len(e.loops))
-	for range e.loops {
-		fd, bound, err := listenSocket(cfg.Network, addr, cfg.Backlog)
+	if is := findInherited(cfg.Network, addr); is != nil {
+		// Socket activation: every loop accepts on a duplicate of the
+		// inherited socket (one accept queue; the loops race for each
+		// client, the losers get EAGAIN). Binding SO_REUSEPORT siblings
+		// instead would need the manager's socket to have SO_REUSEPORT
+		// and the privileges to bind the port.
+		for range e.loops {
+			fd, err := unix.FcntlInt(uintptr(is.FD), unix.F_DUPFD_CLOEXEC, 0)
+			if err != nil {
+				for _, fd := range fds {
+					unix.Close(fd)
+				}
+				return nil, fmt.Errorf("engine: listen %s: inherited fd %d: %w", cfg.Addr, is.FD, err)
+			}
+			fds = append(fds, fd)
+		}
+		is.used.Add(1)
+		ln.inherited, ln.addr, ln.refusing.addr = is, is.Addr, is.Addr
+		e.log.Info("listening on an inherited socket", "addr", is.Addr.String(), "fd", is.FD, "name", is.Name)
+	}
+	if ln.inherited == nil && addr.Port != 0 && !ownListener(addr) {
+		// SO_REUSEPORT would let this join another process's listeners
+		// on the port (a second plb started by mistake, sharing the
+		// traffic): a plain bind first finds it in use.
+		if _, _, err := bindSocket(cfg.Network, addr, 0, false); err != nil {
+			return nil, fmt.Errorf("engine: listen %s: %w", cfg.Addr, err)
+		}
+	}
+	for len(fds) < len(e.loops) {
+		fd, bound, err := bindSocket(cfg.Network, addr, cfg.Backlog, true)
 		if err != nil {
 			for _, fd := range fds {
 				unix.Close(fd)
@@ -84,17 +141,46 @@ func (e *Engine) Listen(cfg ListenConfig) (*Listener, error) {
 			return nil, fmt.Errorf("engine: listen %s: %w", cfg.Addr, err)
 		}
 		if ln.addr == nil {
-			ln.addr = bound
+			ln.addr, ln.refusing.addr = bound, bound
 			addr = bound // port 0: every loop binds the port the first got
 		}
 		fds = append(fds, fd)
 	}
+	listening.mu.Lock()
+	listening.lns[ln] = struct{}{}
+	listening.mu.Unlock()
+	ln.open.Store(int32(len(fds)))
 	for i, l := range e.loops {
 		s := &lsock{fd: fds[i], loop: l, ln: ln}
 		ln.socks = append(ln.socks, s)
-		l.Run(s.start)
+	}
+	for _, s := range ln.socks {
+		if !s.loop.Run(s.start) {
+			s.close() // loop gone
+		}
 	}
 	return ln, nil
+}
+
+// listening are the process's open listeners, over all engines.
+var listening = struct {
+	mu  sync.Mutex
+	lns map[*Listener]struct{}
+}{lns: map[*Listener]struct{}{}}
+
+// ownListener reports whether one of the process's listeners has a port
+// and address that overlap addr's (a reload moving a service to a new
+// role opens its listener before closing the old one).
+func ownListener(addr *net.TCPAddr) bool {
+	listening.mu.Lock()
+	defer listening.mu.Unlock()
+	for ln := range listening.lns {
+		a := ln.addr
+		if a.Port == addr.Port && (addr.IP == nil || addr.IP.IsUnspecified() || a.IP.IsUnspecified() || a.IP.Equal(addr.IP)) {
+			return true
+		}
+	}
+	return false
 }
 
 // Addr returns the bound address (with the real port when 0 was asked).
@@ -105,12 +191,21 @@ func (ln *Listener) Addr() *net.TCPAddr { return ln.addr }
 // goroutine.
 func (ln *Listener) Conns() int64 { return ln.conns.Load() }
 
+// Refused returns how many clients were refused because the listener was
+// at MaxConns. Safe from any goroutine.
+func (ln *Listener) Refused() int64 { return ln.refused.Load() }
+
+// Inherited returns the inherited socket the listener accepts on, or nil
+// when it bound its own. Safe from any goroutine.
+func (ln *Listener) Inherited() *InheritedSocket { return ln.inherited }
+
 // Close stops accepting on every loop; open connections are not touched.
 // Safe from any goroutine.
 func (ln *Listener) Close() {
 	if !ln.closed.CompareAndSwap(false, true) {
 		return
 	}
+
 	for _, s := range ln.socks {
 		s := s
 		if !s.loop.Run(s.close) {
@@ -143,6 +238,11 @@ func (s *lsock) close() {
 	}
 	s.loop.unregister(s.fd)
 	unix.Close(s.fd)
+	if s.ln.open.Add(-1) == 0 {
+		listening.mu.Lock()
+		delete(listening.lns, s.ln)
+		listening.mu.Unlock()
+	}
 }
 
 func (s *lsock) pause(d time.Duration) {
@@ -174,10 +274,6 @@ func (s *lsock) onEvent(netpoll.IOEvent) {
 	l := s.loop
 	ln := s.ln
 	for i := 0; i < 64 && !s.closed; i++ {
-		if max := ln.cfg.MaxConns; max > 0 && ln.conns.Load() >= int64(max) {
-			s.pause(acceptPause) // resumed early by connClosed
-			return
-		}
 		nfd, sa, err := unix.Accept4(s.fd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
 		if err != nil {
 			switch err {
@@ -197,6 +293,10 @@ func (s *lsock) onEvent(netpoll.IOEvent) {
 				return
 			}
 		}
+		if !ln.reserve() {
+			ln.refuse(l, nfd, sa)
+			continue
+		}
 		socket.SetNoDelay(nfd, 1)
 		if ln.cfg.SndBuf > 0 {
 			socket.SetSendBuffer(nfd, ln.cfg.SndBuf)
@@ -204,7 +304,6 @@ func (s *lsock) onEvent(netpoll.IOEvent) {
 		c := newConn(l, nfd, nil)
 		c.ln = ln
 		c.remote = sockaddrToAddrPort(sa)
-		ln.conns.Add(1)
 		l.conns++
 		l.eng.conns.Add(1)
 		h := ln.cfg.OnAccept(c)
@@ -223,14 +322,69 @@ func (s *lsock) onEvent(netpoll.IOEvent) {
 	}
 }
 
-// connClosed is called on loop l when one of ln's connections closed.
-func (ln *Listener) connClosed(l *Loop) {
-	n := ln.conns.Add(-1)
-	if max := ln.cfg.MaxConns; max > 0 && n < int64(max) {
-		for _, s := range ln.socks {
-			if s.loop == l && s.paused {
-				s.unpause()
+// reserve counts one more open connection unless the listener is at
+// MaxConns (exact over all loops).
+func (ln *Listener) reserve() bool {
+	max := int64(ln.cfg.MaxConns)
+	for {
+		n := ln.conns.Load()
+		if max > 0 && n >= max {
+			return false
+		}
+		if ln.conns.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
+}
+
+// refuse turns away a client accepted at MaxConns: a FIN at once, so it
+// learns now rather than after waiting in the backlog. Its input is read
+// and discarded until it closes (at most Config.LingerTimeout), so it gets
+// no RST for a request it had already sent. Runs on the loop.
+func (ln *Listener) refuse(l *Loop, fd int, sa unix.Sockaddr) {
+	ln.refused.Add(1)
+	ln.refusedSince.Add(1)
+	now := l.now.UnixNano()
+	if last := ln.lastWarn.Load(); (last == 0 || now-last >= int64(refuseWarnEvery)) && ln.lastWarn.CompareAndSwap(last, now) {
+		l.log.Warn("max_clients reached: refusing new clients", "addr", ln.addr, "max_clients", ln.cfg.MaxConns,
+			"refused", ln.refusedSince.Swap(0))
+	}
+	if ln.refusing.conns.Load() >= refuseLingerMax {
+		// Too many lingering already: read what came, then close (a FIN
+		// unless more input arrives later).
+		for range 4 {
+			if n, err := readFd(fd, l.readBuf); err != nil || n == 0 {
+				break
 			}
+		}
+		unix.Close(fd)
+		return
+	}
+	c := newConn(l, fd, refusedHandler{})
+	c.ln = ln.refusing // its close is not counted against the cap
+	c.remote = sockaddrToAddrPort(sa)
+	ln.refusing.conns.Add(1)
+	l.conns++
+	l.eng.conns.Add(1)
+	l.register(fd, c)
+	c.Close() // FIN now, then linger reading until the peer's FIN
+}
+
+// refusedHandler is the handler of a client refused at MaxConns.
+type refusedHandler struct{ nopHandler }
+
+// Describe names the refused client for the console.
+func (refusedHandler) Describe(*Conn) ConnInfo {
+	return ConnInfo{Class: "plb::Refused", State: "refused", Detail: ": max_clients reached"}
+}
+
+// connClosed is called on loop l when one of ln's connections closed. A
+// descriptor was freed: a socket paused on EMFILE may accept again.
+func (ln *Listener) connClosed(l *Loop) {
+	ln.conns.Add(-1)
+	for _, s := range ln.socks {
+		if s.loop == l && s.paused {
+			s.unpause()
 		}
 	}
 }
@@ -270,7 +424,10 @@ func (l *Loop) Dial(addr netip.AddrPort, h Handler, timeout time.Duration) (*Con
 	return c, nil
 }
 
-func listenSocket(network string, addr *net.TCPAddr, backlog int) (int, *net.TCPAddr, error) {
+// bindSocket binds a socket to addr: with listen, an SO_REUSEPORT socket
+// listening with backlog; without, a probe that is closed at once (it
+// fails if anything listens there).
+func bindSocket(network string, addr *net.TCPAddr, backlog int, listen bool) (int, *net.TCPAddr, error) {
 	family := unix.AF_INET
 	ip := addr.IP
 	dual := false
@@ -297,8 +454,10 @@ func listenSocket(network string, addr *net.TCPAddr, backlog int) (int, *net.TCP
 	if err := socket.SetReuseAddr(fd, 1); err != nil {
 		return fail(err)
 	}
-	if err := socket.SetReuseport(fd, 1); err != nil {
-		return fail(err)
+	if listen {
+		if err := socket.SetReuseport(fd, 1); err != nil {
+			return fail(err)
+		}
 	}
 	if family == unix.AF_INET6 {
 		v6only := 1
@@ -325,6 +484,10 @@ func listenSocket(network string, addr *net.TCPAddr, backlog int) (int, *net.TCP
 	}
 	if err := unix.Bind(fd, sa); err != nil {
 		return fail(fmt.Errorf("bind: %w", err))
+	}
+	if !listen {
+		unix.Close(fd)
+		return -1, nil, nil
 	}
 	if err := unix.Listen(fd, backlog); err != nil {
 		return fail(fmt.Errorf("listen: %w", err))
@@ -368,3 +531,118 @@ func (nopHandler) OnEOF(*Conn)              {}
 func (nopHandler) OnDrain(*Conn)            {}
 func (nopHandler) OnTimeout(*Conn)          {}
 func (nopHandler) OnClose(*Conn, error)     {}
+
+// InheritedSocket is a listening socket the process was given rather than
+// one it bound: systemd socket activation (sd_listen_fds(3)) passes them
+// as descriptors 3 and up. See Inherit.
+type InheritedSocket struct {
+	FD   int          // the descriptor as received (kept open)
+	Name string       // its LISTEN_FDNAMES entry ("" when none)
+	Addr *net.TCPAddr // its bound address (getsockname)
+	used atomic.Int64 // listeners that adopted it
+}
+
+// Used reports whether a listener adopted the socket. Safe from any
+// goroutine.
+func (is *InheritedSocket) Used() bool { return is.used.Load() > 0 }
+
+// inherited are the sockets registered by Inherit, for every engine of the
+// process.
+var inherited struct {
+	mu    sync.Mutex
+	socks []*InheritedSocket
+}
+
+// Inherit registers listening sockets the process inherited. From then on
+// Listen, on any engine, adopts one whose bound address matches the
+// address asked instead of binding: same port, and the same IP, or both
+// a wildcard ("0.0.0.0" and "::" match each other, as systemd's
+// ListenStream=80 is a dual-stack [::]:80); a port 0 never matches. Each
+// loop accepts on a duplicate of the descriptor. The descriptors stay open
+// and registered (a reload may listen on the address again; the service
+// manager keeps its own copy in any case); they are made non-blocking and
+// close-on-exec. A descriptor that is not a listening TCP socket is left
+// alone and reported in the error; the others are registered. names are
+// the sockets' names (LISTEN_FDNAMES), if any. Inherit replaces what an
+// earlier call registered. Safe from any goroutine.
+func Inherit(fds []int, names []string) ([]*InheritedSocket, error) {
+	var socks []*InheritedSocket
+	var errs []error
+	for i, fd := range fds {
+		is := &InheritedSocket{FD: fd}
+		if i < len(names) {
+			is.Name = names[i]
+		}
+		addr, err := inheritedAddr(fd)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("engine: inherited fd %d: %w", fd, err))
+			continue
+		}
+		is.Addr = addr
+		unix.CloseOnExec(fd)
+		if err := unix.SetNonblock(fd, true); err != nil {
+			errs = append(errs, fmt.Errorf("engine: inherited fd %d: %w", fd, err))
+			continue
+		}
+		socks = append(socks, is)
+	}
+	inherited.mu.Lock()
+	inherited.socks = socks
+	inherited.mu.Unlock()
+	return socks, errors.Join(errs...)
+}
+
+// inheritedAddr checks that fd is a listening TCP socket and returns its
+// address.
+func inheritedAddr(fd int) (*net.TCPAddr, error) {
+	typ, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TYPE)
+	if err != nil {
+		return nil, err
+	}
+	if typ != unix.SOCK_STREAM {
+		return nil, errors.New("not a stream socket")
+	}
+	if on, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ACCEPTCONN); err != nil || on == 0 {
+		return nil, errors.New("not a listening socket")
+	}
+	sa, err := unix.Getsockname(fd)
+	if err != nil {
+		return nil, err
+	}
+	switch sa.(type) {
+	case *unix.SockaddrInet4, *unix.SockaddrInet6:
+	default:
+		return nil, errors.New("not a TCP socket")
+	}
+	return net.TCPAddrFromAddrPort(sockaddrToAddrPort(sa)), nil
+}
+
+// findInherited returns the inherited socket for a listener on addr, or
+// nil.
+func findInherited(network string, addr *net.TCPAddr) *InheritedSocket {
+	if addr.Port == 0 {
+		return nil
+	}
+	inherited.mu.Lock()
+	defer inherited.mu.Unlock()
+	for _, is := range inherited.socks {
+		have := is.Addr
+		if have.Port != addr.Port {
+			continue
+		}
+		v4 := have.IP.To4() != nil
+		if network == "tcp4" && !v4 || network == "tcp6" && v4 {
+			continue
+		}
+		if addr.IP == nil || addr.IP.IsUnspecified() {
+			if have.IP.IsUnspecified() {
+				return is
+			}
+			continue
+		}
+		if addr.IP.Equal(have.IP) {
+			return is
+		}
+	}
+	return nil
+}

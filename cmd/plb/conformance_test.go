@@ -56,11 +56,7 @@ func TestPerlbalConformance(t *testing.T) {
 		}
 		t.Skip(missing)
 	}
-	bin := filepath.Join(t.TempDir(), "plb")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := plbBinary(t)
 	out, err := runConformance(t, runner, bin, conformanceFiles...)
 	if err != nil || !strings.Contains(out, "Result: PASS") {
 		t.Fatalf("Perlbal conformance failed: %v\n%s", err, out)

@@ -7,13 +7,13 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/exec"
 	"os/signal"
 	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
 
+	"github.com/plb/plb/chroot"
 	"github.com/plb/plb/config"
 	"github.com/plb/plb/etc"
 	"github.com/plb/plb/server"
@@ -119,6 +119,14 @@ var (
 )
 
 // run is the whole program; it returns the exit status.
+//
+// Start-up order (DESIGN.md section 7): parse and validate the
+// configuration; with chroot_dir, check that every path it uses is inside
+// the jail; open the log; raise RLIMIT_NOFILE; resolve user and group (while
+// /etc is reachable); adopt the sockets systemd passed, if any; bind the
+// listeners (as root for ports below 1024); write the pidfile; chroot and
+// drop privileges; re-apply the configuration with its paths as seen in
+// the jail; report readiness (to a -B parent and to systemd); serve.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	f, err := parseFlags(args, stderr)
 	switch {
@@ -132,7 +140,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stderr, usage)
 		return 2
 	}
-	cfg, err := loadConfig(f.config)
+	cfgPath := configPath(f.config)
+	cfg, err := loadConfig(cfgPath)
 	if err != nil {
 		fmt.Fprintf(stderr, "plb: %v\n", err)
 		return 1
@@ -145,19 +154,40 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		stdout.Write(cfg.MarshalTOML())
 		return 0
 	}
-	if f.daemon && os.Getenv("PLB_DAEMONIZED") == "" {
-		return daemonize(stderr)
+	if f.daemon && os.Getenv(envDaemonized) == "" {
+		return daemonize(args, stderr)
 	}
+	os.Unsetenv(envDaemonized)
+	st := &startup{stderr: stderr}
+	st.ready, err = readyPipe()
+	if err != nil {
+		return st.fail(err)
+	}
+	// Signals are queued from now on: a HUP or USR1 during start-up must
+	// not kill plb (their default action); they are handled once it runs.
+	sigs := make(chan os.Signal, 8)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGPIPE)
+	defer signal.Stop(sigs)
+	notify, notifyErr := newNotifier()
+	st.notify = notify
+	defer notify.close()
+
+	jail := cfg.Global.Chroot
+	if jail != "" {
+		if err := chroot.CheckPaths(jail, jailPaths(cfg)); err != nil {
+			return st.fail(fmt.Errorf("chroot_dir: %w", err))
+		}
+	}
+
 	logfile := f.logfile
 	if logfile == "" {
 		logfile = cfg.Global.LogFile
 	}
 	logOut := stderr
+	var lf *logFile
 	if logfile != "" {
-		lf, err := os.OpenFile(logfile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
-		if err != nil {
-			fmt.Fprintf(stderr, "plb: log file: %v\n", err)
-			return 1
+		if lf, err = openLogFile(logfile, f.daemon); err != nil {
+			return st.fail(fmt.Errorf("log file: %w", err))
 		}
 		defer lf.Close()
 		logOut = lf
@@ -172,28 +202,85 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var lvl slog.LevelVar // a reload may change log_level
 	lvl.Set(slogLevel(level))
 	log := slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: &lvl}))
+	if notifyErr != nil {
+		log.Warn("systemd notification socket unusable", "err", notifyErr)
+	}
 
-	srv, err := server.New(cfg, server.Options{Logger: log, Load: loadConfig})
+	if err := raiseNoFile(cfg, log); err != nil {
+		return st.fail(err)
+	}
+	drop := cfg.Global.User != "" || cfg.Global.Group != "" || jail != ""
+	var creds chroot.Creds
+	if drop {
+		creds, err = chroot.Resolve(chroot.Spec{User: cfg.Global.User, Group: cfg.Global.Group, Dir: jail})
+		if err != nil {
+			return st.fail(err)
+		}
+	}
+	inherited := inheritListeners(log)
+
+	load := loadConfig
+	var jl *jailLoader
+	if jail != "" {
+		jl = newJailLoader(jail)
+		load = jl.load
+		if cfgPath != "" {
+			if _, err := jl.rebase(cfgPath); err != nil {
+				log.Warn("the configuration file is outside chroot_dir: SIGHUP reload will fail (restart instead)",
+					"config", cfgPath, "chroot_dir", jail)
+			}
+		}
+	}
+	srv, err := server.New(cfg, server.Options{Logger: log, Load: load})
 	if err != nil {
-		fmt.Fprintf(stderr, "plb: %v\n", err)
-		return 1
+		return st.fail(err)
 	}
 	if err := srv.Apply(cfg); err != nil {
-		fmt.Fprintf(stderr, "plb: %v\n", err)
 		srv.Engine().Stop()
-		return 1
+		return st.fail(err)
 	}
-	pidfile := f.pidfile
-	if pidfile == "" {
-		pidfile = cfg.Global.PidFile
-	}
-	if pidfile != "" {
-		if err := os.WriteFile(pidfile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
-			fmt.Fprintf(stderr, "plb: pidfile: %v\n", err)
-			srv.Engine().Stop()
-			return 1
+	for _, is := range inherited {
+		if !is.Used() {
+			log.Warn("inherited socket matches no service's listen address: its clients wait unanswered",
+				"addr", is.Addr.String(), "fd", is.FD, "name", is.Name)
 		}
-		defer os.Remove(pidfile)
+	}
+
+	pidPath := f.pidfile
+	if pidPath == "" {
+		pidPath = cfg.Global.PidFile
+	}
+	if pidPath == "" && f.daemon {
+		pidPath = defaultPidfile
+	}
+	var pf *pidFile
+	if pidPath != "" {
+		if pf, err = writePidfile(pidPath, log); err != nil {
+			srv.Engine().Stop()
+			return st.fail(err)
+		}
+		defer pf.remove(log)
+	}
+
+	if drop {
+		if err := chroot.Drop(creds); err != nil {
+			srv.Engine().Stop()
+			return st.fail(fmt.Errorf("dropping privileges: %w", err))
+		}
+		if jail != "" {
+			// What plb opens from now on is seen from inside the jail.
+			jailed, err := jl.rebaseConfig(cfg)
+			if err == nil {
+				err = srv.Apply(jailed)
+			}
+			if err != nil {
+				srv.Engine().Stop()
+				return st.fail(fmt.Errorf("chroot_dir: %w", err))
+			}
+			pf.jail(jl, log)
+			lf.jail(jl, log)
+		}
+		log.Info("privileges dropped", "uid", os.Getuid(), "gid", os.Getgid(), "chroot_dir", jail)
 	}
 	if path := os.Getenv("PLB_CPUPROFILE"); path != "" {
 		// For profiling benchmarks: a CPU profile written at exit.
@@ -202,29 +289,49 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			defer func() { pprof.StopCPUProfile(); pf.Close() }()
 		}
 	}
-	log.Info("plb running", "version", version, "config", cfg.File, "workers", len(srv.Engine().Loops()))
+	log.Info("plb running", "version", version, "config", cfg.File, "workers", len(srv.Engine().Loops()), "pid", os.Getpid())
+	st.ok()
+	notify.send(fmt.Sprintf("READY=1\nSTATUS=serving\nMAINPID=%d", os.Getpid()))
 
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGPIPE)
-	defer signal.Stop(sigs)
 	go func() {
 		for sig := range sigs {
 			switch sig {
 			case syscall.SIGTERM:
 				log.Info("SIGTERM: draining")
+				notify.stopping()
 				srv.Shutdown(true)
 			case syscall.SIGINT:
 				log.Info("SIGINT: stopping")
+				notify.stopping()
 				srv.Shutdown(false)
 			case syscall.SIGHUP:
-				log.Info("SIGHUP: reloading", "config", f.config)
-				if srv.Reload(f.config) == nil && srv.Config().Global.LogLevel >= 0 {
+				log.Info("SIGHUP: reloading", "config", cfgPath)
+				notify.send(fmt.Sprintf("RELOADING=1\nSTATUS=reloading\nMONOTONIC_USEC=%d", monotonicUsec()))
+				err := srv.Reload(cfgPath)
+				if err == nil && srv.Config().Global.LogLevel >= 0 {
 					lvl.Set(slogLevel(srv.Config().Global.LogLevel))
 				}
+				status := "STATUS=serving"
+				if err != nil {
+					status = "STATUS=serving; last reload failed: " + firstLine(err.Error())
+				}
+				notify.send("READY=1\n" + status)
+			case syscall.SIGUSR1:
+				if lf == nil {
+					log.Info("SIGUSR1: no log file to reopen (logging to stderr)")
+					continue
+				}
+				if err := lf.Reopen(); err != nil {
+					log.Error("SIGUSR1: log file not reopened; still writing to the old one", "file", logfile, "err", err)
+					continue
+				}
+				log.Info("log reopened", "file", logfile)
 			}
 		}
 	}()
-	if err := srv.Run(ctx); err != nil {
+	err = srv.Run(ctx)
+	notify.stopping()
+	if err != nil {
 		log.Error("stopped", "err", err)
 		return 1
 	}
@@ -232,26 +339,52 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// loadConfig loads path, /etc/plb.conf, or the embedded demo.
-func loadConfig(path string) (*config.Config, error) {
+// configPath is the file plb reads: path, else /etc/plb.conf if it exists,
+// else "" (the embedded demo). It is resolved once, so that a reload reads
+// the same file.
+func configPath(path string) string {
 	if path == "" {
-		if _, err := os.Stat("/etc/plb.conf"); err == nil {
-			path = "/etc/plb.conf"
-		} else {
-			return config.Parse("(embedded default)", etc.Default(), os.Getenv)
+		if _, err := os.Stat(defaultConfig); err == nil {
+			return defaultConfig
 		}
 	}
-	cfg, err := config.Load(path, os.Getenv)
+	return path
+}
+
+const (
+	defaultConfig  = "/etc/plb.conf"
+	defaultPidfile = "/var/run/plb.pid" // with -B and no other pidfile (PLB's)
+)
+
+// loadConfig loads path, or the embedded demo when path is "".
+func loadConfig(path string) (*config.Config, error) {
+	return loadConfigFS(path, config.OSFS{})
+}
+
+// loadConfigFS loads path through fsys, or the embedded demo.
+func loadConfigFS(path string, fsys config.FS) (*config.Config, error) {
+	if path == "" {
+		return config.Parse("(embedded default)", etc.Default(), os.Getenv)
+	}
+	cfg, err := config.LoadWith(path, config.Options{Env: os.Getenv, FS: fsys})
 	if err != nil {
 		return nil, err
 	}
-	if data, rerr := os.ReadFile(path); rerr == nil && config.Detect(data) == config.SyntaxPerlbal && cfg.Global.Workers == 0 {
+	if data, rerr := fsys.ReadFile(path); rerr == nil && config.Detect(data) == config.SyntaxPerlbal && cfg.Global.Workers == 0 {
 		// A Perlbal file gets Perlbal's single event loop unless it asks
 		// for more (SERVER workers = N): backend connection reuse and
 		// request order then behave exactly as under Perlbal.
 		cfg.Global.Workers = 1
 	}
 	return cfg, nil
+}
+
+// firstLine is s up to its first newline.
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
 }
 
 func slogLevel(plb int) slog.Level {
@@ -264,30 +397,4 @@ func slogLevel(plb int) slog.Level {
 		return slog.LevelWarn
 	}
 	return slog.LevelError
-}
-
-// daemonize re-executes plb detached from the terminal (Go cannot fork) and
-// returns the parent's exit status.
-func daemonize(stderr io.Writer) int {
-	exe, err := os.Executable()
-	if err != nil {
-		fmt.Fprintf(stderr, "plb: daemonize: %v\n", err)
-		return 1
-	}
-	null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
-	if err != nil {
-		fmt.Fprintf(stderr, "plb: daemonize: %v\n", err)
-		return 1
-	}
-	defer null.Close()
-	cmd := exec.Command(exe, os.Args[1:]...)
-	cmd.Env = append(os.Environ(), "PLB_DAEMONIZED=1")
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = null, null, null
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := cmd.Start(); err != nil {
-		fmt.Fprintf(stderr, "plb: daemonize: %v\n", err)
-		return 1
-	}
-	cmd.Process.Release()
-	return 0
 }

@@ -57,10 +57,10 @@ func httpBackend(t *testing.T, name string, started chan<- struct{}) string {
 	return ln.Addr().String()
 }
 
-// logFile is the plb log, read whole on each look.
-type logFile string
+// logText is the plb log, read whole on each look.
+type logText string
 
-func (l logFile) String() string {
+func (l logText) String() string {
 	b, _ := os.ReadFile(string(l))
 	return string(b)
 }
@@ -73,10 +73,7 @@ func TestBinaryReloadAndTerm(t *testing.T) {
 		t.Skip("short mode")
 	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "plb")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := plbBinary(t)
 	started := make(chan struct{}, 4)
 	a, b := httpBackend(t, "A", started), httpBackend(t, "B", started)
 	listen := freePort(t)
@@ -89,9 +86,9 @@ func TestBinaryReloadAndTerm(t *testing.T) {
 		}
 	}
 	write(a, "")
-	logs := logFile(filepath.Join(dir, "plb.log"))
+	logs := logText(filepath.Join(dir, "plb.log"))
 	cmd := exec.Command(bin, "-c", conf, "-d", "1", "-l", string(logs))
-	stderr := logFile(filepath.Join(dir, "stderr"))
+	stderr := logText(filepath.Join(dir, "stderr"))
 	errFile, err := os.Create(string(stderr))
 	if err != nil {
 		t.Fatal(err)
