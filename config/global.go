@@ -7,9 +7,9 @@ import (
 )
 
 // setGlobal sets one global key: Perlbal's SERVER keys (reference/perlbal.md
-// §1.5) plus plb's process keys (workers and PLB's user, group, chroot_dir,
-// log_level, log_file, max_clients, backlog). SERVER and TOML's [global]
-// share it.
+// §1.5) plus plb's process keys (workers, shutdown_grace and PLB's user,
+// group, chroot_dir, log_level, log_file, max_clients, backlog). SERVER and
+// TOML's [global] share it.
 func setGlobal(g *Global, key, val string) error {
 	num := func(dst *int) error {
 		n, ok := parseInt(val)
@@ -28,6 +28,8 @@ func setGlobal(g *Global, key, val string) error {
 		return num(&g.Backlog)
 	case "max_connections":
 		return num(&g.MaxConnections)
+	case "shutdown_grace":
+		return num(&g.ShutdownGrace)
 	case "log_level":
 		switch val {
 		case "0", "1", "2", "3":
@@ -124,6 +126,7 @@ func globalValues(g *Global) []kv {
 	num("max_clients", g.MaxClients, 0)
 	num("backlog", g.Backlog, 1024)
 	num("max_connections", g.MaxConnections, 0)
+	num("shutdown_grace", g.ShutdownGrace, 0)
 	str("aio_mode", g.AIOMode)
 	for _, k := range slices.Sorted(maps.Keys(g.Extra)) {
 		out = append(out, kv{k, g.Extra[k]})

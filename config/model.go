@@ -57,6 +57,11 @@ type Global struct {
 	// MaxConnections raises RLIMIT_NOFILE (default 0: leave it);
 	// Perlbal SERVER max_connections.
 	MaxConnections int
+	// ShutdownGrace is shutdown_grace, seconds: on a graceful stop plb goes
+	// on serving this long with GET /healthz answering 503, so that a
+	// keepalived peer or an upstream balancer moves traffic away before
+	// the listeners close (default 0: drain at once).
+	ShutdownGrace int
 	// AIOMode is Perlbal's SERVER aio_mode (default "": unset). Only "none"
 	// is accepted: "ioaio" fails with "IO::AIO not available", so Perlbal's
 	// tests skip their IO::AIO pass.
@@ -190,7 +195,8 @@ type Service struct {
 	SSLCipherList            string         // ssl_cipher_list (default "ALL:!LOW:!EXP")
 	SSLCAPath                string         // ssl_ca_path (default "")
 	SSLVerifyMode            int            // ssl_verify_mode (default 0)
-	SSLHonorCipherOrder      int            // ssl_honor_cipher_order (default 0)
+	SSLHonorCipherOrder      int            // ssl_honor_cipher_order (default 0; accepted, no effect: Go orders suites)
+	SSLCertificates          []string       // ssl_certificates (plb): more "cert.pem:key.pem" (or one both-in-one file) picked by SNI; else ssl_cert_file's (default none)
 	ClientSndbufSize         int64          // client_sndbuf_size: SO_SNDBUF on accepted sockets (default 0: unset)
 	ServerTokens             bool           // server_tokens: "Server:" on generated responses (default true)
 	MaxChunkedRequestSize    int64          // max_chunked_request_size (default 209715200; 0 = unlimited)
@@ -198,6 +204,10 @@ type Service struct {
 	MaxClients               int            // max_clients (plb): client connections for this service (default 0: unlimited)
 
 	// reverse_proxy.
+	BackendSSL                 bool            // backend_ssl (plb): TLS to the backends (default false)
+	BackendSSLVerify           bool            // backend_ssl_verify (plb): verify backend certificates (default true)
+	BackendSSLCAFile           string          // backend_ssl_ca_file (plb): CAs for backend certificates (default "": the system's)
+	BackendSSLServerName       string          // backend_ssl_server_name (plb): SNI and verified name (default "": the node's IP)
 	BackendPersistCache        int             // backend_persist_cache: idle persistent backend conns kept (default 2)
 	PersistBackend             bool            // persist_backend: backend keep-alive (default false)
 	VerifyBackend              bool            // verify_backend: OPTIONS probe on new backend conns (default false)
@@ -423,6 +433,7 @@ func (c *Config) Clone() *Config {
 func (s *Service) clone() *Service {
 	n := *s
 	n.TrustedUpstreamProxies = slices.Clone(s.TrustedUpstreamProxies)
+	n.SSLCertificates = slices.Clone(s.SSLCertificates)
 	n.UploadStatusListeners = slices.Clone(s.UploadStatusListeners)
 	n.ErrorRetrySchedule = slices.Clone(s.ErrorRetrySchedule)
 	n.IndexFiles = slices.Clone(s.IndexFiles)

@@ -341,7 +341,15 @@ func params(yield func(param) bool) {
 		{name: "ssl_cert_file", role: all, kind: kindString, def: "certs/server-cert.pem", doc: "certificate PEM file",
 			set: fileOrDefault("ssl_cert_file", "certs/server-cert.pem", func(s *Service) *string { return &s.SSLCertFile }),
 			get: func(s *Service) any { return s.SSLCertFile }},
-		s("ssl_cipher_list", all, "ALL:!LOW:!EXP", "OpenSSL-style cipher list", func(s *Service) *string { return &s.SSLCipherList }),
+		{name: "ssl_cipher_list", role: all, kind: kindString, def: "ALL:!LOW:!EXP", doc: "OpenSSL-style cipher list, mapped onto Go's TLS 1.2 suites (docs/tls.md)",
+			set: func(_ *setCtx, s *Service, v string) error {
+				if _, err := CipherSuites(v); err != nil {
+					return err
+				}
+				s.SSLCipherList = v
+				return nil
+			},
+			get: func(s *Service) any { return s.SSLCipherList }},
 		{name: "ssl_ca_path", role: all, kind: kindString, doc: "directory of CA certificates",
 			set: func(c *setCtx, s *Service, v string) error {
 				if !c.isDir(v) {
@@ -351,8 +359,32 @@ func params(yield func(param) bool) {
 				return nil
 			},
 			get: func(s *Service) any { return s.SSLCAPath }},
-		i("ssl_verify_mode", all, "0", "client certificate verification mode", func(s *Service) *int { return &s.SSLVerifyMode }),
-		i("ssl_honor_cipher_order", all, "0", "prefer the server's cipher order", func(s *Service) *int { return &s.SSLHonorCipherOrder }),
+		{name: "ssl_verify_mode", role: all, kind: kindInt, def: "0", doc: "client certificates: 0 none, 1 verify if sent, 3 require (OpenSSL SSL_VERIFY_* bits)",
+			set: func(_ *setCtx, s *Service, v string) error {
+				n, ok := parseInt(v)
+				if !ok || n > 7 {
+					return errorf("Expecting integer value between 0 and 7 for parameter 'ssl_verify_mode' (0 none, 1 verify if sent, 3 require)")
+				}
+				s.SSLVerifyMode = n
+				return nil
+			},
+			get: func(s *Service) any { return int64(s.SSLVerifyMode) }},
+		i("ssl_honor_cipher_order", all, "0", "prefer the server's cipher order (accepted; Go orders suites itself)", func(s *Service) *int { return &s.SSLHonorCipherOrder }),
+		{name: "ssl_certificates", role: all, kind: kindList, doc: "more certificates, picked by SNI: cert.pem:key.pem pairs (a file holding both: its name alone)",
+			set: func(c *setCtx, s *Service, v string) error {
+				list := splitList(v)
+				for _, e := range list {
+					cert, key := SplitCertKey(e)
+					for _, f := range []string{cert, key} {
+						if !c.isFile(f) {
+							return errorf("File '%s' not found for 'ssl_certificates'", f)
+						}
+					}
+				}
+				s.SSLCertificates = list
+				return nil
+			},
+			get: func(s *Service) any { return s.SSLCertificates }},
 		z("client_sndbuf_size", all, "0", "SO_SNDBUF on accepted sockets (0: leave it)", func(s *Service) *int64 { return &s.ClientSndbufSize }),
 		b("server_tokens", all, "1", `"Server:" header on generated responses`, func(s *Service) *bool { return &s.ServerTokens }),
 		z("max_chunked_request_size", all, "209715200", "chunked request body limit (0: none)", func(s *Service) *int64 { return &s.MaxChunkedRequestSize }),
@@ -360,6 +392,18 @@ func params(yield func(param) bool) {
 		i("max_clients", all, "0", "client connections for this service (0: unlimited)", func(s *Service) *int { return &s.MaxClients }),
 
 		// reverse_proxy.
+		b("backend_ssl", rp, "0", "TLS to the backends", func(s *Service) *bool { return &s.BackendSSL }),
+		b("backend_ssl_verify", rp, "1", "verify the backends' certificates (backend_ssl)", func(s *Service) *bool { return &s.BackendSSLVerify }),
+		{name: "backend_ssl_ca_file", role: rp, kind: kindString, doc: "PEM file of CAs for backend certificates (default: the system's)",
+			set: func(c *setCtx, s *Service, v string) error {
+				if v != "" && !c.isFile(v) {
+					return errorf("File '%s' not found for 'backend_ssl_ca_file'", v)
+				}
+				s.BackendSSLCAFile = v
+				return nil
+			},
+			get: func(s *Service) any { return s.BackendSSLCAFile }},
+		s("backend_ssl_server_name", rp, "", "name sent (SNI) and verified in backend certificates (default: the node's IP)", func(s *Service) *string { return &s.BackendSSLServerName }),
 		i("backend_persist_cache", rp, "2", "idle persistent backend connections kept", func(s *Service) *int { return &s.BackendPersistCache }),
 		b("persist_backend", rp, "0", "backend keep-alive", func(s *Service) *bool { return &s.PersistBackend }),
 		b("verify_backend", rp, "0", "OPTIONS probe on a new backend connection", func(s *Service) *bool { return &s.VerifyBackend }),

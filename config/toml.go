@@ -14,7 +14,7 @@ import (
 // The TOML syntax:
 //
 //	[global]            workers, log_level, log_file, pidfile, user, group,
-//	                    chroot_dir, max_clients, backlog, max_connections,
+//	                    chroot_dir, max_clients, backlog, max_connections, shutdown_grace,
 //	                    aio_mode, other SERVER keys; load = ["Include", ...]
 //	[defaults]          key = value: Perlbal's DEFAULT
 //	[pool.NAME]         nodes = ["ip:port", ...], nodefile, balance_method,
@@ -167,7 +167,7 @@ func (t *tomlLoader) load() error {
 func isGlobalKey(k string) bool {
 	switch k {
 	case "workers", "log_level", "log_file", "pidfile", "user", "group", "chroot_dir",
-		"max_clients", "backlog", "max_connections", "aio_mode", "aio_threads",
+		"max_clients", "backlog", "max_connections", "shutdown_grace", "aio_mode", "aio_threads",
 		"nice_level", "track_obj", "crash_backtrace":
 		return true
 	}

@@ -59,6 +59,10 @@ type Conn struct {
 
 	connecting, paused, eof, closing, lingering, closed, wrShut, shutDone, wasFull, kicked, wantEmpty bool
 
+	// tls is the TLS state (StartTLS, StartTLSClient; tls.go); nil for a
+	// plain connection, whose paths test only that.
+	tls *tlsConn
+
 	// Ctx is free for the handler's use.
 	Ctx any
 }
@@ -109,15 +113,25 @@ func (c *Conn) EOF() bool { return c.eof }
 func (c *Conn) Connecting() bool { return c.connecting }
 
 // Buffered returns the bytes of memory queued for output (file regions
-// queued with SendFile are not counted).
-func (c *Conn) Buffered() int { return c.out.mem }
+// queued with SendFile are not counted; on a TLS connection, plaintext
+// waiting for the handshake or behind a file is).
+func (c *Conn) Buffered() int {
+	if c.tls != nil {
+		return c.out.mem + c.tls.pendMem
+	}
+	return c.out.mem
+}
 
 // LastWrite returns when queued output last made progress (zero if it
 // never had to queue).
 func (c *Conn) LastWrite() time.Time { return c.lastOut }
 
 // Pending reports whether any output (memory or file) is still queued.
-func (c *Conn) Pending() bool { return !c.out.empty() }
+func (c *Conn) Pending() bool { return !c.out.empty() || c.tls != nil && len(c.tls.pend) > 0 }
+
+// drained reports whether every byte queued was handed to the kernel (and
+// a TLS handshake is over).
+func (c *Conn) drained() bool { return c.out.empty() && (c.tls == nil || c.tls.drained()) }
 
 // NotifyEmpty makes OnDrain fire once the output queue (memory and file
 // regions) is completely sent; if it is empty already, OnDrain follows the
@@ -126,7 +140,7 @@ func (c *Conn) NotifyEmpty() {
 	if c.closed {
 		return
 	}
-	if c.out.empty() {
+	if c.drained() {
 		c.loop.later(func() {
 			if !c.closed {
 				c.h.OnDrain(c)
@@ -139,7 +153,7 @@ func (c *Conn) NotifyEmpty() {
 
 // Full reports whether queued output is over the high-water mark: a producer
 // should pause until OnDrain.
-func (c *Conn) Full() bool { return c.out.mem > c.hi }
+func (c *Conn) Full() bool { return c.Buffered() > c.hi }
 
 // SetWatermarks sets the connection's high and low output marks.
 func (c *Conn) SetWatermarks(high, low int) {
@@ -193,10 +207,15 @@ func (c *Conn) Kick() {
 
 func (c *Conn) redeliver() {
 	c.kicked = false
-	if c.closed || c.closing || c.paused || len(c.in) == 0 {
+	if c.closed || c.closing || c.paused {
 		return
 	}
-	c.deliver(c.in, false)
+	if len(c.in) > 0 {
+		c.deliver(c.in, false)
+	}
+	if c.tls != nil {
+		c.tlsResume() // records not decrypted yet
+	}
 }
 
 // SetTimeout sets the deadline to now+d; d <= 0 clears it.
@@ -233,7 +252,7 @@ func (c *Conn) onTimer() {
 	}
 	c.deadline = time.Time{}
 	switch {
-	case c.connecting:
+	case c.connecting || c.tls != nil && c.tls.client && !c.tls.ready:
 		c.destroy(ErrConnectTimeout)
 	case c.closing:
 		c.destroy(ErrTimeout)
@@ -252,6 +271,14 @@ func (c *Conn) Write(p []byte) error {
 	if len(p) == 0 {
 		return nil
 	}
+	if c.tls != nil {
+		return c.tlsWrite(p, nil)
+	}
+	return c.writeRaw(p)
+}
+
+// writeRaw is Write below TLS.
+func (c *Conn) writeRaw(p []byte) error {
 	if c.out.empty() && !c.connecting {
 		n, err := writeFd(c.fd, p)
 		if err != nil {
@@ -278,6 +305,9 @@ func (c *Conn) Write2(a, b []byte) error {
 	}
 	if len(a) == 0 {
 		return c.Write(b)
+	}
+	if c.tls != nil {
+		return c.tlsWrite(a, b)
 	}
 	if c.out.empty() && !c.connecting {
 		iov := [2][]byte{a, b}
@@ -314,6 +344,9 @@ func (c *Conn) SendFile(f *os.File, off, n int64, own bool) error {
 	if n <= 0 && !own {
 		return nil
 	}
+	if c.tls != nil {
+		return c.tlsSendFile(f, off, n, own) // read and encrypted: no sendfile(2)
+	}
 	c.out.appendFile(f, off, n, own)
 	if !c.connecting && c.out.head == len(c.out.segs)-1 {
 		c.flush(false)
@@ -326,20 +359,27 @@ func (c *Conn) SendFile(f *os.File, off, n int64, own bool) error {
 }
 
 func (c *Conn) afterQueue() {
-	if c.out.mem > c.hi {
+	if c.Full() {
 		c.wasFull = true
 	}
 	c.updateInterest()
 }
 
 // CloseWrite shuts down the write side (sends FIN) once queued output is
-// flushed; reading goes on.
+// flushed; reading goes on. On a TLS connection close_notify precedes the
+// FIN.
 func (c *Conn) CloseWrite() {
 	if c.closed || c.wrShut {
 		return
 	}
 	c.wrShut = true
-	if c.out.empty() && !c.connecting {
+	if c.tls != nil {
+		c.tlsCloseWrite()
+		if c.closed {
+			return
+		}
+	}
+	if c.drained() && !c.connecting {
 		c.shutdownWrite()
 	}
 }
@@ -354,14 +394,22 @@ func (c *Conn) shutdownWrite() {
 // Close stops reading, flushes every queued byte, then closes. An accepted
 // connection whose peer has not finished sending lingers briefly, discarding
 // input, so the kernel does not reset the peer before it read the reply.
-// OnClose follows (err nil, or the write failure).
+// OnClose follows (err nil, or the write failure). A TLS connection sends
+// close_notify after its output; one still in its handshake closes at once
+// if nothing was queued, else once the handshake and that output are done.
 func (c *Conn) Close() {
 	if c.closed || c.closing {
 		return
 	}
 	c.closing = true
 	c.in = nil
-	if c.out.empty() && !c.connecting {
+	if c.tls != nil {
+		c.tlsClosing()
+		if c.closed {
+			return
+		}
+	}
+	if c.drained() && !c.connecting {
 		c.finishClose()
 		return
 	}
@@ -398,6 +446,9 @@ func (c *Conn) destroy(err error) {
 	l.unregister(c.fd)
 	unix.Close(c.fd)
 	c.out.release(l)
+	if c.tls != nil {
+		c.tls.release()
+	}
 	c.in = nil
 	if c.timer != nil {
 		c.timer.Stop()
@@ -419,7 +470,8 @@ func (c *Conn) updateInterest() {
 	if c.connecting || !c.out.empty() {
 		want |= wantWrite
 	}
-	if c.lingering || !c.paused && !c.eof && !c.closing {
+	if c.lingering || !c.paused && !c.eof && !c.closing && (c.tls == nil || !c.tls.rawEOF) ||
+		c.tls != nil && c.tls.handshaking() {
 		// A lingering conn reads (and discards) even if it was paused:
 		// the peer's EOF is what lets it close early.
 		want |= wantRead
@@ -481,6 +533,10 @@ func (c *Conn) onEvent(ev netpoll.IOEvent) {
 }
 
 func (c *Conn) read() {
+	if c.tls != nil && !c.lingering {
+		c.tlsRead()
+		return
+	}
 	l := c.loop
 	var buf []byte
 	if len(c.in) == 0 || c.lingering {
@@ -559,6 +615,12 @@ func (c *Conn) deliver(data []byte, shared bool) {
 // notify allows OnDrain (not when called from inside a handler's own call).
 func (c *Conn) flush(notify bool) {
 	progress, err := c.out.flush(c.loop, c.fd)
+	if err == nil && c.tls != nil && c.tls.ready && len(c.tls.pend) > 0 {
+		// Encrypt what waits (a file, output behind it) as the queue drains.
+		var p bool
+		p, err = c.tlsPumpFlush()
+		progress = progress || p
+	}
 	if err != nil {
 		c.destroy(err)
 		return
@@ -569,7 +631,7 @@ func (c *Conn) flush(notify bool) {
 	if c.closing && progress {
 		c.SetTimeout(c.loop.eng.cfg.LingerTimeout * 15)
 	}
-	if c.out.empty() {
+	if c.drained() {
 		if c.closing {
 			c.finishClose()
 			return
@@ -582,9 +644,9 @@ func (c *Conn) flush(notify bool) {
 	if !notify || c.closed {
 		return
 	}
-	if c.wasFull && c.out.mem <= c.lo || c.wantEmpty && c.out.empty() {
+	if c.wasFull && c.Buffered() <= c.lo || c.wantEmpty && c.drained() {
 		c.wasFull = false
-		if c.out.empty() {
+		if c.drained() {
 			c.wantEmpty = false
 		}
 		c.h.OnDrain(c)
@@ -601,7 +663,9 @@ func (c *Conn) finishConnect() {
 		return
 	}
 	c.connecting = false
-	c.deadline = time.Time{} // the dial timeout covered the connect only
+	if c.tls == nil {
+		c.deadline = time.Time{} // the dial timeout covered the connect only
+	}
 	if c.closing {
 		// Closed while connecting: send what was queued, then close; the
 		// handler gave the connection up, so no OnOpen.
@@ -613,6 +677,13 @@ func (c *Conn) finishConnect() {
 		return
 	}
 	c.updateInterest()
+	if c.tls != nil && !c.tls.ready {
+		// OnOpen follows the handshake (tls.go); send the ClientHello.
+		if !c.closed && !c.out.empty() {
+			c.flush(false)
+		}
+		return
+	}
 	c.h.OnOpen(c)
 	if !c.closed && !c.out.empty() {
 		c.flush(true)

@@ -47,6 +47,10 @@ type Config struct {
 	// MaxInbound caps bytes a handler may leave unconsumed on a connection;
 	// past it the connection is closed (default 1 MiB).
 	MaxInbound int
+	// Inherited are listening sockets the process was given (systemd
+	// socket activation; see Inherit): Listen adopts the one matching its
+	// address instead of binding.
+	Inherited []*InheritedSocket
 	// LingerTimeout bounds how long a closing accepted connection discards
 	// late input after its output was flushed and its write side shut, so
 	// the peer is not reset before it read everything (default 2s).
@@ -93,12 +97,17 @@ type Engine struct {
 	wg       sync.WaitGroup
 	stopTick chan struct{}
 	conns    atomic.Int64 // open connections over all loops
+
+	// listening are the open listeners (Listen refuses a port another
+	// process listens on, not one of these).
+	lnMu      sync.Mutex
+	listening map[*Listener]struct{}
 }
 
 // New creates an engine with its loops (not yet running).
 func New(cfg Config) (*Engine, error) {
 	cfg.setDefaults()
-	e := &Engine{cfg: cfg, log: cfg.Logger, stopTick: make(chan struct{})}
+	e := &Engine{cfg: cfg, log: cfg.Logger, stopTick: make(chan struct{}), listening: map[*Listener]struct{}{}}
 	for i := 0; i < cfg.Loops; i++ {
 		l, err := newLoop(e, i)
 		if err != nil {

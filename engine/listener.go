@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -104,7 +103,7 @@ func (e *Engine) Listen(cfg ListenConfig) (*Listener, error) {
 	ln := &Listener{eng: e, cfg: cfg, created: e.cfg.Now()}
 	ln.refusing = &Listener{eng: e, addr: addr}
 	fds := make([]int, 0, len(e.loops))
-	if is := findInherited(cfg.Network, addr); is != nil {
+	if is := e.findInherited(cfg.Network, addr); is != nil {
 		// Socket activation: every loop accepts on a duplicate of the
 		// inherited socket (one accept queue; the loops race for each
 		// client, the losers get EAGAIN). Binding SO_REUSEPORT siblings
@@ -124,7 +123,7 @@ func (e *Engine) Listen(cfg ListenConfig) (*Listener, error) {
 		ln.inherited, ln.addr, ln.refusing.addr = is, is.Addr, is.Addr
 		e.log.Info("listening on an inherited socket", "addr", is.Addr.String(), "fd", is.FD, "name", is.Name)
 	}
-	if ln.inherited == nil && addr.Port != 0 && !ownListener(addr) {
+	if ln.inherited == nil && addr.Port != 0 && !e.ownListener(addr) {
 		// SO_REUSEPORT would let this join another process's listeners
 		// on the port (a second plb started by mistake, sharing the
 		// traffic): a plain bind first finds it in use.
@@ -146,9 +145,9 @@ func (e *Engine) Listen(cfg ListenConfig) (*Listener, error) {
 		}
 		fds = append(fds, fd)
 	}
-	listening.mu.Lock()
-	listening.lns[ln] = struct{}{}
-	listening.mu.Unlock()
+	e.lnMu.Lock()
+	e.listening[ln] = struct{}{}
+	e.lnMu.Unlock()
 	ln.open.Store(int32(len(fds)))
 	for i, l := range e.loops {
 		s := &lsock{fd: fds[i], loop: l, ln: ln}
@@ -162,19 +161,13 @@ func (e *Engine) Listen(cfg ListenConfig) (*Listener, error) {
 	return ln, nil
 }
 
-// listening are the process's open listeners, over all engines.
-var listening = struct {
-	mu  sync.Mutex
-	lns map[*Listener]struct{}
-}{lns: map[*Listener]struct{}{}}
-
-// ownListener reports whether one of the process's listeners has a port
+// ownListener reports whether one of the engine's listeners has a port
 // and address that overlap addr's (a reload moving a service to a new
 // role opens its listener before closing the old one).
-func ownListener(addr *net.TCPAddr) bool {
-	listening.mu.Lock()
-	defer listening.mu.Unlock()
-	for ln := range listening.lns {
+func (e *Engine) ownListener(addr *net.TCPAddr) bool {
+	e.lnMu.Lock()
+	defer e.lnMu.Unlock()
+	for ln := range e.listening {
 		a := ln.addr
 		if a.Port == addr.Port && (addr.IP == nil || addr.IP.IsUnspecified() || a.IP.IsUnspecified() || a.IP.Equal(addr.IP)) {
 			return true
@@ -238,10 +231,10 @@ func (s *lsock) close() {
 	}
 	s.loop.unregister(s.fd)
 	unix.Close(s.fd)
-	if s.ln.open.Add(-1) == 0 {
-		listening.mu.Lock()
-		delete(listening.lns, s.ln)
-		listening.mu.Unlock()
+	if e := s.ln.eng; s.ln.open.Add(-1) == 0 {
+		e.lnMu.Lock()
+		delete(e.listening, s.ln)
+		e.lnMu.Unlock()
 	}
 }
 
@@ -546,25 +539,18 @@ type InheritedSocket struct {
 // goroutine.
 func (is *InheritedSocket) Used() bool { return is.used.Load() > 0 }
 
-// inherited are the sockets registered by Inherit, for every engine of the
-// process.
-var inherited struct {
-	mu    sync.Mutex
-	socks []*InheritedSocket
-}
-
-// Inherit registers listening sockets the process inherited. From then on
-// Listen, on any engine, adopts one whose bound address matches the
-// address asked instead of binding: same port, and the same IP, or both
-// a wildcard ("0.0.0.0" and "::" match each other, as systemd's
-// ListenStream=80 is a dual-stack [::]:80); a port 0 never matches. Each
-// loop accepts on a duplicate of the descriptor. The descriptors stay open
-// and registered (a reload may listen on the address again; the service
-// manager keeps its own copy in any case); they are made non-blocking and
-// close-on-exec. A descriptor that is not a listening TCP socket is left
-// alone and reported in the error; the others are registered. names are
-// the sockets' names (LISTEN_FDNAMES), if any. Inherit replaces what an
-// earlier call registered. Safe from any goroutine.
+// Inherit checks listening sockets the process inherited and describes
+// them, for Config.Inherited. An engine's Listen then adopts one whose
+// bound address matches the address asked instead of binding: same port,
+// and the same IP, or both a wildcard ("0.0.0.0" and "::" match each
+// other, as systemd's ListenStream=80 is a dual-stack [::]:80); a port 0
+// never matches. Each loop accepts on a duplicate of the descriptor. The
+// descriptors stay open (a reload may listen on the address again; the
+// service manager keeps its own copy in any case); they are made
+// non-blocking and close-on-exec. A descriptor that is not a listening TCP
+// socket is left alone and reported in the error; the others are
+// returned. names are the sockets' names (LISTEN_FDNAMES), if any. Safe
+// from any goroutine.
 func Inherit(fds []int, names []string) ([]*InheritedSocket, error) {
 	var socks []*InheritedSocket
 	var errs []error
@@ -586,9 +572,6 @@ func Inherit(fds []int, names []string) ([]*InheritedSocket, error) {
 		}
 		socks = append(socks, is)
 	}
-	inherited.mu.Lock()
-	inherited.socks = socks
-	inherited.mu.Unlock()
 	return socks, errors.Join(errs...)
 }
 
@@ -617,15 +600,13 @@ func inheritedAddr(fd int) (*net.TCPAddr, error) {
 	return net.TCPAddrFromAddrPort(sockaddrToAddrPort(sa)), nil
 }
 
-// findInherited returns the inherited socket for a listener on addr, or
-// nil.
-func findInherited(network string, addr *net.TCPAddr) *InheritedSocket {
+// findInherited returns the inherited socket (Config.Inherited) for a
+// listener on addr, or nil.
+func (e *Engine) findInherited(network string, addr *net.TCPAddr) *InheritedSocket {
 	if addr.Port == 0 {
 		return nil
 	}
-	inherited.mu.Lock()
-	defer inherited.mu.Unlock()
-	for _, is := range inherited.socks {
+	for _, is := range e.cfg.Inherited {
 		have := is.Addr
 		if have.Port != addr.Port {
 			continue

@@ -70,14 +70,18 @@ func TestInheritAdopt(t *testing.T) {
 	fd, addr := inheritFrom(t, "tcp", "127.0.0.1:0")
 	wild, wildAddr := inheritFrom(t, "tcp", "[::]:0")
 	socks, err := Inherit([]int{fd, wild}, []string{"web"})
-	t.Cleanup(func() { Inherit(nil, nil) })
 	if err != nil || len(socks) != 2 {
 		t.Fatalf("Inherit: %v, %d sockets", err, len(socks))
 	}
 	if socks[0].Name != "web" || socks[0].Addr.String() != addr || socks[1].Name != "" {
 		t.Fatalf("inherited %+v %+v", socks[0], socks[1])
 	}
-	e := startEngine(t, 2)
+	e, err := New(Config{Loops: 2, Tick: 10 * time.Millisecond, Inherited: socks})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Start()
+	t.Cleanup(e.Stop)
 	ln := echoOn(t, e, ListenConfig{Addr: addr})
 	if ln.Inherited() != socks[0] || !socks[0].Used() || ln.Addr().String() != addr {
 		t.Fatalf("listener on %s: inherited %v, addr %v", addr, ln.Inherited(), ln.Addr())
@@ -125,7 +129,6 @@ func TestInheritRejects(t *testing.T) {
 	defer cf.Close()
 	fd, _ := inheritFrom(t, "tcp", "127.0.0.1:0")
 	socks, err := Inherit([]int{int(r.Fd()), int(cf.Fd()), fd}, nil)
-	t.Cleanup(func() { Inherit(nil, nil) })
 	if len(socks) != 1 || socks[0].FD != fd {
 		t.Fatalf("registered %v", socks)
 	}

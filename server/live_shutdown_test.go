@@ -185,3 +185,48 @@ func TestApplyRefusedWhileDraining(t *testing.T) {
 	ts.Shutdown(false)
 	ts.waitDone(5 * time.Second)
 }
+
+// TestShutdownGrace: with shutdown_grace, a graceful stop first goes on
+// serving with /healthz at 503 (so a VRRP peer or an upstream balancer
+// moves traffic away), then drains; a stop at once cuts the grace short.
+func TestShutdownGrace(t *testing.T) {
+	a := okBackend(t, "a")
+	ts := startServer(t, strings.Replace(consoleTOML([]string{a.addr}, ""), "[global]\n", "[global]\nshutdown_grace = 1\n", 1))
+	mgmt, addr := ts.addrOf("mgmt"), ts.addrOf("proxy")
+	healthz := func() string {
+		c, err := net.DialTimeout("tcp", mgmt, testTimeout)
+		if err != nil {
+			return "refused"
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(testTimeout))
+		io.WriteString(c, "GET /healthz HTTP/1.0\r\n\r\n")
+		line, _ := bufio.NewReader(c).ReadString('\n')
+		return strings.TrimSpace(line)
+	}
+	if got := healthz(); got != "HTTP/1.0 200 OK" {
+		t.Fatalf("serving: %q", got)
+	}
+	start := time.Now()
+	ts.Shutdown(true)
+	waitFor(t, "healthz 503", func() bool { return healthz() == "HTTP/1.0 503 Service Unavailable" })
+	if got := mustGet(t, addr, "/during"); got != "a GET /during" {
+		t.Fatalf("during the grace: %q", got)
+	}
+	ts.expectRunning("during the grace")
+	ts.waitDone(testTimeout)
+	if d := time.Since(start); d < 900*time.Millisecond {
+		t.Errorf("stopped after %v, before the grace", d)
+	}
+
+	// A stop at once during the grace: Run returns at once.
+	ts2 := startServer(t, strings.Replace(consoleTOML([]string{a.addr}, ""), "[global]\n", "[global]\nshutdown_grace = 60\n", 1))
+	ts2.Shutdown(true)
+	waitFor(t, "the grace", func() bool { return ts2.Draining() })
+	start = time.Now()
+	ts2.Shutdown(false)
+	ts2.waitDone(testTimeout)
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("stop at once took %v", d)
+	}
+}

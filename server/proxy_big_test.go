@@ -411,11 +411,14 @@ func emfileChild(t *testing.T) {
 	time.Sleep(250 * time.Millisecond) // a few accept back-offs at the limit
 
 	// Free the descriptors: the queued clients are served, then new ones.
+	// The files go first: a closing connection frees one descriptor and
+	// lets accept resume at once, and a queued client accepted then would
+	// find none left for its backend connection (a 503).
+	closeFiles()
+	restore()
 	for _, c := range idle {
 		c.c.Close()
 	}
-	closeFiles()
-	restore()
 	for i, c := range queued {
 		resp, body := c.read("GET")
 		if resp.StatusCode != 200 || body != fmt.Sprintf("b GET /queued/%d", i) {

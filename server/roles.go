@@ -84,9 +84,12 @@ func (otherTarget) Adopt(c *engine.Conn, hc *handoff.Client) { c.Close() }
 
 // accept is the OnAccept of sv's listener. It tags the connection with sv
 // (Conn.Ctx, which no handler uses) so that a retired service can find its
-// idle connections. Runs on the loop.
+// idle connections, and starts TLS on it for enable_ssl. Runs on the loop.
 func (sv *service) accept(c *engine.Conn) engine.Handler {
 	c.Ctx = sv
+	if cfg := sv.tls.Load(); cfg != nil {
+		c.StartTLS(cfg) // enable_ssl: the handler sees plaintext
+	}
 	switch {
 	case sv.proxy != nil:
 		return sv.proxy.Accept(c)

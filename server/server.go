@@ -5,6 +5,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -43,6 +44,10 @@ type Options struct {
 	// Plugins are the compiled-in plugins LOAD can find (nil:
 	// builtin.New(), Perlbal's plugins).
 	Plugins *plugin.Registry
+	// Inherited are listening sockets from the service manager (systemd
+	// socket activation, engine.Inherit): services listening on their
+	// addresses adopt them instead of binding.
+	Inherited []*engine.InheritedSocket
 }
 
 // errShuttingDown refuses changes during a graceful stop.
@@ -70,6 +75,9 @@ type Server struct {
 	health   *health.Monitor
 	applied  chan struct{} // wakes the health loop after an Apply
 	stopping bool          // draining: Apply would reopen listeners
+	// inGrace: a graceful stop is in its shutdown_grace period (still
+	// serving, /healthz 503).
+	inGrace atomic.Bool
 
 	stop chan bool // true: graceful
 	done chan struct{}
@@ -89,6 +97,12 @@ type service struct {
 	// front is set when the web server has plugins: its connections start
 	// there, and the front hands each request on after running them.
 	front atomic.Pointer[selector.Service]
+	// tls is the listener's TLS config (nil: plain); tlsBuild and
+	// beTLSBuild are what Apply built for it and for backend_ssl
+	// (tls.go), read and written with Server.mu held.
+	tls        atomic.Pointer[tls.Config]
+	tlsBuild   *tlsBuild
+	beTLSBuild *tlsBuild
 }
 
 // New builds the engine for cfg (not yet serving: call Apply, then Run).
@@ -112,7 +126,7 @@ func New(cfg *config.Config, o Options) (*Server, error) {
 	if o.Plugins == nil {
 		o.Plugins = builtin.New()
 	}
-	eng, err := engine.New(engine.Config{Loops: cfg.Global.Workers, Logger: o.Logger, Now: o.Now})
+	eng, err := engine.New(engine.Config{Loops: cfg.Global.Workers, Logger: o.Logger, Now: o.Now, Inherited: o.Inherited})
 	if err != nil {
 		return nil, err
 	}
@@ -244,6 +258,9 @@ func (s *Server) Apply(c *config.Config) error {
 			ch.fresh = true
 		}
 		sv := ch.sv
+		if err := s.checkTLS(c, &ch); err != nil {
+			return undo(err)
+		}
 		h, err := s.reg.Hooks(sc)
 		if err != nil {
 			return undo(err)
@@ -261,6 +278,9 @@ func (s *Server) Apply(c *config.Config) error {
 			}
 			ch.proxy = proxy.NewSettings(sc, p, retry)
 			ch.proxy.Hooks = h
+			if ch.beTLS != nil {
+				ch.proxy.BackendTLS = ch.beTLS.cfg
+			}
 			s.reproxySettings(ch.proxy, c)
 			if v := s.opts.Env("PERLBAL_DEBUG_BUFFERED_UPLOADS"); v != "" && v != "0" {
 				ch.proxy.DebugUploads = true
@@ -359,6 +379,7 @@ func (s *Server) Apply(c *config.Config) error {
 		if old := s.services[sc.Name]; old != nil && old != sv {
 			retired = append(retired, s.retire(old))
 		}
+		s.commitTLS(&ch)
 		if !ch.fresh {
 			if ch.proxy != nil {
 				sv.proxy.Update(ch.proxy)
@@ -419,6 +440,8 @@ type serviceChange struct {
 	relay   *smtp.Settings
 	ln      *engine.Listener // opened for sv
 	closeLn bool             // sv's current listener goes
+	tls     *tlsBuild        // the listener's TLS (nil: plain); tls.go
+	beTLS   *tlsBuild        // backend_ssl's
 }
 
 // retire stops a service that was removed or changed role: no more
@@ -522,7 +545,7 @@ func (s *Server) Run(ctx context.Context) error {
 	case <-ctx.Done():
 	case graceful = <-s.stop:
 	}
-	if graceful {
+	if graceful && s.grace() {
 		s.log.Info("draining", "limit", s.opts.DrainTimeout)
 		s.drain(s.opts.DrainTimeout)
 	}
@@ -532,6 +555,31 @@ func (s *Server) Run(ctx context.Context) error {
 	s.eng.Stop()
 	close(s.done)
 	return nil
+}
+
+// grace serves on for shutdown_grace with Draining true (GET /healthz
+// 503), so that health checks move traffic away before the listeners
+// close. It reports false when a stop at once cut it short.
+func (s *Server) grace() bool {
+	g := time.Duration(s.Config().Global.ShutdownGrace) * time.Second
+	if g <= 0 {
+		return true
+	}
+	s.inGrace.Store(true)
+	s.log.Info("stopping after shutdown_grace; /healthz says 503 meanwhile", "grace", g)
+	t := time.NewTimer(g)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			return true
+		case graceful := <-s.stop:
+			if !graceful {
+				s.log.Info("stop at once: grace cut short")
+				return false
+			}
+		}
+	}
 }
 
 // drain stops accepting, lets in-flight requests finish and closes idle

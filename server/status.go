@@ -154,6 +154,9 @@ func (s *Server) SetMIME(m map[string]string) {
 
 // Draining reports a graceful stop in progress. Safe from any goroutine.
 func (s *Server) Draining() bool {
+	if s.inGrace.Load() {
+		return true
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.stopping

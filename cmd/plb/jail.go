@@ -23,6 +23,14 @@ func jailPaths(c *config.Config) map[string]string {
 			paths["service "+sc.Name+" ssl_cert_file"] = sc.SSLCertFile
 			paths["service "+sc.Name+" ssl_key_file"] = sc.SSLKeyFile
 			paths["service "+sc.Name+" ssl_ca_path"] = sc.SSLCAPath
+			for i, e := range sc.SSLCertificates {
+				cert, key := config.SplitCertKey(e)
+				paths[fmt.Sprintf("service %s ssl_certificates[%d] certificate", sc.Name, i)] = cert
+				paths[fmt.Sprintf("service %s ssl_certificates[%d] key", sc.Name, i)] = key
+			}
+		}
+		if sc.BackendSSL {
+			paths["service "+sc.Name+" backend_ssl_ca_file"] = sc.BackendSSLCAFile
 		}
 	}
 	for _, pc := range c.Pools {
@@ -60,6 +68,29 @@ func (j *jailLoader) rebaseConfig(c *config.Config) (*config.Config, error) {
 		paths := []*string{&sc.Docroot, &sc.BufferUploadsPath, &sc.BufferDir}
 		if sc.EnableSSL {
 			paths = append(paths, &sc.SSLCertFile, &sc.SSLKeyFile, &sc.SSLCAPath)
+		}
+		if sc.BackendSSL {
+			paths = append(paths, &sc.BackendSSLCAFile)
+		}
+		for i, e := range sc.SSLCertificates {
+			if !sc.EnableSSL {
+				break
+			}
+			cert, key := config.SplitCertKey(e)
+			var err error
+			if cert, err = j.rebase(cert); err == nil && key != cert {
+				key, err = j.rebase(key)
+			} else if err == nil {
+				key = cert
+			}
+			if err != nil {
+				return nil, fmt.Errorf("service %s: %w", sc.Name, err)
+			}
+			if key == cert {
+				sc.SSLCertificates[i] = cert
+			} else {
+				sc.SSLCertificates[i] = cert + ":" + key
+			}
 		}
 		for _, p := range paths {
 			if *p == "" {

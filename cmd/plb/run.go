@@ -231,7 +231,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			}
 		}
 	}
-	srv, err := server.New(cfg, server.Options{Logger: log, Load: load})
+	srv, err := server.New(cfg, server.Options{Logger: log, Load: load, Inherited: inherited})
 	if err != nil {
 		return st.fail(err)
 	}

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"crypto/tls"
 	"errors"
 	"strconv"
 	"time"
@@ -54,10 +55,24 @@ type backend struct {
 	kaTimeout int
 	got       bool // any response byte arrived
 	scratch   []byte
+	// tls is the backend_ssl config the connection was dialed with (nil:
+	// plain); an idle connection of another one is not reused.
+	tls *tls.Config
 	// held is the client's response head while it is held back: a chunked
 	// body's head waits until its first chunk line parses, so that broken
 	// framing still gets a clear 502 rather than a cut connection.
 	held []byte
+}
+
+// backendTLSFor is the TLS config for a connection to node: without a
+// configured server name, the node's IP is what its certificate must name.
+func backendTLSFor(tc *tls.Config, node *pool.Node) *tls.Config {
+	if tc.ServerName != "" || tc.InsecureSkipVerify {
+		return tc
+	}
+	c := tc.Clone()
+	c.ServerName = node.Addr.Addr().String()
+	return c
 }
 
 func dialBackend(svc *Service, st *Settings, l *engine.Loop, node *pool.Node) (*backend, error) {
@@ -71,6 +86,12 @@ func dialBackend(svc *Service, st *Settings, l *engine.Loop, node *pool.Node) (*
 	c, err := l.Dial(node.Addr, be, timeout)
 	if err != nil {
 		return nil, err
+	}
+	if tc := st.BackendTLS; tc != nil {
+		// backend_ssl: OnOpen follows the handshake, a failed one counts
+		// as a failed connect (the next node is tried).
+		be.tls = tc
+		c.StartTLSClient(backendTLSFor(tc, node))
 	}
 	be.conn = c
 	be.pending = true

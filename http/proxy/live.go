@@ -24,8 +24,10 @@ func (s *Service) DropStale(l *engine.Loop) {
 
 // stale reports whether be may no longer be reused under the current
 // settings: its node left the pool (in-flight requests finish, but the
-// connection is not kept), or the service switched to another pool.
+// connection is not kept), the service switched to another pool, or
+// backend_ssl changed.
 func (s *Service) stale(be *backend) bool {
-	p := s.Settings().Pool
-	return p == nil || p != be.pool || !inPool(p, be.node)
+	st := s.Settings()
+	p := st.Pool
+	return p == nil || p != be.pool || !inPool(p, be.node) || st.BackendTLS != be.tls
 }

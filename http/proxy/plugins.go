@@ -50,7 +50,7 @@ func (cl *client) startHooks(st *Settings, r *http.RequestHead) int {
 	ps.hooks = st.Hooks
 	ps.active = true
 	pr.Svc, pr.Head, pr.Conn, pr.Now = st.Svc, r, cl.conn, cl.conn.Loop().Now()
-	pr.TLS = st.Svc.EnableSSL
+	pr.TLS = st.Svc.EnableSSL || cl.conn.TLS() // a TLS selector's client too
 	pr.Log = cl.svc.log
 	if !st.Hooks.StartProxy(pr) {
 		return hooksPassed

@@ -7,6 +7,7 @@
 package proxy
 
 import (
+	"crypto/tls"
 	"log/slog"
 	"net/netip"
 	"os"
@@ -44,6 +45,10 @@ type Settings struct {
 	Reproxy *Reproxy
 	// Resolve finds the service an X-REPROXY-SERVICE names (nil: none).
 	Resolve func(name string) Target
+	// BackendTLS is the client TLS config of backend_ssl (nil: plain
+	// backends). Without a ServerName (and with verification) each
+	// connection verifies its node's IP address.
+	BackendTLS *tls.Config
 }
 
 type hdr struct{ name, value []byte }

@@ -1,0 +1,193 @@
+#!/usr/bin/env bash
+# plb's TLS benchmark: in one run, plb (role web_server, enable_ssl, 1 event
+# loop) and nginx (worker_processes 1, ssl) serve the same 100-byte and
+# 1 MiB files over HTTPS with the same certificate (ECDSA P-256, made here
+# with openssl), on loopback only. wrk over keep-alive connections, and
+# with "Connection: close" so that every request pays a new connection and
+# handshake (wrk resumes its TLS session: SSL_clear keeps it). Prints a
+# markdown table of requests/s, p99 latency and plb ÷ nginx, and writes it
+# to bench/results/DATE-tls.md.
+#
+# nginx runs with "ssl_protocols TLSv1.2 TLSv1.3" (its default since
+# 1.23.4, and what plb offers), so both speak TLS 1.3 to wrk. Debian 12's
+# nginx 1.22 defaults to TLS 1.2 at most: the row nginx-tls12 keeps that
+# default, for comparison (a TLS 1.2 session resumption skips the key
+# exchange, a TLS 1.3 one does not).
+#
+#   bench/tls.sh                 (as root on Debian: installs wrk nginx)
+#   DURATION=10 CONNS=50 ROUNDS=3 bench/tls.sh
+#   KEY=rsa bench/tls.sh         (an RSA-2048 certificate instead)
+#   PIN=1 bench/tls.sh           (servers on the last CPU, wrk on the others)
+#   PROFILE=/tmp/plb.prof bench/tls.sh   (CPU profile of plb; go tool pprof)
+#
+# Each target is measured ROUNDS times, alternating, and the best round
+# counts, so that a burst of noise on the shared cores does not decide.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION=${DURATION:-10}
+CONNS=${CONNS:-50}
+ROUNDS=${ROUNDS:-3}
+PIN=${PIN:-0}
+KEY=${KEY:-ec}
+OUT=${OUT:-bench/results}
+mkdir -p "$OUT"
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+need=()
+for c in wrk nginx openssl; do command -v $c >/dev/null || need+=("$c"); done
+if [ ${#need[@]} -gt 0 ]; then
+  echo "installing ${need[*]}" >&2
+  apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk nginx openssl >/dev/null
+fi
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+go build -o "$work/plb" ./cmd/plb
+
+srv=() wrkcmd=(wrk) pinned=""
+if [ "$PIN" = 1 ] && command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
+  last=$(( $(nproc) - 1 ))
+  srv=(taskset -c "$last")
+  wrkcmd=(taskset -c "0-$(( last - 1 ))" wrk)
+  pinned=pinned
+fi
+
+freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+waitport() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; return 1; }
+
+# The certificate both servers use.
+case $KEY in
+  rsa) keyopt=(-newkey rsa:2048); keyname="RSA-2048" ;;
+  *) keyopt=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1); keyname="ECDSA P-256" ;;
+esac
+openssl req -x509 "${keyopt[@]}" -nodes -days 2 -subj "/CN=127.0.0.1" \
+  -addext "subjectAltName=IP:127.0.0.1" -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
+
+docroot="$work/www"
+mkdir -p "$docroot/static"
+head -c 100 /dev/urandom | base64 -w0 | head -c 100 > "$docroot/static/100b.txt"
+head -c $((1 << 20)) /dev/urandom > "$docroot/static/1m.bin"
+chmod -R a+rX "$work"
+touch -d '1 hour ago' "$docroot/static/"*
+
+start_plb() { # $1 port
+  cat > "$work/plb.toml" <<EOF
+[global]
+workers = 1
+log_level = 3
+[service.web]
+role = "web_server"
+listen = "127.0.0.1:$1"
+docroot = "$docroot"
+persist_client = true
+enable_ssl = true
+ssl_cert_file = "$work/cert.pem"
+ssl_key_file = "$work/key.pem"
+EOF
+  if [ -n "${PROFILE:-}" ]; then
+    PLB_CPUPROFILE=$PROFILE "${srv[@]}" "$work/plb" -c "$work/plb.toml" & PIDS=($!); pids+=($!)
+  else
+    "${srv[@]}" "$work/plb" -c "$work/plb.toml" & PIDS=($!); pids+=($!)
+  fi
+}
+start_nginx() { # $1 port, $2 protocols (empty: nginx's default)
+  mkdir -p "$work/nginx"
+  cat > "$work/nginx.conf" <<EOF
+worker_processes 1;
+daemon off;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/error.log;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  keepalive_requests 1000000;
+  client_body_temp_path $work/nginx/body;
+  proxy_temp_path $work/nginx/proxy;
+  fastcgi_temp_path $work/nginx/fcgi;
+  uwsgi_temp_path $work/nginx/uwsgi;
+  scgi_temp_path $work/nginx/scgi;
+  types { text/plain txt; application/octet-stream bin; }
+  server {
+    listen 127.0.0.1:$1 ssl;
+    ssl_certificate $work/cert.pem;
+    ssl_certificate_key $work/key.pem;
+    ${2:+ssl_protocols $2;}
+    root $docroot;
+  }
+}
+EOF
+  "${srv[@]}" nginx -c "$work/nginx.conf" >/dev/null 2>&1 & PIDS=($!); pids+=($!)
+}
+stop_target() {
+  # SIGINT: plb writes its CPU profile then; nginx stops at once.
+  for p in "${PIDS[@]}"; do kill -INT "$p" 2>/dev/null || true; done
+  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+}
+
+wrk_run() { # $1 url, then wrk options -> "rps p99ms"
+  local url=$1; shift
+  local out; out=$("${wrkcmd[@]}" -t1 -c"$CONNS" -d"${DURATION}s" --latency "$@" "$url" 2>&1)
+  local rps; rps=$(awk '/Requests\/sec/{print $2}' <<<"$out")
+  local p99; p99=$(awk '$1=="99%"{print $2}' <<<"$out")
+  local errs; errs=$(awk '/Non-2xx|Socket errors/{print}' <<<"$out" | tr '\n' ' ')
+  [ -n "$errs" ] && echo "  $url $*: $errs" >&2
+  local ms; ms=$(awk -v v="$p99" 'BEGIN{ if (v ~ /us$/) {sub(/us/,"",v); print v/1000} else if (v ~ /ms$/) {sub(/ms/,"",v); print v} else if (v ~ /s$/) {sub(/s/,"",v); print v*1000} else print "?" }')
+  echo "$rps $ms"
+}
+
+# Cases: name, file, wrk options.
+cases=(ka-100b new-100b ka-1m)
+declare -A FILE=([ka-100b]=100b.txt [new-100b]=100b.txt [ka-1m]=1m.bin)
+# new-*: "Connection: close", a new connection (and handshake) per request.
+targets=(plb-1 nginx nginx-tls12)
+declare -A RPS P99
+for round in $(seq "$ROUNDS"); do
+  for t in "${targets[@]}"; do
+    port=$(freeport)
+    case $t in
+      plb-1) start_plb "$port" ;;
+      nginx) start_nginx "$port" "TLSv1.2 TLSv1.3" ;;
+      nginx-tls12) start_nginx "$port" "" ;;
+    esac
+    waitport "$port"
+    for c in "${cases[@]}"; do
+      url="https://127.0.0.1:$port/static/${FILE[$c]}"
+      o=()
+      [ "${c%%-*}" = new ] && o=(-H "Connection: close")
+      "${wrkcmd[@]}" -t1 -c"$CONNS" -d1s "${o[@]}" "$url" >/dev/null 2>&1 || true # warm-up
+      read -r r p < <(wrk_run "$url" "${o[@]}")
+      echo "round $round $t $c: $r req/s, p99 $p ms" >&2
+      if awk -v a="$r" -v b="${RPS[$t,$c]:-0}" 'BEGIN{exit !(a > b)}'; then
+        RPS[$t,$c]=$r; P99[$t,$c]=$p
+      fi
+    done
+    stop_target
+  done
+done
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b+0 == 0) print "-"; else printf "%.2f", a/b }'; }
+date=$(date -u +%Y-%m-%d)
+report="$OUT/$date-tls${pinned:+-$pinned}.md"
+{
+  echo "## HTTPS ($date, $(nproc) cores, $keyname, wrk -t1 -c$CONNS -d${DURATION}s, best of $ROUNDS${pinned:+, $pinned})"
+  echo
+  echo "| target | keep-alive 100 B req/s | p99 ms | new handshake 100 B req/s | p99 ms | keep-alive 1 MiB req/s | p99 ms |"
+  echo "|---|---|---|---|---|---|---|"
+  for t in "${targets[@]}"; do
+    echo "| $t | ${RPS[$t,ka-100b]} | ${P99[$t,ka-100b]} | ${RPS[$t,new-100b]} | ${P99[$t,new-100b]} | ${RPS[$t,ka-1m]} | ${P99[$t,ka-1m]} |"
+  done
+  for n in nginx nginx-tls12; do
+    echo "| plb-1 ÷ $n | $(ratio "${RPS[plb-1,ka-100b]}" "${RPS[$n,ka-100b]}") | | $(ratio "${RPS[plb-1,new-100b]}" "${RPS[$n,new-100b]}") | | $(ratio "${RPS[plb-1,ka-1m]}" "${RPS[$n,ka-1m]}") | |"
+  done
+} | tee "$report"
+echo >&2
+echo "report: $report" >&2
