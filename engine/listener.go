@@ -290,7 +290,9 @@ func (s *lsock) onEvent(netpoll.IOEvent) {
 			ln.refuse(l, nfd, sa)
 			continue
 		}
-		socket.SetNoDelay(nfd, 1)
+		if ln.inherited != nil {
+			socket.SetNoDelay(nfd, 1) // the manager's socket may lack it
+		}
 		if ln.cfg.SndBuf > 0 {
 			socket.SetSendBuffer(nfd, ln.cfg.SndBuf)
 		}
@@ -449,6 +451,11 @@ func bindSocket(network string, addr *net.TCPAddr, backlog int, listen bool) (in
 	}
 	if listen {
 		if err := socket.SetReuseport(fd, 1); err != nil {
+			return fail(err)
+		}
+		// Accepted sockets inherit TCP_NODELAY from the listening one
+		// (Linux): one setsockopt here instead of one per client.
+		if err := socket.SetNoDelay(fd, 1); err != nil {
 			return fail(err)
 		}
 	}
