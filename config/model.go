@@ -201,7 +201,10 @@ type Service struct {
 	ServerTokens             bool           // server_tokens: "Server:" on generated responses (default true)
 	MaxChunkedRequestSize    int64          // max_chunked_request_size (default 209715200; 0 = unlimited)
 	HeaderTimeout            time.Duration  // header_timeout (plb): time to read a client request head (default 30s)
-	MaxClients               int            // max_clients (plb): client connections for this service (default 0: unlimited)
+	// AccessLog is access_log (plb; reverse_proxy, web_server): a file that
+	// gets one combined-format line per request (default "": none).
+	AccessLog  string
+	MaxClients int // max_clients (plb): client connections for this service (default 0: unlimited)
 
 	// reverse_proxy.
 	BackendSSL                 bool            // backend_ssl (plb): TLS to the backends (default false)

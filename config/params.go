@@ -389,6 +389,7 @@ func params(yield func(param) bool) {
 		b("server_tokens", all, "1", `"Server:" header on generated responses`, func(s *Service) *bool { return &s.ServerTokens }),
 		z("max_chunked_request_size", all, "209715200", "chunked request body limit (0: none)", func(s *Service) *int64 { return &s.MaxChunkedRequestSize }),
 		d("header_timeout", all, "30s", "time to read a client request head", func(s *Service) *time.Duration { return &s.HeaderTimeout }),
+		s("access_log", rp+","+ws, "", "file of combined-format request lines (reopened on SIGUSR1)", func(s *Service) *string { return &s.AccessLog }),
 		i("max_clients", all, "0", "client connections for this service (0: unlimited)", func(s *Service) *int { return &s.MaxClients }),
 
 		// reverse_proxy.

@@ -32,6 +32,9 @@ func TestThrottleProxy(t *testing.T) {
 	if got := mustGet(t, addr, "/one"); got != "b GET /one" {
 		t.Fatal(got)
 	}
+	// Its end (end_proxy_request, at the connection's close) frees the
+	// address's one place.
+	waitFor(t, "the first client closed", func() bool { return ts.proxySvc("proxy").Stats.ClientsOpen.Load() == 0 })
 	// The second: delayed. It holds its address's one place meanwhile.
 	c2 := dial(t, addr)
 	start := time.Now()

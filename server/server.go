@@ -18,6 +18,7 @@ import (
 	"github.com/plb/plb/config"
 	"github.com/plb/plb/engine"
 	"github.com/plb/plb/health"
+	"github.com/plb/plb/http/accesslog"
 	"github.com/plb/plb/http/proxy"
 	"github.com/plb/plb/http/selector"
 	"github.com/plb/plb/http/webserver"
@@ -71,6 +72,8 @@ type Server struct {
 	reg      *plugin.Registry
 	targets  atomic.Pointer[targets] // the selectors' view of the services; roles.go
 	reproxy  *proxy.Reproxy          // X-REPROXY-URL fetch pools; reproxy.go
+	// accessLogs are the open access_log files by path (accesslog.go).
+	accessLogs map[string]*accesslog.Log
 
 	health   *health.Monitor
 	applied  chan struct{} // wakes the health loop after an Apply
@@ -250,6 +253,17 @@ func (s *Server) Apply(c *config.Config) error {
 		return err
 	}
 	hooks := map[string]*plugin.Hooks{}
+	logs, openedLogs, err := s.openAccessLogs(c)
+	if err != nil {
+		return err
+	}
+	undoLogs := undo
+	undo = func(err error) error {
+		for _, l := range openedLogs {
+			l.Close()
+		}
+		return undoLogs(err)
+	}
 	for _, sc := range c.Services {
 		ch := serviceChange{sc: sc, sv: s.services[sc.Name]}
 		if ch.sv == nil || ch.sv.role != sc.Role {
@@ -278,6 +292,7 @@ func (s *Server) Apply(c *config.Config) error {
 			}
 			ch.proxy = proxy.NewSettings(sc, p, retry)
 			ch.proxy.Hooks = h
+			ch.proxy.AccessLog = logs[sc.AccessLog]
 			if ch.beTLS != nil {
 				ch.proxy.BackendTLS = ch.beTLS.cfg
 			}
@@ -290,6 +305,7 @@ func (s *Server) Apply(c *config.Config) error {
 			}
 		case config.RoleWebServer:
 			ch.web = s.webSettings(sc, s.mime, h)
+			ch.web.AccessLog = logs[sc.AccessLog]
 			if ch.fresh {
 				sv.web = webserver.New(sc.Name, ch.web, s.log.With("service", sc.Name))
 			}
@@ -420,6 +436,7 @@ func (s *Server) Apply(c *config.Config) error {
 		}
 	}
 	s.cfg = c
+	s.swapAccessLogs(logs)
 	s.publishTargets(c, hooks)
 	s.tidy(retired)
 	select {
@@ -553,6 +570,7 @@ func (s *Server) Run(ctx context.Context) error {
 	wg.Wait()
 	s.health.Wait()
 	s.eng.Stop()
+	s.closeAccessLogs()
 	close(s.done)
 	return nil
 }

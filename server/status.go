@@ -147,7 +147,10 @@ func (s *Server) SetMIME(m map[string]string) {
 	s.mime = m
 	for name, sv := range s.services {
 		if sc := s.cfg.Service(name); sv.web != nil && sc != nil {
-			sv.web.Update(s.webSettings(sc, m, sv.web.Settings().Hooks))
+			old := sv.web.Settings()
+			st := s.webSettings(sc, m, old.Hooks)
+			st.AccessLog = old.AccessLog
+			sv.web.Update(st)
 		}
 	}
 }

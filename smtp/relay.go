@@ -18,6 +18,7 @@
 package smtp
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net/netip"
@@ -386,6 +387,9 @@ func (s *session) logLine() {
 		return
 	}
 	s.logged = true
+	if !s.svc.log.Enabled(context.Background(), slog.LevelInfo) {
+		return // the line's strings cost more than the rest of a session
+	}
 	now := s.client.Loop().Now()
 	backend := "-"
 	if s.up != nil {

@@ -18,6 +18,7 @@ func jailPaths(c *config.Config) map[string]string {
 		paths["service "+sc.Name+" docroot"] = sc.Docroot
 		paths["service "+sc.Name+" buffer_uploads_path"] = sc.BufferUploadsPath
 		paths["service "+sc.Name+" buffer_dir"] = sc.BufferDir
+		paths["service "+sc.Name+" access_log"] = sc.AccessLog
 		if sc.EnableSSL {
 			// Read again by every Apply, so from inside the jail too.
 			paths["service "+sc.Name+" ssl_cert_file"] = sc.SSLCertFile
@@ -65,7 +66,7 @@ func (j *jailLoader) rebase(path string) (string, error) {
 func (j *jailLoader) rebaseConfig(c *config.Config) (*config.Config, error) {
 	n := c.Clone()
 	for _, sc := range n.Services {
-		paths := []*string{&sc.Docroot, &sc.BufferUploadsPath, &sc.BufferDir}
+		paths := []*string{&sc.Docroot, &sc.BufferUploadsPath, &sc.BufferDir, &sc.AccessLog}
 		if sc.EnableSSL {
 			paths = append(paths, &sc.SSLCertFile, &sc.SSLKeyFile, &sc.SSLCAPath)
 		}

@@ -317,6 +317,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 				}
 				notify.send("READY=1\n" + status)
 			case syscall.SIGUSR1:
+				if err := srv.ReopenLogs(); err != nil {
+					log.Error("SIGUSR1: access logs not all reopened; those still write to the old files", "err", err)
+				}
 				if lf == nil {
 					log.Info("SIGUSR1: no log file to reopen (logging to stderr)")
 					continue

@@ -174,6 +174,7 @@ func (be *backend) onData(c *engine.Conn, data []byte) int {
 		if cl := be.client; cl != nil {
 			cl.conn.Write(data)
 			cl.svc.Stats.BytesOut.Add(int64(len(data)))
+			cl.sent += int64(len(data))
 			if cl.conn.Full() {
 				c.PauseRead()
 			}
@@ -319,6 +320,13 @@ func (be *backend) readHead(data []byte) int {
 		edits, code, pre = be.responseHooks(cl, r)
 	}
 	be.scratch = appendClientResponseEx(be.scratch[:0], r, cl.minor, be, st, edits, code)
+	if cl.alog != nil {
+		status := r.Status
+		if code != 0 {
+			status = code
+		}
+		cl.logStatus(status, len(be.scratch)) // the rest sent is body
+	}
 	if len(pre) > 0 && !cl.isHEAD && be.mode != http.BodyNone {
 		be.scratch = be.appendPrepended(be.scratch, pre)
 	}

@@ -32,6 +32,10 @@ type client struct {
 	st    *Settings // snapshot for the current request
 	rs    *reqState // per-request memory; nil while idle
 	state int
+	// alog is the current request's access log entry (nil without an
+	// access_log); sent counts the bytes queued for the client.
+	alog *accessEntry
+	sent int64
 
 	idempotent bool // GET or HEAD: may be retried after a backend 5xx
 	isHEAD     bool
@@ -154,6 +158,9 @@ func (cl *client) readHead(data []byte) int {
 		if errors.As(err, &he) {
 			code = he.Status
 		}
+		if cl.svc.Settings().AccessLog != nil {
+			cl.startAccessLog(nil) // logged as "-"
+		}
 		cl.fail(code, errMsg(err))
 		return len(data)
 	}
@@ -169,6 +176,9 @@ func (cl *client) readHead(data []byte) int {
 		cl.reqStart = c.Loop().Now()
 	}
 	r := &rs.req
+	if st.AccessLog != nil && !resumed {
+		cl.startAccessLog(r)
+	}
 	rs.where = appendWhere(rs.where[:0], r)
 	cl.isHEAD = string(r.Method) == "HEAD"
 	cl.idempotent = cl.isHEAD || string(r.Method) == "GET"
@@ -404,6 +414,7 @@ func (cl *client) tunnel(data []byte) int {
 // backend never waits for a slow client.
 func (cl *client) write(p []byte) {
 	cl.svc.Stats.BytesOut.Add(int64(len(p)))
+	cl.sent += int64(len(p))
 	rs := cl.rs
 	limit := int(cl.st.Svc.BufferSize)
 	if rs != nil && cl.spool == nil && len(rs.pend)+len(p) <= coalesceMax &&
@@ -548,6 +559,8 @@ func (cl *client) fail(code int, msg string) {
 	}
 	buf := status.AppendSimple(make([]byte, 0, 512), code, msg, o)
 	cl.svc.Stats.Status[code/100].Add(1)
+	cl.logStatus(code, 0)
+	cl.sent += int64(len(buf))
 	cl.observeLatency()
 	cl.setState(clClosing)
 	c.Write(buf)
@@ -679,6 +692,7 @@ func (cl *client) idle() time.Duration {
 
 func (cl *client) OnClose(c *engine.Conn, err error) {
 	cl.svc.Stats.ClientsOpen.Add(-1)
+	cl.writeAccessLog() // a request cut short by the client (499) or us
 	cl.setState(clClosing)
 	cl.endHooks()
 	cl.releaseState()

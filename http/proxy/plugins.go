@@ -154,7 +154,9 @@ func (cl *client) answerHook(st *Settings, resp *plugin.Response) {
 	if code := resp.Status / 100; code > 0 && code < len(cl.svc.Stats.Status) {
 		cl.svc.Stats.Status[code].Add(1)
 	}
+	cl.logStatus(resp.Status, 0)
 	cl.svc.Stats.BytesOut.Add(int64(len(ps.buf)))
+	cl.sent += int64(len(ps.buf))
 	c.Write(ps.buf)
 	if cap(ps.buf) > 16<<10 {
 		ps.buf = nil

@@ -196,6 +196,7 @@ func (cl *client) appendConn(dst []byte, ka bool) []byte {
 
 // countResponse counts a response the client gets.
 func (cl *client) countResponse(code int) {
+	cl.logStatus(code, 0)
 	cl.svc.Stats.Responses.Add(1)
 	if c := code / 100; c > 0 && c < len(cl.svc.Stats.Status) {
 		cl.svc.Stats.Status[c].Add(1)
@@ -432,6 +433,7 @@ func (cl *client) reproxyFile(path string) {
 		f.Close()
 	} else {
 		cl.svc.Stats.BytesOut.Add(n)
+		cl.sent += n
 		cl.conn.SendFile(f, off, n, true)
 	}
 	cl.responseDone(ka)

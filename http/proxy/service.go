@@ -8,6 +8,7 @@ package proxy
 
 import (
 	"crypto/tls"
+	"github.com/plb/plb/http/accesslog"
 	"log/slog"
 	"net/netip"
 	"os"
@@ -36,6 +37,8 @@ type Settings struct {
 	// DebugUploads adds X-PERLBAL-BUFFERED-UPLOAD-REASON to the backend
 	// request of a spooled upload (Perlbal's PERLBAL_DEBUG_BUFFERED_UPLOADS).
 	DebugUploads bool
+	// AccessLog gets a combined-format line per request (nil: none).
+	AccessLog    *accesslog.Log
 	keepAliveHdr []byte // "Connection: keep-alive\r\nKeep-Alive: timeout=N, max=100\r\n"
 	inserts      []hdr
 	removes      [][]byte

@@ -103,6 +103,7 @@ func (cl *client) observeLatency() {
 	if cl.reqStart.IsZero() {
 		return
 	}
+	cl.writeAccessLog()
 	l := cl.conn.Loop()
 	cl.svc.Stats.Latency.Observe(l.ID(), l.Now().Sub(cl.reqStart))
 	cl.reqStart = time.Time{}

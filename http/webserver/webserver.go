@@ -4,6 +4,7 @@
 package webserver
 
 import (
+	"bytes"
 	"errors"
 	"log/slog"
 	"sync"
@@ -12,6 +13,7 @@ import (
 	"github.com/plb/plb/config"
 	"github.com/plb/plb/engine"
 	"github.com/plb/plb/http"
+	"github.com/plb/plb/http/accesslog"
 	"github.com/plb/plb/http/handoff"
 	"github.com/plb/plb/http/static"
 	"github.com/plb/plb/http/status"
@@ -27,6 +29,8 @@ type Settings struct {
 	Hooks *plugin.Hooks
 	// Resolve finds the service a hook hands a request to (nil: none).
 	Resolve func(name string) Target
+	// AccessLog gets a combined-format line per request (nil: none).
+	AccessLog *accesslog.Log
 }
 
 // NewSettings builds the static file server for svc with the MIME table
@@ -107,6 +111,8 @@ type conn struct {
 	svc    *Service
 	parser http.Parser
 	req    http.RequestHead
+	// logLine is where access_log lines are built (nil until one is).
+	logLine []byte
 	// scratch is where response heads (and small files) are built: one
 	// buffer per loop, not per connection, since a response is written or
 	// copied to the output queue before the loop builds the next one.
@@ -175,6 +181,9 @@ func (wc *conn) serve(c *engine.Conn, data []byte) int {
 		buf := status.AppendSimple(wc.scratch.b[:0], code, msg, status.Options{ServerTokens: st.Svc.ServerTokens})
 		wc.scratch.b = buf
 		wc.svc.count(code, int64(len(buf)))
+		if st.AccessLog != nil {
+			wc.accessLog(c, st, nil, code, 0) // an unparsable request: "-"
+		}
 		c.Write(buf)
 		c.Close()
 		return len(data)
@@ -221,6 +230,13 @@ func (wc *conn) respond(c *engine.Conn, st *Settings, used, all int, head []byte
 		size += p.Length
 	}
 	wc.svc.count(resp.Status, size)
+	if st.AccessLog != nil {
+		body := size
+		if i := bytes.Index(head, []byte("\r\n\r\n")); i >= 0 {
+			body -= int64(i + 4) // a small file may follow its head in head
+		}
+		wc.accessLog(c, st, &wc.req, resp.Status, body)
+	}
 	// The next response on this loop is built in the same memory (once
 	// this one is written or copied into the output queue, below).
 	wc.scratch.b = resp.Buffer
@@ -295,4 +311,16 @@ func (wc *conn) DrainIdle(c *engine.Conn) {
 	if !wc.busy && wc.put == nil && !c.Pending() && len(c.Inbound()) == 0 {
 		c.Close()
 	}
+}
+
+// accessLog writes the access_log line of the request r (nil: the request
+// could not be parsed) answered with code and body bytes.
+func (wc *conn) accessLog(c *engine.Conn, st *Settings, r *http.RequestHead, code int, body int64) {
+	e := accesslog.Entry{Addr: c.RemoteAddr().Addr(), Time: c.Loop().Now(), Status: code, Bytes: body}
+	if r != nil {
+		e.Method, e.URI, e.Minor = r.Method, r.URI, r.Minor
+		e.Referer, e.Agent = r.Get("Referer"), r.Get("User-Agent")
+	}
+	wc.logLine = accesslog.AppendCombined(wc.logLine[:0], &e)
+	st.AccessLog.Add(wc.logLine)
 }

@@ -1,0 +1,85 @@
+package proxy
+
+import (
+	"github.com/plb/plb/http"
+	"github.com/plb/plb/http/accesslog"
+)
+
+// The reverse proxy's access_log: one combined-format line per request,
+// written when its response is complete (or the connection ends first:
+// status 499 when no response had started). Only a service with an
+// access_log builds entries; the others pay a nil test per request.
+
+// accessEntry is what the line of the current request needs, copied from
+// the request head (which does not outlive the request).
+type accessEntry struct {
+	e       accesslog.Entry
+	method  []byte
+	uri     []byte
+	referer []byte
+	agent   []byte
+	sent0   int64 // client.sent at the request's start
+	headLen int   // bytes of the response head (0: unknown)
+	active  bool  // a request is being logged
+	line    []byte
+}
+
+// maxLoggedURI bounds the URI kept for the log line.
+const maxLoggedURI = 4 << 10
+
+// startAccessLog records the request just parsed (nil: one that could
+// not be parsed).
+func (cl *client) startAccessLog(r *http.RequestHead) {
+	a := cl.alog
+	if a == nil {
+		a = &accessEntry{}
+		cl.alog = a
+	}
+	if r == nil {
+		a.method, a.uri, a.referer, a.agent = a.method[:0], a.uri[:0], a.referer[:0], a.agent[:0]
+		a.e = accesslog.Entry{Addr: cl.conn.RemoteAddr().Addr(), Time: cl.conn.Loop().Now()}
+		a.sent0, a.headLen, a.active = cl.sent, 0, true
+		return
+	}
+	a.method = append(a.method[:0], r.Method...)
+	uri := r.URI
+	if len(uri) > maxLoggedURI {
+		uri = uri[:maxLoggedURI]
+	}
+	a.uri = append(a.uri[:0], uri...)
+	a.referer = append(a.referer[:0], r.Get("Referer")...)
+	a.agent = append(a.agent[:0], r.Get("User-Agent")...)
+	a.e = accesslog.Entry{Addr: cl.conn.RemoteAddr().Addr(), Time: cl.reqStart, Minor: r.Minor}
+	a.sent0, a.headLen, a.active = cl.sent, 0, true
+}
+
+// logStatus records the status the client gets and the length of its
+// head (0: unknown, the whole response is counted as body).
+func (cl *client) logStatus(code, headLen int) {
+	if a := cl.alog; a != nil && a.active {
+		a.e.Status, a.headLen = code, headLen
+	}
+}
+
+// writeAccessLog writes the current request's line, once.
+func (cl *client) writeAccessLog() {
+	a := cl.alog
+	if a == nil || !a.active {
+		return
+	}
+	a.active = false
+	st := cl.st
+	if st == nil {
+		st = cl.svc.Settings()
+	}
+	if st.AccessLog == nil {
+		return
+	}
+	if a.e.Status == 0 {
+		a.e.Status = 499 // nginx's "client closed the connection"
+	}
+	a.e.Method, a.e.URI, a.e.Referer, a.e.Agent = a.method, a.uri, a.referer, a.agent
+	a.e.Bytes = cl.sent - a.sent0 - int64(a.headLen)
+	a.line = accesslog.AppendCombined(a.line[:0], &a.e)
+	st.AccessLog.Add(a.line)
+}
