@@ -566,8 +566,10 @@ func (c *Conn) read() {
 			c.destroy(nil)
 			return
 		}
-		c.updateInterest()
 		c.h.OnEOF(c)
+		// After the handler, which mostly closes the connection: then no
+		// EPOLL_CTL call is needed to stop reading.
+		c.updateInterest()
 		return
 	}
 	if c.lingering || c.closing {

@@ -267,7 +267,7 @@ func (s *lsock) onEvent(netpoll.IOEvent) {
 	l := s.loop
 	ln := s.ln
 	for i := 0; i < 64 && !s.closed; i++ {
-		nfd, sa, err := unix.Accept4(s.fd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+		nfd, remote, err := accept4(s.fd)
 		if err != nil {
 			switch err {
 			case unix.EAGAIN:
@@ -287,7 +287,7 @@ func (s *lsock) onEvent(netpoll.IOEvent) {
 			}
 		}
 		if !ln.reserve() {
-			ln.refuse(l, nfd, sa)
+			ln.refuse(l, nfd, remote)
 			continue
 		}
 		if ln.inherited != nil {
@@ -298,7 +298,7 @@ func (s *lsock) onEvent(netpoll.IOEvent) {
 		}
 		c := newConn(l, nfd, nil)
 		c.ln = ln
-		c.remote = sockaddrToAddrPort(sa)
+		c.remote = remote
 		l.conns++
 		l.eng.conns.Add(1)
 		h := ln.cfg.OnAccept(c)
@@ -336,7 +336,7 @@ func (ln *Listener) reserve() bool {
 // learns now rather than after waiting in the backlog. Its input is read
 // and discarded until it closes (at most Config.LingerTimeout), so it gets
 // no RST for a request it had already sent. Runs on the loop.
-func (ln *Listener) refuse(l *Loop, fd int, sa unix.Sockaddr) {
+func (ln *Listener) refuse(l *Loop, fd int, remote netip.AddrPort) {
 	ln.refused.Add(1)
 	ln.refusedSince.Add(1)
 	now := l.now.UnixNano()
@@ -357,7 +357,7 @@ func (ln *Listener) refuse(l *Loop, fd int, sa unix.Sockaddr) {
 	}
 	c := newConn(l, fd, refusedHandler{})
 	c.ln = ln.refusing // its close is not counted against the cap
-	c.remote = sockaddrToAddrPort(sa)
+	c.remote = remote
 	ln.refusing.conns.Add(1)
 	l.conns++
 	l.eng.conns.Add(1)
