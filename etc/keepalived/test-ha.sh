@@ -23,8 +23,10 @@
 # address; (4) planned move back: the maintenance file on B makes its check
 # fail while plb on B still serves, and the address goes to A (a slow
 # download through B is in flight: what happens to it is shown, not
-# checked); (5) host A leaves the network (eth0 down): B takes over when
-# A's advertisements stop.
+# checked); (4b) plb on A gets TERM: shutdown_grace keeps it serving with
+# /healthz at 503 until B has the address, no request fails; then back to
+# A; (5) host A leaves the network (eth0 down): B takes over when A's
+# advertisements stop.
 #
 # Environment: PLB (a plb binary; default: go build ./cmd/plb),
 # HA_SUBNET (default 10.99.0; the /24 used inside the namespaces),
@@ -138,6 +140,7 @@ for h in a b; do
 [global]
 workers = 1
 log_level = 1
+shutdown_grace = 4
 
 [pool.local]
 nodes = ["127.0.0.1:8081"]
@@ -365,6 +368,34 @@ case $dl_rc in
 esac
 log "the download in flight during the move: $dl_what, HTTP $dl_code, $dl_size of 33554432 bytes"
 
+# -------------------- phase 4b: graceful stop of plb on a (shutdown_grace) ---
+# TERM to plb on the master: with shutdown_grace = 4 it goes on serving for
+# 4 s while /healthz says 503, so its check fails and the address moves to
+# b before a's listeners close; no request may fail. Then plb on a comes
+# back and the address is moved back to a (maintenance file on b) for
+# phase 5.
+pid_a=$(cat "$work/a/plb.pid")
+t0=$(date +%s%N)
+kill -TERM "$pid_a" || die "TERM plb on a"
+log "SIGTERM plb on a (shutdown_grace = 4: still serving, /healthz 503)"
+until_host B 20 3 || die "client did not get 'host B' within 20 s of TERM to plb on a"
+grace_ms=$elapsed_ms
+log "GRACEFUL STOP: 'host B' after $((grace_ms / 1000)).$(printf %03d $((grace_ms % 1000))) s ($tries requests: $failed failed, $others answered by A, slowest $slowest_ms ms)"
+log "          keepalived transitions: $(transitions_since)"
+[ "$failed" -eq 0 ] || die "$failed requests failed during the graceful stop"
+for _ in $(seq 100); do kill -0 "$pid_a" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$pid_a" 2>/dev/null && die "plb on a still running 10 s after TERM"
+start_plb a
+wait_for 10 "plb on a healthy again" check a
+wait_for 10 "keepalived on a leaves FAULT" is_state a BACKUP
+t0=$(date +%s%N)
+touch "$work/b/maintenance"
+until_host A 20 3 || die "client did not get 'host A' back within 20 s"
+rm -f "$work/b/maintenance"
+wait_for 10 "b leaves FAULT" is_state b BACKUP
+is_state a MASTER && has_vip a || die "a is not master again before phase 5"
+log "address back on a for the next phase"
+
 # ---------------------------------- phase 5: host A leaves the network ---
 # As if A lost power or its link: no priority-0 advertisement this time,
 # B notices the missing advertisements (3 x advert_int + skew).
@@ -376,4 +407,4 @@ gone_ms=$elapsed_ms
 log "HOST LOSS: 'host B' after $((gone_ms / 1000)).$(printf %03d $((gone_ms % 1000))) s ($tries requests: $failed failed)"
 log "          keepalived transitions: $(transitions_since)"
 
-log "PASS: failover after SIGKILL $((failover_ms / 1000)).$(printf %03d $((failover_ms % 1000))) s, planned move $((move_ms / 1000)).$(printf %03d $((move_ms % 1000))) s, host loss $((gone_ms / 1000)).$(printf %03d $((gone_ms % 1000))) s"
+log "PASS: failover after SIGKILL $((failover_ms / 1000)).$(printf %03d $((failover_ms % 1000))) s, planned move $((move_ms / 1000)).$(printf %03d $((move_ms % 1000))) s, graceful stop with shutdown_grace $((grace_ms / 1000)).$(printf %03d $((grace_ms % 1000))) s, host loss $((gone_ms / 1000)).$(printf %03d $((gone_ms % 1000))) s"
