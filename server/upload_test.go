@@ -301,3 +301,32 @@ func TestUploadStateNames(t *testing.T) {
 	c2.send("POST /up HTTP/1.1\r\nHost: t\r\nContent-Length: 5000\r\n\r\nxx")
 	state("buffering_request")
 }
+
+// TestChunkedLimitStreamed: without buffer_uploads a chunked body streams
+// to the backend; past max_chunked_request_size the client gets 413 and
+// the backend's request is abandoned (the node is not blamed).
+func TestChunkedLimitStreamed(t *testing.T) {
+	be := echoBackend(t)
+	ts := startProxy(t, []string{be.addr}, "", svcKeys("max_chunked_request_size = 100000", "buffer_backend_connect = 0"))
+	addr := ts.addrOf("proxy")
+	c := dial(t, addr)
+	small := body(50_000)
+	c.send(fmt.Sprintf("POST /ok HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n0\r\n\r\n", len(small), small))
+	if resp, got := c.read("POST"); resp.StatusCode != 200 || !strings.Contains(got, small[:100]) {
+		t.Fatalf("under the limit: %d (%d bytes)", resp.StatusCode, len(got))
+	}
+	c2 := dial(t, addr)
+	c2.send("POST /big HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n")
+	big := body(60_000)
+	for range 3 {
+		c2.send(fmt.Sprintf("%x\r\n%s\r\n", len(big), big))
+	}
+	resp, _ := c2.read("POST")
+	if resp.StatusCode != 413 {
+		t.Fatalf("over the limit: %d", resp.StatusCode)
+	}
+	if n := ts.Pool("web").Nodes()[0]; n.Failures.Load() != 0 || n.Down() {
+		t.Errorf("node blamed: %d failures", n.Failures.Load())
+	}
+	mustGet(t, addr, "/after")
+}

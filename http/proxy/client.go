@@ -377,6 +377,15 @@ func (cl *client) forwardBody(data []byte) int {
 				break
 			}
 		}
+		if limit := cl.st.Svc.MaxChunkedRequestSize; limit > 0 && cl.bodySent+int64(used) > limit {
+			// Streamed to the backend, a chunked body is counted as it
+			// passes (bytes on the wire, as a spooled one): past the limit
+			// the backend's request is abandoned and the client gets 413.
+			be.clientGone() // not the node's failure
+			cl.be = nil
+			cl.fail(413, "request body too large")
+			return len(data)
+		}
 	}
 	if used > 0 {
 		be.conn.Write(data[:used])
