@@ -11,6 +11,7 @@ import (
 
 	"github.com/plb/plb/config"
 	"github.com/plb/plb/engine"
+	"github.com/plb/plb/pool"
 )
 
 // Policy is how one pool's nodes are judged.
@@ -128,6 +129,18 @@ func (p Policy) timeout(cadence time.Duration) time.Duration {
 // after retry consecutive failures, the last being err.
 func PassiveReason(retry int, err error) string {
 	return fmt.Sprintf("%d consecutive failures on traffic, last: %s", retry, Describe(err))
+}
+
+// Failed counts a failure of real traffic against n (pool.Node.Fail): when
+// it makes retry failures in a row, n is marked down with PassiveReason,
+// and the reason is returned for the caller to log (down false: n stays
+// as it was). Safe from any goroutine.
+func Failed(n *pool.Node, retry int, err error, now time.Time) (reason string, down bool) {
+	if !n.Fail(retry) {
+		return "", false
+	}
+	reason = PassiveReason(retry, err)
+	return reason, n.MarkDown(reason, now)
 }
 
 // Describe names a failure briefly: "connection refused", "connection

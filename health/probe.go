@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/plb/plb/config"
-	"github.com/plb/plb/smtp"
 	"github.com/plb/plb/smtp/proxyproto"
+	"github.com/plb/plb/smtp/reply"
 )
 
 // Probe checks one node: TCP, HTTP, SMTP or an embedder's own.
@@ -217,7 +217,7 @@ func (s SMTP) Check(ctx context.Context, addr netip.AddrPort) error {
 		}
 	}
 
-	r := smtpReader{c: c, buf: make([]byte, 0, smtp.MaxReply)}
+	r := smtpReader{c: c, buf: make([]byte, 0, reply.Max)}
 	if err := r.expect2xx(ctx, "banner"); err != nil {
 		return err
 	}
@@ -228,7 +228,7 @@ func (s SMTP) Check(ctx context.Context, addr netip.AddrPort) error {
 	if err != nil {
 		return err
 	}
-	if s.XClient && !smtp.HasExtension(ehlo, []byte("XCLIENT")) {
+	if s.XClient && !reply.HasExtension(ehlo, []byte("XCLIENT")) {
 		return fmt.Errorf("%w: XCLIENT not offered in the EHLO reply", ErrSMTP)
 	}
 	if _, err := c.Write([]byte("QUIT\r\n")); err != nil {
@@ -303,10 +303,10 @@ func (r *smtpReader) expect2xx(ctx context.Context, step string) error {
 func (r *smtpReader) reply2xx(ctx context.Context, step string) ([]byte, error) {
 	// Each turn reads at least a byte or fails, and ParseReply fails once
 	// MaxReply bytes hold no reply; the bound is for a Read returning 0, nil.
-	for range smtp.MaxReply + 16 {
-		code, n, err := smtp.ParseReply(r.buf)
+	for range reply.Max + 16 {
+		code, n, err := reply.Parse(r.buf)
 		switch {
-		case errors.Is(err, smtp.ErrReplyTooLong):
+		case errors.Is(err, reply.ErrTooLong):
 			return nil, fmt.Errorf("%w: %s too long: %w", ErrSMTP, step, err)
 		case err != nil:
 			return nil, fmt.Errorf("%w: malformed %s %q: %w", ErrSMTP, step, quoteLine(r.buf), err)

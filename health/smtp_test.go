@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/plb/plb/config"
-	"github.com/plb/plb/smtp"
+	"github.com/plb/plb/smtp/reply"
 )
 
 // smtpSession is what a scripted SMTP server saw on one connection.
@@ -194,11 +194,11 @@ func TestSMTPProbeFailures(t *testing.T) {
 		{"EHLO rejected", []string{banner2, "502 5.5.1 no EHLO\r\n"}, `EHLO 502 "5.5.1 no EHLO"`, nil, false},
 		{"EHLO multi-line 5xx", []string{banner2, "550-a\r\n550 b\r\n"}, `EHLO 550 "a"`, nil, false},
 		{"QUIT rejected", []string{banner2, ehloOK, "500 what\r\n"}, `QUIT 500 "what"`, nil, false},
-		{"garbage banner", []string{"SSH-2.0-OpenSSH_9.6\r\n"}, `malformed banner "SSH-2.0-OpenSSH_9.6": smtp: malformed reply`, smtp.ErrReplySyntax, false},
-		{"HTTP banner", []string{"HTTP/1.1 400 Bad Request\r\n"}, `malformed banner "HTTP/1.1 400 Bad Request": smtp: malformed reply`, smtp.ErrReplySyntax, false},
-		{"code mismatch", []string{"220-a\r\n250 b\r\n"}, `malformed banner "220-a": smtp: malformed reply`, smtp.ErrReplySyntax, false},
-		{"malformed EHLO", []string{banner2, "250-ok\r\nbogus\r\n"}, `malformed EHLO "250-ok": smtp: malformed reply`, smtp.ErrReplySyntax, false},
-		{"banner too long", []string{long}, "banner too long: smtp: reply too long", smtp.ErrReplyTooLong, false},
+		{"garbage banner", []string{"SSH-2.0-OpenSSH_9.6\r\n"}, `malformed banner "SSH-2.0-OpenSSH_9.6": smtp: malformed reply`, reply.ErrSyntax, false},
+		{"HTTP banner", []string{"HTTP/1.1 400 Bad Request\r\n"}, `malformed banner "HTTP/1.1 400 Bad Request": smtp: malformed reply`, reply.ErrSyntax, false},
+		{"code mismatch", []string{"220-a\r\n250 b\r\n"}, `malformed banner "220-a": smtp: malformed reply`, reply.ErrSyntax, false},
+		{"malformed EHLO", []string{banner2, "250-ok\r\nbogus\r\n"}, `malformed EHLO "250-ok": smtp: malformed reply`, reply.ErrSyntax, false},
+		{"banner too long", []string{long}, "banner too long: smtp: reply too long", reply.ErrTooLong, false},
 		{"closed at once", []string{""}, "connection closed before banner reply", nil, false},
 		{"closed in banner", []string{"220-half\r\n"}, "connection closed before banner reply", nil, true},
 		{"closed after banner", []string{banner2, ""}, "connection closed before EHLO reply", nil, false},

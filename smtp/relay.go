@@ -19,16 +19,14 @@ package smtp
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"net/netip"
-	"strconv"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/plb/plb/config"
 	"github.com/plb/plb/engine"
+	"github.com/plb/plb/health"
 	"github.com/plb/plb/pool"
 )
 
@@ -325,7 +323,7 @@ func (s *session) tryNext() {
 		u.state = upFailed
 		n.Active.Add(-1)
 		s.up = nil
-		s.nodeFailed(n, err.Error())
+		s.nodeFailed(n, err)
 	}
 }
 
@@ -341,18 +339,11 @@ func (s *session) skip(n *pool.Node) bool {
 
 // nodeFailed counts a failed try against n (passive health: server_retry
 // in a row mark it down) and logs it.
-func (s *session) nodeFailed(n *pool.Node, reason string) {
+func (s *session) nodeFailed(n *pool.Node, err error) {
 	s.svc.Stats.BackendFailures.Add(1)
-	now := s.client.Loop().Now()
-	s.svc.log.Info("backend failed", "node", n.Name, "reason", reason, "client", s.client.RemoteAddr().String())
-	if n.Fail(s.st.ServerRetry) {
-		why := "passive: " + reason
-		if s.st.ServerRetry > 0 {
-			why = failReason(s.st.ServerRetry, reason)
-		}
-		if n.MarkDown(why, now) {
-			s.svc.log.Warn("node down", "pool", s.st.Pool.Name, "node", n.Name, "reason", why)
-		}
+	s.svc.log.Info("backend failed", "node", n.Name, "reason", health.Describe(err), "client", s.client.RemoteAddr().String())
+	if why, down := health.Failed(n, s.st.ServerRetry, err, s.client.Loop().Now()); down {
+		s.svc.log.Warn("node down", "pool", s.st.Pool.Name, "node", n.Name, "reason", why)
 	}
 }
 
@@ -422,26 +413,4 @@ func ms(d time.Duration) int64 {
 // addrOf is the client's address as a backend should see it.
 func addrOf(c *engine.Conn) (src, dst netip.AddrPort) {
 	return c.RemoteAddr(), c.LocalAddr()
-}
-
-// failReason is the down-marking reason after retry failures in a row.
-func failReason(retry int, last string) string {
-	return strconv.Itoa(retry) + " consecutive failures on traffic, last: " + last
-}
-
-// describe names a connection failure briefly.
-func describe(err error) string {
-	switch {
-	case err == nil:
-		return "connection closed"
-	case errors.Is(err, syscall.ECONNREFUSED):
-		return "connection refused"
-	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
-		return "connection reset"
-	case errors.Is(err, engine.ErrConnectTimeout):
-		return "connect timeout"
-	case errors.Is(err, engine.ErrTimeout):
-		return "timeout"
-	}
-	return err.Error()
 }

@@ -1,6 +1,7 @@
 package smtp
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"strconv"
@@ -8,8 +9,10 @@ import (
 
 	"github.com/plb/plb/config"
 	"github.com/plb/plb/engine"
+	"github.com/plb/plb/health"
 	"github.com/plb/plb/pool"
 	"github.com/plb/plb/smtp/proxyproto"
+	"github.com/plb/plb/smtp/reply"
 )
 
 // upstream is one backend attempt of a session: its connection's handler.
@@ -66,9 +69,9 @@ func (u *upstream) OnData(c *engine.Conn, data []byte) int {
 		}
 		return len(data)
 	case upBanner, upEHLO, upXClient:
-		code, n, err := ParseReply(data)
+		code, n, err := reply.Parse(data)
 		if err != nil {
-			u.fail(fmt.Sprintf("%s: %v", u.phase(), err))
+			u.fail(fmt.Errorf("%s: %w", u.phase(), err))
 			return len(data)
 		}
 		if n == 0 {
@@ -98,7 +101,7 @@ func (u *upstream) reply(c *engine.Conn, code int, data []byte, n int) int {
 	switch u.state {
 	case upBanner:
 		if code/100 != 2 {
-			u.fail("greeting " + strconv.Itoa(code))
+			u.fail(fmt.Errorf("greeting %d", code))
 			return len(data)
 		}
 		if s.st.Svc.ClientIPForwarding != config.ForwardXClient {
@@ -111,13 +114,13 @@ func (u *upstream) reply(c *engine.Conn, code int, data []byte, n int) int {
 		return n
 	case upEHLO:
 		if code/100 != 2 {
-			u.fail("EHLO " + strconv.Itoa(code))
+			u.fail(fmt.Errorf("EHLO %d", code))
 			return len(data)
 		}
-		if !HasExtension(data[:n], []byte("XCLIENT")) {
+		if !reply.HasExtension(data[:n], []byte("XCLIENT")) {
 			// Relaying without it would show every client as plb's own
 			// address to the backend (which may trust it): refuse.
-			u.fail("XCLIENT not offered")
+			u.fail(errXClientNotOffered)
 			return len(data)
 		}
 		u.state = upXClient
@@ -128,7 +131,7 @@ func (u *upstream) reply(c *engine.Conn, code int, data []byte, n int) int {
 		// Postfix resets the session and greets again with 220: that is
 		// the greeting the client gets.
 		if code != 220 {
-			u.fail("XCLIENT " + strconv.Itoa(code))
+			u.fail(fmt.Errorf("XCLIENT %d", code))
 			return len(data)
 		}
 		s.commit(u, data)
@@ -172,7 +175,7 @@ func (u *upstream) OnEOF(c *engine.Conn) {
 		s.client.CloseWrite()
 		s.maybeDone()
 	case upBanner, upEHLO, upXClient:
-		u.fail(u.phase() + ": connection closed")
+		u.fail(fmt.Errorf("%s: connection closed", u.phase()))
 	}
 }
 
@@ -185,7 +188,7 @@ func (u *upstream) OnDrain(c *engine.Conn) {
 func (u *upstream) OnTimeout(c *engine.Conn) {
 	switch u.state {
 	case upBanner, upEHLO, upXClient:
-		u.fail(u.phase() + ": timeout")
+		u.fail(fmt.Errorf("%s: timeout", u.phase()))
 	}
 }
 
@@ -194,9 +197,9 @@ func (u *upstream) OnClose(c *engine.Conn, err error) {
 	u.release()
 	switch u.state {
 	case upConnect:
-		u.fail(describe(err))
+		u.fail(err)
 	case upBanner, upEHLO, upXClient:
-		u.fail(u.phase() + ": " + describe(err))
+		u.fail(fmt.Errorf("%s: %s", u.phase(), health.Describe(err)))
 	case upRelay:
 		u.state = upFailed
 		if err != nil {
@@ -215,8 +218,12 @@ func (u *upstream) release() {
 	}
 }
 
-// fail gives up this attempt (a failure of its node) and tries the next.
-func (u *upstream) fail(reason string) {
+// errXClientNotOffered fails a backend whose EHLO reply lacks XCLIENT.
+var errXClientNotOffered = errors.New("XCLIENT not offered")
+
+// fail gives up this attempt (a failure of its node, err saying why) and
+// tries the next.
+func (u *upstream) fail(err error) {
 	if u.state == upFailed {
 		return
 	}
@@ -232,6 +239,6 @@ func (u *upstream) fail(reason string) {
 	if s.state != ssConnecting {
 		return
 	}
-	s.nodeFailed(u.node, reason)
+	s.nodeFailed(u.node, err)
 	s.tryNext()
 }

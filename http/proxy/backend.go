@@ -637,10 +637,7 @@ func (be *backend) clientGone() {
 // nodeFailed counts a failure against a node (passive health): after
 // server_retry in a row it is marked down, logged once with the reason.
 func (s *Service) nodeFailed(n *pool.Node, st *Settings, err error, now time.Time) {
-	if n.Fail(st.ServerRetry) {
-		reason := health.PassiveReason(st.ServerRetry, err)
-		if n.MarkDown(reason, now) {
-			s.log.Warn("node down", "pool", st.Pool.Name, "node", n.Name, "reason", reason)
-		}
+	if reason, down := health.Failed(n, st.ServerRetry, err, now); down {
+		s.log.Warn("node down", "pool", st.Pool.Name, "node", n.Name, "reason", reason)
 	}
 }

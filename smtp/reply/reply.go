@@ -1,4 +1,6 @@
-package smtp
+// Package reply parses SMTP replies (RFC 5321 4.2): the relay front reads
+// its backends' greetings and EHLO replies with it, the health probe too.
+package reply
 
 import (
 	"bytes"
@@ -6,50 +8,50 @@ import (
 )
 
 // Reply limits: RFC 5321 4.5.3.1.5 bounds a reply line at 512 octets with
-// its CRLF; plb accepts up to MaxReplyLine (servers exceed the RFC) and a
-// whole multi-line reply up to MaxReply.
+// its CRLF; plb accepts up to MaxLine (servers exceed the RFC) and a
+// whole multi-line reply up to Max.
 const (
-	MaxReplyLine = 1000
-	MaxReply     = 8 << 10
+	MaxLine = 1000
+	Max     = 8 << 10
 )
 
 // Reply parsing errors.
 var (
-	ErrReplySyntax  = errors.New("smtp: malformed reply")
-	ErrReplyTooLong = errors.New("smtp: reply too long")
+	ErrSyntax  = errors.New("smtp: malformed reply")
+	ErrTooLong = errors.New("smtp: reply too long")
 )
 
-// ParseReply finds the first complete reply in buf: lines "ddd-text"
+// Parse finds the first complete reply in buf: lines "ddd-text"
 // followed by a last "ddd text" or "ddd", each ending in CRLF (a bare LF
 // is accepted), every line with the same code. It returns the code and
 // the length of the reply in buf; n == 0 (and err nil) means more bytes
 // are needed. It does not allocate.
-func ParseReply(buf []byte) (code, n int, err error) {
+func Parse(buf []byte) (code, n int, err error) {
 	for {
 		rest := buf[n:]
 		i := bytes.IndexByte(rest, '\n')
 		if i < 0 {
-			if len(rest) >= MaxReplyLine || n+len(rest) >= MaxReply {
-				return 0, 0, ErrReplyTooLong
+			if len(rest) >= MaxLine || n+len(rest) >= Max {
+				return 0, 0, ErrTooLong
 			}
 			if len(rest) > 0 && !linePrefixOK(rest) {
-				return 0, 0, ErrReplySyntax
+				return 0, 0, ErrSyntax
 			}
 			return 0, 0, nil
 		}
-		if i+1 > MaxReplyLine || n+i+1 > MaxReply {
-			return 0, 0, ErrReplyTooLong
+		if i+1 > MaxLine || n+i+1 > Max {
+			return 0, 0, ErrTooLong
 		}
 		line := rest[:i]
 		if len(line) > 0 && line[len(line)-1] == '\r' {
 			line = line[:len(line)-1]
 		}
 		if len(line) < 3 || !linePrefixOK(line) || (len(line) > 3 && line[3] == '\r') {
-			return 0, 0, ErrReplySyntax
+			return 0, 0, ErrSyntax
 		}
 		c := int(line[0]-'0')*100 + int(line[1]-'0')*10 + int(line[2]-'0')
 		if n > 0 && c != code {
-			return 0, 0, ErrReplySyntax
+			return 0, 0, ErrSyntax
 		}
 		code = c
 		n += i + 1
@@ -86,7 +88,7 @@ func linePrefixOK(l []byte) bool {
 	return true
 }
 
-// HasExtension reports whether an EHLO reply (as ParseReply delimits it)
+// HasExtension reports whether an EHLO reply (as Parse delimits it)
 // offers the extension kw: a line after the first whose keyword, before any
 // parameter, equals kw, in any case.
 func HasExtension(reply, kw []byte) bool {

@@ -1,4 +1,4 @@
-package smtp
+package reply
 
 import (
 	"bytes"
@@ -12,7 +12,7 @@ func TestParseReply(t *testing.T) {
 	line := func(code string, textLen int) string { // one line of textLen+6 bytes
 		return code + " " + strings.Repeat("x", textLen) + "\r\n"
 	}
-	cont := strings.Repeat("250-"+strings.Repeat("y", 90)+"\r\n", MaxReply/96) // just under MaxReply
+	cont := strings.Repeat("250-"+strings.Repeat("y", 90)+"\r\n", Max/96) // just under Max
 	for _, c := range []struct {
 		name string
 		in   string
@@ -46,43 +46,43 @@ func TestParseReply(t *testing.T) {
 		{"partial continuation", "250-a\r\n250-", 0, 0, nil},
 		{"partial mismatched code", "250-a\r\n55", 0, 0, nil},
 
-		{"code mismatch", "250-a\r\n251 b\r\n", 0, 0, ErrReplySyntax},
-		{"code mismatch class", "220-a\r\n554 b\r\n", 0, 0, ErrReplySyntax},
-		{"first digit 1", "120 wait\r\n", 0, 0, ErrReplySyntax},
-		{"first digit 6", "620 x\r\n", 0, 0, ErrReplySyntax},
-		{"first digit 0 partial", "0", 0, 0, ErrReplySyntax},
-		{"letter", "2x0 x\r\n", 0, 0, ErrReplySyntax},
-		{"letter partial", "22x", 0, 0, ErrReplySyntax},
-		{"short line", "22\r\n", 0, 0, ErrReplySyntax},
-		{"empty line", "\r\n", 0, 0, ErrReplySyntax},
-		{"bare LF", "\n", 0, 0, ErrReplySyntax},
-		{"bad separator", "220_x\r\n", 0, 0, ErrReplySyntax},
-		{"bad separator partial", "220_", 0, 0, ErrReplySyntax},
-		{"tab separator", "220\tx\r\n", 0, 0, ErrReplySyntax},
-		{"four digits", "2200 x\r\n", 0, 0, ErrReplySyntax},
-		{"HTTP", "HTTP/1.1 200 OK\r\n", 0, 0, ErrReplySyntax},
-		{"SSH", "SSH-2.0-OpenSSH\r\n", 0, 0, ErrReplySyntax},
-		{"leading space", " 220 x\r\n", 0, 0, ErrReplySyntax},
-		{"bare CR after code", "220\rx\r\n", 0, 0, ErrReplySyntax},
-		{"two CRs after code", "220\r\r\n", 0, 0, ErrReplySyntax},
-		{"bare CR after code partial", "220\rx", 0, 0, ErrReplySyntax},
-		{"bad second line", "250-a\r\nxyz\r\n", 0, 0, ErrReplySyntax},
+		{"code mismatch", "250-a\r\n251 b\r\n", 0, 0, ErrSyntax},
+		{"code mismatch class", "220-a\r\n554 b\r\n", 0, 0, ErrSyntax},
+		{"first digit 1", "120 wait\r\n", 0, 0, ErrSyntax},
+		{"first digit 6", "620 x\r\n", 0, 0, ErrSyntax},
+		{"first digit 0 partial", "0", 0, 0, ErrSyntax},
+		{"letter", "2x0 x\r\n", 0, 0, ErrSyntax},
+		{"letter partial", "22x", 0, 0, ErrSyntax},
+		{"short line", "22\r\n", 0, 0, ErrSyntax},
+		{"empty line", "\r\n", 0, 0, ErrSyntax},
+		{"bare LF", "\n", 0, 0, ErrSyntax},
+		{"bad separator", "220_x\r\n", 0, 0, ErrSyntax},
+		{"bad separator partial", "220_", 0, 0, ErrSyntax},
+		{"tab separator", "220\tx\r\n", 0, 0, ErrSyntax},
+		{"four digits", "2200 x\r\n", 0, 0, ErrSyntax},
+		{"HTTP", "HTTP/1.1 200 OK\r\n", 0, 0, ErrSyntax},
+		{"SSH", "SSH-2.0-OpenSSH\r\n", 0, 0, ErrSyntax},
+		{"leading space", " 220 x\r\n", 0, 0, ErrSyntax},
+		{"bare CR after code", "220\rx\r\n", 0, 0, ErrSyntax},
+		{"two CRs after code", "220\r\r\n", 0, 0, ErrSyntax},
+		{"bare CR after code partial", "220\rx", 0, 0, ErrSyntax},
+		{"bad second line", "250-a\r\nxyz\r\n", 0, 0, ErrSyntax},
 
-		{"longest line", line("250", MaxReplyLine-6), 250, MaxReplyLine, nil},
-		{"line too long", line("250", MaxReplyLine-5), 0, 0, ErrReplyTooLong},
-		{"line too long LF", "250 " + strings.Repeat("x", MaxReplyLine-4) + "\n", 0, 0, ErrReplyTooLong},
-		{"partial line at limit", "250 " + strings.Repeat("x", MaxReplyLine-5), 0, 0, nil},
-		{"partial line too long", "250 " + strings.Repeat("x", MaxReplyLine-4), 0, 0, ErrReplyTooLong},
-		{"longest reply", cont + line("250", MaxReply-len(cont)-6), 250, MaxReply, nil},
-		{"reply too long", cont + line("250", MaxReply-len(cont)-5), 0, 0, ErrReplyTooLong},
-		{"partial reply at limit", cont + "250 " + strings.Repeat("x", MaxReply-len(cont)-5), 0, 0, nil},
-		{"partial reply too long", cont + "250 " + strings.Repeat("x", MaxReply-len(cont)-4), 0, 0, ErrReplyTooLong},
-		{"too long before mismatch", strings.Repeat("x", MaxReplyLine+1) + "\n", 0, 0, ErrReplyTooLong},
+		{"longest line", line("250", MaxLine-6), 250, MaxLine, nil},
+		{"line too long", line("250", MaxLine-5), 0, 0, ErrTooLong},
+		{"line too long LF", "250 " + strings.Repeat("x", MaxLine-4) + "\n", 0, 0, ErrTooLong},
+		{"partial line at limit", "250 " + strings.Repeat("x", MaxLine-5), 0, 0, nil},
+		{"partial line too long", "250 " + strings.Repeat("x", MaxLine-4), 0, 0, ErrTooLong},
+		{"longest reply", cont + line("250", Max-len(cont)-6), 250, Max, nil},
+		{"reply too long", cont + line("250", Max-len(cont)-5), 0, 0, ErrTooLong},
+		{"partial reply at limit", cont + "250 " + strings.Repeat("x", Max-len(cont)-5), 0, 0, nil},
+		{"partial reply too long", cont + "250 " + strings.Repeat("x", Max-len(cont)-4), 0, 0, ErrTooLong},
+		{"too long before mismatch", strings.Repeat("x", MaxLine+1) + "\n", 0, 0, ErrTooLong},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			code, n, err := ParseReply([]byte(c.in))
+			code, n, err := Parse([]byte(c.in))
 			if code != c.code || n != c.n || !errors.Is(err, c.err) || (err == nil) != (c.err == nil) {
-				t.Fatalf("ParseReply(%.40q) = %d, %d, %v; want %d, %d, %v", c.in, code, n, err, c.code, c.n, c.err)
+				t.Fatalf("Parse(%.40q) = %d, %d, %v; want %d, %d, %v", c.in, code, n, err, c.code, c.n, c.err)
 			}
 		})
 	}
@@ -94,7 +94,7 @@ func TestParseReplyIncremental(t *testing.T) {
 	in := []byte("250-mx.example\r\n250-PIPELINING\n250-SIZE 1000\r\n250 8BITMIME\r\n221 x\r\n")
 	end := bytes.Index(in, []byte("221"))
 	for i := range len(in) + 1 {
-		code, n, err := ParseReply(in[:i])
+		code, n, err := Parse(in[:i])
 		switch {
 		case err != nil:
 			t.Fatalf("prefix %d: %v", i, err)
@@ -150,7 +150,7 @@ func TestReplyNoAllocs(t *testing.T) {
 	var code, n int
 	var found bool
 	if a := testing.AllocsPerRun(100, func() {
-		code, n, _ = ParseReply(reply)
+		code, n, _ = Parse(reply)
 		found = HasExtension(reply[:n], kw)
 	}); a != 0 {
 		t.Fatalf("%v allocations per run", a)
@@ -159,7 +159,7 @@ func TestReplyNoAllocs(t *testing.T) {
 		t.Fatalf("%d %d %v", code, n, found)
 	}
 	bad := []byte("250-a\r\n251 b\r\n")
-	if a := testing.AllocsPerRun(100, func() { ParseReply(bad) }); a != 0 {
+	if a := testing.AllocsPerRun(100, func() { Parse(bad) }); a != 0 {
 		t.Fatalf("error path: %v allocations per run", a)
 	}
 }
@@ -171,7 +171,7 @@ var (
 	refPrefix = regexp.MustCompile(`^(?s)([2-5][0-9]{0,2}|[2-5][0-9]{2}[- ].*|[2-5][0-9]{2}\r)?$`)
 )
 
-// refParseReply is ParseReply written plainly: split the lines, check
+// refParseReply is Parse written plainly: split the lines, check
 // each in turn.
 func refParseReply(buf []byte) (code, n int, err error) {
 	lines := bytes.SplitAfter(buf, []byte("\n"))
@@ -179,27 +179,27 @@ func refParseReply(buf []byte) (code, n int, err error) {
 	off := 0
 	for _, l := range lines[:len(lines)-1] {
 		off += len(l)
-		if len(l) > MaxReplyLine || off > MaxReply {
-			return 0, 0, ErrReplyTooLong
+		if len(l) > MaxLine || off > Max {
+			return 0, 0, ErrTooLong
 		}
 		text := bytes.TrimSuffix(bytes.TrimSuffix(l, []byte("\n")), []byte("\r"))
 		if !refLine.Match(text) {
-			return 0, 0, ErrReplySyntax
+			return 0, 0, ErrSyntax
 		}
 		c := int(text[0]-'0')*100 + int(text[1]-'0')*10 + int(text[2]-'0')
 		if code != 0 && c != code {
-			return 0, 0, ErrReplySyntax
+			return 0, 0, ErrSyntax
 		}
 		code = c
 		if len(text) == 3 || text[3] == ' ' {
 			return code, off, nil
 		}
 	}
-	if len(partial) >= MaxReplyLine || off+len(partial) >= MaxReply {
-		return 0, 0, ErrReplyTooLong
+	if len(partial) >= MaxLine || off+len(partial) >= Max {
+		return 0, 0, ErrTooLong
 	}
 	if !refPrefix.Match(partial) {
-		return 0, 0, ErrReplySyntax
+		return 0, 0, ErrSyntax
 	}
 	return 0, 0, nil
 }
@@ -211,13 +211,13 @@ func FuzzParseReply(f *testing.F) {
 		"220\r\n", "221\n", "250-a\n250 b\n221 x\r\n",
 		"250-a\r\n251 b\r\n", "120 x\r\n", "220\r\r\n", "220\rx",
 		"250-", "250-a\r\n25", "HTTP/1.1 200 OK\r\n", "",
-		"250 " + strings.Repeat("x", MaxReplyLine),
+		"250 " + strings.Repeat("x", MaxLine),
 		strings.Repeat("250-"+strings.Repeat("y", 90)+"\r\n", 90),
 	} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, buf []byte) {
-		code, n, err := ParseReply(buf)
+		code, n, err := Parse(buf)
 		if n < 0 || n > len(buf) {
 			t.Fatalf("n %d of %d bytes", n, len(buf))
 		}
@@ -226,18 +226,18 @@ func FuzzParseReply(f *testing.F) {
 				t.Fatalf("reply %q: %d, %d, %v", buf[:n], code, n, err)
 			}
 			// Bytes after a reply are not looked at.
-			if c2, n2, err2 := ParseReply(buf[:n]); c2 != code || n2 != n || err2 != nil {
+			if c2, n2, err2 := Parse(buf[:n]); c2 != code || n2 != n || err2 != nil {
 				t.Fatalf("reply alone: %d, %d, %v", c2, n2, err2)
 			}
 		} else if code != 0 {
 			t.Fatalf("code %d without a reply", code)
 		}
-		if err != nil && !errors.Is(err, ErrReplySyntax) && !errors.Is(err, ErrReplyTooLong) {
+		if err != nil && !errors.Is(err, ErrSyntax) && !errors.Is(err, ErrTooLong) {
 			t.Fatalf("unexpected error %v", err)
 		}
 		rc, rn, rerr := refParseReply(buf)
 		if code != rc || n != rn || err != rerr {
-			t.Fatalf("ParseReply(%q) = %d, %d, %v; reference %d, %d, %v", buf, code, n, err, rc, rn, rerr)
+			t.Fatalf("Parse(%q) = %d, %d, %v; reference %d, %d, %v", buf, code, n, err, rc, rn, rerr)
 		}
 		// HasExtension reads anything without panicking.
 		HasExtension(buf, []byte("XCLIENT"))
@@ -250,7 +250,7 @@ func BenchmarkParseReply(b *testing.B) {
 	b.ReportAllocs()
 	b.SetBytes(int64(len(reply)))
 	for b.Loop() {
-		if _, n, err := ParseReply(reply); n != len(reply) || err != nil {
+		if _, n, err := Parse(reply); n != len(reply) || err != nil {
 			b.Fatal(n, err)
 		}
 	}
@@ -261,7 +261,7 @@ func BenchmarkParseReplyBanner(b *testing.B) {
 	b.ReportAllocs()
 	b.SetBytes(int64(len(reply)))
 	for b.Loop() {
-		if _, n, err := ParseReply(reply); n != len(reply) || err != nil {
+		if _, n, err := Parse(reply); n != len(reply) || err != nil {
 			b.Fatal(n, err)
 		}
 	}
