@@ -83,19 +83,29 @@ const maxStatusLine = 4 << 10
 // ErrBadStatus is a probe reply outside 2xx and 3xx.
 var ErrBadStatus = errors.New("health: bad status")
 
-// Check implements Probe.
-func (h HTTP) Check(ctx context.Context, addr netip.AddrPort) error {
+// dialProbe connects to addr for a probe whose reads and writes end when
+// ctx does (its deadline, or its cancellation); done closes the
+// connection.
+func dialProbe(ctx context.Context, addr netip.AddrPort) (c net.Conn, done func(), err error) {
 	var d net.Dialer
-	c, err := d.DialContext(ctx, "tcp", addr.String())
+	c, err = d.DialContext(ctx, "tcp", addr.String())
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	defer c.Close()
 	if dl, ok := ctx.Deadline(); ok {
 		c.SetDeadline(dl)
 	}
 	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Unix(1, 0)) })
-	defer stop()
+	return c, func() { stop(); c.Close() }, nil
+}
+
+// Check implements Probe.
+func (h HTTP) Check(ctx context.Context, addr netip.AddrPort) error {
+	c, done, err := dialProbe(ctx, addr)
+	if err != nil {
+		return err
+	}
+	defer done()
 	method, target := h.request()
 	host := h.Host
 	if host == "" {
@@ -186,17 +196,11 @@ func (s SMTP) Check(ctx context.Context, addr netip.AddrPort) error {
 	if err != nil {
 		return err
 	}
-	var d net.Dialer
-	c, err := d.DialContext(ctx, "tcp", addr.String())
+	c, done, err := dialProbe(ctx, addr)
 	if err != nil {
 		return err
 	}
-	defer c.Close()
-	if dl, ok := ctx.Deadline(); ok {
-		c.SetDeadline(dl)
-	}
-	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Unix(1, 0)) })
-	defer stop()
+	defer done()
 
 	switch proxy {
 	case config.ForwardProxyV1:

@@ -53,6 +53,13 @@ func (cl *client) startAccessLog(r *http.RequestHead) {
 	a.sent0, a.headLen, a.active = cl.sent, 0, true
 }
 
+// countOut counts n response bytes sent (or queued) to the client: for
+// the service's figures and the access log's.
+func (cl *client) countOut(n int64) {
+	cl.svc.Stats.BytesOut.Add(n)
+	cl.sent += n
+}
+
 // logStatus records the status the client gets and the length of its
 // head (0: unknown, the whole response is counted as body).
 func (cl *client) logStatus(code, headLen int) {

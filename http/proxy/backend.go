@@ -3,7 +3,6 @@ package proxy
 import (
 	"crypto/tls"
 	"errors"
-	"strconv"
 	"time"
 
 	"github.com/plb/plb/engine"
@@ -43,13 +42,9 @@ type backend struct {
 	pending bool
 	uses    int
 
-	parser    http.Parser
-	resp      http.ResponseHead
-	mode      http.BodyMode
-	left      int64
-	chunks    http.ChunkedScanner
-	rechunk   bool // close-delimited body sent chunked to a 1.1 client
-	dechunk   bool // chunked body sent plain to a 1.0 client
+	parser http.Parser
+	resp   http.ResponseHead
+	bodyRelay
 	keepAlive bool // backend may be reused after this response
 	clientKA  bool // client keeps the connection after this response
 	kaTimeout int
@@ -58,10 +53,6 @@ type backend struct {
 	// tls is the backend_ssl config the connection was dialed with (nil:
 	// plain); an idle connection of another one is not reused.
 	tls *tls.Config
-	// held is the client's response head while it is held back: a chunked
-	// body's head waits until its first chunk line parses, so that broken
-	// framing still gets a clear 502 rather than a cut connection.
-	held []byte
 }
 
 // backendTLSFor is the TLS config for a connection to node: without a
@@ -173,8 +164,7 @@ func (be *backend) onData(c *engine.Conn, data []byte) int {
 	case beTunnel:
 		if cl := be.client; cl != nil {
 			cl.conn.Write(data)
-			cl.svc.Stats.BytesOut.Add(int64(len(data)))
-			cl.sent += int64(len(data))
+			cl.countOut(int64(len(data)))
 			if cl.conn.Full() {
 				c.PauseRead()
 			}
@@ -368,54 +358,15 @@ func (be *backend) forward(data []byte) int {
 	if len(data) == 0 {
 		return 0
 	}
-	used := len(data)
-	switch be.mode {
-	case http.BodyLength:
-		if int64(used) > be.left {
-			used = int(be.left)
-		}
-		cl.write(data[:used])
-		be.left -= int64(used)
-		if be.left == 0 {
-			be.finish()
-		}
-	case http.BodyChunked:
-		used = 0
-		for used < len(data) {
-			n, payload, done, err := be.chunks.Scan(data[used:])
-			if err != nil {
-				be.abortWith(502, "bad chunked body from backend", err)
-				return len(data)
-			}
-			if len(be.held) > 0 && n > 0 {
-				cl.write(be.held)
-				be.held = be.held[:0]
-			}
-			if be.dechunk {
-				if len(payload) > 0 {
-					cl.write(payload)
-				}
-			} else {
-				cl.write(data[used : used+n])
-			}
-			used += n
-			if done {
-				be.finish()
-				return used
-			}
-			if n == 0 {
-				break
-			}
-		}
-	case http.BodyUntilClose:
-		if be.rechunk {
-			be.scratch = strconv.AppendInt(be.scratch[:0], int64(len(data)), 16)
-			be.scratch = append(be.scratch, "\r\n"...)
-			cl.write(be.scratch)
-			cl.write(data)
-			cl.write(crlf)
-		} else {
-			cl.write(data)
+	used, done, err := be.relay(cl, data)
+	if err != nil {
+		be.abortWith(502, "bad chunked body from backend", err)
+		return len(data)
+	}
+	if done {
+		be.finish()
+		if be.mode == http.BodyChunked {
+			return used
 		}
 	}
 	be.conn.SetTimeout(cl.st.Svc.IdleTimeout)

@@ -422,8 +422,7 @@ func (cl *client) tunnel(data []byte) int {
 // past buffer_size in memory the rest is spilled to the spool file, so the
 // backend never waits for a slow client.
 func (cl *client) write(p []byte) {
-	cl.svc.Stats.BytesOut.Add(int64(len(p)))
-	cl.sent += int64(len(p))
+	cl.countOut(int64(len(p)))
 	rs := cl.rs
 	limit := int(cl.st.Svc.BufferSize)
 	if rs != nil && cl.spool == nil && len(rs.pend)+len(p) <= coalesceMax &&

@@ -113,14 +113,14 @@ func TestClientResponseHead(t *testing.T) {
 	if got != want {
 		t.Fatalf("1.1 chunked:\n%q\nwant\n%q", got, want)
 	}
-	be = &backend{dechunk: true}
+	be = &backend{bodyRelay: bodyRelay{dechunk: true}}
 	got = string(appendClientResponse(nil, r, 0, be, st))
 	want = "HTTP/1.0 200 OK\r\nX-A: b\r\nConnection: close\r\n\r\n"
 	if got != want {
 		t.Fatalf("de-chunked for 1.0:\n%q\nwant\n%q", got, want)
 	}
 	r = parseResp(t, "HTTP/1.0 200 \r\nConnection: close\r\n\r\n")
-	be = &backend{rechunk: true, clientKA: true}
+	be = &backend{bodyRelay: bodyRelay{rechunk: true}, clientKA: true}
 	got = string(appendClientResponse(nil, r, 1, be, st))
 	want = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: keep-alive\r\nKeep-Alive: timeout=30, max=100\r\n\r\n"
 	if got != want {

@@ -155,8 +155,7 @@ func (cl *client) answerHook(st *Settings, resp *plugin.Response) {
 		cl.svc.Stats.Status[code].Add(1)
 	}
 	cl.logStatus(resp.Status, 0)
-	cl.svc.Stats.BytesOut.Add(int64(len(ps.buf)))
-	cl.sent += int64(len(ps.buf))
+	cl.countOut(int64(len(ps.buf)))
 	c.Write(ps.buf)
 	if cap(ps.buf) > 16<<10 {
 		ps.buf = nil

@@ -432,8 +432,7 @@ func (cl *client) reproxyFile(path string) {
 	if code == 416 || cl.isHEAD || n <= 0 {
 		f.Close()
 	} else {
-		cl.svc.Stats.BytesOut.Add(n)
-		cl.sent += n
+		cl.countOut(n)
 		cl.conn.SendFile(f, off, n, true)
 	}
 	cl.responseDone(ka)

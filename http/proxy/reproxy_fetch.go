@@ -29,12 +29,9 @@ type fetchConn struct {
 	reused bool // it served a request before
 	got    bool // a response byte arrived
 
-	parser    http.Parser
-	resp      http.ResponseHead
-	mode      http.BodyMode
-	left      int64
-	chunks    http.ChunkedScanner
-	dechunk   bool // chunked body sent plain to a 1.0 client
+	parser http.Parser
+	resp   http.ResponseHead
+	bodyRelay
 	keepAlive bool
 	clientKA  bool
 	kaTimeout int
@@ -196,44 +193,14 @@ func (fc *fetchConn) forward(data []byte) int {
 	if len(data) == 0 {
 		return 0
 	}
-	used := len(data)
-	switch fc.mode {
-	case http.BodyLength:
-		if int64(used) > fc.left {
-			used = int(fc.left)
-		}
-		cl.write(data[:used])
-		fc.left -= int64(used)
-		if fc.left == 0 {
-			fc.finish()
-			return used
-		}
-	case http.BodyChunked:
-		used = 0
-		for used < len(data) {
-			n, payload, done, err := fc.chunks.Scan(data[used:])
-			if err != nil {
-				fc.abortClient(err)
-				return len(data)
-			}
-			if fc.dechunk {
-				if len(payload) > 0 {
-					cl.write(payload)
-				}
-			} else {
-				cl.write(data[used : used+n])
-			}
-			used += n
-			if done {
-				fc.finish()
-				return used
-			}
-			if n == 0 {
-				break
-			}
-		}
-	default:
-		cl.write(data)
+	used, done, err := fc.relay(cl, data)
+	if err != nil {
+		fc.abortClient(err)
+		return len(data)
+	}
+	if done {
+		fc.finish()
+		return used
 	}
 	c.SetTimeout(cl.st.Svc.IdleTimeout)
 	if c.Closing() {
