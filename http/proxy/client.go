@@ -534,18 +534,26 @@ func (cl *client) returnToBase() {
 	base := cl.ho.Base
 	cl.ho = nil
 	cl.plug = nil
+	cl.detach()
+	base.Return(c)
+}
+
+// detach ends this client's hold on its connection before another handler
+// takes it over: the client is counted off, queued spool regions go on
+// sending (the connection closes the file once they are), a pending retry
+// is cancelled.
+func (cl *client) detach() {
 	cl.svc.Stats.ClientsOpen.Add(-1)
 	cl.setState(clClosing)
 	if cl.spool != nil {
 		// Queued spool regions may still be sending: the connection
 		// closes the file once they are.
-		c.SendFile(cl.spool, 0, 0, true)
+		cl.conn.SendFile(cl.spool, 0, 0, true)
 		cl.spool = nil
 	}
 	if cl.retryWait != nil {
 		cl.retryWait.Stop()
 	}
-	base.Return(c)
 }
 
 // fail answers with a generated error and closes.

@@ -503,17 +503,7 @@ func (cl *client) reproxyService(name string) {
 	cl.endHooks()
 	cl.releaseState()
 	cl.ho, cl.plug = nil, nil
-	cl.svc.Stats.ClientsOpen.Add(-1) // counted again if it comes back
-	cl.setState(clClosing)
-	if cl.spool != nil {
-		// Queued spool regions may still be sending: the connection
-		// closes the file once they are.
-		c.SendFile(cl.spool, 0, 0, true)
-		cl.spool = nil
-	}
-	if cl.retryWait != nil {
-		cl.retryWait.Stop()
-	}
+	cl.detach() // counted again if it comes back
 	c.Unread(rp.raw)
 	t.Adopt(c, &rp.hc)
 }
