@@ -14,32 +14,12 @@ CONNS=${CONNS:-50}
 SLOW_N=${SLOW_N:-200}
 SLOW_RATE=${SLOW_RATE:-32768}
 IDLE_N=${IDLE_N:-10000}
-OUT=${OUT:-bench/results}
-mkdir -p "$OUT"
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+. bench/lib.sh
 
-need=()
-for c in wrk perlbal haproxy nginx; do command -v $c >/dev/null || need+=("$c"); done
-if [ ${#need[@]} -gt 0 ]; then
-  echo "installing ${need[*]}" >&2
-  apt-get update -qq >/dev/null
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk perlbal haproxy nginx >/dev/null
-fi
-ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+need wrk perlbal haproxy nginx
 
 go build -o "$work/plb" ./cmd/plb
 go build -o "$work/tool" ./bench/tool
-
-freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-waitport() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; return 1; }
-rss_kb() { local t=0; for p in "$@"; do v=$(awk '/VmRSS/{print $2}' /proc/$p/status 2>/dev/null || echo 0); t=$((t + ${v:-0})); done; echo $t; }
 
 # Two backends.
 B1=$(freeport); B2=$(freeport)
@@ -176,7 +156,6 @@ for t in "${targets[@]}"; do
   [ ${#PROXY_PIDS[@]} -gt 0 ] && stop_proxy
 done
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b+0 == 0) print "-"; else printf "%.2f", a/b }'; }
 date=$(date -u +%Y-%m-%d)
 report="$OUT/$date.md"
 {

@@ -25,41 +25,15 @@ TCP_SIZE=${TCP_SIZE:-16384}
 ROUNDS=${ROUNDS:-1}
 PIN=${PIN:-0}
 PROFILE=${PROFILE:-}
-OUT=${OUT:-bench/results}
-mkdir -p "$OUT"
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+. bench/lib.sh
 
-command -v haproxy >/dev/null || {
-  echo "installing haproxy" >&2
-  apt-get update -qq >/dev/null
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy >/dev/null
-}
-ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+need haproxy
 
 go build -o "$work/plb" ./cmd/plb
 go build -o "$work/tool" ./bench/tool
 
-# With PIN=1 the proxy runs on the last CPU, the backends and the client on
-# the others.
-srv=() cli=() pinned=""
-if [ "$PIN" = 1 ] && command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
-  last=$(( $(nproc) - 1 ))
-  srv=(taskset -c "$last")
-  cli=(taskset -c "0-$(( last - 1 ))")
-  pinned=pinned
-fi
-
-freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-waitport() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; return 1; }
-# cpu_ticks PID: user + system clock ticks used so far.
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+# With PIN=1 (bench/lib.sh) the proxy runs on the last CPU, the backends
+# and the client on the others. TCK: clock ticks per second, for cpu_ticks.
 TCK=$(getconf CLK_TCK)
 
 # Two SMTP sinks, two echo servers.
@@ -188,7 +162,6 @@ for round in $(seq "$ROUNDS"); do
   done
 done
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b+0 == 0) print "-"; else printf "%.2f", a/b }'; }
 percpu() { awk -v r="$1" -v c="$2" 'BEGIN{ if (c+0 == 0) print "-"; else printf "%.0f", r*100/c }'; }
 date=$(date +%F)
 report="$OUT/$date-smtp${pinned:+-$pinned}.md"

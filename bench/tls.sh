@@ -29,38 +29,14 @@ CONNS=${CONNS:-50}
 ROUNDS=${ROUNDS:-3}
 PIN=${PIN:-0}
 KEY=${KEY:-ec}
-OUT=${OUT:-bench/results}
-mkdir -p "$OUT"
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+. bench/lib.sh
 
-need=()
-for c in wrk nginx openssl; do command -v $c >/dev/null || need+=("$c"); done
-if [ ${#need[@]} -gt 0 ]; then
-  echo "installing ${need[*]}" >&2
-  apt-get update -qq >/dev/null
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk nginx openssl >/dev/null
-fi
-ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+need wrk nginx openssl
 
 go build -o "$work/plb" ./cmd/plb
 
-srv=() wrkcmd=(wrk) pinned=""
-if [ "$PIN" = 1 ] && command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
-  last=$(( $(nproc) - 1 ))
-  srv=(taskset -c "$last")
-  wrkcmd=(taskset -c "0-$(( last - 1 ))" wrk)
-  pinned=pinned
-fi
+wrkcmd=("${cli[@]}" wrk)
 
-freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-waitport() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; return 1; }
 
 # The certificate both servers use.
 case $KEY in
@@ -174,7 +150,6 @@ for round in $(seq "$ROUNDS"); do
   done
 done
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b+0 == 0) print "-"; else printf "%.2f", a/b }'; }
 date=$(date -u +%Y-%m-%d)
 report="$OUT/$date-tls${pinned:+-$pinned}.md"
 {
