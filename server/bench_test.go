@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strings"
 	"testing"
 
 	"github.com/plb/plb/config"
@@ -17,42 +18,8 @@ import (
 // counts the whole process, the benchmark's own client and backend too
 // (both allocation-free after warm-up).
 func BenchmarkProxyKeepAlive(b *testing.B) {
-	backend, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer backend.Close()
-	resp := []byte("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 100\r\n\r\n" + string(bytes.Repeat([]byte("x"), 100)))
-	go func() {
-		for {
-			c, err := backend.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				buf := make([]byte, 64<<10)
-				have := 0
-				for {
-					n, err := c.Read(buf[have:])
-					if err != nil {
-						return
-					}
-					have += n
-					for {
-						i := bytes.Index(buf[:have], []byte("\r\n\r\n"))
-						if i < 0 {
-							break
-						}
-						c.Write(resp)
-						copy(buf, buf[i+4:have])
-						have -= i + 4
-					}
-				}
-			}()
-		}
-	}()
-	cfg, err := config.Parse("bench.toml", []byte(fmt.Sprintf(`[global]
+	backend := fixedBackend(b)
+	s := benchServer(b, fmt.Sprintf(`[global]
 workers = 1
 [pool.web]
 nodes = [%q]
@@ -62,7 +29,31 @@ listen = "127.0.0.1:0"
 pool = "web"
 persist_client = true
 persist_backend = true
-`, backend.Addr().String())), nil)
+`, backend))
+	c, err := net.Dial("tcp", s.Addr("proxy").String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	benchRoundTrips(b, c, "/x", 100)
+}
+
+// fixedBackend is a backend answering every request with 100 bytes; it
+// returns its address.
+func fixedBackend(b *testing.B) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { ln.Close() })
+	go serveFixed(ln, []byte("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 100\r\n\r\n"+strings.Repeat("x", 100)))
+	return ln.Addr().String()
+}
+
+// benchServer runs a server of the TOML configuration until the
+// benchmark ends.
+func benchServer(b *testing.B, tomlText string) *Server {
+	cfg, err := config.Parse("bench.toml", []byte(tomlText), nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -75,20 +66,20 @@ persist_backend = true
 	}
 	done := make(chan struct{})
 	go func() { s.Run(context.Background()); close(done) }()
-	defer func() { s.Shutdown(false); <-done }()
+	b.Cleanup(func() { s.Shutdown(false); <-done })
+	return s
+}
 
-	c, err := net.Dial("tcp", s.Addr("proxy").String())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer c.Close()
-	req := []byte("GET /x HTTP/1.1\r\nHost: bench\r\nUser-Agent: bench\r\nAccept: */*\r\n\r\n")
+// benchRoundTrips measures GETs of path, each answered with a body of
+// bodyLen bytes, over c: 100 to warm up, then b.N timed.
+func benchRoundTrips(b *testing.B, c io.ReadWriter, path string, bodyLen int) {
+	req := []byte("GET " + path + " HTTP/1.1\r\nHost: bench\r\nUser-Agent: bench\r\nAccept: */*\r\n\r\n")
 	buf := make([]byte, 4096)
 	roundTrip := func() {
 		if _, err := c.Write(req); err != nil {
 			b.Fatal(err)
 		}
-		// The reply is the head plus 100 bytes; read until the body is in.
+		// Read until the head and the body are in.
 		have := 0
 		for {
 			n, err := c.Read(buf[have:])
@@ -96,7 +87,7 @@ persist_backend = true
 				b.Fatal(err)
 			}
 			have += n
-			if i := bytes.Index(buf[:have], []byte("\r\n\r\n")); i >= 0 && have >= i+4+100 {
+			if i := bytes.Index(buf[:have], []byte("\r\n\r\n")); i >= 0 && have >= i+4+bodyLen {
 				return
 			}
 			if n == 0 {
@@ -111,5 +102,36 @@ persist_backend = true
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		roundTrip()
+	}
+}
+
+// serveFixed answers every request head on every connection with resp.
+func serveFixed(ln net.Listener, resp []byte) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			defer c.Close()
+			buf := make([]byte, 64<<10)
+			have := 0
+			for {
+				n, err := c.Read(buf[have:])
+				if err != nil {
+					return
+				}
+				have += n
+				for {
+					i := bytes.Index(buf[:have], []byte("\r\n\r\n"))
+					if i < 0 {
+						break
+					}
+					c.Write(resp)
+					copy(buf, buf[i+4:have])
+					have -= i + 4
+				}
+			}
+		}()
 	}
 }

@@ -3,7 +3,6 @@ package server
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -560,14 +559,8 @@ func TestTLSBackend(t *testing.T) {
 // benchmark's crypto/tls client and its backend too.
 func BenchmarkTLSProxyKeepAlive(b *testing.B) {
 	ca := newBenchCA(b)
-	backend, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer backend.Close()
-	resp := []byte("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 100\r\n\r\n" + strings.Repeat("x", 100))
-	go serveFixed(backend, resp)
-	cfg, err := config.Parse("bench.toml", []byte(fmt.Sprintf(`[global]
+	backend := fixedBackend(b)
+	s := benchServer(b, fmt.Sprintf(`[global]
 workers = 1
 [pool.web]
 nodes = [%q]
@@ -580,52 +573,13 @@ persist_backend = true
 enable_ssl = true
 ssl_cert_file = %q
 ssl_key_file = %q
-`, backend.Addr().String(), ca.cert, ca.key)), nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	s, err := New(cfg, Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := s.Apply(cfg); err != nil {
-		b.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { s.Run(context.Background()); close(done) }()
-	defer func() { s.Shutdown(false); <-done }()
-
+`, backend, ca.cert, ca.key))
 	tc, err := tls.Dial("tcp", s.Addr("proxy").String(), &tls.Config{RootCAs: ca.pool, ServerName: "127.0.0.1"})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer tc.Close()
-	req := []byte("GET /x HTTP/1.1\r\nHost: bench\r\nUser-Agent: bench\r\nAccept: */*\r\n\r\n")
-	buf := make([]byte, 4096)
-	roundTrip := func() {
-		if _, err := tc.Write(req); err != nil {
-			b.Fatal(err)
-		}
-		have := 0
-		for {
-			n, err := tc.Read(buf[have:])
-			if err != nil {
-				b.Fatal(err)
-			}
-			have += n
-			if i := bytes.Index(buf[:have], []byte("\r\n\r\n")); i >= 0 && have >= i+4+100 {
-				return
-			}
-		}
-	}
-	for i := 0; i < 100; i++ {
-		roundTrip()
-	}
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		roundTrip()
-	}
+	benchRoundTrips(b, tc, "/x", 100)
 }
 
 // benchCA is a self-signed certificate for 127.0.0.1 in files.
@@ -653,35 +607,4 @@ func newBenchCA(b *testing.B) benchCA {
 	leaf, _ := x509.ParseCertificate(der)
 	ca.pool.AddCert(leaf)
 	return ca
-}
-
-// serveFixed answers every request head on every connection with resp.
-func serveFixed(ln net.Listener, resp []byte) {
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		go func() {
-			defer c.Close()
-			buf := make([]byte, 64<<10)
-			have := 0
-			for {
-				n, err := c.Read(buf[have:])
-				if err != nil {
-					return
-				}
-				have += n
-				for {
-					i := bytes.Index(buf[:have], []byte("\r\n\r\n"))
-					if i < 0 {
-						break
-					}
-					c.Write(resp)
-					copy(buf, buf[i+4:have])
-					have -= i + 4
-				}
-			}
-		}()
-	}
 }
