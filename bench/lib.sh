@@ -7,7 +7,8 @@
 #
 # It makes $work (a temp dir) and pids (killed at exit, with $work
 # removed), raises the descriptor limit, and defines need, freeport,
-# waitport, ratio, rss_kb and cpu_ticks.
+# waitport, ratio, rss_kb, cpu_ticks, wrk_run, nginx_static and
+# stop_target.
 
 OUT=${OUT:-bench/results}
 mkdir -p "$OUT"
@@ -45,3 +46,56 @@ waitport() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b+0 == 0) print "-"; else printf "%.2f", a/b }'; }
 rss_kb() { local t=0; for p in "$@"; do v=$(awk '/VmRSS/{print $2}' /proc/$p/status 2>/dev/null || echo 0); t=$((t + ${v:-0})); done; echo $t; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+
+# wrk_run URL [WRK OPTIONS]: wrk -t1 -c$CONNS -d${DURATION}s on URL (on the
+# client CPUs with PIN=1) -> "requests/s p99-milliseconds"; errors wrk
+# reports go to stderr.
+wrk_run() {
+  local url=$1; shift
+  local out; out=$("${cli[@]}" wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency "$@" "$url" 2>&1)
+  local rps; rps=$(awk '/Requests\/sec/{print $2}' <<<"$out")
+  local p99; p99=$(awk '$1=="99%"{print $2}' <<<"$out")
+  local errs; errs=$(awk '/Non-2xx|Socket errors/{print}' <<<"$out" | tr '\n' ' ')
+  [ -n "$errs" ] && echo "  $url $*: $errs" >&2
+  local ms; ms=$(awk -v v="$p99" 'BEGIN{ if (v ~ /us$/) {sub(/us/,"",v); print v/1000} else if (v ~ /ms$/) {sub(/ms/,"",v); print v} else if (v ~ /s$/) {sub(/s/,"",v); print v*1000} else print "?" }')
+  echo "$rps $ms"
+}
+
+# nginx_static PORT [LISTEN FLAGS] [SERVER LINES]: nginx (worker_processes
+# 1, on the server CPU with PIN=1) serving $docroot on 127.0.0.1:PORT;
+# sets PIDS and adds it to pids.
+nginx_static() {
+  mkdir -p "$work/nginx"
+  cat > "$work/nginx.conf" <<EOF
+worker_processes 1;
+daemon off;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/error.log;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  keepalive_requests 1000000;
+  client_body_temp_path $work/nginx/body;
+  proxy_temp_path $work/nginx/proxy;
+  fastcgi_temp_path $work/nginx/fcgi;
+  uwsgi_temp_path $work/nginx/uwsgi;
+  scgi_temp_path $work/nginx/scgi;
+  types { text/plain txt; application/octet-stream bin; }
+  server {
+    listen 127.0.0.1:$1${2:+ $2};
+    ${3:-}
+    root $docroot;
+  }
+}
+EOF
+  "${srv[@]}" nginx -c "$work/nginx.conf" >/dev/null 2>&1 & PIDS=($!); pids+=($!)
+}
+
+# stop_target: stops the PIDS of the target measured (SIGINT: plb writes
+# its CPU profile then; nginx stops at once).
+stop_target() {
+  for p in "${PIDS[@]}"; do kill -INT "$p" 2>/dev/null || true; done
+  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+}

@@ -119,16 +119,6 @@ all_pids() { # the proxy and its children (nginx workers)
   local p; for p in "${PROXY_PIDS[@]}"; do echo "$p"; pgrep -P "$p" || true; done
 }
 
-wrk_run() { # $1 url -> "rps p99ms"
-  local out; out=$(wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency "$1" 2>&1)
-  local rps; rps=$(awk '/Requests\/sec/{print $2}' <<<"$out")
-  local p99; p99=$(awk '$1=="99%"{print $2}' <<<"$out")
-  local errs; errs=$(awk '/Non-2xx|Socket errors/{print}' <<<"$out" | tr '\n' ' ')
-  [ -n "$errs" ] && echo "  $1: $errs" >&2
-  # p99 to milliseconds
-  local ms; ms=$(awk -v v="$p99" 'BEGIN{ if (v ~ /us$/) {sub(/us/,"",v); print v/1000} else if (v ~ /ms$/) {sub(/ms/,"",v); print v} else if (v ~ /s$/) {sub(/s/,"",v); print v*1000} else print "?" }')
-  echo "$rps $ms"
-}
 
 # start_target NAME: starts a proxy on a free port (sets port, PROXY_PIDS).
 start_target() {

@@ -74,50 +74,7 @@ EOF
   fi
 }
 start_nginx() { # $1 port, $2 protocols (empty: nginx's default)
-  mkdir -p "$work/nginx"
-  cat > "$work/nginx.conf" <<EOF
-worker_processes 1;
-daemon off;
-pid $work/nginx/nginx.pid;
-error_log $work/nginx/error.log;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  sendfile on;
-  tcp_nopush on;
-  keepalive_requests 1000000;
-  client_body_temp_path $work/nginx/body;
-  proxy_temp_path $work/nginx/proxy;
-  fastcgi_temp_path $work/nginx/fcgi;
-  uwsgi_temp_path $work/nginx/uwsgi;
-  scgi_temp_path $work/nginx/scgi;
-  types { text/plain txt; application/octet-stream bin; }
-  server {
-    listen 127.0.0.1:$1 ssl;
-    ssl_certificate $work/cert.pem;
-    ssl_certificate_key $work/key.pem;
-    ${2:+ssl_protocols $2;}
-    root $docroot;
-  }
-}
-EOF
-  "${srv[@]}" nginx -c "$work/nginx.conf" >/dev/null 2>&1 & PIDS=($!); pids+=($!)
-}
-stop_target() {
-  # SIGINT: plb writes its CPU profile then; nginx stops at once.
-  for p in "${PIDS[@]}"; do kill -INT "$p" 2>/dev/null || true; done
-  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-}
-
-wrk_run() { # $1 url, then wrk options -> "rps p99ms"
-  local url=$1; shift
-  local out; out=$("${wrkcmd[@]}" -t1 -c"$CONNS" -d"${DURATION}s" --latency "$@" "$url" 2>&1)
-  local rps; rps=$(awk '/Requests\/sec/{print $2}' <<<"$out")
-  local p99; p99=$(awk '$1=="99%"{print $2}' <<<"$out")
-  local errs; errs=$(awk '/Non-2xx|Socket errors/{print}' <<<"$out" | tr '\n' ' ')
-  [ -n "$errs" ] && echo "  $url $*: $errs" >&2
-  local ms; ms=$(awk -v v="$p99" 'BEGIN{ if (v ~ /us$/) {sub(/us/,"",v); print v/1000} else if (v ~ /ms$/) {sub(/ms/,"",v); print v} else if (v ~ /s$/) {sub(/s/,"",v); print v*1000} else print "?" }')
-  echo "$rps $ms"
+  nginx_static "$1" ssl "ssl_certificate $work/cert.pem; ssl_certificate_key $work/key.pem; ${2:+ssl_protocols $2;}"
 }
 
 # Cases: name, file, wrk options.
