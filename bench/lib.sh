@@ -7,8 +7,8 @@
 #
 # It makes $work (a temp dir) and pids (killed at exit, with $work
 # removed), raises the descriptor limit, and defines need, freeport,
-# waitport, ratio, rss_kb, cpu_ticks, wrk_run, nginx_static and
-# stop_target.
+# waitport, ratio, rss_kb, cpu_ticks, wrk_run, nginx_static,
+# stop_target, static_docroot and plb_web.
 
 OUT=${OUT:-bench/results}
 mkdir -p "$OUT"
@@ -98,4 +98,40 @@ EOF
 stop_target() {
   for p in "${PIDS[@]}"; do kill -INT "$p" 2>/dev/null || true; done
   for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+}
+
+# static_docroot: $docroot ($work/www) with static/100b.txt and
+# static/1m.bin, one directory down as in a real site. A deployed site's
+# files are old: they are dated an hour back, so that plb's cache of small
+# files (which skips files changed in the last seconds) applies from the
+# first request, as nginx's caches would.
+static_docroot() {
+  docroot="$work/www"
+  mkdir -p "$docroot/static"
+  head -c 100 /dev/urandom | base64 -w0 | head -c 100 > "$docroot/static/100b.txt"
+  head -c $((1 << 20)) /dev/urandom > "$docroot/static/1m.bin"
+  chmod -R a+rX "$work"
+  touch -d '1 hour ago' "$docroot/static/"*
+}
+
+# plb_web PORT [TOML LINES]: plb ($work/plb, 1 loop, on the server CPU with
+# PIN=1, writing a CPU profile to $PROFILE when set) as a web_server of
+# $docroot on 127.0.0.1:PORT; sets PIDS and adds it to pids.
+plb_web() {
+  cat > "$work/plb.toml" <<EOF
+[global]
+workers = 1
+log_level = 3
+[service.web]
+role = "web_server"
+listen = "127.0.0.1:$1"
+docroot = "$docroot"
+persist_client = true
+${2:-}
+EOF
+  if [ -n "${PROFILE:-}" ]; then
+    PLB_CPUPROFILE=$PROFILE "${srv[@]}" "$work/plb" -c "$work/plb.toml" & PIDS=($!); pids+=($!)
+  else
+    "${srv[@]}" "$work/plb" -c "$work/plb.toml" & PIDS=($!); pids+=($!)
+  fi
 }

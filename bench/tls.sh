@@ -37,7 +37,6 @@ go build -o "$work/plb" ./cmd/plb
 
 wrkcmd=("${cli[@]}" wrk)
 
-
 # The certificate both servers use.
 case $KEY in
   rsa) keyopt=(-newkey rsa:2048); keyname="RSA-2048" ;;
@@ -46,32 +45,11 @@ esac
 openssl req -x509 "${keyopt[@]}" -nodes -days 2 -subj "/CN=127.0.0.1" \
   -addext "subjectAltName=IP:127.0.0.1" -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
 
-docroot="$work/www"
-mkdir -p "$docroot/static"
-head -c 100 /dev/urandom | base64 -w0 | head -c 100 > "$docroot/static/100b.txt"
-head -c $((1 << 20)) /dev/urandom > "$docroot/static/1m.bin"
-chmod -R a+rX "$work"
-touch -d '1 hour ago' "$docroot/static/"*
-
+static_docroot
 start_plb() { # $1 port
-  cat > "$work/plb.toml" <<EOF
-[global]
-workers = 1
-log_level = 3
-[service.web]
-role = "web_server"
-listen = "127.0.0.1:$1"
-docroot = "$docroot"
-persist_client = true
-enable_ssl = true
-ssl_cert_file = "$work/cert.pem"
-ssl_key_file = "$work/key.pem"
-EOF
-  if [ -n "${PROFILE:-}" ]; then
-    PLB_CPUPROFILE=$PROFILE "${srv[@]}" "$work/plb" -c "$work/plb.toml" & PIDS=($!); pids+=($!)
-  else
-    "${srv[@]}" "$work/plb" -c "$work/plb.toml" & PIDS=($!); pids+=($!)
-  fi
+  plb_web "$1" "enable_ssl = true
+ssl_cert_file = \"$work/cert.pem\"
+ssl_key_file = \"$work/key.pem\""
 }
 start_nginx() { # $1 port, $2 protocols (empty: nginx's default)
   nginx_static "$1" ssl "ssl_certificate $work/cert.pem; ssl_certificate_key $work/key.pem; ${2:+ssl_protocols $2;}"

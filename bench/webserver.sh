@@ -27,35 +27,8 @@ go build -o "$work/plb" ./cmd/plb
 # neither is scheduled onto the other's core (the figures vary less).
 wrkcmd=("${cli[@]}" wrk)
 
-
-# The docroot: the files sit one directory down, as in a real site.
-docroot="$work/www"
-mkdir -p "$docroot/static"
-head -c 100 /dev/urandom | base64 -w0 | head -c 100 > "$docroot/static/100b.txt"
-head -c $((1 << 20)) /dev/urandom > "$docroot/static/1m.bin"
-chmod -R a+rX "$work"
-# A deployed site's files are old: dated an hour back, so that plb's cache
-# of small files (which skips files changed in the last seconds) applies
-# from the first request, as nginx's caches would.
-touch -d '1 hour ago' "$docroot/static/"*
-
-start_plb() { # $1 port
-  cat > "$work/plb.toml" <<EOF
-[global]
-workers = 1
-log_level = 3
-[service.web]
-role = "web_server"
-listen = "127.0.0.1:$1"
-docroot = "$docroot"
-persist_client = true
-EOF
-  if [ -n "${PROFILE:-}" ]; then
-    PLB_CPUPROFILE=$PROFILE "${srv[@]}" "$work/plb" -c "$work/plb.toml" & PIDS=($!); pids+=($!)
-  else
-    "${srv[@]}" "$work/plb" -c "$work/plb.toml" & PIDS=($!); pids+=($!)
-  fi
-}
+static_docroot
+start_plb() { plb_web "$1"; } # $1 port
 start_nginx() { nginx_static "$1"; } # $1 port
 
 targets=(plb-1 nginx)
