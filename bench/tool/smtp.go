@@ -26,41 +26,25 @@ func smtpSink(args []string) error {
 	addr := fs.String("addr", "127.0.0.1:0", "listen address")
 	name := fs.String("name", "sink.bench", "host name in the greeting and EHLO reply")
 	fs.Parse(args)
-	ln, err := net.Listen("tcp", *addr)
-	if err != nil {
-		return err
-	}
-	fmt.Println(ln.Addr().String())
 	greeting := []byte("220 " + *name + " ESMTP bench sink\r\n")
 	ehlo := []byte("250-" + *name + "\r\n250-PIPELINING\r\n250-8BITMIME\r\n250 SIZE 52428800\r\n")
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return err
-			}
-			time.Sleep(10 * time.Millisecond) // EMFILE and the like
-			continue
-		}
-		go sinkConn(c, greeting, ehlo)
-	}
+	bufs := &sync.Pool{New: func() any {
+		return &sinkBuf{r: bufio.NewReaderSize(nil, 16<<10), w: bufio.NewWriterSize(nil, 4<<10)}
+	}}
+	return serveTCP(*addr, func(c net.Conn) { sinkConn(c, bufs, greeting, ehlo) })
 }
-
-var sinkBufs = sync.Pool{New: func() any {
-	return &sinkBuf{r: bufio.NewReaderSize(nil, 16<<10), w: bufio.NewWriterSize(nil, 4<<10)}
-}}
 
 type sinkBuf struct {
 	r *bufio.Reader
 	w *bufio.Writer
 }
 
-func sinkConn(c net.Conn, greeting, ehlo []byte) {
+func sinkConn(c net.Conn, bufs *sync.Pool, greeting, ehlo []byte) {
 	defer c.Close()
-	b := sinkBufs.Get().(*sinkBuf)
+	b := bufs.Get().(*sinkBuf)
 	b.r.Reset(c)
 	b.w.Reset(c)
-	defer func() { b.r.Reset(nil); b.w.Reset(nil); sinkBufs.Put(b) }()
+	defer func() { b.r.Reset(nil); b.w.Reset(nil); bufs.Put(b) }()
 	br, bw := b.r, b.w
 	c.SetDeadline(time.Now().Add(5 * time.Minute))
 	bw.Write(greeting)

@@ -18,38 +18,45 @@ func echo(args []string) error {
 	fs := flag.NewFlagSet("echo", flag.ExitOnError)
 	addr := fs.String("addr", "127.0.0.1:0", "listen address")
 	fs.Parse(args)
-	ln, err := net.Listen("tcp", *addr)
+	bufs := sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}
+	return serveTCP(*addr, func(c net.Conn) {
+		defer c.Close()
+		bp := bufs.Get().(*[]byte)
+		defer bufs.Put(bp)
+		buf := *bp
+		for {
+			n, err := c.Read(buf)
+			if n > 0 {
+				if _, werr := c.Write(buf[:n]); werr != nil {
+					return
+				}
+			}
+			if err != nil {
+				return
+			}
+		}
+	})
+}
+
+// serveTCP listens on addr, prints the bound address, and serves every
+// connection with handle on a goroutine of its own, until the listener
+// fails (a failed accept, as EMFILE, only pauses it).
+func serveTCP(addr string, handle func(net.Conn)) error {
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
 	}
 	fmt.Println(ln.Addr().String())
-	bufs := sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}
 	for {
 		c, err := ln.Accept()
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return err
 			}
-			time.Sleep(10 * time.Millisecond)
+			time.Sleep(10 * time.Millisecond) // EMFILE and the like
 			continue
 		}
-		go func() {
-			defer c.Close()
-			bp := bufs.Get().(*[]byte)
-			defer bufs.Put(bp)
-			buf := *bp
-			for {
-				n, err := c.Read(buf)
-				if n > 0 {
-					if _, werr := c.Write(buf[:n]); werr != nil {
-						return
-					}
-				}
-				if err != nil {
-					return
-				}
-			}
-		}()
+		go handle(c)
 	}
 }
 
