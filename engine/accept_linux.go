@@ -11,12 +11,13 @@ import (
 // close-on-exec) and returns its peer's address. It is unix.Accept4
 // without the getsockopt(SO_PROTOCOL) that x/sys makes for every IPv4 or
 // IPv6 peer (to tell an L2TP socket apart): one system call fewer per
-// client on a TCP listener.
+// client on a TCP listener. A raw system call, as readFd: every listener
+// is non-blocking.
 func accept4(fd int) (int, netip.AddrPort, error) {
 	var rsa unix.RawSockaddrAny
 	l := uint32(unix.SizeofSockaddrAny)
 	for {
-		nfd, _, errno := unix.Syscall6(unix.SYS_ACCEPT4, uintptr(fd), uintptr(unsafe.Pointer(&rsa)), uintptr(unsafe.Pointer(&l)),
+		nfd, _, errno := unix.RawSyscall6(unix.SYS_ACCEPT4, uintptr(fd), uintptr(unsafe.Pointer(&rsa)), uintptr(unsafe.Pointer(&l)),
 			unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0, 0)
 		if errno == unix.EINTR {
 			continue

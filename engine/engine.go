@@ -1,5 +1,6 @@
 // Package engine is plb's reactor: N event loops built from gnet's exported
-// pkg/netpoll, each owning the connections it accepts and dials, with flow
+// parts (pkg/queue's lock-free task queue, pkg/socket; its poller is
+// pkg/netpoll's, changed where poller.go says), each owning the connections it accepts and dials, with flow
 // control (pause/resume reading, write watermarks and drain callbacks), exact
 // close (close-after-flush, half-close), per-connection timeouts, non-blocking
 // dials, sendfile, accept that survives descriptor exhaustion, and graceful
@@ -112,7 +113,7 @@ func New(cfg Config) (*Engine, error) {
 		l, err := newLoop(e, i)
 		if err != nil {
 			for _, l := range e.loops {
-				l.poller.Close()
+				l.poller.close()
 			}
 			return nil, fmt.Errorf("engine: loop %d: %w", i, err)
 		}
@@ -183,7 +184,7 @@ func (e *Engine) Stop() {
 		e.wg.Wait()
 	}
 	for _, l := range e.loops {
-		l.poller.Close()
+		l.poller.close()
 	}
 }
 

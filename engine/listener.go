@@ -8,7 +8,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/panjf2000/gnet/v2/pkg/netpoll"
 	"github.com/panjf2000/gnet/v2/pkg/socket"
 	"golang.org/x/sys/unix"
 )
@@ -213,7 +212,7 @@ func (s *lsock) start() {
 		return
 	}
 	s.loop.register(s.fd, s)
-	if err := s.loop.poller.AddRead(&netpoll.PollAttachment{FD: s.fd}, false); err != nil {
+	if err := s.loop.poller.add(s.fd, unix.EPOLLIN); err != nil {
 		s.loop.log.Error("listener not polled", "addr", s.ln.addr, "err", err)
 	}
 }
@@ -227,7 +226,7 @@ func (s *lsock) close() {
 		s.resume.Stop()
 	}
 	if !s.paused {
-		s.loop.poller.Delete(s.fd)
+		s.loop.poller.del(s.fd)
 	}
 	s.loop.unregister(s.fd)
 	unix.Close(s.fd)
@@ -243,7 +242,7 @@ func (s *lsock) pause(d time.Duration) {
 		return
 	}
 	s.paused = true
-	s.loop.poller.Delete(s.fd)
+	s.loop.poller.del(s.fd)
 	if d > 0 {
 		if s.resume == nil {
 			s.resume = s.loop.AfterFunc(d, s.unpause)
@@ -258,12 +257,12 @@ func (s *lsock) unpause() {
 		return
 	}
 	s.paused = false
-	if err := s.loop.poller.AddRead(&netpoll.PollAttachment{FD: s.fd}, false); err != nil {
+	if err := s.loop.poller.add(s.fd, unix.EPOLLIN); err != nil {
 		s.loop.log.Error("listener not polled", "addr", s.ln.addr, "err", err)
 	}
 }
 
-func (s *lsock) onEvent(netpoll.IOEvent) {
+func (s *lsock) onEvent(uint32) {
 	l := s.loop
 	ln := s.ln
 	for i := 0; i < 64 && !s.closed; i++ {

@@ -8,13 +8,11 @@ import (
 	"time"
 
 	gerrors "github.com/panjf2000/gnet/v2/pkg/errors"
-	"github.com/panjf2000/gnet/v2/pkg/netpoll"
-	"github.com/panjf2000/gnet/v2/pkg/queue"
 )
 
 // pollable is anything registered in a loop's poller.
 type pollable interface {
-	onEvent(ev netpoll.IOEvent)
+	onEvent(ev uint32)
 }
 
 // Loop is one event loop: a goroutine with its own epoll instance that owns
@@ -23,7 +21,7 @@ type pollable interface {
 type Loop struct {
 	id     int
 	eng    *Engine
-	poller *netpoll.Poller
+	poller *poller
 	log    *slog.Logger
 
 	fds      []pollable // indexed by fd
@@ -33,6 +31,8 @@ type Loop struct {
 	deferred []deferredTask // run after the current event (OnClose, redelivery)
 	free     [][]byte       // free outbound blocks
 	conns    int            // open conns on this loop
+	more     bool           // OnData is handling bytes the peer's FIN follows
+	corked   []*Conn        // written with MSG_MORE in this event
 	stopping bool
 	ticking  atomic.Bool // a tick task is queued
 	stopped  atomic.Bool
@@ -45,7 +45,7 @@ const (
 )
 
 func newLoop(e *Engine, id int) (*Loop, error) {
-	p, err := netpoll.OpenPoller()
+	p, err := openPoller()
 	if err != nil {
 		return nil, err
 	}
@@ -75,7 +75,7 @@ func (l *Loop) Run(fn func()) bool {
 	if l.stopped.Load() {
 		return false
 	}
-	err := l.poller.Trigger(queue.LowPriority, runTask, loopTask{l, fn})
+	err := l.poller.trigger(false, runTask, loopTask{l, fn})
 	return err == nil
 }
 
@@ -99,7 +99,7 @@ func runTask(arg any) error {
 }
 
 func (l *Loop) run() {
-	err := l.poller.Polling(l.dispatch)
+	err := l.poller.polling(l.dispatch)
 	if err != nil && !errors.Is(err, gerrors.ErrEngineShutdown) {
 		l.log.Error("loop stopped", "err", err)
 	}
@@ -108,7 +108,7 @@ func (l *Loop) run() {
 
 // dispatch handles one poll event. It runs the deferred callbacks queued by
 // the handler before returning, so re-entrant closes are safe.
-func (l *Loop) dispatch(fd int, ev netpoll.IOEvent, _ netpoll.IOFlags) error {
+func (l *Loop) dispatch(fd int, ev uint32) error {
 	l.now = l.eng.cfg.Now()
 	if fd < len(l.fds) {
 		if p := l.fds[fd]; p != nil {
@@ -116,17 +116,34 @@ func (l *Loop) dispatch(fd int, ev netpoll.IOEvent, _ netpoll.IOFlags) error {
 		}
 	}
 	l.runDeferred()
+	if len(l.corked) > 0 {
+		l.uncork()
+	}
 	if l.stopping {
 		return gerrors.ErrEngineShutdown
 	}
 	return nil
 }
 
+// uncork pushes the bytes written with MSG_MORE during an event to conns
+// that were neither shut down nor closed by its end.
+func (l *Loop) uncork() {
+	for i, c := range l.corked {
+		if !c.closed && !c.shutDone {
+			uncorkFd(c.fd)
+		}
+		l.corked[i] = nil
+	}
+	l.corked = l.corked[:0]
+}
+
 // deferredTask is a callback, or a connection whose buffered input is to be
-// redelivered (kept apart so that a Kick allocates nothing).
+// redelivered or whose EOF is to be delivered (kept apart so that neither
+// allocates).
 type deferredTask struct {
 	fn   func()
 	kick *Conn
+	eof  *Conn
 }
 
 // later queues fn to run after the current event or task. Runs on the loop.
@@ -139,6 +156,8 @@ func (l *Loop) runDeferred() {
 		l.deferred[i] = deferredTask{}
 		if t.kick != nil {
 			t.kick.redeliver()
+		} else if t.eof != nil {
+			t.eof.finalEOF()
 		} else {
 			t.fn()
 		}
@@ -164,7 +183,7 @@ func (l *Loop) tick() {
 	if l.stopped.Load() || !l.ticking.CompareAndSwap(false, true) {
 		return
 	}
-	if l.poller.Trigger(queue.HighPriority, tickTask, l) != nil {
+	if l.poller.trigger(true, tickTask, l) != nil {
 		l.ticking.Store(false)
 	}
 }
@@ -182,7 +201,7 @@ func tickTask(arg any) error {
 }
 
 func (l *Loop) stop() {
-	l.poller.Trigger(queue.HighPriority, func(any) error {
+	l.poller.trigger(true, func(any) error {
 		l.stopping = true
 		return gerrors.ErrEngineShutdown
 	}, nil)

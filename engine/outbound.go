@@ -94,7 +94,7 @@ func (q *outQueue) pop(l *Loop) {
 // out, and a hard error.
 func (q *outQueue) flush(l *Loop, fd int) (bool, error) {
 	progress := false
-	var iov [16][]byte
+	var iov [maxIov][]byte
 	for !q.empty() {
 		s := &q.segs[q.head]
 		if s.f != nil {
