@@ -24,8 +24,13 @@ import (
 //   - A write-only interest is one EPOLL_CTL_MOD, not a delete and an add;
 //     epoll_ctl is a raw system call (it never blocks).
 //
-// Polling is netpoll's loop unchanged: after a batch of events it polls
-// again without blocking, and yields (runtime.Gosched) before it blocks.
+// netpoll.Poller keeps its epoll descriptor unexported, so neither can be
+// had from it; DESIGN.md section 2 builds the engine on that poller, and
+// this one stays close to its code. polling is netpoll's loop unchanged:
+// after a batch of events it polls again without blocking, and yields
+// (runtime.Gosched) before it blocks. Tasks: trigger(true) (ticks, stop)
+// all run at each turn, Loop.Run's at most maxTasksPerTurn, as netpoll's
+// high and low priorities.
 type poller struct {
 	fd, efd    int
 	one        [8]byte // the eventfd increment
