@@ -743,28 +743,19 @@ func readFd(fd int, p []byte) (int, error) {
 	}
 }
 
-func writeFd(fd int, p []byte) (int, error) {
-	for {
-		n, err := sockIO(unix.SYS_SENDTO, fd, p, unix.MSG_NOSIGNAL)
-		if err == unix.EINTR {
-			continue
-		}
-		if err == unix.EAGAIN {
-			return 0, nil
-		}
-		if err != nil {
-			return 0, err
-		}
-		return n, nil
-	}
-}
+func writeFd(fd int, p []byte) (int, error) { return sendFd(fd, p, unix.MSG_NOSIGNAL) }
 
 // writeMoreFd is writeFd with MSG_MORE: the kernel holds a partial segment
 // for what follows (a FIN, more bytes) until a send without it, a shutdown,
 // a close or uncorkFd.
 func writeMoreFd(fd int, p []byte) (int, error) {
+	return sendFd(fd, p, unix.MSG_NOSIGNAL|unix.MSG_MORE)
+}
+
+// sendFd is send(2) with flags; a full socket is 0 bytes written.
+func sendFd(fd int, p []byte, flags uintptr) (int, error) {
 	for {
-		n, err := sockIO(unix.SYS_SENDTO, fd, p, unix.MSG_NOSIGNAL|unix.MSG_MORE)
+		n, err := sockIO(unix.SYS_SENDTO, fd, p, flags)
 		if err == unix.EINTR {
 			continue
 		}
