@@ -26,6 +26,7 @@ import (
 
 	"github.com/plb/plb/config"
 	"github.com/plb/plb/http/proxy"
+	"github.com/plb/plb/internal/testutil"
 )
 
 // testTimeout bounds every wait in these tests.
@@ -498,22 +499,7 @@ func newBigBackend(t *testing.T, size int64) *bigBackend {
 }
 
 // logBuffer is a slog handler target that keeps what was logged.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
+type logBuffer = testutil.SyncBuffer
 
 // ---- descriptors and polling ----
 

@@ -19,6 +19,7 @@ import (
 
 	"github.com/plb/plb/config"
 	"github.com/plb/plb/engine"
+	"github.com/plb/plb/internal/testutil"
 	"github.com/plb/plb/pool"
 	"github.com/plb/plb/smtp/proxyproto"
 )
@@ -35,22 +36,7 @@ type relay struct {
 }
 
 // syncBuffer is a log destination safe for the loop and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (w *syncBuffer) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-func (w *syncBuffer) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.String()
-}
+type syncBuffer = testutil.SyncBuffer
 
 // smtpService is an smtp_proxy's settings with the defaults and the edits
 // of set.
