@@ -29,7 +29,8 @@ func accept4(fd int) (int, netip.AddrPort, error) {
 	}
 }
 
-// rawToAddrPort reads an IPv4 or IPv6 socket address (zero for others).
+// rawToAddrPort reads an IPv4 or IPv6 socket address (zero for others),
+// an IPv4-mapped one as IPv4, as sockaddrToAddrPort does.
 func rawToAddrPort(rsa *unix.RawSockaddrAny) netip.AddrPort {
 	switch rsa.Addr.Family {
 	case unix.AF_INET:
@@ -39,7 +40,7 @@ func rawToAddrPort(rsa *unix.RawSockaddrAny) netip.AddrPort {
 	case unix.AF_INET6:
 		p := (*unix.RawSockaddrInet6)(unsafe.Pointer(rsa))
 		port := uint16(p.Port>>8) | uint16(p.Port<<8)
-		return netip.AddrPortFrom(netip.AddrFrom16(p.Addr), port)
+		return netip.AddrPortFrom(netip.AddrFrom16(p.Addr).Unmap(), port)
 	}
 	return netip.AddrPort{}
 }

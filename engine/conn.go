@@ -252,7 +252,7 @@ func (c *Conn) onTimer() {
 	}
 	c.deadline = time.Time{}
 	switch {
-	case c.connecting || c.tls != nil && c.tls.client && !c.tls.ready:
+	case c.connecting || c.tls != nil && c.tls.client && !c.tls.ready():
 		c.destroy(ErrConnectTimeout)
 	case c.closing:
 		c.destroy(ErrTimeout)
@@ -383,7 +383,7 @@ func (c *Conn) CloseWrite() {
 	}
 	c.wrShut = true
 	if c.tls != nil {
-		c.tlsCloseWrite()
+		c.tls.closeNotify() // now, or once the handshake and pending output are done
 		if c.closed {
 			return
 		}
@@ -478,10 +478,15 @@ func (c *Conn) updateInterest() {
 	if c.connecting || !c.out.empty() {
 		want |= wantWrite
 	}
-	if c.lingering || !c.paused && !c.eof && !c.closing && (c.tls == nil || !c.tls.rawEOF) ||
-		c.tls != nil && c.tls.handshaking() {
-		// A lingering conn reads (and discards) even if it was paused:
-		// the peer's EOF is what lets it close early.
+	// A lingering conn reads (and discards) even if it was paused: the
+	// peer's EOF is what lets it close early.
+	read := c.lingering || !c.paused && !c.eof && !c.closing
+	if t := c.tls; t != nil && !c.lingering {
+		// Nothing to read after the peer's FIN; a handshake reads even
+		// when paused or closing.
+		read = read && !t.rawEOF || t.handshaking()
+	}
+	if read {
 		want |= wantRead
 	}
 	if want == c.interest {
@@ -644,7 +649,7 @@ func (c *Conn) deliver(data []byte, shared bool) {
 // notify allows OnDrain (not when called from inside a handler's own call).
 func (c *Conn) flush(notify bool) {
 	progress, err := c.out.flush(c.loop, c.fd)
-	if err == nil && c.tls != nil && c.tls.ready && len(c.tls.pend) > 0 {
+	if err == nil && c.tls != nil && c.tls.ready() && len(c.tls.pend) > 0 {
 		// Encrypt what waits (a file, output behind it) as the queue drains.
 		var p bool
 		p, err = c.tlsPumpFlush()
@@ -710,7 +715,7 @@ func (c *Conn) finishConnect(ev uint32) {
 		return
 	}
 	c.updateInterest()
-	if c.tls != nil && !c.tls.ready {
+	if c.tls != nil && !c.tls.ready() {
 		// OnOpen follows the handshake (tls.go); send the ClientHello.
 		if !c.closed && !c.out.empty() {
 			c.flush(false)

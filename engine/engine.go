@@ -1,10 +1,10 @@
 // Package engine is plb's reactor: N event loops built from gnet's exported
 // parts (pkg/queue's lock-free task queue, pkg/socket; its poller is
-// pkg/netpoll's, changed where poller.go says), each owning the connections it accepts and dials, with flow
-// control (pause/resume reading, write watermarks and drain callbacks), exact
-// close (close-after-flush, half-close), per-connection timeouts, non-blocking
-// dials, sendfile, accept that survives descriptor exhaustion, and graceful
-// drain. See DESIGN.md section 2 for why it is not built on gnet.Engine.
+// pkg/netpoll's, changed where poller.go says), each owning the connections
+// it accepts and dials, with flow control (pause/resume reading, write
+// watermarks and drain callbacks), exact close (close-after-flush,
+// half-close), per-connection timeouts, non-blocking dials, sendfile, accept
+// that survives descriptor exhaustion, and graceful drain. See DESIGN.md section 2 for why it is not built on gnet.Engine.
 //
 // Contract: methods documented "runs on the loop" must be called from a
 // callback or task running on the loop that owns the object and must not

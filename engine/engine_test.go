@@ -57,9 +57,15 @@ func (h *funcHandler) OnClose(c *Conn, err error) {
 	}
 }
 
-func startEngine(t *testing.T, loops int) *Engine {
+func startEngine(t testing.TB, loops int) *Engine {
 	t.Helper()
-	e, err := New(Config{Loops: loops, Tick: 10 * time.Millisecond})
+	return runEngine(t, Config{Loops: loops, Tick: 10 * time.Millisecond})
+}
+
+// runEngine starts an engine with cfg, stopped when the test ends.
+func runEngine(t testing.TB, cfg Config) *Engine {
+	t.Helper()
+	e, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,11 +74,13 @@ func startEngine(t *testing.T, loops int) *Engine {
 	return e
 }
 
+func echoHandler() Handler {
+	return &funcHandler{data: func(c *Conn, p []byte) int { c.Write(p); return len(p) }}
+}
+
 func TestEcho(t *testing.T) {
 	e := startEngine(t, 2)
-	ln, err := e.Listen(ListenConfig{Addr: "127.0.0.1:0", OnAccept: func(c *Conn) Handler {
-		return &funcHandler{data: func(c *Conn, p []byte) int { c.Write(p); return len(p) }}
-	}})
+	ln, err := e.Listen(ListenConfig{Addr: "127.0.0.1:0", OnAccept: func(*Conn) Handler { return echoHandler() }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -306,12 +314,7 @@ func TestKickFromOnData(t *testing.T) {
 // still notices the peer's close and goes at once, instead of waiting out
 // the linger timeout.
 func TestLingerWhilePaused(t *testing.T) {
-	e, err := New(Config{Loops: 1, Tick: 10 * time.Millisecond, LingerTimeout: 10 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.Start()
-	t.Cleanup(e.Stop)
+	e := runEngine(t, Config{Loops: 1, Tick: 10 * time.Millisecond, LingerTimeout: 10 * time.Second})
 	closed := make(chan time.Time, 1)
 	ln, err := e.Listen(ListenConfig{Addr: "127.0.0.1:0", OnAccept: func(c *Conn) Handler {
 		return &funcHandler{
@@ -352,15 +355,8 @@ func TestLingerWhilePaused(t *testing.T) {
 // BenchmarkEcho measures a 1 KiB round trip through an engine echo
 // connection: read, OnData, write (syscalls included).
 func BenchmarkEcho(b *testing.B) {
-	e, err := New(Config{Loops: 1})
-	if err != nil {
-		b.Fatal(err)
-	}
-	e.Start()
-	defer e.Stop()
-	ln, err := e.Listen(ListenConfig{Addr: "127.0.0.1:0", OnAccept: func(c *Conn) Handler {
-		return &funcHandler{data: func(c *Conn, p []byte) int { c.Write(p); return len(p) }}
-	}})
+	e := runEngine(b, Config{Loops: 1})
+	ln, err := e.Listen(ListenConfig{Addr: "127.0.0.1:0", OnAccept: func(*Conn) Handler { return echoHandler() }})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -99,8 +99,7 @@ func (e *Engine) Listen(cfg ListenConfig) (*Listener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("engine: listen %s: %w", cfg.Addr, err)
 	}
-	ln := &Listener{eng: e, cfg: cfg, created: e.cfg.Now()}
-	ln.refusing = &Listener{eng: e, addr: addr}
+	ln := &Listener{eng: e, cfg: cfg, created: e.cfg.Now(), refusing: &Listener{}}
 	fds := make([]int, 0, len(e.loops))
 	if is := e.findInherited(cfg.Network, addr); is != nil {
 		// Socket activation: every loop accepts on a duplicate of the
@@ -119,7 +118,7 @@ func (e *Engine) Listen(cfg ListenConfig) (*Listener, error) {
 			fds = append(fds, fd)
 		}
 		is.used.Add(1)
-		ln.inherited, ln.addr, ln.refusing.addr = is, is.Addr, is.Addr
+		ln.inherited, ln.addr = is, is.Addr
 		e.log.Info("listening on an inherited socket", "addr", is.Addr.String(), "fd", is.FD, "name", is.Name)
 	}
 	if ln.inherited == nil && addr.Port != 0 && !e.ownListener(addr) {
@@ -139,7 +138,7 @@ func (e *Engine) Listen(cfg ListenConfig) (*Listener, error) {
 			return nil, fmt.Errorf("engine: listen %s: %w", cfg.Addr, err)
 		}
 		if ln.addr == nil {
-			ln.addr, ln.refusing.addr = bound, bound
+			ln.addr = bound
 			addr = bound // port 0: every loop binds the port the first got
 		}
 		fds = append(fds, fd)
@@ -197,7 +196,6 @@ func (ln *Listener) Close() {
 	if !ln.closed.CompareAndSwap(false, true) {
 		return
 	}
-
 	for _, s := range ln.socks {
 		s := s
 		if !s.loop.Run(s.close) {

@@ -17,7 +17,7 @@ func TestMaxConns(t *testing.T) {
 	var accepted atomic.Int64
 	ln, err := e.Listen(ListenConfig{Addr: "127.0.0.1:0", MaxConns: 2, OnAccept: func(c *Conn) Handler {
 		accepted.Add(1)
-		return &funcHandler{data: func(c *Conn, p []byte) int { c.Write(p); return len(p) }}
+		return echoHandler()
 	}})
 	if err != nil {
 		t.Fatal(err)

@@ -16,9 +16,7 @@ import (
 // echoOn listens on addr with an echo handler.
 func echoOn(t *testing.T, e *Engine, cfg ListenConfig) *Listener {
 	t.Helper()
-	cfg.OnAccept = func(c *Conn) Handler {
-		return &funcHandler{data: func(c *Conn, p []byte) int { c.Write(p); return len(p) }}
-	}
+	cfg.OnAccept = func(*Conn) Handler { return echoHandler() }
 	ln, err := e.Listen(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -76,12 +74,7 @@ func TestInheritAdopt(t *testing.T) {
 	if socks[0].Name != "web" || socks[0].Addr.String() != addr || socks[1].Name != "" {
 		t.Fatalf("inherited %+v %+v", socks[0], socks[1])
 	}
-	e, err := New(Config{Loops: 2, Tick: 10 * time.Millisecond, Inherited: socks})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.Start()
-	t.Cleanup(e.Stop)
+	e := runEngine(t, Config{Loops: 2, Tick: 10 * time.Millisecond, Inherited: socks})
 	ln := echoOn(t, e, ListenConfig{Addr: addr})
 	if ln.Inherited() != socks[0] || !socks[0].Used() || ln.Addr().String() != addr {
 		t.Fatalf("listener on %s: inherited %v, addr %v", addr, ln.Inherited(), ln.Addr())
@@ -234,5 +227,33 @@ func TestListenBusy(t *testing.T) {
 	ln2 := echoOn(t, e, ListenConfig{Addr: ln.Addr().String()})
 	for range 4 {
 		checkEcho(t, "tcp", ln2.Addr().String())
+	}
+}
+
+// TestRemoteUnmapped: an IPv4 client of a dual-stack listener has an IPv4
+// remote address, not an IPv4-mapped IPv6 one.
+func TestRemoteUnmapped(t *testing.T) {
+	e := startEngine(t, 1)
+	got := make(chan netip.AddrPort, 1)
+	ln, err := e.Listen(ListenConfig{Addr: "[::]:0", OnAccept: func(c *Conn) Handler {
+		got <- c.RemoteAddr()
+		return echoHandler()
+	}})
+	if err != nil {
+		t.Skipf("no dual-stack listener: %v", err)
+	}
+	t.Cleanup(ln.Close)
+	nc, err := net.Dial("tcp4", fmt.Sprintf("127.0.0.1:%d", ln.Addr().Port))
+	if err != nil {
+		t.Skipf("no IPv4 to a [::] listener: %v", err)
+	}
+	defer nc.Close()
+	select {
+	case ap := <-got:
+		if !ap.Addr().Is4() || ap.Addr().String() != "127.0.0.1" {
+			t.Fatalf("remote %v, want 127.0.0.1", ap)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("not accepted")
 	}
 }

@@ -60,13 +60,11 @@ type tlsConn struct {
 	c      *Conn
 	tc     *tls.Conn
 	client bool
-	// ready: the handshake completed; the record layer runs on the loop.
-	ready bool
 	// dead: the handshake failed or was abandoned (Close); nothing more
 	// is encrypted.
 	dead    bool
 	started bool          // the handshake goroutine was started
-	hs      *tlsHandshake // the pipe, until ready
+	hs      *tlsHandshake // the pipe; nil once the handshake completed (ready)
 	timer   *Timer        // the handshake timeout
 	local   net.Addr
 	remote  net.Addr
@@ -165,11 +163,15 @@ func (c *Conn) TLS() bool { return c.tls != nil }
 // TLSConnectionState returns the TLS parameters once the handshake has
 // completed; ok is false before, and without TLS. Runs on the loop.
 func (c *Conn) TLSConnectionState() (st tls.ConnectionState, ok bool) {
-	if c.tls == nil || !c.tls.ready {
+	if c.tls == nil || !c.tls.ready() {
 		return st, false
 	}
 	return c.tls.tc.ConnectionState(), true
 }
+
+// ready reports whether the handshake completed: the record layer runs on
+// the loop.
+func (t *tlsConn) ready() bool { return t.hs == nil }
 
 func (t *tlsConn) start() {
 	t.started = true
@@ -226,9 +228,9 @@ func (t *tlsConn) Read(p []byte) (int, error) {
 			return 0, io.EOF
 		}
 		if h.recLeft == 0 {
-			h.recLeft = len(h.in) // a truncated header at EOF
-			if len(h.in) >= 5 {
-				h.recLeft = 5 + (int(h.in[3])<<8 | int(h.in[4]))
+			h.recLeft = recordSize(h.in)
+			if h.recLeft == 0 {
+				h.recLeft = len(h.in) // a truncated header at EOF
 			}
 		}
 		n := copy(p[:min(len(p), h.recLeft)], h.in)
@@ -256,17 +258,22 @@ func (t *tlsConn) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// recordLen returns the length of the TLS record at the start of p, header
-// included, or 0 if p does not hold all of it.
-func recordLen(p []byte) int {
+// recordSize returns the length, header included, of the TLS record whose
+// header starts p, or 0 if p does not hold the whole header.
+func recordSize(p []byte) int {
 	if len(p) < 5 {
 		return 0
 	}
-	n := 5 + (int(p[3])<<8 | int(p[4]))
-	if len(p) < n {
-		return 0
+	return 5 + (int(p[3])<<8 | int(p[4]))
+}
+
+// recordLen returns the length of the TLS record at the start of p, header
+// included, or 0 if p does not hold all of it.
+func recordLen(p []byte) int {
+	if n := recordSize(p); n > 0 && len(p) >= n {
+		return n
 	}
-	return n
+	return 0
 }
 
 // readable reports whether a Read of crypto/tls can return something (or
@@ -297,17 +304,12 @@ func (t *tlsConn) Write(p []byte) (int, error) {
 	if c.closed {
 		return 0, ErrClosed
 	}
-	if t.cork || c.connecting || !c.out.empty() {
+	if t.cork {
 		c.out.appendBytes(c.loop, p)
 		return len(p), nil
 	}
-	n, err := writeFd(c.fd, p)
-	if err != nil {
+	if err := c.writeRaw(p); err != nil {
 		return 0, err
-	}
-	if n < len(p) {
-		c.out.appendBytes(c.loop, p[n:])
-		c.afterQueue()
 	}
 	return len(p), nil
 }
@@ -369,7 +371,6 @@ func (t *tlsConn) handshakeDone(err error, rest []byte) {
 		return
 	}
 	t.hs = nil
-	t.ready = true
 	t.more = true // the handshake may have read records beyond its own
 	if len(rest) > 0 {
 		t.raw, t.rawOwned = rest, true
@@ -400,7 +401,7 @@ func (t *tlsConn) handshakeDone(err error, rest []byte) {
 
 func (t *tlsConn) handshakeTimeout() {
 	c := t.c
-	if !t.ready && !c.closed {
+	if !t.ready() && !c.closed {
 		c.destroy(ErrTLSHandshakeTimeout)
 	}
 }
@@ -438,7 +439,7 @@ func (c *Conn) tlsRead() {
 			}
 			return
 		}
-		if t.ready {
+		if t.ready() {
 			c.tlsInput()
 		}
 		return
@@ -537,7 +538,7 @@ func (c *Conn) deliverPlain(p []byte) {
 // tlsResume goes on decrypting after ResumeRead or Kick.
 func (c *Conn) tlsResume() {
 	t := c.tls
-	if !t.ready || c.closed || c.closing || c.paused || c.eof {
+	if !t.ready() || c.closed || c.closing || c.paused || c.eof {
 		return
 	}
 	c.tlsInput()
@@ -550,12 +551,10 @@ func (c *Conn) tlsWrite(a, b []byte) error {
 	if t.dead || t.notified {
 		return ErrClosed // after CloseWrite nothing more can be encrypted
 	}
-	if !t.ready || len(t.pend) > 0 {
+	if !t.ready() || len(t.pend) > 0 {
 		t.queue(a)
 		t.queue(b)
-		if c.Full() {
-			c.wasFull = true
-		}
+		c.afterQueue()
 		return nil
 	}
 	wasEmpty := c.out.empty()
@@ -617,7 +616,7 @@ func (c *Conn) tlsSendFile(f *os.File, off, n int64, own bool) error {
 		return ErrClosed
 	}
 	t.pend = append(t.pend, tlsPending{f: f, off: off, n: n, own: own})
-	if t.ready && len(t.pend) == 1 {
+	if t.ready() && len(t.pend) == 1 {
 		c.flush(false)
 		if c.closed {
 			return ErrClosed
@@ -666,7 +665,7 @@ func (c *Conn) tlsPump() error {
 			t.popPend() // file shorter than promised: drop the rest, as sendfile does
 		}
 	}
-	if len(t.pend) == 0 && (c.closing || c.wrShut) {
+	if c.closing || c.wrShut {
 		t.closeNotify()
 	}
 	return nil
@@ -706,9 +705,10 @@ func (t *tlsConn) popPend() {
 }
 
 // closeNotify sends (or queues, when output is queued or corked) the
-// close_notify alert, once.
+// close_notify alert, once, when the handshake is over and nothing waits to
+// be encrypted (else tlsPump sends it once pend is empty).
 func (t *tlsConn) closeNotify() {
-	if t.notified || !t.ready {
+	if t.notified || !t.ready() || len(t.pend) > 0 {
 		return
 	}
 	t.notified = true
@@ -720,35 +720,22 @@ func (t *tlsConn) closeNotify() {
 // pending output (after the handshake).
 func (c *Conn) tlsClosing() {
 	t := c.tls
-	if !t.ready && len(t.pend) == 0 {
+	if !t.ready() && len(t.pend) == 0 {
 		t.dead = true
-		if t.hs != nil {
-			t.hs.close()
-		}
+		t.hs.close()
 		t.dropPend()
 		return
 	}
-	if t.ready && len(t.pend) == 0 {
-		t.closeNotify()
-	}
+	t.closeNotify()
 }
 
 // handshaking reports whether the handshake still needs input (read even
 // when closing or paused).
-func (t *tlsConn) handshaking() bool { return !t.ready && !t.dead && !t.rawEOF }
+func (t *tlsConn) handshaking() bool { return !t.ready() && !t.dead && !t.rawEOF }
 
-// tlsCloseWrite is CloseWrite on a TLS connection: close_notify now if
-// nothing is pending (else after it, or after the handshake).
-func (c *Conn) tlsCloseWrite() {
-	t := c.tls
-	if t.ready && len(t.pend) == 0 {
-		t.closeNotify()
-	}
-}
-
-// tlsDrained reports whether nothing waits to be encrypted (and the
+// drained reports whether nothing waits to be encrypted (and the
 // handshake is over, one way or the other).
-func (t *tlsConn) drained() bool { return (t.ready || t.dead) && len(t.pend) == 0 }
+func (t *tlsConn) drained() bool { return (t.ready() || t.dead) && len(t.pend) == 0 }
 
 func (t *tlsConn) dropPend() {
 	for len(t.pend) > 0 {

@@ -87,10 +87,6 @@ func tlsDial(t testing.TB, addr string, cfg *tls.Config) *tls.Conn {
 	return tc
 }
 
-func echoHandler() Handler {
-	return &funcHandler{data: func(c *Conn, p []byte) int { c.Write(p); return len(p) }}
-}
-
 // TestTLSEcho: large payloads both ways through the record layer on the
 // loop, several clients at once, and the client's close_notify seen as an
 // EOF.
@@ -177,12 +173,7 @@ func TestTLSWriteBeforeHandshake(t *testing.T) {
 // TestTLSSendFileFlowControl: a client that does not read holds the file
 // encryption at the high-water mark instead of filling memory.
 func TestTLSSendFileFlowControl(t *testing.T) {
-	e, err := New(Config{Loops: 1, Tick: 10 * time.Millisecond, HighWater: 64 << 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.Start()
-	t.Cleanup(e.Stop)
+	e := runEngine(t, Config{Loops: 1, Tick: 10 * time.Millisecond, HighWater: 64 << 10})
 	srv, cli := tlsPair(t)
 	data := make([]byte, 16<<20)
 	rand.Read(data)
@@ -425,12 +416,7 @@ func TestTLSPauseResume(t *testing.T) {
 // the output queue. allocs/op counts the whole process, the benchmark's
 // crypto/tls client too.
 func BenchmarkTLSEcho(b *testing.B) {
-	e, err := New(Config{Loops: 1})
-	if err != nil {
-		b.Fatal(err)
-	}
-	e.Start()
-	defer e.Stop()
+	e := runEngine(b, Config{Loops: 1})
 	srv, cli := tlsPair(b)
 	ln := tlsListen(b, e, srv, echoHandler)
 	tc := tlsDial(b, ln.Addr().String(), cli)
@@ -458,12 +444,7 @@ func BenchmarkTLSEcho(b *testing.B) {
 // BenchmarkTLSDownload measures 1 MiB written by the handler and read by a
 // TLS client: encryption and the output queue.
 func BenchmarkTLSDownload(b *testing.B) {
-	e, err := New(Config{Loops: 1})
-	if err != nil {
-		b.Fatal(err)
-	}
-	e.Start()
-	defer e.Stop()
+	e := runEngine(b, Config{Loops: 1})
 	srv, cli := tlsPair(b)
 	chunk := make([]byte, 64<<10)
 	ln := tlsListen(b, e, srv, func() Handler {

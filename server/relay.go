@@ -9,10 +9,7 @@ import (
 
 // relaySettings builds an smtp_proxy's or tcp_proxy's snapshot.
 func (s *Server) relaySettings(c *config.Config, sc *config.Service, pools map[string]*pool.Pool) *smtp.Settings {
-	st := &smtp.Settings{Svc: sc, Hostname: sc.SMTPHostname}
-	if st.Hostname == "" {
-		st.Hostname = s.hostname
-	}
+	st := &smtp.Settings{Svc: sc, Hostname: s.smtpHostname(sc)}
 	if sc.Pool != "" {
 		st.Pool = pools[sc.Pool]
 		if pc := c.Pool(sc.Pool); pc != nil {
@@ -52,12 +49,17 @@ func balanceMethod(c *config.Config, pc *config.Pool) string {
 func (s *Server) policyFor(c *config.Config, pc *config.Pool) (health.Policy, error) {
 	for _, sc := range c.Services {
 		if sc.Pool == pc.Name && sc.Role == config.RoleSMTPProxy {
-			helo := sc.SMTPHostname
-			if helo == "" {
-				helo = s.hostname
-			}
-			return health.PolicyForSMTP(pc, helo, sc.ClientIPForwarding)
+			return health.PolicyForSMTP(pc, s.smtpHostname(sc), sc.ClientIPForwarding)
 		}
 	}
 	return health.PolicyFor(pc)
+}
+
+// smtpHostname is the name an smtp_proxy gives itself (its 421, the
+// probe's EHLO): smtp_hostname, else the host's name.
+func (s *Server) smtpHostname(sc *config.Service) string {
+	if sc.SMTPHostname != "" {
+		return sc.SMTPHostname
+	}
+	return s.hostname
 }

@@ -202,20 +202,23 @@ func readCADir(in *tlsInputs, dir string) ([]string, error) {
 func backendTLS(c *config.Config, sc *config.Service, old *tlsBuild) (*tlsBuild, error) {
 	var in tlsInputs
 	in.add("backend", fmt.Sprint(sc.BackendSSLVerify), sc.BackendSSLServerName, sc.BackendSSLCAFile)
-	var roots *x509.CertPool
+	var ca []byte
 	if sc.BackendSSLCAFile != "" {
-		b, err := in.read("backend_ssl_ca_file", sc.BackendSSLCAFile)
-		if err != nil {
+		var err error
+		if ca, err = in.read("backend_ssl_ca_file", sc.BackendSSLCAFile); err != nil {
 			return nil, tlsError(c, sc, err)
-		}
-		roots = x509.NewCertPool()
-		if !roots.AppendCertsFromPEM(b) {
-			return nil, tlsError(c, sc, fmt.Errorf("backend_ssl_ca_file '%s': no PEM certificate found", sc.BackendSSLCAFile))
 		}
 	}
 	sum := in.sum()
 	if old != nil && old.sum == sum {
-		return old, nil
+		return old, nil // the same CA file: not parsed again
+	}
+	var roots *x509.CertPool
+	if ca != nil {
+		roots = x509.NewCertPool()
+		if !roots.AppendCertsFromPEM(ca) {
+			return nil, tlsError(c, sc, fmt.Errorf("backend_ssl_ca_file '%s': no PEM certificate found", sc.BackendSSLCAFile))
+		}
 	}
 	cfg := &tls.Config{
 		MinVersion:         tls.VersionTLS12,
