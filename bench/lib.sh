@@ -7,8 +7,8 @@
 #
 # It makes $work (a temp dir) and pids (killed at exit, with $work
 # removed), raises the descriptor limit, and defines need, freeport,
-# waitport, ratio, rss_kb, cpu_ticks, wrk_run, nginx_static,
-# stop_target, static_docroot and plb_web.
+# waitport, ratio, better, rss_kb, cpu_ticks, wrk_run, wrk_best,
+# nginx_static, stop_target, static_docroot, plb_bg and plb_web.
 
 OUT=${OUT:-bench/results}
 mkdir -p "$OUT"
@@ -44,6 +44,7 @@ fi
 freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 waitport() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; return 1; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b+0 == 0) print "-"; else printf "%.2f", a/b }'; }
+better() { awk -v a="$1" -v b="${2:-0}" 'BEGIN{exit !(a > b)}'; } # A > B (B empty: 0)
 rss_kb() { local t=0; for p in "$@"; do v=$(awk '/VmRSS/{print $2}' /proc/$p/status 2>/dev/null || echo 0); t=$((t + ${v:-0})); done; echo $t; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 
@@ -59,6 +60,19 @@ wrk_run() {
   [ -n "$errs" ] && echo "  $url $*: $errs" >&2
   local ms; ms=$(awk -v v="$p99" 'BEGIN{ if (v ~ /us$/) {sub(/us/,"",v); print v/1000} else if (v ~ /ms$/) {sub(/ms/,"",v); print v} else if (v ~ /s$/) {sub(/s/,"",v); print v*1000} else print "?" }')
   echo "$rps $ms"
+}
+
+# wrk_best LABEL KEY URL [WRK OPTIONS]: a 1 s warm-up, then wrk_run; logs
+# "LABEL: ..." and keeps the figures in RPS[KEY] and P99[KEY] (the
+# caller's associative arrays) when they beat the best round so far.
+wrk_best() {
+  local label=$1 key=$2 url=$3 r p; shift 3
+  "${cli[@]}" wrk -t1 -c"$CONNS" -d1s "$@" "$url" >/dev/null 2>&1 || true # warm-up
+  read -r r p < <(wrk_run "$url" "$@")
+  echo "$label: $r req/s, p99 $p ms" >&2
+  if better "$r" "${RPS[$key]:-}"; then
+    RPS[$key]=$r; P99[$key]=$p
+  fi
 }
 
 # nginx_static PORT [LISTEN FLAGS] [SERVER LINES]: nginx (worker_processes
@@ -114,9 +128,14 @@ static_docroot() {
   touch -d '1 hour ago' "$docroot/static/"*
 }
 
-# plb_web PORT [TOML LINES]: plb ($work/plb, 1 loop, on the server CPU with
-# PIN=1, writing a CPU profile to $PROFILE when set) as a web_server of
-# $docroot on 127.0.0.1:PORT; sets PIDS and adds it to pids.
+# plb_bg CONFIG [PROFILE]: $work/plb -c CONFIG in the background (on the
+# server CPU with PIN=1, writing a CPU profile to PROFILE when given); $!
+# is its pid.
+plb_bg() { env ${2:+"PLB_CPUPROFILE=$2"} "${srv[@]}" "$work/plb" -c "$1" & }
+
+# plb_web PORT [TOML LINES]: plb (plb_bg, 1 loop, profiled to $PROFILE when
+# set) as a web_server of $docroot on 127.0.0.1:PORT; sets PIDS and adds
+# it to pids.
 plb_web() {
   cat > "$work/plb.toml" <<EOF
 [global]
@@ -129,9 +148,5 @@ docroot = "$docroot"
 persist_client = true
 ${2:-}
 EOF
-  if [ -n "${PROFILE:-}" ]; then
-    PLB_CPUPROFILE=$PROFILE "${srv[@]}" "$work/plb" -c "$work/plb.toml" & PIDS=($!); pids+=($!)
-  else
-    "${srv[@]}" "$work/plb" -c "$work/plb.toml" & PIDS=($!); pids+=($!)
-  fi
+  plb_bg "$work/plb.toml" "${PROFILE:-}"; PIDS=($!); pids+=($!)
 }

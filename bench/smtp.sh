@@ -63,11 +63,7 @@ listen = "127.0.0.1:$1"
 pool = "be"
 EOF
   [ "$2" = smtp ] && echo 'smtp_hostname = "plb.bench"' >> "$work/plb-$2.toml"
-  if [ -n "${3:-}" ]; then
-    PLB_CPUPROFILE=$3 "${srv[@]}" "$work/plb" -c "$work/plb-$2.toml" & PROXY_PID=$!
-  else
-    "${srv[@]}" "$work/plb" -c "$work/plb-$2.toml" & PROXY_PID=$!
-  fi
+  plb_bg "$work/plb-$2.toml" "${3:-}"; PROXY_PID=$!
   pids+=($PROXY_PID)
 }
 # start_haproxy PORT smtp|tcp: sets PROXY_PID.
@@ -131,7 +127,6 @@ measure() {
   echo "$out"
 }
 field() { sed -n "s/.*\\b$1=\\([^ ]*\\).*/\\1/p" <<<"$2"; }
-better() { awk -v a="$1" -v b="${2:-0}" 'BEGIN{exit !(a > b)}'; }
 
 targets=(direct plb-1 haproxy)
 declare -A MSGS ERRS CPU RTS MBS TERR TCPU

@@ -35,8 +35,6 @@ need wrk nginx openssl
 
 go build -o "$work/plb" ./cmd/plb
 
-wrkcmd=("${cli[@]}" wrk)
-
 # The certificate both servers use.
 case $KEY in
   rsa) keyopt=(-newkey rsa:2048); keyname="RSA-2048" ;;
@@ -74,12 +72,7 @@ for round in $(seq "$ROUNDS"); do
       url="https://127.0.0.1:$port/static/${FILE[$c]}"
       o=()
       [ "${c%%-*}" = new ] && o=(-H "Connection: close")
-      "${wrkcmd[@]}" -t1 -c"$CONNS" -d1s "${o[@]}" "$url" >/dev/null 2>&1 || true # warm-up
-      read -r r p < <(wrk_run "$url" "${o[@]}")
-      echo "round $round $t $c: $r req/s, p99 $p ms" >&2
-      if awk -v a="$r" -v b="${RPS[$t,$c]:-0}" 'BEGIN{exit !(a > b)}'; then
-        RPS[$t,$c]=$r; P99[$t,$c]=$p
-      fi
+      wrk_best "round $round $t $c" "$t,$c" "$url" "${o[@]}"
     done
     stop_target
   done

@@ -23,9 +23,9 @@ need wrk nginx
 
 go build -o "$work/plb" ./cmd/plb
 
-# With PIN=1 the server runs on the last CPU and wrk on the others, so that
-# neither is scheduled onto the other's core (the figures vary less).
-wrkcmd=("${cli[@]}" wrk)
+# With PIN=1 (bench/lib.sh) the server runs on the last CPU and wrk on
+# the others, so that neither is scheduled onto the other's core (the
+# figures vary less).
 
 static_docroot
 start_plb() { plb_web "$1"; } # $1 port
@@ -43,13 +43,7 @@ for round in $(seq "$ROUNDS"); do
     esac
     waitport "$port"
     for size in "${sizes[@]}"; do
-      url="http://127.0.0.1:$port/static/$size"
-      "${wrkcmd[@]}" -t1 -c"$CONNS" -d1s "$url" >/dev/null 2>&1 || true # warm-up
-      read -r r p < <(wrk_run "$url")
-      echo "round $round $t $size: $r req/s, p99 $p ms" >&2
-      if awk -v a="$r" -v b="${RPS[$t,$size]:-0}" 'BEGIN{exit !(a > b)}'; then
-        RPS[$t,$size]=$r; P99[$t,$size]=$p
-      fi
+      wrk_best "round $round $t $size" "$t,$size" "http://127.0.0.1:$port/static/$size"
     done
     stop_target
   done

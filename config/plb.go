@@ -127,7 +127,7 @@ func parsePLB(name string, data []byte, o Options) (*Config, error) {
 		}
 	}
 	// Every timeout is integer seconds, used or not.
-	for _, k := range plbTimeouts() {
+	for _, k := range plbTimeouts {
 		if v, ok := keys[k]; ok && !isUint(v.val) {
 			return nil, fail(k, errorf("%s: expecting integer seconds", k))
 		}
@@ -229,13 +229,11 @@ func plbRole(protocol string) (string, bool) {
 }
 
 // plbTimeouts are PLB's eight timeout keys.
-func plbTimeouts() []string {
-	return []string{
-		"timeout_header_client_read", "timeout_header_client_write",
-		"timeout_header_server_read", "timeout_header_server_write",
-		"timeout_forward_client_read", "timeout_forward_client_write",
-		"timeout_forward_server_read", "timeout_forward_server_write",
-	}
+var plbTimeouts = [...]string{
+	"timeout_header_client_read", "timeout_header_client_write",
+	"timeout_header_server_read", "timeout_header_server_write",
+	"timeout_forward_client_read", "timeout_forward_client_write",
+	"timeout_forward_server_read", "timeout_forward_server_write",
 }
 
 // largest returns the one of the PLB keys given with the largest value

@@ -202,21 +202,16 @@ func (s SMTP) Check(ctx context.Context, addr netip.AddrPort) error {
 	}
 	defer done()
 
+	var hdr []byte
 	switch proxy {
 	case config.ForwardProxyV1:
-		var hdr []byte
-		local, lok := tcpAddrPort(c.LocalAddr())
-		remote, rok := tcpAddrPort(c.RemoteAddr())
-		if lok && rok {
-			hdr = proxyproto.AppendV1(make([]byte, 0, proxyproto.MaxV1), local, remote)
-		} else {
-			hdr = proxyproto.AppendV1(nil, netip.AddrPort{}, netip.AddrPort{}) // UNKNOWN
-		}
-		if _, err := c.Write(hdr); err != nil {
-			return fmt.Errorf("%w: sending PROXY header: %w", ErrSMTP, err)
-		}
+		// PROXY UNKNOWN when an address is not TCP's.
+		hdr = proxyproto.AppendV1(nil, tcpAddrPort(c.LocalAddr()), tcpAddrPort(c.RemoteAddr()))
 	case config.ForwardProxyV2:
-		if _, err := c.Write(proxyproto.AppendLocalV2(nil)); err != nil {
+		hdr = proxyproto.AppendLocalV2(nil)
+	}
+	if hdr != nil {
+		if _, err := c.Write(hdr); err != nil {
 			return fmt.Errorf("%w: sending PROXY header: %w", ErrSMTP, err)
 		}
 	}
@@ -277,13 +272,13 @@ func smtpProxy(p string) (string, error) {
 	return "", fmt.Errorf("%w: unknown PROXY header %q (want proxy_v1, proxy_v2 or none)", ErrSMTP, p)
 }
 
-func tcpAddrPort(a net.Addr) (netip.AddrPort, bool) {
-	ta, ok := a.(*net.TCPAddr)
-	if !ok {
-		return netip.AddrPort{}, false
+// tcpAddrPort is a's address and port, the zero AddrPort when a is not
+// a TCP address.
+func tcpAddrPort(a net.Addr) netip.AddrPort {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		return ta.AddrPort()
 	}
-	ap := ta.AddrPort()
-	return ap, ap.IsValid()
+	return netip.AddrPort{}
 }
 
 // smtpReader reads the replies of one SMTP probe; buf holds what was read
@@ -303,10 +298,10 @@ func (r *smtpReader) expect2xx(ctx context.Context, step string) error {
 	return err
 }
 
-// reply2xx is expect2xx returning the reply (valid until the next read).
+// reply2xx is expect2xx returning the reply (a copy).
 func (r *smtpReader) reply2xx(ctx context.Context, step string) ([]byte, error) {
-	// Each turn reads at least a byte or fails, and ParseReply fails once
-	// MaxReply bytes hold no reply; the bound is for a Read returning 0, nil.
+	// Each turn reads at least a byte or fails, and reply.Parse fails once
+	// reply.Max bytes hold no reply; the bound is for a Read returning 0, nil.
 	for range reply.Max + 16 {
 		code, n, err := reply.Parse(r.buf)
 		switch {

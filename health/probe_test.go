@@ -11,15 +11,14 @@ import (
 	"time"
 )
 
-// scriptedServer answers each connection with reply(request line) on
-// 127.0.0.1:0; reply "" closes without a word, "hang" never answers.
-func scriptedServer(t *testing.T, reply func(line string) string) (netip.AddrPort, chan string) {
+// serveConns listens on 127.0.0.1:0 and hands each connection to handle,
+// one at a time, until the test ends.
+func serveConns(t *testing.T, handle func(net.Conn)) netip.AddrPort {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	lines := make(chan string, 16)
 	done := make(chan struct{})
 	t.Cleanup(func() { ln.Close(); <-done })
 	go func() {
@@ -29,29 +28,40 @@ func scriptedServer(t *testing.T, reply func(line string) string) (netip.AddrPor
 			if err != nil {
 				return
 			}
-			c.SetDeadline(time.Now().Add(5 * time.Second))
-			br := bufio.NewReader(c)
-			line, _ := br.ReadString('\n')
-			for { // the rest of the head
-				l, err := br.ReadString('\n')
-				if err != nil || l == "\r\n" {
-					break
-				}
-				if strings.HasPrefix(l, "Host: ") {
-					line += l
-				}
-			}
-			lines <- line
-			r := reply(line)
-			if r == "hang" {
-				br.ReadString('\n') // until the prober gives up
-			} else {
-				c.Write([]byte(r))
-			}
-			c.Close()
+			handle(c)
 		}
 	}()
-	return netip.MustParseAddrPort(ln.Addr().String()), lines
+	return netip.MustParseAddrPort(ln.Addr().String())
+}
+
+// scriptedServer answers each connection with reply(request line) on
+// 127.0.0.1:0; reply "" closes without a word, "hang" never answers.
+func scriptedServer(t *testing.T, reply func(line string) string) (netip.AddrPort, chan string) {
+	t.Helper()
+	lines := make(chan string, 16)
+	a := serveConns(t, func(c net.Conn) {
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		br := bufio.NewReader(c)
+		line, _ := br.ReadString('\n')
+		for { // the rest of the head
+			l, err := br.ReadString('\n')
+			if err != nil || l == "\r\n" {
+				break
+			}
+			if strings.HasPrefix(l, "Host: ") {
+				line += l
+			}
+		}
+		lines <- line
+		r := reply(line)
+		if r == "hang" {
+			br.ReadString('\n') // until the prober gives up
+		} else {
+			c.Write([]byte(r))
+		}
+	})
+	return a, lines
 }
 
 func closedAddr(t *testing.T) netip.AddrPort {

@@ -44,28 +44,14 @@ type smtpScript struct {
 // bounded by a 5 s deadline; sessions receives what each connection saw.
 func smtpServer(t *testing.T, script smtpScript) (netip.AddrPort, <-chan smtpSession) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	sessions := make(chan smtpSession, 8)
-	done := make(chan struct{})
-	t.Cleanup(func() { ln.Close(); <-done })
-	go func() {
-		defer close(done)
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			s := serveSMTP(c, script)
-			select {
-			case sessions <- s:
-			default: // the test did not look
-			}
+	a := serveConns(t, func(c net.Conn) {
+		select {
+		case sessions <- serveSMTP(c, script):
+		default: // the test did not look
 		}
-	}()
-	return netip.MustParseAddrPort(ln.Addr().String()), sessions
+	})
+	return a, sessions
 }
 
 func serveSMTP(c net.Conn, script smtpScript) smtpSession {
@@ -116,12 +102,6 @@ func serveSMTP(c net.Conn, script smtpScript) smtpSession {
 	return s
 }
 
-func smtpCheck(p Probe, a netip.AddrPort, d time.Duration) error {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	defer cancel()
-	return p.Check(ctx, a)
-}
-
 func nextSession(t *testing.T, sessions <-chan smtpSession) smtpSession {
 	t.Helper()
 	select {
@@ -152,7 +132,7 @@ func TestSMTPProbeHealthy(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			a, sessions := smtpServer(t, smtpScript{replies: []string{banner2, ehloOK, quitOK}})
-			if err := smtpCheck(c.probe, a, 5*time.Second); err != nil {
+			if err := check(c.probe, a, 5*time.Second); err != nil {
 				t.Fatalf("healthy node: %v", err)
 			}
 			s := nextSession(t, sessions)
@@ -168,11 +148,11 @@ func TestSMTPProbeBareAndEarlyReplies(t *testing.T) {
 	// "220\r\n" bare codes, any 2xx to QUIT, and replies pipelined ahead of
 	// the commands are read in order.
 	a, _ := smtpServer(t, smtpScript{replies: []string{"220\r\n", "250\n", "250 ok\r\n"}})
-	if err := smtpCheck(SMTP{}, a, 5*time.Second); err != nil {
+	if err := check(SMTP{}, a, 5*time.Second); err != nil {
 		t.Fatalf("bare codes: %v", err)
 	}
 	b, sessions := smtpServer(t, smtpScript{replies: []string{banner2, ehloOK, quitOK}, early: true})
-	if err := smtpCheck(SMTP{}, b, 5*time.Second); err != nil {
+	if err := check(SMTP{}, b, 5*time.Second); err != nil {
 		t.Fatalf("early replies: %v", err)
 	}
 	if s := nextSession(t, sessions); len(s.commands) != 2 {
@@ -206,7 +186,7 @@ func TestSMTPProbeFailures(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			a, _ := smtpServer(t, smtpScript{replies: c.replies, close: c.close})
-			err := smtpCheck(SMTP{}, a, 5*time.Second)
+			err := check(SMTP{}, a, 5*time.Second)
 			if err == nil {
 				t.Fatal("check passed")
 			}
@@ -237,7 +217,7 @@ func TestSMTPProbeTimeouts(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			a, _ := smtpServer(t, smtpScript{replies: c.replies})
 			start := time.Now()
-			err := smtpCheck(SMTP{}, a, 200*time.Millisecond)
+			err := check(SMTP{}, a, 200*time.Millisecond)
 			if took := time.Since(start); took > 3*time.Second {
 				t.Errorf("check took %v, ctx allowed 200ms", took)
 			}
@@ -271,7 +251,7 @@ func TestSMTPProbeTimeouts(t *testing.T) {
 }
 
 func TestSMTPProbeRefused(t *testing.T) {
-	err := smtpCheck(SMTP{}, closedAddr(t), 5*time.Second)
+	err := check(SMTP{}, closedAddr(t), 5*time.Second)
 	if err == nil || Describe(err) != "connection refused" {
 		t.Fatalf("closed port: %v", err)
 	}
@@ -279,7 +259,7 @@ func TestSMTPProbeRefused(t *testing.T) {
 
 func TestSMTPProbeProxyV1(t *testing.T) {
 	a, sessions := smtpServer(t, smtpScript{proxy: 1, replies: []string{banner2, ehloOK, quitOK}})
-	if err := smtpCheck(SMTP{Proxy: config.ForwardProxyV1}, a, 5*time.Second); err != nil {
+	if err := check(SMTP{Proxy: config.ForwardProxyV1}, a, 5*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	s := nextSession(t, sessions)
@@ -294,7 +274,7 @@ func TestSMTPProbeProxyV1(t *testing.T) {
 
 func TestSMTPProbeProxyV2(t *testing.T) {
 	a, sessions := smtpServer(t, smtpScript{proxy: 2, replies: []string{banner2, ehloOK, quitOK}})
-	if err := smtpCheck(SMTP{Helo: "lb", Proxy: config.ForwardProxyV2}, a, 5*time.Second); err != nil {
+	if err := check(SMTP{Helo: "lb", Proxy: config.ForwardProxyV2}, a, 5*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	s := nextSession(t, sessions)
@@ -310,7 +290,7 @@ func TestSMTPProbeProxyExpectedButMissing(t *testing.T) {
 	// A node waiting for a PROXY header greets nobody without one: the
 	// check times out rather than passing.
 	a, _ := smtpServer(t, smtpScript{proxy: 1, replies: []string{banner2, ehloOK, quitOK}})
-	err := smtpCheck(SMTP{}, a, 200*time.Millisecond)
+	err := check(SMTP{}, a, 200*time.Millisecond)
 	if Describe(err) != "timeout waiting for banner reply" {
 		t.Fatalf("no header: %v", err)
 	}
@@ -326,7 +306,7 @@ func TestSMTPProbeInvalidConfig(t *testing.T) {
 		{Proxy: "xclient"},
 	} {
 		// The address is never dialled: the probe fails first.
-		if err := smtpCheck(p, netip.MustParseAddrPort("127.0.0.1:1"), time.Second); !errors.Is(err, ErrSMTP) {
+		if err := check(p, netip.MustParseAddrPort("127.0.0.1:1"), time.Second); !errors.Is(err, ErrSMTP) {
 			t.Errorf("%+v: %v", p, err)
 		}
 	}
@@ -406,12 +386,12 @@ func TestPolicyForSMTP(t *testing.T) {
 // whose EHLO reply lacks it fails the check; one offering it passes.
 func TestSMTPProbeXClient(t *testing.T) {
 	without, _ := smtpServer(t, smtpScript{replies: []string{"220 mx\r\n", "250-mx\r\n250 PIPELINING\r\n", "221 bye\r\n"}})
-	err := smtpCheck(SMTP{XClient: true}, without, 5*time.Second)
+	err := check(SMTP{XClient: true}, without, 5*time.Second)
 	if err == nil || !strings.Contains(err.Error(), "XCLIENT not offered") {
 		t.Fatalf("without XCLIENT: %v", err)
 	}
 	with, _ := smtpServer(t, smtpScript{replies: []string{"220 mx\r\n", "250-mx\r\n250 XCLIENT NAME ADDR PORT\r\n", "221 bye\r\n"}})
-	if err := smtpCheck(SMTP{XClient: true}, with, 5*time.Second); err != nil {
+	if err := check(SMTP{XClient: true}, with, 5*time.Second); err != nil {
 		t.Fatalf("with XCLIENT: %v", err)
 	}
 }

@@ -20,7 +20,6 @@ package smtp
 import (
 	"context"
 	"log/slog"
-	"net/netip"
 	"sync/atomic"
 	"time"
 
@@ -138,9 +137,8 @@ type session struct {
 	up     *upstream // the current backend attempt (nil between tries)
 	state  int
 
-	tried    []*pool.Node
+	tried    []*pool.Node // the nodes tried, in order
 	triedBuf [4]*pool.Node
-	tries    int
 
 	start      time.Time // accepted
 	committed  time.Time // the greeting reached the client (zero: never)
@@ -308,7 +306,6 @@ func (s *session) tryNext() {
 			return
 		}
 		s.tried = append(s.tried, n)
-		s.tries++
 		now := s.client.Loop().Now()
 		n.Attempts.Add(1)
 		n.LastAttempt.Store(now.Unix())
@@ -393,7 +390,7 @@ func (s *session) logLine() {
 	s.svc.log.Info("session",
 		"client", s.client.RemoteAddr().String(),
 		"backend", backend,
-		"tries", s.tries,
+		"tries", len(s.tried),
 		"wait_ms", ms(wait),
 		"connect_ms", ms(s.connDur),
 		"total_ms", ms(now.Sub(s.start)),
@@ -408,9 +405,4 @@ func ms(d time.Duration) int64 {
 		return -1
 	}
 	return d.Milliseconds()
-}
-
-// addrOf is the client's address as a backend should see it.
-func addrOf(c *engine.Conn) (src, dst netip.AddrPort) {
-	return c.RemoteAddr(), c.LocalAddr()
 }

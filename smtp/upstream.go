@@ -22,7 +22,7 @@ type upstream struct {
 	conn   *engine.Conn
 	state  int
 	dialed time.Time
-	// counted: node.Active was decremented already.
+	// released: node.Active was decremented already.
 	released bool
 }
 
@@ -33,14 +33,13 @@ func (u *upstream) OnOpen(c *engine.Conn) {
 	u.node.Connects.Add(1)
 	u.node.LastConnect.Store(now.Unix())
 	st := s.st
-	switch st.Svc.ClientIPForwarding {
-	case config.ForwardProxyV1:
-		src, dst := addrOf(s.client)
-		s.scratch = proxyproto.AppendV1(s.scratch[:0], src, dst)
-		c.Write(s.scratch)
-	case config.ForwardProxyV2:
-		src, dst := addrOf(s.client)
-		s.scratch = proxyproto.AppendV2(s.scratch[:0], src, dst)
+	switch fwd := st.Svc.ClientIPForwarding; fwd {
+	case config.ForwardProxyV1, config.ForwardProxyV2:
+		appendHeader := proxyproto.AppendV2
+		if fwd == config.ForwardProxyV1 {
+			appendHeader = proxyproto.AppendV1
+		}
+		s.scratch = appendHeader(s.scratch[:0], s.client.RemoteAddr(), s.client.LocalAddr())
 		c.Write(s.scratch)
 	}
 	if !st.isSMTP() {
@@ -233,8 +232,8 @@ func (u *upstream) fail(err error) {
 	if s.up == u {
 		s.up = nil
 	}
-	if u.conn != nil && !u.conn.Closed() {
-		u.conn.Abort(nil)
+	if u.conn != nil {
+		u.conn.Abort(nil) // a no-op once closed
 	}
 	if s.state != ssConnecting {
 		return

@@ -83,9 +83,7 @@ func tcpLoad(args []string) error {
 	end := time.Now().Add(*dur)
 	var wg sync.WaitGroup
 	for range *conc {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			back := make([]byte, *size)
 			for time.Now().Before(end) {
 				c, err := net.DialTimeout("tcp", *addr, 5*time.Second)
@@ -114,7 +112,7 @@ func tcpLoad(args []string) error {
 				}
 				c.Close()
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	secs := dur.Seconds()

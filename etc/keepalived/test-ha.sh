@@ -48,9 +48,12 @@ conf=${HA_CONF:-$here/keepalived.conf.example}
 ip_a=$net.11 ip_b=$net.12 ip_c=$net.50 vip=$net.100
 tag=plbha$$
 ns_sw=$tag-sw ns_a=$tag-a ns_b=$tag-b ns_c=$tag-client
+all_ns=("$ns_a" "$ns_b" "$ns_c" "$ns_sw")
 work=
 started=$(date +%s%N)
 
+# secs MS: MS milliseconds as seconds with three decimals.
+secs() { printf '%d.%03d' $(($1 / 1000)) $(($1 % 1000)); }
 log() { printf '[%6.2f] %s\n' "$(( ($(date +%s%N) - started) / 10000000 ))e-2" "$*"; }
 die() { log "FAIL: $*"; exit 1; }
 
@@ -65,19 +68,19 @@ cleanup() {
 	done
 	for i in $(seq 30); do
 		live=
-		for ns in "$ns_a" "$ns_b" "$ns_c" "$ns_sw"; do
+		for ns in "${all_ns[@]}"; do
 			[ -n "$(ip netns pids "$ns" 2>/dev/null)" ] && live=1
 		done
 		[ -z "$live" ] && break
 		sleep 0.1
 	done
 	# Whatever still runs inside our namespaces was started by this script.
-	for ns in "$ns_a" "$ns_b" "$ns_c" "$ns_sw"; do
+	for ns in "${all_ns[@]}"; do
 		for pid in $(ip netns pids "$ns" 2>/dev/null); do
 			kill -KILL "$pid" 2>/dev/null
 		done
 	done
-	for ns in "$ns_a" "$ns_b" "$ns_c" "$ns_sw"; do
+	for ns in "${all_ns[@]}"; do
 		ip netns del "$ns" 2>/dev/null
 	done
 	if [ "$rc" -ne 0 ] && [ -n "$work" ] && [ -d "$work" ]; then
@@ -169,6 +172,14 @@ start_plb() {
 		>>"$work/$1/plb.log" 2>&1 &
 	echo $! >"$work/$1/plb.pid"
 	disown # no "Killed" message from bash
+}
+
+# plb_back_on_a: plb started again on a, healthy, and a's keepalived out
+# of FAULT.
+plb_back_on_a() {
+	start_plb a
+	wait_for 10 "plb on a healthy again" check a
+	wait_for 10 "keepalived on a leaves FAULT" is_state a BACKUP
 }
 
 # check HOST: check_plb.sh inside HOST's namespace (what keepalived runs).
@@ -309,16 +320,14 @@ log "SIGKILL plb on a (pid $pid_a)"
 until_host B 20 0.5 || die "client did not get 'host B' within 20 s ($tries tries, $failed failed, $others other answers)"
 failover_ms=$elapsed_ms
 wait_for 5 "a in FAULT" is_state a FAULT
-log "FAILOVER: 'host B' after $((failover_ms / 1000)).$(printf %03d $((failover_ms % 1000))) s ($tries requests: $failed failed, $others other answers)"
+log "FAILOVER: 'host B' after $(secs "$failover_ms") s ($tries requests: $failed failed, $others other answers)"
 log "          keepalived transitions: $(transitions_since)"
 has_vip a && die "$vip still on a after the failover"
 has_vip b || die "$vip not on b after the failover"
 
 # ------------------------------------------- phase 3: plb back on a ---
 t0=$(date +%s%N)
-start_plb a
-wait_for 10 "plb on a healthy again" check a
-wait_for 10 "keepalived on a leaves FAULT" is_state a BACKUP
+plb_back_on_a
 log "plb restarted on a: keepalived a $(state a) after $(( ($(date +%s%N) - t0) / 1000000 )) ms, b $(state b)"
 # nopreempt: b keeps the address although a has the higher priority.
 answers=
@@ -350,7 +359,7 @@ log "maintenance file on b (plb on b still serving; a 32 MiB download from b in 
 # after 1 s and reaches A; such a request is slow, not failed.
 until_host A 20 3 || die "client did not get 'host A' within 20 s of b's maintenance file"
 move_ms=$elapsed_ms
-log "PLANNED MOVE: 'host A' after $((move_ms / 1000)).$(printf %03d $((move_ms % 1000))) s ($tries requests: $failed failed, $others answered by B, slowest $slowest_ms ms)"
+log "PLANNED MOVE: 'host A' after $(secs "$move_ms") s ($tries requests: $failed failed, $others answered by B, slowest $slowest_ms ms)"
 log "          keepalived transitions: $(transitions_since)"
 rm -f "$work/b/maintenance"
 wait_for 10 "b leaves FAULT" is_state b BACKUP
@@ -380,14 +389,12 @@ kill -TERM "$pid_a" || die "TERM plb on a"
 log "SIGTERM plb on a (shutdown_grace = 4: still serving, /healthz 503)"
 until_host B 20 3 || die "client did not get 'host B' within 20 s of TERM to plb on a"
 grace_ms=$elapsed_ms
-log "GRACEFUL STOP: 'host B' after $((grace_ms / 1000)).$(printf %03d $((grace_ms % 1000))) s ($tries requests: $failed failed, $others answered by A, slowest $slowest_ms ms)"
+log "GRACEFUL STOP: 'host B' after $(secs "$grace_ms") s ($tries requests: $failed failed, $others answered by A, slowest $slowest_ms ms)"
 log "          keepalived transitions: $(transitions_since)"
 [ "$failed" -eq 0 ] || die "$failed requests failed during the graceful stop"
 for _ in $(seq 100); do kill -0 "$pid_a" 2>/dev/null || break; sleep 0.1; done
 kill -0 "$pid_a" 2>/dev/null && die "plb on a still running 10 s after TERM"
-start_plb a
-wait_for 10 "plb on a healthy again" check a
-wait_for 10 "keepalived on a leaves FAULT" is_state a BACKUP
+plb_back_on_a
 t0=$(date +%s%N)
 touch "$work/b/maintenance"
 until_host A 20 3 || die "client did not get 'host A' back within 20 s"
@@ -404,7 +411,7 @@ ip -n "$ns_a" link set eth0 down
 log "eth0 down in a (host A gone from the network)"
 until_host B 20 0.5 || die "client did not get 'host B' within 20 s of A leaving the network"
 gone_ms=$elapsed_ms
-log "HOST LOSS: 'host B' after $((gone_ms / 1000)).$(printf %03d $((gone_ms % 1000))) s ($tries requests: $failed failed)"
+log "HOST LOSS: 'host B' after $(secs "$gone_ms") s ($tries requests: $failed failed)"
 log "          keepalived transitions: $(transitions_since)"
 
-log "PASS: failover after SIGKILL $((failover_ms / 1000)).$(printf %03d $((failover_ms % 1000))) s, planned move $((move_ms / 1000)).$(printf %03d $((move_ms % 1000))) s, graceful stop with shutdown_grace $((grace_ms / 1000)).$(printf %03d $((grace_ms % 1000))) s, host loss $((gone_ms / 1000)).$(printf %03d $((gone_ms % 1000))) s"
+log "PASS: failover after SIGKILL $(secs "$failover_ms") s, planned move $(secs "$move_ms") s, graceful stop with shutdown_grace $(secs "$grace_ms") s, host loss $(secs "$gone_ms") s"

@@ -92,24 +92,15 @@ func linePrefixOK(l []byte) bool {
 // offers the extension kw: a line after the first whose keyword, before any
 // parameter, equals kw, in any case.
 func HasExtension(reply, kw []byte) bool {
-	first := true
+	_, reply, _ = bytes.Cut(reply, []byte("\n")) // the first line is the greeting
 	for len(reply) > 0 {
-		i := bytes.IndexByte(reply, '\n')
-		line := reply
-		if i >= 0 {
-			line, reply = reply[:i], reply[i+1:]
-		} else {
-			reply = nil
-		}
+		var line []byte
+		line, reply, _ = bytes.Cut(reply, []byte("\n"))
 		line = bytes.TrimSuffix(line, []byte("\r"))
-		if first || len(line) < 4 {
-			first = false
+		if len(line) < 4 {
 			continue
 		}
-		word := line[4:]
-		if j := bytes.IndexByte(word, ' '); j >= 0 {
-			word = word[:j]
-		}
+		word, _, _ := bytes.Cut(line[4:], []byte(" "))
 		if bytes.EqualFold(word, kw) {
 			return true
 		}
