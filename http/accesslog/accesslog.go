@@ -95,11 +95,11 @@ func appendEscaped(dst, v []byte) []byte {
 type Log struct {
 	Path string
 
-	wmu     sync.Mutex // serializes writes to f with Reopen's swap
-	mu      sync.Mutex
+	wmu     sync.Mutex // guards f: serializes writes with Reopen's swap and Close
 	f       *os.File
-	buf     []byte // lines waiting
-	spare   []byte // the writer's last buffer, reused
+	mu      sync.Mutex // guards buf, spare and closed
+	buf     []byte     // lines waiting
+	spare   []byte     // the writer's last buffer, reused
 	dropped atomic.Int64
 	wake    chan struct{}
 	done    chan struct{}
@@ -109,13 +109,17 @@ type Log struct {
 
 // Open opens (creating, appending) the log at path and starts its writer.
 func Open(path string) (*Log, error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
+	f, err := openFile(path)
 	if err != nil {
 		return nil, err
 	}
 	l := &Log{Path: path, f: f, wake: make(chan struct{}, 1), done: make(chan struct{}), stopped: make(chan struct{})}
 	go l.writer()
 	return l, nil
+}
+
+func openFile(path string) (*os.File, error) {
+	return os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
 }
 
 // Add queues one line (AppendCombined's). Safe from any goroutine; never
@@ -152,17 +156,15 @@ func (l *Log) writer() {
 		case <-t.C:
 		case <-l.wake:
 		case <-l.done:
-			l.flush()
+			l.Flush()
 			return
 		}
-		l.flush()
+		l.Flush()
 	}
 }
 
 // Flush writes what is buffered now. Safe from any goroutine.
-func (l *Log) Flush() { l.flush() }
-
-func (l *Log) flush() {
+func (l *Log) Flush() {
 	l.wmu.Lock()
 	defer l.wmu.Unlock()
 	l.mu.Lock()
@@ -170,10 +172,10 @@ func (l *Log) flush() {
 		l.mu.Unlock()
 		return
 	}
-	out, f := l.buf, l.f
+	out := l.buf
 	l.buf, l.spare = l.spare[:0], nil
 	l.mu.Unlock()
-	f.Write(out) // a failed write loses these lines, as a full disk would
+	l.f.Write(out) // a failed write loses these lines, as a full disk would
 	l.mu.Lock()
 	if l.spare == nil && cap(out) <= maxPending {
 		l.spare = out[:0]
@@ -185,17 +187,15 @@ func (l *Log) flush() {
 // file) and writes there from now on; on error the old file stays. Safe
 // from any goroutine.
 func (l *Log) Reopen() error {
-	l.flush()
-	f, err := os.OpenFile(l.Path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
+	l.Flush()
+	f, err := openFile(l.Path)
 	if err != nil {
 		return err
 	}
 	l.wmu.Lock()
 	defer l.wmu.Unlock()
-	l.mu.Lock()
 	old := l.f
 	l.f = f
-	l.mu.Unlock()
 	return old.Close()
 }
 
@@ -210,5 +210,7 @@ func (l *Log) Close() error {
 	l.mu.Unlock()
 	close(l.done)
 	<-l.stopped
+	l.wmu.Lock()
+	defer l.wmu.Unlock()
 	return l.f.Close()
 }

@@ -10,14 +10,11 @@ import (
 // status 499 when no response had started). Only a service with an
 // access_log builds entries; the others pay a nil test per request.
 
-// accessEntry is what the line of the current request needs, copied from
-// the request head (which does not outlive the request).
+// accessEntry is what the line of the current request needs; e's byte
+// fields are copies of the request head's (which does not outlive the
+// request), their memory reused from request to request.
 type accessEntry struct {
 	e       accesslog.Entry
-	method  []byte
-	uri     []byte
-	referer []byte
-	agent   []byte
 	sent0   int64 // client.sent at the request's start
 	headLen int   // bytes of the response head (0: unknown)
 	active  bool  // a request is being logged
@@ -28,28 +25,25 @@ type accessEntry struct {
 const maxLoggedURI = 4 << 10
 
 // startAccessLog records the request just parsed (nil: one that could
-// not be parsed).
+// not be parsed, logged as "-").
 func (cl *client) startAccessLog(r *http.RequestHead) {
 	a := cl.alog
 	if a == nil {
 		a = &accessEntry{}
 		cl.alog = a
 	}
+	e := &a.e
+	e.Addr, e.Status, e.Bytes = cl.conn.RemoteAddr().Addr(), 0, 0
+	e.Method, e.URI, e.Referer, e.Agent = e.Method[:0], e.URI[:0], e.Referer[:0], e.Agent[:0]
 	if r == nil {
-		a.method, a.uri, a.referer, a.agent = a.method[:0], a.uri[:0], a.referer[:0], a.agent[:0]
-		a.e = accesslog.Entry{Addr: cl.conn.RemoteAddr().Addr(), Time: cl.conn.Loop().Now()}
-		a.sent0, a.headLen, a.active = cl.sent, 0, true
-		return
+		e.Time, e.Minor = cl.conn.Loop().Now(), 0
+	} else {
+		e.Time, e.Minor = cl.reqStart, r.Minor
+		e.Method = append(e.Method, r.Method...)
+		e.URI = append(e.URI, r.URI[:min(len(r.URI), maxLoggedURI)]...)
+		e.Referer = append(e.Referer, r.Get("Referer")...)
+		e.Agent = append(e.Agent, r.Get("User-Agent")...)
 	}
-	a.method = append(a.method[:0], r.Method...)
-	uri := r.URI
-	if len(uri) > maxLoggedURI {
-		uri = uri[:maxLoggedURI]
-	}
-	a.uri = append(a.uri[:0], uri...)
-	a.referer = append(a.referer[:0], r.Get("Referer")...)
-	a.agent = append(a.agent[:0], r.Get("User-Agent")...)
-	a.e = accesslog.Entry{Addr: cl.conn.RemoteAddr().Addr(), Time: cl.reqStart, Minor: r.Minor}
 	a.sent0, a.headLen, a.active = cl.sent, 0, true
 }
 
@@ -85,7 +79,6 @@ func (cl *client) writeAccessLog() {
 	if a.e.Status == 0 {
 		a.e.Status = 499 // nginx's "client closed the connection"
 	}
-	a.e.Method, a.e.URI, a.e.Referer, a.e.Agent = a.method, a.uri, a.referer, a.agent
 	a.e.Bytes = cl.sent - a.sent0 - int64(a.headLen)
 	a.line = accesslog.AppendCombined(a.line[:0], &a.e)
 	st.AccessLog.Add(a.line)

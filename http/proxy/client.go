@@ -150,7 +150,6 @@ func (cl *client) readHead(data []byte) int {
 		cl.rs = cl.svc.getReqState(c.Loop())
 	}
 	rs := cl.rs
-	rs.parser.Limits.ChunkedHTTP10 = true // de-chunked, or refused by holdBody
 	n, err := rs.parser.ParseRequest(data, &rs.req)
 	if err != nil {
 		code := 400
@@ -532,17 +531,16 @@ func (cl *client) nextRequest() {
 func (cl *client) returnToBase() {
 	c := cl.conn
 	base := cl.ho.Base
-	cl.ho = nil
-	cl.plug = nil
 	cl.detach()
 	base.Return(c)
 }
 
 // detach ends this client's hold on its connection before another handler
-// takes it over: the client is counted off, queued spool regions go on
-// sending (the connection closes the file once they are), a pending retry
+// takes it over: the client is counted off and forgets the selector and
+// the plugin state, queued spool regions go on sending, a pending retry
 // is cancelled.
 func (cl *client) detach() {
+	cl.ho, cl.plug = nil, nil
 	cl.svc.Stats.ClientsOpen.Add(-1)
 	cl.setState(clClosing)
 	if cl.spool != nil {
@@ -553,6 +551,29 @@ func (cl *client) detach() {
 	}
 	if cl.retryWait != nil {
 		cl.retryWait.Stop()
+	}
+}
+
+// answerOptions are the options of a response plb makes itself (a hook's
+// answer, a reproxy failure) to the current request, the connection kept
+// when ka.
+func (cl *client) answerOptions(st *Settings, ka bool) status.Options {
+	o := status.Options{ServerTokens: st.Svc.ServerTokens, Head: cl.isHEAD, KeepAlive: ka,
+		KeepAliveTimeout: int(st.Svc.PersistClientIdleTimeout / time.Second)}
+	if cl.minor == 1 {
+		o.Proto = "HTTP/1.1"
+	}
+	return o
+}
+
+// countResponse counts a response the client gets other than a backend's
+// (a hook's answer, a reproxied one), for the service's figures and the
+// access log.
+func (cl *client) countResponse(code int) {
+	cl.logStatus(code, 0)
+	cl.svc.Stats.Responses.Add(1)
+	if c := code / 100; c > 0 && c < len(cl.svc.Stats.Status) {
+		cl.svc.Stats.Status[c].Add(1)
 	}
 }
 

@@ -77,7 +77,6 @@ func appendBackendRequestEx(dst []byte, r *http.RequestHead, st *Settings, peer 
 		dst = append(dst, r.AbsHost...)
 		dst = append(dst, "\r\n"...)
 	}
-headers:
 	for i := range r.Headers {
 		h := &r.Headers[i]
 		n := h.Name
@@ -104,19 +103,11 @@ headers:
 		if r.AbsHost != nil && equalFold(n, "host") {
 			continue
 		}
-		for _, rm := range st.removes {
-			if equalFoldBytes(n, rm) {
-				continue headers
-			}
-		}
-		if sel.Removed(n) || plug.Removed(n) {
+		if st.removed(n) || sel.Removed(n) || plug.Removed(n) {
 			continue
 		}
 	keep:
-		dst = append(dst, n...)
-		dst = append(dst, ": "...)
-		dst = append(dst, h.Value...)
-		dst = append(dst, "\r\n"...)
+		dst = appendField(dst, n, h.Value)
 	}
 	if !(trusted && st.Svc.BlindProxy) {
 		dst = append(dst, "X-Forwarded-For: "...)
@@ -175,6 +166,24 @@ func (st *Settings) removed(name []byte) bool {
 	return false
 }
 
+// appendStatusLine appends the status line the client gets under its HTTP
+// version: code with reason, or the standard text when reason is empty.
+func appendStatusLine(dst []byte, minor, code int, reason []byte) []byte {
+	if minor >= 1 {
+		dst = append(dst, "HTTP/1.1 "...)
+	} else {
+		dst = append(dst, "HTTP/1.0 "...)
+	}
+	dst = strconv.AppendInt(dst, int64(code), 10)
+	dst = append(dst, ' ')
+	if len(reason) > 0 {
+		dst = append(dst, reason...)
+	} else {
+		dst = append(dst, status.Text(code)...)
+	}
+	return append(dst, "\r\n"...)
+}
+
 // appendClientResponse builds the head sent to the client: the backend's
 // status and headers (less hop-by-hop ones) under the client's HTTP
 // version, with the framing and Connection fields plb decided.
@@ -186,26 +195,11 @@ func appendClientResponse(dst []byte, r *http.ResponseHead, minor int, be *backe
 // modify_response_headers hooks (nil: none) and the status they set (0:
 // the backend's).
 func appendClientResponseEx(dst []byte, r *http.ResponseHead, minor int, be *backend, st *Settings, ed *handoff.Rules, code int) []byte {
-	if minor >= 1 {
-		dst = append(dst, "HTTP/1.1 "...)
+	if code != 0 && code != r.Status {
+		dst = appendStatusLine(dst, minor, code, nil)
 	} else {
-		dst = append(dst, "HTTP/1.0 "...)
+		dst = appendStatusLine(dst, minor, r.Status, r.Reason)
 	}
-	switch {
-	case code != 0 && code != r.Status:
-		dst = strconv.AppendInt(dst, int64(code), 10)
-		dst = append(dst, ' ')
-		dst = append(dst, status.Text(code)...)
-	case len(r.Reason) > 0:
-		dst = strconv.AppendInt(dst, int64(r.Status), 10)
-		dst = append(dst, ' ')
-		dst = append(dst, r.Reason...)
-	default:
-		dst = strconv.AppendInt(dst, int64(r.Status), 10)
-		dst = append(dst, ' ')
-		dst = append(dst, status.Text(r.Status)...)
-	}
-	dst = append(dst, "\r\n"...)
 	upgraded := r.Status == 101
 	for i := range r.Headers {
 		h := &r.Headers[i]
@@ -219,10 +213,7 @@ func appendClientResponseEx(dst []byte, r *http.ResponseHead, minor int, be *bac
 		if ed.Removed(n) {
 			continue
 		}
-		dst = append(dst, n...)
-		dst = append(dst, ": "...)
-		dst = append(dst, h.Value...)
-		dst = append(dst, "\r\n"...)
+		dst = appendField(dst, n, h.Value)
 	}
 	if ed != nil {
 		for _, h := range ed.Inserts {

@@ -6,7 +6,6 @@ import (
 
 	"github.com/plb/plb/http"
 	"github.com/plb/plb/http/handoff"
-	"github.com/plb/plb/http/status"
 	"github.com/plb/plb/plugin"
 )
 
@@ -143,18 +142,9 @@ func (cl *client) assignHooks(st *Settings) *handoff.Rules {
 func (cl *client) answerHook(st *Settings, resp *plugin.Response) {
 	c := cl.conn
 	ka := cl.wantKA && cl.bodyMode == http.BodyNone && !cl.upgrade
-	o := status.Options{ServerTokens: st.Svc.ServerTokens, Head: cl.isHEAD, KeepAlive: ka,
-		KeepAliveTimeout: int(st.Svc.PersistClientIdleTimeout / time.Second)}
-	if cl.minor == 1 {
-		o.Proto = "HTTP/1.1"
-	}
 	ps := cl.plug
-	ps.buf = plugin.AppendResponse(ps.buf[:0], resp, o)
-	cl.svc.Stats.Responses.Add(1)
-	if code := resp.Status / 100; code > 0 && code < len(cl.svc.Stats.Status) {
-		cl.svc.Stats.Status[code].Add(1)
-	}
-	cl.logStatus(resp.Status, 0)
+	ps.buf = plugin.AppendResponse(ps.buf[:0], resp, cl.answerOptions(st, ka))
+	cl.countResponse(resp.Status)
 	cl.countOut(int64(len(ps.buf)))
 	c.Write(ps.buf)
 	if cap(ps.buf) > 16<<10 {

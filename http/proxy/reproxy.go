@@ -112,7 +112,7 @@ func (rp *reproxyState) request() *http.RequestHead {
 	return &rp.req
 }
 
-// host is the Host the request names: the absolute URI's, else the field.
+// reqHost is the Host the request names: the absolute URI's, else the field.
 func reqHost(r *http.RequestHead) []byte {
 	if r.AbsHost != nil {
 		return r.AbsHost
@@ -156,19 +156,11 @@ func isReproxyField(name []byte) bool {
 // appendStatusLine appends the client's status line for code: the
 // primary's reason when the code is the primary's.
 func (rp *reproxyState) appendStatusLine(dst []byte, minor, code int) []byte {
-	if minor >= 1 {
-		dst = append(dst, "HTTP/1.1 "...)
-	} else {
-		dst = append(dst, "HTTP/1.0 "...)
+	var reason []byte
+	if code == rp.status {
+		reason = rp.reason
 	}
-	dst = strconv.AppendInt(dst, int64(code), 10)
-	dst = append(dst, ' ')
-	if code == rp.status && len(rp.reason) > 0 {
-		dst = append(dst, rp.reason...)
-	} else {
-		dst = append(dst, status.Text(code)...)
-	}
-	return append(dst, "\r\n"...)
+	return appendStatusLine(dst, minor, code, reason)
 }
 
 // appendFields appends the kept header lines, less those skip names.
@@ -192,15 +184,6 @@ func (cl *client) appendConn(dst []byte, ka bool) []byte {
 		return append(dst, cl.st.keepAliveHdr...)
 	}
 	return append(dst, "Connection: close\r\n"...)
-}
-
-// countResponse counts a response the client gets.
-func (cl *client) countResponse(code int) {
-	cl.logStatus(code, 0)
-	cl.svc.Stats.Responses.Add(1)
-	if c := code / 100; c > 0 && c < len(cl.svc.Stats.Status) {
-		cl.svc.Stats.Status[c].Add(1)
-	}
 }
 
 // reproxyKeepAlive is whether the client keeps its connection after a
@@ -367,15 +350,9 @@ func (cl *client) cacheReproxy(rc *reproxyCache, r *http.ResponseHead, cf, urls 
 // reproxyAnswer sends a generated response (a reproxy failure), keeping
 // the connection when it can.
 func (cl *client) reproxyAnswer(code int, msg string) {
-	st := cl.st
 	ka := cl.reproxyKeepAlive()
-	o := status.Options{ServerTokens: st.Svc.ServerTokens, Head: cl.isHEAD, KeepAlive: ka,
-		KeepAliveTimeout: int(st.Svc.PersistClientIdleTimeout / time.Second)}
-	if cl.minor == 1 {
-		o.Proto = "HTTP/1.1"
-	}
 	rp := cl.rp
-	rp.buf = status.AppendSimple(rp.buf[:0], code, msg, o)
+	rp.buf = status.AppendSimple(rp.buf[:0], code, msg, cl.answerOptions(cl.st, ka))
 	cl.countResponse(code)
 	cl.write(rp.buf)
 	cl.flush()
@@ -502,7 +479,6 @@ func (cl *client) reproxyService(name string) {
 	cl.observeLatency()
 	cl.endHooks()
 	cl.releaseState()
-	cl.ho, cl.plug = nil, nil
 	cl.detach() // counted again if it comes back
 	c.Unread(rp.raw)
 	t.Adopt(c, &rp.hc)

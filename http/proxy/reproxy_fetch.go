@@ -100,16 +100,21 @@ func (fc *fetchConn) OnData(c *engine.Conn, data []byte) int {
 }
 
 func (fc *fetchConn) onData(c *engine.Conn, data []byte) int {
-	switch fc.state {
-	case fcHead:
-		return fc.readHead(data)
-	case fcBody:
-		return fc.forward(data)
+	if fc.state != fcHead && fc.state != fcBody {
+		// Idle: a server must not talk unasked.
+		fc.state = fcDone
+		c.Close()
+		return len(data)
 	}
-	// Idle: a server must not talk unasked.
-	fc.state = fcDone
-	c.Close()
-	return len(data)
+	if fc.cl == nil {
+		fc.state = fcDone
+		c.Abort(errClientGone)
+		return len(data)
+	}
+	if fc.state == fcHead {
+		return fc.readHead(data)
+	}
+	return fc.forward(data)
 }
 
 // acceptable reports whether r may be given to the client: 2xx or 416,
@@ -129,14 +134,10 @@ func acceptable(r *http.ResponseHead, expected int64) bool {
 	return r.ContentLength == expected
 }
 
+// readHead reads the response head; the client is there (onData).
 func (fc *fetchConn) readHead(data []byte) int {
 	cl := fc.cl
 	c := fc.conn
-	if cl == nil {
-		fc.state = fcDone
-		c.Abort(errClientGone)
-		return len(data)
-	}
 	fc.got = true
 	n, err := fc.parser.ParseResponse(data, &fc.resp)
 	if err != nil {
@@ -181,15 +182,10 @@ func (fc *fetchConn) readHead(data []byte) int {
 	return n + fc.forward(data[n:])
 }
 
-// forward relays body bytes to the client.
+// forward relays body bytes to the client, who is there (onData).
 func (fc *fetchConn) forward(data []byte) int {
 	cl := fc.cl
 	c := fc.conn
-	if cl == nil {
-		fc.state = fcDone
-		c.Abort(errClientGone)
-		return len(data)
-	}
 	if len(data) == 0 {
 		return 0
 	}

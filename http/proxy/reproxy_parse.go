@@ -27,20 +27,27 @@ const maxReproxyURLs = 32
 // skips what its pattern does not match.
 func parseReproxyURLs(dst []reproxyURL, v []byte) []reproxyURL {
 	for len(v) > 0 && len(dst) < maxReproxyURLs {
-		i := 0
-		for i < len(v) && isSpace(v[i]) {
-			i++
-		}
-		j := i
-		for j < len(v) && !isSpace(v[j]) {
-			j++
-		}
-		if u, ok := parseReproxyURL(v[i:j]); ok {
+		var tok []byte
+		tok, v = nextWord(v)
+		if u, ok := parseReproxyURL(tok); ok {
 			dst = append(dst, u)
 		}
-		v = v[j:]
 	}
 	return dst
+}
+
+// nextWord splits the first whitespace-separated word (empty when there
+// is none) off v.
+func nextWord(v []byte) (word, rest []byte) {
+	i := 0
+	for i < len(v) && isSpace(v[i]) {
+		i++
+	}
+	j := i
+	for j < len(v) && !isSpace(v[j]) {
+		j++
+	}
+	return v[i:j], v[j:]
 }
 
 func isSpace(c byte) bool {
@@ -132,18 +139,11 @@ func parseCacheFor(v []byte) (cf cacheFor, ok bool) {
 	}
 	cf.Secs = s
 	for len(names) > 0 && len(cf.Names) < maxCacheHeaders {
-		i := 0
-		for i < len(names) && isSpace(names[i]) {
-			i++
+		var name []byte
+		name, names = nextWord(names)
+		if validHeaderName(name) {
+			cf.Names = append(cf.Names, name)
 		}
-		j := i
-		for j < len(names) && !isSpace(names[j]) {
-			j++
-		}
-		if j > i && validHeaderName(names[i:j]) {
-			cf.Names = append(cf.Names, names[i:j])
-		}
-		names = names[j:]
 	}
 	return cf, true
 }

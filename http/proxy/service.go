@@ -8,7 +8,6 @@ package proxy
 
 import (
 	"crypto/tls"
-	"github.com/plb/plb/http/accesslog"
 	"log/slog"
 	"net/netip"
 	"os"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/plb/plb/config"
 	"github.com/plb/plb/engine"
+	"github.com/plb/plb/http/accesslog"
 	"github.com/plb/plb/http/handoff"
 	"github.com/plb/plb/plugin"
 	"github.com/plb/plb/pool"
@@ -116,8 +116,8 @@ type Service struct {
 
 // New creates a service for an engine with nloops loops.
 func New(name string, s *Settings, nloops int, log *slog.Logger) *Service {
-	svc := &Service{Name: name, log: log, idle: make([][]*backend, nloops), ahead: make([]int, nloops), free: make([][]*reqState, nloops)}
-	svc.queues = make([]loopQueue, nloops)
+	svc := &Service{Name: name, log: log, idle: make([][]*backend, nloops), ahead: make([]int, nloops),
+		free: make([][]*reqState, nloops), queues: make([]loopQueue, nloops)}
 	svc.Stats.Latency.init(nloops)
 	svc.settings.Store(s)
 	return svc
@@ -301,7 +301,9 @@ func (s *Service) getReqState(l *engine.Loop) *reqState {
 		s.free[l.ID()] = list[:n-1]
 		return rs
 	}
-	return &reqState{}
+	rs := &reqState{}
+	rs.parser.Limits.ChunkedHTTP10 = true // de-chunked, or refused by holdBody
+	return rs
 }
 
 func (s *Service) putReqState(l *engine.Loop, rs *reqState) {

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"errors"
 	"math/rand/v2"
 	"os"
@@ -326,7 +327,7 @@ func dropField(head []byte, name string) []byte {
 	i := 0
 	first := true
 	for i < len(head) {
-		j := indexCRLF(head[i:])
+		j := bytes.Index(head[i:], crlf)
 		if j <= 0 {
 			break // the empty line, or no line end
 		}
@@ -339,15 +340,6 @@ func dropField(head []byte, name string) []byte {
 		i += j + 2
 	}
 	return head
-}
-
-func indexCRLF(b []byte) int {
-	for i := 0; i+1 < len(b); i++ {
-		if b[i] == '\r' && b[i+1] == '\n' {
-			return i
-		}
-	}
-	return -1
 }
 
 // appendHeadField adds a field at the end of a complete head.
