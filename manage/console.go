@@ -207,21 +207,31 @@ func (mc *console) command(cmd string) {
 	case "shutdown":
 		mc.shutdown(base, args)
 	default:
-		if pc, ok := rt.(PluginCommander); ok {
-			out, found, err := pc.PluginCommand(cmd)
-			if found {
-				if err != nil {
-					mc.errorf("%v", err)
-					return
-				}
-				for _, l := range out {
-					mc.println(l)
-				}
-				return
-			}
+		if !mc.pluginCommand(cmd) {
+			mc.errorf("unknown command: %s", base)
 		}
-		mc.errorf("unknown command: %s", base)
 	}
+}
+
+// pluginCommand runs cmd if a LOADed plugin adds it, and reports whether
+// one did.
+func (mc *console) pluginCommand(cmd string) bool {
+	pc, ok := mc.svc.rt.(PluginCommander)
+	if !ok {
+		return false
+	}
+	out, found, err := pc.PluginCommand(cmd)
+	switch {
+	case !found:
+		return false
+	case err != nil:
+		mc.errorf("%v", err)
+	default:
+		for _, l := range out {
+			mc.println(l)
+		}
+	}
+	return true
 }
 
 func (mc *console) syntax(base string) { mc.errorf("Invalid syntax to '%s' command", base) }

@@ -38,16 +38,4 @@ type PluginCommander interface {
 
 // allowedThrough reports whether peer may see the management pages through
 // a selector: the allow list decides; without one, loopback peers only.
-func (s *Service) allowedThrough(peer netip.Addr) bool {
-	peer = peer.Unmap()
-	a := s.access.Load()
-	if a == nil || len(a.allow) == 0 {
-		return peer.IsLoopback()
-	}
-	for _, p := range a.allow {
-		if p.Contains(peer) {
-			return true
-		}
-	}
-	return false
-}
+func (s *Service) allowedThrough(peer netip.Addr) bool { return s.admits(peer, false) }

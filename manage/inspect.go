@@ -147,11 +147,14 @@ func (mc *console) queues() {
 }
 
 // queueAge is how long the oldest client of q has waited, in seconds.
-func queueAge(q QueueStatus, now time.Time) int64 {
+func queueAge(q QueueStatus, now time.Time) int64 { return int64(queueWait(q, now).Seconds()) }
+
+// queueWait is how long the oldest client of q has waited (0: none waits).
+func queueWait(q QueueStatus, now time.Time) time.Duration {
 	if q.Count == 0 || q.Oldest.IsZero() || now.Before(q.Oldest) {
 		return 0
 	}
-	return int64(now.Sub(q.Oldest).Seconds())
+	return now.Sub(q.Oldest)
 }
 
 // backends counts open backend connections by node.

@@ -159,14 +159,18 @@ func (s *Service) Update(sc *config.Service) {
 // the allow prefixes; with none, anyone when the service listens on
 // loopback only, else (a listener that escaped the start-up check) loopback
 // peers only. Safe from any goroutine.
-func (s *Service) Allowed(peer netip.Addr) bool {
+func (s *Service) Allowed(peer netip.Addr) bool { return s.admits(peer, true) }
+
+// admits is Allowed; byListener false ignores a loopback-only listener
+// (a peer reaching the service some other way, as through a selector).
+func (s *Service) admits(peer netip.Addr, byListener bool) bool {
 	peer = peer.Unmap()
 	a := s.access.Load()
 	switch {
 	case a == nil:
 		return peer.IsLoopback()
 	case len(a.allow) == 0:
-		return a.loopback || peer.IsLoopback()
+		return byListener && a.loopback || peer.IsLoopback()
 	}
 	for _, p := range a.allow {
 		if p.Contains(peer) {

@@ -105,13 +105,12 @@ func (mc *console) snapshot() *snapshot {
 			Name: name, Role: s.Role, Listen: mc.listening(cfg, name, ""), Enabled: s.Enabled,
 			Requests: st.Requests, Responses: classes(st.Responses), BytesIn: st.BytesIn, BytesOut: st.BytesOut,
 			Clients: st.Clients, Backends: st.Backends, Idle: st.Bored, Waiting: st.PendClients, Pending: st.PendBackends,
-			status: st,
+			Sessions: st.Sessions, status: st,
 		}
-		ss.Sessions = st.Sessions
-		if s.Role == config.RoleSMTPProxy || s.Role == config.RoleTCPProxy {
+		switch s.Role {
+		case config.RoleSMTPProxy, config.RoleTCPProxy:
 			ss.Pool = s.Pool
-		}
-		if s.Role == config.RoleReverseProxy {
+		case config.RoleReverseProxy:
 			ss.Pool = s.Pool
 			ss.Errors = map[string]int64{"502": st.Errors502, "503": st.Errors503, "504": st.Errors504}
 		}
@@ -243,12 +242,7 @@ func (mc *console) metrics() []byte {
 		{"plb_queue_clients", "Clients waiting for a backend connection, by reverse proxy and queue (normal, highpri, lowpri).",
 			func(q QueueStatus) float64 { return float64(q.Count) }},
 		{"plb_queue_age_seconds", "How long the oldest client of each queue has waited, in seconds.",
-			func(q QueueStatus) float64 {
-				if q.Count == 0 || q.Oldest.IsZero() || !now.After(q.Oldest) {
-					return 0
-				}
-				return now.Sub(q.Oldest).Seconds()
-			}},
+			func(q QueueStatus) float64 { return queueWait(q, now).Seconds() }},
 	} {
 		w.family(m.name, "gauge", m.help)
 		for _, s := range served {

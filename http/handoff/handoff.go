@@ -44,6 +44,10 @@ type Client struct {
 	Hops int
 }
 
+// MaxHops bounds Client.Hops: how many hand-offs one request may go
+// through, so that services handing it to each other cannot loop.
+const MaxHops = 8
+
 // Header is one header line.
 type Header struct{ Name, Value []byte }
 

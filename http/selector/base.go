@@ -180,7 +180,6 @@ func (b *base) route(c *engine.Conn, st *Settings, n int) int {
 		r.Respond(500, "Can't map to service type "+role)
 		return b.answered(c, st, n)
 	}
-	var uri []byte
 	if ht, ok := target.(HookedTarget); ok && st.Fixed == nil {
 		// A web server with plugins: its hooks run here, as its own.
 		hooks, svc := ht.Hooks()
@@ -192,8 +191,7 @@ func (b *base) route(c *engine.Conn, st *Settings, n int) int {
 		}
 		r.SetHost(host)
 	}
-	uri = r.ServeURI()
-	b.handOff(c, st, target, uri)
+	b.handOff(c, st, target, r.ServeURI())
 	return 0
 }
 

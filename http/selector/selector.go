@@ -116,14 +116,11 @@ func (s *Service) Accept(c *engine.Conn) engine.Handler {
 // Role is config.RoleSelector (Target).
 func (s *Service) Role() string { return config.RoleSelector }
 
-// MaxHops bounds how many selectors one request may pass through.
-const MaxHops = 8
-
 // Adopt takes a connection another selector handed on (Target): the
 // request is selected again here, and its response returns to the first
 // selector, whose persist_client applies. Runs on the loop.
 func (s *Service) Adopt(c *engine.Conn, hc *handoff.Client) {
-	if hc.Hops++; hc.Hops > MaxHops {
+	if hc.Hops++; hc.Hops > handoff.MaxHops {
 		// A selector leading back to itself, directly or not.
 		c.Write(status.AppendSimple(nil, 500, "Too many selector hops.", status.Options{ServerTokens: s.Settings().Svc.ServerTokens}))
 		c.Close()

@@ -174,7 +174,7 @@ func (s *Server) serveConcat(b *builder, r *Request, rawBase, list []byte, now t
 			newest = f.st.mtime
 		}
 		if mime == "" {
-			mime, _ = lookupMIME(s.opts.MIME, nameExt(p))
+			mime = lookupMIME(s.opts.MIME, extension(p))
 		}
 		return true
 	})

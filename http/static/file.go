@@ -3,7 +3,6 @@ package static
 import (
 	"bytes"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/plb/plb/http/status"
@@ -61,22 +60,15 @@ func (s *Server) fileHead(b *builder, r *Request, st fileStat, name []byte) (cod
 	b.dst = append(b.dst, "Accept-Ranges: bytes\r\n"...)
 	switch code {
 	case 200:
-		b.header("Content-Type", mimeForName(s.opts.MIME, name))
+		b.header("Content-Type", mimeFor(s.opts.MIME, name))
 		b.contentLength(size)
 	case 206:
-		b.header("Content-Type", mimeForName(s.opts.MIME, name))
-		b.dst = append(b.dst, "Content-Range: bytes "...)
-		b.dst = strconv.AppendInt(b.dst, off, 10)
-		b.dst = append(b.dst, '-')
-		b.dst = strconv.AppendInt(b.dst, off+n-1, 10)
-		b.dst = append(b.dst, '/')
-		b.dst = strconv.AppendInt(b.dst, size, 10)
-		b.dst = append(b.dst, "\r\n"...)
+		b.header("Content-Type", mimeFor(s.opts.MIME, name))
+		b.dst = AppendContentRange(b.dst, code, off, n, size)
 		b.contentLength(n)
 	case 416:
-		b.dst = append(b.dst, "Content-Range: bytes */"...)
-		b.dst = strconv.AppendInt(b.dst, size, 10)
-		b.dst = append(b.dst, "\r\nContent-Length: 0\r\n"...)
+		b.dst = AppendContentRange(b.dst, code, off, n, size)
+		b.dst = append(b.dst, "Content-Length: 0\r\n"...)
 	}
 	return code, off, n
 }

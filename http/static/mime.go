@@ -89,13 +89,18 @@ func defaultMIME(ext string) string {
 // run of ASCII letters, digits and underscores that ends the name, if a dot
 // precedes it; "" otherwise ("a.tar.gz" gives "gz", "a.txt~" and "README"
 // give "").
-func Extension(name string) string {
+func Extension(name string) string { return extension(name) }
+
+// extension is Extension for a name held in a string or in bytes (then
+// nil when there is none).
+func extension[T string | []byte](name T) T {
 	i := len(name)
 	for i > 0 && isWordByte(name[i-1]) {
 		i--
 	}
 	if i == len(name) || i == 0 || name[i-1] != '.' {
-		return ""
+		var none T
+		return none
 	}
 	return name[i:]
 }
@@ -104,45 +109,21 @@ func isWordByte(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_'
 }
 
-// mimeFor returns the type for name in table, or in the default table when
-// table is nil.
-func mimeFor(table map[string]string, name string) string {
-	if table == nil {
-		return MIMEType(name)
-	}
-	if t, ok := table[Extension(name)]; ok && t != "" {
+// mimeFor returns the type for the file name in table, or in the default
+// table when table is nil. It does not allocate.
+func mimeFor(table map[string]string, name []byte) string {
+	if t := lookupMIME(table, extension(name)); t != "" {
 		return t
 	}
 	return DefaultMIMEType
 }
 
-// mimeForName is mimeFor for a name held in bytes. It does not allocate.
-func mimeForName(table map[string]string, name []byte) string {
-	if t, ok := lookupMIME(table, nameExt(name)); ok {
-		return t
-	}
-	return DefaultMIMEType
-}
-
-// nameExt is Extension for a name held in bytes.
-func nameExt(name []byte) []byte {
-	i := len(name)
-	for i > 0 && isWordByte(name[i-1]) {
-		i--
-	}
-	if i == len(name) || i == 0 || name[i-1] != '.' {
-		return nil
-	}
-	return name[i:]
-}
-
-// lookupMIME finds ext in table (nil: the default table). The string
-// conversions are only compared and looked up, so they do not allocate.
-func lookupMIME(table map[string]string, ext []byte) (string, bool) {
+// lookupMIME finds ext in table (nil: the default table); "" when absent.
+// The string conversions are only compared and looked up, so they do not
+// allocate.
+func lookupMIME(table map[string]string, ext []byte) string {
 	if table == nil {
-		t := defaultMIME(string(ext))
-		return t, t != ""
+		return defaultMIME(string(ext))
 	}
-	t, ok := table[string(ext)]
-	return t, ok && t != ""
+	return table[string(ext)]
 }

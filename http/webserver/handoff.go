@@ -118,7 +118,7 @@ func (a *adopted) OnData(c *engine.Conn, data []byte) int {
 			a.left = r.ContentLength
 		}
 		head := data[:n]
-		if a.rewrites(r) {
+		if a.hc.URI != nil || a.hc.Rules != nil { // the web server sees another head
 			a.head = a.rewrite(a.head[:0], r)
 			head = a.head
 		}
@@ -196,12 +196,6 @@ func (a *adopted) passChunked(c *engine.Conn, rest []byte) int {
 		a.chunked = !end
 	}
 	return m
-}
-
-// rewrites reports whether the web server must see another head than the
-// client's.
-func (a *adopted) rewrites(r *http.RequestHead) bool {
-	return a.hc.URI != nil || a.hc.Rules != nil
 }
 
 // rewrite builds the head the web server sees.

@@ -26,10 +26,6 @@ type Target interface {
 	Adopt(c *engine.Conn, hc *handoff.Client)
 }
 
-// maxHandoffHops bounds the services one request may be handed through,
-// so that services handing a request to each other cannot loop.
-const maxHandoffHops = 8
-
 // fileHooks runs the file hooks for the GET or HEAD just answered by the
 // docroot (head and resp, not sent yet). handled reports that a hook took
 // the request: then used is what serve returns (0 when the request went to
@@ -82,7 +78,9 @@ func (wc *conn) fileHooks(c *engine.Conn, st *Settings, n, all int, head []byte,
 		o.Proto = "HTTP/1.1"
 	}
 	buf := plugin.AppendResponse(wc.scratch.b[:0], pr.Response(), o)
-	return wc.respond(c, st, n, all, buf, &static.Response{Status: pr.Response().Status, Buffer: buf}), true
+	h := bytes.Index(buf, []byte("\r\n\r\n")) + 4 // the head, then the body
+	out := &static.Response{Status: pr.Response().Status, Body: buf[h:len(buf):len(buf)], Buffer: buf}
+	return wc.respond(c, st, n, all, buf[:h:h], out), true
 }
 
 // handOff gives the connection to service name for the request at the
@@ -99,7 +97,7 @@ func (wc *conn) handOff(c *engine.Conn, st *Settings, n int, name string, resp *
 	if wc.hc != nil {
 		hc.Base, hc.Persist, hc.Rules, hc.Hops = wc.hc.Base, wc.hc.Persist, wc.hc.Rules, wc.hc.Hops+1
 	}
-	if t == nil || hc.Hops > maxHandoffHops {
+	if t == nil || hc.Hops > handoff.MaxHops {
 		return 0, false
 	}
 	resp.Close()

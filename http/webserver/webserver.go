@@ -4,7 +4,6 @@
 package webserver
 
 import (
-	"bytes"
 	"errors"
 	"log/slog"
 	"sync"
@@ -231,11 +230,7 @@ func (wc *conn) respond(c *engine.Conn, st *Settings, used, all int, head []byte
 	}
 	wc.svc.count(resp.Status, size)
 	if st.AccessLog != nil {
-		body := size
-		if i := bytes.Index(head, []byte("\r\n\r\n")); i >= 0 {
-			body -= int64(i + 4) // a small file may follow its head in head
-		}
-		wc.accessLog(c, st, &wc.req, resp.Status, body)
+		wc.accessLog(c, st, &wc.req, resp.Status, size-int64(len(head)))
 	}
 	// The next response on this loop is built in the same memory (once
 	// this one is written or copied into the output queue, below).
