@@ -22,12 +22,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"os/user"
 	"path"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -339,13 +339,8 @@ func CheckPaths(dir string, paths map[string]string) error {
 	if err != nil {
 		return fmt.Errorf("chroot_dir %s: %v", dir, err)
 	}
-	keys := make([]string, 0, len(paths))
-	for k := range paths {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
 	var errs []error
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(paths)) {
 		if err := checkPath(dir, realDir, k, paths[k]); err != nil {
 			errs = append(errs, err)
 		}

@@ -42,19 +42,22 @@ func (e *editor) createPool(name, file string, line int) (*Pool, error) {
 	return p, nil
 }
 
-func validRole(role string) bool {
+// validRole reports whether role is a built-in role or one a LOADed
+// plugin adds.
+func (c *Config) validRole(role string) bool {
 	switch role {
 	case RoleReverseProxy, RoleWebServer, RoleManagement, RoleSelector, RoleSMTPProxy, RoleTCPProxy:
 		return true
 	}
-	return false
+	_, ok := c.PluginRole(role)
+	return ok
 }
 
 // setRole sets the role and re-applies every default for it (DEFAULT values
 // first, else the built-in ones): parameters set before are reset, except
 // listen, and pool or docroot when the new role uses them.
 func (e *editor) setRole(s *Service, role string) error {
-	if _, ok := e.cfg.PluginRole(role); !validRole(role) && !ok {
+	if !e.cfg.validRole(role) {
 		return errorf("Role not valid for service %s", s.Name)
 	}
 	s.Role = role
@@ -119,7 +122,7 @@ func (e *editor) setRole(s *Service, role string) error {
 // usesPool reports whether a service of role has a pool (reverse_proxy,
 // smtp_proxy, tcp_proxy).
 func usesPool(role string) bool {
-	p, _ := lookupParam("pool")
+	p := param{role: proxies} // the roles of the pool parameter
 	return p.applies(role)
 }
 

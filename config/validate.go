@@ -37,7 +37,7 @@ func (c *Config) Validate() error {
 	var listeners []*Service
 	for _, s := range c.Services {
 		place := func(err error) error { return c.at(s.File, s.Line, err) }
-		if _, ok := c.PluginRole(s.Role); s.Role != "" && !validRole(s.Role) && !ok {
+		if s.Role != "" && !c.validRole(s.Role) {
 			return place(errorf("Role not valid for service %s", s.Name))
 		}
 		if s.Pool != "" && c.Pool(s.Pool) == nil {

@@ -18,8 +18,20 @@ import (
 // counts the whole process, the benchmark's own client and backend too
 // (both allocation-free after warm-up).
 func BenchmarkProxyKeepAlive(b *testing.B) {
-	backend := fixedBackend(b)
-	s := benchServer(b, fmt.Sprintf(`[global]
+	s := benchServer(b, benchProxyTOML(fixedBackend(b), ""))
+	c, err := net.Dial("tcp", s.Addr("proxy").String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	benchRoundTrips(b, c, "/x", 100)
+}
+
+// benchProxyTOML is a reverse proxy "proxy" with persistent client and
+// backend connections over pool "web" of backend (1 loop), plus the
+// service keys extra.
+func benchProxyTOML(backend, extra string) string {
+	return fmt.Sprintf(`[global]
 workers = 1
 [pool.web]
 nodes = [%q]
@@ -29,13 +41,7 @@ listen = "127.0.0.1:0"
 pool = "web"
 persist_client = true
 persist_backend = true
-`, backend))
-	c, err := net.Dial("tcp", s.Addr("proxy").String())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer c.Close()
-	benchRoundTrips(b, c, "/x", 100)
+%s`, backend, extra)
 }
 
 // fixedBackend is a backend answering every request with 100 bytes; it

@@ -19,12 +19,7 @@ func (s *Server) reproxySettings(st *proxy.Settings, c *config.Config) {
 
 // reproxyTarget finds the service an X-REPROXY-SERVICE names (nil: none).
 // Safe from any goroutine.
-func (s *Server) reproxyTarget(name string) proxy.Target {
-	if t := s.resolve(name); t != nil {
-		return t
-	}
-	return nil
-}
+func (s *Server) reproxyTarget(name string) proxy.Target { return s.resolve(name) }
 
 // ReproxyState lists the reproxy fetch connections by host:port, for the
 // console's reproxy_state (manage.ReproxyStater). Safe from any goroutine.

@@ -143,12 +143,7 @@ func (s *Server) webSettings(sc *config.Service, mime map[string]string, hooks *
 
 // resolveWeb finds a web server's hand-off target. Safe from any
 // goroutine.
-func (s *Server) resolveWeb(name string) webserver.Target {
-	if t := s.resolve(name); t != nil {
-		return t
-	}
-	return nil
-}
+func (s *Server) resolveWeb(name string) webserver.Target { return s.resolve(name) }
 
 // PluginCommand runs a console command a LOADed plugin adds
 // (manage.PluginCommander). Safe from any goroutine.

@@ -467,6 +467,13 @@ type serviceChange struct {
 func (s *Server) retire(sv *service) *service {
 	s.log.Info("service stopped", "service", sv.name, "role", sv.role)
 	s.closeService(sv)
+	sv.drain()
+	return sv
+}
+
+// drain makes sv's handlers (a web server's front included) close their
+// clients after the current request or session.
+func (sv *service) drain() {
 	if sv.proxy != nil {
 		sv.proxy.Drain()
 	}
@@ -476,13 +483,6 @@ func (s *Server) retire(sv *service) *service {
 	if sv.relay != nil {
 		sv.relay.Drain()
 	}
-	drainSelectors(sv)
-	return sv
-}
-
-// drainSelectors makes a selector, or a web server's front, close its
-// clients after their current response.
-func drainSelectors(sv *service) {
 	if sv.sel != nil {
 		sv.sel.Drain()
 	}
@@ -611,17 +611,10 @@ func (s *Server) drain(limit time.Duration) {
 			sv.ln.Close()
 			sv.ln = nil
 		}
+		sv.drain()
 		if sv.proxy != nil {
-			sv.proxy.Drain()
 			proxies = append(proxies, sv.proxy)
 		}
-		if sv.web != nil {
-			sv.web.Drain()
-		}
-		if sv.relay != nil {
-			sv.relay.Drain()
-		}
-		drainSelectors(sv)
 	}
 	s.mu.Unlock()
 	deadline := time.Now().Add(limit)

@@ -31,7 +31,7 @@ import (
 // testCA issues certificates for the TLS tests; everything lives in
 // t.TempDir().
 type testCA struct {
-	t    *testing.T
+	t    testing.TB
 	dir  string
 	key  *ecdsa.PrivateKey
 	cert *x509.Certificate
@@ -40,7 +40,7 @@ type testCA struct {
 	next atomic.Int64
 }
 
-func newTestCA(t *testing.T) *testCA {
+func newTestCA(t testing.TB) *testCA {
 	t.Helper()
 	ca := &testCA{t: t, dir: t.TempDir()}
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -70,7 +70,7 @@ func newTestCA(t *testing.T) *testCA {
 	return ca
 }
 
-func writePEM(t *testing.T, path, typ string, der []byte) {
+func writePEM(t testing.TB, path, typ string, der []byte) {
 	t.Helper()
 	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
 		t.Fatal(err)
@@ -185,21 +185,13 @@ func TestTLSProxyKeepAlive(t *testing.T) {
 func TestTLSWebServer(t *testing.T) {
 	ca := newTestCA(t)
 	cert, key, _ := ca.issue("a", false, "a.test")
-	docroot := t.TempDir()
+	ts, docroot := startWeb(t, tlsKeys(cert, key))
 	writeFile(t, filepath.Join(docroot, "small.txt"), "hello over tls")
 	big := make([]byte, 20<<20)
 	rand.Read(big)
 	if err := os.WriteFile(filepath.Join(docroot, "big.bin"), big, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	ts := startServer(t, fmt.Sprintf(`[global]
-workers = 2
-[service.web]
-role = "web_server"
-listen = "127.0.0.1:0"
-docroot = %q
-persist_client = true
-%s`, docroot, tlsKeys(cert, key)))
 	c, _ := dialTLS(t, ts.addrOf("web"), ca.clientConfig("a.test"))
 	for i := 0; i < 3; i++ {
 		resp, body := c.do("GET /small.txt HTTP/1.1\r\nHost: a.test\r\n\r\n")
@@ -558,53 +550,13 @@ func TestTLSBackend(t *testing.T) {
 // connection (1 loop). allocs/op counts the whole process, the
 // benchmark's crypto/tls client and its backend too.
 func BenchmarkTLSProxyKeepAlive(b *testing.B) {
-	ca := newBenchCA(b)
-	backend := fixedBackend(b)
-	s := benchServer(b, fmt.Sprintf(`[global]
-workers = 1
-[pool.web]
-nodes = [%q]
-[service.proxy]
-role = "reverse_proxy"
-listen = "127.0.0.1:0"
-pool = "web"
-persist_client = true
-persist_backend = true
-enable_ssl = true
-ssl_cert_file = %q
-ssl_key_file = %q
-`, backend, ca.cert, ca.key))
-	tc, err := tls.Dial("tcp", s.Addr("proxy").String(), &tls.Config{RootCAs: ca.pool, ServerName: "127.0.0.1"})
+	ca := newTestCA(b)
+	cert, key, _ := ca.issue("bench", false)
+	s := benchServer(b, benchProxyTOML(fixedBackend(b), tlsKeys(cert, key)))
+	tc, err := tls.Dial("tcp", s.Addr("proxy").String(), ca.clientConfig("127.0.0.1"))
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer tc.Close()
 	benchRoundTrips(b, tc, "/x", 100)
-}
-
-// benchCA is a self-signed certificate for 127.0.0.1 in files.
-type benchCA struct {
-	cert, key string
-	pool      *x509.CertPool
-}
-
-func newBenchCA(b *testing.B) benchCA {
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		BasicConstraintsValid: true, IsCA: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		b.Fatal(err)
-	}
-	kder, _ := x509.MarshalPKCS8PrivateKey(key)
-	dir := b.TempDir()
-	ca := benchCA{cert: filepath.Join(dir, "cert.pem"), key: filepath.Join(dir, "key.pem"), pool: x509.NewCertPool()}
-	os.WriteFile(ca.cert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
-	os.WriteFile(ca.key, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), 0o600)
-	leaf, _ := x509.ParseCertificate(der)
-	ca.pool.AddCert(leaf)
-	return ca
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -79,16 +80,9 @@ func TestPerlbalConformance(t *testing.T) {
 func runConformance(t *testing.T, runner, bin string, files ...string) (string, error) {
 	cmd := exec.Command(runner, append([]string{bin}, files...)...)
 	cmd.Env = append(os.Environ(), "PERLBAL_T_TIMEOUT=300", "TMPDIR="+t.TempDir())
-	done := make(chan struct{})
-	var out []byte
-	var err error
-	go func() { out, err = cmd.CombinedOutput(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(6 * time.Minute):
-		cmd.Process.Kill()
-		<-done
+	out, err := combinedOutput(cmd, 6*time.Minute)
+	if errors.Is(err, errHung) {
 		t.Fatalf("conformance run hung:\n%s", out)
 	}
-	return string(out), err
+	return out, err
 }

@@ -122,19 +122,19 @@ type startup struct {
 func (st *startup) fail(err error) int {
 	msg := "plb: " + strings.TrimRight(err.Error(), "\n") + "\n"
 	io.WriteString(st.stderr, msg)
-	if st.ready != nil {
-		st.ready.WriteString(msg)
-		st.ready.Close()
-		st.ready = nil
-	}
+	st.tellParent(msg)
 	st.notify.send("STATUS=start-up failed: " + firstLine(err.Error()))
 	return 1
 }
 
 // ok tells a -B parent that plb is serving.
-func (st *startup) ok() {
+func (st *startup) ok() { st.tellParent(readyMessage) }
+
+// tellParent sends msg to a -B parent, which reads up to EOF: the pipe is
+// closed after it.
+func (st *startup) tellParent(msg string) {
 	if st.ready != nil {
-		st.ready.WriteString(readyMessage)
+		st.ready.WriteString(msg)
 		st.ready.Close()
 		st.ready = nil
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"net"
 	"os"
 	"os/exec"
@@ -16,24 +17,17 @@ import (
 // the parent must be back within the readiness wait.
 func runParent(t *testing.T, args ...string) (int, string) {
 	t.Helper()
-	cmd := exec.Command(plbBinary(t), append([]string{"-B"}, args...)...)
-	done := make(chan struct{})
-	var out []byte
-	var err error
-	go func() { out, err = cmd.CombinedOutput(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(readyTimeout + 10*time.Second):
-		cmd.Process.Kill()
+	out, err := combinedOutput(exec.Command(plbBinary(t), append([]string{"-B"}, args...)...), readyTimeout+10*time.Second)
+	if errors.Is(err, errHung) {
 		t.Fatal("plb -B: the parent did not return")
 	}
 	if ee, ok := err.(*exec.ExitError); ok {
-		return ee.ExitCode(), string(out)
+		return ee.ExitCode(), out
 	}
 	if err != nil {
 		t.Fatal(err)
 	}
-	return 0, string(out)
+	return 0, out
 }
 
 // readPid reads a pidfile.

@@ -2,6 +2,8 @@ package main
 
 import (
 	"bufio"
+	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -91,6 +93,29 @@ func startPLB(t *testing.T, cmd *exec.Cmd, dir string) *proc {
 		}
 	})
 	return p
+}
+
+// errHung is combinedOutput's error for a command it had to kill.
+var errHung = errors.New("still running at the time limit: killed")
+
+// combinedOutput runs cmd and returns its standard output and error
+// together, killing it after limit (the error is then errHung).
+func combinedOutput(cmd *exec.Cmd, limit time.Duration) (string, error) {
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		return "", err
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		return out.String(), err
+	case <-time.After(limit):
+		cmd.Process.Kill()
+		<-done
+		return out.String(), errHung
+	}
 }
 
 // plbCmd is the plb binary with args, logging to dir/plb.log at level 1.

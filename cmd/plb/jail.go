@@ -14,30 +14,65 @@ import (
 // what it is, for chroot.CheckPaths: they must be inside chroot_dir.
 func jailPaths(c *config.Config) map[string]string {
 	paths := map[string]string{}
+	configPaths(c, func(owner, key string, p *string) error {
+		paths[owner+" "+key] = *p
+		return nil
+	})
+	return paths
+}
+
+// configPaths calls f with every file system path c uses, which f may
+// change: owner is "service NAME" or "pool NAME", key what the path is.
+// It stops at f's first error.
+func configPaths(c *config.Config, f func(owner, key string, p *string) error) error {
 	for _, sc := range c.Services {
-		paths["service "+sc.Name+" docroot"] = sc.Docroot
-		paths["service "+sc.Name+" buffer_uploads_path"] = sc.BufferUploadsPath
-		paths["service "+sc.Name+" buffer_dir"] = sc.BufferDir
-		paths["service "+sc.Name+" access_log"] = sc.AccessLog
+		owner := "service " + sc.Name
 		if sc.EnableSSL {
 			// Read again by every Apply, so from inside the jail too.
-			paths["service "+sc.Name+" ssl_cert_file"] = sc.SSLCertFile
-			paths["service "+sc.Name+" ssl_key_file"] = sc.SSLKeyFile
-			paths["service "+sc.Name+" ssl_ca_path"] = sc.SSLCAPath
 			for i, e := range sc.SSLCertificates {
 				cert, key := config.SplitCertKey(e)
-				paths[fmt.Sprintf("service %s ssl_certificates[%d] certificate", sc.Name, i)] = cert
-				paths[fmt.Sprintf("service %s ssl_certificates[%d] key", sc.Name, i)] = key
+				nc, nk := cert, key
+				if err := f(owner, fmt.Sprintf("ssl_certificates[%d] certificate", i), &nc); err != nil {
+					return err
+				}
+				if err := f(owner, fmt.Sprintf("ssl_certificates[%d] key", i), &nk); err != nil {
+					return err
+				}
+				switch {
+				case nc == cert && nk == key:
+					// unchanged: the entry stays as written
+				case nc == nk:
+					sc.SSLCertificates[i] = nc
+				default:
+					sc.SSLCertificates[i] = nc + ":" + nk
+				}
 			}
 		}
+		type path struct {
+			key string
+			p   *string
+		}
+		paths := []path{{"docroot", &sc.Docroot}, {"buffer_uploads_path", &sc.BufferUploadsPath},
+			{"buffer_dir", &sc.BufferDir}, {"access_log", &sc.AccessLog}}
+		if sc.EnableSSL {
+			paths = append(paths, path{"ssl_cert_file", &sc.SSLCertFile}, path{"ssl_key_file", &sc.SSLKeyFile},
+				path{"ssl_ca_path", &sc.SSLCAPath})
+		}
 		if sc.BackendSSL {
-			paths["service "+sc.Name+" backend_ssl_ca_file"] = sc.BackendSSLCAFile
+			paths = append(paths, path{"backend_ssl_ca_file", &sc.BackendSSLCAFile})
+		}
+		for _, p := range paths {
+			if err := f(owner, p.key, p.p); err != nil {
+				return err
+			}
 		}
 	}
 	for _, pc := range c.Pools {
-		paths["pool "+pc.Name+" nodefile"] = pc.NodeFile
+		if err := f("pool "+pc.Name, "nodefile", &pc.NodeFile); err != nil {
+			return err
+		}
 	}
-	return paths
+	return nil
 }
 
 // jailLoader maps the configuration's paths, written as seen from outside,
@@ -65,54 +100,19 @@ func (j *jailLoader) rebase(path string) (string, error) {
 // jail.
 func (j *jailLoader) rebaseConfig(c *config.Config) (*config.Config, error) {
 	n := c.Clone()
-	for _, sc := range n.Services {
-		paths := []*string{&sc.Docroot, &sc.BufferUploadsPath, &sc.BufferDir, &sc.AccessLog}
-		if sc.EnableSSL {
-			paths = append(paths, &sc.SSLCertFile, &sc.SSLKeyFile, &sc.SSLCAPath)
+	err := configPaths(n, func(owner, _ string, p *string) error {
+		if *p == "" {
+			return nil
 		}
-		if sc.BackendSSL {
-			paths = append(paths, &sc.BackendSSLCAFile)
-		}
-		for i, e := range sc.SSLCertificates {
-			if !sc.EnableSSL {
-				break
-			}
-			cert, key := config.SplitCertKey(e)
-			var err error
-			if cert, err = j.rebase(cert); err == nil && key != cert {
-				key, err = j.rebase(key)
-			} else if err == nil {
-				key = cert
-			}
-			if err != nil {
-				return nil, fmt.Errorf("service %s: %w", sc.Name, err)
-			}
-			if key == cert {
-				sc.SSLCertificates[i] = cert
-			} else {
-				sc.SSLCertificates[i] = cert + ":" + key
-			}
-		}
-		for _, p := range paths {
-			if *p == "" {
-				continue
-			}
-			in, err := j.rebase(*p)
-			if err != nil {
-				return nil, fmt.Errorf("service %s: %w", sc.Name, err)
-			}
-			*p = in
-		}
-	}
-	for _, pc := range n.Pools {
-		if pc.NodeFile == "" {
-			continue
-		}
-		in, err := j.rebase(pc.NodeFile)
+		in, err := j.rebase(*p)
 		if err != nil {
-			return nil, fmt.Errorf("pool %s: %w", pc.Name, err)
+			return fmt.Errorf("%s: %w", owner, err)
 		}
-		pc.NodeFile = in
+		*p = in
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return n, nil
 }

@@ -7,7 +7,6 @@ import (
 	"net"
 	nethttp "net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -73,7 +72,6 @@ func TestBinaryReloadAndTerm(t *testing.T) {
 		t.Skip("short mode")
 	}
 	dir := t.TempDir()
-	bin := plbBinary(t)
 	started := make(chan struct{}, 4)
 	a, b := httpBackend(t, "A", started), httpBackend(t, "B", started)
 	listen := freePort(t)
@@ -86,29 +84,8 @@ func TestBinaryReloadAndTerm(t *testing.T) {
 		}
 	}
 	write(a, "")
-	logs := logText(filepath.Join(dir, "plb.log"))
-	cmd := exec.Command(bin, "-c", conf, "-d", "1", "-l", string(logs))
-	stderr := logText(filepath.Join(dir, "stderr"))
-	errFile, err := os.Create(string(stderr))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer errFile.Close()
-	cmd.Stderr = errFile
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	var exitErr error
-	go func() { exitErr = cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		select {
-		case <-exited:
-		default:
-			cmd.Process.Kill()
-			<-exited
-		}
-	})
+	p := startPLB(t, plbCmd(t, dir, "-c", conf), dir)
+	logs := p.log
 	client := &nethttp.Client{Timeout: 10 * time.Second, Transport: &nethttp.Transport{DisableKeepAlives: true}}
 	fetch := func(path string) (string, error) {
 		resp, err := client.Get("http://" + listen + path)
@@ -122,38 +99,18 @@ func TestBinaryReloadAndTerm(t *testing.T) {
 		}
 		return string(body), err
 	}
-	waitBody := func(what, want string) {
-		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			body, err := fetch("/")
-			if err == nil && body == want {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: got %q, %v; log:\n%s%s", what, body, err, logs, stderr)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
-	waitBody("start", "A")
+	waitServing(t, p, listen, "/", "A")
 
 	write(b, "")
-	cmd.Process.Signal(syscall.SIGHUP)
-	waitBody("reload", "B")
+	p.cmd.Process.Signal(syscall.SIGHUP)
+	waitServing(t, p, listen, "/", "B")
 	if !strings.Contains(logs.String(), "configuration reloaded") {
 		t.Fatalf("reload not logged:\n%s", logs)
 	}
 
 	write(a, "balance_method = \"fastest\"\n") // invalid
-	cmd.Process.Signal(syscall.SIGHUP)
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(logs.String(), "reload failed") {
-		if time.Now().After(deadline) {
-			t.Fatalf("failed reload not logged:\n%s", logs)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	p.cmd.Process.Signal(syscall.SIGHUP)
+	eventually(t, 10*time.Second, "the failed reload logged", func() bool { return strings.Contains(logs.String(), "reload failed") })
 	if !strings.Contains(logs.String(), conf+":") {
 		t.Fatalf("reload error without file:line:\n%s", logs)
 	}
@@ -172,18 +129,16 @@ func TestBinaryReloadAndTerm(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("slow download did not start")
 	}
-	cmd.Process.Signal(syscall.SIGTERM)
+	p.cmd.Process.Signal(syscall.SIGTERM)
 	wg.Wait()
 	if slowErr != nil || len(slowBody) != 1<<20 || strings.Trim(slowBody, "B") != "" {
 		t.Fatalf("slow download: %d bytes, %v", len(slowBody), slowErr)
 	}
-	select {
-	case <-exited:
-		if exitErr != nil {
-			t.Fatalf("plb exited with %v; log:\n%s%s", exitErr, logs, stderr)
-		}
-	case <-time.After(10 * time.Second):
+	if !p.wait(10 * time.Second) {
 		t.Fatalf("plb did not exit after SIGTERM; log:\n%s", logs)
+	}
+	if p.err != nil {
+		t.Fatalf("plb exited with %v; log:\n%s%s", p.err, logs, p.stderr)
 	}
 	if c, err := net.DialTimeout("tcp", listen, time.Second); err == nil {
 		c.Close()
