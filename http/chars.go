@@ -41,6 +41,27 @@ func isToken(c byte) bool {
 	return c < 0x80 && tokenTable[c&0x7f] != 0
 }
 
+// IsToken reports whether b is a token (RFC 9110 5.6.2): a header name, a
+// method.
+func IsToken(b []byte) bool {
+	for _, c := range b {
+		if !isToken(c) {
+			return false
+		}
+	}
+	return len(b) > 0
+}
+
+// PercentByte decodes the %XX escape at p[i], if one starts there.
+func PercentByte(p []byte, i int) (byte, bool) {
+	if p[i] != '%' || i+2 >= len(p) {
+		return 0, false
+	}
+	hi, ok1 := unhex(p[i+1])
+	lo, ok2 := unhex(p[i+2])
+	return hi<<4 | lo, ok1 && ok2
+}
+
 func isTokenMask(c byte) bool {
 	return ((uint64(1)<<c)&(tokenMask&(1<<64-1)) |
 		(uint64(1)<<(c-64))&(tokenMask>>64)) != 0
@@ -99,7 +120,8 @@ func equalFoldLower(b []byte, s string) bool {
 	return true
 }
 
-func trimOWS(b []byte) []byte {
+// TrimOWS strips optional white space (spaces and tabs) from both ends.
+func TrimOWS(b []byte) []byte {
 	for len(b) > 0 && isOWS(b[0]) {
 		b = b[1:]
 	}
@@ -115,10 +137,10 @@ func trimOWS(b []byte) []byte {
 func nextElement(list []byte) (elem, rest []byte) {
 	for i := 0; i < len(list); i++ {
 		if list[i] == ',' {
-			return trimOWS(list[:i]), list[i+1:]
+			return TrimOWS(list[:i]), list[i+1:]
 		}
 	}
-	return trimOWS(list), nil
+	return TrimOWS(list), nil
 }
 
 // parseDecimal parses 1*DIGIT into a non-negative int64; ok is false for an

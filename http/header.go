@@ -123,7 +123,7 @@ func (f *framing) addTransferEncoding(v []byte) {
 		name, params := e, false
 		for i, c := range e {
 			if c == ';' {
-				name, params = trimOWS(e[:i]), true
+				name, params = TrimOWS(e[:i]), true
 				break
 			}
 		}
@@ -185,11 +185,11 @@ func keepAliveTimeout(v []byte) int {
 		if len(e) < len("timeout=") || !equalFoldLower(e[:7], "timeout") {
 			continue
 		}
-		rest := trimOWS(e[7:])
+		rest := TrimOWS(e[7:])
 		if len(rest) == 0 || rest[0] != '=' {
 			continue
 		}
-		rest = trimOWS(rest[1:])
+		rest = TrimOWS(rest[1:])
 		if len(rest) >= 2 && rest[0] == '"' && rest[len(rest)-1] == '"' {
 			rest = rest[1 : len(rest)-1]
 		}

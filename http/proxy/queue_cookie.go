@@ -26,41 +26,30 @@ func cookieHas(r *http.RequestHead, name, contents string) bool {
 				pair, v = v, nil
 			}
 			eq := bytes.IndexByte(pair, '=')
-			if eq < 0 || !durlEqual(trimOWS(pair[:eq]), name) {
+			if eq < 0 || !durlEqual(http.TrimOWS(pair[:eq]), name) {
 				continue
 			}
 			if contents == "" {
 				return true
 			}
 			var buf [256]byte
-			return bytes.Contains(durlAppend(buf[:0], trimOWS(pair[eq+1:])), []byte(contents))
+			return bytes.Contains(durlAppend(buf[:0], http.TrimOWS(pair[eq+1:])), []byte(contents))
 		}
 	}
 	return false
-}
-
-func trimOWS(b []byte) []byte {
-	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
-		b = b[1:]
-	}
-	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t') {
-		b = b[:len(b)-1]
-	}
-	return b
 }
 
 // durlNext decodes the byte of enc at i as Perlbal's durl does ('+' is a
 // space, %XX a byte, anything else itself) and returns it with the index
 // of the next one.
 func durlNext(enc []byte, i int) (byte, int) {
-	c := enc[i]
-	switch {
-	case c == '+':
+	if enc[i] == '+' {
 		return ' ', i + 1
-	case c == '%' && i+2 < len(enc) && isHex(enc[i+1]) && isHex(enc[i+2]):
-		return unhex(enc[i+1])<<4 | unhex(enc[i+2]), i + 3
 	}
-	return c, i + 1
+	if b, ok := http.PercentByte(enc, i); ok {
+		return b, i + 3
+	}
+	return enc[i], i + 1
 }
 
 // durlEqual reports whether enc decodes to s.
@@ -88,18 +77,4 @@ func durlAppend(dst, enc []byte) []byte {
 		dst = append(dst, c)
 	}
 	return dst
-}
-
-func isHex(c byte) bool {
-	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
-}
-
-func unhex(c byte) byte {
-	switch {
-	case c >= 'a':
-		return c - 'a' + 10
-	case c >= 'A':
-		return c - 'A' + 10
-	}
-	return c - '0'
 }

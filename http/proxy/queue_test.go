@@ -50,11 +50,12 @@ func durlRef(s string) string {
 	s = strings.ReplaceAll(s, "+", " ")
 	var b strings.Builder
 	for i := 0; i < len(s); i++ {
-		if s[i] == '%' && i+2 < len(s) && isHex(s[i+1]) && isHex(s[i+2]) {
-			v, _ := url.PathUnescape(s[i : i+3])
-			b.WriteString(v)
-			i += 2
-			continue
+		if s[i] == '%' && i+2 < len(s) {
+			if v, err := url.PathUnescape(s[i : i+3]); err == nil {
+				b.WriteString(v)
+				i += 2
+				continue
+			}
 		}
 		b.WriteByte(s[i])
 	}

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"net/netip"
 	"strconv"
+
+	"github.com/plb/plb/http"
 )
 
 // reproxyURL is one target of an X-REPROXY-URL list.
@@ -141,27 +143,11 @@ func parseCacheFor(v []byte) (cf cacheFor, ok bool) {
 	for len(names) > 0 && len(cf.Names) < maxCacheHeaders {
 		var name []byte
 		name, names = nextWord(names)
-		if validHeaderName(name) {
+		if http.IsToken(name) {
 			cf.Names = append(cf.Names, name)
 		}
 	}
 	return cf, true
-}
-
-// validHeaderName reports whether b is a token (RFC 9110 5.6.2).
-func validHeaderName(b []byte) bool {
-	if len(b) == 0 {
-		return false
-	}
-	for _, c := range b {
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		case bytes.IndexByte([]byte("!#$%&'*+-.^_`|~"), c) >= 0:
-		default:
-			return false
-		}
-	}
-	return true
 }
 
 // parseExpectedSize parses X-REPROXY-EXPECTED-SIZE; ok is false when it is

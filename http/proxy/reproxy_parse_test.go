@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/plb/plb/http"
 )
 
 func TestParseReproxyURLs(t *testing.T) {
@@ -165,7 +167,7 @@ func FuzzParseCacheFor(f *testing.F) {
 			t.Fatalf("%q: %+v", v, cf)
 		}
 		for _, n := range cf.Names {
-			if !validHeaderName(n) || !bytes.Contains(v, n) {
+			if !http.IsToken(n) || !bytes.Contains(v, n) {
 				t.Fatalf("%q: name %q", v, n)
 			}
 		}

@@ -1,5 +1,7 @@
 package static
 
+import "github.com/plb/plb/http"
+
 // Request-target handling: Perlbal's durl, its "Bogus URL" rule (without its
 // trailing "/.." hole), and the clean relative name handed to os.Root.
 
@@ -12,31 +14,15 @@ package static
 func decodePath(dst, uri []byte) []byte {
 	for i := 0; i < len(uri); i++ {
 		c := uri[i]
-		switch {
-		case c == '?':
+		if c == '?' {
 			return dst
-		case c == '%' && i+2 < len(uri) && isHex(uri[i+1]) && isHex(uri[i+2]):
-			dst = append(dst, unhex(uri[i+1])<<4|unhex(uri[i+2]))
-			i += 2
-		default:
-			dst = append(dst, c)
 		}
+		if b, ok := http.PercentByte(uri, i); ok {
+			c, i = b, i+2
+		}
+		dst = append(dst, c)
 	}
 	return dst
-}
-
-func isHex(c byte) bool {
-	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
-}
-
-func unhex(c byte) byte {
-	switch {
-	case c >= 'a':
-		return c - 'a' + 10
-	case c >= 'A':
-		return c - 'A' + 10
-	}
-	return c - '0'
 }
 
 // bogusPath reports whether a decoded path gets Perlbal's 403 "Bogus URL":
