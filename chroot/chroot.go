@@ -34,6 +34,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/plb/plb/internal/errs"
 )
 
 // Spec is what to drop to. Empty fields: keep.
@@ -135,7 +137,7 @@ func Resolve(s Spec) (Creds, error) {
 		dir := filepath.Clean(s.Dir)
 		fi, err := os.Stat(dir)
 		if err != nil {
-			return Creds{}, fmt.Errorf("chroot_dir %s: %v", s.Dir, unwrapPath(err))
+			return Creds{}, fmt.Errorf("chroot_dir %s: %v", s.Dir, errs.UnwrapPath(err))
 		}
 		if !fi.IsDir() {
 			return Creds{}, fmt.Errorf("chroot_dir %s: not a directory", s.Dir)
@@ -157,16 +159,6 @@ func numericID(s string) (id int, numeric bool, err error) {
 		return 0, true, fmt.Errorf("id %s out of range", s)
 	}
 	return int(n), true, nil
-}
-
-// unwrapPath strips the *PathError wrapper, whose path the caller already
-// names.
-func unwrapPath(err error) error {
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
 }
 
 // Drop confines the process to c, in this order: load time.Local (so the
@@ -202,7 +194,7 @@ func Drop(c Creds) error {
 	if c.Dir != "" {
 		var err error
 		if rootBefore, err = os.Stat(c.Dir); err != nil {
-			return fmt.Errorf("chroot %s: %v", c.Dir, unwrapPath(err))
+			return fmt.Errorf("chroot %s: %v", c.Dir, errs.UnwrapPath(err))
 		}
 		if err := syscall.Chroot(c.Dir); err != nil {
 			return fmt.Errorf("chroot %s: %v", c.Dir, err)
@@ -247,7 +239,7 @@ func verify(c Creds, rootBefore fs.FileInfo, wasRoot bool) error {
 		}
 		fi, err := os.Stat("/")
 		if err != nil {
-			return fmt.Errorf("verify chroot %s: stat /: %v", c.Dir, unwrapPath(err))
+			return fmt.Errorf("verify chroot %s: stat /: %v", c.Dir, errs.UnwrapPath(err))
 		}
 		if !os.SameFile(fi, rootBefore) {
 			return fmt.Errorf("verify chroot %s: / is not %s", c.Dir, c.Dir)

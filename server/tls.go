@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/plb/plb/config"
+	"github.com/plb/plb/internal/errs"
 )
 
 // TLS settings of services: the server side of enable_ssl (certificates,
@@ -50,7 +50,7 @@ func (in *tlsInputs) read(key, name string) ([]byte, error) {
 	}
 	b, err := os.ReadFile(name)
 	if err != nil {
-		return nil, fmt.Errorf("%s '%s': %w", key, name, unwrapPath(err))
+		return nil, fmt.Errorf("%s '%s': %w", key, name, errs.UnwrapPath(err))
 	}
 	if in.files == nil {
 		in.files = map[string][]byte{}
@@ -71,15 +71,6 @@ func (in *tlsInputs) sum() [32]byte {
 	var s [32]byte
 	h.Sum(s[:0])
 	return s
-}
-
-// unwrapPath drops the *PathError's repetition of the file name.
-func unwrapPath(err error) error {
-	var pe *os.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
 }
 
 // tlsError places a TLS setting error at the service's definition.
@@ -180,7 +171,7 @@ func serverTLS(c *config.Config, sc *config.Service, old *tlsBuild) (*tlsBuild, 
 func readCADir(in *tlsInputs, dir string) ([]string, error) {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
-		return nil, fmt.Errorf("ssl_ca_path '%s': %w", dir, unwrapPath(err))
+		return nil, fmt.Errorf("ssl_ca_path '%s': %w", dir, errs.UnwrapPath(err))
 	}
 	files := []string{}
 	for _, e := range ents {

@@ -2,13 +2,14 @@ package builtin
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"io"
 	"net/netip"
 	"os"
 	"slices"
 	"strings"
+
+	"github.com/plb/plb/internal/errs"
 )
 
 // cidrList is a set of addresses read from a CIDR list file (Throttle's
@@ -50,7 +51,7 @@ const maxCIDRFile = 64 << 20
 func loadCIDRList(name string) (*cidrList, error) {
 	f, err := os.Open(name)
 	if err != nil {
-		return nil, fmt.Errorf("Unable to open file %s: %v", name, unwrapPath(err))
+		return nil, fmt.Errorf("Unable to open file %s: %v", name, errs.UnwrapPath(err))
 	}
 	defer f.Close()
 	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
@@ -58,7 +59,7 @@ func loadCIDRList(name string) (*cidrList, error) {
 	}
 	data, err := io.ReadAll(io.LimitReader(f, maxCIDRFile+1))
 	if err != nil {
-		return nil, fmt.Errorf("Unable to read file %s: %v", name, unwrapPath(err))
+		return nil, fmt.Errorf("Unable to read file %s: %v", name, errs.UnwrapPath(err))
 	}
 	if len(data) > maxCIDRFile {
 		return nil, fmt.Errorf("%s is larger than %d bytes", name, maxCIDRFile)
@@ -71,15 +72,6 @@ func loadCIDRList(name string) (*cidrList, error) {
 		return nil, fmt.Errorf("%s contains no recognizable CIDRs", name)
 	}
 	return l, nil
-}
-
-// unwrapPath drops the path an *os.PathError repeats.
-func unwrapPath(err error) error {
-	var pe *os.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
 }
 
 // parseCIDRList parses a list file: on each line, what follows "#" is a
