@@ -59,6 +59,10 @@ type Conn struct {
 
 	connecting, paused, eof, closing, lingering, closed, wrShut, shutDone, wasFull, kicked, wantEmpty bool
 
+	// evBatch is the poll batch whose event for this conn is not
+	// dispatched yet (0: none); readBatch the batch of the last read.
+	evBatch, readBatch uint64
+
 	// tls is the TLS state (StartTLS, StartTLSClient; tls.go); nil for a
 	// plain connection, whose paths test only that.
 	tls *tlsConn
@@ -163,6 +167,33 @@ func (c *Conn) SetWatermarks(high, low int) {
 	if low >= 0 && low <= c.hi {
 		c.lo = low
 	}
+}
+
+// Quiet reports whether the peer has sent nothing that was not handled:
+// no unconsumed input, no EOF, no event of the current poll batch still
+// to be dispatched, and nothing waiting in the socket. The socket is asked
+// (recv with MSG_PEEK, one system call) only when peek is true or when the
+// conn read during the current batch, since bytes that came later are in
+// no event yet; otherwise the poll that began the batch proves it empty,
+// the conn being watched for reading. A pool asks it before it sends a new
+// request on an idle connection: any byte there arrived unasked (a lying
+// or confused peer), and would be taken for the next reply. Runs on the
+// loop.
+func (c *Conn) Quiet(peek bool) bool {
+	l := c.loop
+	switch {
+	case c.closed || c.closing || c.eof || c.connecting || len(c.in) > 0:
+		return false
+	case c.evBatch == l.batch:
+		return false // the poll said ready; its event is still to come
+	case c.tls != nil && (len(c.tls.raw) > 0 || c.tls.more || c.tls.rawEOF):
+		return false
+	case !peek && c.readBatch != l.batch && c.interest&wantRead != 0:
+		return true
+	}
+	var b [1]byte
+	_, err := sockIO(unix.SYS_RECVFROM, c.fd, b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+	return err == unix.EAGAIN
 }
 
 // Inbound returns the bytes buffered but not yet consumed (a view; copy to keep).
@@ -518,6 +549,7 @@ func (c *Conn) updateInterest() {
 }
 
 func (c *Conn) onEvent(ev uint32) {
+	c.evBatch = 0
 	if c.connecting {
 		c.finishConnect(ev)
 		return
@@ -559,6 +591,7 @@ func (c *Conn) read(ev uint32) {
 		buf = c.in[len(c.in):cap(c.in)]
 	}
 	n, err := readFd(c.fd, buf)
+	c.readBatch = l.batch
 	if err == unix.EAGAIN {
 		return
 	}
