@@ -38,7 +38,7 @@ func (c *Config) DumpPerlbal() []string {
 				out = append(out, "  POOL ADD "+p.Name+" "+n)
 			}
 		}
-		if p.BalanceMethod != "" && (p.BalanceMethod != BalanceRandom || p.BalanceMethodSet) {
+		if p.BalanceMethod != "" && (p.BalanceMethod != BalanceIdleFirst || p.BalanceMethodSet) {
 			out = append(out, "  SET balance_method = "+p.BalanceMethod)
 		}
 		if p.ServerRetry != 5 {

@@ -291,7 +291,7 @@ func (e *editor) setPool(p *Pool, key, val string) error {
 		return nil
 	case "balance_method":
 		switch val {
-		case BalanceRandom, BalanceRoundRobin, BalanceLeastConn:
+		case BalanceIdleFirst, BalanceRandom, BalanceRoundRobin, BalanceLeastConn:
 			p.BalanceMethod = val
 			p.BalanceMethodSet = true
 			return nil

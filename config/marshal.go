@@ -38,7 +38,7 @@ func (c *Config) MarshalTOML() []byte {
 		} else {
 			w.kv("nodes", p.Nodes)
 		}
-		if p.BalanceMethod != BalanceRandom || p.BalanceMethodSet {
+		if p.BalanceMethod != BalanceIdleFirst || p.BalanceMethodSet {
 			w.kv("balance_method", p.BalanceMethod)
 		}
 		if p.ServerRetry != 5 {

@@ -84,9 +84,11 @@ type Pool struct {
 	// config loads it once at parse time; the runtime re-reads it when it
 	// changes (ParseNodeList parses it).
 	NodeFile string
-	// BalanceMethod is "random" (default, as Perlbal), "round_robin" or
-	// "least_conn". PLB's file sets round_robin (protocol HTTP) or
-	// least_conn (SMTP, TCP).
+	// BalanceMethod is "idle_first" (default: Perlbal's random, an idle
+	// connection to any node first, else a new one to a random node),
+	// "random", "round_robin" or "least_conn" (these pick the node for
+	// every request, then reuse an idle connection to it). PLB's file
+	// sets round_robin (protocol HTTP) or least_conn (SMTP, TCP).
 	BalanceMethod string
 	// BalanceMethodSet reports that balance_method was given. Otherwise
 	// the runtime may choose: least_conn for a pool that only smtp_proxy
@@ -153,6 +155,7 @@ const (
 
 // Pool balance methods.
 const (
+	BalanceIdleFirst  = "idle_first"
 	BalanceRandom     = "random"
 	BalanceRoundRobin = "round_robin"
 	BalanceLeastConn  = "least_conn"
@@ -217,6 +220,7 @@ type Service struct {
 	VerifyBackendPath          string          // verify_backend_path (default "*")
 	MaxBackendUses             int             // max_backend_uses: requests per backend conn (default 0: unlimited)
 	ConnectAhead               int             // connect_ahead: spare pre-connected backends (default 0)
+	Retries                    int             // retries: times a request is sent again after its backend connection failed before any response byte (default 2)
 	MaxBackendConns            int             // max_backend_conns (plb): backend connections per event loop; beyond, clients wait in the priority queues (default 0: no cap)
 	BufferSize                 int64           // buffer_size: pause backend reads above this client backlog (default 256k)
 	BufferSizeReproxyURL       int64           // buffer_size_reproxy_url (default 50k)
@@ -490,7 +494,7 @@ func (s *Service) HasPlugin(name string) bool {
 }
 
 func newPool(name string) *Pool {
-	return &Pool{Name: name, BalanceMethod: BalanceRandom, ServerRetry: 5, TimeoutCleanup: 15 * time.Second,
+	return &Pool{Name: name, BalanceMethod: BalanceIdleFirst, ServerRetry: 5, TimeoutCleanup: 15 * time.Second,
 		Check: CheckTCP, Rise: 1, Fall: 3}
 }
 

@@ -411,6 +411,7 @@ func params(yield func(param) bool) {
 		s("verify_backend_path", rp, "*", "path of the verify_backend OPTIONS request", func(s *Service) *string { return &s.VerifyBackendPath }),
 		i("max_backend_uses", rp, "0", "requests per backend connection (0: unlimited)", func(s *Service) *int { return &s.MaxBackendUses }),
 		i("connect_ahead", rp, "0", "spare pre-connected backends", func(s *Service) *int { return &s.ConnectAhead }),
+		i("retries", rp, "2", "times a request is sent again on a fresh connection when its backend connection failed before any response byte", func(s *Service) *int { return &s.Retries }),
 		i("max_backend_conns", rp, "0", "backend connections per event loop; beyond, clients queue by priority (0: no cap)", func(s *Service) *int { return &s.MaxBackendConns }),
 		z("buffer_size", rp, "256k", "pause backend reads while the client backlog exceeds this", func(s *Service) *int64 { return &s.BufferSize }),
 		z("buffer_size_reproxy_url", rp, "50k", "same, for reproxied URLs", func(s *Service) *int64 { return &s.BufferSizeReproxyURL }),

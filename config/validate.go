@@ -13,7 +13,7 @@ func (c *Config) Validate() error {
 	for _, p := range c.Pools {
 		place := func(err error) error { return c.at(p.File, p.Line, err) }
 		switch p.BalanceMethod {
-		case BalanceRandom, BalanceRoundRobin, BalanceLeastConn:
+		case BalanceIdleFirst, BalanceRandom, BalanceRoundRobin, BalanceLeastConn:
 		default:
 			return place(errorf("pool '%s': unknown balance method '%s'", p.Name, p.BalanceMethod))
 		}

@@ -59,10 +59,6 @@ type Conn struct {
 
 	connecting, paused, eof, closing, lingering, closed, wrShut, shutDone, wasFull, kicked, wantEmpty bool
 
-	// evBatch is the poll batch whose event for this conn is not
-	// dispatched yet (0: none); readBatch the batch of the last read.
-	evBatch, readBatch uint64
-
 	// tls is the TLS state (StartTLS, StartTLSClient; tls.go); nil for a
 	// plain connection, whose paths test only that.
 	tls *tlsConn
@@ -170,30 +166,35 @@ func (c *Conn) SetWatermarks(high, low int) {
 }
 
 // Quiet reports whether the peer has sent nothing that was not handled:
-// no unconsumed input, no EOF, no event of the current poll batch still
-// to be dispatched, and nothing waiting in the socket. The socket is asked
-// (recv with MSG_PEEK, one system call) only when peek is true or when the
-// conn read during the current batch, since bytes that came later are in
-// no event yet; otherwise the poll that began the batch proves it empty,
-// the conn being watched for reading. A pool asks it before it sends a new
-// request on an idle connection: any byte there arrived unasked (a lying
-// or confused peer), and would be taken for the next reply. Runs on the
-// loop.
-func (c *Conn) Quiet(peek bool) bool {
-	l := c.loop
-	switch {
-	case c.closed || c.closing || c.eof || c.connecting || len(c.in) > 0:
-		return false
-	case c.evBatch == l.batch:
-		return false // the poll said ready; its event is still to come
-	case c.tls != nil && (len(c.tls.raw) > 0 || c.tls.more || c.tls.rawEOF):
-		return false
-	case !peek && c.readBatch != l.batch && c.interest&wantRead != 0:
-		return true
+// no unconsumed input, no EOF, nothing held by TLS, and nothing waiting in
+// the socket, which is asked (recv with MSG_PEEK and MSG_DONTWAIT, one
+// system call) since bytes that came after the last poll are in no event
+// yet. spoke reports that bytes are waiting (not only an EOF or a close).
+// A pool asks it before it sends a new request on an idle connection: any
+// byte there arrived unasked (a peer that sent more than its reply) and
+// would be taken for the next reply. Runs on the loop.
+func (c *Conn) Quiet() (quiet, spoke bool) {
+	if c.closed || c.closing || c.eof || c.connecting {
+		return false, false
+	}
+	if len(c.in) > 0 {
+		return false, true
+	}
+	if t := c.tls; t != nil && (len(t.raw) > 0 || t.more || t.rawEOF) {
+		return false, !t.rawEOF
 	}
 	var b [1]byte
-	_, err := sockIO(unix.SYS_RECVFROM, c.fd, b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
-	return err == unix.EAGAIN
+	n, err := sockIO(unix.SYS_RECVFROM, c.fd, b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+	return err == unix.EAGAIN, err == nil && n > 0
+}
+
+// AckNow acknowledges what was received at once (TCP_QUICKACK), instead
+// of the delayed ACK that would ride on the next bytes sent: a peer whose
+// next segment waits for that ACK (Nagle) sends it now. Runs on the loop.
+func (c *Conn) AckNow() {
+	if !c.closed {
+		unix.SetsockoptInt(c.fd, unix.IPPROTO_TCP, unix.TCP_QUICKACK, 1)
+	}
 }
 
 // Inbound returns the bytes buffered but not yet consumed (a view; copy to keep).
@@ -549,7 +550,6 @@ func (c *Conn) updateInterest() {
 }
 
 func (c *Conn) onEvent(ev uint32) {
-	c.evBatch = 0
 	if c.connecting {
 		c.finishConnect(ev)
 		return
@@ -591,7 +591,6 @@ func (c *Conn) read(ev uint32) {
 		buf = c.in[len(c.in):cap(c.in)]
 	}
 	n, err := readFd(c.fd, buf)
-	c.readBatch = l.batch
 	if err == unix.EAGAIN {
 		return
 	}

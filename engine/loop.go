@@ -8,7 +8,6 @@ import (
 	"time"
 
 	gerrors "github.com/panjf2000/gnet/v2/pkg/errors"
-	"golang.org/x/sys/unix"
 )
 
 // pollable is anything registered in a loop's poller.
@@ -34,10 +33,6 @@ type Loop struct {
 	conns    int            // open conns on this loop
 	more     bool           // OnData is handling bytes the peer's FIN follows
 	corked   []*Conn        // written with MSG_MORE in this event
-	// batch numbers the poll batches; a conn notes the batch whose event
-	// for it is still to be dispatched and the batch it last read in
-	// (Conn.Quiet).
-	batch    uint64
 	stopping bool
 	ticking  atomic.Bool // a tick task is queued
 	stopped  atomic.Bool
@@ -104,24 +99,11 @@ func runTask(arg any) error {
 }
 
 func (l *Loop) run() {
-	err := l.poller.polling(l.begin, l.dispatch)
+	err := l.poller.polling(l.dispatch)
 	if err != nil && !errors.Is(err, gerrors.ErrEngineShutdown) {
 		l.log.Error("loop stopped", "err", err)
 	}
 	l.shutdownConns()
-}
-
-// begin starts a batch of poll events: each conn it names learns that its
-// event is pending (Conn.Quiet), before any handler runs.
-func (l *Loop) begin(events []unix.EpollEvent) {
-	l.batch++
-	for i := range events {
-		if fd := int(events[i].Fd); fd < len(l.fds) {
-			if c, ok := l.fds[fd].(*Conn); ok {
-				c.evBatch = l.batch
-			}
-		}
-	}
 }
 
 // dispatch handles one poll event. It runs the deferred callbacks queued by
@@ -291,6 +273,9 @@ func (t *Timer) Reset(d time.Duration) {
 		heap.Push(&t.loop.timers, t)
 	}
 }
+
+// Pending reports whether t is scheduled. Runs on the loop.
+func (t *Timer) Pending() bool { return t.index >= 0 }
 
 // Stop cancels t. Runs on the loop.
 func (t *Timer) Stop() {

@@ -130,11 +130,7 @@ func (p *poller) wake() error {
 
 // polling runs the loop until a callback or a task returns an error
 // (ErrEngineShutdown from gnet's pkg/errors to stop).
-//
-// Before the callbacks of a batch, begin sees the whole batch, so that a
-// connection can tell whether the poll reported it ready and its event is
-// still to come (Conn.Quiet).
-func (p *poller) polling(begin func(events []unix.EpollEvent), callback func(fd int, ev uint32) error) error {
+func (p *poller) polling(callback func(fd int, ev uint32) error) error {
 	msec := -1
 	for {
 		n, err := unix.EpollWait(p.fd, p.events, msec)
@@ -146,7 +142,6 @@ func (p *poller) polling(begin func(events []unix.EpollEvent), callback func(fd 
 			return os.NewSyscallError("epoll_wait", err)
 		}
 		msec = 0
-		begin(p.events[:n])
 		chores := false
 		for i := range n {
 			ev := &p.events[i]

@@ -422,7 +422,6 @@ func (c *Conn) tlsRead() {
 	t := c.tls
 	l := c.loop
 	n, err := readFd(c.fd, l.readBuf)
-	c.readBatch = l.batch
 	if err == unix.EAGAIN {
 		return
 	}

@@ -93,7 +93,17 @@ func (m *Monitor) Tick(ctx context.Context, targets []Target) {
 			if cadence > 0 && st.next.After(now.Add(cadence)) {
 				st.next = now // the interval was shortened: probe now
 			}
-			if st.busy || cadence <= 0 || now.Before(st.next) {
+			if st.busy {
+				continue
+			}
+			if suspect, why := n.Suspect(); suspect && !down {
+				// Passive evidence to confirm: at once.
+				st.busy = true
+				m.wg.Add(1)
+				go m.confirm(ctx, t.Pool.Name, n, st, pol, gen, why)
+				continue
+			}
+			if cadence <= 0 || now.Before(st.next) {
 				continue
 			}
 			st.next = now.Add(cadence)
@@ -158,6 +168,34 @@ func (m *Monitor) probe(ctx context.Context, poolName string, n *pool.Node, st *
 	if n.MarkDown(reason, now) {
 		log.Warn("node down", "pool", poolName, "node", n.Name, "reason", reason)
 		st.restart(n.Transitions(), now.Add(pol.Cleanup))
+	}
+}
+
+// confirm probes a suspect node with the policy's Confirm probe: a
+// failure marks it down with the passive reason and the probe's, a
+// success clears the suspicion (the failures were the requests' own).
+func (m *Monitor) confirm(ctx context.Context, poolName string, n *pool.Node, st *nodeState, pol Policy, gen int64, why string) {
+	defer m.wg.Done()
+	cctx, cancel := context.WithTimeout(ctx, pol.timeout(maxProbeTimeout))
+	err := pol.Confirm.Check(cctx, n.Addr)
+	cancel()
+	log := m.log()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	st.busy = false
+	if n.Transitions() != gen || ctx.Err() != nil {
+		return
+	}
+	if err == nil {
+		n.ClearSuspect()
+		log.Warn("node kept up", "pool", poolName, "node", n.Name,
+			"reason", why+"; "+pol.Confirm.String()+" probe succeeded")
+		return
+	}
+	reason := why + "; confirmed by " + pol.Confirm.String() + " probe: " + Describe(err)
+	if n.MarkDown(reason, m.now()) {
+		log.Warn("node down", "pool", poolName, "node", n.Name, "reason", reason)
+		st.restart(n.Transitions(), m.now().Add(pol.Cleanup))
 	}
 }
 

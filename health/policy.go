@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 	"syscall"
@@ -36,6 +37,11 @@ type Policy struct {
 	// Timeout bounds one probe (default the smaller of its interval and
 	// 5s).
 	Timeout time.Duration
+	// Confirm is the probe that decides about a suspect node (default:
+	// Probe): passive evidence that may be the requests' own doing, or
+	// that would take out most of the pool, is confirmed by it before the
+	// node goes down.
+	Confirm Probe
 }
 
 // Defaults of a Policy.
@@ -105,6 +111,9 @@ func (p Policy) withDefaults() Policy {
 	if p.Probe == nil {
 		p.Probe = TCP{}
 	}
+	if p.Confirm == nil {
+		p.Confirm = p.Probe
+	}
 	if p.Interval < 0 {
 		p.Interval = 0
 	}
@@ -131,16 +140,72 @@ func PassiveReason(retry int, err error) string {
 	return fmt.Sprintf("%d consecutive failures on traffic, last: %s", retry, Describe(err))
 }
 
-// Failed counts a failure of real traffic against n (pool.Node.Fail): when
-// it makes retry failures in a row, n is marked down with PassiveReason,
-// and the reason is returned for the caller to log (down false: n stays
-// as it was). Safe from any goroutine.
-func Failed(n *pool.Node, retry int, err error, now time.Time) (reason string, down bool) {
+// Verdict is what a failure on traffic did to a node.
+type Verdict uint8
+
+// Verdicts of Failed and RequestFailed.
+const (
+	Unchanged Verdict = iota // counted, nothing more
+	WentDown                 // marked down (log it: it changed now)
+	Suspected                // suspect: the monitor's Confirm probe decides
+)
+
+// Failed counts a failure that is the node's own against n (a refused or
+// timed-out connect, a relay's bad greeting: nothing of a client's was
+// sent yet). When it makes retry failures in a row (pool.Node.Fail), n is
+// marked down with PassiveReason, unless that would leave fewer than half
+// of nodes (the pool's, n among them) up: passive evidence alone never
+// takes out most of a pool, so n becomes suspect and a probe decides
+// (Envoy caps ejection the same way). The reason is returned for the
+// caller to log. Safe from any goroutine.
+func Failed(nodes []*pool.Node, n *pool.Node, retry int, err error, now time.Time) (string, Verdict) {
 	if !n.Fail(retry) {
-		return "", false
+		return "", Unchanged
 	}
-	reason = PassiveReason(retry, err)
-	return reason, n.MarkDown(reason, now)
+	reason := PassiveReason(retry, err)
+	up := 0
+	for _, m := range nodes {
+		if m != n && !m.Down() {
+			up++
+		}
+	}
+	if 2*up < len(nodes) {
+		if n.MarkSuspect(reason) {
+			return reason, Suspected
+		}
+		return "", Unchanged
+	}
+	if n.MarkDown(reason, now) {
+		return reason, WentDown
+	}
+	return "", Unchanged
+}
+
+// Log logs a verdict of Failed or RequestFailed (nothing for Unchanged),
+// at warning level as every health transition.
+func (v Verdict) Log(log *slog.Logger, poolName, node, reason string) {
+	switch v {
+	case WentDown:
+		log.Warn("node down", "pool", poolName, "node", node, "reason", reason)
+	case Suspected:
+		log.Warn("node suspect", "pool", poolName, "node", node, "reason", reason+"; probing before marking it down")
+	}
+}
+
+// RequestFailed counts against n the failure of a request it took (reset,
+// timeout or a broken reply after the request was sent). One URL can do
+// that to a node that serves everyone else, so this never marks n down:
+// after retry of them in a row (pool.Node.FailRequest) n becomes suspect
+// and the monitor's Confirm probe decides. Safe from any goroutine.
+func RequestFailed(n *pool.Node, retry int, err error) (string, Verdict) {
+	if !n.FailRequest(retry) {
+		return "", Unchanged
+	}
+	reason := fmt.Sprintf("%d consecutive request failures, last: %s", retry, Describe(err))
+	if n.MarkSuspect(reason) {
+		return reason, Suspected
+	}
+	return "", Unchanged
 }
 
 // Describe names a failure briefly: "connection refused", "connection

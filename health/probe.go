@@ -73,6 +73,10 @@ type HTTP struct {
 	Path string
 	// Host is the Host header (default: the node's address).
 	Host string
+	// AnyStatus takes any well-formed status line for a success: the
+	// node proved a web server answers (verify_backend's criterion; nginx
+	// answers OPTIONS * with 400).
+	AnyStatus bool
 }
 
 var _ Probe = HTTP{}
@@ -125,7 +129,7 @@ func (h HTTP) Check(ctx context.Context, addr netip.AddrPort) error {
 	if !ok {
 		return fmt.Errorf("%w: malformed status line %q", ErrBadStatus, strings.TrimSpace(string(line)))
 	}
-	if code < 200 || code >= 400 {
+	if (code < 200 || code >= 400) && !h.AnyStatus {
 		return fmt.Errorf("%w %d", ErrBadStatus, code)
 	}
 	return nil
@@ -140,6 +144,9 @@ func (h HTTP) request() (method, target string) {
 
 func (h HTTP) String() string {
 	m, t := h.request()
+	if h.AnyStatus {
+		return "http " + m + " " + t + " (any answer)"
+	}
 	return "http " + m + " " + t
 }
 

@@ -93,7 +93,7 @@ func TestHTTPStatusPage(t *testing.T) {
 			`<meta http-equiv="refresh" content="5">`, "<title>plb status</title>",
 			`<b>proxy</b></td><td class="l">reverse_proxy</td><td class="l">127.0.0.1:8080</td><td class="state">UP</td>`,
 			`<tr class="disabled"><td class="l"><b>files</b>`,
-			"pool web &middot; random &middot; 1/2 nodes up &middot; used by proxy",
+			"pool web &middot; idle_first &middot; 1/2 nodes up &middot; used by proxy",
 			`<tr class="up"><td class="l">10.0.0.1:80</td><td class="state">UP</td>`,
 			`<tr class="down"><td class="l">10.0.0.2:8080</td><td class="state">DOWN</td>`,
 			"pool spare", "no nodes", `<a href="/perlbal">`,

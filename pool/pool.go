@@ -28,14 +28,21 @@ type Node struct {
 	LastAttempt, LastConnect, LastResponse atomic.Int64 // unix seconds
 	Active                                 atomic.Int64 // requests in flight (least_conn)
 	noVerifyUntil                          atomic.Int64 // unix nanos
+	noReuseUntil                           atomic.Int64 // unix nanos
 	down                                   atomic.Bool
 	consecutive                            atomic.Int64
 	transitions                            atomic.Int64
+	// suspectRun counts request failures in a row (Suspect); suspect is
+	// set when they reached the limit, until a probe decides.
+	suspectRun atomic.Int64
+	suspect    atomic.Bool
 
 	mu    sync.Mutex
 	codes [500]uint16 // last 500 response codes, a ring
 	ncode int
 	last  Transition
+	// suspectWhy is why the node became suspect (guarded by mu).
+	suspectWhy string
 }
 
 // ParseNode parses "ip[:port]" (port default 80; IPv6 as "[::1]:80").
@@ -87,6 +94,19 @@ func (n *Node) SetNoVerify(now time.Time, d time.Duration) {
 	n.noVerifyUntil.Store(now.Add(d).UnixNano())
 }
 
+// SuspendReuse stops the reuse of the node's connections until now+d (a
+// node that sent bytes nobody asked for: its kept-alive connections could
+// hand them to the next client) and reports whether reuse was on until
+// now, so that one caller logs it. Safe from any goroutine.
+func (n *Node) SuspendReuse(now time.Time, d time.Duration) bool {
+	was := n.noReuseUntil.Swap(now.Add(d).UnixNano())
+	return was < now.UnixNano()
+}
+
+// ReuseSuspended reports whether the node's connections are not to be
+// reused (SuspendReuse). Safe from any goroutine.
+func (n *Node) ReuseSuspended(now time.Time) bool { return now.UnixNano() < n.noReuseUntil.Load() }
+
 // Down reports whether the node is marked down. Safe from any goroutine.
 func (n *Node) Down() bool { return n.down.Load() }
 
@@ -126,6 +146,9 @@ func (n *Node) mark(down bool, reason string, now time.Time) bool {
 	if !down {
 		n.consecutive.Store(0)
 	}
+	n.suspect.Store(false)
+	n.suspectWhy = ""
+	n.suspectRun.Store(0)
 	n.down.Store(down)
 	n.last = Transition{Down: down, Reason: reason, At: now}
 	n.transitions.Add(1)
@@ -154,11 +177,63 @@ func (n *Node) Fail(retry int) bool {
 	return retry > 0 && c >= int64(retry) && !n.down.Load()
 }
 
-// Succeed resets the consecutive failure count: a good response arrived.
+// Succeed resets the consecutive failure counts: a good response arrived.
 func (n *Node) Succeed() {
 	if n.consecutive.Load() != 0 {
 		n.consecutive.Store(0)
 	}
+	if n.suspectRun.Load() != 0 {
+		n.suspectRun.Store(0)
+	}
+}
+
+// FailRequest counts one failure of a request on a node that took it (a
+// reset, a timeout or a broken reply after the request was sent). Such a
+// failure may be the request's own doing, so it never marks the node
+// down: it reports whether the node just reached retry of them in a row,
+// and the caller then makes it suspect (MarkSuspect) for a probe to
+// decide. Safe from any goroutine.
+func (n *Node) FailRequest(retry int) bool {
+	n.Failures.Add(1)
+	c := n.suspectRun.Add(1)
+	return retry > 0 && c >= int64(retry) && !n.down.Load() && !n.suspect.Load()
+}
+
+// MarkSuspect asks for a probe to confirm passive evidence against the
+// node (it stays up meanwhile) and reports whether it was not suspect
+// yet. Safe from any goroutine.
+func (n *Node) MarkSuspect(reason string) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.suspect.Load() || n.down.Load() {
+		return false
+	}
+	n.suspectWhy = reason
+	n.suspect.Store(true)
+	return true
+}
+
+// Suspect reports whether the node waits for a probe to confirm passive
+// evidence against it, and why. Safe from any goroutine.
+func (n *Node) Suspect() (bool, string) {
+	if !n.suspect.Load() {
+		return false, ""
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.suspect.Load(), n.suspectWhy
+}
+
+// ClearSuspect ends a suspicion (the probe found the node well, or it
+// went down): the counts of failures in a row start over. Safe from any
+// goroutine.
+func (n *Node) ClearSuspect() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.suspect.Store(false)
+	n.suspectWhy = ""
+	n.suspectRun.Store(0)
+	n.consecutive.Store(0)
 }
 
 // Pool is a named set of nodes with a balancing policy.
@@ -172,10 +247,13 @@ type Pool struct {
 type selectorBox struct {
 	name string
 	s    Selector
+	// reuseFirst: idle_first, where a request takes an idle connection to
+	// any node before the selector picks a node for a new one.
+	reuseFirst bool
 }
 
-// New creates an empty pool using method ("random", "round_robin",
-// "least_conn").
+// New creates an empty pool using method ("idle_first", "random",
+// "round_robin", "least_conn"; "" is idle_first).
 func New(name, method string) (*Pool, error) {
 	p := &Pool{Name: name}
 	empty := []*Node{}
@@ -193,14 +271,21 @@ func (p *Pool) SetMethod(method string) error {
 		return err
 	}
 	if method == "" {
-		method = "random"
+		method = "idle_first"
 	}
-	p.selector.Store(&selectorBox{name: method, s: s})
+	p.selector.Store(&selectorBox{name: method, s: s, reuseFirst: method == "idle_first"})
 	return nil
 }
 
 // Method returns the policy name.
 func (p *Pool) Method() string { return p.selector.Load().name }
+
+// ReuseFirst reports whether a request takes an idle connection to any
+// node before a node is picked (idle_first, Perlbal's way: "whichever
+// backend is free first"); with every other method the node is picked
+// first and only an idle connection to it is reused. Safe from any
+// goroutine.
+func (p *Pool) ReuseFirst() bool { return p.selector.Load().reuseFirst }
 
 // Nodes returns the current snapshot; do not modify it. Safe from any
 // goroutine.
@@ -276,10 +361,11 @@ type Selector interface {
 	Select(nodes []*Node, skip func(*Node) bool) *Node
 }
 
-// NewSelector returns the policy for a balance_method name.
+// NewSelector returns the policy for a balance_method name. idle_first
+// picks the node of a new connection at random, as Perlbal does.
 func NewSelector(method string) (Selector, error) {
 	switch method {
-	case "", "random":
+	case "", "idle_first", "random":
 		return Random{}, nil
 	case "round_robin", "roundrobin":
 		return &RoundRobin{}, nil
@@ -293,7 +379,8 @@ func usable(n *Node, skip func(*Node) bool) bool {
 	return !n.Down() && (skip == nil || !skip(n))
 }
 
-// Random picks uniformly among usable nodes (Perlbal's only method).
+// Random picks uniformly among usable nodes (Perlbal's only method, for
+// the node of a new connection).
 type Random struct{}
 
 var _ Selector = Random{}

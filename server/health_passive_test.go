@@ -18,8 +18,9 @@ func startProxyLogged(t *testing.T, logs *logBuffer, nodes []string, poolKeys, s
 
 // TestHealthAllNodesDown503AtOnce: when every node refuses, the client gets
 // a 503 with Retry-After at once (not a hang), the nodes go down after
-// server_retry failures, and from then on a 503 comes without a connection
-// attempt.
+// server_retry failures (the first at once; the last only once a probe
+// confirmed it, since passive evidence alone never takes out most of a
+// pool), and from then on a 503 comes without a connection attempt.
 func TestHealthAllNodesDown503AtOnce(t *testing.T) {
 	var logs logBuffer
 	nodes := []string{deadAddr(t), deadAddr(t)}
@@ -36,16 +37,23 @@ func TestHealthAllNodesDown503AtOnce(t *testing.T) {
 			t.Fatalf("503 took %v", d)
 		}
 	}
+	waitFor(t, "both nodes down", func() bool { return pool.Nodes()[0].Down() && pool.Nodes()[1].Down() })
 	var attempts int64
+	direct, confirmed := 0, 0
 	for _, n := range pool.Nodes() {
-		if !n.Down() {
-			t.Fatalf("%s not down after 2 refused connects", n.Name)
-		}
 		tr := n.LastTransition()
-		if !tr.Down || tr.Reason != "2 consecutive failures on traffic, last: connection refused" {
+		switch tr.Reason {
+		case "2 consecutive failures on traffic, last: connection refused":
+			direct++
+		case "2 consecutive failures on traffic, last: connection refused; confirmed by http OPTIONS * (any answer) probe: connection refused":
+			confirmed++
+		default:
 			t.Fatalf("%s transition %+v", n.Name, tr)
 		}
 		attempts += n.Attempts.Load()
+	}
+	if direct != 1 || confirmed != 1 {
+		t.Fatalf("%d nodes down on traffic alone, %d confirmed by a probe; want 1 and 1", direct, confirmed)
 	}
 	start := time.Now()
 	for i := 0; i < 5; i++ {
@@ -66,12 +74,17 @@ func TestHealthAllNodesDown503AtOnce(t *testing.T) {
 	if n := strings.Count(logs.String(), "node down"); n != 2 {
 		t.Fatalf("%d 'node down' lines, want one per node:\n%s", n, logs.String())
 	}
+	if n := strings.Count(logs.String(), "node suspect"); n != 1 {
+		t.Fatalf("%d 'node suspect' lines, want 1:\n%s", n, logs.String())
+	}
 }
 
 // TestHealthPassiveTimeoutMarksDown: a node that accepts connections but
-// never answers fails by timeout; a connect alone does not reset its run of
-// failures, so server_retry timeouts take it down and the traffic moves to
-// the other node.
+// never answers fails by timeout; each GET is sent again to the other node
+// (the client never sees the timeout), a connect alone does not reset the
+// node's run of failures, and after server_retry of them a probe confirms
+// that the node answers nobody: it goes down and the traffic stays on the
+// other node.
 func TestHealthPassiveTimeoutMarksDown(t *testing.T) {
 	hang := newBackend(t, func(b *backend, c net.Conn, id int64) {
 		io := make([]byte, 4096)
@@ -88,21 +101,22 @@ func TestHealthPassiveTimeoutMarksDown(t *testing.T) {
 		svcKeys(`backend_timeout = "300ms"`, "persist_backend = false"))
 	addr := ts.addrOf("proxy")
 	node := ts.Pool("web").Nodes()[0]
-	timeouts := 0
-	for i := 0; i < 8 && !node.Down(); i++ {
-		resp, body := get(t, addr, "/x")
-		switch {
-		case resp.StatusCode == 504:
-			timeouts++
-		case resp.StatusCode != 200 || !strings.HasPrefix(body, "live "):
-			t.Fatalf("%s %q", resp.Status, body)
+	for i := 0; i < 4; i++ {
+		if body := mustGet(t, addr, "/x"); !strings.HasPrefix(body, "live ") {
+			t.Fatalf("body %q", body)
 		}
 	}
-	if !node.Down() || timeouts != 2 {
-		t.Fatalf("down %v after %d timeouts (server_retry 2)", node.Down(), timeouts)
+	if s, _ := node.Suspect(); !s && !node.Down() {
+		t.Fatalf("not suspect after %d timeouts (server_retry 2)", node.Failures.Load())
 	}
-	if r := node.LastTransition().Reason; r != "2 consecutive failures on traffic, last: timeout" {
-		t.Fatalf("reason %q", r)
+	for deadline := time.Now().Add(testTimeout); !node.Down(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the hanging node is not down:\n%s", logs.String())
+		}
+	}
+	want := "2 consecutive request failures, last: timeout; confirmed by http OPTIONS * (any answer) probe: timeout"
+	if r := node.LastTransition().Reason; r != want {
+		t.Fatalf("reason %q, want %q", r, want)
 	}
 	accepted := hang.accepted.Load()
 	for i := 0; i < 6; i++ {
@@ -113,13 +127,15 @@ func TestHealthPassiveTimeoutMarksDown(t *testing.T) {
 	if n := hang.accepted.Load(); n != accepted {
 		t.Fatalf("down node got %d connections", n-accepted)
 	}
-	if !strings.Contains(logs.String(), `reason="2 consecutive failures on traffic, last: timeout"`) {
+	if !strings.Contains(logs.String(), `reason="`+want+`"`) {
 		t.Fatalf("transition not logged with its reason:\n%s", logs.String())
 	}
 }
 
 // TestHealthPassiveBrokenReplyMarksDown: broken replies count as failures
-// too, and a good response in between starts the count over.
+// too, a good response in between starts the count over, and after
+// server_retry in a row the node goes down once a probe finds it broken
+// for everyone.
 func TestHealthPassiveBrokenReplyMarksDown(t *testing.T) {
 	broken := true
 	flaky := newHTTPBackend(t, func(b *backend, c net.Conn, req *nethttp.Request, body []byte) bool {
@@ -139,14 +155,13 @@ func TestHealthPassiveBrokenReplyMarksDown(t *testing.T) {
 			t.Fatalf("%s: %s, want %d", path, resp.Status, want)
 		}
 	}
-	if node.Down() {
-		t.Fatal("down after 2+2 broken replies with a good one between (server_retry 3)")
+	if s, _ := node.Suspect(); s || node.Down() {
+		t.Fatal("suspect after 2+2 broken replies with a good one between (server_retry 3)")
 	}
 	get(t, addr, "/x")
-	if !node.Down() {
-		t.Fatal("not down after 3 broken replies in a row")
-	}
-	if r := node.LastTransition().Reason; !strings.HasPrefix(r, "3 consecutive failures on traffic, last: ") {
+	waitFor(t, "the broken node down", node.Down)
+	if r := node.LastTransition().Reason; !strings.HasPrefix(r, "3 consecutive request failures, last: ") ||
+		!strings.Contains(r, "; confirmed by http OPTIONS * (any answer) probe: ") {
 		t.Fatalf("reason %q", r)
 	}
 	if resp, _ := get(t, addr, "/good"); resp.StatusCode != 503 {

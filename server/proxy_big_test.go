@@ -316,7 +316,7 @@ func TestAcceptSurvivesEMFILE(t *testing.T) {
 func emfileChild(t *testing.T) {
 	be := okBackend(t, "b")
 	var logs logBuffer
-	ts := startServerOpts(t, proxyTOML([]string{be.addr}, "", svcKeys("backend_persist_cache = 0")),
+	ts := startServerOpts(t, proxyTOML([]string{be.addr}, "", svcKeys("persist_backend = false")),
 		Options{Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	addr := ts.addrOf("proxy")
 	mustGet(t, addr, "/warm")

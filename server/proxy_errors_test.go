@@ -63,7 +63,7 @@ type badCase struct {
 func TestBadInput(t *testing.T) {
 	be := scriptedBackend(t)
 	ts := startProxy(t, []string{be.addr}, "server_retry = 1000", svcKeys(
-		"backend_persist_cache = 0",
+		"persist_backend = false",
 		`backend_timeout = "300ms"`,
 	))
 	addr := ts.addrOf("proxy")
@@ -145,7 +145,7 @@ func TestBadInput(t *testing.T) {
 // node is reachable the next request is served.
 func TestNoNodeReachable(t *testing.T) {
 	dead1, dead2 := deadAddr(t), deadAddr(t)
-	ts := startProxy(t, []string{dead1, dead2}, "", svcKeys("backend_persist_cache = 0"))
+	ts := startProxy(t, []string{dead1, dead2}, "", svcKeys("persist_backend = false"))
 	addr := ts.addrOf("proxy")
 	base := fdCount(t)
 	for i := 0; i < 3; i++ {
@@ -172,7 +172,7 @@ func TestNoNodeReachable(t *testing.T) {
 // persist_client_idle_timeout.
 func TestClientTimeouts(t *testing.T) {
 	be := okBackend(t, "b")
-	ts := startProxy(t, []string{be.addr}, "", svcKeys("backend_persist_cache = 0",
+	ts := startProxy(t, []string{be.addr}, "", svcKeys("persist_backend = false",
 		`header_timeout = "300ms"`, `persist_client_idle_timeout = "300ms"`))
 	addr := ts.addrOf("proxy")
 	base := fdCount(t)

@@ -280,7 +280,7 @@ func TestUpgradeTunnel(t *testing.T) {
 		// pipes to upset the descriptor count).
 		io.Copy(struct{ io.Writer }{c}, struct{ io.Reader }{br})
 	})
-	ts := startProxy(t, []string{be.addr}, "", svcKeys("backend_persist_cache = 0"))
+	ts := startProxy(t, []string{be.addr}, "", svcKeys("persist_backend = false"))
 	addr := ts.addrOf("proxy")
 	upgrade := func(path string) *conn {
 		c := dial(t, addr)

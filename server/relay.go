@@ -46,13 +46,33 @@ func balanceMethod(c *config.Config, pc *config.Pool) string {
 // probe is the SMTP check (greeting, EHLO with the service's name, QUIT,
 // after the PROXY header the service sends), unless the pool asks for
 // http.
+//
+// Suspect nodes (health.Failed, RequestFailed) are confirmed by the
+// policy's probe, except for a pool that only reverse proxies over plain
+// HTTP and checks with a TCP connect: there a connect proves too little
+// (a node that accepts and resets every request passes it), so the
+// confirmation is an OPTIONS request that any HTTP answer passes, the
+// verify_backend criterion.
 func (s *Server) policyFor(c *config.Config, pc *config.Pool) (health.Policy, error) {
+	plainHTTP, other := false, false
 	for _, sc := range c.Services {
-		if sc.Pool == pc.Name && sc.Role == config.RoleSMTPProxy {
+		if sc.Pool != pc.Name {
+			continue
+		}
+		switch {
+		case sc.Role == config.RoleSMTPProxy:
 			return health.PolicyForSMTP(pc, s.smtpHostname(sc), sc.ClientIPForwarding)
+		case sc.Role == config.RoleReverseProxy && !sc.BackendSSL:
+			plainHTTP = true
+		default:
+			other = true
 		}
 	}
-	return health.PolicyFor(pc)
+	p, err := health.PolicyFor(pc)
+	if err == nil && plainHTTP && !other && (pc.Check == "" || pc.Check == health.CheckTCP) {
+		p.Confirm = health.HTTP{AnyStatus: true}
+	}
+	return p, err
 }
 
 // smtpHostname is the name an smtp_proxy gives itself (its 421, the

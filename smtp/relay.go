@@ -339,9 +339,8 @@ func (s *session) skip(n *pool.Node) bool {
 func (s *session) nodeFailed(n *pool.Node, err error) {
 	s.svc.Stats.BackendFailures.Add(1)
 	s.svc.log.Info("backend failed", "node", n.Name, "reason", health.Describe(err), "client", s.client.RemoteAddr().String())
-	if why, down := health.Failed(n, s.st.ServerRetry, err, s.client.Loop().Now()); down {
-		s.svc.log.Warn("node down", "pool", s.st.Pool.Name, "node", n.Name, "reason", why)
-	}
+	why, v := health.Failed(s.st.Pool.Nodes(), n, s.st.ServerRetry, err, s.client.Loop().Now())
+	v.Log(s.svc.log, s.st.Pool.Name, n.Name, why)
 }
 
 // commit relays the greeting (greet; for a tcp_proxy nothing) and starts

@@ -12,20 +12,46 @@ import (
 	"github.com/plb/plb/pool"
 )
 
-// Backend states.
+// beState is a backend connection's state.
+type beState uint8
+
+// Backend states, in the order of a connection's life.
 const (
-	beConnecting = iota
-	beVerifying  // OPTIONS probe sent
-	beReady      // connected (verified), waiting for a client to attach
-	beHead       // request sent, reading the response head
-	beBody       // forwarding the response body
-	beTunnel     // upgraded
-	beIdle       // in the idle list
+	beConnecting beState = iota
+	beVerifying          // OPTIONS probe sent
+	beReady              // connected (verified), waiting for a client to attach
+	beHead               // request sent, reading the response head
+	beBody               // forwarding the response body
+	beTunnel             // upgraded
+	beIdle               // in the idle list
+)
+
+// Timeouts of a backend connection.
+const (
+	// defaultConnectTimeout applies when connect_timeout is not set
+	// (Perlbal: 5 s in "connecting").
+	defaultConnectTimeout = 5 * time.Second
+	// verifyTimeout bounds the answer to verify_backend's OPTIONS (Perlbal:
+	// 60 s in "verifying_backend").
+	verifyTimeout = 60 * time.Second
+	// noVerifyFor suspends verify_backend on a node after a failed probe,
+	// or one answered on a connection the node closes (Perlbal: 60 s).
+	noVerifyFor = 60 * time.Second
+	// defaultBackendTimeout applies when backend_timeout is not set.
+	defaultBackendTimeout = 60 * time.Second
+	// maxVerifyBody is the largest body of an OPTIONS answer read to keep
+	// its connection.
+	maxVerifyBody = 64 << 10
+	// noReuseFor suspends the reuse of a node's connections after it sent
+	// bytes nobody asked for.
+	noReuseFor = 60 * time.Second
 )
 
 var (
 	errBadResponse = errors.New("proxy: malformed backend response")
 	errVerify      = errors.New("proxy: backend failed verification")
+	errUnasked101  = errors.New("proxy: backend switched protocols unasked")
+	errClosed      = errors.New("proxy: backend closed the connection")
 )
 
 // backend is one connection to a node. Every method runs on its loop.
@@ -35,7 +61,7 @@ type backend struct {
 	node   *pool.Node
 	pool   *pool.Pool
 	client *client
-	state  int
+	state  beState
 	reused bool
 	ahead  bool // dialed for connect_ahead, not for a client
 	// pending: connecting or verifying, counted in Stats.Connecting.
@@ -49,6 +75,14 @@ type backend struct {
 	clientKA  bool // client keeps the connection after this response
 	kaTimeout int
 	got       bool // any response byte arrived
+	// interim: a 1xx went to the client, so the request is not resent.
+	interim bool
+	idleSeq uint64 // when it became idle, in its loop's order (idle_first)
+	// cool: the last response had no body by rule (HEAD, 204, 304), where
+	// a confused backend sends one anyway; coolUntil is when the idle
+	// connection may be reused (idle.go).
+	cool      bool
+	coolUntil time.Time
 	scratch   []byte
 	// tls is the backend_ssl config the connection was dialed with (nil:
 	// plain); an idle connection of another one is not reused.
@@ -66,13 +100,14 @@ func backendTLSFor(tc *tls.Config, node *pool.Node) *tls.Config {
 	return c
 }
 
+// dialBackend connects to node.
 func dialBackend(svc *Service, st *Settings, l *engine.Loop, node *pool.Node) (*backend, error) {
 	be := &backend{svc: svc, node: node, pool: st.Pool}
 	node.Attempts.Add(1)
 	node.LastAttempt.Store(l.Now().Unix())
 	timeout := st.Svc.ConnectTimeout
 	if timeout <= 0 {
-		timeout = 5 * time.Second
+		timeout = defaultConnectTimeout
 	}
 	c, err := l.Dial(node.Addr, be, timeout)
 	if err != nil {
@@ -114,7 +149,7 @@ func (be *backend) OnOpen(c *engine.Conn) {
 			path = "*"
 		}
 		c.Write([]byte("OPTIONS " + path + " HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"))
-		c.SetTimeout(60 * time.Second)
+		c.SetTimeout(verifyTimeout)
 		return
 	}
 	be.state = beReady
@@ -127,18 +162,106 @@ func (be *backend) OnOpen(c *engine.Conn) {
 	cl.attach(be)
 }
 
-// startRequest writes the client's request head and arms the response
-// timeout.
+// readVerify reads the answer to verify_backend's OPTIONS. Any complete
+// HTTP answer proves that a web server, not the kernel's listen queue,
+// took the connection (Perlbal wanted a keep-alive answer; nginx answers
+// OPTIONS * with 400 and a close, python's http.server with 501). When
+// the answer leaves the connection usable it serves the client; when it
+// closes it (or says more than its answer), the node's connections go
+// unverified for noVerifyFor (it proved itself, and would only close them
+// again) and the client gets a fresh connection to the same node.
+func (be *backend) readVerify(data []byte) int {
+	c := be.conn
+	n, err := be.parser.ParseResponse(data, &be.resp)
+	if err != nil {
+		be.verifyFailed(errVerify)
+		return len(data)
+	}
+	if n == 0 {
+		return 0
+	}
+	r := &be.resp
+	if r.Status < 200 {
+		// Interim: the final answer follows.
+		return n + be.readVerify(data[n:])
+	}
+	be.node.Verifies.Add(1)
+	mode := r.BodyMode(false)
+	keep := r.KeepAlive(false) && (mode == http.BodyNone ||
+		mode == http.BodyLength && r.ContentLength <= maxVerifyBody)
+	if keep && mode == http.BodyLength {
+		if int64(len(data)-n) < r.ContentLength {
+			return 0 // wait for the whole body
+		}
+		n += int(r.ContentLength)
+	}
+	if n < len(data) {
+		be.spokeUnasked("bytes after the answer to OPTIONS")
+	}
+	if !keep || n < len(data) {
+		be.verifyClosed()
+		return len(data)
+	}
+	be.parser.Reset()
+	be.state = beReady
+	be.ready()
+	c.SetTimeout(0)
+	if cl := be.client; cl != nil {
+		cl.attach(be)
+	} else if be.ahead {
+		be.svc.aheadDone(be)
+		be.svc.putIdle(be, be.svc.Settings())
+	} else {
+		c.Close()
+	}
+	return n
+}
+
+// verifyClosed handles an answer to the probe that proves a web server on
+// a connection that cannot carry a request: it is closed, and the client,
+// if any, gets a fresh connection to the same node without a probe.
+func (be *backend) verifyClosed() {
+	now := be.conn.Loop().Now()
+	be.node.SetNoVerify(now, noVerifyFor)
+	cl := be.client
+	be.client = nil
+	be.conn.Close()
+	if cl != nil {
+		cl.be = nil
+		cl.retryOn(be.node)
+	}
+}
+
+// verifyFailed handles a probe that got no HTTP answer (garbage, a close
+// or a timeout first): the node goes unverified for noVerifyFor, as in
+// Perlbal, and the client tries again elsewhere.
+func (be *backend) verifyFailed(err error) {
+	now := be.conn.Loop().Now()
+	be.node.SetNoVerify(now, noVerifyFor)
+	cl := be.client
+	be.client = nil
+	be.conn.Abort(err)
+	if cl != nil {
+		cl.backendFailed(be, err)
+	}
+}
+
+// startRequest writes the client's request head (and a body held whole)
+// and arms the response timeout.
 func (be *backend) startRequest(cl *client) {
 	be.state = beHead
 	be.uses++
-	be.got = false
+	be.got, be.interim, be.cool = false, false, false
 	be.parser.Reset()
 	be.node.Active.Add(1)
-	be.conn.Write(cl.rs.head)
+	if body := cl.rs.body; len(body) > 0 {
+		be.conn.Write2(cl.rs.head, body)
+	} else {
+		be.conn.Write(cl.rs.head)
+	}
 	to := cl.st.Svc.BackendTimeout
 	if to <= 0 {
-		to = 60 * time.Second
+		to = defaultBackendTimeout
 	}
 	be.conn.SetTimeout(to)
 	be.conn.ResumeRead()
@@ -174,63 +297,23 @@ func (be *backend) onData(c *engine.Conn, data []byte) int {
 		return len(data)
 	}
 	// Idle or ready: a backend must not talk unasked.
+	be.spokeUnasked("bytes on an idle connection")
 	be.svc.dropIdle(be)
 	c.Close()
 	return len(data)
 }
 
-func (be *backend) readVerify(data []byte) int {
-	c := be.conn
-	n, err := be.parser.ParseResponse(data, &be.resp)
-	if err != nil {
-		be.verifyFailed()
-		return len(data)
-	}
-	if n == 0 {
-		return 0
-	}
-	r := &be.resp
-	body := r.ContentLength
-	ok := r.Status >= 200 && r.Status < 300 && !r.ConnClose && (r.Minor >= 1 || r.ConnKeepAlive)
-	if !ok || r.Chunked || body < 0 && r.BodyMode(false) == http.BodyUntilClose {
-		be.verifyFailed()
-		return len(data)
-	}
-	if body > 0 {
-		// Drain a small body with the head.
-		if int64(len(data)-n) < body {
-			if body > 64<<10 {
-				be.verifyFailed()
-				return len(data)
-			}
-			return 0 // wait for the whole thing
-		}
-		n += int(body)
-	}
-	be.node.Verifies.Add(1)
-	be.parser.Reset()
-	be.state = beReady
-	be.ready()
-	c.SetTimeout(0)
-	if cl := be.client; cl != nil {
-		cl.attach(be)
-	} else if be.ahead {
-		be.svc.aheadDone(be)
-		be.svc.putIdle(be, be.svc.Settings())
-	} else {
-		c.Close()
-	}
-	return n
-}
-
-func (be *backend) verifyFailed() {
-	now := be.conn.Loop().Now()
-	be.node.SetNoVerify(now, 60*time.Second)
-	cl := be.client
-	be.client = nil
-	be.conn.Abort(errVerify)
-	if cl != nil {
-		cl.backendFailed(be, errVerify)
+// spokeUnasked notes that be's node sent bytes nobody asked for (more than
+// its response, or anything while idle), which a kept-alive connection
+// would hand to the next client as its response: the node's connections
+// are not reused for noReuseFor (each response then closes its
+// connection), so that what cannot be seen in time (bytes still on their
+// way when the next request goes out) cannot be repeated at will either.
+// Runs on the loop.
+func (be *backend) spokeUnasked(what string) {
+	if be.node.SuspendReuse(be.conn.Loop().Now(), noReuseFor) {
+		be.svc.log.Warn("backend sent bytes unasked; its connections are not reused for a while",
+			"node", be.node.Name, "what", what, "for", noReuseFor)
 	}
 }
 
@@ -240,6 +323,9 @@ func (be *backend) readHead(data []byte) int {
 	if cl == nil {
 		c.Abort(errClientGone)
 		return len(data)
+	}
+	if len(data) == 0 {
+		return 0
 	}
 	be.got = true
 	n, err := be.parser.ParseResponse(data, &be.resp)
@@ -253,13 +339,20 @@ func (be *backend) readHead(data []byte) int {
 	r := &be.resp
 	now := c.Loop().Now()
 	if r.Status >= 100 && r.Status < 200 && r.Status != 101 {
-		// Interim response: pass 100 Continue on to 1.1 clients, then wait
-		// for the final one.
+		// Interim response: pass it on to 1.1 clients (100 Continue, 103
+		// Early Hints), then read the final one.
 		if cl.minor >= 1 {
 			cl.conn.Write(data[:n])
+			be.interim = true
 		}
 		be.parser.Reset()
-		return n
+		return n + be.readHead(data[n:])
+	}
+	if r.Status == 101 && !cl.upgrade {
+		// RFC 9110 15.2.2: only in answer to an Upgrade. What follows is
+		// not HTTP; nothing of it may reach anyone.
+		be.abortWith(502, "bad response from backend", errUnasked101)
+		return len(data)
 	}
 	be.node.RecordResponse(r.Status, now)
 	be.node.Succeed()
@@ -281,12 +374,16 @@ func (be *backend) readHead(data []byte) int {
 	be.mode = r.BodyMode(cl.isHEAD)
 	be.left = r.ContentLength
 	be.kaTimeout = r.KeepAliveTimeout
-	be.keepAlive = st.Svc.PersistBackend && r.KeepAlive(cl.isHEAD) &&
-		(st.Svc.MaxBackendUses <= 0 || be.uses < st.Svc.MaxBackendUses)
+	be.keepAlive = st.Svc.PersistBackend && be.reusable(cl, r)
 	be.chunks.Reset()
 	be.rechunk, be.dechunk = false, false
 	ka := cl.wantKA
-	if r.Status == 101 && cl.upgrade {
+	if ka && cl.svc.draining.Load() {
+		// Draining: this response says close, unless the client's next
+		// request is here already (pipelined), which is answered too.
+		ka = !quiet(cl.conn)
+	}
+	if r.Status == 101 {
 		be.mode = http.BodyNone
 		ka = false
 	}
@@ -327,7 +424,7 @@ func (be *backend) readHead(data []byte) int {
 		cl.write(be.scratch)
 	}
 	c.SetTimeout(st.Svc.IdleTimeout)
-	if r.Status == 101 && cl.upgrade {
+	if r.Status == 101 {
 		be.state = beTunnel
 		cl.setState(clTunnel)
 		be.keepAlive = false
@@ -341,11 +438,60 @@ func (be *backend) readHead(data []byte) int {
 	}
 	be.state = beBody
 	if be.mode == http.BodyNone || be.mode == http.BodyLength && be.left == 0 {
+		if n < len(data) {
+			be.keepAlive = false // bytes after a complete response (a body on HEAD, 204, 304)
+			be.spokeUnasked("bytes after a response without a body")
+		} else if be.mode == http.BodyNone && be.keepAlive {
+			be.cooling()
+		}
 		cl.flush()
 		be.finish()
 		return n
 	}
 	return n + be.forward(data[n:])
+}
+
+// reusable reports whether the connection may carry another request after
+// the response r to cl's request, as far as its head tells (RFC 9112 9.3):
+//   - the backend keeps it open;
+//   - the request went out whole before the response began: an early
+//     answer (a 413 while the body still flows) leaves the backend reading
+//     what plb sends next as that body, or the rest of the body as a
+//     request of its own;
+//   - no error answers a request that had a body: servers answer those
+//     without reading the body (python's http.server answers a POST with
+//     501 and reads the body that follows as the next request, whose
+//     answer would go to the next client); the connection closes instead;
+//   - a 204 carries no framing of a body (RFC 9110 8.6: it must not; one
+//     that does may well send one);
+//   - the node has not sent bytes unasked lately (spokeUnasked).
+//
+// Bytes left over once the response is framed are checked where it ends,
+// and bytes that arrive later when the connection is taken again
+// (takeIdle).
+func (be *backend) reusable(cl *client, r *http.ResponseHead) bool {
+	if !r.KeepAlive(cl.isHEAD) || !cl.bodyDone || be.conn.Pending() || be.node.ReuseSuspended(be.conn.Loop().Now()) {
+		return false
+	}
+	if r.Status >= 400 && cl.bodyMode != http.BodyNone {
+		return false
+	}
+	if r.Status == 204 && (r.ContentLength > 0 || r.Chunked || r.Get("Transfer-Encoding") != nil) {
+		return false
+	}
+	st := cl.st
+	return st.Svc.MaxBackendUses <= 0 || be.uses < st.Svc.MaxBackendUses
+}
+
+// cooling marks a connection whose response had no body by rule (HEAD,
+// 204, 304): a backend that sends one anyway often writes it a moment
+// later, and Nagle holds it until plb's ACK, which would otherwise ride
+// on the next request. So plb acknowledges at once, and the connection is
+// not reused for coolDown (idle.go), in which any such body arrives and
+// closes it.
+func (be *backend) cooling() {
+	be.cool = true
+	be.conn.AckNow()
 }
 
 // forward relays response body bytes to the client.
@@ -364,10 +510,12 @@ func (be *backend) forward(data []byte) int {
 		return len(data)
 	}
 	if done {
-		be.finish()
-		if be.mode == http.BodyChunked {
-			return used
+		if used < len(data) {
+			be.keepAlive = false // bytes past the framing: never the next response
+			be.spokeUnasked("bytes past the end of a response")
 		}
+		be.finish()
+		return len(data)
 	}
 	be.conn.SetTimeout(cl.st.Svc.IdleTimeout)
 	if cl.conn.Full() && !be.conn.Closing() {
@@ -425,6 +573,25 @@ func (cl *client) retryNow() {
 	cl.connectBackend()
 }
 
+// lost handles a connection that failed (closed, reset, timed out) while
+// its request waited for the response head. Before any byte of a response
+// the request is sent again on a fresh connection when that is safe
+// (client.resend); otherwise the client gets code.
+func (be *backend) lost(code int, msg string, err error) {
+	cl := be.client
+	if cl == nil || be.got || be.interim {
+		be.abortWith(code, msg, err)
+		return
+	}
+	// A kept-alive connection the backend closed before it read the
+	// request (its idle timeout crossed ours): not the node's fault, and
+	// nothing was done.
+	underIt := be.reused && code != 504
+	if !cl.resend(be, underIt, err) {
+		be.abortWith(code, msg, err)
+	}
+}
+
 // abortWith ends a response that went wrong: an error page when nothing was
 // sent to the client yet, otherwise a cut connection.
 func (be *backend) abortWith(code int, msg string, err error) {
@@ -439,7 +606,10 @@ func (be *backend) abortWith(code int, msg string, err error) {
 	}
 	cl.be = nil
 	if be.state == beHead || len(be.held) > 0 { // nothing sent to the client yet
-		be.svc.nodeFailed(be.node, cl.st, err, be.conn.Loop().Now())
+		if be.got || !be.reused || code == 504 {
+			// Not a kept-alive connection closing under a request.
+			be.svc.requestFailed(be.node, cl.st, err)
+		}
 		switch code {
 		case 502:
 			cl.svc.Stats.Errors502.Add(1)
@@ -469,15 +639,7 @@ func (be *backend) OnEOF(c *engine.Conn) {
 		}
 		be.abortWith(502, "", errBadResponse)
 	case beHead:
-		if !be.got && cl != nil && be.reused && cl.bodySent == 0 {
-			// A kept-alive connection the backend had closed: resend.
-			be.node.Active.Add(-1)
-			be.client = nil
-			c.Abort(nil)
-			cl.backendFailed(be, errBadResponse)
-			return
-		}
-		be.abortWith(502, "backend closed the connection", errBadResponse)
+		be.lost(502, "backend closed the connection", errClosed)
 	case beTunnel:
 		if cl == nil {
 			c.Close()
@@ -487,7 +649,7 @@ func (be *backend) OnEOF(c *engine.Conn) {
 			cl.conn.CloseWrite() // the client may go on sending
 		}
 	case beVerifying:
-		be.verifyFailed()
+		be.verifyFailed(errVerify)
 	default:
 		be.svc.dropIdle(be)
 		c.Close()
@@ -515,9 +677,9 @@ func (be *backend) OnDrain(c *engine.Conn) {
 func (be *backend) OnTimeout(c *engine.Conn) {
 	switch be.state {
 	case beHead:
-		be.abortWith(504, "backend timeout", engine.ErrTimeout)
+		be.lost(504, "backend timeout", engine.ErrTimeout)
 	case beVerifying:
-		be.verifyFailed()
+		be.verifyFailed(engine.ErrTimeout)
 	case beIdle:
 		be.svc.dropIdle(be)
 		c.Close()
@@ -543,29 +705,22 @@ func (be *backend) OnClose(c *engine.Conn, err error) {
 	if cl == nil {
 		return
 	}
-	be.client = nil
 	switch be.state {
 	case beConnecting, beVerifying:
+		be.client = nil
 		// Connect failed or timed out: try the next node.
 		if be.state == beConnecting {
 			be.svc.nodeFailed(be.node, cl.st, err, c.Loop().Now())
 		}
 		cl.backendFailed(be, err)
 	case beHead:
-		be.node.Active.Add(-1)
-		if !be.got && be.reused && cl.bodySent == 0 {
-			cl.backendFailed(be, err)
-			return
-		}
-		be.svc.nodeFailed(be.node, cl.st, err, c.Loop().Now())
-		cl.be = nil
-		cl.svc.Stats.Errors502.Add(1)
-		cl.fail(502, "backend connection failed")
+		be.lost(502, "backend connection failed", err)
 	case beBody, beTunnel:
+		be.client = nil
 		be.node.Active.Add(-1)
 		cl.be = nil
 		if len(be.held) > 0 { // nothing sent to the client yet
-			be.svc.nodeFailed(be.node, cl.st, err, c.Loop().Now())
+			be.svc.requestFailed(be.node, cl.st, err)
 			cl.svc.Stats.Errors502.Add(1)
 			cl.fail(502, "backend connection failed")
 			return
@@ -585,10 +740,20 @@ func (be *backend) clientGone() {
 	be.conn.Abort(errClientGone)
 }
 
-// nodeFailed counts a failure against a node (passive health): after
-// server_retry in a row it is marked down, logged once with the reason.
+// nodeFailed counts a failure that is the node's own (a connect refused or
+// timed out) against it: after server_retry in a row it is marked down (or
+// suspect, when that would take out most of the pool), logged once with
+// the reason.
 func (s *Service) nodeFailed(n *pool.Node, st *Settings, err error, now time.Time) {
-	if reason, down := health.Failed(n, st.ServerRetry, err, now); down {
-		s.log.Warn("node down", "pool", st.Pool.Name, "node", n.Name, "reason", reason)
-	}
+	why, v := health.Failed(st.Pool.Nodes(), n, st.ServerRetry, err, now)
+	v.Log(s.log, st.Pool.Name, n.Name, why)
+}
+
+// requestFailed counts the failure of a request the node took (a reset, a
+// timeout, a broken reply): it may be that request's own doing, so after
+// server_retry in a row the node only becomes suspect, and a probe
+// decides whether it goes down (health.RequestFailed).
+func (s *Service) requestFailed(n *pool.Node, st *Settings, err error) {
+	why, v := health.RequestFailed(n, st.ServerRetry, err)
+	v.Log(s.log, st.Pool.Name, n.Name, why)
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/plb/plb/engine"
+	"github.com/plb/plb/health"
 	"github.com/plb/plb/http"
 	"github.com/plb/plb/http/handoff"
 	"github.com/plb/plb/http/status"
@@ -38,24 +39,34 @@ type client struct {
 	sent int64
 
 	idempotent bool // GET or HEAD: may be retried after a backend 5xx
-	isHEAD     bool
-	minor      int  // client's HTTP minor version
-	wantKA     bool // client asked for keep-alive and the service allows it
-	upgrade    bool
-	bodyMode   http.BodyMode
-	bodyLeft   int64
-	chunks     http.ChunkedScanner
-	bodyDone   bool
-	bodySent   int64 // request body bytes already forwarded (retry only if 0)
-	be         *backend
-	tried      []*pool.Node
-	retries    int // error_retry_schedule position
-	requests   int
-	spool      *os.File
-	spoolOff   int64
-	retryWait  *engine.Timer
-	reqStart   time.Time // when the current request head was parsed
-	waitSince  time.Time // when the client began waiting for a backend
+	// retrySafe: idempotent by RFC 9110 9.2.2, so it may be sent again
+	// after a reset or a timeout (resend).
+	retrySafe bool
+	isHEAD    bool
+	minor     int  // client's HTTP minor version
+	wantKA    bool // client asked for keep-alive and the service allows it
+	upgrade   bool
+	bodyMode  http.BodyMode
+	bodyLeft  int64
+	chunks    http.ChunkedScanner
+	bodyDone  bool
+	bodySent  int64 // request body bytes already forwarded (retry only if 0)
+	be        *backend
+	tried     []*pool.Node
+	// node is the node picked for the request while it waits for a
+	// connection (max_backend_conns) or for a fresh one (retryOn).
+	node *pool.Node
+	// fresh: the request goes out on a new connection, not an idle one
+	// (it is being sent again).
+	fresh     bool
+	resends   int // times the request was sent again (resend)
+	retries   int // error_retry_schedule position
+	requests  int
+	spool     *os.File
+	spoolOff  int64
+	retryWait *engine.Timer
+	reqStart  time.Time // when the current request head was parsed
+	waitSince time.Time // when the client began waiting for a backend
 	// ho is set when a selector handed the connection here: its
 	// persist_client and HEADER rules apply, and the connection returns
 	// to it after each response.
@@ -96,8 +107,11 @@ type reqState struct {
 	parser http.Parser
 	req    http.RequestHead
 	head   []byte // the request head to send to the backend
-	pend   []byte // response bytes coalesced into one write
-	where  []byte // "host/uri" of the request, for the console
+	// body is a request body held whole in memory (holdWhole): it goes
+	// out with the head, and again if the request is resent.
+	body  []byte
+	pend  []byte // response bytes coalesced into one write
+	where []byte // "host/uri" of the request, for the console
 }
 
 // coalesceMax bounds the response bytes gathered for one write.
@@ -181,6 +195,7 @@ func (cl *client) readHead(data []byte) int {
 	rs.where = appendWhere(rs.where[:0], r)
 	cl.isHEAD = string(r.Method) == "HEAD"
 	cl.idempotent = cl.isHEAD || string(r.Method) == "GET"
+	cl.retrySafe = idempotentMethod(r.Method)
 	cl.minor = r.Minor
 	persist := st.Svc.PersistClient
 	if cl.ho != nil {
@@ -194,6 +209,7 @@ func (cl *client) readHead(data []byte) int {
 	cl.bodySent = 0
 	cl.chunks.Reset()
 	cl.tried = cl.tried[:0]
+	cl.node, cl.fresh, cl.resends = nil, false, 0
 	cl.retries = 0
 	var sel, plug *handoff.Rules
 	if cl.ho != nil {
@@ -233,10 +249,21 @@ func (cl *client) readHead(data []byte) int {
 		c.Kick() // the body behind the head
 		return n
 	}
+	n += cl.holdArrived(data[n:])
 	// Reading goes on (no epoll change per request): bytes that arrive
 	// before the backend is attached make OnData pause the connection.
 	cl.connectBackend()
 	return n
+}
+
+// idempotentMethod reports the methods RFC 9110 9.2.2 makes idempotent:
+// sending such a request again has the effect of sending it once.
+func idempotentMethod(m []byte) bool {
+	switch string(m) {
+	case "GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE":
+		return true
+	}
+	return false
 }
 
 func errMsg(err error) string {
@@ -247,7 +274,11 @@ func errMsg(err error) string {
 	return err.Error()
 }
 
-// connectBackend attaches an idle backend or dials a node, or answers 503.
+// connectBackend finds the request a backend connection: the balance
+// method picks the node (or the node picked before is kept), then an idle
+// connection to that node is reused if there is one, else one is dialed
+// (a failed dial moves on to the next node); with no node left the client
+// gets 503.
 func (cl *client) connectBackend() {
 	st := cl.st
 	l := cl.conn.Loop()
@@ -258,20 +289,39 @@ func (cl *client) connectBackend() {
 	if st.Svc.ConnectAhead > 0 {
 		defer cl.svc.fillAhead(l, st)
 	}
-	if be := cl.svc.takeIdle(l, st.Pool); be != nil {
-		be.reused = true
-		cl.attach(be)
-		return
-	}
-	if cl.svc.waitForSlot(cl, l, st) {
-		return // max_backend_conns reached: queued (queue.go)
+	if st.Pool.ReuseFirst() && cl.node == nil && !cl.fresh {
+		if be := cl.svc.takeAnyIdle(l, st); be != nil {
+			cl.tried = append(cl.tried, be.node)
+			be.reused = true
+			cl.svc.noteUse(l)
+			cl.attach(be)
+			return
+		}
 	}
 	for {
-		node := st.Pool.Pick(cl.skipTried)
-		if node == nil {
-			cl.svc.Stats.Errors503.Add(1)
-			cl.fail(503, "no backend available")
-			return
+		node := cl.node
+		cl.node = nil
+		if node == nil || node.Down() || cl.skipTried(node) {
+			if node = st.Pool.Pick(cl.skipTried); node == nil {
+				cl.svc.Stats.Errors503.Add(1)
+				cl.fail(503, "no backend available")
+				return
+			}
+		}
+		if !cl.fresh {
+			if be := cl.svc.takeIdle(l, st, node); be != nil {
+				cl.tried = append(cl.tried, node)
+				be.reused = true
+				cl.svc.noteUse(l)
+				cl.attach(be)
+				return
+			}
+		}
+		if cl.svc.waitForSlot(cl, l, st) {
+			if !st.Pool.ReuseFirst() {
+				cl.node = node // else any connection freed will do
+			}
+			return // max_backend_conns reached: queued (queue.go)
 		}
 		cl.tried = append(cl.tried, node)
 		be, err := dialBackend(cl.svc, st, l, node)
@@ -288,8 +338,79 @@ func (cl *client) connectBackend() {
 		}
 		be.client = cl
 		cl.be = be
+		cl.svc.noteUse(l)
 		return
 	}
+}
+
+// retryOn sends the request to node again on a new connection (the one it
+// had was closed before the request went out). Runs on the loop.
+func (cl *client) retryOn(node *pool.Node) {
+	if cl.state == clClosing || cl.conn.Closing() {
+		return
+	}
+	cl.untry(node)
+	cl.node, cl.fresh = node, true
+	cl.setState(clWait)
+	cl.conn.PauseRead()
+	cl.connectBackend()
+}
+
+// untry forgets that the request tried node, so it may be picked again.
+func (cl *client) untry(node *pool.Node) {
+	for i := len(cl.tried) - 1; i >= 0; i-- {
+		if cl.tried[i] == node {
+			cl.tried = append(cl.tried[:i], cl.tried[i+1:]...)
+			return
+		}
+	}
+}
+
+// resend sends the request again on a fresh connection after be failed
+// (closed, reset, timed out) before any byte of a response reached plb,
+// and reports whether it did. It does only while the request can go out
+// whole again (no body, or one plb holds in memory or spooled, never one
+// that streamed from the client), at most the service's retries times,
+// and:
+//   - always when be was a kept-alive connection that closed under the
+//     request (underIt: its idle timeout crossed ours; nothing was done,
+//     the node is not to blame and may take the request again);
+//   - for an idempotent request (RFC 9110 9.2.2) also after a reset or a
+//     timeout, on another node, the failure counted against this one
+//     (nginx's proxy_next_upstream, HAProxy's retries and retry-on).
+//
+// Nothing was sent to the client yet: the caller checked. Runs on the
+// loop.
+func (cl *client) resend(be *backend, underIt bool, err error) bool {
+	st := cl.st
+	if cl.resends >= st.Svc.Retries || cl.bodySent > 0 || !(underIt || cl.retrySafe) ||
+		cl.state == clClosing || cl.conn.Closing() {
+		return false
+	}
+	node := be.node
+	if underIt {
+		cl.untry(node)
+	}
+	next := st.Pool.Pick(cl.skipTried)
+	if next == nil {
+		return false // the caller answers with the failure
+	}
+	be.node.Active.Add(-1)
+	be.client = nil
+	be.conn.Abort(err)
+	cl.be = nil
+	if !underIt {
+		cl.svc.requestFailed(node, st, err)
+	}
+	cl.resends++
+	cl.svc.Stats.Resends.Add(1)
+	cl.svc.log.Info("request sent again", "node", node.Name, "next", next.Name,
+		"reason", health.Describe(err), "reused", be.reused, "try", cl.resends+1)
+	cl.node, cl.fresh = next, true
+	cl.setState(clWait)
+	cl.conn.PauseRead()
+	cl.connectBackend()
+	return true
 }
 
 // localFailure reports whether a dial failed for lack of local resources
@@ -489,7 +610,10 @@ func (cl *client) responseDone(keepAlive bool) {
 	cl.dropUpload()
 	cl.observeLatency()
 	c := cl.conn
-	if !keepAlive || cl.svc.draining.Load() {
+	if !keepAlive || cl.svc.draining.Load() && quiet(c) {
+		// Draining, a response that said keep-alive closes unless the
+		// client's next request is here already: it is answered (with
+		// Connection: close) before the connection closes.
 		cl.setState(clClosing)
 		c.Close()
 		return
@@ -750,10 +874,17 @@ func (cl *client) OnClose(c *engine.Conn, err error) {
 	}
 }
 
+// quiet reports whether the client sent nothing not yet read: no next
+// request, not even in part, and no EOF (engine.Conn.Quiet).
+func quiet(c *engine.Conn) bool {
+	q, _ := c.Quiet()
+	return q
+}
+
 // DrainIdle closes the connection if it waits for a next request (graceful
-// shutdown). Runs on the loop.
+// shutdown) and none has arrived, not even in part. Runs on the loop.
 func (cl *client) DrainIdle(c *engine.Conn) {
-	if cl.state == clHead && len(c.Inbound()) == 0 {
+	if cl.state == clHead && quiet(c) {
 		cl.setState(clClosing)
 		c.Close()
 	}

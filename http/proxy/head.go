@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"net/netip"
 	"strconv"
 
@@ -24,6 +25,57 @@ func hopByHop(name []byte) bool {
 		return equalFold(name, "proxy-connection")
 	}
 	return false
+}
+
+// connNamed reports whether name is one of the tokens of the Connection
+// fields among hs: RFC 9110 7.6.1 makes the fields a Connection field names
+// hop-by-hop too ("Connection: keep-alive, X-Foo" with "X-Foo: secret"),
+// in both directions. others, from connNamesOthers, says whether any
+// token is more than close or a field removed anyway, which spares the
+// scan for nearly every message.
+func connNamed(hs []http.Header, others bool, name []byte) bool {
+	if !others {
+		return false
+	}
+	for i := range hs {
+		if !equalFold(hs[i].Name, "connection") {
+			continue
+		}
+		for v := hs[i].Value; len(v) > 0; {
+			var tok []byte
+			tok, v = nextToken(v)
+			if equalFoldBytes(tok, name) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// connNamesOthers reports whether a Connection field among hs names a
+// field other than the hop-by-hop ones (and the token close).
+func connNamesOthers(hs []http.Header) bool {
+	for i := range hs {
+		if !equalFold(hs[i].Name, "connection") {
+			continue
+		}
+		for v := hs[i].Value; len(v) > 0; {
+			var tok []byte
+			tok, v = nextToken(v)
+			if len(tok) > 0 && !hopByHop(tok) && !equalFold(tok, "close") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// nextToken splits the first element off a comma-separated list value.
+func nextToken(v []byte) (tok, rest []byte) {
+	if i := bytes.IndexByte(v, ','); i >= 0 {
+		return http.TrimOWS(v[:i]), v[i+1:]
+	}
+	return http.TrimOWS(v), nil
 }
 
 func equalFold(b []byte, s string) bool {
@@ -71,6 +123,7 @@ func appendBackendRequestEx(dst []byte, r *http.RequestHead, st *Settings, peer 
 		dst = append(dst, " HTTP/1.1\r\n"...)
 	}
 	trusted := st.trusted(peer)
+	others := connNamesOthers(r.Headers)
 	var oldXFF []byte
 	if r.AbsHost != nil {
 		dst = append(dst, "Host: "...)
@@ -80,7 +133,7 @@ func appendBackendRequestEx(dst []byte, r *http.RequestHead, st *Settings, peer 
 	for i := range r.Headers {
 		h := &r.Headers[i]
 		n := h.Name
-		if hopByHop(n) {
+		if hopByHop(n) || connNamed(r.Headers, others, n) {
 			continue
 		}
 		if equalFold(n, "x-forwarded-for") {
@@ -201,10 +254,13 @@ func appendClientResponseEx(dst []byte, r *http.ResponseHead, minor int, be *bac
 		dst = appendStatusLine(dst, minor, r.Status, r.Reason)
 	}
 	upgraded := r.Status == 101
+	others := connNamesOthers(r.Headers)
 	for i := range r.Headers {
 		h := &r.Headers[i]
 		n := h.Name
-		if hopByHop(n) && !(upgraded && equalFold(n, "upgrade")) {
+		if upgraded && equalFold(n, "upgrade") {
+			// The protocol switched to: kept.
+		} else if hopByHop(n) || connNamed(r.Headers, others, n) {
 			continue
 		}
 		if (be.dechunk || be.rechunk) && equalFold(n, "transfer-encoding") {

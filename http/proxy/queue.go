@@ -221,8 +221,13 @@ func (s *Service) nextBlocked(q *loopQueue, st *Settings) *client {
 }
 
 // handOff gives a backend connection that just became free to the next
-// blocked client, and reports whether it did (putIdle then keeps it out of
-// the idle list). Runs on the loop.
+// blocked client, and reports whether it took it (putIdle then keeps it
+// out of the idle list). The node comes first: the client takes the
+// connection when its balance method picks the connection's node (or the
+// node it picked before it was blocked; with idle_first any node will
+// do); otherwise the connection is closed, which makes room for the
+// client to connect to its own node.
+// Runs on the loop.
 func (s *Service) handOff(be *backend) bool {
 	q := s.loopQueue(be.conn.Loop())
 	if q.nblocked == 0 || be.conn.Closing() || s.draining.Load() || s.stale(be) {
@@ -232,7 +237,19 @@ func (s *Service) handOff(be *backend) bool {
 	if cl == nil || cl.st.Pool != be.pool {
 		return false
 	}
+	if cl.st.Pool.ReuseFirst() && cl.node == nil && !cl.fresh && !be.node.Down() {
+		cl.node = be.node // idle_first: whichever connection is free first
+	}
+	if cl.node == nil || cl.node.Down() {
+		cl.node = cl.st.Pool.Pick(cl.skipTried)
+	}
+	if cl.node != be.node || cl.fresh || !be.quiet() {
+		be.conn.Close() // its OnClose lets the client dial (backendClosed)
+		return true
+	}
 	cl.unblock(q)
+	cl.node = nil
+	cl.tried = append(cl.tried, be.node)
 	be.client = nil
 	be.reused = true
 	cl.attach(be)

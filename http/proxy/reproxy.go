@@ -296,10 +296,10 @@ func (be *backend) releaseForReproxy(cl *client, data []byte, n int) int {
 	r := &be.resp
 	st := cl.st
 	used := n
-	keep := st.Svc.PersistBackend && r.KeepAlive(cl.isHEAD) &&
-		(st.Svc.MaxBackendUses <= 0 || be.uses < st.Svc.MaxBackendUses)
+	keep := st.Svc.PersistBackend && be.reusable(cl, r)
 	switch r.BodyMode(cl.isHEAD) {
 	case http.BodyNone:
+		be.cooling()
 	case http.BodyLength:
 		if r.ContentLength <= int64(len(data)-n) {
 			used += int(r.ContentLength)
@@ -308,6 +308,10 @@ func (be *backend) releaseForReproxy(cl *client, data []byte, n int) int {
 		}
 	default:
 		keep = false
+	}
+	if used < len(data) {
+		keep = false // bytes past the response: never the next one
+		be.spokeUnasked("bytes past the end of a response")
 	}
 	be.kaTimeout = r.KeepAliveTimeout
 	be.node.Active.Add(-1)

@@ -139,6 +139,9 @@ func (fc *fetchConn) readHead(data []byte) int {
 	cl := fc.cl
 	c := fc.conn
 	fc.got = true
+	if len(data) == 0 {
+		return 0
+	}
 	n, err := fc.parser.ParseResponse(data, &fc.resp)
 	if err != nil {
 		fc.failURL(errBadResponse)
@@ -149,8 +152,8 @@ func (fc *fetchConn) readHead(data []byte) int {
 	}
 	r := &fc.resp
 	if r.Status >= 100 && r.Status < 200 && r.Status != 101 {
-		fc.parser.Reset() // interim: wait for the final response
-		return n
+		fc.parser.Reset() // interim: read the final response
+		return n + fc.readHead(data[n:])
 	}
 	if !acceptable(r, cl.rp.expected) {
 		fc.failURL(errBadResponse)
@@ -176,6 +179,9 @@ func (fc *fetchConn) readHead(data []byte) int {
 	fc.state = fcBody
 	c.SetTimeout(cl.st.Svc.IdleTimeout)
 	if fc.mode == http.BodyNone || fc.mode == http.BodyLength && fc.left == 0 {
+		if n < len(data) {
+			fc.keepAlive = false // bytes after the response: never the next one
+		}
 		fc.finish()
 		return n
 	}
@@ -195,8 +201,11 @@ func (fc *fetchConn) forward(data []byte) int {
 		return len(data)
 	}
 	if done {
+		if used < len(data) {
+			fc.keepAlive = false // bytes past the response: never the next one
+		}
 		fc.finish()
-		return used
+		return len(data)
 	}
 	c.SetTimeout(cl.st.Svc.IdleTimeout)
 	if c.Closing() {

@@ -187,7 +187,11 @@ func (m *Reproxy) request(l *engine.Loop, cl *client, u *reproxyURL) {
 		h.idle[len(h.idle)-1] = nil
 		h.idle = h.idle[:len(h.idle)-1]
 		h.counts.idle.Add(-1)
-		if fc.conn.Closing() {
+		if q, _ := fc.conn.Quiet(); !q {
+			// Closed, or it sent bytes unasked: they would be taken for
+			// this client's response.
+			fc.state = fcDone
+			fc.conn.Close()
 			continue
 		}
 		fc.start(cl, u)

@@ -86,6 +86,9 @@ type Stats struct {
 	ClientsOpen, Backends  atomic.Int64
 	Errors502, Errors503   atomic.Int64
 	Errors504, SpoolWrites atomic.Int64
+	// Resends counts requests sent again on a fresh connection after
+	// one failed before any byte of a response (client.resend).
+	Resends atomic.Int64
 	// Waiting counts clients waiting for a backend (Perlbal's pend
 	// clients); Connecting counts backend connects (and verifications) in
 	// progress (pend backend).
@@ -100,7 +103,7 @@ type Service struct {
 	Name     string
 	log      *slog.Logger
 	settings atomic.Pointer[Settings]
-	idle     [][]*backend  // per loop: idle persistent backend connections
+	idle     []idlePool    // per loop: idle persistent backend connections (idle.go)
 	ahead    []int         // per loop: connect_ahead dials in progress
 	free     [][]*reqState // per loop: request memory of idle clients
 	queues   []loopQueue   // per loop: waiting clients (queue.go)
@@ -116,7 +119,7 @@ type Service struct {
 
 // New creates a service for an engine with nloops loops.
 func New(name string, s *Settings, nloops int, log *slog.Logger) *Service {
-	svc := &Service{Name: name, log: log, idle: make([][]*backend, nloops), ahead: make([]int, nloops),
+	svc := &Service{Name: name, log: log, idle: make([]idlePool, nloops), ahead: make([]int, nloops),
 		free: make([][]*reqState, nloops), queues: make([]loopQueue, nloops)}
 	svc.Stats.Latency.init(nloops)
 	svc.settings.Store(s)
@@ -156,20 +159,6 @@ func (s *Service) Adopt(c *engine.Conn, hc *handoff.Client) {
 	c.Kick()
 }
 
-// CloseIdle closes this loop's idle backend connections and, when draining,
-// idle clients. Runs on the loop.
-func (s *Service) CloseIdle(l *engine.Loop) {
-	for _, be := range s.idle[l.ID()] {
-		be.conn.Close()
-	}
-	s.Bored.Add(-int64(len(s.idle[l.ID()])))
-	s.idle[l.ID()] = nil
-}
-
-// IdleBackends returns the number of idle backend connections on loop l.
-// Runs on the loop.
-func (s *Service) IdleBackends(l *engine.Loop) int { return len(s.idle[l.ID()]) }
-
 // spoolDir is where responses beyond buffer_size are spilled.
 func (st *Settings) spoolDir() string {
 	if st.Svc.BufferDir != "" {
@@ -191,68 +180,12 @@ func (st *Settings) trusted(peer netip.Addr) bool {
 	return false
 }
 
-// takeIdle pops a usable idle backend of pool p on loop l.
-func (s *Service) takeIdle(l *engine.Loop, p *pool.Pool) *backend {
-	list := s.idle[l.ID()]
-	for len(list) > 0 {
-		be := list[len(list)-1]
-		list[len(list)-1] = nil
-		list = list[:len(list)-1]
-		s.idle[l.ID()] = list
-		s.Bored.Add(-1)
-		if be.conn.Closing() || be.pool != p || !inPool(p, be.node) {
-			be.conn.Close()
-			continue
-		}
-		return be
-	}
-	return nil
-}
-
-func inPool(p *pool.Pool, n *pool.Node) bool {
-	for _, m := range p.Nodes() {
-		if m == n {
-			return true
-		}
-	}
-	return false
-}
-
-// putIdle keeps be for reuse, or closes it past backend_persist_cache.
-func (s *Service) putIdle(be *backend, st *Settings) {
-	if s.handOff(be) {
-		return // a queued client took it (queue.go)
-	}
-	l := be.conn.Loop()
-	id := l.ID()
-	if st.Pool != be.pool || len(s.idle[id]) >= max(st.Svc.BackendPersistCache, st.Svc.ConnectAhead, 0) || s.draining.Load() ||
-		s.stale(be) {
-		be.conn.Close()
-		return
-	}
-	be.state = beIdle
-	be.client = nil
-	timeout := 30 * time.Second
-	if be.kaTimeout > 0 {
-		// Leave before the backend's announced Keep-Alive timeout does.
-		timeout = time.Duration(be.kaTimeout)*time.Second - 2*time.Second
-	}
-	if timeout <= 0 {
-		be.conn.Close()
-		return
-	}
-	be.conn.SetTimeout(timeout)
-	be.conn.ResumeRead() // notice a close while idle
-	s.idle[id] = append(s.idle[id], be)
-	s.Bored.Add(1)
-}
-
 // fillAhead dials spare backend connections until connect_ahead idle (and
 // verified, with verify_backend) connections exist on loop l or are on
 // their way (Perlbal's connect_ahead). Runs on the loop.
 func (s *Service) fillAhead(l *engine.Loop, st *Settings) {
 	id := l.ID()
-	need := s.aheadRoom(l, st, st.Svc.ConnectAhead-len(s.idle[id])-s.ahead[id])
+	need := s.aheadRoom(l, st, st.Svc.ConnectAhead-s.idle[id].n-s.ahead[id])
 	for i := 0; i < need && st.Pool != nil && !s.draining.Load(); i++ {
 		node := st.Pool.Pick(nil)
 		if node == nil {
@@ -276,20 +209,6 @@ func (s *Service) aheadDone(be *backend) {
 	}
 }
 
-func (s *Service) dropIdle(be *backend) {
-	id := be.conn.Loop().ID()
-	list := s.idle[id]
-	for i, b := range list {
-		if b == be {
-			copy(list[i:], list[i+1:])
-			list[len(list)-1] = nil
-			s.idle[id] = list[:len(list)-1]
-			s.Bored.Add(-1)
-			return
-		}
-	}
-}
-
 // maxFreeStates bounds each loop's free list of request memory.
 const maxFreeStates = 256
 
@@ -309,6 +228,10 @@ func (s *Service) getReqState(l *engine.Loop) *reqState {
 func (s *Service) putReqState(l *engine.Loop, rs *reqState) {
 	rs.parser.Reset()
 	rs.pend = rs.pend[:0]
+	rs.body = rs.body[:0]
+	if cap(rs.body) > coalesceMax {
+		rs.body = nil
+	}
 	if len(s.free[l.ID()]) < maxFreeStates {
 		s.free[l.ID()] = append(s.free[l.ID()], rs)
 	}

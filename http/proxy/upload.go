@@ -105,8 +105,7 @@ func (cl *client) bufferBody(data []byte) int {
 	switch cl.bodyMode {
 	case http.BodyLength:
 		if int64(len(data)) >= cl.bodyLeft {
-			cl.bodyHeld()
-			return 0
+			return cl.bodyHeld(data[:cl.bodyLeft])
 		}
 	case http.BodyChunked:
 		for u.scanned < len(data) {
@@ -117,8 +116,7 @@ func (cl *client) bufferBody(data []byte) int {
 			}
 			u.scanned += n
 			if done {
-				cl.bodyHeld()
-				return 0
+				return cl.bodyHeld(data[:u.scanned])
 			}
 			if n == 0 {
 				break
@@ -142,7 +140,7 @@ func (cl *client) bufferBody(data []byte) int {
 			return cl.spoolBody(data)
 		}
 	}
-	cl.bodyHeld()
+	cl.bodyHeld(nil)
 	return 0
 }
 
@@ -163,13 +161,40 @@ func spoolReason(rate int64, limit time.Duration, read, left int64, elapsed time
 	return reason
 }
 
-// bodyHeld asks for a backend once the held body is complete or the
-// memory buffer full; the body then streams from the connection's input.
-func (cl *client) bodyHeld() {
+// bodyHeld asks for a backend once the held body is complete (body, taken
+// from the input: the bytes used are returned) or the memory buffer full
+// (body nil: the body then streams from the connection's input).
+func (cl *client) bodyHeld(body []byte) int {
 	cl.upl = nil
+	n := 0
+	if body != nil {
+		n = cl.holdWhole(body)
+	}
 	cl.setState(clWait)
 	cl.conn.PauseRead()
 	cl.connectBackend()
+	return n
+}
+
+// holdArrived holds the body of a request that arrived whole with its
+// head (in), when it has a Content-Length of at most maxHeldBody, and
+// returns the bytes it took from the input.
+func (cl *client) holdArrived(in []byte) int {
+	if cl.bodyMode != http.BodyLength || cl.bodyLeft > maxHeldBody || int64(len(in)) < cl.bodyLeft {
+		return 0
+	}
+	return cl.holdWhole(in[:cl.bodyLeft])
+}
+
+// holdWhole keeps a request body that is all in memory with the request:
+// it goes out with the head in one write, and can go out again if the
+// request has to be sent again (resend). It returns len(body).
+func (cl *client) holdWhole(body []byte) int {
+	cl.rs.body = append(cl.rs.body[:0], body...)
+	cl.bodyLeft = 0
+	cl.bodyDone = true
+	cl.svc.Stats.BytesIn.Add(int64(len(body)))
+	return len(body)
 }
 
 // startSpool creates the spool file, named as Perlbal names it:

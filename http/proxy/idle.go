@@ -1,0 +1,306 @@
+package proxy
+
+import (
+	"time"
+
+	"github.com/plb/plb/engine"
+	"github.com/plb/plb/pool"
+)
+
+// Idle backend connections (DESIGN.md, "Backend connections: the rules").
+//
+// Node first, then the connection: the balance method picks the node for
+// every request, and an idle connection to that node is reused if there
+// is one, else one is dialed. Each loop keeps its own idle connections, by
+// node, the most recently used reused first (so that a shrinking load
+// leaves the oldest to time out). idle_first, the default and Perlbal's
+// way, takes the idle connection that was used last, to whichever node,
+// before a node is picked for a new one.
+//
+// A connection is reused only after a clean exchange (backend.go decides
+// whether it may go back) and only if nothing arrived on it since:
+// engine.Conn.Quiet asks the socket itself (one recv with MSG_PEEK per
+// reuse), since a body on a HEAD, 204 or 304, or bytes past a
+// Content-Length, may come in a segment of their own, after the poll that
+// saw the response; an idle connection that receives anything is closed
+// at once. After a response that has no body by rule (HEAD, 204, 304)
+// the connection also cools for coolDown before it is reused (at the
+// bottom of its list meanwhile): a body sent anyway, written a moment
+// later or held by Nagle until plb's ACK (sent at once, backend.cooling),
+// lands in that time. Bytes still on their way when the next request is
+// written are beyond what any proxy can tell from a reply.
+//
+// How many are kept follows the load: each loop notes the most connections
+// it had in use at once (the peak) in the current window of IdleWindow and
+// the one before; a connection that finishes is kept while the idle ones
+// do not exceed what that peak needs beyond the connections in use now,
+// and at least backend_persist_cache (Perlbal's "kept on reserve while
+// there are no clients") or connect_ahead. Every window the peak moves on
+// and the idle connections over the new bound are closed, oldest first:
+// after one to two quiet windows a loop is back to backend_persist_cache.
+// Steady keep-alive load thus opens no connections, and the idle ones are
+// bounded by the recent concurrency (itself bounded by the clients, and by
+// max_backend_conns when set).
+
+// IdleWindow is the period over which a loop's peak of connections in use
+// is kept (HAProxy's pool-purge-delay is 5 s too).
+const IdleWindow = 5 * time.Second
+
+// coolDown is how long a connection rests after a response with no body
+// by rule before it is reused: longer than a backend's write after its
+// head, and than a round trip to a backend on the same network.
+const coolDown = 10 * time.Millisecond
+
+// idlePool is a service's idle backend connections on one loop.
+type idlePool struct {
+	byNode map[*pool.Node][]*backend // by node, oldest first
+	n      int                       // idle connections, all nodes
+	// peak is the most connections in use at once in the current window
+	// and in the one before.
+	peak  [2]int
+	sweep *engine.Timer
+	seq   uint64 // numbers the connections as they become idle
+}
+
+// inUse is the number of the service's backend connections on loop l that
+// are neither idle nor connect_ahead spares on their way. Runs on the
+// loop.
+func (s *Service) inUse(l *engine.Loop) int {
+	id := l.ID()
+	return s.queues[id].conns - s.idle[id].n - s.ahead[id]
+}
+
+// noteUse records the connections in use on l after one more was taken.
+// Runs on the loop.
+func (s *Service) noteUse(l *engine.Loop) {
+	ip := &s.idle[l.ID()]
+	if u := s.inUse(l); u > ip.peak[0] {
+		ip.peak[0] = u
+	}
+}
+
+// idleBound is how many idle connections loop l keeps while inUse are in
+// use.
+func (s *Service) idleBound(l *engine.Loop, st *Settings, inUse int) int {
+	ip := &s.idle[l.ID()]
+	need := max(ip.peak[0], ip.peak[1]) - inUse
+	return max(need, st.Svc.BackendPersistCache, st.Svc.ConnectAhead, 0)
+}
+
+// takeIdle returns an idle connection to node on loop l that may carry a
+// request, or nil: the most recently used one that is not cooling.
+// Connections that closed, went stale or received bytes unasked are closed
+// on the way. Runs on the loop.
+func (s *Service) takeIdle(l *engine.Loop, st *Settings, node *pool.Node) *backend {
+	ip := &s.idle[l.ID()]
+	now := l.Now()
+	list := ip.byNode[node]
+	for i := len(list) - 1; i >= 0; i-- {
+		be := list[i]
+		if be.cool && now.Before(be.coolUntil) {
+			break // and so are the ones below it, put there after it
+		}
+		copy(list[i:], list[i+1:])
+		list[len(list)-1] = nil
+		list = list[:len(list)-1]
+		ip.byNode[node] = list
+		ip.n--
+		s.Bored.Add(-1)
+		if be.conn.Closing() || be.pool != st.Pool || be.node.Down() || be.node.ReuseSuspended(now) ||
+			s.stale(be) || !be.quiet() {
+			be.conn.Close()
+			continue
+		}
+		return be
+	}
+	return nil
+}
+
+// quiet reports whether nothing arrived on the idle connection be since
+// its last response (engine.Conn.Quiet); bytes there are noted against
+// the node. Runs on the loop.
+func (be *backend) quiet() bool {
+	q, spoke := be.conn.Quiet()
+	if spoke {
+		be.spokeUnasked("bytes on an idle connection")
+	}
+	return q
+}
+
+// takeAnyIdle returns the connection that became idle last, to whichever
+// node (idle_first), or nil; as takeIdle, it closes unusable ones on the
+// way. Runs on the loop.
+func (s *Service) takeAnyIdle(l *engine.Loop, st *Settings) *backend {
+	ip := &s.idle[l.ID()]
+	// A few rounds: each closes what it finds unusable; a node whose
+	// connections all cool is left for a new connection.
+	for round := 0; round < 4 && ip.n > 0; round++ {
+		var last *pool.Node
+		var seq uint64
+		for n, list := range ip.byNode {
+			if k := len(list); k > 0 && list[k-1].idleSeq >= seq {
+				last, seq = n, list[k-1].idleSeq
+			}
+		}
+		if last == nil {
+			return nil
+		}
+		if be := s.takeIdle(l, st, last); be != nil {
+			return be
+		}
+	}
+	return nil
+}
+
+// putIdle keeps be for reuse, or closes it: a queued client may take it
+// at once (queue.go); past the loop's bound, while draining or when stale
+// it is closed. Runs on the loop.
+func (s *Service) putIdle(be *backend, st *Settings) {
+	if s.handOff(be) {
+		return // a queued client took it (queue.go)
+	}
+	l := be.conn.Loop()
+	ip := &s.idle[l.ID()]
+	if st.Pool != be.pool || s.draining.Load() || s.stale(be) || ip.n >= s.idleBound(l, st, s.inUse(l)-1) {
+		be.conn.Close()
+		return
+	}
+	be.state = beIdle
+	be.client = nil
+	timeout := 30 * time.Second
+	if be.kaTimeout > 0 {
+		// Leave before the backend's announced Keep-Alive timeout does.
+		timeout = time.Duration(be.kaTimeout)*time.Second - 2*time.Second
+	}
+	if timeout <= 0 {
+		be.conn.Close()
+		return
+	}
+	be.conn.SetTimeout(timeout)
+	be.conn.ResumeRead() // notice a close, or bytes unasked, while idle
+	if ip.byNode == nil {
+		ip.byNode = make(map[*pool.Node][]*backend)
+	}
+	list := ip.byNode[be.node]
+	if be.cool {
+		// At the bottom, as if idle for long: taken last, after coolDown.
+		be.coolUntil = l.Now().Add(coolDown)
+		be.idleSeq = 0
+		list = append(list, nil)
+		copy(list[1:], list)
+		list[0] = be
+	} else {
+		ip.seq++
+		be.idleSeq = ip.seq
+		list = append(list, be)
+	}
+	ip.byNode[be.node] = list
+	ip.n++
+	s.Bored.Add(1)
+	if ip.sweep == nil {
+		ip.sweep = l.AfterFunc(IdleWindow, func() { s.sweepIdle(l) })
+	} else if !ip.sweep.Pending() {
+		ip.sweep.Reset(IdleWindow)
+	}
+}
+
+// sweepIdle ends a sizing window on loop l: the peak moves on, and idle
+// connections over the new bound are closed, oldest first. It runs again
+// while there is anything left to size. Runs on the loop.
+func (s *Service) sweepIdle(l *engine.Loop) {
+	ip := &s.idle[l.ID()]
+	ip.peak[1], ip.peak[0] = ip.peak[0], s.inUse(l)
+	bound := s.idleBound(l, s.Settings(), s.inUse(l))
+	for ip.n > bound {
+		var oldest *pool.Node
+		for n, list := range ip.byNode {
+			if oldest == nil || len(list) > len(ip.byNode[oldest]) {
+				oldest = n
+			}
+		}
+		be := ip.byNode[oldest][0]
+		s.dropIdle(be)
+		be.conn.Close()
+	}
+	if ip.n > 0 || ip.peak[0] > 0 || ip.peak[1] > 0 {
+		ip.sweep.Reset(IdleWindow)
+	}
+}
+
+// dropIdle takes be out of the idle connections (it closed, or spoke
+// unasked). Runs on the loop.
+func (s *Service) dropIdle(be *backend) {
+	ip := &s.idle[be.conn.Loop().ID()]
+	list := ip.byNode[be.node]
+	for i, b := range list {
+		if b == be {
+			copy(list[i:], list[i+1:])
+			list[len(list)-1] = nil
+			ip.byNode[be.node] = list[:len(list)-1]
+			ip.n--
+			s.Bored.Add(-1)
+			return
+		}
+	}
+}
+
+// CloseIdle closes loop l's idle backend connections. Runs on the loop.
+func (s *Service) CloseIdle(l *engine.Loop) {
+	s.closeIdle(l, func(*backend) bool { return true })
+}
+
+// DropStale closes loop l's idle backend connections that the current
+// settings would not reuse: to a node removed from the pool, of a pool the
+// service no longer uses, or of other backend_ssl settings. Connections in
+// use are left to finish their response (putIdle then closes them). The
+// server runs it on every loop after a live change. Runs on the loop.
+func (s *Service) DropStale(l *engine.Loop) {
+	s.closeIdle(l, func(be *backend) bool { return s.stale(be) || be.conn.Closing() })
+}
+
+// closeIdle closes the idle connections of loop l that drop selects, and
+// forgets nodes left with none. Runs on the loop.
+func (s *Service) closeIdle(l *engine.Loop, drop func(*backend) bool) {
+	ip := &s.idle[l.ID()]
+	for node, list := range ip.byNode {
+		keep := list[:0]
+		for _, be := range list {
+			if !drop(be) {
+				keep = append(keep, be)
+				continue
+			}
+			ip.n--
+			s.Bored.Add(-1)
+			be.conn.Close()
+		}
+		clear(list[len(keep):])
+		if len(keep) == 0 {
+			delete(ip.byNode, node)
+		} else {
+			ip.byNode[node] = keep
+		}
+	}
+}
+
+// IdleBackends returns the number of idle backend connections on loop l.
+// Runs on the loop.
+func (s *Service) IdleBackends(l *engine.Loop) int { return s.idle[l.ID()].n }
+
+// stale reports whether be may no longer be reused under the current
+// settings: its node left the pool (in-flight requests finish, but the
+// connection is not kept), the service switched to another pool, or
+// backend_ssl changed.
+func (s *Service) stale(be *backend) bool {
+	st := s.Settings()
+	p := st.Pool
+	return p == nil || p != be.pool || !inPool(p, be.node) || st.BackendTLS != be.tls
+}
+
+func inPool(p *pool.Pool, n *pool.Node) bool {
+	for _, m := range p.Nodes() {
+		if m == n {
+			return true
+		}
+	}
+	return false
+}
