@@ -352,8 +352,9 @@ func TestVerifyBackendAnyAnswer(t *testing.T) {
 			if keeps && options != 10 {
 				t.Fatalf("%d OPTIONS probes for 10 new connections, want one each", options)
 			}
-			if n := ts.Pool("web").Nodes()[0]; n.Down() || n.Verifies.Load() == 0 {
-				t.Fatalf("down %v, verifies %d", n.Down(), n.Verifies.Load())
+			if n := ts.Pool("web").Nodes()[0]; n.Down() || n.Verifies.Load() == 0 || n.ReuseSuspended(time.Now()) {
+				t.Fatalf("down %v, verifies %d, reuse suspended %v (an answer's own body is not bytes unasked)",
+					n.Down(), n.Verifies.Load(), n.ReuseSuspended(time.Now()))
 			}
 		})
 	}

@@ -195,7 +195,7 @@ func (be *backend) readVerify(data []byte) int {
 		}
 		n += int(r.ContentLength)
 	}
-	if n < len(data) {
+	if keep && n < len(data) {
 		be.spokeUnasked("bytes after the answer to OPTIONS")
 	}
 	if !keep || n < len(data) {
