@@ -4,8 +4,8 @@
 # Perlbal's defaults for everything else, backend_persist_cache 2 among
 # them) in front of two nginx nodes, against HAProxy (nbthread 1, its
 # defaults: http-reuse safe, keep-alive both sides, roundrobin; and again
-# with http-reuse always) on the same nodes, in one run, on loopback. plb runs with one loop (GOMAXPROCS=1, the
-# file says nothing of workers).
+# with http-reuse always) on the same nodes, in one run, on loopback. plb runs
+# as the user would run it: a Perlbal-syntax file gives one event loop.
 #
 # For 100 B and 64 KiB files: keep-alive clients (wrk -c$CONNS), then a new
 # client connection per request (wrk -H 'Connection: close'). Each target
@@ -74,7 +74,7 @@ CREATE SERVICE balancer
   SET verify_backend  = on
 ENABLE balancer
 EOF
-  GOMAXPROCS=1 "${srv[@]}" "$work/plb" -c "$work/listing2.conf" -d 3 & PIDS=($!); pids+=($!)
+  "${srv[@]}" "$work/plb" -c "$work/listing2.conf" -d 3 & PIDS=($!); pids+=($!)
 }
 start_haproxy() {
   cat > "$work/haproxy.cfg" <<EOF

@@ -428,6 +428,12 @@ func (mc *console) nodes(base string, args []string) {
 			state = "down"
 		}
 		mc.printf("%s state %s", n.Name, state)
+		if s, why := n.Suspect(); s {
+			mc.printf("%s suspect %s", n.Name, why)
+		}
+		if now := time.Now(); n.ReuseSuspended(now) {
+			mc.printf("%s noreuse 1", n.Name)
+		}
 	}
 	mc.end()
 }

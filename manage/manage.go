@@ -41,6 +41,9 @@ type ServiceStatus struct {
 	// Errors502, Errors503 and Errors504 count plb's own error pages:
 	// broken backend reply, no node reachable, backend timeout.
 	Errors502, Errors503, Errors504 int64
+	// Resends counts requests a reverse proxy sent again on a fresh
+	// backend connection after one failed before any response byte.
+	Resends int64
 	// Queues are a reverse proxy's clients waiting for a backend by
 	// queue: normal, highpri, lowpri (QueueNames).
 	Queues [3]QueueStatus

@@ -39,6 +39,7 @@ type serviceSnap struct {
 	Idle      int64            `json:"idle_backends"`
 	Waiting   int64            `json:"waiting_clients"`
 	Pending   int64            `json:"pending_connects"`
+	Resends   int64            `json:"resends,omitempty"`
 	Latency   *latencySnap     `json:"latency,omitempty"`
 	Sessions  *SessionStatus   `json:"sessions,omitempty"`
 
@@ -61,14 +62,19 @@ type poolSnap struct {
 }
 
 type nodeSnap struct {
-	Name         string `json:"name"`
-	Up           bool   `json:"up"`
-	Attempts     int64  `json:"attempts"`
-	Connects     int64  `json:"connects"`
-	Failures     int64  `json:"failures"`
-	Requests     int64  `json:"requests"`
-	Active       int64  `json:"active"`
-	LastResponse int64  `json:"last_response,omitempty"` // unix seconds
+	Name     string `json:"name"`
+	Up       bool   `json:"up"`
+	Attempts int64  `json:"attempts"`
+	Connects int64  `json:"connects"`
+	Failures int64  `json:"failures"`
+	Requests int64  `json:"requests"`
+	Active   int64  `json:"active"`
+	// Suspect: passive failures wait for a probe to confirm them.
+	Suspect bool `json:"suspect,omitempty"`
+	// NoReuse: the node sent bytes unasked; its connections are not
+	// reused for a while.
+	NoReuse      bool  `json:"no_reuse,omitempty"`
+	LastResponse int64 `json:"last_response,omitempty"` // unix seconds
 	// Recent counts the last 500 responses by class ("2xx": n).
 	Recent map[string]int64 `json:"recent_responses"`
 }
@@ -78,6 +84,13 @@ type goSnap struct {
 	HeapObjects uint64 `json:"heap_objects"`
 	HeapBytes   uint64 `json:"heap_bytes"`
 	GCCycles    uint64 `json:"gc_cycles"`
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func classes(counts [6]int64) map[string]int64 {
@@ -105,7 +118,7 @@ func (mc *console) snapshot() *snapshot {
 			Name: name, Role: s.Role, Listen: mc.listening(cfg, name, ""), Enabled: s.Enabled,
 			Requests: st.Requests, Responses: classes(st.Responses), BytesIn: st.BytesIn, BytesOut: st.BytesOut,
 			Clients: st.Clients, Backends: st.Backends, Idle: st.Bored, Waiting: st.PendClients, Pending: st.PendBackends,
-			Sessions: st.Sessions, status: st,
+			Sessions: st.Sessions, Resends: st.Resends, status: st,
 		}
 		switch s.Role {
 		case config.RoleSMTPProxy, config.RoleTCPProxy:
@@ -131,7 +144,9 @@ func (mc *console) snapshot() *snapshot {
 			continue
 		}
 		ps.Method = p.Method()
+		now := time.Now()
 		for _, n := range p.Nodes() {
+			suspect, _ := n.Suspect()
 			var recent [6]int64
 			for code, c := range n.ResponseCodes() {
 				if k := code / 100; k > 0 && k < len(recent) {
@@ -142,6 +157,7 @@ func (mc *console) snapshot() *snapshot {
 				Name: n.Name, Up: !n.Down(), Attempts: n.Attempts.Load(), Connects: n.Connects.Load(),
 				Failures: n.Failures.Load(), Requests: n.Requests.Load(), Active: n.Active.Load(),
 				LastResponse: n.LastResponse.Load(), Recent: classes(recent),
+				Suspect: suspect, NoReuse: n.ReuseSuspended(now),
 			})
 		}
 		sn.Pools = append(sn.Pools, ps)
@@ -268,6 +284,12 @@ func (mc *console) metrics() []byte {
 			}
 		}
 	}
+	w.family("plb_backend_resends_total", "counter", "Requests a reverse proxy sent again on a fresh backend connection after one failed before any response byte (retries).")
+	for _, s := range served {
+		if s.Role == config.RoleReverseProxy {
+			w.sample("plb_backend_resends_total", float64(s.Resends), "service", s.Name)
+		}
+	}
 	w.family("plb_request_duration_seconds", "histogram", "Time from a request head parsed to its response complete, by service.")
 	for _, s := range served {
 		h := s.status.Latency
@@ -314,6 +336,8 @@ func (mc *console) metrics() []byte {
 			}
 			return 0
 		}},
+		{"plb_node_suspect", "gauge", "1 while failures on traffic wait for a probe to confirm them before the node goes down.", func(n *nodeSnap) float64 { return b2f(n.Suspect) }},
+		{"plb_node_reuse_suspended", "gauge", "1 while the node's connections are not reused (it sent bytes nobody asked for).", func(n *nodeSnap) float64 { return b2f(n.NoReuse) }},
 		{"plb_node_connect_attempts_total", "counter", "Backend connects started to the node.", func(n *nodeSnap) float64 { return float64(n.Attempts) }},
 		{"plb_node_connects_total", "counter", "Backend connects to the node that succeeded.", func(n *nodeSnap) float64 { return float64(n.Connects) }},
 		{"plb_node_failures_total", "counter", "Failures counted against the node (refused, reset, timeout, broken reply).", func(n *nodeSnap) float64 { return float64(n.Failures) }},

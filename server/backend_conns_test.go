@@ -332,12 +332,20 @@ func TestVerifyBackendAnyAnswer(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			be := verifyBackend(t, reply)
-			ts := startProxy(t, []string{be.addr}, "", svcKeys("verify_backend = true", "persist_backend = false"))
+			var offset atomic.Int64
+			ts := startServerOpts(t, proxyTOML([]string{be.addr}, "", svcKeys("verify_backend = true", "persist_backend = false")),
+				Options{Now: func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }})
 			addr := ts.addrOf("proxy")
 			for i := 0; i < 10; i++ {
 				if body := mustGet(t, addr, fmt.Sprintf("/%d", i)); body != "ok" {
 					t.Fatalf("request %d: %q", i, body)
 				}
+			}
+			// A minute on, the node is verified again, with the same result.
+			offset.Store(int64(61 * time.Second))
+			time.Sleep(50 * time.Millisecond)
+			if body := mustGet(t, addr, "/later"); body != "ok" {
+				t.Fatalf("a minute later: %q", body)
 			}
 			options := 0
 			for _, r := range be.requests() {
@@ -346,11 +354,11 @@ func TestVerifyBackendAnyAnswer(t *testing.T) {
 				}
 			}
 			keeps := strings.Contains(name, "keep-alive")
-			if !keeps && options != 1 {
-				t.Fatalf("%d OPTIONS probes for 10 requests: a node whose answer closes is verified once a minute", options)
+			if !keeps && options != 2 {
+				t.Fatalf("%d OPTIONS probes for 11 requests a minute apart: a node whose answer closes is verified once a minute", options)
 			}
-			if keeps && options != 10 {
-				t.Fatalf("%d OPTIONS probes for 10 new connections, want one each", options)
+			if keeps && options != 11 {
+				t.Fatalf("%d OPTIONS probes for 11 new connections, want one each", options)
 			}
 			if n := ts.Pool("web").Nodes()[0]; n.Down() || n.Verifies.Load() == 0 || n.ReuseSuspended(time.Now()) {
 				t.Fatalf("down %v, verifies %d, reuse suspended %v (an answer's own body is not bytes unasked)",
