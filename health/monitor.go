@@ -100,7 +100,9 @@ func (m *Monitor) Tick(ctx context.Context, targets []Target) {
 				// Passive evidence to confirm: at once.
 				st.busy = true
 				m.wg.Add(1)
-				go m.confirm(ctx, t.Pool.Name, n, st, pol, gen, why)
+				go m.run(ctx, pol.Confirm, n, st, gen, pol.timeout(maxProbeTimeout), func(err error) {
+					m.confirm(t.Pool.Name, n, st, pol, why, err)
+				})
 				continue
 			}
 			if cadence <= 0 || now.Before(st.next) {
@@ -109,7 +111,9 @@ func (m *Monitor) Tick(ctx context.Context, targets []Target) {
 			st.next = now.Add(cadence)
 			st.busy = true
 			m.wg.Add(1)
-			go m.probe(ctx, t.Pool.Name, n, st, pol, down, gen, pol.timeout(cadence))
+			go m.run(ctx, pol.Probe, n, st, gen, pol.timeout(cadence), func(err error) {
+				m.probe(t.Pool.Name, n, st, pol, down, err)
+			})
 		}
 	}
 	for n := range m.nodes {
@@ -119,20 +123,28 @@ func (m *Monitor) Tick(ctx context.Context, targets []Target) {
 	}
 }
 
-// probe runs one probe and applies its result, unless the node changed
-// state meanwhile (the result would be stale).
-func (m *Monitor) probe(ctx context.Context, poolName string, n *pool.Node, st *nodeState, pol Policy, down bool, gen int64, timeout time.Duration) {
+// run runs probe p against n within timeout, then, under m.mu, marks st
+// idle and calls apply with the result, unless n changed state meanwhile
+// (the result would be stale) or ctx was cancelled.
+func (m *Monitor) run(ctx context.Context, p Probe, n *pool.Node, st *nodeState, gen int64, timeout time.Duration, apply func(err error)) {
 	defer m.wg.Done()
 	cctx, cancel := context.WithTimeout(ctx, timeout)
-	err := pol.Probe.Check(cctx, n.Addr)
+	err := p.Check(cctx, n.Addr)
 	cancel()
-	log := m.log()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	st.busy = false
 	if n.Transitions() != gen || ctx.Err() != nil {
 		return
 	}
+	apply(err)
+}
+
+// probe applies the result of a regular probe: a down node comes back
+// after rise good ones, an up node goes down after fall failed ones.
+// Called by run, with m.mu held.
+func (m *Monitor) probe(poolName string, n *pool.Node, st *nodeState, pol Policy, down bool, err error) {
+	log := m.log()
 	now := m.now()
 	if down {
 		if err != nil {
@@ -171,21 +183,12 @@ func (m *Monitor) probe(ctx context.Context, poolName string, n *pool.Node, st *
 	}
 }
 
-// confirm probes a suspect node with the policy's Confirm probe: a
-// failure marks it down with the passive reason and the probe's, a
+// confirm applies the result of the Confirm probe of a suspect node: a
+// failure marks it down with the passive reason (why) and the probe's, a
 // success clears the suspicion (the failures were the requests' own).
-func (m *Monitor) confirm(ctx context.Context, poolName string, n *pool.Node, st *nodeState, pol Policy, gen int64, why string) {
-	defer m.wg.Done()
-	cctx, cancel := context.WithTimeout(ctx, pol.timeout(maxProbeTimeout))
-	err := pol.Confirm.Check(cctx, n.Addr)
-	cancel()
+// Called by run, with m.mu held.
+func (m *Monitor) confirm(poolName string, n *pool.Node, st *nodeState, pol Policy, why string, err error) {
 	log := m.log()
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	st.busy = false
-	if n.Transitions() != gen || ctx.Err() != nil {
-		return
-	}
 	if err == nil {
 		n.ClearSuspect()
 		log.Warn("node kept up", "pool", poolName, "node", n.Name,

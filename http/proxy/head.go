@@ -34,27 +34,18 @@ func hopByHop(name []byte) bool {
 // token is more than close or a field removed anyway, which spares the
 // scan for nearly every message.
 func connNamed(hs []http.Header, others bool, name []byte) bool {
-	if !others {
-		return false
-	}
-	for i := range hs {
-		if !equalFold(hs[i].Name, "connection") {
-			continue
-		}
-		for v := hs[i].Value; len(v) > 0; {
-			var tok []byte
-			tok, v = nextToken(v)
-			if equalFoldBytes(tok, name) {
-				return true
-			}
-		}
-	}
-	return false
+	return others && connToken(hs, func(tok []byte) bool { return equalFoldBytes(tok, name) })
 }
 
 // connNamesOthers reports whether a Connection field among hs names a
 // field other than the hop-by-hop ones (and the token close).
 func connNamesOthers(hs []http.Header) bool {
+	return connToken(hs, func(tok []byte) bool { return len(tok) > 0 && !hopByHop(tok) && !equalFold(tok, "close") })
+}
+
+// connToken reports whether a token of the Connection fields among hs
+// satisfies match.
+func connToken(hs []http.Header, match func(tok []byte) bool) bool {
 	for i := range hs {
 		if !equalFold(hs[i].Name, "connection") {
 			continue
@@ -62,7 +53,7 @@ func connNamesOthers(hs []http.Header) bool {
 		for v := hs[i].Value; len(v) > 0; {
 			var tok []byte
 			tok, v = nextToken(v)
-			if len(tok) > 0 && !hopByHop(tok) && !equalFold(tok, "close") {
+			if match(tok) {
 				return true
 			}
 		}

@@ -146,3 +146,26 @@ func TestHopByHop(t *testing.T) {
 		}
 	}
 }
+
+// TestConnectionNamedFields: the fields the Connection fields name are
+// removed from the backend request and the client response (RFC 9110
+// 7.6.1), whatever their case and the list's spacing, and the scan costs
+// no allocation.
+func TestConnectionNamedFields(t *testing.T) {
+	st := settings(nil)
+	r := parseReq(t, "GET / HTTP/1.1\r\nHost: h\r\nConnection: keep-alive,X-Foo\r\nconnection: ,  x-BAR ,\r\n"+
+		"X-Foo: 1\r\nX-Bar: 2\r\nX-Kept: 3\r\n\r\n")
+	got := string(appendBackendRequest(nil, r, st, peer, true))
+	want := "GET / HTTP/1.1\r\nHost: h\r\nX-Kept: 3\r\nX-Forwarded-For: 192.0.2.7\r\nConnection: keep-alive\r\n\r\n"
+	if got != want {
+		t.Fatalf("got\n%q\nwant\n%q", got, want)
+	}
+	resp := parseResp(t, "HTTP/1.1 200 OK\r\nConnection: X-Internal\r\nX-Internal: secret\r\nContent-Length: 0\r\n\r\n")
+	if got := string(appendClientResponse(nil, resp, 1, &backend{clientKA: true}, st)); strings.Contains(got, "secret") {
+		t.Fatalf("response kept a field its Connection named:\n%q", got)
+	}
+	buf := make([]byte, 0, 1024)
+	if n := testing.AllocsPerRun(100, func() { buf = appendBackendRequest(buf[:0], r, st, peer, true) }); n != 0 {
+		t.Fatalf("%v allocations per request head", n)
+	}
+}
