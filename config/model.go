@@ -85,7 +85,8 @@ type Pool struct {
 	// changes (ParseNodeList parses it).
 	NodeFile string
 	// BalanceMethod is "idle_first" (default: Perlbal's random, an idle
-	// connection to any node first, else a new one to a random node),
+	// connection first, to a node not much busier than the least busy
+	// one, else a new one to the least busy node),
 	// "random", "round_robin" or "least_conn" (these pick the node for
 	// every request, then reuse an idle connection to it). PLB's file
 	// sets round_robin (protocol HTTP) or least_conn (SMTP, TCP).

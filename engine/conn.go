@@ -169,10 +169,13 @@ func (c *Conn) SetWatermarks(high, low int) {
 // no unconsumed input, no EOF, nothing held by TLS, and nothing waiting in
 // the socket, which is asked (recv with MSG_PEEK and MSG_DONTWAIT, one
 // system call) since bytes that came after the last poll are in no event
-// yet. spoke reports that bytes are waiting (not only an EOF or a close).
-// A pool asks it before it sends a new request on an idle connection: any
-// byte there arrived unasked (a peer that sent more than its reply) and
-// would be taken for the next reply. Runs on the loop.
+// yet. spoke reports that application bytes are waiting (not only an EOF
+// or a close). On a TLS connection, records not yet decrypted may carry no
+// application data at all (session tickets after a handshake, an alert):
+// they make it not quiet, never spoke. A pool asks it before it sends a new
+// request on an idle connection: any byte there arrived unasked (a peer
+// that sent more than its reply) and would be taken for the next reply.
+// Runs on the loop.
 func (c *Conn) Quiet() (quiet, spoke bool) {
 	if c.closed || c.closing || c.eof || c.connecting {
 		return false, false
@@ -181,11 +184,11 @@ func (c *Conn) Quiet() (quiet, spoke bool) {
 		return false, true
 	}
 	if t := c.tls; t != nil && (len(t.raw) > 0 || t.more || t.rawEOF) {
-		return false, !t.rawEOF
+		return false, false
 	}
 	var b [1]byte
 	n, err := sockIO(unix.SYS_RECVFROM, c.fd, b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
-	return err == unix.EAGAIN, err == nil && n > 0
+	return err == unix.EAGAIN, err == nil && n > 0 && c.tls == nil
 }
 
 // AckNow acknowledges what was received at once (TCP_QUICKACK), instead

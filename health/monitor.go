@@ -111,8 +111,12 @@ func (m *Monitor) Tick(ctx context.Context, targets []Target) {
 			st.next = now.Add(cadence)
 			st.busy = true
 			m.wg.Add(1)
-			go m.run(ctx, pol.Probe, n, st, gen, pol.timeout(cadence), func(err error) {
-				m.probe(t.Pool.Name, n, st, pol, down, err)
+			pr := pol.Probe
+			if down {
+				pr = pol.Confirm // a node comes back when it passes what took it out
+			}
+			go m.run(ctx, pr, n, st, gen, pol.timeout(cadence), func(err error) {
+				m.probe(t.Pool.Name, n, st, pol, pr, down, err)
 			})
 		}
 	}
@@ -143,21 +147,21 @@ func (m *Monitor) run(ctx context.Context, p Probe, n *pool.Node, st *nodeState,
 // probe applies the result of a regular probe: a down node comes back
 // after rise good ones, an up node goes down after fall failed ones.
 // Called by run, with m.mu held.
-func (m *Monitor) probe(poolName string, n *pool.Node, st *nodeState, pol Policy, down bool, err error) {
+func (m *Monitor) probe(poolName string, n *pool.Node, st *nodeState, pol Policy, pr Probe, down bool, err error) {
 	log := m.log()
 	now := m.now()
 	if down {
 		if err != nil {
 			st.ok = 0
-			log.Debug("node still down", "pool", poolName, "node", n.Name, "probe", pol.Probe.String(), "err", Describe(err))
+			log.Debug("node still down", "pool", poolName, "node", n.Name, "probe", pr.String(), "err", Describe(err))
 			return
 		}
 		if st.ok++; st.ok < pol.Rise {
 			return
 		}
-		reason := fmt.Sprintf("%s probe succeeded", pol.Probe)
+		reason := fmt.Sprintf("%s probe succeeded", pr)
 		if pol.Rise > 1 {
-			reason = fmt.Sprintf("%d %s probes succeeded", pol.Rise, pol.Probe)
+			reason = fmt.Sprintf("%d %s probes succeeded", pol.Rise, pr)
 		}
 		if n.MarkUp(reason, now) {
 			log.Warn("node up", "pool", poolName, "node", n.Name, "reason", reason)

@@ -81,3 +81,35 @@ func TestMonitorConfirmsSuspects(t *testing.T) {
 		t.Fatal("probed again once cleared")
 	}
 }
+
+// namedProbe is a fakeProbe under another name.
+type namedProbe struct {
+	*fakeProbe
+	name string
+}
+
+func (p namedProbe) String() string { return p.name }
+
+// TestMonitorRevivesWithConfirm: a down node comes back only when it passes
+// the Confirm probe (what took it out), not the weaker regular one.
+func TestMonitorRevivesWithConfirm(t *testing.T) {
+	f := newFixture(t, Policy{Cleanup: time.Second}, "10.0.0.1:80")
+	confirm := namedProbe{newFakeProbe(), "http OPTIONS *"}
+	f.pol.Confirm = confirm
+	n := f.node(0)
+	n.MarkDown("test", f.clock.Now())
+	confirm.set(n, errors.New("timeout"))
+	for i := 0; i < 3; i++ {
+		f.clock.Advance(time.Second)
+		f.tick()
+	}
+	if !n.Down() || confirm.count(n) == 0 || f.probe.count(n) != 0 {
+		t.Fatalf("down %v, confirm probes %d, regular probes %d", n.Down(), confirm.count(n), f.probe.count(n))
+	}
+	confirm.set(n, nil)
+	f.clock.Advance(time.Second)
+	f.tick()
+	if n.Down() || n.LastTransition().Reason != "http OPTIONS * probe succeeded" {
+		t.Fatalf("down %v, reason %q", n.Down(), n.LastTransition().Reason)
+	}
+}

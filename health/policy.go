@@ -37,10 +37,11 @@ type Policy struct {
 	// Timeout bounds one probe (default the smaller of its interval and
 	// 5s).
 	Timeout time.Duration
-	// Confirm is the probe that decides about a suspect node (default:
-	// Probe): passive evidence that may be the requests' own doing, or
-	// that would take out most of the pool, is confirmed by it before the
-	// node goes down.
+	// Confirm is the probe that decides about a suspect node and brings a
+	// down node back (default: Probe): passive evidence that may be the
+	// requests' own doing, or that would take out most of the pool, is
+	// confirmed by it before the node goes down, and a node it failed
+	// comes back only once it passes.
 	Confirm Probe
 }
 

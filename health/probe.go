@@ -35,7 +35,8 @@ const (
 )
 
 // NewProbe returns the probe for a pool's check and check_path keys: "tcp"
-// (or "") connects; "http" sends OPTIONS * (path "") or GET path; "smtp"
+// (or "") connects; "http" sends OPTIONS * (path "": any answer but 502,
+// 503 or 504 passes) or GET path (2xx or 3xx passes); "smtp"
 // is SMTP{} (EHLO localhost, no PROXY header; PolicyForSMTP sets both).
 func NewProbe(kind, path string) (Probe, error) {
 	switch kind {
@@ -67,16 +68,16 @@ func (TCP) Check(ctx context.Context, addr netip.AddrPort) error {
 
 func (TCP) String() string { return CheckTCP }
 
-// HTTP sends one request and expects a 2xx or 3xx status: OPTIONS * when
-// Path is empty (what verify_backend sends), else GET Path.
+// HTTP sends one request: GET Path, which must answer 2xx or 3xx; or,
+// when Path is empty, OPTIONS * (what verify_backend sends), which any
+// answer but 502, 503 or 504 passes: it asks whether a web server is
+// there, and web servers answer it as they like (nginx 400, python's
+// http.server 501), while those three say that what is behind the server
+// is down.
 type HTTP struct {
 	Path string
 	// Host is the Host header (default: the node's address).
 	Host string
-	// AnyStatus takes any well-formed status line for a success: the
-	// node proved a web server answers (verify_backend's criterion; nginx
-	// answers OPTIONS * with 400).
-	AnyStatus bool
 }
 
 var _ Probe = HTTP{}
@@ -129,7 +130,13 @@ func (h HTTP) Check(ctx context.Context, addr netip.AddrPort) error {
 	if !ok {
 		return fmt.Errorf("%w: malformed status line %q", ErrBadStatus, strings.TrimSpace(string(line)))
 	}
-	if (code < 200 || code >= 400) && !h.AnyStatus {
+	if h.Path == "" {
+		if code >= 502 && code <= 504 {
+			return fmt.Errorf("%w %d", ErrBadStatus, code)
+		}
+		return nil
+	}
+	if code < 200 || code >= 400 {
 		return fmt.Errorf("%w %d", ErrBadStatus, code)
 	}
 	return nil
@@ -144,9 +151,6 @@ func (h HTTP) request() (method, target string) {
 
 func (h HTTP) String() string {
 	m, t := h.request()
-	if h.AnyStatus {
-		return "http " + m + " " + t + " (any answer)"
-	}
 	return "http " + m + " " + t
 }
 

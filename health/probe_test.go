@@ -115,9 +115,10 @@ func TestHTTPProbe(t *testing.T) {
 		{HTTP{Path: "/health", Host: "www"}, "302 Found", "GET /health HTTP/1.0\r\nHost: www\r\n", true},
 		{HTTP{Path: "/health"}, "503 Service Unavailable", "GET /health HTTP/1.0\r\n" + host, false},
 		{HTTP{Path: "/health"}, "404 Not Found", "GET /health HTTP/1.0\r\n" + host, false},
-		{HTTP{AnyStatus: true}, "400 Bad Request", "OPTIONS * HTTP/1.0\r\n" + host, true},
-		{HTTP{AnyStatus: true}, "501 Unsupported method", "OPTIONS * HTTP/1.0\r\n" + host, true},
-		{HTTP{AnyStatus: true}, "garbage", "OPTIONS * HTTP/1.0\r\n" + host, false},
+		{HTTP{}, "400 Bad Request", "OPTIONS * HTTP/1.0\r\n" + host, true},
+		{HTTP{}, "501 Unsupported method", "OPTIONS * HTTP/1.0\r\n" + host, true},
+		{HTTP{}, "503 Service Unavailable", "OPTIONS * HTTP/1.0\r\n" + host, false},
+		{HTTP{}, "502 Bad Gateway", "OPTIONS * HTTP/1.0\r\n" + host, false},
 		{HTTP{}, "garbage", "OPTIONS * HTTP/1.0\r\n" + host, false},
 		{HTTP{}, "", "OPTIONS * HTTP/1.0\r\n" + host, false},
 	} {

@@ -362,10 +362,15 @@ type Selector interface {
 }
 
 // NewSelector returns the policy for a balance_method name. idle_first
-// picks the node of a new connection at random, as Perlbal does.
+// picks the least busy node for a new connection (where Perlbal picked at
+// random): with idle connections reused first, a random pick would leave
+// a node added later without traffic for as long as the others have idle
+// connections.
 func NewSelector(method string) (Selector, error) {
 	switch method {
-	case "", "idle_first", "random":
+	case "", "idle_first":
+		return LeastConn{}, nil
+	case "random":
 		return Random{}, nil
 	case "round_robin", "roundrobin":
 		return &RoundRobin{}, nil

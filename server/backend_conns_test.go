@@ -402,6 +402,33 @@ func TestNodeBeforeConnection(t *testing.T) {
 	}
 }
 
+// TestIdleFirstFeedsANewNode: with idle_first (the default) idle
+// connections are reused first, yet a node added under load gets its
+// share: an idle connection is taken only to a node not much busier than
+// the least busy one, which gets a new connection otherwise.
+func TestIdleFirstFeedsANewNode(t *testing.T) {
+	a, b := okBackend(t, "a"), okBackend(t, "b")
+	ts := startProxy(t, []string{a.addr}, "", stdProxy)
+	addr := ts.addrOf("proxy")
+	var done atomic.Int64
+	failed := make(chan int64, 1)
+	const clients, each = 8, 400
+	go func() { failed <- keepAliveLoad(addr, clients, each, &done) }()
+	waitFor(t, "load on a", func() bool { return done.Load() > clients*each/4 })
+	if err := ts.Pool("web").Add(b.addr); err != nil {
+		t.Fatal(err)
+	}
+	if n := <-failed; n > 0 {
+		t.Fatalf("%d requests failed", n)
+	}
+	na, nb := len(a.requests()), len(b.requests())
+	// b joined after a quarter of the requests: a fair share of the rest
+	// is about 3/8 of them all; a third of that will do on a noisy machine.
+	if nb < clients*each/8 {
+		t.Fatalf("the node added under load served %d of %d requests (a %d)", nb, clients*each, na)
+	}
+}
+
 // TestIdleSizedByLoad: with Perlbal's backend_persist_cache = 2, steady
 // load from 16 keep-alive clients opens about one backend connection per
 // concurrent request, not one per request; once the service has been quiet
@@ -482,8 +509,10 @@ func flakyNode(t *testing.T, name string, flaky bool) *backend {
 
 // TestResendReusedClosedUnderIt: a kept-alive connection that the backend
 // closes as the next request arrives (its idle timeout crossing ours)
-// costs the client nothing: the request, a POST with its body, goes out
-// again on a new connection. The node is not blamed.
+// costs an idempotent request nothing: a PUT, body and all, or a POST with
+// an Idempotency-Key, goes out again on a new connection. A plain POST is
+// not sent twice (the backend may have acted on it before it closed): its
+// client gets 502. The node is blamed for none of it.
 func TestResendReusedClosedUnderIt(t *testing.T) {
 	be := newBackend(t, func(b *backend, c net.Conn, id int64) {
 		br := bufio.NewReader(c)
@@ -493,10 +522,10 @@ func TestResendReusedClosedUnderIt(t *testing.T) {
 				return
 			}
 			body, _ := io.ReadAll(req.Body)
+			b.record(request{Method: req.Method, URI: req.RequestURI, Body: body, Conn: id})
 			if n == 1 {
 				return // the second request on a connection: closed under it
 			}
-			b.record(request{Method: req.Method, URI: req.RequestURI, Body: body, Conn: id})
 			respond(c, 200, "", fmt.Sprintf("conn %d %s %s", id, req.URL.Path, body))
 		}
 	})
@@ -506,16 +535,33 @@ func TestResendReusedClosedUnderIt(t *testing.T) {
 	if _, body := c.do("GET /one HTTP/1.1\r\nHost: t\r\n\r\n"); body != "conn 1 /one " {
 		t.Fatalf("first: %q", body)
 	}
-	resp, body := c.do("POST /two HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello")
+	resp, body := c.do("PUT /two HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello")
 	if resp.StatusCode != 200 || body != "conn 2 /two hello" {
-		t.Fatalf("POST on a reused connection closed under it: %d %q", resp.StatusCode, body)
+		t.Fatalf("PUT on a reused connection closed under it: %d %q", resp.StatusCode, body)
+	}
+	resp, body = c.do("POST /three HTTP/1.1\r\nHost: t\r\nIdempotency-Key: k1\r\nContent-Length: 5\r\n\r\nhello")
+	if resp.StatusCode != 200 || body != "conn 3 /three hello" {
+		t.Fatalf("POST with an Idempotency-Key: %d %q", resp.StatusCode, body)
+	}
+	c = dial(t, ts.addrOf("proxy"))
+	if resp, _ := c.do("POST /four HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello"); resp.StatusCode != 502 {
+		t.Fatalf("plain POST on a connection closed under it: %d, want 502 (never sent twice)", resp.StatusCode)
+	}
+	posts := 0
+	for _, r := range be.requests() {
+		if r.URI == "/four" {
+			posts++
+		}
+	}
+	if posts != 1 {
+		t.Fatalf("the POST reached the backend %d times", posts)
 	}
 	n := ts.Pool("web").Nodes()[0]
 	if n.Down() || n.Failures.Load() != 0 {
 		t.Fatalf("node blamed: down %v, failures %d", n.Down(), n.Failures.Load())
 	}
-	if got := ts.proxySvc("proxy").Stats.Resends.Load(); got != 1 {
-		t.Fatalf("%d resends counted", got)
+	if got := ts.proxySvc("proxy").Stats.Resends.Load(); got != 2 {
+		t.Fatalf("%d resends counted, want 2", got)
 	}
 }
 

@@ -47,12 +47,13 @@ func balanceMethod(c *config.Config, pc *config.Pool) string {
 // after the PROXY header the service sends), unless the pool asks for
 // http.
 //
-// Suspect nodes (health.Failed, RequestFailed) are confirmed by the
-// policy's probe, except for a pool that only reverse proxies over plain
-// HTTP and checks with a TCP connect: there a connect proves too little
-// (a node that accepts and resets every request passes it), so the
-// confirmation is an OPTIONS request that any HTTP answer passes, the
-// verify_backend criterion.
+// Suspect nodes (health.Failed, RequestFailed) are confirmed, and down
+// nodes brought back, by the policy's probe, except for a pool that only
+// reverse proxies over plain HTTP and checks with a TCP connect: there a
+// connect proves too little (a node that accepts and then resets or never
+// answers passes it, and would come back only to fail again), so those
+// are an OPTIONS * request that any HTTP answer but 502-504 passes, the
+// verify_backend criterion. Active checks of up nodes keep the pool's.
 func (s *Server) policyFor(c *config.Config, pc *config.Pool) (health.Policy, error) {
 	plainHTTP, other := false, false
 	for _, sc := range c.Services {
@@ -70,7 +71,7 @@ func (s *Server) policyFor(c *config.Config, pc *config.Pool) (health.Policy, er
 	}
 	p, err := health.PolicyFor(pc)
 	if err == nil && plainHTTP && !other && (pc.Check == "" || pc.Check == health.CheckTCP) {
-		p.Confirm = health.HTTP{AnyStatus: true}
+		p.Confirm = health.HTTP{}
 	}
 	return p, err
 }

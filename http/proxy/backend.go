@@ -252,6 +252,7 @@ func (be *backend) startRequest(cl *client) {
 	be.state = beHead
 	be.uses++
 	be.got, be.interim, be.cool = false, false, false
+	be.coolUntil = time.Time{}
 	be.parser.Reset()
 	be.node.Active.Add(1)
 	if body := cl.rs.body; len(body) > 0 {

@@ -39,8 +39,8 @@ type client struct {
 	sent int64
 
 	idempotent bool // GET or HEAD: may be retried after a backend 5xx
-	// retrySafe: idempotent by RFC 9110 9.2.2, so it may be sent again
-	// after a reset or a timeout (resend).
+	// retrySafe: idempotent (RFC 9110 9.2.2, or an Idempotency-Key), so
+	// it may be sent again when its connection failed (resend).
 	retrySafe bool
 	isHEAD    bool
 	minor     int  // client's HTTP minor version
@@ -195,7 +195,7 @@ func (cl *client) readHead(data []byte) int {
 	rs.where = appendWhere(rs.where[:0], r)
 	cl.isHEAD = string(r.Method) == "HEAD"
 	cl.idempotent = cl.isHEAD || string(r.Method) == "GET"
-	cl.retrySafe = idempotentMethod(r.Method)
+	cl.retrySafe = idempotent(r)
 	cl.minor = r.Minor
 	persist := st.Svc.PersistClient
 	if cl.ho != nil {
@@ -256,14 +256,16 @@ func (cl *client) readHead(data []byte) int {
 	return n
 }
 
-// idempotentMethod reports the methods RFC 9110 9.2.2 makes idempotent:
-// sending such a request again has the effect of sending it once.
-func idempotentMethod(m []byte) bool {
-	switch string(m) {
+// idempotent reports whether sending r again has the effect of sending
+// it once: its method is idempotent (RFC 9110 9.2.2), or it carries an
+// Idempotency-Key (draft-ietf-httpapi-idempotency-key-header; Go's
+// Transport honours it, and X-Idempotency-Key, the same way).
+func idempotent(r *http.RequestHead) bool {
+	switch string(r.Method) {
 	case "GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE":
 		return true
 	}
-	return false
+	return r.Get("Idempotency-Key") != nil || r.Get("X-Idempotency-Key") != nil
 }
 
 func errMsg(err error) string {
@@ -290,13 +292,25 @@ func (cl *client) connectBackend() {
 		defer cl.svc.fillAhead(l, st)
 	}
 	if st.Pool.ReuseFirst() && cl.node == nil && !cl.fresh {
-		if be := cl.svc.takeAnyIdle(l, st); be != nil {
+		// idle_first: a free connection first, to a node no busier than
+		// the least busy one plus a quarter (one request at least), so
+		// that a node added or come back gets its share; else a new one
+		// to the least busy node.
+		least := st.Pool.Pick(cl.skipTried)
+		if least == nil {
+			cl.svc.Stats.Errors503.Add(1)
+			cl.fail(503, "no backend available")
+			return
+		}
+		a := least.Active.Load()
+		if be := cl.svc.takeAnyIdle(l, st, a+max(1, a/4), cl.skipTried); be != nil {
 			cl.tried = append(cl.tried, be.node)
 			be.reused = true
 			cl.svc.noteUse(l)
 			cl.attach(be)
 			return
 		}
+		cl.node = least
 	}
 	for {
 		node := cl.node
@@ -368,22 +382,29 @@ func (cl *client) untry(node *pool.Node) {
 
 // resend sends the request again on a fresh connection after be failed
 // (closed, reset, timed out) before any byte of a response reached plb,
-// and reports whether it did. It does only while the request can go out
+// and reports whether it did. It does only for an idempotent request
+// (RFC 9110 9.2.2, or one with an Idempotency-Key), while it can go out
 // whole again (no body, or one plb holds in memory or spooled, never one
-// that streamed from the client), at most the service's retries times,
-// and:
-//   - always when be was a kept-alive connection that closed under the
-//     request (underIt: its idle timeout crossed ours; nothing was done,
-//     the node is not to blame and may take the request again);
-//   - for an idempotent request (RFC 9110 9.2.2) also after a reset or a
-//     timeout, on another node, the failure counted against this one
-//     (nginx's proxy_next_upstream, HAProxy's retries and retry-on).
+// that streamed from the client), at most the service's retries times:
+//   - when be was a kept-alive connection that closed under the request
+//     (underIt: likely its idle timeout crossed ours; the node is not to
+//     blame and may take the request again);
+//   - after a reset or a timeout, on another node, the failure counted
+//     against this one (nginx's proxy_next_upstream, HAProxy's retries
+//     and retry-on).
+//
+// A request that is not idempotent is never sent twice, not even after a
+// kept-alive connection closed under it: a backend that read it, acted on
+// it and died looks the same from here (RFC 9112 9.3.1; nginx and HAProxy
+// do not either). Before plb writes a request on an idle connection it
+// asks the socket whether the backend closed it (takeIdle), which leaves
+// only a close that crossed the request on the wire.
 //
 // Nothing was sent to the client yet: the caller checked. Runs on the
 // loop.
 func (cl *client) resend(be *backend, underIt bool, err error) bool {
 	st := cl.st
-	if cl.resends >= st.Svc.Retries || cl.bodySent > 0 || !(underIt || cl.retrySafe) ||
+	if cl.resends >= st.Svc.Retries || cl.bodySent > 0 || !cl.retrySafe ||
 		cl.state == clClosing || cl.conn.Closing() {
 		return false
 	}
@@ -486,7 +507,7 @@ func (cl *client) forwardBody(data []byte) int {
 		for used < len(data) && !cl.bodyDone {
 			n, _, done, err := cl.chunks.Scan(data[used:])
 			if err != nil {
-				be.conn.Abort(err)
+				be.clientGone() // the client's fault, not the node's
 				cl.be = nil
 				cl.fail(400, errMsg(err))
 				return len(data)
@@ -745,7 +766,7 @@ func (cl *client) OnEOF(c *engine.Conn) {
 	case clBody:
 		// The client stopped before its body was complete.
 		if cl.be != nil {
-			cl.be.conn.Abort(errClientGone)
+			cl.be.clientGone()
 			cl.be = nil
 		}
 		cl.setState(clClosing)
@@ -838,7 +859,7 @@ func (cl *client) OnTimeout(c *engine.Conn) {
 	}
 	cl.setState(clClosing)
 	if cl.be != nil {
-		cl.be.conn.Abort(engine.ErrTimeout)
+		cl.be.clientGone()
 		cl.be = nil
 	}
 	c.Abort(engine.ErrTimeout)

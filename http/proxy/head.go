@@ -11,8 +11,7 @@ import (
 )
 
 // hopByHop reports the headers a proxy consumes rather than forwards
-// (RFC 9110 7.6.1), plus Transfer-Encoding and Content-Length handled by
-// the framing code.
+// (RFC 9110 7.6.1); the fields a Connection field names are in connNamed.
 func hopByHop(name []byte) bool {
 	switch len(name) {
 	case 2:
@@ -33,8 +32,19 @@ func hopByHop(name []byte) bool {
 // in both directions. others, from connNamesOthers, says whether any
 // token is more than close or a field removed anyway, which spares the
 // scan for nearly every message.
+//
+// Content-Length, Transfer-Encoding and Host are never taken for named:
+// the message's framing and target are not the sender's to drop (a
+// request that names its own Content-Length would go on with its body
+// unframed, read by the backend as a request of its own; nginx and
+// HAProxy ignore such tokens too).
 func connNamed(hs []http.Header, others bool, name []byte) bool {
-	return others && connToken(hs, func(tok []byte) bool { return equalFoldBytes(tok, name) })
+	return others && !framing(name) && connToken(hs, func(tok []byte) bool { return equalFoldBytes(tok, name) })
+}
+
+// framing reports the fields that frame a message or name its target.
+func framing(name []byte) bool {
+	return equalFold(name, "content-length") || equalFold(name, "transfer-encoding") || equalFold(name, "host")
 }
 
 // connNamesOthers reports whether a Connection field among hs names a

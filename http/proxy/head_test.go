@@ -169,3 +169,20 @@ func TestConnectionNamedFields(t *testing.T) {
 		t.Fatalf("%v allocations per request head", n)
 	}
 }
+
+// TestConnectionCannotNameFraming: a Connection field that names
+// Content-Length, Transfer-Encoding or Host does not make plb drop them:
+// the body would go on unframed, and a backend would read it as a
+// request of its own (request smuggling).
+func TestConnectionCannotNameFraming(t *testing.T) {
+	st := settings(nil)
+	r := parseReq(t, "POST / HTTP/1.1\r\nHost: h\r\nConnection: keep-alive, Content-Length, Host, Transfer-Encoding\r\nContent-Length: 5\r\n\r\n")
+	got := string(appendBackendRequest(nil, r, st, peer, true))
+	if !strings.Contains(got, "\r\nContent-Length: 5\r\n") || !strings.Contains(got, "\r\nHost: h\r\n") {
+		t.Fatalf("framing dropped:\n%q", got)
+	}
+	resp := parseResp(t, "HTTP/1.1 200 OK\r\nConnection: Content-Length\r\nContent-Length: 5\r\n\r\n")
+	if got := string(appendClientResponse(nil, resp, 1, &backend{clientKA: true}, st)); !strings.Contains(got, "\r\nContent-Length: 5\r\n") {
+		t.Fatalf("response framing dropped:\n%q", got)
+	}
+}

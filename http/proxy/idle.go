@@ -13,9 +13,11 @@ import (
 // every request, and an idle connection to that node is reused if there
 // is one, else one is dialed. Each loop keeps its own idle connections, by
 // node, the most recently used reused first (so that a shrinking load
-// leaves the oldest to time out). idle_first, the default and Perlbal's
-// way, takes the idle connection that was used last, to whichever node,
-// before a node is picked for a new one.
+// leaves the oldest to time out). idle_first, the default, is Perlbal's
+// "whichever backend is free first", kept fair: it takes the idle
+// connection that was used last, to any node not much busier than the
+// least busy one (connectBackend), before the least busy node gets a new
+// one.
 //
 // A connection is reused only after a clean exchange (backend.go decides
 // whether it may go back) and only if nothing arrived on it since:
@@ -127,10 +129,11 @@ func (be *backend) quiet() bool {
 	return q
 }
 
-// takeAnyIdle returns the connection that became idle last, to whichever
-// node (idle_first), or nil; as takeIdle, it closes unusable ones on the
-// way. Runs on the loop.
-func (s *Service) takeAnyIdle(l *engine.Loop, st *Settings) *backend {
+// takeAnyIdle returns, for idle_first, the connection that became idle
+// last to any node with at most busy requests in flight that skip does
+// not reject, or nil; as takeIdle, it closes unusable ones on the way.
+// Runs on the loop.
+func (s *Service) takeAnyIdle(l *engine.Loop, st *Settings, busy int64, skip func(*pool.Node) bool) *backend {
 	ip := &s.idle[l.ID()]
 	// A few rounds: each closes what it finds unusable; a node whose
 	// connections all cool is left for a new connection.
@@ -138,7 +141,7 @@ func (s *Service) takeAnyIdle(l *engine.Loop, st *Settings) *backend {
 		var last *pool.Node
 		var seq uint64
 		for n, list := range ip.byNode {
-			if k := len(list); k > 0 && list[k-1].idleSeq >= seq {
+			if k := len(list); k > 0 && list[k-1].idleSeq >= seq && n.Active.Load() <= busy && !skip(n) {
 				last, seq = n, list[k-1].idleSeq
 			}
 		}
@@ -156,10 +159,13 @@ func (s *Service) takeAnyIdle(l *engine.Loop, st *Settings) *backend {
 // at once (queue.go); past the loop's bound, while draining or when stale
 // it is closed. Runs on the loop.
 func (s *Service) putIdle(be *backend, st *Settings) {
+	l := be.conn.Loop()
+	if be.cool && be.coolUntil.IsZero() {
+		be.coolUntil = l.Now().Add(coolDown)
+	}
 	if s.handOff(be) {
 		return // a queued client took it (queue.go)
 	}
-	l := be.conn.Loop()
 	ip := &s.idle[l.ID()]
 	if st.Pool != be.pool || s.draining.Load() || s.stale(be) || ip.n >= s.idleBound(l, st, s.inUse(l)-1) {
 		be.conn.Close()
@@ -183,9 +189,12 @@ func (s *Service) putIdle(be *backend, st *Settings) {
 	}
 	list := ip.byNode[be.node]
 	if be.cool {
-		// At the bottom, as if idle for long: taken last, after coolDown.
-		be.coolUntil = l.Now().Add(coolDown)
+		// At the bottom, as if idle for long: taken last, after coolDown;
+		// a queued client is offered it then (handOff passed it over).
 		be.idleSeq = 0
+		if s.loopQueue(l).nblocked > 0 {
+			l.AfterFunc(be.coolUntil.Sub(l.Now()), func() { s.offerCooled(be) })
+		}
 		list = append(list, nil)
 		copy(list[1:], list)
 		list[0] = be
@@ -202,6 +211,18 @@ func (s *Service) putIdle(be *backend, st *Settings) {
 	} else if !ip.sweep.Pending() {
 		ip.sweep.Reset(IdleWindow)
 	}
+}
+
+// offerCooled offers a connection that finished cooling to a queued client
+// (max_backend_conns), which could not take it while it cooled. Runs on
+// the loop.
+func (s *Service) offerCooled(be *backend) {
+	if be.state != beIdle || be.conn.Closing() {
+		return // reused, or closed, meanwhile
+	}
+	s.dropIdle(be)
+	be.cool = false
+	s.putIdle(be, s.Settings())
 }
 
 // sweepIdle ends a sizing window on loop l: the peak moves on, and idle

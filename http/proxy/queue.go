@@ -229,9 +229,11 @@ func (s *Service) nextBlocked(q *loopQueue, st *Settings) *client {
 // client to connect to its own node.
 // Runs on the loop.
 func (s *Service) handOff(be *backend) bool {
-	q := s.loopQueue(be.conn.Loop())
-	if q.nblocked == 0 || be.conn.Closing() || s.draining.Load() || s.stale(be) {
-		return false
+	l := be.conn.Loop()
+	q := s.loopQueue(l)
+	if q.nblocked == 0 || be.conn.Closing() || s.draining.Load() || s.stale(be) ||
+		be.cool && l.Now().Before(be.coolUntil) {
+		return false // cooling: offered when it is done (idle.go)
 	}
 	cl := s.nextBlocked(q, s.Settings())
 	if cl == nil || cl.st.Pool != be.pool {

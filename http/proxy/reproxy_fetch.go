@@ -179,8 +179,11 @@ func (fc *fetchConn) readHead(data []byte) int {
 	fc.state = fcBody
 	c.SetTimeout(cl.st.Svc.IdleTimeout)
 	if fc.mode == http.BodyNone || fc.mode == http.BodyLength && fc.left == 0 {
-		if n < len(data) {
-			fc.keepAlive = false // bytes after the response: never the next one
+		if n < len(data) || fc.mode == http.BodyNone {
+			// Bytes after the response are never the next one; and
+			// after one with no body by rule (HEAD, 204, 304) a body
+			// sent anyway may still be on its way: not reused.
+			fc.keepAlive = false
 		}
 		fc.finish()
 		return n

@@ -344,9 +344,14 @@ func (m *Reproxy) resolve(l *engine.Loop, h *reproxyHost) {
 }
 
 // bored gives a free connection to the next waiting client, or keeps it
-// idle.
+// idle; one on which anything arrived since its response is closed.
 func (m *Reproxy) bored(fc *fetchConn) {
 	h := fc.h
+	if q, _ := fc.conn.Quiet(); !q {
+		fc.state = fcDone
+		fc.conn.Close()
+		return
+	}
 	for len(h.queue) > 0 {
 		cl := h.queue[0]
 		h.queue[0] = nil

@@ -1,0 +1,304 @@
+package server
+
+// Attacks on backend connection reuse found by review (issue 11): each
+// failed before its fix. The leak matrix itself is in
+// backend_conns_test.go.
+
+import (
+	"bufio"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	nethttp "net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// TestPOSTNotResentAfterReusedClose: a POST whose handler performs its
+// side effect and then drops the connection without an answer (a crashing
+// worker) on a reused backend connection is not sent again: it would be
+// applied twice.
+func TestPOSTNotResentAfterReusedClose(t *testing.T) {
+	var charged atomic.Int64
+	be := newBackend(t, func(b *backend, c net.Conn, id int64) {
+		br := bufio.NewReader(c)
+		for {
+			req, err := nethttp.ReadRequest(br)
+			if err != nil {
+				return
+			}
+			body, _ := io.ReadAll(req.Body)
+			b.record(request{Method: req.Method, URI: req.RequestURI, Body: body, Conn: id})
+			if req.Method == "POST" {
+				charged.Add(1) // the side effect happened
+				return         // then the worker dies: no answer
+			}
+			respond(c, 200, "", "ok")
+		}
+	})
+	ts := startServer(t, strings.Replace(proxyTOML([]string{be.addr}, "server_retry = 100", stdProxy),
+		"workers = 2", "workers = 1", 1))
+	c := dial(t, ts.addrOf("proxy"))
+	c.do("GET /warm HTTP/1.1\r\nHost: t\r\n\r\n") // leaves an idle, reusable connection
+	resp, body := c.do("POST /transfer HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\namount=100")
+	t.Logf("client got %d %q; backend requests: %d", resp.StatusCode, body, len(be.requests()))
+	for _, r := range be.requests() {
+		t.Logf("  backend conn %d: %s %s %q", r.Conn, r.Method, r.URI, r.Body)
+	}
+	if n := charged.Load(); n != 1 {
+		t.Fatalf("non-idempotent POST applied %d times by the backend (resends counted: %d)",
+			n, ts.proxySvc("proxy").Stats.Resends.Load())
+	}
+}
+
+// TestQueuedClientWaitsForCoolDown: with max_backend_conns, a connection
+// freed by a HEAD response is not handed to a queued client before its
+// cool-down is over: a body the backend sends on HEAD a moment later must
+// not become the queued victim's response.
+func TestQueuedClientWaitsForCoolDown(t *testing.T) {
+	release := make(chan struct{})
+	var evilArrived atomic.Bool
+	be := dirtyBackend(t, func(c net.Conn, br *bufio.Reader, req *nethttp.Request) bool {
+		evilArrived.Store(true)
+		<-release
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n")
+		time.Sleep(3 * time.Millisecond)
+		io.WriteString(c, leakResponse) // the "body" of the HEAD response
+		return true
+	})
+	ts := startServer(t, strings.Replace(proxyTOML([]string{be.addr}, "server_retry = 100",
+		svcKeys("max_backend_conns = 1")), "workers = 2", "workers = 1", 1))
+	addr := ts.addrOf("proxy")
+	attacker := dial(t, addr)
+	attacker.send("HEAD /evil HTTP/1.1\r\nHost: t\r\n\r\n")
+	waitFor(t, "HEAD at the backend", evilArrived.Load)
+	victim := dial(t, addr)
+	victim.send("GET /victim HTTP/1.1\r\nHost: t\r\n\r\n")
+	waitFor(t, "victim queued", func() bool { return ts.ServiceStatus("proxy").PendClients == 1 })
+	close(release)
+	if resp, _ := attacker.read("HEAD"); resp.StatusCode != 200 {
+		t.Fatalf("attacker: %d", resp.StatusCode)
+	}
+	resp, body := victim.read("GET")
+	if body != "victim /victim" {
+		t.Fatalf("queued victim asked for /victim and got %d %q", resp.StatusCode, body)
+	}
+}
+
+// delayConn delays the first read (the TLS ClientHello), so that a TLS
+// handshake takes a while.
+type delayConn struct {
+	net.Conn
+	once  sync.Once
+	delay time.Duration
+}
+
+func (d *delayConn) Read(p []byte) (int, error) {
+	d.once.Do(func() { time.Sleep(d.delay) })
+	return d.Conn.Read(p)
+}
+
+// delayListener: the first connection's handshake takes 400 ms (the
+// client's own), the others' 100 ms (the connect_ahead spare).
+type delayListener struct {
+	net.Listener
+	n *atomic.Int64
+}
+
+func (l delayListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	d := 100 * time.Millisecond
+	if l.n.Add(1) == 1 {
+		d = 400 * time.Millisecond
+	}
+	return &delayConn{Conn: c, delay: d}, nil
+}
+
+// TestTLSSpareNotTakenForUnasked: backend_ssl + connect_ahead +
+// max_backend_conns. A spare connection whose handshake completes while a
+// client is queued is handed over by handOff, which asks Conn.Quiet; right
+// after the handshake the engine's TLS state may hold records (session
+// tickets): that must not count as bytes unasked, which would cost a
+// well-behaved node its connection reuse for 60 s.
+func TestTLSSpareNotTakenForUnasked(t *testing.T) {
+	hts := httptest.NewUnstartedServer(nethttp.HandlerFunc(func(w nethttp.ResponseWriter, r *nethttp.Request) {
+		fmt.Fprintf(w, "tls %s", r.URL.Path)
+	}))
+	hts.Listener = delayListener{hts.Listener, new(atomic.Int64)}
+	hts.StartTLS()
+	defer hts.Close()
+	node := strings.TrimPrefix(hts.URL, "https://")
+	var logs logBuffer
+	ts := startServerOpts(t, strings.Replace(proxyTOML([]string{node}, "server_retry = 100",
+		svcKeys("backend_ssl = true", "backend_ssl_verify = false", "connect_ahead = 1", "max_backend_conns = 2")),
+		"workers = 2", "workers = 1", 1),
+		Options{Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))})
+	addr := ts.addrOf("proxy")
+	a := dial(t, addr)
+	a.send("GET /a HTTP/1.1\r\nHost: t\r\n\r\n") // dials, and connect_ahead dials a spare
+	time.Sleep(50 * time.Millisecond)
+	b := dial(t, addr)
+	b.send("GET /b HTTP/1.1\r\nHost: t\r\n\r\n") // at max_backend_conns: queued
+	for _, c := range []*conn{a, b} {
+		if resp, body := c.read("GET"); resp.StatusCode != 200 {
+			t.Fatalf("%d %q", resp.StatusCode, body)
+		}
+	}
+	n := ts.Pool("web").Nodes()[0]
+	if n.ReuseSuspended(time.Now()) {
+		t.Fatalf("a well-behaved TLS node lost connection reuse; log:\n%s", grepLines(logs.String(), "unasked"))
+	}
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+func TestTLS12SpareNotTakenForUnasked(t *testing.T) {
+	hts := httptest.NewUnstartedServer(nethttp.HandlerFunc(func(w nethttp.ResponseWriter, r *nethttp.Request) {
+		fmt.Fprintf(w, "tls %s", r.URL.Path)
+	}))
+	hts.Listener = delayListener{hts.Listener, new(atomic.Int64)}
+	hts.TLS = &tls.Config{MaxVersion: tls.VersionTLS12, SessionTicketsDisabled: true}
+	hts.StartTLS()
+	defer hts.Close()
+	node := strings.TrimPrefix(hts.URL, "https://")
+	ts := startServer(t, strings.Replace(proxyTOML([]string{node}, "server_retry = 100",
+		svcKeys("backend_ssl = true", "backend_ssl_verify = false", "connect_ahead = 1", "max_backend_conns = 2")),
+		"workers = 2", "workers = 1", 1))
+	addr := ts.addrOf("proxy")
+	a := dial(t, addr)
+	a.send("GET /a HTTP/1.1\r\nHost: t\r\n\r\n")
+	time.Sleep(50 * time.Millisecond)
+	b := dial(t, addr)
+	b.send("GET /b HTTP/1.1\r\nHost: t\r\n\r\n")
+	for _, c := range []*conn{a, b} {
+		if resp, body := c.read("GET"); resp.StatusCode != 200 {
+			t.Fatalf("%d %q", resp.StatusCode, body)
+		}
+	}
+	if ts.Pool("web").Nodes()[0].ReuseSuspended(time.Now()) {
+		t.Fatal("TLS 1.2, no tickets: a well-behaved TLS node lost connection reuse")
+	}
+}
+
+// TestReproxyFetchNotReusedAfterHEAD: the reproxy fetch pool does not
+// reuse a connection after a response with no body by rule: a storage
+// server that sends a body on HEAD 3 ms after the head would hand it to
+// the next client whose URL goes to the same host. (The main pool cools
+// such connections instead: TestUnaskedBytesSeenBeforeReuse.)
+func TestReproxyFetchNotReusedAfterHEAD(t *testing.T) {
+	fetch := dirtyBackend(t, func(c net.Conn, br *bufio.Reader, req *nethttp.Request) bool {
+		io.WriteString(c, fmt.Sprintf("HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: keep-alive\r\n\r\n", len(leakResponse)))
+		time.Sleep(3 * time.Millisecond)
+		io.WriteString(c, leakResponse) // a body on HEAD, in its own segment
+		return true
+	})
+	rb := newReproxyBackend(t)
+	ts := startServer(t, strings.Replace(reproxyTOML(rb.addr, t.TempDir(), "", ""), "workers = 2", "workers = 1", 1))
+	addr := ts.addrOf("proxy")
+	url := "url:http://" + fetch.addr
+	attacker := dial(t, addr)
+	if resp, _ := attacker.do("HEAD /" + url + "/evil HTTP/1.1\r\nHost: h\r\n\r\n"); resp.StatusCode != 200 {
+		t.Fatalf("attacker: %d", resp.StatusCode)
+	}
+	victim := dial(t, addr)
+	resp, body := victim.do("GET /" + url + "/victim HTTP/1.1\r\nHost: h\r\n\r\n")
+	if body != "victim /victim" {
+		t.Fatalf("victim asked for /victim and got %d %q", resp.StatusCode, body)
+	}
+}
+
+// TestClientFaultNotBlamedOnNode: a client that half-closes in the middle
+// of a streamed request body ends its backend connection; that is the
+// client's doing, and server_retry such clients must not make a healthy
+// node suspect.
+func TestClientFaultNotBlamedOnNode(t *testing.T) {
+	be := echoBackend(t)
+	var logs logBuffer
+	ts := startServerOpts(t, proxyTOML([]string{be.addr}, "server_retry = 3", stdProxy),
+		Options{Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	addr := ts.addrOf("proxy")
+	for i := 0; i < 3; i++ {
+		c := dial(t, addr)
+		c.send("POST /up HTTP/1.1\r\nHost: t\r\nContent-Length: 1000000\r\n\r\n" + strings.Repeat("x", 200<<10))
+		time.Sleep(50 * time.Millisecond)
+		c.c.(*net.TCPConn).CloseWrite() // the client gives up mid-body
+		c.expectClosed()
+	}
+	n := ts.Pool("web").Nodes()[0]
+	time.Sleep(100 * time.Millisecond)
+	if f := n.Failures.Load(); f != 0 || strings.Contains(logs.String(), "node suspect") {
+		t.Fatalf("clients that gave up mid-body counted %d failures against a healthy node:\n%s", f, grepLines(logs.String(), "suspect"))
+	}
+}
+
+// TestConnectionCannotNameContentLength: "Connection: Content-Length" must
+// not make plb drop the Content-Length of the request it forwards while
+// it still sends the body: a backend (Go's parser here) would read the
+// body as the next request on the pooled connection, the start of a POST
+// whose body swallows the next client's request, cookies included.
+func TestConnectionCannotNameContentLength(t *testing.T) {
+	be := newHTTPBackend(t, func(b *backend, c net.Conn, req *nethttp.Request, body []byte) bool {
+		respond(c, 200, "", "page "+req.URL.Path)
+		return true
+	})
+	ts := startServer(t, strings.Replace(proxyTOML([]string{be.addr}, "server_retry = 100", stdProxy),
+		"workers = 2", "workers = 1", 1))
+	addr := ts.addrOf("proxy")
+	smuggled := "POST /comment HTTP/1.1\r\nHost: t\r\nContent-Length: 80\r\n\r\ntext="
+	attacker := dial(t, addr)
+	resp, body := attacker.do(fmt.Sprintf("POST /evil HTTP/1.1\r\nHost: t\r\nConnection: keep-alive, Content-Length\r\nContent-Length: %d\r\n\r\n%s",
+		len(smuggled), smuggled))
+	t.Logf("attacker got %d %q", resp.StatusCode, body)
+	victim := dial(t, addr)
+	vresp, vbody := victim.do("GET /victim HTTP/1.1\r\nHost: t\r\nCookie: session=VICTIM-SECRET\r\n\r\n")
+	t.Logf("victim got %d %q", vresp.StatusCode, vbody)
+	for _, r := range be.requests() {
+		t.Logf("backend conn %d: %s %s body=%q", r.Conn, r.Method, r.URI, r.Body)
+		if strings.Contains(string(r.Body), "VICTIM-SECRET") {
+			t.Errorf("the victim's request (its cookie) became the body of the attacker's smuggled %s %s", r.Method, r.URI)
+		}
+	}
+}
+
+// TestConnectionCannotNameTransferEncoding: the same with
+// "Connection: Transfer-Encoding" and a chunked body.
+func TestConnectionCannotNameTransferEncoding(t *testing.T) {
+	be := newHTTPBackend(t, func(b *backend, c net.Conn, req *nethttp.Request, body []byte) bool {
+		respond(c, 200, "", "page "+req.URL.Path)
+		return true
+	})
+	ts := startServer(t, strings.Replace(proxyTOML([]string{be.addr}, "server_retry = 100", stdProxy),
+		"workers = 2", "workers = 1", 1))
+	addr := ts.addrOf("proxy")
+	smuggled := "POST /comment HTTP/1.1\r\nHost: t\r\nContent-Length: 80\r\n\r\ntext="
+	attacker := dial(t, addr)
+	resp, body := attacker.do(fmt.Sprintf("POST /evil HTTP/1.1\r\nHost: t\r\nConnection: Transfer-Encoding\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n0\r\n\r\n",
+		len(smuggled)+2, "\r\n"+smuggled))
+	t.Logf("attacker got %d %q", resp.StatusCode, body)
+	victim := dial(t, addr)
+	vresp, vbody := victim.do("GET /victim HTTP/1.1\r\nHost: t\r\nCookie: session=VICTIM-SECRET\r\n\r\n")
+	t.Logf("victim got %d %q", vresp.StatusCode, vbody)
+	for _, r := range be.requests() {
+		t.Logf("backend conn %d: %s %s body=%q", r.Conn, r.Method, r.URI, r.Body)
+		if strings.Contains(string(r.Body), "VICTIM-SECRET") {
+			t.Errorf("the victim's request (its cookie) became the body of the attacker's smuggled %s %s", r.Method, r.URI)
+		}
+	}
+}
