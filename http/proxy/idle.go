@@ -53,6 +53,17 @@ const IdleWindow = 5 * time.Second
 // head, and than a round trip to a backend on the same network.
 const coolDown = 10 * time.Millisecond
 
+// Idle connection lifetimes.
+const (
+	// idleTimeout is how long an idle connection is kept when its backend
+	// announced no Keep-Alive timeout.
+	idleTimeout = 30 * time.Second
+	// kaMargin is how much sooner than the backend's announced Keep-Alive
+	// timeout plb lets an idle connection go (Perlbal: 2 s), so that the
+	// backend's close does not cross a request.
+	kaMargin = 2 * time.Second
+)
+
 // idlePool is a service's idle backend connections on one loop.
 type idlePool struct {
 	byNode map[*pool.Node][]*backend // by node, oldest first
@@ -173,10 +184,9 @@ func (s *Service) putIdle(be *backend, st *Settings) {
 	}
 	be.state = beIdle
 	be.client = nil
-	timeout := 30 * time.Second
+	timeout := idleTimeout
 	if be.kaTimeout > 0 {
-		// Leave before the backend's announced Keep-Alive timeout does.
-		timeout = time.Duration(be.kaTimeout)*time.Second - 2*time.Second
+		timeout = time.Duration(be.kaTimeout)*time.Second - kaMargin
 	}
 	if timeout <= 0 {
 		be.conn.Close()
