@@ -97,7 +97,7 @@ func PolicyForSMTP(pc *config.Pool, helo, forwarding string) (Policy, error) {
 		if _, err := pr.helo(); err != nil {
 			return Policy{}, fmt.Errorf("pool %s: %w", pc.Name, err)
 		}
-		p.Probe = pr
+		p.Probe, p.Confirm = pr, pr
 	}
 	return p, nil
 }

@@ -95,6 +95,9 @@ func (s *Server) nodefileLoop(ctx context.Context) {
 					continue
 				}
 				s.log.Debug("nodefile read", "pool", pc.Name, "nodes", len(nodes))
+				s.mu.Lock()
+				s.tidy(nil) // idle connections to nodes the file dropped
+				s.mu.Unlock()
 			}
 		}
 	}

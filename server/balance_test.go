@@ -217,6 +217,8 @@ nodefile = %q
 role = "reverse_proxy"
 listen = "127.0.0.1:0"
 pool = "web"
+persist_client = true
+persist_backend = true
 `, file))
 	addr := ts.addrOf("proxy")
 	if body := mustGet(t, addr, "/x"); !strings.HasPrefix(body, "a ") {
@@ -231,4 +233,6 @@ pool = "web"
 	waitFor(t, "nodefile reload", func() bool {
 		return strings.HasPrefix(mustGet(t, addr, "/x"), "b ")
 	})
+	// The idle connections to the node the file dropped are closed.
+	waitFor(t, "no connection left to the dropped node", func() bool { return a.open.Load() == 0 })
 }

@@ -59,8 +59,9 @@ type client struct {
 	// fresh: the request goes out on a new connection, not an idle one
 	// (it is being sent again).
 	fresh     bool
-	resends   int // times the request was sent again (resend)
-	retries   int // error_retry_schedule position
+	skipFn    func(*pool.Node) bool // skipTried, made once (skip)
+	resends   int                   // times the request was sent again (resend)
+	retries   int                   // error_retry_schedule position
 	requests  int
 	spool     *os.File
 	spoolOff  int64
@@ -296,14 +297,14 @@ func (cl *client) connectBackend() {
 		// the least busy one plus a quarter (one request at least), so
 		// that a node added or come back gets its share; else a new one
 		// to the least busy node.
-		least := st.Pool.Pick(cl.skipTried)
+		least := st.Pool.Pick(cl.skip())
 		if least == nil {
 			cl.svc.Stats.Errors503.Add(1)
 			cl.fail(503, "no backend available")
 			return
 		}
 		a := least.Active.Load()
-		if be := cl.svc.takeAnyIdle(l, st, a+max(1, a/4), cl.skipTried); be != nil {
+		if be := cl.svc.takeAnyIdle(l, st, a+max(1, a/4), cl.skip()); be != nil {
 			cl.tried = append(cl.tried, be.node)
 			be.reused = true
 			cl.svc.noteUse(l)
@@ -316,7 +317,7 @@ func (cl *client) connectBackend() {
 		node := cl.node
 		cl.node = nil
 		if node == nil || node.Down() || cl.skipTried(node) {
-			if node = st.Pool.Pick(cl.skipTried); node == nil {
+			if node = st.Pool.Pick(cl.skip()); node == nil {
 				cl.svc.Stats.Errors503.Add(1)
 				cl.fail(503, "no backend available")
 				return
@@ -412,7 +413,7 @@ func (cl *client) resend(be *backend, underIt bool, err error) bool {
 	if underIt {
 		cl.untry(node)
 	}
-	next := st.Pool.Pick(cl.skipTried)
+	next := st.Pool.Pick(cl.skip())
 	if next == nil {
 		return false // the caller answers with the failure
 	}
@@ -439,6 +440,15 @@ func (cl *client) resend(be *backend, underIt bool, err error) bool {
 func localFailure(err error) bool {
 	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) ||
 		errors.Is(err, syscall.ENOBUFS) || errors.Is(err, syscall.ENOMEM)
+}
+
+// skip returns skipTried as a func value, made once per connection: a
+// method value made at each call would allocate on every request.
+func (cl *client) skip() func(*pool.Node) bool {
+	if cl.skipFn == nil {
+		cl.skipFn = cl.skipTried
+	}
+	return cl.skipFn
 }
 
 func (cl *client) skipTried(n *pool.Node) bool {

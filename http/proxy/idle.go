@@ -203,7 +203,8 @@ func (s *Service) putIdle(be *backend, st *Settings) {
 		// a queued client is offered it then (handOff passed it over).
 		be.idleSeq = 0
 		if s.loopQueue(l).nblocked > 0 {
-			l.AfterFunc(be.coolUntil.Sub(l.Now()), func() { s.offerCooled(be) })
+			uses := be.uses
+			l.AfterFunc(be.coolUntil.Sub(l.Now()), func() { s.offerCooled(be, uses) })
 		}
 		list = append(list, nil)
 		copy(list[1:], list)
@@ -224,23 +225,29 @@ func (s *Service) putIdle(be *backend, st *Settings) {
 }
 
 // offerCooled offers a connection that finished cooling to a queued client
-// (max_backend_conns), which could not take it while it cooled. Runs on
-// the loop.
-func (s *Service) offerCooled(be *backend) {
-	if be.state != beIdle || be.conn.Closing() {
-		return // reused, or closed, meanwhile
+// (max_backend_conns), which could not take it while it cooled, unless it
+// was used again meanwhile (uses is its count when the timer was set: a
+// request since may have made it cool again) or closed. Runs on the loop.
+func (s *Service) offerCooled(be *backend, uses int) {
+	if be.state != beIdle || be.conn.Closing() || be.uses != uses || !be.cool ||
+		be.conn.Loop().Now().Before(be.coolUntil) {
+		return
 	}
 	s.dropIdle(be)
 	be.cool = false
 	s.putIdle(be, s.Settings())
 }
 
-// sweepIdle ends a sizing window on loop l: the peak moves on, and idle
-// connections over the new bound are closed, oldest first. It runs again
-// while there is anything left to size. Runs on the loop.
+// sweepIdle ends a sizing window on loop l: the peak moves on, idle
+// connections that went stale are closed, and those over the new bound,
+// oldest first. It runs again while there is anything left to size. Runs
+// on the loop.
 func (s *Service) sweepIdle(l *engine.Loop) {
 	ip := &s.idle[l.ID()]
 	ip.peak[1], ip.peak[0] = ip.peak[0], s.inUse(l)
+	// Connections to nodes that left, and the lists of nodes without idle
+	// connections (kept between sweeps: no allocation per reuse), go.
+	s.DropStale(l)
 	bound := s.idleBound(l, s.Settings(), s.inUse(l))
 	for ip.n > bound {
 		var oldest *pool.Node
@@ -316,6 +323,11 @@ func (s *Service) closeIdle(l *engine.Loop, drop func(*backend) bool) {
 // IdleBackends returns the number of idle backend connections on loop l.
 // Runs on the loop.
 func (s *Service) IdleBackends(l *engine.Loop) int { return s.idle[l.ID()].n }
+
+// IdleNodes returns the number of nodes loop l keeps idle state for
+// (bounded: nodes without idle connections are forgotten every
+// IdleWindow). Runs on the loop.
+func (s *Service) IdleNodes(l *engine.Loop) int { return len(s.idle[l.ID()].byNode) }
 
 // stale reports whether be may no longer be reused under the current
 // settings: its node left the pool (in-flight requests finish, but the

@@ -1,0 +1,145 @@
+package server
+
+// Cool-down timers after review (issue 11): each test failed before its fix.
+
+import (
+	"bufio"
+	"io"
+	"net"
+	nethttp "net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/plb/plb/engine"
+	"github.com/plb/plb/http/proxy"
+)
+
+// TestStaleCoolTimerBypassesCoolDown: offerCooled's timer from a first
+// cooling period must not act during a second one (the connection was
+// reused in between, after coolUntil and before the engine's tick): the
+// still cooling connection would go to the queued client, and the HEAD
+// body arriving later become the victim's response.
+func TestStaleCoolTimerBypassesCoolDown(t *testing.T) {
+	release := make(chan struct{})
+	var evil1, evil2 atomic.Bool
+	be := dirtyBackend(t, func(c net.Conn, br *bufio.Reader, req *nethttp.Request) bool {
+		switch req.URL.Path {
+		case "/evil1":
+			evil1.Store(true)
+			<-release
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n") // clean HEAD
+		case "/evil2":
+			evil2.Store(true)
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n")
+			time.Sleep(200 * time.Millisecond) // several ticks: the old timer fires meanwhile
+			io.WriteString(c, leakResponse)    // the body of the HEAD response
+		}
+		return true
+	})
+	base := time.Now()
+	var offset atomic.Int64 // frozen clock: cooling ends only when the test says
+	ts := startServerOpts(t, strings.Replace(proxyTOML([]string{be.addr}, "server_retry = 100",
+		svcKeys("max_backend_conns = 1")), "workers = 2", "workers = 1", 1),
+		Options{Now: func() time.Time { return base.Add(time.Duration(offset.Load())) }})
+	addr := ts.addrOf("proxy")
+	attacker := dial(t, addr)
+	attacker.send("HEAD /evil1 HTTP/1.1\r\nHost: t\r\n\r\n")
+	waitFor(t, "HEAD at the backend", evil1.Load)
+	victim := dial(t, addr)
+	victim.send("GET /victim HTTP/1.1\r\nHost: t\r\n\r\n")
+	waitFor(t, "victim queued", func() bool { return ts.ServiceStatus("proxy").PendClients == 1 })
+	close(release)
+	if resp, _ := attacker.read("HEAD"); resp.StatusCode != 200 {
+		t.Fatalf("attacker: %d", resp.StatusCode)
+	}
+	// The first cool-down is over; the attacker's next request (before
+	// the engine's next tick runs offerCooled) takes the connection.
+	offset.Store(int64(11 * time.Millisecond))
+	if resp, _ := attacker.do("HEAD /evil2 HTTP/1.1\r\nHost: t\r\n\r\n"); resp.StatusCode != 200 {
+		t.Fatalf("attacker 2: %d", resp.StatusCode)
+	}
+	if !evil2.Load() {
+		t.Skip("the tick served the victim first (race lost); run again")
+	}
+	resp, body := victim.read("GET")
+	if body != "victim /victim" {
+		t.Fatalf("queued victim asked for /victim and got %d %q", resp.StatusCode, body)
+	}
+}
+
+// TestStaleCoolTimerRealClock: the same with the real clock: the window
+// is from the end of the first cool-down to the engine's next tick; the
+// HEAD body comes 8 ms after the head, within the second cool-down. A few
+// tries, each at another phase of the tick.
+func TestStaleCoolTimerRealClock(t *testing.T) {
+	for try := 0; try < 10; try++ {
+		release := make(chan struct{})
+		var evil1 atomic.Bool
+		be := dirtyBackend(t, func(c net.Conn, br *bufio.Reader, req *nethttp.Request) bool {
+			switch req.URL.Path {
+			case "/evil1":
+				evil1.Store(true)
+				<-release
+				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n")
+			case "/evil2":
+				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n")
+				time.Sleep(8 * time.Millisecond) // within the 10 ms cool-down
+				io.WriteString(c, leakResponse)
+			}
+			return true
+		})
+		ts := startServer(t, strings.Replace(proxyTOML([]string{be.addr}, "server_retry = 100",
+			svcKeys("max_backend_conns = 1")), "workers = 2", "workers = 1", 1))
+		addr := ts.addrOf("proxy")
+		time.Sleep(time.Duration(try*7%50) * time.Millisecond) // vary the tick's phase
+		attacker := dial(t, addr)
+		attacker.send("HEAD /evil1 HTTP/1.1\r\nHost: t\r\n\r\n")
+		waitFor(t, "HEAD at the backend", evil1.Load)
+		victim := dial(t, addr)
+		victim.send("GET /victim HTTP/1.1\r\nHost: t\r\n\r\n")
+		waitFor(t, "victim queued", func() bool { return ts.ServiceStatus("proxy").PendClients == 1 })
+		close(release)
+		attacker.read("HEAD")
+		time.Sleep(11 * time.Millisecond)
+		attacker.send("HEAD /evil2 HTTP/1.1\r\nHost: t\r\n\r\n")
+		resp, body := victim.read("GET")
+		t.Logf("try %d: backend conns %d", try, be.accepted.Load())
+		if body != "victim /victim" {
+			t.Fatalf("try %d: queued victim asked for /victim and got %d %q", try, resp.StatusCode, body)
+		}
+	}
+}
+
+// TestIdleStateBoundedUnderNodeChurn: nodes that leave the pool (nodefile
+// reloads, POOL REMOVE and ADD, autoscaling) leave no idle state behind
+// past a sizing window: takeAnyIdle and sweepIdle range over it.
+func TestIdleStateBoundedUnderNodeChurn(t *testing.T) {
+	var offset atomic.Int64
+	a, b := okBackend(t, "a"), okBackend(t, "b")
+	ts := startServerOpts(t, strings.Replace(proxyTOML([]string{a.addr}, "", stdProxy), "workers = 2", "workers = 1", 1),
+		Options{Now: func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }})
+	addr := ts.addrOf("proxy")
+	for i := 0; i < 100; i++ {
+		n := a.addr
+		if i%2 == 1 {
+			n = b.addr
+		}
+		if err := ts.Pool("web").SetNodes([]string{n}); err != nil {
+			t.Fatal(err)
+		}
+		mustGet(t, addr, "/x")
+	}
+	svc := ts.proxySvc("proxy")
+	nodes := func() int {
+		var k int
+		ts.eng.RunAll(func(l *engine.Loop) { k += svc.IdleNodes(l) })
+		return k
+	}
+	for i := 0; i < 3; i++ {
+		offset.Add(int64(proxy.IdleWindow + time.Second))
+		time.Sleep(100 * time.Millisecond)
+	}
+	waitFor(t, "idle state of the nodes gone forgotten", func() bool { return nodes() <= 2 })
+}
