@@ -42,8 +42,7 @@ func TestPOSTNotResentAfterReusedClose(t *testing.T) {
 			respond(c, 200, "", "ok")
 		}
 	})
-	ts := startServer(t, strings.Replace(proxyTOML([]string{be.addr}, "server_retry = 100", stdProxy),
-		"workers = 2", "workers = 1", 1))
+	ts := startServer(t, oneLoop(proxyTOML([]string{be.addr}, "server_retry = 100", stdProxy)))
 	c := dial(t, ts.addrOf("proxy"))
 	c.do("GET /warm HTTP/1.1\r\nHost: t\r\n\r\n") // leaves an idle, reusable connection
 	resp, body := c.do("POST /transfer HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\namount=100")
@@ -72,15 +71,9 @@ func TestQueuedClientWaitsForCoolDown(t *testing.T) {
 		io.WriteString(c, leakResponse) // the "body" of the HEAD response
 		return true
 	})
-	ts := startServer(t, strings.Replace(proxyTOML([]string{be.addr}, "server_retry = 100",
-		svcKeys("max_backend_conns = 1")), "workers = 2", "workers = 1", 1))
-	addr := ts.addrOf("proxy")
-	attacker := dial(t, addr)
-	attacker.send("HEAD /evil HTTP/1.1\r\nHost: t\r\n\r\n")
-	waitFor(t, "HEAD at the backend", evilArrived.Load)
-	victim := dial(t, addr)
-	victim.send("GET /victim HTTP/1.1\r\nHost: t\r\n\r\n")
-	waitFor(t, "victim queued", func() bool { return ts.ServiceStatus("proxy").PendClients == 1 })
+	ts := startServer(t, oneLoop(proxyTOML([]string{be.addr}, "server_retry = 100",
+		svcKeys("max_backend_conns = 1"))))
+	attacker, victim := queueBehindHEAD(t, ts, "/evil", evilArrived.Load)
 	close(release)
 	if resp, _ := attacker.read("HEAD"); resp.StatusCode != 200 {
 		t.Fatalf("attacker: %d", resp.StatusCode)
@@ -138,9 +131,8 @@ func TestTLSSpareNotTakenForUnasked(t *testing.T) {
 	defer hts.Close()
 	node := strings.TrimPrefix(hts.URL, "https://")
 	var logs logBuffer
-	ts := startServerOpts(t, strings.Replace(proxyTOML([]string{node}, "server_retry = 100",
-		svcKeys("backend_ssl = true", "backend_ssl_verify = false", "connect_ahead = 1", "max_backend_conns = 2")),
-		"workers = 2", "workers = 1", 1),
+	ts := startServerOpts(t, oneLoop(proxyTOML([]string{node}, "server_retry = 100",
+		svcKeys("backend_ssl = true", "backend_ssl_verify = false", "connect_ahead = 1", "max_backend_conns = 2"))),
 		Options{Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))})
 	addr := ts.addrOf("proxy")
 	a := dial(t, addr)
@@ -178,9 +170,8 @@ func TestTLS12SpareNotTakenForUnasked(t *testing.T) {
 	hts.StartTLS()
 	defer hts.Close()
 	node := strings.TrimPrefix(hts.URL, "https://")
-	ts := startServer(t, strings.Replace(proxyTOML([]string{node}, "server_retry = 100",
-		svcKeys("backend_ssl = true", "backend_ssl_verify = false", "connect_ahead = 1", "max_backend_conns = 2")),
-		"workers = 2", "workers = 1", 1))
+	ts := startServer(t, oneLoop(proxyTOML([]string{node}, "server_retry = 100",
+		svcKeys("backend_ssl = true", "backend_ssl_verify = false", "connect_ahead = 1", "max_backend_conns = 2"))))
 	addr := ts.addrOf("proxy")
 	a := dial(t, addr)
 	a.send("GET /a HTTP/1.1\r\nHost: t\r\n\r\n")
@@ -210,7 +201,7 @@ func TestReproxyFetchNotReusedAfterHEAD(t *testing.T) {
 		return true
 	})
 	rb := newReproxyBackend(t)
-	ts := startServer(t, strings.Replace(reproxyTOML(rb.addr, t.TempDir(), "", ""), "workers = 2", "workers = 1", 1))
+	ts := startServer(t, oneLoop(reproxyTOML(rb.addr, t.TempDir(), "", "")))
 	addr := ts.addrOf("proxy")
 	url := "url:http://" + fetch.addr
 	attacker := dial(t, addr)
@@ -248,57 +239,55 @@ func TestClientFaultNotBlamedOnNode(t *testing.T) {
 	}
 }
 
-// TestConnectionCannotNameContentLength: "Connection: Content-Length" must
-// not make plb drop the Content-Length of the request it forwards while
-// it still sends the body: a backend (Go's parser here) would read the
-// body as the next request on the pooled connection, the start of a POST
-// whose body swallows the next client's request, cookies included.
-func TestConnectionCannotNameContentLength(t *testing.T) {
-	be := newHTTPBackend(t, func(b *backend, c net.Conn, req *nethttp.Request, body []byte) bool {
-		respond(c, 200, "", "page "+req.URL.Path)
-		return true
-	})
-	ts := startServer(t, strings.Replace(proxyTOML([]string{be.addr}, "server_retry = 100", stdProxy),
-		"workers = 2", "workers = 1", 1))
-	addr := ts.addrOf("proxy")
+// TestConnectionCannotNameFraming: "Connection: Content-Length" (or
+// Transfer-Encoding) must not make plb drop that field from the request it
+// forwards while it still sends the body: a backend (Go's parser here)
+// would read the body as the next request on the pooled connection, the
+// start of a POST whose body swallows the next client's request, cookies
+// included.
+func TestConnectionCannotNameFraming(t *testing.T) {
 	smuggled := "POST /comment HTTP/1.1\r\nHost: t\r\nContent-Length: 80\r\n\r\ntext="
-	attacker := dial(t, addr)
-	resp, body := attacker.do(fmt.Sprintf("POST /evil HTTP/1.1\r\nHost: t\r\nConnection: keep-alive, Content-Length\r\nContent-Length: %d\r\n\r\n%s",
-		len(smuggled), smuggled))
-	t.Logf("attacker got %d %q", resp.StatusCode, body)
-	victim := dial(t, addr)
-	vresp, vbody := victim.do("GET /victim HTTP/1.1\r\nHost: t\r\nCookie: session=VICTIM-SECRET\r\n\r\n")
-	t.Logf("victim got %d %q", vresp.StatusCode, vbody)
-	for _, r := range be.requests() {
-		t.Logf("backend conn %d: %s %s body=%q", r.Conn, r.Method, r.URI, r.Body)
-		if strings.Contains(string(r.Body), "VICTIM-SECRET") {
-			t.Errorf("the victim's request (its cookie) became the body of the attacker's smuggled %s %s", r.Method, r.URI)
-		}
+	for name, attack := range map[string]string{
+		"Content-Length": fmt.Sprintf("POST /evil HTTP/1.1\r\nHost: t\r\nConnection: keep-alive, Content-Length\r\nContent-Length: %d\r\n\r\n%s",
+			len(smuggled), smuggled),
+		"Transfer-Encoding": fmt.Sprintf("POST /evil HTTP/1.1\r\nHost: t\r\nConnection: Transfer-Encoding\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n0\r\n\r\n",
+			len(smuggled)+2, "\r\n"+smuggled),
+	} {
+		t.Run(name, func(t *testing.T) {
+			be := newHTTPBackend(t, func(b *backend, c net.Conn, req *nethttp.Request, body []byte) bool {
+				respond(c, 200, "", "page "+req.URL.Path)
+				return true
+			})
+			ts := startServer(t, oneLoop(proxyTOML([]string{be.addr}, "server_retry = 100", stdProxy)))
+			addr := ts.addrOf("proxy")
+			attacker := dial(t, addr)
+			resp, body := attacker.do(attack)
+			t.Logf("attacker got %d %q", resp.StatusCode, body)
+			victim := dial(t, addr)
+			vresp, vbody := victim.do("GET /victim HTTP/1.1\r\nHost: t\r\nCookie: session=VICTIM-SECRET\r\n\r\n")
+			if vresp.StatusCode != 200 || vbody != "page /victim" {
+				t.Errorf("victim asked for /victim and got %d %q", vresp.StatusCode, vbody)
+			}
+			for _, r := range be.requests() {
+				if strings.Contains(string(r.Body), "VICTIM-SECRET") {
+					t.Errorf("the victim's request (its cookie) became the body of the attacker's smuggled %s %s", r.Method, r.URI)
+				}
+			}
+		})
 	}
 }
 
-// TestConnectionCannotNameTransferEncoding: the same with
-// "Connection: Transfer-Encoding" and a chunked body.
-func TestConnectionCannotNameTransferEncoding(t *testing.T) {
-	be := newHTTPBackend(t, func(b *backend, c net.Conn, req *nethttp.Request, body []byte) bool {
-		respond(c, 200, "", "page "+req.URL.Path)
-		return true
-	})
-	ts := startServer(t, strings.Replace(proxyTOML([]string{be.addr}, "server_retry = 100", stdProxy),
-		"workers = 2", "workers = 1", 1))
+// queueBehindHEAD sends a HEAD of path on a new connection, waits until the
+// backend has it (arrived), then queues a victim's GET /victim behind it
+// (the configuration's max_backend_conns = 1 is reached).
+func queueBehindHEAD(t *testing.T, ts *testServer, path string, arrived func() bool) (attacker, victim *conn) {
+	t.Helper()
 	addr := ts.addrOf("proxy")
-	smuggled := "POST /comment HTTP/1.1\r\nHost: t\r\nContent-Length: 80\r\n\r\ntext="
-	attacker := dial(t, addr)
-	resp, body := attacker.do(fmt.Sprintf("POST /evil HTTP/1.1\r\nHost: t\r\nConnection: Transfer-Encoding\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n0\r\n\r\n",
-		len(smuggled)+2, "\r\n"+smuggled))
-	t.Logf("attacker got %d %q", resp.StatusCode, body)
-	victim := dial(t, addr)
-	vresp, vbody := victim.do("GET /victim HTTP/1.1\r\nHost: t\r\nCookie: session=VICTIM-SECRET\r\n\r\n")
-	t.Logf("victim got %d %q", vresp.StatusCode, vbody)
-	for _, r := range be.requests() {
-		t.Logf("backend conn %d: %s %s body=%q", r.Conn, r.Method, r.URI, r.Body)
-		if strings.Contains(string(r.Body), "VICTIM-SECRET") {
-			t.Errorf("the victim's request (its cookie) became the body of the attacker's smuggled %s %s", r.Method, r.URI)
-		}
-	}
+	attacker = dial(t, addr)
+	attacker.send("HEAD " + path + " HTTP/1.1\r\nHost: t\r\n\r\n")
+	waitFor(t, "HEAD at the backend", arrived)
+	victim = dial(t, addr)
+	victim.send("GET /victim HTTP/1.1\r\nHost: t\r\n\r\n")
+	waitFor(t, "victim queued", func() bool { return ts.ServiceStatus("proxy").PendClients == 1 })
+	return attacker, victim
 }

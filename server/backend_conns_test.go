@@ -124,8 +124,8 @@ func TestReuseOnlyAfterCleanExchange(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			be := dirtyBackend(t, tc.m)
-			ts := startServer(t, strings.Replace(proxyTOML([]string{be.addr}, "server_retry = 1000",
-				svcKeys("backend_persist_cache = 8")), "workers = 2", "workers = 1", 1))
+			ts := startServer(t, oneLoop(proxyTOML([]string{be.addr}, "server_retry = 1000",
+				svcKeys("backend_persist_cache = 8"))))
 			addr := ts.addrOf("proxy")
 			const attacks, victims = 60, 4
 			var stop atomic.Bool
@@ -212,7 +212,7 @@ func TestUnaskedBytesSeenBeforeReuse(t *testing.T) {
 				sent <- struct{}{}
 				return true
 			})
-			ts := startServer(t, strings.Replace(proxyTOML([]string{be.addr}, "", stdProxy), "workers = 2", "workers = 1", 1))
+			ts := startServer(t, oneLoop(proxyTOML([]string{be.addr}, "", stdProxy)))
 			addr := ts.addrOf("proxy")
 			victim := dial(t, addr)
 			if _, body := victim.do("GET /victim0 HTTP/1.1\r\nHost: t\r\n\r\n"); body != "victim /victim0" {
@@ -244,6 +244,10 @@ func TestUnaskedBytesSeenBeforeReuse(t *testing.T) {
 		})
 	}
 }
+
+// oneLoop is a proxyTOML configuration run by one event loop, so that
+// every connection, idle ones included, is on the same loop.
+func oneLoop(toml string) string { return strings.Replace(toml, "workers = 2", "workers = 1", 1) }
 
 // dialQuiet dials addr for a goroutine that must not call t.Fatal.
 func dialQuiet(addr string) net.Conn {
@@ -375,8 +379,7 @@ func TestVerifyBackendAnyAnswer(t *testing.T) {
 func TestNodeBeforeConnection(t *testing.T) {
 	a, b := okBackend(t, "a"), okBackend(t, "b")
 	one := func(method string) *testServer {
-		return startServer(t, strings.Replace(proxyTOML([]string{a.addr, b.addr}, method, stdProxy),
-			"workers = 2", "workers = 1", 1))
+		return startServer(t, oneLoop(proxyTOML([]string{a.addr, b.addr}, method, stdProxy)))
 	}
 	ts := one(`balance_method = "round_robin"`)
 	c := dial(t, ts.addrOf("proxy"))
@@ -437,7 +440,7 @@ func TestIdleSizedByLoad(t *testing.T) {
 	var offset atomic.Int64
 	now := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
 	be := okBackend(t, "b")
-	ts := startServerOpts(t, strings.Replace(proxyTOML([]string{be.addr}, "", stdProxy), "workers = 2", "workers = 1", 1),
+	ts := startServerOpts(t, oneLoop(proxyTOML([]string{be.addr}, "", stdProxy)),
 		Options{Now: now})
 	addr := ts.addrOf("proxy")
 	const clients, each = 16, 60
@@ -529,8 +532,7 @@ func TestResendReusedClosedUnderIt(t *testing.T) {
 			respond(c, 200, "", fmt.Sprintf("conn %d %s %s", id, req.URL.Path, body))
 		}
 	})
-	ts := startServer(t, strings.Replace(proxyTOML([]string{be.addr}, "server_retry = 1", stdProxy),
-		"workers = 2", "workers = 1", 1))
+	ts := startServer(t, oneLoop(proxyTOML([]string{be.addr}, "server_retry = 1", stdProxy)))
 	c := dial(t, ts.addrOf("proxy"))
 	if _, body := c.do("GET /one HTTP/1.1\r\nHost: t\r\n\r\n"); body != "conn 1 /one " {
 		t.Fatalf("first: %q", body)

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	nethttp "net/http"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -40,16 +39,10 @@ func TestStaleCoolTimerBypassesCoolDown(t *testing.T) {
 	})
 	base := time.Now()
 	var offset atomic.Int64 // frozen clock: cooling ends only when the test says
-	ts := startServerOpts(t, strings.Replace(proxyTOML([]string{be.addr}, "server_retry = 100",
-		svcKeys("max_backend_conns = 1")), "workers = 2", "workers = 1", 1),
+	ts := startServerOpts(t, oneLoop(proxyTOML([]string{be.addr}, "server_retry = 100",
+		svcKeys("max_backend_conns = 1"))),
 		Options{Now: func() time.Time { return base.Add(time.Duration(offset.Load())) }})
-	addr := ts.addrOf("proxy")
-	attacker := dial(t, addr)
-	attacker.send("HEAD /evil1 HTTP/1.1\r\nHost: t\r\n\r\n")
-	waitFor(t, "HEAD at the backend", evil1.Load)
-	victim := dial(t, addr)
-	victim.send("GET /victim HTTP/1.1\r\nHost: t\r\n\r\n")
-	waitFor(t, "victim queued", func() bool { return ts.ServiceStatus("proxy").PendClients == 1 })
+	attacker, victim := queueBehindHEAD(t, ts, "/evil1", evil1.Load)
 	close(release)
 	if resp, _ := attacker.read("HEAD"); resp.StatusCode != 200 {
 		t.Fatalf("attacker: %d", resp.StatusCode)
@@ -90,16 +83,10 @@ func TestStaleCoolTimerRealClock(t *testing.T) {
 			}
 			return true
 		})
-		ts := startServer(t, strings.Replace(proxyTOML([]string{be.addr}, "server_retry = 100",
-			svcKeys("max_backend_conns = 1")), "workers = 2", "workers = 1", 1))
-		addr := ts.addrOf("proxy")
+		ts := startServer(t, oneLoop(proxyTOML([]string{be.addr}, "server_retry = 100",
+			svcKeys("max_backend_conns = 1"))))
 		time.Sleep(time.Duration(try*7%50) * time.Millisecond) // vary the tick's phase
-		attacker := dial(t, addr)
-		attacker.send("HEAD /evil1 HTTP/1.1\r\nHost: t\r\n\r\n")
-		waitFor(t, "HEAD at the backend", evil1.Load)
-		victim := dial(t, addr)
-		victim.send("GET /victim HTTP/1.1\r\nHost: t\r\n\r\n")
-		waitFor(t, "victim queued", func() bool { return ts.ServiceStatus("proxy").PendClients == 1 })
+		attacker, victim := queueBehindHEAD(t, ts, "/evil1", evil1.Load)
 		close(release)
 		attacker.read("HEAD")
 		time.Sleep(11 * time.Millisecond)
@@ -118,7 +105,7 @@ func TestStaleCoolTimerRealClock(t *testing.T) {
 func TestIdleStateBoundedUnderNodeChurn(t *testing.T) {
 	var offset atomic.Int64
 	a, b := okBackend(t, "a"), okBackend(t, "b")
-	ts := startServerOpts(t, strings.Replace(proxyTOML([]string{a.addr}, "", stdProxy), "workers = 2", "workers = 1", 1),
+	ts := startServerOpts(t, oneLoop(proxyTOML([]string{a.addr}, "", stdProxy)),
 		Options{Now: func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }})
 	addr := ts.addrOf("proxy")
 	for i := 0; i < 100; i++ {
