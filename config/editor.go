@@ -290,13 +290,12 @@ func (e *editor) setPool(p *Pool, key, val string) error {
 		p.Nodes = ParseNodeList(data)
 		return nil
 	case "balance_method":
-		switch val {
-		case BalanceIdleFirst, BalanceRandom, BalanceRoundRobin, BalanceLeastConn:
-			p.BalanceMethod = val
-			p.BalanceMethodSet = true
-			return nil
+		if !knownBalanceMethod(val) {
+			return errorf("Unknown balance method")
 		}
-		return errorf("Unknown balance method")
+		p.BalanceMethod = val
+		p.BalanceMethodSet = true
+		return nil
 	case "server_retry":
 		n, ok := parseInt(val)
 		if !ok {

@@ -162,6 +162,15 @@ const (
 	BalanceLeastConn  = "least_conn"
 )
 
+// knownBalanceMethod reports whether m is one of the balance methods.
+func knownBalanceMethod(m string) bool {
+	switch m {
+	case BalanceIdleFirst, BalanceRandom, BalanceRoundRobin, BalanceLeastConn:
+		return true
+	}
+	return false
+}
+
 // Service is a listener with a role. Each parameter field names its
 // configuration key (Perlbal's SET name, also the TOML key), the roles it
 // applies to, and its default; setting the role resets every parameter to

@@ -12,9 +12,7 @@ import "strings"
 func (c *Config) Validate() error {
 	for _, p := range c.Pools {
 		place := func(err error) error { return c.at(p.File, p.Line, err) }
-		switch p.BalanceMethod {
-		case BalanceIdleFirst, BalanceRandom, BalanceRoundRobin, BalanceLeastConn:
-		default:
+		if !knownBalanceMethod(p.BalanceMethod) {
 			return place(errorf("pool '%s': unknown balance method '%s'", p.Name, p.BalanceMethod))
 		}
 		for _, n := range p.Nodes {

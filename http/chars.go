@@ -107,6 +107,19 @@ func equalFold(b []byte, s string) bool {
 	return true
 }
 
+// equalFoldBytes reports whether a equals b ignoring ASCII case.
+func equalFoldBytes(a, b []byte) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if lower(a[i]) != lower(b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
 // equalFoldLower is equalFold for an s that is already lower-case.
 func equalFoldLower(b []byte, s string) bool {
 	if len(b) != len(s) {

@@ -47,3 +47,33 @@ func TestHostMask(t *testing.T) {
 		}
 	}
 }
+
+// TestConnectionNames: the tokens of every Connection field, in any case
+// and spacing, name fields; close, keep-alive and upgrade alone leave
+// ConnOthers false, so that a proxy skips the scan.
+func TestConnectionNames(t *testing.T) {
+	var p Parser
+	var r RequestHead
+	raw := "GET / HTTP/1.1\r\nHost: h\r\nConnection: keep-alive,X-Foo\r\nconnection: ,  x-BAR ,\r\n\r\n"
+	if n, err := p.ParseRequest([]byte(raw), &r); n == 0 || err != nil {
+		t.Fatal(n, err)
+	}
+	if !r.ConnOthers || !r.ConnKeepAlive {
+		t.Fatalf("ConnOthers %v, ConnKeepAlive %v", r.ConnOthers, r.ConnKeepAlive)
+	}
+	for name, want := range map[string]bool{"X-Foo": true, "x-bar": true, "X-Baz": false, "Host": false, "": false} {
+		if got := ConnectionNames(r.Headers, []byte(name)); got != want {
+			t.Errorf("%q: %v", name, got)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { ConnectionNames(r.Headers, []byte("x-bar")) }); n != 0 {
+		t.Errorf("%v allocations", n)
+	}
+	var resp ResponseHead
+	if n, err := p.ParseResponse([]byte("HTTP/1.1 200 OK\r\nConnection: close, Upgrade\r\n\r\n"), &resp); n == 0 || err != nil {
+		t.Fatal(n, err)
+	}
+	if resp.ConnOthers {
+		t.Fatal("close and upgrade taken for other tokens")
+	}
+}

@@ -153,27 +153,46 @@ func (f *framing) addTransferEncoding(v []byte) {
 // connTokens holds the tokens of the Connection fields that matter here.
 type connTokens struct {
 	close, keepAlive, upgrade bool
+	// others: a token names some other field (ConnectionNames).
+	others bool
 }
 
 func (t *connTokens) add(v []byte) {
 	for len(v) > 0 {
 		var e []byte
 		e, v = nextElement(v)
-		switch len(e) {
-		case 5:
-			if equalFoldLower(e, "close") {
-				t.close = true
-			}
-		case 7:
-			if equalFoldLower(e, "upgrade") {
-				t.upgrade = true
-			}
-		case 10:
-			if equalFoldLower(e, "keep-alive") {
-				t.keepAlive = true
+		switch {
+		case len(e) == 0:
+		case len(e) == 5 && equalFoldLower(e, "close"):
+			t.close = true
+		case len(e) == 7 && equalFoldLower(e, "upgrade"):
+			t.upgrade = true
+		case len(e) == 10 && equalFoldLower(e, "keep-alive"):
+			t.keepAlive = true
+		default:
+			t.others = true
+		}
+	}
+}
+
+// ConnectionNames reports whether a Connection field among hs names the
+// field name (RFC 9110 7.6.1: a proxy removes the fields so named, which
+// are hop-by-hop). It does not allocate. A head's ConnOthers says whether
+// any token could match, which spares the scan for nearly every message.
+func ConnectionNames(hs []Header, name []byte) bool {
+	for i := range hs {
+		if fieldKind(hs[i].Name) != fieldConnection {
+			continue
+		}
+		for v := hs[i].Value; len(v) > 0; {
+			var e []byte
+			e, v = nextElement(v)
+			if len(e) > 0 && equalFoldBytes(e, name) {
+				return true
 			}
 		}
 	}
+	return false
 }
 
 // keepAliveTimeout returns N from a "Keep-Alive: timeout=N, max=M" value,

@@ -35,8 +35,9 @@ type RequestHead struct {
 	// (any other Transfer-Encoding is refused in a request).
 	Chunked bool
 	// ConnClose, ConnKeepAlive and ConnUpgrade report the tokens close,
-	// keep-alive and upgrade in the Connection field(s).
-	ConnClose, ConnKeepAlive, ConnUpgrade bool
+	// keep-alive and upgrade in the Connection field(s); ConnOthers any
+	// other token, a field named hop-by-hop (ConnectionNames).
+	ConnClose, ConnKeepAlive, ConnUpgrade, ConnOthers bool
 	// Upgrade is the value of the first Upgrade field, or nil.
 	Upgrade []byte
 	// Host is the host the request is for. For an absolute-form URI it is
@@ -269,7 +270,7 @@ func (h *RequestHead) interpret(chunked10 bool) error {
 	if !hostSeen && h.Minor >= 1 {
 		return errNoHost
 	}
-	h.ConnClose, h.ConnKeepAlive, h.ConnUpgrade = conn.close, conn.keepAlive, conn.upgrade
+	h.ConnClose, h.ConnKeepAlive, h.ConnUpgrade, h.ConnOthers = conn.close, conn.keepAlive, conn.upgrade, conn.others
 	h.ContentLength = f.contentLength
 	if f.te {
 		// Each of these is a way to make two parsers disagree on where

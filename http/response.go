@@ -26,8 +26,9 @@ type ResponseHead struct {
 	// until close, RFC 9112 6.1).
 	Chunked bool
 	// ConnClose and ConnKeepAlive report the tokens close and keep-alive
-	// in the Connection field(s).
-	ConnClose, ConnKeepAlive bool
+	// in the Connection field(s); ConnOthers any other token, a field
+	// named hop-by-hop (ConnectionNames).
+	ConnClose, ConnKeepAlive, ConnOthers bool
 	// KeepAliveTimeout is N from "Keep-Alive: timeout=N", 0 if none.
 	KeepAliveTimeout int
 	// HeadLen is the number of bytes of the head, from the first byte of
@@ -167,7 +168,7 @@ func (h *ResponseHead) interpret() error {
 			}
 		}
 	}
-	h.ConnClose, h.ConnKeepAlive = conn.close, conn.keepAlive
+	h.ConnClose, h.ConnKeepAlive, h.ConnOthers = conn.close, conn.keepAlive, conn.others
 	h.ContentLength = f.contentLength
 	if f.te && !f.teIdentity {
 		// "identity" alone means no coding, as Perlbal reads it; any

@@ -431,7 +431,7 @@ func (mc *console) nodes(base string, args []string) {
 		if s, why := n.Suspect(); s {
 			mc.printf("%s suspect %s", n.Name, why)
 		}
-		if now := time.Now(); n.ReuseSuspended(now) {
+		if n.ReuseSuspended(time.Now()) {
 			mc.printf("%s noreuse 1", n.Name)
 		}
 	}

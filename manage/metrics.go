@@ -330,12 +330,7 @@ func (mc *console) metrics() []byte {
 		v               func(n *nodeSnap) float64
 	}
 	for _, m := range []nodeMetric{
-		{"plb_node_up", "gauge", "1 when the node takes traffic, 0 when it is marked down.", func(n *nodeSnap) float64 {
-			if n.Up {
-				return 1
-			}
-			return 0
-		}},
+		{"plb_node_up", "gauge", "1 when the node takes traffic, 0 when it is marked down.", func(n *nodeSnap) float64 { return b2f(n.Up) }},
 		{"plb_node_suspect", "gauge", "1 while failures on traffic wait for a probe to confirm them before the node goes down.", func(n *nodeSnap) float64 { return b2f(n.Suspect) }},
 		{"plb_node_reuse_suspended", "gauge", "1 while the node's connections are not reused (it sent bytes nobody asked for).", func(n *nodeSnap) float64 { return b2f(n.NoReuse) }},
 		{"plb_node_connect_attempts_total", "counter", "Backend connects started to the node.", func(n *nodeSnap) float64 { return float64(n.Attempts) }},

@@ -174,7 +174,7 @@ func (be *backend) readVerify(data []byte) int {
 	c := be.conn
 	n, err := be.parser.ParseResponse(data, &be.resp)
 	if err != nil {
-		be.verifyFailed(errVerify)
+		be.verifyEnded(errVerify)
 		return len(data)
 	}
 	if n == 0 {
@@ -199,7 +199,7 @@ func (be *backend) readVerify(data []byte) int {
 		be.spokeUnasked("bytes after the answer to OPTIONS")
 	}
 	if !keep || n < len(data) {
-		be.verifyClosed()
+		be.verifyEnded(nil)
 		return len(data)
 	}
 	be.parser.Reset()
@@ -217,31 +217,27 @@ func (be *backend) readVerify(data []byte) int {
 	return n
 }
 
-// verifyClosed handles an answer to the probe that proves a web server on
-// a connection that cannot carry a request: it is closed, and the client,
-// if any, gets a fresh connection to the same node without a probe.
-func (be *backend) verifyClosed() {
-	now := be.conn.Loop().Now()
-	be.node.SetNoVerify(now, noVerifyFor)
+// verifyEnded closes a connection whose probe did not let it carry a
+// request, and suspends verify_backend on the node for noVerifyFor, as
+// Perlbal does after a failure. err nil: a web server answered but closes
+// the connection; the client, if any, gets a fresh connection to the same
+// node (unverified now). Otherwise the probe got no HTTP answer (garbage,
+// a close or a timeout first) and the client tries again elsewhere.
+func (be *backend) verifyEnded(err error) {
+	be.node.SetNoVerify(be.conn.Loop().Now(), noVerifyFor)
 	cl := be.client
 	be.client = nil
-	be.conn.Close()
-	if cl != nil {
+	if err == nil {
+		be.conn.Close()
+	} else {
+		be.conn.Abort(err)
+	}
+	switch {
+	case cl == nil:
+	case err == nil:
 		cl.be = nil
 		cl.retryOn(be.node)
-	}
-}
-
-// verifyFailed handles a probe that got no HTTP answer (garbage, a close
-// or a timeout first): the node goes unverified for noVerifyFor, as in
-// Perlbal, and the client tries again elsewhere.
-func (be *backend) verifyFailed(err error) {
-	now := be.conn.Loop().Now()
-	be.node.SetNoVerify(now, noVerifyFor)
-	cl := be.client
-	be.client = nil
-	be.conn.Abort(err)
-	if cl != nil {
+	default:
 		cl.backendFailed(be, err)
 	}
 }
@@ -584,13 +580,17 @@ func (be *backend) lost(code int, msg string, err error) {
 		be.abortWith(code, msg, err)
 		return
 	}
-	// A kept-alive connection the backend closed before it read the
-	// request (its idle timeout crossed ours): not the node's fault, and
-	// nothing was done.
-	underIt := be.reused && code != 504
-	if !cl.resend(be, underIt, err) {
+	if !cl.resend(be, be.closedUnderIt(code), err) {
 		be.abortWith(code, msg, err)
 	}
+}
+
+// closedUnderIt reports whether a failure that ends a request with code
+// (before any response byte, or not) is a kept-alive connection closing
+// under the request: likely its idle timeout crossed ours, and not the
+// node's fault.
+func (be *backend) closedUnderIt(code int) bool {
+	return be.reused && !be.got && code != 504
 }
 
 // abortWith ends a response that went wrong: an error page when nothing was
@@ -607,8 +607,7 @@ func (be *backend) abortWith(code int, msg string, err error) {
 	}
 	cl.be = nil
 	if be.state == beHead || len(be.held) > 0 { // nothing sent to the client yet
-		if be.got || !be.reused || code == 504 {
-			// Not a kept-alive connection closing under a request.
+		if !be.closedUnderIt(code) {
 			be.svc.requestFailed(be.node, cl.st, err)
 		}
 		switch code {
@@ -650,7 +649,7 @@ func (be *backend) OnEOF(c *engine.Conn) {
 			cl.conn.CloseWrite() // the client may go on sending
 		}
 	case beVerifying:
-		be.verifyFailed(errVerify)
+		be.verifyEnded(errVerify)
 	default:
 		be.svc.dropIdle(be)
 		c.Close()
@@ -680,7 +679,7 @@ func (be *backend) OnTimeout(c *engine.Conn) {
 	case beHead:
 		be.lost(504, "backend timeout", engine.ErrTimeout)
 	case beVerifying:
-		be.verifyFailed(engine.ErrTimeout)
+		be.verifyEnded(engine.ErrTimeout)
 	case beIdle:
 		be.svc.dropIdle(be)
 		c.Close()

@@ -108,8 +108,9 @@ type reqState struct {
 	parser http.Parser
 	req    http.RequestHead
 	head   []byte // the request head to send to the backend
-	// body is a request body held whole in memory (holdWhole): it goes
-	// out with the head, and again if the request is resent.
+	// body is the body of a request that may be resent, held whole in
+	// memory (holdWhole): it goes out with the head, and again if the
+	// request is resent. Emptied at each request.
 	body  []byte
 	pend  []byte // response bytes coalesced into one write
 	where []byte // "host/uri" of the request, for the console
@@ -211,6 +212,7 @@ func (cl *client) readHead(data []byte) int {
 	cl.chunks.Reset()
 	cl.tried = cl.tried[:0]
 	cl.node, cl.fresh, cl.resends = nil, false, 0
+	rs.body = rs.body[:0] // only a body held for this request goes out
 	cl.retries = 0
 	var sel, plug *handoff.Rules
 	if cl.ho != nil {
@@ -305,10 +307,7 @@ func (cl *client) connectBackend() {
 		}
 		a := least.Active.Load()
 		if be := cl.svc.takeAnyIdle(l, st, a+max(1, a/4), cl.skip()); be != nil {
-			cl.tried = append(cl.tried, be.node)
-			be.reused = true
-			cl.svc.noteUse(l)
-			cl.attach(be)
+			cl.reuse(be)
 			return
 		}
 		cl.node = least
@@ -325,10 +324,7 @@ func (cl *client) connectBackend() {
 		}
 		if !cl.fresh {
 			if be := cl.svc.takeIdle(l, st, node); be != nil {
-				cl.tried = append(cl.tried, node)
-				be.reused = true
-				cl.svc.noteUse(l)
-				cl.attach(be)
+				cl.reuse(be)
 				return
 			}
 		}
@@ -358,6 +354,15 @@ func (cl *client) connectBackend() {
 	}
 }
 
+// reuse sends the request on be, an idle connection the client took.
+// Runs on the loop.
+func (cl *client) reuse(be *backend) {
+	cl.tried = append(cl.tried, be.node)
+	be.reused = true
+	cl.svc.noteUse(cl.conn.Loop())
+	cl.attach(be)
+}
+
 // retryOn sends the request to node again on a new connection (the one it
 // had was closed before the request went out). Runs on the loop.
 func (cl *client) retryOn(node *pool.Node) {
@@ -365,7 +370,15 @@ func (cl *client) retryOn(node *pool.Node) {
 		return
 	}
 	cl.untry(node)
-	cl.node, cl.fresh = node, true
+	cl.again(node)
+}
+
+// again waits for a connection to send the request on: a new one to node,
+// or, with node nil, whatever connectBackend finds. Runs on the loop.
+func (cl *client) again(node *pool.Node) {
+	if node != nil {
+		cl.node, cl.fresh = node, true
+	}
 	cl.setState(clWait)
 	cl.conn.PauseRead()
 	cl.connectBackend()
@@ -428,10 +441,7 @@ func (cl *client) resend(be *backend, underIt bool, err error) bool {
 	cl.svc.Stats.Resends.Add(1)
 	cl.svc.log.Info("request sent again", "node", node.Name, "next", next.Name,
 		"reason", health.Describe(err), "reused", be.reused, "try", cl.resends+1)
-	cl.node, cl.fresh = next, true
-	cl.setState(clWait)
-	cl.conn.PauseRead()
-	cl.connectBackend()
+	cl.again(next)
 	return true
 }
 
@@ -468,9 +478,7 @@ func (cl *client) backendFailed(be *backend, err error) {
 		return
 	}
 	if cl.bodySent == 0 { // nothing of the body went out: safe to resend
-		cl.setState(clWait)
-		cl.conn.PauseRead()
-		cl.connectBackend()
+		cl.again(nil)
 		return
 	}
 	cl.svc.Stats.Errors502.Add(1)

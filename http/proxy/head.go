@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"bytes"
 	"net/netip"
 	"strconv"
 
@@ -26,12 +25,10 @@ func hopByHop(name []byte) bool {
 	return false
 }
 
-// connNamed reports whether name is one of the tokens of the Connection
-// fields among hs: RFC 9110 7.6.1 makes the fields a Connection field names
-// hop-by-hop too ("Connection: keep-alive, X-Foo" with "X-Foo: secret"),
-// in both directions. others, from connNamesOthers, says whether any
-// token is more than close or a field removed anyway, which spares the
-// scan for nearly every message.
+// connNamed reports whether the Connection fields among hs name the field
+// name, which RFC 9110 7.6.1 makes hop-by-hop ("Connection: keep-alive,
+// X-Foo" with "X-Foo: secret"), in both directions; others is the head's
+// ConnOthers, false for nearly every message.
 //
 // Content-Length, Transfer-Encoding and Host are never taken for named:
 // the message's framing and target are not the sender's to drop (a
@@ -39,44 +36,12 @@ func hopByHop(name []byte) bool {
 // unframed, read by the backend as a request of its own; nginx and
 // HAProxy ignore such tokens too).
 func connNamed(hs []http.Header, others bool, name []byte) bool {
-	return others && !framing(name) && connToken(hs, func(tok []byte) bool { return equalFoldBytes(tok, name) })
+	return others && !framing(name) && http.ConnectionNames(hs, name)
 }
 
 // framing reports the fields that frame a message or name its target.
 func framing(name []byte) bool {
 	return equalFold(name, "content-length") || equalFold(name, "transfer-encoding") || equalFold(name, "host")
-}
-
-// connNamesOthers reports whether a Connection field among hs names a
-// field other than the hop-by-hop ones (and the token close).
-func connNamesOthers(hs []http.Header) bool {
-	return connToken(hs, func(tok []byte) bool { return len(tok) > 0 && !hopByHop(tok) && !equalFold(tok, "close") })
-}
-
-// connToken reports whether a token of the Connection fields among hs
-// satisfies match.
-func connToken(hs []http.Header, match func(tok []byte) bool) bool {
-	for i := range hs {
-		if !equalFold(hs[i].Name, "connection") {
-			continue
-		}
-		for v := hs[i].Value; len(v) > 0; {
-			var tok []byte
-			tok, v = nextToken(v)
-			if match(tok) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// nextToken splits the first element off a comma-separated list value.
-func nextToken(v []byte) (tok, rest []byte) {
-	if i := bytes.IndexByte(v, ','); i >= 0 {
-		return http.TrimOWS(v[:i]), v[i+1:]
-	}
-	return http.TrimOWS(v), nil
 }
 
 func equalFold(b []byte, s string) bool {
@@ -124,7 +89,6 @@ func appendBackendRequestEx(dst []byte, r *http.RequestHead, st *Settings, peer 
 		dst = append(dst, " HTTP/1.1\r\n"...)
 	}
 	trusted := st.trusted(peer)
-	others := connNamesOthers(r.Headers)
 	var oldXFF []byte
 	if r.AbsHost != nil {
 		dst = append(dst, "Host: "...)
@@ -134,7 +98,7 @@ func appendBackendRequestEx(dst []byte, r *http.RequestHead, st *Settings, peer 
 	for i := range r.Headers {
 		h := &r.Headers[i]
 		n := h.Name
-		if hopByHop(n) || connNamed(r.Headers, others, n) {
+		if hopByHop(n) || connNamed(r.Headers, r.ConnOthers, n) {
 			continue
 		}
 		if equalFold(n, "x-forwarded-for") {
@@ -255,13 +219,12 @@ func appendClientResponseEx(dst []byte, r *http.ResponseHead, minor int, be *bac
 		dst = appendStatusLine(dst, minor, r.Status, r.Reason)
 	}
 	upgraded := r.Status == 101
-	others := connNamesOthers(r.Headers)
 	for i := range r.Headers {
 		h := &r.Headers[i]
 		n := h.Name
 		if upgraded && equalFold(n, "upgrade") {
 			// The protocol switched to: kept.
-		} else if hopByHop(n) || connNamed(r.Headers, others, n) {
+		} else if hopByHop(n) || connNamed(r.Headers, r.ConnOthers, n) {
 			continue
 		}
 		if (be.dechunk || be.rechunk) && equalFold(n, "transfer-encoding") {

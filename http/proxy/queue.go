@@ -251,10 +251,8 @@ func (s *Service) handOff(be *backend) bool {
 	}
 	cl.unblock(q)
 	cl.node = nil
-	cl.tried = append(cl.tried, be.node)
 	be.client = nil
-	be.reused = true
-	cl.attach(be)
+	cl.reuse(be)
 	return true
 }
 

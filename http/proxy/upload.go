@@ -161,13 +161,14 @@ func spoolReason(rate int64, limit time.Duration, read, left int64, elapsed time
 	return reason
 }
 
-// bodyHeld asks for a backend once the held body is complete (body, taken
-// from the input: the bytes used are returned) or the memory buffer full
-// (body nil: the body then streams from the connection's input).
+// bodyHeld asks for a backend once the held body is complete (body: for a
+// request that may be resent it is taken from the input, and the bytes
+// used are returned) or the memory buffer full (body nil); otherwise the
+// body then streams from the connection's input.
 func (cl *client) bodyHeld(body []byte) int {
 	cl.upl = nil
 	n := 0
-	if body != nil {
+	if body != nil && cl.retrySafe {
 		n = cl.holdWhole(body)
 	}
 	cl.setState(clWait)
@@ -176,19 +177,20 @@ func (cl *client) bodyHeld(body []byte) int {
 	return n
 }
 
-// holdArrived holds the body of a request that arrived whole with its
-// head (in), when it has a Content-Length of at most maxHeldBody, and
-// returns the bytes it took from the input.
+// holdArrived holds the body of a request that may be resent and arrived
+// whole with its head (in), when it has a Content-Length of at most
+// maxHeldBody, and returns the bytes it took from the input. Other bodies
+// stream from the input as they are (no copy: they are never sent twice).
 func (cl *client) holdArrived(in []byte) int {
-	if cl.bodyMode != http.BodyLength || cl.bodyLeft > maxHeldBody || int64(len(in)) < cl.bodyLeft {
+	if !cl.retrySafe || cl.bodyMode != http.BodyLength || cl.bodyLeft > maxHeldBody || int64(len(in)) < cl.bodyLeft {
 		return 0
 	}
 	return cl.holdWhole(in[:cl.bodyLeft])
 }
 
-// holdWhole keeps a request body that is all in memory with the request:
-// it goes out with the head in one write, and can go out again if the
-// request has to be sent again (resend). It returns len(body).
+// holdWhole keeps the body of a request that may be resent, all in
+// memory, with the request: it goes out with the head in one write, and
+// again if the request is resent (resend). It returns len(body).
 func (cl *client) holdWhole(body []byte) int {
 	cl.rs.body = append(cl.rs.body[:0], body...)
 	cl.bodyLeft = 0
