@@ -8,7 +8,8 @@
 # It makes $work (a temp dir) and pids (killed at exit, with $work
 # removed), raises the descriptor limit, and defines need, freeport,
 # waitport, ratio, better, rss_kb, cpu_ticks, wrk_run, wrk_best,
-# nginx_static, stop_target, static_docroot, plb_bg and plb_web.
+# nginx_static, haproxy_cfg, stop_target, static_docroot, plb_bg and
+# plb_web.
 
 OUT=${OUT:-bench/results}
 mkdir -p "$OUT"
@@ -105,6 +106,21 @@ http {
 }
 EOF
   "${srv[@]}" nginx -c "$work/nginx.conf" >/dev/null 2>&1 & PIDS=($!); pids+=($!)
+}
+
+# haproxy_cfg PORT DEFAULTS_LINE NODE_PORT...: writes $work/haproxy.cfg,
+# HAProxy (nbthread 1, mode http) on 127.0.0.1:PORT balancing roundrobin
+# over 127.0.0.1:NODE_PORT..., with DEFAULTS_LINE (may be empty) added to
+# its defaults.
+haproxy_cfg() {
+  local port=$1 extra=$2 i=0 n; shift 2
+  {
+    printf 'global\n  nbthread 1\ndefaults\n  mode http\n  timeout connect 5s\n'
+    printf '  timeout client 120s\n  timeout server 120s\n  %s\n' "$extra"
+    printf 'frontend fe\n  bind 127.0.0.1:%s\n  default_backend be\n' "$port"
+    printf 'backend be\n  balance roundrobin\n'
+    for n in "$@"; do i=$((i + 1)); printf '  server s%d 127.0.0.1:%s\n' "$i" "$n"; done
+  } > "$work/haproxy.cfg"
 }
 
 # stop_target: stops the PIDS of the target measured (SIGINT: plb writes

@@ -77,23 +77,7 @@ EOF
   "${srv[@]}" "$work/plb" -c "$work/listing2.conf" -d 3 & PIDS=($!); pids+=($!)
 }
 start_haproxy() {
-  cat > "$work/haproxy.cfg" <<EOF
-global
-  nbthread 1
-defaults
-  mode http
-  timeout connect 5s
-  timeout client 120s
-  timeout server 120s
-  ${REUSE:+http-reuse $REUSE}
-frontend fe
-  bind 127.0.0.1:$1
-  default_backend be
-backend be
-  balance roundrobin
-  server s1 127.0.0.1:${nodes[0]}
-  server s2 127.0.0.1:${nodes[1]}
-EOF
+  haproxy_cfg "$1" "${REUSE:+http-reuse $REUSE}" "${nodes[@]}"
   "${srv[@]}" haproxy -f "$work/haproxy.cfg" -db >/dev/null 2>&1 & PIDS=($!); pids+=($!)
 }
 

@@ -69,23 +69,7 @@ EOF
   perlbal --config="$work/perlbal.conf" >/dev/null 2>&1 & PROXY_PIDS=($!); pids+=($!)
 }
 start_haproxy() {
-  cat > "$work/haproxy.cfg" <<EOF
-global
-  nbthread 1
-defaults
-  mode http
-  timeout connect 5s
-  timeout client 120s
-  timeout server 120s
-  $([ "$PERSIST" = 1 ] && echo "http-reuse always" || echo "option http-server-close")
-frontend fe
-  bind 127.0.0.1:$1
-  default_backend be
-backend be
-  balance roundrobin
-  server s1 127.0.0.1:$B1
-  server s2 127.0.0.1:$B2
-EOF
+  haproxy_cfg "$1" "$([ "$PERSIST" = 1 ] && echo "http-reuse always" || echo "option http-server-close")" "$B1" "$B2"
   haproxy -f "$work/haproxy.cfg" -db >/dev/null 2>&1 & PROXY_PIDS=($!); pids+=($!)
 }
 start_nginx() {

@@ -26,21 +26,13 @@ import (
 // applied twice.
 func TestPOSTNotResentAfterReusedClose(t *testing.T) {
 	var charged atomic.Int64
-	be := newBackend(t, func(b *backend, c net.Conn, id int64) {
-		br := bufio.NewReader(c)
-		for {
-			req, err := nethttp.ReadRequest(br)
-			if err != nil {
-				return
-			}
-			body, _ := io.ReadAll(req.Body)
-			b.record(request{Method: req.Method, URI: req.RequestURI, Body: body, Conn: id})
-			if req.Method == "POST" {
-				charged.Add(1) // the side effect happened
-				return         // then the worker dies: no answer
-			}
-			respond(c, 200, "", "ok")
+	be := newHTTPBackend(t, func(b *backend, c net.Conn, req *nethttp.Request, body []byte) bool {
+		if req.Method == "POST" {
+			charged.Add(1) // the side effect happened
+			return false   // then the worker dies: no answer
 		}
+		respond(c, 200, "", "ok")
+		return true
 	})
 	ts := startServer(t, oneLoop(proxyTOML([]string{be.addr}, "server_retry = 100", stdProxy)))
 	c := dial(t, ts.addrOf("proxy"))

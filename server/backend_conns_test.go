@@ -38,22 +38,13 @@ type misbehave func(c net.Conn, br *bufio.Reader, req *nethttp.Request) bool
 // reads requests with ReadRequest and leaves an unread body where it was,
 // as a server that answers before reading would.
 func dirtyBackend(t *testing.T, m misbehave) *backend {
-	return newBackend(t, func(b *backend, c net.Conn, id int64) {
-		br := bufio.NewReader(c)
-		for {
-			req, err := nethttp.ReadRequest(br)
-			if err != nil {
-				return
-			}
-			if strings.HasPrefix(req.URL.Path, "/evil") {
-				if !m(c, br, req) {
-					return
-				}
-				continue
-			}
-			io.Copy(io.Discard, req.Body)
-			respond(c, 200, "", "victim "+req.URL.Path)
+	return newRequestBackend(t, func(b *backend, c net.Conn, br *bufio.Reader, req *nethttp.Request, id int64, n int) bool {
+		if strings.HasPrefix(req.URL.Path, "/evil") {
+			return m(c, br, req)
 		}
+		io.Copy(io.Discard, req.Body)
+		respond(c, 200, "", "victim "+req.URL.Path)
+		return true
 	})
 }
 
@@ -265,19 +256,10 @@ func dialQuiet(addr string) net.Conn {
 // is closed too, so the next request is not swallowed as the rest of the
 // body (it used to wait for backend_timeout and get 504).
 func TestEarlyAnswerNotReused(t *testing.T) {
-	be := newBackend(t, func(b *backend, c net.Conn, id int64) {
-		br := bufio.NewReader(c)
-		for {
-			req, err := nethttp.ReadRequest(br)
-			if err != nil {
-				return
-			}
-			b.record(request{Method: req.Method, URI: req.RequestURI, Conn: id})
-			respond(c, 200, "", fmt.Sprintf("conn %d %s", id, req.URL.Path))
-			if _, err := io.Copy(io.Discard, req.Body); err != nil {
-				return
-			}
-		}
+	be := newRequestBackend(t, func(b *backend, c net.Conn, br *bufio.Reader, req *nethttp.Request, id int64, n int) bool {
+		respond(c, 200, "", fmt.Sprintf("conn %d %s", id, req.URL.Path))
+		_, err := io.Copy(io.Discard, req.Body)
+		return err == nil
 	})
 	ts := startProxy(t, []string{be.addr}, "", svcKeys("buffer_backend_connect = 0", `backend_timeout = "2s"`))
 	addr := ts.addrOf("proxy")
@@ -300,23 +282,13 @@ func TestEarlyAnswerNotReused(t *testing.T) {
 // verifyBackend answers OPTIONS * with optionsReply (then closes when it
 // says so) and every other request 200.
 func verifyBackend(t *testing.T, optionsReply string) *backend {
-	return newBackend(t, func(b *backend, c net.Conn, id int64) {
-		br := bufio.NewReader(c)
-		for {
-			req, err := nethttp.ReadRequest(br)
-			if err != nil {
-				return
-			}
-			b.record(request{Method: req.Method, URI: req.RequestURI, Conn: id})
-			if req.Method == "OPTIONS" {
-				io.WriteString(c, optionsReply)
-				if strings.Contains(optionsReply, "close") || strings.HasPrefix(optionsReply, "HTTP/1.0") {
-					return
-				}
-				continue
-			}
-			respond(c, 200, "", "ok")
+	return newHTTPBackend(t, func(b *backend, c net.Conn, req *nethttp.Request, body []byte) bool {
+		if req.Method == "OPTIONS" {
+			io.WriteString(c, optionsReply)
+			return !strings.Contains(optionsReply, "close") && !strings.HasPrefix(optionsReply, "HTTP/1.0")
 		}
+		respond(c, 200, "", "ok")
+		return true
 	})
 }
 
@@ -486,27 +458,19 @@ func TestConnectionNamesHopByHop(t *testing.T) {
 // flakyNode is a backend that answers "name METHOD path body"; when
 // flaky, it resets the connection on /reset and never answers /hang.
 func flakyNode(t *testing.T, name string, flaky bool) *backend {
-	return newBackend(t, func(b *backend, c net.Conn, id int64) {
-		br := bufio.NewReader(c)
-		for {
-			req, err := nethttp.ReadRequest(br)
-			if err != nil {
-				return
+	return newHTTPBackend(t, func(b *backend, c net.Conn, req *nethttp.Request, body []byte) bool {
+		if flaky {
+			switch req.URL.Path {
+			case "/reset":
+				c.(*net.TCPConn).SetLinger(0)
+				return false
+			case "/hang":
+				io.Copy(io.Discard, c)
+				return false
 			}
-			body, _ := io.ReadAll(req.Body)
-			b.record(request{Method: req.Method, URI: req.RequestURI, Body: body, Conn: id})
-			if flaky {
-				switch req.URL.Path {
-				case "/reset":
-					c.(*net.TCPConn).SetLinger(0)
-					return
-				case "/hang":
-					io.Copy(io.Discard, br)
-					return
-				}
-			}
-			respond(c, 200, "", name+" "+req.Method+" "+req.URL.Path+" "+string(body))
 		}
+		respond(c, 200, "", name+" "+req.Method+" "+req.URL.Path+" "+string(body))
+		return true
 	})
 }
 
@@ -517,20 +481,14 @@ func flakyNode(t *testing.T, name string, flaky bool) *backend {
 // not sent twice (the backend may have acted on it before it closed): its
 // client gets 502. The node is blamed for none of it.
 func TestResendReusedClosedUnderIt(t *testing.T) {
-	be := newBackend(t, func(b *backend, c net.Conn, id int64) {
-		br := bufio.NewReader(c)
-		for n := 0; ; n++ {
-			req, err := nethttp.ReadRequest(br)
-			if err != nil {
-				return
-			}
-			body, _ := io.ReadAll(req.Body)
-			b.record(request{Method: req.Method, URI: req.RequestURI, Body: body, Conn: id})
-			if n == 1 {
-				return // the second request on a connection: closed under it
-			}
-			respond(c, 200, "", fmt.Sprintf("conn %d %s %s", id, req.URL.Path, body))
+	be := newRequestBackend(t, func(b *backend, c net.Conn, br *bufio.Reader, req *nethttp.Request, id int64, n int) bool {
+		body, _ := io.ReadAll(req.Body)
+		b.record(request{Method: req.Method, URI: req.RequestURI, Body: body, Conn: id})
+		if n == 1 {
+			return false // the second request on a connection: closed under it
 		}
+		respond(c, 200, "", fmt.Sprintf("conn %d %s %s", id, req.URL.Path, body))
+		return true
 	})
 	ts := startServer(t, oneLoop(proxyTOML([]string{be.addr}, "server_retry = 1", stdProxy)))
 	c := dial(t, ts.addrOf("proxy"))

@@ -285,19 +285,33 @@ func newHTTPBackend(t *testing.T, h httpHandler) *backend {
 }
 
 func newHTTPBackendAt(t *testing.T, addr string, h httpHandler) *backend {
+	return newRequestBackendAt(t, addr, func(b *backend, c net.Conn, br *bufio.Reader, req *nethttp.Request, id int64, n int) bool {
+		body, err := io.ReadAll(req.Body)
+		if err != nil {
+			return false
+		}
+		b.record(request{Method: req.Method, URI: req.RequestURI, Header: req.Header, Body: body, Conn: id})
+		return h(b, c, req, body) && !req.Close
+	})
+}
+
+// requestHandler answers the n-th request (from 0) of backend connection
+// id, whose body is left unread in br (a server may answer first, or
+// never read it). It returns false to close the connection.
+type requestHandler func(b *backend, c net.Conn, br *bufio.Reader, req *nethttp.Request, id int64, n int) bool
+
+// newRequestBackend serves the requests of each connection, one after the
+// other, with h.
+func newRequestBackend(t *testing.T, h requestHandler) *backend {
+	return newRequestBackendAt(t, "127.0.0.1:0", h)
+}
+
+func newRequestBackendAt(t *testing.T, addr string, h requestHandler) *backend {
 	return newBackendAt(t, addr, func(b *backend, c net.Conn, id int64) {
 		br := bufio.NewReader(c)
-		for {
+		for n := 0; ; n++ {
 			req, err := nethttp.ReadRequest(br)
-			if err != nil {
-				return
-			}
-			body, err := io.ReadAll(req.Body)
-			if err != nil {
-				return
-			}
-			b.record(request{Method: req.Method, URI: req.RequestURI, Header: req.Header, Body: body, Conn: id})
-			if !h(b, c, req, body) || req.Close {
+			if err != nil || !h(b, c, br, req, id, n) {
 				return
 			}
 		}
