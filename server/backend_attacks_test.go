@@ -283,3 +283,101 @@ func queueBehindHEAD(t *testing.T, ts *testServer, path string, arrived func() b
 	waitFor(t, "victim queued", func() bool { return ts.ServiceStatus("proxy").PendClients == 1 })
 	return attacker, victim
 }
+
+// TestErrorRetryNeverDropsAStreamedBody: a GET whose body streamed to the
+// backend gets a 5xx; enable_error_retries must not retry it, since the
+// retry would send the head (Content-Length: N) with no body. A backend that answers a GET before reading its body (nginx
+// does, for a static file, then discards the body) keeps the connection
+// expecting N more bytes; plb pools it, and the next request written on
+// it is eaten as that body. The attacker aligns N with its own next
+// request's head so that its body is read as requests plb never saw, and
+// the answer to the last of them goes to the next client.
+func TestErrorRetryNeverDropsAStreamedBody(t *testing.T) {
+	var flaked atomic.Bool
+	be := newRequestBackend(t, func(b *backend, c net.Conn, br *bufio.Reader, req *nethttp.Request, id int64, n int) bool {
+		b.record(request{Method: req.Method, URI: req.RequestURI, Conn: id})
+		switch {
+		case req.RequestURI == "/flaky" && !flaked.Swap(true):
+			io.Copy(io.Discard, req.Body)
+			respond(c, 503, "", "busy")
+			return false
+		case req.RequestURI == "/poison":
+			time.Sleep(300 * time.Millisecond)
+			respond(c, 200, "", "POISON")
+		default:
+			respond(c, 200, "", "for "+req.RequestURI) // answer first ...
+		}
+		io.Copy(io.Discard, req.Body) // ... then discard the body
+		return true
+	})
+	ts := startServer(t, oneLoop(proxyTOML([]string{be.addr}, "server_retry = 100",
+		svcKeys("enable_error_retries = true", `error_retry_schedule = "0"`))))
+	addr := ts.addrOf("proxy")
+
+	s1 := "GET /s1 HTTP/1.1\r\nHost: x\r\n\r\n"
+	s2 := "GET /poison HTTP/1.1\r\nHost: x\r\n\r\n"
+	// The first body is over buffer_backend_connect (100k by default), so
+	// it streams; n is its length, what the retried request leaves owed.
+	const n = 120000
+	// The head plb writes for the attacker's second request, whose body
+	// pads it to n bytes before s1 and s2.
+	h2 := func(m int) string {
+		return fmt.Sprintf("GET /c HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\nX-Forwarded-For: 127.0.0.1\r\nConnection: keep-alive\r\n\r\n", m)
+	}
+	pad := n - len(h2(100000))
+	m := pad + len(s1) + len(s2)
+	if len(h2(m)) != len(h2(100000)) {
+		t.Fatal("digits")
+	}
+
+	atk := dial(t, addr)
+	atk.send(fmt.Sprintf("GET /flaky HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n", n))
+	atk.send(strings.Repeat("z", n-1000))
+	time.Sleep(100 * time.Millisecond) // past buffer_backend_connect: streamed
+	atk.send(strings.Repeat("z", 1000))
+	resp, body := atk.read("GET")
+	t.Logf("attacker 1 (GET /flaky): %d %q", resp.StatusCode, body)
+	resp, body = atk.do(fmt.Sprintf("GET /c HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n", m) + strings.Repeat("p", pad) + s1 + s2)
+	t.Logf("attacker 2 (GET /c): %d %q", resp.StatusCode, body)
+
+	vic := dial(t, addr)
+	resp, body = vic.do("GET /private HTTP/1.1\r\nHost: x\r\n\r\n")
+	t.Logf("victim (GET /private): %d %q", resp.StatusCode, body)
+	var uris []string
+	for _, r := range be.requests() {
+		uris = append(uris, fmt.Sprintf("%s@%d", r.URI, r.Conn))
+	}
+	t.Logf("backend saw: %v", uris)
+	if body != "for /private" {
+		t.Errorf("victim got %q, want %q", body, "for /private")
+	}
+}
+
+// TestHeldBodyGoesWithItsRequestOnly: a GET whose body is held whole,
+// 5xx-retried, then a bodiless request on the same connection, then
+// another client: each backend request carries its own body only.
+func TestHeldBodyGoesWithItsRequestOnly(t *testing.T) {
+	var flaked atomic.Bool
+	be := newHTTPBackend(t, func(b *backend, c net.Conn, req *nethttp.Request, body []byte) bool {
+		if req.RequestURI == "/flaky" && !flaked.Swap(true) {
+			respond(c, 503, "", "busy")
+			return false
+		}
+		respond(c, 200, "", req.RequestURI+":"+string(body))
+		return true
+	})
+	ts := startServer(t, oneLoop(proxyTOML([]string{be.addr}, "server_retry = 100",
+		svcKeys("enable_error_retries = true", `error_retry_schedule = "0"`))))
+	addr := ts.addrOf("proxy")
+	a := dial(t, addr)
+	_, body := a.do("GET /flaky HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\n\r\nsecret")
+	t.Logf("1: %q", body)
+	_, body2 := a.do("GET /next HTTP/1.1\r\nHost: x\r\n\r\n")
+	t.Logf("2: %q", body2)
+	b := dial(t, addr)
+	_, body3 := b.do("GET /other HTTP/1.1\r\nHost: x\r\n\r\n")
+	t.Logf("3: %q", body3)
+	if body != "/flaky:secret" || body2 != "/next:" || body3 != "/other:" {
+		t.Errorf("bodies %q %q %q", body, body2, body3)
+	}
+}

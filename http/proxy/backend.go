@@ -363,8 +363,11 @@ func (be *backend) readHead(data []byte) int {
 		cl.svc.Stats.Status[r.Status/100].Add(1)
 	}
 	st := cl.st
+	// Only a request that can go out whole again: a body that streamed
+	// is gone, and its head alone would leave the backend reading the
+	// next request as that body.
 	if r.Status >= 500 && st.Svc.EnableErrorRetries && cl.retries < len(st.Svc.ErrorRetrySchedule) &&
-		cl.idempotent {
+		cl.idempotent && cl.bodySent == 0 {
 		be.retryAfterError()
 		return len(data)
 	}
