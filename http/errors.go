@@ -59,7 +59,8 @@ var (
 	errCLTooLarge   = &Error{400, "Content-Length too large"}
 	errMultiCL      = &Error{400, "differing Content-Length values"}
 	errCLAndTE      = &Error{400, "Content-Length with Transfer-Encoding"}
-	errBadTE        = &Error{400, "Transfer-Encoding must end with chunked"}
+	errTEUnknown    = &Error{501, "Transfer-Encoding other than chunked not implemented"}
+	errTEAmbiguous  = &Error{400, "Transfer-Encoding other than one field holding chunked"}
 	errChunkedTwice = &Error{400, "Transfer-Encoding chunked applied more than once"}
 	errBadTEToken   = &Error{400, "invalid Transfer-Encoding"}
 	errTE10         = &Error{400, "Transfer-Encoding in an HTTP/1.0 request"}

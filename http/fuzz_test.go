@@ -41,7 +41,7 @@ func checkRequest(t *testing.T, data []byte, l Limits) {
 			t.Fatalf("n = %d with error %v", n, err)
 		}
 		switch s := err.(*Error).Status; s {
-		case 400, 414, 431, 505:
+		case 400, 414, 431, 501, 505:
 		default:
 			t.Fatalf("status %d", s)
 		}

@@ -73,6 +73,9 @@ func fieldKind(name []byte) int {
 type framing struct {
 	contentLength int64 // -1 when there is no Content-Length
 	te            bool  // a Transfer-Encoding field was present
+	teFields      int   // how many Transfer-Encoding fields there were
+	teCodings     int   // how many codings they listed
+	teEmpty       bool  // a field or list element was empty
 	teIdentity    bool  // every coding seen so far is "identity"
 	teBadToken    bool  // a coding is not a token, or chunked has parameters
 	teChunked     int   // how many times chunked was listed
@@ -114,39 +117,53 @@ func (f *framing) addContentLength(v []byte) error {
 // verdict is left to the caller, which knows whether it reads a request.
 func (f *framing) addTransferEncoding(v []byte) {
 	f.te = true
-	for len(v) > 0 {
-		var e []byte
-		e, v = nextElement(v)
-		if len(e) == 0 {
-			continue // empty list elements are allowed (RFC 9110 5.6.1)
+	f.teFields++
+	for {
+		e, rest := nextElement(v)
+		f.addCoding(e)
+		if rest == nil {
+			return
 		}
-		name, params := e, false
-		for i, c := range e {
-			if c == ';' {
-				name, params = TrimOWS(e[:i]), true
-				break
-			}
+		v = rest
+	}
+}
+
+// addCoding folds one element of a Transfer-Encoding list into f.
+func (f *framing) addCoding(e []byte) {
+	if len(e) == 0 {
+		// Empty list elements are allowed (RFC 9110 5.6.1), and read
+		// differently by different servers: an empty value, "chunked,"
+		// and ", chunked" all note one.
+		f.teEmpty = true
+		return
+	}
+	f.teCodings++
+	name, params := e, false
+	for i, c := range e {
+		if c == ';' {
+			name, params = TrimOWS(e[:i]), true
+			break
 		}
-		if len(name) == 0 {
+	}
+	if len(name) == 0 {
+		f.teBadToken = true
+		return
+	}
+	for _, c := range name {
+		if !isToken(c) {
 			f.teBadToken = true
-			continue
 		}
-		for _, c := range name {
-			if !isToken(c) {
-				f.teBadToken = true
-			}
+	}
+	chunked := equalFoldLower(name, "chunked")
+	if chunked {
+		f.teChunked++
+		if params {
+			f.teBadToken = true
 		}
-		chunked := equalFoldLower(name, "chunked")
-		if chunked {
-			f.teChunked++
-			if params {
-				f.teBadToken = true
-			}
-		}
-		f.teLastChunked = chunked
-		if !equalFoldLower(name, "identity") {
-			f.teIdentity = false
-		}
+	}
+	f.teLastChunked = chunked
+	if !equalFoldLower(name, "identity") {
+		f.teIdentity = false
 	}
 }
 

@@ -284,8 +284,16 @@ func (h *RequestHead) interpret(chunked10 bool) error {
 			return errBadTEToken
 		case f.teChunked > 1:
 			return errChunkedTwice
-		case !f.teLastChunked:
-			return errBadTE
+		case f.teCodings > f.teChunked:
+			// A coding plb does not implement ("gzip", "identity,
+			// chunked", "foo, chunked"): a backend may decode the
+			// list differently, so it is never forwarded (nginx
+			// answers 501 too).
+			return errTEUnknown
+		case f.teChunked == 0 || f.teFields > 1 || f.teEmpty:
+			// "chunked," or a second, empty Transfer-Encoding
+			// line: only one field holding only "chunked" passes.
+			return errTEAmbiguous
 		}
 		h.Chunked = true
 		if h.Minor == 0 {

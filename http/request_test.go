@@ -82,10 +82,7 @@ var reqCases = []reqCase{
 	{name: "chunked case-insensitive", in: "POST / HTTP/1.1\r\n" + host + "transfer-encoding: ChunKed\r\n\r\n", check: func(t *testing.T, r reqResult) {
 		want(t, r.Chunked, true)
 	}},
-	{name: "gzip then chunked", in: "POST / HTTP/1.1\r\n" + host + "Transfer-Encoding: gzip, chunked\r\n\r\n", check: func(t *testing.T, r reqResult) {
-		want(t, r.Chunked, true)
-	}},
-	{name: "TE over two fields", in: "POST / HTTP/1.1\r\n" + host + "Transfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n", check: func(t *testing.T, r reqResult) {
+	{name: "TE chunked with OWS and case", in: "POST / HTTP/1.1\r\n" + host + "Transfer-Encoding:  ChunKed \r\n\r\n", check: func(t *testing.T, r reqResult) {
 		want(t, r.Chunked, true)
 	}},
 	{name: "HTTP/1.0 keep-alive", in: "GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n", check: func(t *testing.T, r reqResult) {
@@ -179,9 +176,19 @@ var reqCases = []reqCase{
 	{name: "CL two numbers", in: "POST / HTTP/1.1\r\n" + host + "Content-Length: 5 5\r\n\r\n", status: 400},
 	{name: "CL hex", in: "POST / HTTP/1.1\r\n" + host + "Content-Length: 0x5\r\n\r\n", status: 400},
 	{name: "CL overflow", in: "POST / HTTP/1.1\r\n" + host + "Content-Length: 9223372036854775808\r\n\r\n", status: 400, msg: "Content-Length too large"},
-	{name: "TE gzip alone", in: "POST / HTTP/1.1\r\n" + host + "Transfer-Encoding: gzip\r\n\r\n", status: 400, msg: "Transfer-Encoding must end with chunked"},
-	{name: "TE chunked then gzip", in: "POST / HTTP/1.1\r\n" + host + "Transfer-Encoding: chunked, gzip\r\n\r\n", status: 400},
-	{name: "TE identity", in: "POST / HTTP/1.1\r\n" + host + "Transfer-Encoding: identity\r\n\r\n", status: 400},
+	// Only one Transfer-Encoding field holding only chunked is read:
+	// anything else is read differently by some backend (issue 12).
+	{name: "TE gzip alone", in: "POST / HTTP/1.1\r\n" + host + "Transfer-Encoding: gzip\r\n\r\n", status: 501, msg: "Transfer-Encoding other than chunked not implemented"},
+	{name: "TE chunked then gzip", in: "POST / HTTP/1.1\r\n" + host + "Transfer-Encoding: chunked, gzip\r\n\r\n", status: 501},
+	{name: "TE identity", in: "POST / HTTP/1.1\r\n" + host + "Transfer-Encoding: identity\r\n\r\n", status: 501},
+	{name: "TE gzip then chunked", in: "POST / HTTP/1.1\r\n" + host + "Transfer-Encoding: gzip, chunked\r\n\r\n", status: 501},
+	{name: "TE identity then chunked", in: "POST / HTTP/1.1\r\n" + host + "Transfer-Encoding: identity, chunked\r\n\r\n", status: 501},
+	{name: "TE foo then chunked", in: "POST / HTTP/1.1\r\n" + host + "Transfer-Encoding: foo, chunked\r\n\r\n", status: 501},
+	{name: "TE over two fields", in: "POST / HTTP/1.1\r\n" + host + "Transfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n", status: 501},
+	{name: "TE chunked trailing comma", in: "POST / HTTP/1.1\r\n" + host + "Transfer-Encoding: chunked,\r\n\r\n", status: 400, msg: "Transfer-Encoding other than one field holding chunked"},
+	{name: "TE leading comma", in: "POST / HTTP/1.1\r\n" + host + "Transfer-Encoding: , chunked\r\n\r\n", status: 400},
+	{name: "TE second empty line", in: "POST / HTTP/1.1\r\n" + host + "Transfer-Encoding: chunked\r\nTransfer-Encoding:\r\n\r\n", status: 400},
+	{name: "TE empty line first", in: "POST / HTTP/1.1\r\n" + host + "Transfer-Encoding:\r\nTransfer-Encoding: chunked\r\n\r\n", status: 400},
 	{name: "TE empty", in: "POST / HTTP/1.1\r\n" + host + "Transfer-Encoding:\r\n\r\n", status: 400},
 	{name: "TE chunked twice", in: "POST / HTTP/1.1\r\n" + host + "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n", status: 400, msg: "Transfer-Encoding chunked applied more than once"},
 	{name: "TE chunked with parameter", in: "POST / HTTP/1.1\r\n" + host + "Transfer-Encoding: chunked;q=1\r\n\r\n", status: 400},
@@ -197,7 +204,7 @@ var reqCases = []reqCase{
 	{name: "TE in HTTP/1.0 allowed, with CL", in: "PUT /f HTTP/1.0\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n",
 		limits: Limits{ChunkedHTTP10: true}, status: 400},
 	{name: "TE in HTTP/1.0 allowed, not chunked", in: "PUT /f HTTP/1.0\r\nTransfer-Encoding: gzip\r\n\r\n",
-		limits: Limits{ChunkedHTTP10: true}, status: 400},
+		limits: Limits{ChunkedHTTP10: true}, status: 501},
 	{name: "obs-fold", in: "GET / HTTP/1.1\r\n" + host + "X: a\r\n b\r\n\r\n", status: 400, msg: "obs-fold (header line starting with whitespace)"},
 	{name: "obs-fold tab", in: "GET / HTTP/1.1\r\n" + host + "X: a\r\n\tb\r\n\r\n", status: 400},
 	{name: "whitespace before first header", in: "GET / HTTP/1.1\r\n " + host + "\r\n", status: 400},

@@ -381,3 +381,46 @@ func TestHeldBodyGoesWithItsRequestOnly(t *testing.T) {
 		t.Errorf("bodies %q %q %q", body, body2, body3)
 	}
 }
+
+// TestAmbiguousTransferEncodingRefused: a Transfer-Encoding other than one
+// field holding only "chunked" is answered by plb (501 for a coding it
+// does not implement, 400 for an ambiguous list) and closed; nothing of it
+// reaches the backend, which might read the list differently (some take
+// the first coding, some ignore unknown ones) and desync.
+func TestAmbiguousTransferEncodingRefused(t *testing.T) {
+	be := newHTTPBackend(t, func(b *backend, c net.Conn, req *nethttp.Request, body []byte) bool {
+		respond(c, 200, "", "page "+req.URL.Path)
+		return true
+	})
+	ts := startServer(t, oneLoop(proxyTOML([]string{be.addr}, "server_retry = 100", stdProxy)))
+	addr := ts.addrOf("proxy")
+	body := "5\r\nhello\r\n0\r\n\r\n"
+	for _, tc := range []struct {
+		te     string // the Transfer-Encoding lines
+		status int
+	}{
+		{"Transfer-Encoding: identity, chunked\r\n", 501},
+		{"Transfer-Encoding: foo, chunked\r\n", 501},
+		{"Transfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n", 501},
+		{"Transfer-Encoding: chunked,\r\n", 400},
+		{"Transfer-Encoding: chunked\r\nTransfer-Encoding:\r\n", 400},
+		{"Transfer-Encoding: , chunked\r\n", 400},
+	} {
+		c := dial(t, addr)
+		resp, _ := c.do("POST /smuggle HTTP/1.1\r\nHost: t\r\n" + tc.te + "\r\n" + body)
+		if resp.StatusCode != tc.status {
+			t.Errorf("%q: status %d, want %d", tc.te, resp.StatusCode, tc.status)
+		}
+		c.expectClosed()
+	}
+	// The one form plb reads goes through.
+	c := dial(t, addr)
+	if resp, got := c.do("POST /ok HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n" + body); resp.StatusCode != 200 || got != "page /ok" {
+		t.Fatalf("plain chunked POST: %d %q", resp.StatusCode, got)
+	}
+	for _, r := range be.requests() {
+		if r.URI == "/smuggle" {
+			t.Errorf("an ambiguous Transfer-Encoding reached the backend: %s %s", r.Method, r.URI)
+		}
+	}
+}
