@@ -1,3 +1,24 @@
+// Copyright (c) 2019 Andy Pan
+// Copyright (c) 2017 Joshua J Baker
+// Copyright 2026 The plb Authors
+//
+// Licensed under the Apache License, Version 2.0 (the "License");
+// you may not use this file except in compliance with the License.
+// You may obtain a copy of the License at
+//
+//     http://www.apache.org/licenses/LICENSE-2.0
+//
+// Unless required by applicable law or agreed to in writing, software
+// distributed under the License is distributed on an "AS IS" BASIS,
+// WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+// See the License for the specific language governing permissions and
+// limitations under the License.
+//
+// This file follows gnet v2.10.0's pkg/netpoll/poller_epoll_default.go
+// (github.com/panjf2000/gnet) and was changed by the plb authors: the
+// poller type below says how (level-triggered EPOLLRDHUP, one
+// EPOLL_CTL_MOD for a write-only interest, plb's task limits). See NOTICE.
+
 package engine
 
 import (
