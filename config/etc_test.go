@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"testing"
 
 	"github.com/plb/plb/etc"
@@ -40,6 +41,7 @@ func TestEtcSamples(t *testing.T) {
 			continue
 		}
 		assertRoundTrip(t, c)
+		assertNoEphemeralPorts(t, f, c)
 	}
 	if seen != len(want) {
 		t.Errorf("found %d of the %d samples", seen, len(want))
@@ -48,9 +50,10 @@ func TestEtcSamples(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	assertNoEphemeralPorts(t, "(embedded default)", c)
 	rp := c.Service("balancer")
 	if rp == nil || rp.Listen != "127.0.0.1:8080" || c.Pool(rp.Pool).BalanceMethod != BalanceRoundRobin ||
-		len(c.Pool(rp.Pool).Nodes) != 2 || c.Service("mgmt").Listen != "127.0.0.1:60000" {
+		len(c.Pool(rp.Pool).Nodes) != 2 || c.Service("mgmt").Listen != "127.0.0.1:16000" {
 		t.Errorf("embedded default: %s", c.MarshalTOML())
 	}
 	for _, name := range []string{"web1", "web2"} {
@@ -84,6 +87,28 @@ func TestPlbTOMLMentionsEveryKey(t *testing.T) {
 	for _, k := range keys {
 		if !regexp.MustCompile(`(?m)^#? ?"?` + regexp.QuoteMeta(k) + `"? = `).Match(data) {
 			t.Errorf("etc/plb.toml does not mention %s", k)
+		}
+	}
+}
+
+// Linux's default ephemeral port range (net.ipv4.ip_local_port_range): a
+// listener there may find its port taken by some outgoing connection on a
+// busy machine. The demo's console once listened on 60000 and failed to
+// bind so.
+const ephemeralLow, ephemeralHigh = 32768, 60999
+
+// assertNoEphemeralPorts fails for a service of a sample that listens on a
+// port in the ephemeral range.
+func assertNoEphemeralPorts(t *testing.T, name string, c *Config) {
+	t.Helper()
+	for _, s := range c.Services {
+		if s.Listen == "" {
+			continue
+		}
+		_, port := splitListen(s.Listen)
+		if n, err := strconv.Atoi(port); err == nil && n >= ephemeralLow && n <= ephemeralHigh {
+			t.Errorf("%s: service %s listens on %s, inside Linux's ephemeral port range %d-%d: pick a port below %d (Perlbal's samples use 16000)",
+				name, s.Name, s.Listen, ephemeralLow, ephemeralHigh, ephemeralLow)
 		}
 	}
 }

@@ -4,7 +4,7 @@
 //   - default.toml: used when no configuration file is given: a reverse
 //     proxy on 127.0.0.1:8080 balancing round-robin over two web servers on
 //     127.0.0.1:8081 and :8082 that serve the current directory, and a
-//     management console on 127.0.0.1:60000.
+//     management console on 127.0.0.1:16000.
 //   - plb.toml: every TOML key, annotated.
 //   - perlbal.conf: a Perlbal configuration (reverse proxy, web server,
 //     selector, management), annotated.

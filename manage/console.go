@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/plb/plb/config"
+	"github.com/plb/plb/internal/version"
 	"github.com/plb/plb/pool"
 )
 
@@ -162,7 +163,7 @@ func (mc *console) command(cmd string) {
 		st := rt.StartTime()
 		mc.printf("starttime %d", st.Unix())
 		mc.printf("uptime %d", int64(time.Since(st).Seconds()))
-		mc.printf("version %s", Version)
+		mc.printf("version %s", version.Version)
 		mc.end()
 	case "nodes", "node":
 		mc.nodes(base, args)

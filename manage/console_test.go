@@ -11,6 +11,7 @@ import (
 
 	"github.com/plb/plb/config"
 	"github.com/plb/plb/engine"
+	"github.com/plb/plb/internal/version"
 )
 
 const testConf = `LOAD vhosts
@@ -160,8 +161,8 @@ func TestConsoleFigures(t *testing.T) {
 	rt := testRuntime(t)
 	cl := dialConsole(t, startConsole(t, New("mgmt", rt)))
 	for _, tc := range []struct{ cmd, pattern string }{
-		{"uptime", `^starttime \d+\nuptime 9\d\nversion 1\.80-plb\n\.$`},
-		{"version", `^starttime \d+\nuptime 9\d\nversion 1\.80-plb\n\.$`},
+		{"uptime", `^starttime \d+\nuptime 9\d\nversion ` + regexp.QuoteMeta(version.Version) + `\n\.$`},
+		{"version", `^starttime \d+\nuptime 9\d\nversion ` + regexp.QuoteMeta(version.Version) + `\n\.$`},
 		{"proc", fmt.Sprintf(`^time: \d+\npid: %d\nutime: [\d.]+ \(\+[\d.]+\)\nstime: [\d.]+ \(\+[\d.]+\)\nreqs: 7 \(\+7\)\n\.$`, os.Getpid())},
 		{"proc", `\nreqs: 7 \(\+0\)\n\.$`},
 		{"fd", `^max \d+\ncur \d+\n\.$`},

@@ -132,9 +132,6 @@ type Runtime interface {
 	Draining() bool
 }
 
-// Version is what uptime and version print.
-const Version = "1.80-plb"
-
 // Service is a running management service.
 type Service struct {
 	Name   string

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/plb/plb/config"
+	"github.com/plb/plb/internal/version"
 )
 
 // snapshot is every figure of the status page, /status.json and /metrics,
@@ -108,7 +109,7 @@ func (mc *console) snapshot() *snapshot {
 	start := rt.StartTime()
 	rf := goFigures()
 	sn := &snapshot{
-		Version: Version, Pid: os.Getpid(), Start: start, Uptime: time.Since(start).Seconds(),
+		Version: version.Version, Pid: os.Getpid(), Start: start, Uptime: time.Since(start).Seconds(),
 		Go: goSnap{rf.goroutines, rf.heapObjects, rf.heapBytes, rf.gcCycles},
 	}
 	for _, name := range serviceNames(cfg) {

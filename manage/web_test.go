@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/plb/plb/config"
+	"github.com/plb/plb/internal/version"
 )
 
 // httpGet sends raw as the first bytes of a management connection and
@@ -134,6 +135,9 @@ func TestHTTPStatusJSON(t *testing.T) {
 	var sn snapshot
 	if err := json.Unmarshal([]byte(body), &sn); err != nil {
 		t.Fatalf("%v\n%s", err, body)
+	}
+	if sn.Version != version.Version {
+		t.Errorf("status.json version %q, want %q (internal/version: one version everywhere)", sn.Version, version.Version)
 	}
 	var proxy *serviceSnap
 	for i := range sn.Services {

@@ -16,11 +16,9 @@ import (
 	"github.com/plb/plb/chroot"
 	"github.com/plb/plb/config"
 	"github.com/plb/plb/etc"
+	"github.com/plb/plb/internal/version"
 	"github.com/plb/plb/server"
 )
-
-// version is the plb release.
-const version = "0.1.0"
 
 const usage = `usage: plb [options]
   -c, --config FILE    configuration file: TOML, Perlbal or PLB syntax
@@ -134,7 +132,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stdout, usage)
 		return 0
 	case errors.Is(err, errVersion):
-		fmt.Fprintf(stdout, "plb %s (Perlbal 1.80 and PLB 0.3 compatible)\n", version)
+		fmt.Fprintf(stdout, "plb %s (%s)\n", version.Version, version.Compatible)
 		return 0
 	case err != nil:
 		fmt.Fprint(stderr, usage)
@@ -289,7 +287,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			defer func() { pprof.StopCPUProfile(); pf.Close() }()
 		}
 	}
-	log.Info("plb running", "version", version, "config", cfg.File, "workers", len(srv.Engine().Loops()), "pid", os.Getpid())
+	log.Info("plb running", "version", version.Version, "config", cfg.File, "workers", len(srv.Engine().Loops()), "pid", os.Getpid())
 	st.ok()
 	notify.send(fmt.Sprintf("READY=1\nSTATUS=serving\nMAINPID=%d", os.Getpid()))
 

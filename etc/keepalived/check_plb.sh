@@ -5,10 +5,10 @@
 #
 #   check_plb.sh [BASE_URL [MAINT_FILE]]
 #
-# BASE_URL default http://127.0.0.1:60000, MAINT_FILE default
+# BASE_URL default http://127.0.0.1:16000, MAINT_FILE default
 # /etc/keepalived/plb.maintenance (also: $PLB_MGMT_URL, $PLB_MAINT_FILE).
 # BASE_URL is plb's management service ([service.mgmt] role = "management",
-# listen = "127.0.0.1:60000"). The check:
+# listen = "127.0.0.1:16000"). The check:
 #   GET /healthz      200 -> healthy; 503 (plb is draining after SIGTERM or
 #                     "shutdown graceful") or anything else -> unhealthy;
 #                     404 (a plb without /healthz) -> fall back to:
@@ -23,7 +23,7 @@
 # $PLB_CHECK_TIMEOUT: curl's --max-time in seconds (default 2; keep it
 # below the vrrp_script's timeout).
 
-base=${1:-${PLB_MGMT_URL:-http://127.0.0.1:60000}}
+base=${1:-${PLB_MGMT_URL:-http://127.0.0.1:16000}}
 maint=${2:-${PLB_MAINT_FILE:-/etc/keepalived/plb.maintenance}}
 t=${PLB_CHECK_TIMEOUT:-2}
 

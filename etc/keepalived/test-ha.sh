@@ -15,7 +15,7 @@
 #
 # In a and b plb runs a reverse proxy on 0.0.0.0:8080 over a web server on
 # 127.0.0.1:8081 whose index.html says "host A" or "host B", and its
-# management service on 127.0.0.1:60000 (which check_plb.sh asks).
+# management service on 127.0.0.1:16000 (which check_plb.sh asks).
 #
 # Phases: (1) A becomes master, the client gets "host A" from 10.99.0.100;
 # (2) plb on A is killed (SIGKILL): the time until the client gets "host B"
@@ -161,7 +161,7 @@ docroot = "$work/$h/www"
 
 [service.mgmt]
 role = "management"
-listen = "127.0.0.1:60000"
+listen = "127.0.0.1:16000"
 EOF
 done
 
@@ -183,7 +183,7 @@ plb_back_on_a() {
 }
 
 # check HOST: check_plb.sh inside HOST's namespace (what keepalived runs).
-check() { ip netns exec "$(ns_of "$1")" "$work/check_plb.sh" http://127.0.0.1:60000 "$work/$1/maintenance" 2>/dev/null; }
+check() { ip netns exec "$(ns_of "$1")" "$work/check_plb.sh" http://127.0.0.1:16000 "$work/$1/maintenance" 2>/dev/null; }
 
 # wait_for SECONDS DESCRIPTION COMMAND...: poll every 0.1 s.
 wait_for() {
@@ -215,7 +215,7 @@ cp_a http://127.0.0.1:8081 "$work/a/maintenance" || die "check_plb.sh: /healthz 
 rm -f "$work/a/www/status.json"
 cp_a http://127.0.0.1:1 "$work/a/maintenance" && die "check_plb.sh: nothing listening passed"
 touch "$work/a/maintenance"
-cp_a http://127.0.0.1:60000 "$work/a/maintenance" && die "check_plb.sh: maintenance file passed"
+cp_a http://127.0.0.1:16000 "$work/a/maintenance" && die "check_plb.sh: maintenance file passed"
 rm -f "$work/a/maintenance"
 log "check_plb.sh: /healthz 200 ok; 404 then /status.json 200 ok, 404 fails; refused fails; maintenance fails"
 
@@ -234,7 +234,7 @@ make_conf() { # HOST SELF PEER PRIORITY
 		-e "s/@SELF@/$2/g; s/@PEER@/$3/g; s/192\.0\.2\.100\b/$vip/g" \
 		-e "s/^\( *priority\) 150\b/\1 $4/" \
 		-e "s/^\( *router_id\) plb_a\b/\1 plb_$1/" \
-		-e "s|\"/etc/keepalived/check_plb.sh\"|\"$work/check_plb.sh http://127.0.0.1:60000 $work/$1/maintenance\"|" \
+		-e "s|\"/etc/keepalived/check_plb.sh\"|\"$work/check_plb.sh http://127.0.0.1:16000 $work/$1/maintenance\"|" \
 		-e "s|^\( *\)# notify \"/etc/keepalived/notify_plb.sh\"|\1notify \"$work/notify.sh $1\"|" \
 		"$conf" >"$work/$1/keepalived.conf"
 	for want in "unicast_src_ip $2" "^ *$3\b" "$vip/24 dev eth0" "priority $4\b" "notify \"$work" "script \"$work/check_plb.sh"; do
