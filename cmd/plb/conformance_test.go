@@ -32,33 +32,42 @@ var conformanceDeviations = map[string][]string{
 	"32-pipelining.t": {"pipelined when not expecting it"},
 }
 
+// perlbalRunner runs Perlbal 1.80's test files against a program; it fetches
+// them from Debian's source package perlbal into a cache on first use.
+const perlbalRunner = "testdata/perlbal/run"
+
+// perlbalUnprepared is perlbalRunner's exit status when it cannot run the
+// tests (a Perl dependency missing, the fetch failed); it says why.
+const perlbalUnprepared = 3
+
 // TestPerlbalConformance runs Perlbal's own black-box tests against the plb
-// binary through ../shared/conformance/perlbal/run. Outside CI it is
-// skipped when the runner or its Perl dependencies are missing; under CI
-// (CI=true) that is a failure, so a green CI always means they ran.
+// binary through testdata/perlbal/run. Outside CI it is skipped when the
+// runner cannot run them (its message says why: Perl dependencies, the fetch
+// of Perlbal's test files from Debian); under CI (CI=true) that is a
+// failure, so a green CI always means they ran.
 func TestPerlbalConformance(t *testing.T) {
 	if testing.Short() {
 		t.Skip("short mode")
 	}
-	root, err := filepath.Abs("../..")
+	runner, err := filepath.Abs(perlbalRunner)
 	if err != nil {
 		t.Fatal(err)
 	}
-	runner := filepath.Join(root, "..", "shared", "conformance", "perlbal", "run")
-	missing := ""
-	if _, err := os.Stat(runner); err != nil {
-		missing = "no conformance runner at " + runner
-	} else if err := exec.Command("perl", "-MNet::Netmask", "-MLWP::UserAgent", "-MDanga::Socket", "-e1").Run(); err != nil {
-		missing = "perl test dependencies missing (apt-get install perlbal libnet-netmask-perl libwww-perl)"
-	}
-	if missing != "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal(missing)
+	out, err := combinedOutput(exec.Command("bash", runner, "--prepare"), 5*time.Minute)
+	if err != nil {
+		var exit *exec.ExitError
+		if errors.As(err, &exit) && exit.ExitCode() == perlbalUnprepared {
+			msg := "Perlbal conformance not run: " + strings.TrimSpace(out)
+			if os.Getenv("CI") != "" {
+				t.Fatal(msg)
+			}
+			t.Skip(msg)
 		}
-		t.Skip(missing)
+		t.Fatalf("%s --prepare: %v\n%s", perlbalRunner, err, out)
 	}
+	t.Logf("%s", strings.TrimSpace(out))
 	bin := plbBinary(t)
-	out, err := runConformance(t, runner, bin, conformanceFiles...)
+	out, err = runConformance(t, runner, bin, conformanceFiles...)
 	if err != nil || !strings.Contains(out, "Result: PASS") {
 		t.Fatalf("Perlbal conformance failed: %v\n%s", err, out)
 	}
@@ -76,13 +85,36 @@ func TestPerlbalConformance(t *testing.T) {
 	}
 }
 
-// runConformance runs Perlbal test files against bin.
+// runConformance runs Perlbal test files against bin. The servers'
+// configurations and output are in a temporary directory; when the run
+// fails, the output ends with their last lines.
 func runConformance(t *testing.T, runner, bin string, files ...string) (string, error) {
-	cmd := exec.Command(runner, append([]string{bin}, files...)...)
-	cmd.Env = append(os.Environ(), "PERLBAL_T_TIMEOUT=300", "TMPDIR="+t.TempDir())
+	logs := t.TempDir()
+	cmd := exec.Command("bash", append([]string{runner, bin}, files...)...)
+	cmd.Env = append(os.Environ(), "PERLBAL_T_TIMEOUT=300", "PERLBAL_T_LOGS="+logs, "TMPDIR="+t.TempDir())
 	out, err := combinedOutput(cmd, 6*time.Minute)
 	if errors.Is(err, errHung) {
-		t.Fatalf("conformance run hung:\n%s", out)
+		t.Fatalf("conformance run hung:\n%s%s", out, serverLogTails(logs))
+	}
+	if err != nil {
+		out += serverLogTails(logs)
 	}
 	return out, err
+}
+
+// serverLogTails returns the last lines of each server log in dir.
+func serverLogTails(dir string) string {
+	paths, _ := filepath.Glob(filepath.Join(dir, "server-*.log"))
+	var b strings.Builder
+	for _, p := range paths {
+		data, err := os.ReadFile(p)
+		text := strings.TrimSpace(string(data))
+		if err != nil || text == "" {
+			continue
+		}
+		lines := strings.Split(text, "\n")
+		lines = lines[max(0, len(lines)-20):]
+		fmt.Fprintf(&b, "\n-- %s (last lines):\n%s\n", filepath.Base(p), strings.Join(lines, "\n"))
+	}
+	return b.String()
 }
