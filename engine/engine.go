@@ -98,6 +98,9 @@ type Engine struct {
 	wg       sync.WaitGroup
 	stopTick chan struct{}
 	conns    atomic.Int64 // open connections over all loops
+	// clients counts accepted connections over all listeners (refused
+	// ones aside); maxClients caps them (0: no cap; SetMaxClients).
+	clients, maxClients atomic.Int64
 
 	// listening are the open listeners (Listen refuses a port another
 	// process listens on, not one of these).
@@ -121,6 +124,16 @@ func New(cfg Config) (*Engine, error) {
 	}
 	return e, nil
 }
+
+// SetMaxClients caps the accepted connections of all listeners together
+// (0: no cap). At the cap a new client is refused as at a listener's
+// MaxConns; the connections already open are not touched. Safe from any
+// goroutine.
+func (e *Engine) SetMaxClients(n int) { e.maxClients.Store(int64(n)) }
+
+// Clients returns the number of accepted connections open over all
+// listeners. Safe from any goroutine.
+func (e *Engine) Clients() int64 { return e.clients.Load() }
 
 // Loops returns the engine's loops. Safe from any goroutine.
 func (e *Engine) Loops() []*Loop { return e.loops }

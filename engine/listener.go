@@ -27,6 +27,9 @@ type ListenConfig struct {
 	// open are not touched. Clients therefore learn at once instead of
 	// waiting in the backlog for a slot.
 	MaxConns int
+	// Exempt keeps the listener's clients out of the engine's client cap
+	// (SetMaxClients), so a flood of clients cannot lock out the console.
+	Exempt bool
 	// SndBuf sets SO_SNDBUF on accepted sockets when > 0.
 	SndBuf int
 	// OnAccept runs on the accepting loop and returns the connection's
@@ -283,8 +286,8 @@ func (s *lsock) onEvent(uint32) {
 				return
 			}
 		}
-		if !ln.reserve() {
-			ln.refuse(l, nfd, remote)
+		if limit := ln.reserve(); limit != 0 {
+			ln.refuse(l, nfd, remote, limit)
 			continue
 		}
 		if ln.inherited != nil {
@@ -315,15 +318,31 @@ func (s *lsock) onEvent(uint32) {
 }
 
 // reserve counts one more open connection unless the listener is at
-// MaxConns (exact over all loops).
-func (ln *Listener) reserve() bool {
-	max := int64(ln.cfg.MaxConns)
+// MaxConns or the engine at its client cap (exact over all loops); it
+// returns the cap that was reached (0: none, the connection is counted).
+func (ln *Listener) reserve() int64 {
+	if !ln.cfg.Exempt {
+		if max := ln.eng.maxClients.Load(); !take(&ln.eng.clients, max) {
+			return max
+		}
+	}
+	if max := int64(ln.cfg.MaxConns); !take(&ln.conns, max) {
+		if !ln.cfg.Exempt {
+			ln.eng.clients.Add(-1)
+		}
+		return max
+	}
+	return 0
+}
+
+// take adds one to n unless that would pass max (0: no limit).
+func take(n *atomic.Int64, max int64) bool {
 	for {
-		n := ln.conns.Load()
-		if max > 0 && n >= max {
+		v := n.Load()
+		if max > 0 && v >= max {
 			return false
 		}
-		if ln.conns.CompareAndSwap(n, n+1) {
+		if n.CompareAndSwap(v, v+1) {
 			return true
 		}
 	}
@@ -333,12 +352,12 @@ func (ln *Listener) reserve() bool {
 // learns now rather than after waiting in the backlog. Its input is read
 // and discarded until it closes (at most Config.LingerTimeout), so it gets
 // no RST for a request it had already sent. Runs on the loop.
-func (ln *Listener) refuse(l *Loop, fd int, remote netip.AddrPort) {
+func (ln *Listener) refuse(l *Loop, fd int, remote netip.AddrPort, limit int64) {
 	ln.refused.Add(1)
 	ln.refusedSince.Add(1)
 	now := l.now.UnixNano()
 	if last := ln.lastWarn.Load(); (last == 0 || now-last >= int64(refuseWarnEvery)) && ln.lastWarn.CompareAndSwap(last, now) {
-		l.log.Warn("max_clients reached: refusing new clients", "addr", ln.addr, "max_clients", ln.cfg.MaxConns,
+		l.log.Warn("max_clients reached: refusing new clients", "addr", ln.addr, "max_clients", limit,
 			"refused", ln.refusedSince.Swap(0))
 	}
 	if ln.refusing.conns.Load() >= refuseLingerMax {
@@ -374,6 +393,9 @@ func (refusedHandler) Describe(*Conn) ConnInfo {
 // descriptor was freed: a socket paused on EMFILE may accept again.
 func (ln *Listener) connClosed(l *Loop) {
 	ln.conns.Add(-1)
+	if ln.eng != nil && !ln.cfg.Exempt { // ln.refusing has no engine
+		ln.eng.clients.Add(-1)
+	}
 	for _, s := range ln.socks {
 		if s.loop == l && s.paused {
 			s.unpause()

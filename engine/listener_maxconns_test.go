@@ -79,3 +79,58 @@ func TestMaxConns(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestEngineClientCap: SetMaxClients caps the clients of all listeners
+// together; an Exempt listener (the console) is neither counted nor
+// refused; a closed client frees its place.
+func TestEngineClientCap(t *testing.T) {
+	e := startEngine(t, 2)
+	e.SetMaxClients(2)
+	listen := func(exempt bool) *Listener {
+		ln, err := e.Listen(ListenConfig{Addr: "127.0.0.1:0", Exempt: exempt, OnAccept: func(c *Conn) Handler { return echoHandler() }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ln
+	}
+	one, two, console := listen(false), listen(false), listen(true)
+	served := func(ln *Listener) (net.Conn, bool) {
+		nc, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { nc.Close() })
+		nc.SetDeadline(time.Now().Add(5 * time.Second))
+		nc.Write([]byte("x"))
+		_, err = io.ReadFull(nc, make([]byte, 1))
+		return nc, err == nil
+	}
+	a, ok1 := served(one)
+	_, ok2 := served(two)
+	if !ok1 || !ok2 {
+		t.Fatal("clients under the cap refused")
+	}
+	if _, ok := served(one); ok {
+		t.Fatal("a third client over two listeners served with SetMaxClients(2)")
+	}
+	if _, ok := served(two); ok {
+		t.Fatal("a third client served on the other listener")
+	}
+	if _, ok := served(console); !ok {
+		t.Fatal("the exempt listener's client refused at the engine's cap")
+	}
+	if n := e.Clients(); n != 2 {
+		t.Fatalf("Clients() = %d, want 2 (the exempt one not counted)", n)
+	}
+	a.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if _, ok := served(two); ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no client served after one closed")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -2,6 +2,7 @@ package manage
 
 import (
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"regexp"
@@ -312,5 +313,39 @@ func TestAllowedThroughSelector(t *testing.T) {
 		if got := s.allowedThrough(netip.MustParseAddr(peer)); got != want {
 			t.Errorf("allow 10/8, %s: %v", peer, got)
 		}
+	}
+}
+
+// TestConsoleIdleTimeout: a console connection that says nothing is closed
+// after HeadTimeout, one idle after a command after IdleTimeout; commands
+// before that are answered.
+func TestConsoleIdleTimeout(t *testing.T) {
+	svc := New("mgmt", testRuntime(t))
+	svc.HeadTimeout, svc.IdleTimeout = 300*time.Millisecond, 600*time.Millisecond
+	addr := startConsole(t, svc)
+	closedWithin := func(cl *client, limit time.Duration) time.Duration {
+		t.Helper()
+		start := time.Now()
+		cl.c.SetReadDeadline(start.Add(limit))
+		if n, err := cl.r.Read(make([]byte, 64)); err != io.EOF {
+			t.Fatalf("idle console connection: read %d, %v; want EOF within %v", n, err, limit)
+		}
+		return time.Since(start)
+	}
+	silent := dialConsole(t, addr)
+	if d := closedWithin(silent, 5*time.Second); d < 200*time.Millisecond {
+		t.Fatalf("silent connection closed after %v, before HeadTimeout", d)
+	}
+	cl := dialConsole(t, addr)
+	time.Sleep(150 * time.Millisecond)
+	if got := cl.do("uptime"); !strings.Contains(got, "uptime") {
+		t.Fatalf("uptime: %q", got)
+	}
+	time.Sleep(400 * time.Millisecond) // past HeadTimeout, within IdleTimeout
+	if got := cl.do("uptime"); !strings.Contains(got, "uptime") {
+		t.Fatalf("second uptime: %q", got)
+	}
+	if d := closedWithin(cl, 5*time.Second); d < 400*time.Millisecond {
+		t.Fatalf("idle connection closed after %v, before IdleTimeout", d)
 	}
 }

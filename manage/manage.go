@@ -44,6 +44,10 @@ type ServiceStatus struct {
 	// Resends counts requests a reverse proxy sent again on a fresh
 	// backend connection after one failed before any response byte.
 	Resends int64
+	// Spooled is the size of a reverse proxy's response spool files now;
+	// SpoolFull counts response pieces held in memory, their backend
+	// paused, because buffer_dir_size was reached.
+	Spooled, SpoolFull int64
 	// Queues are a reverse proxy's clients waiting for a backend by
 	// queue: normal, highpri, lowpri (QueueNames).
 	Queues [3]QueueStatus
@@ -137,7 +141,19 @@ type Service struct {
 	Name   string
 	rt     Runtime
 	access atomic.Pointer[access]
+	// HeadTimeout bounds the wait for a connection's first command line
+	// or HTTP head; IdleTimeout the wait for each next command. Past
+	// either the connection is closed, so that forgotten or hostile
+	// console connections do not pile up (HAProxy's stats socket has a
+	// 10 s default; a console is interactive). Set before serving.
+	HeadTimeout, IdleTimeout time.Duration
 }
+
+// Console timeouts by default.
+const (
+	defaultHeadTimeout = 30 * time.Second
+	defaultIdleTimeout = 10 * time.Minute
+)
 
 // access is who may connect.
 type access struct {
@@ -147,7 +163,9 @@ type access struct {
 
 // New creates a management service. Until Update gives it its
 // configuration it admits loopback peers only.
-func New(name string, rt Runtime) *Service { return &Service{Name: name, rt: rt} }
+func New(name string, rt Runtime) *Service {
+	return &Service{Name: name, rt: rt, HeadTimeout: defaultHeadTimeout, IdleTimeout: defaultIdleTimeout}
+}
 
 // Update publishes the service's configuration: who may connect. Safe from
 // any goroutine.
@@ -186,7 +204,7 @@ func (s *Service) Accept(c *engine.Conn) engine.Handler {
 	if !s.Allowed(c.RemoteAddr().Addr()) {
 		return nil
 	}
-	return &conn{con: &console{svc: s}}
+	return &conn{con: &console{svc: s}, idle: s.IdleTimeout}
 }
 
 // Connection modes, decided by the first bytes.
@@ -211,9 +229,10 @@ type conn struct {
 	eof   bool // the peer is done sending: close once idle
 	drain bool // the server drains: close once idle
 	dead  bool // closed
+	idle  time.Duration
 }
 
-func (mc *conn) OnOpen(c *engine.Conn) { c.SetTimeout(0) }
+func (mc *conn) OnOpen(c *engine.Conn) { c.SetTimeout(mc.con.svc.HeadTimeout) }
 
 func (mc *conn) OnData(c *engine.Conn, data []byte) int {
 	if mc.busy {
@@ -284,6 +303,7 @@ func headEnd(data []byte) int {
 func (mc *conn) start(c *engine.Conn, job func() (out []byte, closeAfter bool)) {
 	mc.busy = true
 	c.PauseRead()
+	c.SetTimeout(0) // a command takes what it takes
 	l := c.Loop()
 	go func() {
 		out, closeAfter := job()
@@ -302,6 +322,7 @@ func (mc *conn) finish(c *engine.Conn, out []byte, closeAfter bool) {
 		c.Close()
 		return
 	}
+	c.SetTimeout(mc.idle)
 	c.ResumeRead()
 	c.Kick()
 }

@@ -41,6 +41,7 @@ type serviceSnap struct {
 	Waiting   int64            `json:"waiting_clients"`
 	Pending   int64            `json:"pending_connects"`
 	Resends   int64            `json:"resends,omitempty"`
+	Spooled   int64            `json:"spooled_bytes,omitempty"`
 	Latency   *latencySnap     `json:"latency,omitempty"`
 	Sessions  *SessionStatus   `json:"sessions,omitempty"`
 
@@ -119,7 +120,7 @@ func (mc *console) snapshot() *snapshot {
 			Name: name, Role: s.Role, Listen: mc.listening(cfg, name, ""), Enabled: s.Enabled,
 			Requests: st.Requests, Responses: classes(st.Responses), BytesIn: st.BytesIn, BytesOut: st.BytesOut,
 			Clients: st.Clients, Backends: st.Backends, Idle: st.Bored, Waiting: st.PendClients, Pending: st.PendBackends,
-			Sessions: st.Sessions, Resends: st.Resends, status: st,
+			Sessions: st.Sessions, Resends: st.Resends, Spooled: st.Spooled, status: st,
 		}
 		switch s.Role {
 		case config.RoleSMTPProxy, config.RoleTCPProxy:
@@ -289,6 +290,18 @@ func (mc *console) metrics() []byte {
 	for _, s := range served {
 		if s.Role == config.RoleReverseProxy {
 			w.sample("plb_backend_resends_total", float64(s.Resends), "service", s.Name)
+		}
+	}
+	w.family("plb_spool_bytes", "gauge", "Bytes in a reverse proxy's response spool files (bounded by buffer_dir_size).")
+	for _, s := range served {
+		if s.Role == config.RoleReverseProxy {
+			w.sample("plb_spool_bytes", float64(s.Spooled), "service", s.Name)
+		}
+	}
+	w.family("plb_spool_full_total", "counter", "Response pieces held in memory, their backend paused, because buffer_dir_size was reached.")
+	for _, s := range served {
+		if s.Role == config.RoleReverseProxy {
+			w.sample("plb_spool_full_total", float64(s.status.SpoolFull), "service", s.Name)
 		}
 	}
 	w.family("plb_request_duration_seconds", "histogram", "Time from a request head parsed to its response complete, by service.")

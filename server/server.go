@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/plb/plb/config"
 	"github.com/plb/plb/engine"
 	"github.com/plb/plb/health"
@@ -49,6 +51,10 @@ type Options struct {
 	// socket activation, engine.Inherit): services listening on their
 	// addresses adopt them instead of binding.
 	Inherited []*engine.InheritedSocket
+	// NoFile is the descriptor limit the default client cap derives from
+	// when max_clients is not set (0: RLIMIT_NOFILE's soft limit, read at
+	// each Apply; clientCap).
+	NoFile int
 }
 
 // errShuttingDown refuses changes during a graceful stop.
@@ -353,6 +359,7 @@ func (s *Server) Apply(c *config.Config) error {
 				Addr:     sc.Listen,
 				Backlog:  c.Global.Backlog,
 				MaxConns: maxClients(sc, c),
+				Exempt:   sc.Role == config.RoleManagement,
 				SndBuf:   int(sc.ClientSndbufSize),
 				OnAccept: sv.accept,
 			})
@@ -436,6 +443,7 @@ func (s *Server) Apply(c *config.Config) error {
 		}
 	}
 	s.cfg = c
+	s.eng.SetMaxClients(clientCap(c, s.opts.NoFile))
 	s.swapAccessLogs(logs)
 	s.publishTargets(c, hooks)
 	s.tidy(retired)
@@ -698,6 +706,27 @@ func restartKeys(old, new *config.Global) []string {
 		}
 	}
 	return keys
+}
+
+// clientCap is the cap on all client connections together: the global
+// max_clients, else one derived from the descriptor limit noFile (0: the
+// process's), so that plb refuses clients cleanly instead of running out of
+// descriptors for their backends and spool files: a proxied client may take
+// three (its socket, a backend connection, a spool file), and fdReserve
+// are kept for listeners, logs, probes and the console.
+func clientCap(c *config.Config, noFile int) int {
+	if c.Global.MaxClients > 0 {
+		return c.Global.MaxClients
+	}
+	if noFile <= 0 {
+		var rl unix.Rlimit
+		if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err != nil || rl.Cur > 1<<30 {
+			return 0
+		}
+		noFile = int(rl.Cur)
+	}
+	const fdReserve = 64
+	return max(1, (noFile-fdReserve)/3)
 }
 
 // maxClients is a service's cap on client connections: its own max_clients,

@@ -44,6 +44,7 @@ func (s *Server) ServiceStatus(name string) manage.ServiceStatus {
 		st.Clients, st.Backends = ps.ClientsOpen.Load(), ps.Backends.Load()
 		st.Errors502, st.Errors503, st.Errors504 = ps.Errors502.Load(), ps.Errors503.Load(), ps.Errors504.Load()
 		st.Resends = ps.Resends.Load()
+		st.Spooled, st.SpoolFull = sv.proxy.Spooled(), ps.SpoolFull.Load()
 		st.Latency = histogram(ps.Latency.Snapshot())
 		if cs, ok := sv.proxy.ReproxyCacheStats(); ok {
 			st.ReproxyCache = &manage.CacheStatus{Size: cs.Size, Max: cs.Max, Hits: cs.Hits, Requests: cs.Requests}

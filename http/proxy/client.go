@@ -51,8 +51,15 @@ type client struct {
 	chunks    http.ChunkedScanner
 	bodyDone  bool
 	bodySent  int64 // request body bytes already forwarded (retry only if 0)
-	be        *backend
-	tried     []*pool.Node
+	// bodyClock and bodyClockAt: since when, and from which body byte,
+	// the body has been read without plb pausing it (bodyOnTime);
+	// bodyPaused: plb paused the read since.
+	bodyClock   time.Time
+	bodyClockAt int64
+	bodyPaused  bool
+	bodyGot     int64 // body bytes received when last checked
+	be          *backend
+	tried       []*pool.Node
 	// node is the node picked for the request while it waits for a
 	// connection (max_backend_conns) or for a fresh one (retryOn).
 	node *pool.Node
@@ -208,7 +215,8 @@ func (cl *client) readHead(data []byte) int {
 	cl.bodyMode = r.BodyMode()
 	cl.bodyLeft = r.ContentLength
 	cl.bodyDone = cl.bodyMode == http.BodyNone
-	cl.bodySent = 0
+	cl.bodySent, cl.bodyGot = 0, 0
+	cl.restartBodyClock(0)
 	cl.chunks.Reset()
 	cl.tried = cl.tried[:0]
 	cl.node, cl.fresh, cl.resends = nil, false, 0
@@ -499,6 +507,7 @@ func (cl *client) attach(be *backend) {
 		cl.setState(clResp)
 	} else {
 		cl.setState(clBody)
+		cl.restartBodyClock(cl.bodySent) // plb did not read while it waited
 		c.ResumeRead()
 		c.Kick()
 	}
@@ -551,11 +560,17 @@ func (cl *client) forwardBody(data []byte) int {
 		cl.bodySent += int64(used)
 		cl.svc.Stats.BytesIn.Add(int64(used))
 	}
-	cl.conn.SetTimeout(cl.st.Svc.IdleTimeout)
 	if cl.bodyDone {
+		cl.conn.SetTimeout(cl.st.Svc.IdleTimeout)
 		cl.setState(clResp) // more bytes now are a pipelined request: OnData pauses
-	} else if be.conn.Full() {
+		return used
+	}
+	if !cl.bodyOnTime(cl.bodySent) {
+		return len(data)
+	}
+	if be.conn.Full() {
 		cl.conn.PauseRead() // resumed by the backend's OnDrain
+		cl.bodyPaused = true
 	}
 	return used
 }
@@ -613,19 +628,19 @@ func (cl *client) send(p []byte) {
 		c.Write(p)
 		return
 	}
-	if cl.spool != nil && !c.Pending() {
-		// Everything spooled was sent: start the file over.
-		cl.spool.Truncate(0)
-		cl.spoolOff = 0
+	cl.trimSpool()
+	if !cl.svc.reserveSpool(int64(len(p)), cl.st.Svc.BufferDirSize) {
+		// buffer_dir_size is reached: this client's backend waits for
+		// it, as without a spool.
+		cl.svc.Stats.SpoolFull.Add(1)
+		cl.sendInMemory(p)
+		return
 	}
 	if cl.spool == nil {
 		f, err := os.CreateTemp(cl.st.spoolDir(), "plb-spool-")
 		if err != nil {
-			// No disk: fall back to backpressure on the backend.
-			c.Write(p)
-			if cl.be != nil && c.Full() {
-				cl.be.conn.PauseRead()
-			}
+			cl.svc.spooled.Add(-int64(len(p)))
+			cl.sendInMemory(p) // no disk
 			return
 		}
 		os.Remove(f.Name()) // the descriptor keeps it; nothing is left behind
@@ -634,6 +649,7 @@ func (cl *client) send(p []byte) {
 	n, err := cl.spool.WriteAt(p, cl.spoolOff)
 	if err != nil {
 		cl.svc.log.Warn("spool write failed", "err", err)
+		cl.svc.spooled.Add(-int64(len(p) - n))
 		c.Write(p[n:])
 	}
 	if n > 0 {
@@ -641,6 +657,33 @@ func (cl *client) send(p []byte) {
 		cl.spoolOff += int64(n)
 		cl.svc.Stats.SpoolWrites.Add(1)
 	}
+}
+
+// sendInMemory queues p in memory when it cannot be spooled: the backend
+// is paused once the client is buffer_size behind (backpressure, as
+// without a spool), and resumed by OnDrain.
+func (cl *client) sendInMemory(p []byte) {
+	cl.conn.Write(p)
+	if cl.be != nil && cl.conn.Full() {
+		cl.be.conn.PauseRead()
+	}
+}
+
+// trimSpool empties the spool file once everything queued from it was
+// sent, and gives its bytes back to buffer_dir_size.
+func (cl *client) trimSpool() {
+	if cl.spool != nil && cl.spoolOff > 0 && !cl.conn.Pending() {
+		cl.spool.Truncate(0)
+		cl.svc.spooled.Add(-cl.spoolOff)
+		cl.spoolOff = 0
+	}
+}
+
+// dropSpool gives the spool's bytes back to buffer_dir_size when the
+// client lets go of the file (closed, or handed to the connection).
+func (cl *client) dropSpool() {
+	cl.svc.spooled.Add(-cl.spoolOff)
+	cl.spool, cl.spoolOff = nil, 0
 }
 
 // responseDone is called when the whole response is queued for the client.
@@ -656,6 +699,9 @@ func (cl *client) responseDone(keepAlive bool) {
 		cl.setState(clClosing)
 		c.Close()
 		return
+	}
+	if cl.spoolOff > 0 {
+		c.NotifyEmpty() // OnDrain empties the spool once it is sent
 	}
 	if !cl.bodyDone {
 		// The backend answered before the request body was read (say a
@@ -710,7 +756,7 @@ func (cl *client) detach() {
 		// Queued spool regions may still be sending: the connection
 		// closes the file once they are.
 		cl.conn.SendFile(cl.spool, 0, 0, true)
-		cl.spool = nil
+		cl.dropSpool()
 	}
 	if cl.retryWait != nil {
 		cl.retryWait.Stop()
@@ -846,6 +892,7 @@ func (cl *client) bodyBuffered(in []byte) bool {
 }
 
 func (cl *client) OnDrain(c *engine.Conn) {
+	cl.trimSpool()
 	if cl.be != nil && cl.be.conn.Paused() {
 		cl.be.conn.ResumeRead()
 	}
@@ -863,6 +910,11 @@ func (cl *client) OnTimeout(c *engine.Conn) {
 	case clHead:
 		if len(c.Inbound()) > 0 {
 			cl.fail(408, "request head timeout")
+			return
+		}
+	case clBody, clBuffer:
+		if cl.bodyLate(c.Loop().Now()) {
+			cl.bodyTimedOut()
 			return
 		}
 	case clWait, clResp:
@@ -902,7 +954,7 @@ func (cl *client) OnClose(c *engine.Conn, err error) {
 	}
 	if cl.spool != nil {
 		cl.spool.Close()
-		cl.spool = nil
+		cl.dropSpool()
 	}
 	cl.dropUpload()
 	if cl.rp != nil {

@@ -86,6 +86,9 @@ type Stats struct {
 	ClientsOpen, Backends  atomic.Int64
 	Errors502, Errors503   atomic.Int64
 	Errors504, SpoolWrites atomic.Int64
+	// SpoolFull counts response pieces kept in memory, their backend
+	// paused, because buffer_dir_size was reached.
+	SpoolFull atomic.Int64
 	// Resends counts requests sent again on a fresh connection after
 	// one failed before any byte of a response (client.resend).
 	Resends atomic.Int64
@@ -109,8 +112,11 @@ type Service struct {
 	queues   []loopQueue   // per loop: waiting clients (queue.go)
 	// Bored counts idle backend connections over all loops. Safe from any
 	// goroutine.
-	Bored    atomic.Int64
-	Stats    Stats
+	Bored atomic.Int64
+	Stats Stats
+	// spooled is the size of the service's response spool files, over
+	// all loops (buffer_dir_size bounds it).
+	spooled  atomic.Int64
 	draining atomic.Bool
 
 	// rp is the reproxy cache and fetch pools (reproxy.go).
@@ -157,6 +163,20 @@ func (s *Service) Adopt(c *engine.Conn, hc *handoff.Client) {
 	cl.OnOpen(c)
 	c.ResumeRead()
 	c.Kick()
+}
+
+// Spooled returns the bytes in the service's response spool files. Safe
+// from any goroutine.
+func (s *Service) Spooled() int64 { return s.spooled.Load() }
+
+// reserveSpool takes n bytes of the spool's budget max (0: no limit); it
+// reports false, taking nothing, when they do not fit.
+func (s *Service) reserveSpool(n, max int64) bool {
+	if s.spooled.Add(n) > max && max > 0 {
+		s.spooled.Add(-n)
+		return false
+	}
+	return true
 }
 
 // spoolDir is where responses beyond buffer_size are spilled.

@@ -98,7 +98,9 @@ func (cl *client) holdBody(st *Settings, r *http.RequestHead, in []byte) bool {
 // bufferBody reads body bytes in state clBuffer. Runs on the loop.
 func (cl *client) bufferBody(data []byte) int {
 	u := cl.upl
-	cl.conn.SetTimeout(cl.st.Svc.IdleTimeout)
+	if got := int64(len(data)) + u.size; !cl.bodyOnTime(got) {
+		return len(data)
+	}
 	if u.f != nil {
 		return cl.spoolBody(data)
 	}

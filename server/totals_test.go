@@ -1,0 +1,208 @@
+package server
+
+import (
+	"fmt"
+	"io"
+	"net"
+	nethttp "net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/plb/plb/config"
+)
+
+// TestSlowUploadCutByDeadline: a body that arrives slower than
+// client_body_min_rate gets 408 once client_body_timeout plus its bytes'
+// allowance has passed, though every byte would reset the idle timeout;
+// one at the rate goes through. Both ways a body is read: held before a
+// backend is asked (buffer_backend_connect) and streamed to a backend.
+func TestSlowUploadCutByDeadline(t *testing.T) {
+	be := newHTTPBackend(t, func(b *backend, c net.Conn, req *nethttp.Request, body []byte) bool {
+		respond(c, 200, "", fmt.Sprintf("got %d", len(body)))
+		return true
+	})
+	for _, held := range []bool{true, false} {
+		bbc := `buffer_backend_connect = 0`
+		if held {
+			bbc = `buffer_backend_connect = "100k"`
+		}
+		ts := startServer(t, oneLoop(proxyTOML([]string{be.addr}, "server_retry = 100",
+			svcKeys(bbc, `client_body_timeout = "500ms"`, `client_body_min_rate = 100`, `idle_timeout = "10s"`))))
+		addr := ts.addrOf("proxy")
+		// 10 bytes every 200 ms: 50 bytes/s, half the rate. The deadline
+		// is 0.5 s + got/100 s, reached after about 1 s of this.
+		slow := dial(t, addr)
+		slow.send("POST /slow HTTP/1.1\r\nHost: t\r\nContent-Length: 1000\r\n\r\n")
+		start := time.Now()
+		answered := make(chan *nethttp.Response, 1)
+		go func() {
+			resp, err := nethttp.ReadResponse(slow.br, &nethttp.Request{Method: "POST"})
+			if err != nil {
+				resp = nil
+			} else {
+				io.Copy(io.Discard, resp.Body)
+			}
+			answered <- resp
+		}()
+		var resp *nethttp.Response
+	trickle:
+		for i := 0; i < 40; i++ {
+			select {
+			case resp = <-answered:
+				break trickle
+			case <-time.After(200 * time.Millisecond):
+				slow.c.Write([]byte(strings.Repeat("x", 10)))
+			}
+		}
+		took := time.Since(start)
+		if resp == nil {
+			t.Fatalf("held=%v: a body at half the minimum rate got no answer in %v", held, took)
+		}
+		if resp.StatusCode != 408 {
+			t.Errorf("held=%v: a body at half the minimum rate got %d, want 408", held, resp.StatusCode)
+		}
+		if took < 700*time.Millisecond || took > 4*time.Second {
+			t.Errorf("held=%v: the slow body was cut after %v, want about 1 s", held, took)
+		}
+		slow.expectClosed()
+
+		// 40 bytes every 200 ms (200 bytes/s) for 2.5 s: at twice the
+		// rate, past the base timeout, it goes through.
+		ok := dial(t, addr)
+		ok.send("POST /ok HTTP/1.1\r\nHost: t\r\nContent-Length: 500\r\n\r\n")
+		for i := 0; i < 12; i++ {
+			ok.send(strings.Repeat("y", 40))
+			time.Sleep(200 * time.Millisecond)
+		}
+		ok.send(strings.Repeat("y", 20))
+		if resp, body := ok.read("POST"); resp.StatusCode != 200 || body != "got 500" {
+			t.Errorf("held=%v: a body at twice the minimum rate got %d %q", held, resp.StatusCode, body)
+		}
+	}
+}
+
+// TestSpoolCapUnderSlowReaders: three clients that do not read a 32 MiB
+// response would put 96 MiB in the spool; with buffer_dir_size = 2m the
+// spool stays within it (plus the piece in flight), the backends are read
+// only as fast as the clients take once it is full, and every byte still
+// arrives exact.
+func TestSpoolCapUnderSlowReaders(t *testing.T) {
+	const size = 32 << 20
+	pattern := func(i int) byte { return byte(i*7 + i>>13) }
+	be := newHTTPBackend(t, func(b *backend, c net.Conn, req *nethttp.Request, body []byte) bool {
+		fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n", size)
+		buf := make([]byte, 64<<10)
+		for off := 0; off < size; off += len(buf) {
+			for i := range buf {
+				buf[i] = pattern(off + i)
+			}
+			if _, err := c.Write(buf); err != nil {
+				return false
+			}
+		}
+		return true
+	})
+	dir := t.TempDir()
+	const capBytes = 2 << 20
+	ts := startServer(t, oneLoop(proxyTOML([]string{be.addr}, "server_retry = 100",
+		svcKeys(`buffer_size = "64k"`, `buffer_dir_size = "2m"`, fmt.Sprintf("buffer_dir = %q", dir), `idle_timeout = "30s"`))))
+	addr := ts.addrOf("proxy")
+	var readers []*conn
+	for i := 0; i < 3; i++ {
+		c := dial(t, addr)
+		c.c.(*net.TCPConn).SetReadBuffer(32 << 10)
+		c.send("GET /big HTTP/1.1\r\nHost: t\r\n\r\n")
+		readers = append(readers, c)
+	}
+	// Nobody reads: the spool fills to its cap and stops there.
+	waitFor(t, "spool full", func() bool { return ts.ServiceStatus("proxy").SpoolFull > 0 })
+	var peak int64
+	for i := 0; i < 20; i++ {
+		if s := ts.ServiceStatus("proxy").Spooled; s > peak {
+			peak = s
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	// One piece (a read of the backend, at most 64 KiB) may be taken by
+	// each loop before the check; one loop here.
+	if peak > capBytes+64<<10 {
+		t.Fatalf("spool at %d bytes with buffer_dir_size %d", peak, capBytes)
+	}
+	if peak == 0 {
+		t.Fatal("the spool was never used")
+	}
+	// Now they read, one after another: every byte exact.
+	for n, c := range readers {
+		c.c.SetReadDeadline(time.Now().Add(testTimeout))
+		resp, err := nethttp.ReadResponse(c.br, &nethttp.Request{Method: "GET"})
+		if err != nil {
+			t.Fatalf("reader %d: %v", n, err)
+		}
+		buf := make([]byte, 256<<10)
+		off := 0
+		for {
+			k, err := resp.Body.Read(buf)
+			for i := 0; i < k; i++ {
+				if buf[i] != pattern(off+i) {
+					t.Fatalf("reader %d: byte %d is %#x, want %#x", n, off+i, buf[i], pattern(off+i))
+				}
+			}
+			off += k
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatalf("reader %d after %d bytes: %v", n, off, err)
+			}
+		}
+		if off != size {
+			t.Fatalf("reader %d got %d bytes of %d", n, off, size)
+		}
+	}
+	waitFor(t, "spool emptied", func() bool { return ts.ServiceStatus("proxy").Spooled == 0 })
+}
+
+// TestDefaultClientCap: without max_clients, the clients of all services
+// together are capped from the descriptor limit (a third of it, less a
+// reserve: a proxied client may hold its socket, a backend connection and a
+// spool file), so plb refuses cleanly instead of running out of
+// descriptors; the console is not counted. The global max_clients is the
+// cap when set.
+func TestDefaultClientCap(t *testing.T) {
+	cfg, err := config.Parse("t.toml", []byte("[global]\nmax_clients = 5\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := clientCap(cfg, 1000); got != 5 {
+		t.Errorf("global max_clients 5: cap %d", got)
+	}
+	cfg.Global.MaxClients = 0
+	if got := clientCap(cfg, 1000); got != (1000-64)/3 {
+		t.Errorf("1000 descriptors: cap %d, want %d", got, (1000-64)/3)
+	}
+	if got := clientCap(cfg, 0); got <= 0 {
+		t.Errorf("the process's own limit gives cap %d", got)
+	}
+
+	be := newHTTPBackend(t, func(b *backend, c net.Conn, req *nethttp.Request, body []byte) bool {
+		respond(c, 200, "", "ok")
+		return true
+	})
+	toml := proxyTOML([]string{be.addr}, "", stdProxy) + "\n[service.mgmt]\nrole = \"management\"\nlisten = \"127.0.0.1:0\"\n"
+	ts := startServerOpts(t, toml, Options{NoFile: 64 + 3*2}) // a cap of 2
+	addr := ts.addrOf("proxy")
+	a, b := dial(t, addr), dial(t, addr)
+	for _, c := range []*conn{a, b} {
+		if resp, _ := c.do("GET / HTTP/1.1\r\nHost: t\r\n\r\n"); resp.StatusCode != 200 {
+			t.Fatalf("client under the cap: %d", resp.StatusCode)
+		}
+	}
+	third := dial(t, addr)
+	third.send("GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+	third.expectClosed()
+	console := dial(t, ts.addrOf("mgmt"))
+	if resp, _ := console.do("GET /healthz HTTP/1.0\r\n\r\n"); resp.StatusCode != 200 {
+		t.Fatalf("console at the client cap: %d", resp.StatusCode)
+	}
+}
