@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"reflect"
 	"slices"
@@ -16,6 +17,22 @@ type editor struct {
 	cfg     *Config
 	fs      FS
 	plugins func(string) (Plugin, bool)
+	names   func() []string // the plugins' names, for error messages
+	warn    func(error)     // what is accepted but reported (nil: dropped)
+}
+
+// newEditor returns an editor of c with o's file system, plugins and
+// warnings; o must be filled.
+func newEditor(c *Config, o Options) editor {
+	return editor{cfg: c, fs: o.FS, plugins: o.Plugins, names: func() []string { return pluginNames(&o) }, warn: o.Warn}
+}
+
+// pluginNames lists the plugins LOAD can find.
+func (e *editor) pluginNames() []string {
+	if e.names == nil {
+		return nil
+	}
+	return e.names()
 }
 
 func (e *editor) setCtx() *setCtx { return &setCtx{cfg: e.cfg, fs: e.fs} }
@@ -58,7 +75,7 @@ func (c *Config) validRole(role string) bool {
 // listen, and pool or docroot when the new role uses them.
 func (e *editor) setRole(s *Service, role string) error {
 	if !e.cfg.validRole(role) {
-		return errorf("Role not valid for service %s", s.Name)
+		return e.roleError(s.Name, role)
 	}
 	s.Role = role
 	s.resetParams()
@@ -277,21 +294,30 @@ func (e *editor) setPool(p *Pool, key, val string) error {
 			return nil
 		}
 		if e.fs == nil {
-			return errorf("File not found")
+			return errNodefileMissing(val, nil)
 		}
 		if _, err := e.fs.Stat(val); err != nil {
-			return errorf("File not found")
+			return errNodefileMissing(val, err)
 		}
 		data, err := e.fs.ReadFile(val)
 		if err != nil {
 			return errorf("Can't read nodefile %s: %s", val, errnoText(err))
 		}
 		p.NodeFile = val
-		p.Nodes = ParseNodeList(data)
+		var bad []error
+		p.Nodes, bad = ParseNodeFile(val, data)
+		if e.warn != nil {
+			for _, err := range bad {
+				if ce, ok := err.(*Error); ok {
+					err = &Error{File: ce.File, Line: ce.Line, Err: fmt.Errorf("pool '%s': %w", p.Name, ce.Err)}
+				}
+				e.warn(err)
+			}
+		}
 		return nil
 	case "balance_method":
 		if !knownBalanceMethod(val) {
-			return errorf("Unknown balance method")
+			return errBalanceMethod(val)
 		}
 		p.BalanceMethod = val
 		p.BalanceMethodSet = true
@@ -381,7 +407,7 @@ func (p *Pool) removeNode(node string) {
 func (e *editor) loadPlugin(name string) error {
 	pl, ok := e.plugins(name)
 	if !ok {
-		return errorf("Can't locate Perlbal/Plugin/%s.pm in @INC", name)
+		return errUnknownPlugin(name, e.pluginNames())
 	}
 	if e.cfg.loadedName(name) == "" {
 		e.cfg.Loaded = append(e.cfg.Loaded, name)

@@ -13,6 +13,13 @@ type Options struct {
 	Env func(name string) string
 	// Plugins looks up a plugin by name for LOAD (nil: DefaultPlugins).
 	Plugins func(name string) (Plugin, bool)
+	// PluginNames lists the plugins Plugins finds, for the error of a LOAD
+	// that names none of them (nil: those of DefaultPluginNames that
+	// Plugins finds).
+	PluginNames func() []string
+	// Warn receives what a load accepts but reports, each a *Error with
+	// its file:line: nodefile lines without a node (nil: not reported).
+	Warn func(error)
 	// FS checks paths and reads nodefiles and INCLUDEd files (nil: OSFS).
 	FS FS
 	// InterfaceAddr resolves ${ip:IFACE} (nil: the interface's first IPv4
@@ -63,7 +70,7 @@ type Interp struct {
 // NewInterp returns an interpreter editing c.
 func NewInterp(c *Config, o Options) *Interp {
 	o.fill()
-	return &Interp{ed: editor{cfg: c, fs: o.FS, plugins: o.Plugins}, opts: o, verbose: o.Verbose}
+	return &Interp{ed: newEditor(c, o), opts: o, verbose: o.Verbose}
 }
 
 // Config returns the configuration being edited.

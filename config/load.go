@@ -1,6 +1,8 @@
 package config
 
 import (
+	"errors"
+	"fmt"
 	"strings"
 )
 
@@ -100,6 +102,9 @@ func ParseWith(name string, data []byte, o Options) (*Config, error) {
 		c, err = parsePLB(name, data, o)
 	default:
 		c, err = parseTOML(name, data, o)
+		if err != nil {
+			err = plbAsTOMLHint(name, data, err)
+		}
 	}
 	if err != nil {
 		return nil, err
@@ -108,4 +113,40 @@ func ParseWith(name string, data []byte, o Options) (*Config, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// plbAsTOMLHint explains a TOML error in a file written as PLB's
+// "key value" lines with "=" between them ("listen_ip = 0.0.0.0"), which
+// Detect reads as TOML: the error then points at the first such line and
+// shows how PLB writes it.
+func plbAsTOMLHint(name string, data []byte, err error) error {
+	n := 0
+	for line := range strings.SplitSeq(string(data), "\n") {
+		n++
+		line = trimSpace(line)
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		key, val, ok := strings.Cut(line, "=")
+		key, val = trimSpace(key), trimSpace(val)
+		if !ok || !isPLBKey(key) {
+			return err
+		}
+		if i := strings.IndexByte(val, '#'); i >= 0 {
+			val = trimSpace(val[:i])
+		}
+		val = strings.Trim(val, `"'`)
+		return &Error{File: name, Line: n, Err: fmt.Errorf("PLB's syntax is 'key value', without '=': write '%s %s' (with '=', plb reads the file as TOML: %s)",
+			key, val, tomlMessage(err))}
+	}
+	return err
+}
+
+// tomlMessage is err's message without its file:line.
+func tomlMessage(err error) string {
+	var ce *Error
+	if errors.As(err, &ce) {
+		return ce.Err.Error()
+	}
+	return err.Error()
 }

@@ -164,11 +164,7 @@ const (
 
 // knownBalanceMethod reports whether m is one of the balance methods.
 func knownBalanceMethod(m string) bool {
-	switch m {
-	case BalanceIdleFirst, BalanceRandom, BalanceRoundRobin, BalanceLeastConn:
-		return true
-	}
-	return false
+	return slices.Contains(BalanceMethods(), m)
 }
 
 // Service is a listener with a role. Each parameter field names its

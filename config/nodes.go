@@ -1,33 +1,68 @@
 package config
 
-import "strings"
+import (
+	"errors"
+	"io/fs"
+	"strings"
+)
 
 // ParseNodeList parses a nodefile: "#" starts a comment, and each line
 // contributes its first node, an IPv4 address "a.b.c.d[:port]" found
 // anywhere in the line (as Perlbal) or an IPv6 one "[addr][:port]"; the
-// port defaults to 80. Lines without a valid node are skipped. The result
-// is in "ip:port" form; safe from any goroutine.
+// port defaults to 80. Lines without a valid node are skipped
+// (ParseNodeFile reports them). The result is in "ip:port" form; safe from
+// any goroutine.
 func ParseNodeList(data []byte) []string {
-	var nodes []string
-	for line := range strings.SplitSeq(string(data), "\n") {
-		if i := strings.IndexByte(line, '#'); i >= 0 {
-			line = line[:i]
-		}
-		if n, ok := findNode(line); ok {
-			nodes = append(nodes, n)
-		}
-	}
+	nodes, _ := ParseNodeFile("", data)
 	return nodes
 }
 
-// findNode returns the leftmost node in line.
-func findNode(line string) (string, bool) {
+// ParseNodeFile is ParseNodeList that also returns an *Error naming
+// name:line for each line that is neither blank nor a comment and holds no
+// valid node. Perlbal drops such lines silently; a typo then removes a
+// node without a word. Safe from any goroutine.
+func ParseNodeFile(name string, data []byte) (nodes []string, bad []error) {
+	line := 0
+	for text := range strings.SplitSeq(string(data), "\n") {
+		line++
+		if i := strings.IndexByte(text, '#'); i >= 0 {
+			text = text[:i]
+		}
+		if n, end, ok := findNode(text); ok {
+			nodes = append(nodes, n)
+			if end < len(text) && runsOn(text[end]) {
+				// "10.0.0.2:8O": Perlbal reads 10.0.0.2:8; so does plb, but
+				// says so.
+				bad = append(bad, &Error{File: name, Line: line,
+					Err: errorf("%q read as node %s: the address runs into %q", shorten(trimSpace(text), 60), n, text[end:end+1])})
+			}
+			continue
+		}
+		if text = trimSpace(text); text != "" {
+			bad = append(bad, &Error{File: name, Line: line,
+				Err: errorf("no node in %q, line ignored (a line holds ip[:port], e.g. 10.0.0.1:8080 or [2001:db8::1]:80)", shorten(text, 60))})
+		}
+	}
+	return nodes, bad
+}
+
+// errNodefileMissing is SET nodefile's error for a file that cannot be
+// found. Perlbal's message is "File not found", which does not say which.
+func errNodefileMissing(name string, err error) error {
+	if err == nil || errors.Is(err, fs.ErrNotExist) {
+		return errorf("nodefile '%s' not found", name)
+	}
+	return errorf("nodefile '%s': %s", name, errnoText(err))
+}
+
+// findNode returns the leftmost node in line and where it ends.
+func findNode(line string) (string, int, bool) {
 	for i := 0; i < len(line); i++ {
 		switch {
 		case line[i] == '[':
 			end := strings.IndexByte(line[i:], ']')
 			if end < 0 {
-				return "", false
+				return "", 0, false
 			}
 			j := i + end + 1
 			if j < len(line) && line[j] == ':' {
@@ -40,16 +75,16 @@ func findNode(line string) (string, bool) {
 				}
 			}
 			if n, ok := parseNode(line[i:j]); ok {
-				return n, true
+				return n, j, true
 			}
 		case isDigit(line[i]):
 			if j, ok := matchIPv4Port(line, i); ok {
 				n, ok := parseNode(line[i:j])
-				return n, ok
+				return n, j, ok
 			}
 		}
 	}
-	return "", false
+	return "", 0, false
 }
 
 // matchIPv4Port matches \d+\.\d+\.\d+\.\d+(?::\d+)? at line[i:] and
@@ -82,4 +117,18 @@ func matchIPv4Port(line string, i int) (int, bool) {
 		}
 	}
 	return j, true
+}
+
+// shorten cuts s to at most n bytes, marking the cut.
+func shorten(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}
+
+// runsOn reports whether b, right after a node, makes the node look like a
+// piece of something longer (a letter, a digit, '.' or ':').
+func runsOn(b byte) bool {
+	return isDigit(b) || b == '.' || b == ':' || 'a' <= b|0x20 && b|0x20 <= 'z'
 }

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -53,11 +54,31 @@ func TestPerlbalOracle(t *testing.T) {
 	}
 }
 
-// perlbalView is plb's message as Perlbal would write it: the roles only
-// plb has (smtp_proxy, tcp_proxy) are left out of "The 'k' option can only
-// be set on a ... service", so that pool and connect_timeout, which plb
-// also allows on them, still compare with Perlbal's one role.
+// plbRewords maps the messages plb words its own way, to say what to do,
+// back to Perlbal's.
+var plbRewords = []struct {
+	plb     *regexp.Regexp
+	perlbal string
+}{
+	{regexp.MustCompile(`^unknown plugin '([^']*)'.*$`), "Can't locate Perlbal/Plugin/$1.pm in @INC"},
+	{regexp.MustCompile(`^nodefile '.*' not found$`), "File not found"},
+	{regexp.MustCompile(`^parameter '([^']*)' takes (?:milli)?seconds .*$`), "Expecting integer value for parameter '$1'"},
+	// plb's hints after Perlbal's message: the valid roles and balance
+	// methods, the services there are.
+	{regexp.MustCompile(`^(Role not valid for service \S+|Unknown balance method|service '[^']*' does not exist) .*$`), "$1"},
+}
+
+// perlbalView is plb's message as Perlbal would write it: plb's own
+// wording and hints (plbRewords) undone, and the roles only plb has
+// (smtp_proxy, tcp_proxy) left out of "The 'k' option can only be set on a
+// ... service", so that pool and connect_timeout, which plb also allows on
+// them, still compare with Perlbal's one role.
 func perlbalView(msg string) string {
+	for _, r := range plbRewords {
+		if r.plb.MatchString(msg) {
+			return r.plb.ReplaceAllString(msg, r.perlbal)
+		}
+	}
 	key, ok := strings.CutPrefix(msg, "The '")
 	if !ok {
 		return msg

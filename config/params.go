@@ -223,8 +223,13 @@ func kindError(k kind, key string) error {
 	switch k {
 	case kindBool:
 		return errorf("Expecting boolean value for parameter '%s'", key)
-	case kindInt, kindSeconds, kindMillis:
+	case kindInt:
 		return errorf("Expecting integer value for parameter '%s'", key)
+	case kindSeconds:
+		// Perlbal: "Expecting integer value for parameter '...'".
+		return errorf("parameter '%s' takes seconds (300) or a duration (\"5m\", \"1h30m\", \"1.5s\", \"10 minutes\")", key)
+	case kindMillis:
+		return errorf("parameter '%s' takes milliseconds (500) or a duration (\"2s\", \"500ms\")", key)
 	case kindSize:
 		return errorf("Expecting size unit value for parameter '%s' in bytes, or suffixed with 'K' or 'M'", key)
 	case kindList:

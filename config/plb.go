@@ -3,6 +3,7 @@ package config
 import (
 	"net/netip"
 	"strings"
+	"time"
 )
 
 // PLB 0.3's plb.conf: one "key value" per line, "#" comments, list values
@@ -101,7 +102,7 @@ func parsePLB(name string, data []byte, o Options) (*Config, error) {
 	c := New()
 	c.File = name
 	c.vivifyOff = true
-	ed := editor{cfg: c, fs: o.FS, plugins: o.Plugins}
+	ed := newEditor(c, o)
 	fail := func(k string, err error) error { return &Error{File: name, Line: keys[k].line, Err: err} }
 	get := func(k, def string) string {
 		if v, ok := keys[k]; ok {
@@ -126,10 +127,13 @@ func parsePLB(name string, data []byte, o Options) (*Config, error) {
 			}
 		}
 	}
-	// Every timeout is integer seconds, used or not.
+	// Every timeout is seconds (PLB's integers) or a duration ("30s"),
+	// used or not.
 	for _, k := range plbTimeouts {
-		if v, ok := keys[k]; ok && !isUint(v.val) {
-			return nil, fail(k, errorf("%s: expecting integer seconds", k))
+		if v, ok := keys[k]; ok {
+			if _, ok := parseDuration(v.val, time.Second); !ok {
+				return nil, fail(k, errorf("%s: expecting seconds (300) or a duration (\"5m\")", k))
+			}
 		}
 	}
 
@@ -237,22 +241,17 @@ var plbTimeouts = [...]string{
 }
 
 // largest returns the one of the PLB keys given with the largest value
-// (integer seconds, checked before), or "" when none is given.
+// (a duration, checked before), or "" when none is given.
 func largest(keys map[string]plbLine, names ...string) string {
-	best, most := "", int64(-1)
+	best, most := "", time.Duration(-1)
 	for _, k := range names {
 		if v, ok := keys[k]; ok {
-			if n, ok := parseUint(v.val); ok && n > most {
-				best, most = k, n
+			if d, ok := parseDuration(v.val, time.Second); ok && d > most {
+				best, most = k, d
 			}
 		}
 	}
 	return best
-}
-
-func isUint(v string) bool {
-	_, ok := parseUint(v)
-	return ok
 }
 
 func atoiPort(p string) int {

@@ -60,7 +60,7 @@ func parseTOML(name string, data []byte, o Options) (*Config, error) {
 	c := New()
 	c.File = name
 	t := &tomlLoader{
-		ed:   editor{cfg: c, fs: o.FS, plugins: o.Plugins},
+		ed:   newEditor(c, o),
 		file: name,
 		idx:  idx,
 		keys: md.Keys(),
@@ -489,6 +489,10 @@ func tomlString(k kind, key string, v any) (string, error) {
 			if x == 0 || x == 1 {
 				return strconv.FormatInt(x, 10), nil
 			}
+		}
+	case float64:
+		if k == kindSeconds || k == kindMillis {
+			return strconv.FormatFloat(x, 'f', -1, 64), nil // 1.5: seconds
 		}
 	case []any:
 		if k == kindList {

@@ -1,6 +1,9 @@
 package config
 
-import "strings"
+import (
+	"fmt"
+	"strings"
+)
 
 // Validate checks what the runtime needs and the parsers cannot see one
 // line at a time: enabled services have a role, a reverse_proxy,
@@ -13,7 +16,7 @@ func (c *Config) Validate() error {
 	for _, p := range c.Pools {
 		place := func(err error) error { return c.at(p.File, p.Line, err) }
 		if !knownBalanceMethod(p.BalanceMethod) {
-			return place(errorf("pool '%s': unknown balance method '%s'", p.Name, p.BalanceMethod))
+			return place(fmt.Errorf("pool '%s': %w", p.Name, errBalanceMethod(p.BalanceMethod)))
 		}
 		for _, n := range p.Nodes {
 			if _, ok := parseNode(n); !ok {
@@ -36,7 +39,8 @@ func (c *Config) Validate() error {
 	for _, s := range c.Services {
 		place := func(err error) error { return c.at(s.File, s.Line, err) }
 		if s.Role != "" && !c.validRole(s.Role) {
-			return place(errorf("Role not valid for service %s", s.Name))
+			ed := editor{cfg: c}
+			return place(ed.roleError(s.Name, s.Role))
 		}
 		if s.Pool != "" && c.Pool(s.Pool) == nil {
 			return place(errorf("service '%s': Pool '%s' not found", s.Name, s.Pool))

@@ -150,9 +150,13 @@ func parseSize(v string) (int64, bool) {
 	return n * mult, true
 }
 
-// parseDuration parses integer units (seconds or milliseconds) or a
-// non-negative Go duration.
+// parseDuration reads a duration as people write it: a bare number counts
+// unit (Perlbal's integer seconds, "300"; also "1.5"); otherwise one or
+// more numbers each with a unit, Go's ("5m", "1h30m", "500ms", "1.5s") or
+// a word ("5 min", "10 minutes", "2 hours", "1d"), in any case, with or
+// without spaces. Negative durations and overflows fail.
 func parseDuration(v string, unit time.Duration) (time.Duration, bool) {
+	v = trimSpace(v)
 	if isDigits(v) {
 		n, ok := parseUint(v)
 		if !ok || n > int64(math.MaxInt64/unit) {
@@ -160,14 +164,61 @@ func parseDuration(v string, unit time.Duration) (time.Duration, bool) {
 		}
 		return time.Duration(n) * unit, true
 	}
-	if v == "" || !isDigit(v[0]) && v[0] != '.' {
+	if v == "" {
 		return 0, false
 	}
-	d, err := time.ParseDuration(v)
-	if err != nil || d < 0 {
+	var total float64
+	for rest := v; rest != ""; {
+		i := 0
+		for i < len(rest) && (isDigit(rest[i]) || rest[i] == '.') {
+			i++
+		}
+		num, err := strconv.ParseFloat(rest[:i], 64)
+		if i == 0 || err != nil {
+			return 0, false
+		}
+		rest = strings.TrimLeft(rest[i:], " \t")
+		j := 0
+		for j < len(rest) && !isDigit(rest[j]) && rest[j] != '.' && rest[j] != ' ' && rest[j] != '\t' {
+			j++
+		}
+		u, ok := durationUnit(toLowerASCII(rest[:j]))
+		switch {
+		case j == 0 && rest == "" && total == 0 && i == len(v):
+			u = unit // a bare decimal: "1.5"
+		case !ok:
+			return 0, false
+		}
+		total += num * float64(u)
+		rest = strings.TrimLeft(rest[j:], " \t")
+	}
+	if total >= math.MaxInt64 {
 		return 0, false
 	}
-	return d, true
+	return time.Duration(math.Round(total)), true
+}
+
+// durationUnit is the length of a duration unit: Go's (ns, us, µs, ms, s,
+// m, h), their words and abbreviations (sec, secs, second, seconds; min,
+// minutes; hr, hours; msec, milliseconds), and days (d, day, days).
+func durationUnit(u string) (time.Duration, bool) {
+	switch u {
+	case "ns", "nsec", "nanosecond", "nanoseconds":
+		return time.Nanosecond, true
+	case "us", "µs", "μs", "usec", "microsecond", "microseconds":
+		return time.Microsecond, true
+	case "ms", "msec", "msecs", "millisecond", "milliseconds":
+		return time.Millisecond, true
+	case "s", "sec", "secs", "second", "seconds":
+		return time.Second, true
+	case "m", "min", "mins", "minute", "minutes":
+		return time.Minute, true
+	case "h", "hr", "hrs", "hour", "hours":
+		return time.Hour, true
+	case "d", "day", "days":
+		return 24 * time.Hour, true
+	}
+	return 0, false
 }
 
 func isDigit(b byte) bool { return '0' <= b && b <= '9' }

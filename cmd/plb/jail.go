@@ -79,13 +79,14 @@ func configPaths(c *config.Config, f func(owner, key string, p *string) error) e
 // to what plb opens once chrooted: for the re-Apply after the drop and for
 // every reload.
 type jailLoader struct {
-	dir string
-	cwd string // the working directory at start: relative paths start there
+	dir  string
+	cwd  string      // the working directory at start: relative paths start there
+	warn func(error) // the loader's warnings
 }
 
-func newJailLoader(dir string) *jailLoader {
+func newJailLoader(dir string, warn func(error)) *jailLoader {
 	cwd, _ := os.Getwd()
-	return &jailLoader{dir: dir, cwd: cwd}
+	return &jailLoader{dir: dir, cwd: cwd, warn: warn}
 }
 
 // rebase returns path as seen inside the jail.
@@ -121,7 +122,7 @@ func (j *jailLoader) rebaseConfig(c *config.Config) (*config.Config, error) {
 // (nodefiles, INCLUDEs) are found inside the jail, the paths of the model
 // rebased.
 func (j *jailLoader) load(path string) (*config.Config, error) {
-	c, err := loadConfigFS(path, jailFS{j})
+	c, err := loadConfigFS(path, jailFS{j}, j.warn)
 	if err != nil {
 		return nil, err
 	}

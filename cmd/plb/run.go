@@ -139,16 +139,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	cfgPath := configPath(f.config)
-	cfg, err := loadConfig(cfgPath)
+	// Warnings (nodefile lines without a node) wait for the log.
+	var warnings []error
+	cfg, err := loadConfigFS(cfgPath, config.OSFS{}, func(err error) { warnings = append(warnings, err) })
 	if err != nil {
-		fmt.Fprintf(stderr, "plb: %v\n", err)
+		printErrors(stderr, "", err)
 		return 1
 	}
 	if err := cfg.Validate(); err != nil {
-		fmt.Fprintf(stderr, "plb: %v\n", err)
+		printErrors(stderr, "", err)
 		return 1
 	}
 	if f.check {
+		printErrors(stderr, "warning: ", warnings...)
 		stdout.Write(cfg.MarshalTOML())
 		return 0
 	}
@@ -200,6 +203,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var lvl slog.LevelVar // a reload may change log_level
 	lvl.Set(slogLevel(level))
 	log := slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: &lvl}))
+	warn := func(err error) { log.Warn("configuration: " + err.Error()) }
+	for _, w := range warnings {
+		warn(w)
+	}
 	if notifyErr != nil {
 		log.Warn("systemd notification socket unusable", "err", notifyErr)
 	}
@@ -217,10 +224,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	inherited := inheritListeners(log)
 
-	load := loadConfig
+	load := func(path string) (*config.Config, error) { return loadConfigFS(path, config.OSFS{}, warn) }
 	var jl *jailLoader
 	if jail != "" {
-		jl = newJailLoader(jail)
+		jl = newJailLoader(jail, warn)
 		load = jl.load
 		if cfgPath != "" {
 			if _, err := jl.rebase(cfgPath); err != nil {
@@ -357,17 +364,13 @@ const (
 	defaultPidfile = "/var/run/plb.pid" // with -B and no other pidfile (PLB's)
 )
 
-// loadConfig loads path, or the embedded demo when path is "".
-func loadConfig(path string) (*config.Config, error) {
-	return loadConfigFS(path, config.OSFS{})
-}
-
-// loadConfigFS loads path through fsys, or the embedded demo.
-func loadConfigFS(path string, fsys config.FS) (*config.Config, error) {
+// loadConfigFS loads path through fsys, or the embedded demo when path is
+// ""; warn gets what the file has that plb accepts but reports.
+func loadConfigFS(path string, fsys config.FS, warn func(error)) (*config.Config, error) {
 	if path == "" {
 		return config.Parse("(embedded default)", etc.Default(), os.Getenv)
 	}
-	cfg, err := config.LoadWith(path, config.Options{Env: os.Getenv, FS: fsys})
+	cfg, err := config.LoadWith(path, config.Options{Env: os.Getenv, FS: fsys, Warn: warn})
 	if err != nil {
 		return nil, err
 	}
@@ -378,6 +381,16 @@ func loadConfigFS(path string, fsys config.FS) (*config.Config, error) {
 		cfg.Global.Workers = 1
 	}
 	return cfg, nil
+}
+
+// printErrors prints each line of each error as "plb: <prefix><line>":
+// errors.Join puts one problem a line.
+func printErrors(w io.Writer, prefix string, errs ...error) {
+	for _, err := range errs {
+		for line := range strings.SplitSeq(err.Error(), "\n") {
+			fmt.Fprintf(w, "plb: %s%s\n", prefix, line)
+		}
+	}
 }
 
 // firstLine is s up to its first newline.

@@ -1,0 +1,68 @@
+package config
+
+import (
+	"slices"
+	"strings"
+	"testing"
+)
+
+// TestNodefileWarnings: a nodefile line that holds no node is reported
+// with the nodefile's name and line, and the pool, instead of being
+// dropped without a word (Perlbal's way); the good lines still count.
+func TestNodefileWarnings(t *testing.T) {
+	var warnings []string
+	o := Options{Warn: func(err error) { warnings = append(warnings, err.Error()) }}
+	c, err := ParseWith("a.conf", []byte("CREATE POOL dynamic\nSET dynamic.nodefile = testdata/nodes.txt\n"), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"10.1.0.10:80", "10.1.0.11:8081", "[2001:db8::7]:8080"}; !slices.Equal(c.Pool("dynamic").Nodes, want) {
+		t.Errorf("nodes %q, want %q", c.Pool("dynamic").Nodes, want)
+	}
+	want := `testdata/nodes.txt:7: pool 'dynamic': no node in "not a node", line ignored (a line holds ip[:port], e.g. 10.0.0.1:8080 or [2001:db8::1]:80)`
+	if len(warnings) != 1 || warnings[0] != want {
+		t.Errorf("warnings %q, want [%q]", warnings, want)
+	}
+
+	// TOML pools read nodefiles the same way.
+	warnings = nil
+	if _, err := ParseWith("a.toml", []byte("[pool.p]\nnodefile = \"testdata/nodes.txt\"\n"), o); err != nil {
+		t.Fatal(err)
+	}
+	if len(warnings) != 1 || !strings.HasPrefix(warnings[0], "testdata/nodes.txt:7: ") {
+		t.Errorf("TOML: warnings %q", warnings)
+	}
+}
+
+// TestParseNodeFile: every kind of line without a node is reported once,
+// with its line number; comments, blank lines and good lines are not.
+func TestParseNodeFile(t *testing.T) {
+	data := "# nodes\n10.0.0.1\n\n   \n10.0.0.2:8080 # web2\n999.1.1.1\nweb3.example.com:80\n[::1\n10.0.0.3 backup\n10.0.0.4:8O\n"
+	nodes, bad := ParseNodeFile("n.txt", []byte(data))
+	// 10.0.0.4:8O is read as Perlbal reads it, and reported.
+	if want := []string{"10.0.0.1:80", "10.0.0.2:8080", "10.0.0.3:80", "10.0.0.4:8"}; !slices.Equal(nodes, want) {
+		t.Errorf("nodes %q, want %q", nodes, want)
+	}
+	var lines []string
+	for _, err := range bad {
+		msg := err.Error()
+		lines = append(lines, msg[:strings.Index(msg, ": ")])
+	}
+	if want := []string{"n.txt:6", "n.txt:7", "n.txt:8", "n.txt:10"}; !slices.Equal(lines, want) {
+		t.Errorf("reported %q, want %q (%v)", lines, want, bad)
+	}
+	if want := `n.txt:10: "10.0.0.4:8O" read as node 10.0.0.4:8: the address runs into "O"`; len(bad) != 4 || bad[3].Error() != want {
+		t.Errorf("run-on node: %v, want %s", bad, want)
+	}
+	if _, bad := ParseNodeFile("long.txt", []byte(strings.Repeat("x", 1000))); len(bad) != 1 || len(bad[0].Error()) > 200 {
+		t.Errorf("a long bad line: %v", bad)
+	}
+}
+
+// TestNodefileMissing names the file (Perlbal said "File not found").
+func TestNodefileMissing(t *testing.T) {
+	_, err := Parse("a.toml", []byte("[pool.p]\nnodefile = \"/nonexistent/nodes.txt\"\n"), nil)
+	if want := "a.toml:2: nodefile '/nonexistent/nodes.txt' not found"; err == nil || err.Error() != want {
+		t.Errorf("%v, want %s", err, want)
+	}
+}
