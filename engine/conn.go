@@ -42,21 +42,22 @@ type Handler interface {
 // Conn is a non-blocking TCP connection owned by one loop. All its methods
 // run on that loop unless documented otherwise.
 type Conn struct {
-	fd       int
-	loop     *Loop
-	h        Handler
-	ln       *Listener // nil for dialed conns
-	remote   netip.AddrPort
-	interest uint8 // current epoll interest: bit 1 read, bit 2 write
+	fd     int
+	loop   *Loop
+	h      Handler
+	ln     *Listener // nil for dialed conns
+	remote netip.AddrPort
 
-	in       []byte
-	out      outQueue
-	hi, lo   int
-	deadline time.Time
-	timer    *Timer
-	lastOut  time.Time // last time output made progress
-	created  time.Time // when the conn was accepted or dialed
+	in     []byte
+	out    outQueue
+	hi, lo int
+	timer  *Timer
+	// deadline is when OnTimeout fires, lastOut the last time output made
+	// progress, created when the conn was accepted or dialed: unix ns (0:
+	// none), smaller than time.Time for the many idle connections.
+	deadline, lastOut, created int64
 
+	interest                                                                                          uint8 // current epoll interest: bit 1 read, bit 2 write
 	connecting, paused, eof, closing, lingering, closed, wrShut, shutDone, wasFull, kicked, wantEmpty bool
 
 	// tls is the TLS state (StartTLS, StartTLSClient; tls.go); nil for a
@@ -73,7 +74,7 @@ const (
 )
 
 func newConn(l *Loop, fd int, h Handler) *Conn {
-	return &Conn{fd: fd, loop: l, h: h, hi: l.eng.cfg.HighWater, lo: l.eng.cfg.LowWater, created: l.now}
+	return &Conn{fd: fd, loop: l, h: h, hi: l.eng.cfg.HighWater, lo: l.eng.cfg.LowWater, created: l.now.UnixNano()}
 }
 
 // Loop returns the connection's loop. Safe from any goroutine.
@@ -124,7 +125,15 @@ func (c *Conn) Buffered() int {
 
 // LastWrite returns when queued output last made progress (zero if it
 // never had to queue).
-func (c *Conn) LastWrite() time.Time { return c.lastOut }
+func (c *Conn) LastWrite() time.Time { return unixTime(c.lastOut) }
+
+// unixTime is ns (unix ns) as a time, the zero time for 0.
+func unixTime(ns int64) time.Time {
+	if ns == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, ns)
+}
 
 // Pending reports whether any output (memory or file) is still queued.
 func (c *Conn) Pending() bool { return !c.out.empty() || c.tls != nil && len(c.tls.pend) > 0 }
@@ -256,7 +265,7 @@ func (c *Conn) redeliver() {
 // SetTimeout sets the deadline to now+d; d <= 0 clears it.
 func (c *Conn) SetTimeout(d time.Duration) {
 	if d <= 0 {
-		c.deadline = time.Time{}
+		c.deadline = 0
 		return
 	}
 	c.SetDeadline(c.loop.now.Add(d))
@@ -264,28 +273,32 @@ func (c *Conn) SetTimeout(d time.Duration) {
 
 // SetDeadline makes OnTimeout fire at t; the zero time clears it.
 func (c *Conn) SetDeadline(t time.Time) {
-	c.deadline = t
-	if t.IsZero() || c.closed {
+	if t.IsZero() {
+		c.deadline = 0
+		return
+	}
+	c.deadline = t.UnixNano()
+	if c.closed {
 		return
 	}
 	if c.timer == nil {
 		c.timer = c.loop.AfterFunc(t.Sub(c.loop.now), c.onTimer)
 		return
 	}
-	if c.timer.index < 0 || c.timer.when.After(t) {
+	if c.timer.index < 0 || c.timer.when > t.UnixNano() {
 		c.timer.Reset(t.Sub(c.loop.now))
 	}
 }
 
 func (c *Conn) onTimer() {
-	if c.closed || c.deadline.IsZero() {
+	if c.closed || c.deadline == 0 {
 		return
 	}
-	if c.deadline.After(c.loop.now) {
-		c.timer.Reset(c.deadline.Sub(c.loop.now))
+	if now := c.loop.now.UnixNano(); c.deadline > now {
+		c.timer.Reset(time.Duration(c.deadline - now))
 		return
 	}
-	c.deadline = time.Time{}
+	c.deadline = 0
 	switch {
 	case c.connecting || c.tls != nil && c.tls.client && !c.tls.ready():
 		c.destroy(ErrConnectTimeout)
@@ -457,7 +470,7 @@ func (c *Conn) Close() {
 		c.finishClose()
 		return
 	}
-	if c.deadline.IsZero() {
+	if c.deadline == 0 {
 		c.SetTimeout(c.loop.eng.cfg.LingerTimeout * 15)
 	}
 	c.updateInterest()
@@ -695,7 +708,7 @@ func (c *Conn) flush(notify bool) {
 		return
 	}
 	if progress {
-		c.lastOut = c.loop.now
+		c.lastOut = c.loop.now.UnixNano()
 	}
 	if c.closing && progress {
 		c.SetTimeout(c.loop.eng.cfg.LingerTimeout * 15)
@@ -737,7 +750,7 @@ func (c *Conn) finishConnect(ev uint32) {
 	}
 	c.connecting = false
 	if c.tls == nil {
-		c.deadline = time.Time{} // the dial timeout covered the connect only
+		c.deadline = 0 // the dial timeout covered the connect only
 	}
 	if c.closing {
 		// Closed while connecting: send what was queued, then close; the

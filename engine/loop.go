@@ -250,10 +250,10 @@ func (l *Loop) putBlock(b []byte) {
 
 // Timer is a one-shot callback on a loop's clock. Its methods run on the loop.
 type Timer struct {
-	when  time.Time
+	when  int64 // unix ns
 	fn    func()
-	index int // in the heap; -1 when not scheduled
 	loop  *Loop
+	index int32 // in the heap; -1 when not scheduled
 }
 
 // AfterFunc schedules fn to run on the loop after d (rounded up to the
@@ -266,9 +266,9 @@ func (l *Loop) AfterFunc(d time.Duration, fn func()) *Timer {
 
 // Reset reschedules t to fire after d. Runs on the loop.
 func (t *Timer) Reset(d time.Duration) {
-	t.when = t.loop.now.Add(d)
+	t.when = t.loop.now.Add(d).UnixNano()
 	if t.index >= 0 {
-		heap.Fix(&t.loop.timers, t.index)
+		heap.Fix(&t.loop.timers, int(t.index))
 	} else {
 		heap.Push(&t.loop.timers, t)
 	}
@@ -280,14 +280,15 @@ func (t *Timer) Pending() bool { return t.index >= 0 }
 // Stop cancels t. Runs on the loop.
 func (t *Timer) Stop() {
 	if t.index >= 0 {
-		heap.Remove(&t.loop.timers, t.index)
+		heap.Remove(&t.loop.timers, int(t.index))
 	}
 }
 
 func (l *Loop) runTimers() {
+	now := l.now.UnixNano()
 	for len(l.timers) > 0 {
 		t := l.timers[0]
-		if t.when.After(l.now) {
+		if t.when > now {
 			return
 		}
 		heap.Pop(&l.timers)
@@ -298,15 +299,15 @@ func (l *Loop) runTimers() {
 type timerHeap []*Timer
 
 func (h timerHeap) Len() int           { return len(h) }
-func (h timerHeap) Less(i, j int) bool { return h[i].when.Before(h[j].when) }
+func (h timerHeap) Less(i, j int) bool { return h[i].when < h[j].when }
 func (h timerHeap) Swap(i, j int) {
 	h[i], h[j] = h[j], h[i]
-	h[i].index = i
-	h[j].index = j
+	h[i].index = int32(i)
+	h[j].index = int32(j)
 }
 func (h *timerHeap) Push(x any) {
 	t := x.(*Timer)
-	t.index = len(*h)
+	t.index = int32(len(*h))
 	*h = append(*h, t)
 }
 func (h *timerHeap) Pop() any {

@@ -376,7 +376,7 @@ func (t *tlsConn) handshakeDone(err error, rest []byte) {
 		t.raw, t.rawOwned = rest, true
 	}
 	if t.client && !c.closing { // closed meanwhile: given up, no OnOpen
-		c.deadline = time.Time{} // the dial's timeout covered connect and handshake
+		c.deadline = 0 // the dial's timeout covered connect and handshake
 		c.h.OnOpen(c)
 		if c.closed || c.closing {
 			return

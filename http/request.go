@@ -61,7 +61,7 @@ type RequestHead struct {
 const maxHostBytes = 256
 
 // BodyMode says how the body of a message is delimited.
-type BodyMode int
+type BodyMode uint8
 
 const (
 	// BodyNone means the message has no body.

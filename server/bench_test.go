@@ -46,7 +46,7 @@ persist_backend = true
 
 // fixedBackend is a backend answering every request with 100 bytes; it
 // returns its address.
-func fixedBackend(b *testing.B) string {
+func fixedBackend(b testing.TB) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)

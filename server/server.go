@@ -711,9 +711,10 @@ func restartKeys(old, new *config.Global) []string {
 // clientCap is the cap on all client connections together: the global
 // max_clients, else one derived from the descriptor limit noFile (0: the
 // process's), so that plb refuses clients cleanly instead of running out of
-// descriptors for their backends and spool files: a proxied client may take
-// three (its socket, a backend connection, a spool file), and fdReserve
-// are kept for listeners, logs, probes and the console.
+// descriptors for their backends and spool files: a client counts two (its
+// socket and its backend connection, file or relay, as plb's start-up check
+// of max_clients counts it; HAProxy derives its maxconn the same way), and
+// fdReserve are kept for listeners, logs, probes and the console.
 func clientCap(c *config.Config, noFile int) int {
 	if c.Global.MaxClients > 0 {
 		return c.Global.MaxClients
@@ -726,7 +727,7 @@ func clientCap(c *config.Config, noFile int) int {
 		noFile = int(rl.Cur)
 	}
 	const fdReserve = 64
-	return max(1, (noFile-fdReserve)/3)
+	return max(1, (noFile-fdReserve)/2)
 }
 
 // maxClients is a service's cap on client connections: its own max_clients,

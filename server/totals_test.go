@@ -164,9 +164,9 @@ func TestSpoolCapUnderSlowReaders(t *testing.T) {
 }
 
 // TestDefaultClientCap: without max_clients, the clients of all services
-// together are capped from the descriptor limit (a third of it, less a
-// reserve: a proxied client may hold its socket, a backend connection and a
-// spool file), so plb refuses cleanly instead of running out of
+// together are capped from the descriptor limit (half of it, less a
+// reserve: a proxied client holds its socket and a backend connection or
+// a spool file), so plb refuses cleanly instead of running out of
 // descriptors; the console is not counted. The global max_clients is the
 // cap when set.
 func TestDefaultClientCap(t *testing.T) {
@@ -178,8 +178,8 @@ func TestDefaultClientCap(t *testing.T) {
 		t.Errorf("global max_clients 5: cap %d", got)
 	}
 	cfg.Global.MaxClients = 0
-	if got := clientCap(cfg, 1000); got != (1000-64)/3 {
-		t.Errorf("1000 descriptors: cap %d, want %d", got, (1000-64)/3)
+	if got := clientCap(cfg, 1000); got != (1000-64)/2 {
+		t.Errorf("1000 descriptors: cap %d, want %d", got, (1000-64)/2)
 	}
 	if got := clientCap(cfg, 0); got <= 0 {
 		t.Errorf("the process's own limit gives cap %d", got)
@@ -190,7 +190,7 @@ func TestDefaultClientCap(t *testing.T) {
 		return true
 	})
 	toml := proxyTOML([]string{be.addr}, "", stdProxy) + "\n[service.mgmt]\nrole = \"management\"\nlisten = \"127.0.0.1:0\"\n"
-	ts := startServerOpts(t, toml, Options{NoFile: 64 + 3*2}) // a cap of 2
+	ts := startServerOpts(t, toml, Options{NoFile: 64 + 2*2}) // a cap of 2
 	addr := ts.addrOf("proxy")
 	a, b := dial(t, addr), dial(t, addr)
 	for _, c := range []*conn{a, b} {

@@ -138,7 +138,16 @@ func idle(args []string) error {
 	path := fs.String("path", "/100b", "path")
 	n := fs.Int("n", 10000, "connections")
 	hold := fs.Duration("hold", 60*time.Second, "hold at most")
+	src := fs.String("src", "", "comma-separated local loopback addresses to dial from in turn (more than one lifts the ~28k ephemeral ports of one)")
 	fs.Parse(args)
+	var dialers []*net.Dialer
+	for _, a := range strings.Split(*src, ",") {
+		d := &net.Dialer{Timeout: 5 * time.Second}
+		if a != "" {
+			d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(a)}
+		}
+		dialers = append(dialers, d)
+	}
 	conns := make([]net.Conn, 0, *n)
 	defer func() {
 		for _, c := range conns {
@@ -147,7 +156,7 @@ func idle(args []string) error {
 	}()
 	failed := 0
 	for i := 0; i < *n; i++ {
-		c, err := net.DialTimeout("tcp", *addr, 5*time.Second)
+		c, err := dialers[i%len(dialers)].Dial("tcp", *addr)
 		if err != nil {
 			failed++
 			continue

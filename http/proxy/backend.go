@@ -366,7 +366,7 @@ func (be *backend) readHead(data []byte) int {
 	// Only a request that can go out whole again: a body that streamed
 	// is gone, and its head alone would leave the backend reading the
 	// next request as that body.
-	if r.Status >= 500 && st.Svc.EnableErrorRetries && cl.retries < len(st.Svc.ErrorRetrySchedule) &&
+	if r.Status >= 500 && st.Svc.EnableErrorRetries && int(cl.retries) < len(st.Svc.ErrorRetrySchedule) &&
 		cl.idempotent && cl.bodySent == 0 {
 		be.retryAfterError()
 		return len(data)
@@ -406,7 +406,7 @@ func (be *backend) readHead(data []byte) int {
 	if cl.plug != nil {
 		edits, code, pre = be.responseHooks(cl, r)
 	}
-	be.scratch = appendClientResponseEx(be.scratch[:0], r, cl.minor, be, st, edits, code)
+	be.scratch = appendClientResponseEx(be.scratch[:0], r, int(cl.minor), be, st, edits, code)
 	if cl.alog != nil {
 		status := r.Status
 		if code != 0 {
@@ -558,7 +558,7 @@ func (be *backend) retryAfterError() {
 	delay := cl.st.Svc.ErrorRetrySchedule[cl.retries]
 	cl.retries++
 	cl.setState(clWait)
-	cl.tried = cl.tried[:0]
+	cl.rs.tried = cl.rs.tried[:0]
 	if cl.retryWait == nil {
 		cl.retryWait = cl.conn.Loop().AfterFunc(delay, cl.retryNow)
 	} else {

@@ -12,7 +12,7 @@ import "time"
 
 // restartBodyClock starts the body's clock now, from its byte at.
 func (cl *client) restartBodyClock(at int64) {
-	cl.bodyClock, cl.bodyClockAt, cl.bodyPaused = cl.conn.Loop().Now(), at, false
+	cl.rs.bodyClock, cl.rs.bodyClockAt, cl.bodyPaused = cl.conn.Loop().Now().UnixNano(), at, false
 }
 
 // bodyDeadline is when a body of which got bytes have arrived is late
@@ -22,9 +22,10 @@ func (cl *client) bodyDeadline(got int64) (dl time.Time, ok bool) {
 	if svc.ClientBodyTimeout <= 0 {
 		return time.Time{}, false
 	}
-	dl = cl.bodyClock.Add(svc.ClientBodyTimeout)
-	if rate := svc.ClientBodyMinRate; rate > 0 && got > cl.bodyClockAt {
-		dl = dl.Add(time.Duration((got - cl.bodyClockAt) * int64(time.Second) / rate))
+	rs := cl.rs
+	dl = time.Unix(0, rs.bodyClock).Add(svc.ClientBodyTimeout)
+	if rate := svc.ClientBodyMinRate; rate > 0 && got > rs.bodyClockAt {
+		dl = dl.Add(time.Duration((got - rs.bodyClockAt) * int64(time.Second) / rate))
 	}
 	return dl, true
 }
@@ -37,7 +38,7 @@ func (cl *client) bodyOnTime(got int64) bool {
 	if cl.bodyPaused {
 		cl.restartBodyClock(got)
 	}
-	cl.bodyGot = got
+	cl.rs.bodyGot = got
 	idle := cl.st.Svc.IdleTimeout
 	dl, ok := cl.bodyDeadline(got)
 	if !ok {
@@ -58,7 +59,7 @@ func (cl *client) bodyOnTime(got int64) bool {
 
 // bodyLate reports whether the body's deadline has passed at now.
 func (cl *client) bodyLate(now time.Time) bool {
-	dl, ok := cl.bodyDeadline(cl.bodyGot)
+	dl, ok := cl.bodyDeadline(cl.rs.bodyGot)
 	return ok && !now.Before(dl)
 }
 
@@ -67,7 +68,7 @@ func (cl *client) bodyLate(now time.Time) bool {
 // that has begun its response leaves no room for a 408: the connection
 // just closes.
 func (cl *client) bodyTimedOut() {
-	cl.svc.log.Info("request body too slow", "peer", cl.conn.RemoteAddr(), "got", cl.bodyGot,
+	cl.svc.log.Info("request body too slow", "peer", cl.conn.RemoteAddr(), "got", cl.rs.bodyGot,
 		"timeout", cl.st.Svc.ClientBodyTimeout, "min_rate", cl.st.Svc.ClientBodyMinRate)
 	answered := false
 	if be := cl.be; be != nil {

@@ -28,53 +28,26 @@ const (
 // client is one client connection of a reverse_proxy service. Every method
 // runs on the connection's loop.
 type client struct {
-	svc   *Service
-	conn  *engine.Conn
-	st    *Settings // snapshot for the current request
-	rs    *reqState // per-request memory; nil while idle
-	state int
-	// alog is the current request's access log entry (nil without an
-	// access_log); sent counts the bytes queued for the client.
-	alog *accessEntry
-	sent int64
-
-	idempotent bool // GET or HEAD: may be retried after a backend 5xx
-	// retrySafe: idempotent (RFC 9110 9.2.2, or an Idempotency-Key), so
-	// it may be sent again when its connection failed (resend).
-	retrySafe bool
-	isHEAD    bool
-	minor     int  // client's HTTP minor version
-	wantKA    bool // client asked for keep-alive and the service allows it
-	upgrade   bool
-	bodyMode  http.BodyMode
-	bodyLeft  int64
-	chunks    http.ChunkedScanner
-	bodyDone  bool
-	bodySent  int64 // request body bytes already forwarded (retry only if 0)
-	// bodyClock and bodyClockAt: since when, and from which body byte,
-	// the body has been read without plb pausing it (bodyOnTime);
-	// bodyPaused: plb paused the read since.
-	bodyClock   time.Time
-	bodyClockAt int64
-	bodyPaused  bool
-	bodyGot     int64 // body bytes received when last checked
-	be          *backend
-	tried       []*pool.Node
+	svc  *Service
+	conn *engine.Conn
+	st   *Settings // snapshot for the current request
+	rs   *reqState // per-request memory; nil while idle
+	be   *backend
 	// node is the node picked for the request while it waits for a
 	// connection (max_backend_conns) or for a fresh one (retryOn).
 	node *pool.Node
-	// fresh: the request goes out on a new connection, not an idle one
-	// (it is being sent again).
-	fresh     bool
-	skipFn    func(*pool.Node) bool // skipTried, made once (skip)
-	resends   int                   // times the request was sent again (resend)
-	retries   int                   // error_retry_schedule position
-	requests  int
+	// alog is the current request's access log entry (nil without an
+	// access_log); sent counts the bytes queued for the client.
+	alog      *accessEntry
+	sent      int64
+	bodyLeft  int64
+	bodySent  int64 // request body bytes already forwarded (retry only if 0)
 	spool     *os.File
 	spoolOff  int64
 	retryWait *engine.Timer
-	reqStart  time.Time // when the current request head was parsed
-	waitSince time.Time // when the client began waiting for a backend
+	// reqStart is when the current request head was parsed, waitSince
+	// when the client began waiting for a backend (unix ns; 0: none).
+	reqStart, waitSince int64
 	// ho is set when a selector handed the connection here: its
 	// persist_client and HEADER rules apply, and the connection returns
 	// to it after each response.
@@ -82,11 +55,30 @@ type client struct {
 	// plug is the plugin state of the current request (nil until the
 	// service has plugins).
 	plug      *plugState
-	upl       *upload // a body read before a backend is asked for (upload.go)
-	queueLink         // the client's place in the queues (queue.go)
+	upl       *upload       // a body read before a backend is asked for (upload.go)
+	rp        *reproxyState // enable_reproxy's memory (reproxy.go)
+	queueLink               // the client's place in the queues (queue.go)
 
-	// rp is enable_reproxy's memory (reproxy.go).
-	rp *reproxyState
+	requests int32
+	resends  int16 // times the request was sent again (resend)
+	retries  int16 // error_retry_schedule position
+	state    uint8
+	minor    uint8 // client's HTTP minor version
+	bodyMode http.BodyMode
+
+	idempotent bool // GET or HEAD: may be retried after a backend 5xx
+	// retrySafe: idempotent (RFC 9110 9.2.2, or an Idempotency-Key), so
+	// it may be sent again when its connection failed (resend).
+	retrySafe bool
+	isHEAD    bool
+	wantKA    bool // client asked for keep-alive and the service allows it
+	upgrade   bool
+	bodyDone  bool
+	// fresh: the request goes out on a new connection, not an idle one
+	// (it is being sent again).
+	fresh bool
+	// bodyPaused: plb paused reading the body (bodytime.go).
+	bodyPaused bool
 }
 
 // plugState is a client's memory for its service's plugins, reused from
@@ -121,6 +113,16 @@ type reqState struct {
 	body  []byte
 	pend  []byte // response bytes coalesced into one write
 	where []byte // "host/uri" of the request, for the console
+
+	chunks http.ChunkedScanner // a chunked request body's framing
+	tried  []*pool.Node        // the nodes tried for the request
+	// skip is skipTried as a func value, made once per reqState (a
+	// method value made per request would allocate).
+	skip func(*pool.Node) bool
+	// bodyClock and bodyClockAt: since when (unix ns), and from which
+	// body byte, the body has been read without plb pausing it; bodyGot:
+	// body bytes received when last checked (bodytime.go).
+	bodyClock, bodyClockAt, bodyGot int64
 }
 
 // coalesceMax bounds the response bytes gathered for one write.
@@ -195,7 +197,7 @@ func (cl *client) readHead(data []byte) int {
 	if !resumed {
 		cl.svc.Stats.Requests.Add(1)
 		cl.svc.Stats.BytesIn.Add(int64(n))
-		cl.reqStart = c.Loop().Now()
+		cl.reqStart = c.Loop().Now().UnixNano()
 	}
 	r := &rs.req
 	if st.AccessLog != nil && !resumed {
@@ -205,7 +207,7 @@ func (cl *client) readHead(data []byte) int {
 	cl.isHEAD = string(r.Method) == "HEAD"
 	cl.idempotent = cl.isHEAD || string(r.Method) == "GET"
 	cl.retrySafe = idempotent(r)
-	cl.minor = r.Minor
+	cl.minor = uint8(r.Minor)
 	persist := st.Svc.PersistClient
 	if cl.ho != nil {
 		persist = cl.ho.Persist // the selector's value wins
@@ -215,10 +217,10 @@ func (cl *client) readHead(data []byte) int {
 	cl.bodyMode = r.BodyMode()
 	cl.bodyLeft = r.ContentLength
 	cl.bodyDone = cl.bodyMode == http.BodyNone
-	cl.bodySent, cl.bodyGot = 0, 0
+	cl.bodySent, cl.rs.bodyGot = 0, 0
 	cl.restartBodyClock(0)
-	cl.chunks.Reset()
-	cl.tried = cl.tried[:0]
+	cl.rs.chunks.Reset()
+	cl.rs.tried = cl.rs.tried[:0]
 	cl.node, cl.fresh, cl.resends = nil, false, 0
 	rs.body = rs.body[:0] // only a body held for this request goes out
 	cl.retries = 0
@@ -323,7 +325,7 @@ func (cl *client) connectBackend() {
 	for {
 		node := cl.node
 		cl.node = nil
-		if node == nil || node.Down() || cl.skipTried(node) {
+		if node == nil || node.Down() || cl.rs.skipTried(node) {
 			if node = st.Pool.Pick(cl.skip()); node == nil {
 				cl.svc.Stats.Errors503.Add(1)
 				cl.fail(503, "no backend available")
@@ -342,7 +344,7 @@ func (cl *client) connectBackend() {
 			}
 			return // max_backend_conns reached: queued (queue.go)
 		}
-		cl.tried = append(cl.tried, node)
+		cl.rs.tried = append(cl.rs.tried, node)
 		be, err := dialBackend(cl.svc, st, l, node)
 		if err != nil {
 			if localFailure(err) {
@@ -365,7 +367,7 @@ func (cl *client) connectBackend() {
 // reuse sends the request on be, an idle connection the client took.
 // Runs on the loop.
 func (cl *client) reuse(be *backend) {
-	cl.tried = append(cl.tried, be.node)
+	cl.rs.tried = append(cl.rs.tried, be.node)
 	be.reused = true
 	cl.svc.noteUse(cl.conn.Loop())
 	cl.attach(be)
@@ -394,9 +396,9 @@ func (cl *client) again(node *pool.Node) {
 
 // untry forgets that the request tried node, so it may be picked again.
 func (cl *client) untry(node *pool.Node) {
-	for i := len(cl.tried) - 1; i >= 0; i-- {
-		if cl.tried[i] == node {
-			cl.tried = append(cl.tried[:i], cl.tried[i+1:]...)
+	for i := len(cl.rs.tried) - 1; i >= 0; i-- {
+		if cl.rs.tried[i] == node {
+			cl.rs.tried = append(cl.rs.tried[:i], cl.rs.tried[i+1:]...)
 			return
 		}
 	}
@@ -426,7 +428,7 @@ func (cl *client) untry(node *pool.Node) {
 // loop.
 func (cl *client) resend(be *backend, underIt bool, err error) bool {
 	st := cl.st
-	if cl.resends >= st.Svc.Retries || cl.bodySent > 0 || !cl.retrySafe ||
+	if int(cl.resends) >= st.Svc.Retries || cl.bodySent > 0 || !cl.retrySafe ||
 		cl.state == clClosing || cl.conn.Closing() {
 		return false
 	}
@@ -463,14 +465,15 @@ func localFailure(err error) bool {
 // skip returns skipTried as a func value, made once per connection: a
 // method value made at each call would allocate on every request.
 func (cl *client) skip() func(*pool.Node) bool {
-	if cl.skipFn == nil {
-		cl.skipFn = cl.skipTried
+	rs := cl.rs
+	if rs.skip == nil {
+		rs.skip = rs.skipTried
 	}
-	return cl.skipFn
+	return rs.skip
 }
 
-func (cl *client) skipTried(n *pool.Node) bool {
-	for _, t := range cl.tried {
+func (rs *reqState) skipTried(n *pool.Node) bool {
+	for _, t := range rs.tried {
 		if t == n {
 			return true
 		}
@@ -532,7 +535,7 @@ func (cl *client) forwardBody(data []byte) int {
 		cl.bodyDone = cl.bodyLeft == 0
 	case http.BodyChunked:
 		for used < len(data) && !cl.bodyDone {
-			n, _, done, err := cl.chunks.Scan(data[used:])
+			n, _, done, err := cl.rs.chunks.Scan(data[used:])
 			if err != nil {
 				be.clientGone() // the client's fault, not the node's
 				cl.be = nil
@@ -876,7 +879,7 @@ func (cl *client) bodyBuffered(in []byte) bool {
 	case http.BodyLength:
 		return int64(len(in)) >= cl.bodyLeft
 	case http.BodyChunked:
-		sc := cl.chunks // a copy: the real scan happens when forwarding
+		sc := cl.rs.chunks // a copy: the real scan happens when forwarding
 		for len(in) > 0 {
 			n, _, done, err := sc.Scan(in)
 			if done {

@@ -110,7 +110,7 @@ func (cl *client) linkWait() {
 		q.tail[p].qnx = cl
 	} else {
 		q.head[p] = cl
-		q.pub[p].oldest.Store(cl.waitSince.UnixNano())
+		q.pub[p].oldest.Store(cl.waitSince)
 	}
 	q.tail[p] = cl
 	q.count[p]++
@@ -130,7 +130,7 @@ func (cl *client) unlinkWait() {
 	} else {
 		q.head[p] = cl.qnx
 		if h := q.head[p]; h != nil {
-			q.pub[p].oldest.Store(h.waitSince.UnixNano())
+			q.pub[p].oldest.Store(h.waitSince)
 		} else {
 			q.pub[p].oldest.Store(0)
 		}
@@ -287,10 +287,10 @@ func (s *Service) queueInfo(l *engine.Loop) (count, high int, age, highAge time.
 	now := l.Now()
 	count, high = q.count[prioNormal], q.count[prioHigh]
 	if h := q.head[prioNormal]; h != nil {
-		age = now.Sub(h.waitSince)
+		age = now.Sub(time.Unix(0, h.waitSince))
 	}
 	if h := q.head[prioHigh]; h != nil {
-		highAge = now.Sub(h.waitSince)
+		highAge = now.Sub(time.Unix(0, h.waitSince))
 	}
 	return count, high, age, highAge
 }

@@ -217,7 +217,7 @@ func (cl *client) reproxyRequest(head []byte, r *http.RequestHead) bool {
 	cl.setState(clResp)
 	if ims := r.Get("If-Modified-Since"); len(ims) > 0 && e.lastMod != nil && bytes.Equal(stripIMSLength(ims), e.lastMod) {
 		ka := cl.reproxyKeepAlive()
-		b := rp.appendStatusLine(rp.buf[:0], cl.minor, 304)
+		b := rp.appendStatusLine(rp.buf[:0], int(cl.minor), 304)
 		b = append(b, "Content-Length: 0\r\n"...)
 		b = append(cl.appendConn(b, ka), "\r\n"...)
 		rp.buf = b
@@ -386,7 +386,7 @@ func (cl *client) reproxyFile(path string) {
 	resp := code
 	if code == 416 {
 		// A fresh 416, as Perlbal's: the backend's headers do not apply.
-		b = rp.appendStatusLine(b, cl.minor, 416)
+		b = rp.appendStatusLine(b, int(cl.minor), 416)
 		b = static.AppendContentRange(b, 416, 0, 0, size)
 		b = append(b, "Content-Length: 0\r\n"...)
 	} else {
@@ -397,7 +397,7 @@ func (cl *client) reproxyFile(path string) {
 		if code == 206 {
 			resp = 206
 		}
-		b = rp.appendStatusLine(b, cl.minor, resp)
+		b = rp.appendStatusLine(b, int(cl.minor), resp)
 		b = rp.appendFields(b, isRangeField)
 		b = append(b, "Accept-Ranges: bytes\r\n"...)
 		b = static.AppendContentRange(b, code, off, n, size)
@@ -565,7 +565,7 @@ func (cl *client) reproxyURLHead(r *http.ResponseHead, chunked, ka bool) []byte 
 		code = 200
 	}
 	ar, cr := r.Get("Accept-Ranges"), r.Get("Content-Range")
-	b := rp.appendStatusLine(rp.buf[:0], cl.minor, code)
+	b := rp.appendStatusLine(rp.buf[:0], int(cl.minor), code)
 	b = rp.appendFields(b, func(name []byte) bool {
 		return partial && (ar != nil && equalFold(name, "accept-ranges") || cr != nil && equalFold(name, "content-range"))
 	})

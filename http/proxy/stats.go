@@ -82,15 +82,15 @@ func (h *Latency) Snapshot() LatencySnapshot {
 
 // setState moves the client to state s, keeping Stats.Waiting (clients
 // waiting for a backend) true.
-func (cl *client) setState(s int) {
+func (cl *client) setState(s uint8) {
 	if was := cl.state == clWait; was != (s == clWait) {
 		if was {
 			cl.svc.Stats.Waiting.Add(-1)
 			cl.unlinkWait()
-			cl.waitSince = time.Time{}
+			cl.waitSince = 0
 		} else {
 			cl.svc.Stats.Waiting.Add(1)
-			cl.waitSince = cl.conn.Loop().Now()
+			cl.waitSince = cl.conn.Loop().Now().UnixNano()
 			cl.linkWait()
 		}
 	}
@@ -100,13 +100,13 @@ func (cl *client) setState(s int) {
 // observeLatency records the time since the request head was parsed, once
 // per request.
 func (cl *client) observeLatency() {
-	if cl.reqStart.IsZero() {
+	if cl.reqStart == 0 {
 		return
 	}
 	cl.writeAccessLog()
 	l := cl.conn.Loop()
-	cl.svc.Stats.Latency.Observe(l.ID(), l.Now().Sub(cl.reqStart))
-	cl.reqStart = time.Time{}
+	cl.svc.Stats.Latency.Observe(l.ID(), time.Duration(l.Now().UnixNano()-cl.reqStart))
+	cl.reqStart = 0
 }
 
 // ready ends the backend's pending (connecting or verifying) period.
@@ -164,7 +164,7 @@ func (cl *client) Describe(c *engine.Conn) engine.ConnInfo {
 	}
 	return engine.ConnInfo{
 		Class: "Perlbal::ClientProxy", Service: cl.svc.Name, State: state,
-		Detail: string(d), Since: cl.waitSince, OpenFile: cl.spool != nil,
+		Detail: string(d), Since: unixTime(cl.waitSince), OpenFile: cl.spool != nil,
 	}
 }
 
@@ -251,4 +251,12 @@ func (be *backend) stateName(c *engine.Conn) string {
 		return "tunnel"
 	}
 	return "closed"
+}
+
+// unixTime is t (unix ns) as a time, the zero time for 0.
+func unixTime(t int64) time.Time {
+	if t == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, t)
 }

@@ -243,7 +243,7 @@ func (cl *client) spoolBody(data []byte) int {
 		cl.bodyDone = cl.bodyLeft == 0
 	case http.BodyChunked:
 		for used < len(data) && !cl.bodyDone {
-			n, payload, done, err := cl.chunks.Scan(data[used:])
+			n, payload, done, err := cl.rs.chunks.Scan(data[used:])
 			if err != nil {
 				cl.uploadFail(400, errMsg(err))
 				return len(data)
