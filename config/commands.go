@@ -289,7 +289,11 @@ func (in *Interp) server(cmd string) error {
 	if key == "pidfile" && in.opts.Running {
 		return errorf("pidfile must be configured at startup, before Perlbal::run is called")
 	}
-	return setGlobal(&in.ed.cfg.Global, key, val)
+	if err := setGlobal(&in.ed.cfg.Global, key, val); err != nil {
+		return err
+	}
+	in.ed.cfg.Global.setPlace(key, in.file, in.lineNo)
+	return nil
 }
 
 // splitServer matches (\S+) ?= ?(.+)$ with a greedy key.

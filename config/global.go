@@ -89,6 +89,30 @@ func setGlobal(g *Global, key, val string) error {
 	return nil
 }
 
+// Place is where a key was set: a file and a line (0: unknown).
+type Place struct {
+	File string
+	Line int
+}
+
+// setPlace records where key was set.
+func (g *Global) setPlace(key, file string, line int) {
+	if g.Places == nil {
+		g.Places = make(map[string]Place)
+	}
+	g.Places[key] = Place{File: file, Line: line}
+}
+
+// GlobalError places err at the line that set the global key, or at the
+// configuration file when no line did (a default, or the console): a check
+// made after parsing then reads "file:line: message" as a parse error does.
+func (c *Config) GlobalError(key string, err error) error {
+	if pl, ok := c.Global.Places[key]; ok {
+		return c.at(pl.File, pl.Line, err)
+	}
+	return c.at("", 0, err)
+}
+
 // isReproxyKey matches max_reproxy_connections and
 // max_reproxy_connections(<host:port>). Unlike Perlbal, whose per-host form
 // sets the global cap, the per-host value is kept under its own key.

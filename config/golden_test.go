@@ -100,6 +100,7 @@ func comparable(c *Config) *Config {
 	if len(c.Global.Extra) == 0 {
 		c.Global.Extra = nil
 	}
+	c.Global.Places = nil
 	if len(c.Defaults) == 0 {
 		c.Defaults = nil
 	}

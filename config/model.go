@@ -71,6 +71,10 @@ type Global struct {
 	// max_reproxy_connections, max_reproxy_connections(host:port)) so that
 	// dumps round-trip.
 	Extra map[string]string
+	// Places records where each key was last set, for the errors of checks
+	// that come after parsing (plb -n's on user, group and chroot_dir; see
+	// Config.GlobalError). Not dumped.
+	Places map[string]Place
 }
 
 // Pool is a named list of backend nodes.
@@ -424,6 +428,7 @@ func (c *Config) loadedName(name string) string {
 func (c *Config) Clone() *Config {
 	n := *c
 	n.Global.Extra = maps.Clone(c.Global.Extra)
+	n.Global.Places = maps.Clone(c.Global.Places)
 	n.Loaded = slices.Clone(c.Loaded)
 	n.roles = slices.Clone(c.roles)
 	n.Defaults = maps.Clone(c.Defaults)

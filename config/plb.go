@@ -168,6 +168,7 @@ func parsePLB(name string, data []byte, o Options) (*Config, error) {
 			if err := setGlobal(g, k, v.val); err != nil {
 				return nil, fail(k, err)
 			}
+			g.setPlace(k, name, v.line)
 		}
 	}
 

@@ -199,6 +199,7 @@ func (t *tomlLoader) global(m map[string]any) error {
 		if err := setGlobal(&t.ed.cfg.Global, k, v); err != nil {
 			return t.errAt(err, path...)
 		}
+		t.ed.cfg.Global.setPlace(k, t.file, t.idx.line(path...))
 	}
 	return nil
 }

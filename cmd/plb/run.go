@@ -27,7 +27,9 @@ const usage = `usage: plb [options]
   -d, --loglevel N     0 debug, 1 info, 2 warnings (default), 3 errors only
   -l, --logfile FILE   log to FILE instead of stderr
   -p, --pidfile FILE   write the process id to FILE
-  -n                   check the configuration, print it normalized, exit
+  -n                   check the configuration as a start would, short of
+                       binding ports (chroot_dir, user, group, files,
+                       certificates), print it normalized, exit
   -h, --help           this help
   -v, --version        print the version
 `
@@ -152,6 +154,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if f.check {
 		printErrors(stderr, "warning: ", warnings...)
+		if err := preflight(cfg); err != nil {
+			printErrors(stderr, "", err)
+			return 1
+		}
 		stdout.Write(cfg.MarshalTOML())
 		return 0
 	}
@@ -217,7 +223,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	drop := cfg.Global.User != "" || cfg.Global.Group != "" || jail != ""
 	var creds chroot.Creds
 	if drop {
-		creds, err = chroot.Resolve(chroot.Spec{User: cfg.Global.User, Group: cfg.Global.Group, Dir: jail})
+		creds, err = resolveCreds(cfg)
 		if err != nil {
 			return st.fail(err)
 		}
