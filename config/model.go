@@ -297,6 +297,12 @@ type Service struct {
 	// client that talks before the banner gets 554 and is closed (default
 	// false: its bytes are held and delivered after the banner).
 	SMTPRejectEarlyTalkers bool
+	// SMTPStartTLS is smtp_starttls (smtp_proxy): plb answers STARTTLS
+	// itself with the service's ssl_cert_file/ssl_key_file (and
+	// ssl_certificates) and reads the commands inside (default false:
+	// STARTTLS passes through to the backend, except with xclient, where
+	// plb must read every command and withholds it).
+	SMTPStartTLS bool
 
 	// selector.
 	DefaultService string        // default_service (default "")

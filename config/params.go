@@ -534,6 +534,7 @@ func params(yield func(param) bool) {
 			},
 			get: func(s *Service) any { return s.SMTPHostname }},
 		b("smtp_reject_early_talkers", smtp, "0", "answer 554 and close a client that talks before the greeting (else its bytes wait for it)", func(s *Service) *bool { return &s.SMTPRejectEarlyTalkers }),
+		b("smtp_starttls", smtp, "0", "answer STARTTLS in plb with ssl_cert_file/ssl_key_file (else it passes through; with xclient it is withheld)", func(s *Service) *bool { return &s.SMTPStartTLS }),
 
 		// selector.
 		{name: "default_service", role: sel, kind: kindString, doc: "service used when no selector rule matches",

@@ -16,7 +16,32 @@ func (s *Server) relaySettings(c *config.Config, sc *config.Service, pools map[s
 			st.ServerRetry = pc.ServerRetry
 		}
 	}
+	if sc.Role == config.RoleSMTPProxy && sc.SMTPStartTLS {
+		s.startTLSSettings(c, sc, st)
+	}
 	return st
+}
+
+// startTLSSettings gives an smtp_proxy with smtp_starttls the TLS
+// configuration plb answers STARTTLS with: the service's certificates, as
+// enable_ssl would use them (tls.go), kept from the running settings when
+// nothing they are made of changed. Without one (a certificate that does
+// not load), the error is logged and STARTTLS is refused (454): plb never
+// lets it through to a backend that trusts it for XCLIENT.
+func (s *Server) startTLSSettings(c *config.Config, sc *config.Service, st *smtp.Settings) {
+	var old *tlsBuild
+	if sv := s.services[sc.Name]; sv != nil && sv.relay != nil {
+		old, _ = sv.relay.Settings().TLSBuild.(*tlsBuild)
+	}
+	b, err := serverTLS(c, sc, old)
+	if err != nil {
+		s.log.Error("smtp_starttls: no certificate, STARTTLS is refused", "service", sc.Name, "error", err)
+		return
+	}
+	if b != old {
+		s.log.Info("STARTTLS certificates loaded", "service", sc.Name, "names", tlsNames(b))
+	}
+	st.StartTLS, st.TLSBuild = b.cfg, b
 }
 
 // balanceMethod is a pool's balancing method: its own, else least_conn when

@@ -19,6 +19,7 @@ package smtp
 
 import (
 	"context"
+	"crypto/tls"
 	"log/slog"
 	"sync/atomic"
 	"time"
@@ -27,6 +28,7 @@ import (
 	"github.com/plb/plb/engine"
 	"github.com/plb/plb/health"
 	"github.com/plb/plb/pool"
+	"github.com/plb/plb/smtp/inspect"
 )
 
 // Settings is a service's immutable snapshot; Update publishes a new one.
@@ -39,10 +41,25 @@ type Settings struct {
 	// Hostname is the name in plb's own replies and EHLO (smtp_hostname,
 	// else the host's name).
 	Hostname string
+	// StartTLS is the TLS configuration plb answers STARTTLS with
+	// (smtp_starttls, the service's certificates); nil: plb has none, and
+	// withholds STARTTLS when it reads the commands.
+	StartTLS *tls.Config
+	// TLSBuild is the builder's own record of what StartTLS was made from
+	// (the server keeps a fingerprint there, to keep StartTLS, and its
+	// session tickets, over a reload that changed nothing).
+	TLSBuild any
 }
 
 // isSMTP reports whether the service speaks SMTP (smtp_proxy).
 func (st *Settings) isSMTP() bool { return st.Svc.Role == config.RoleSMTPProxy }
+
+// inspects reports whether plb reads the client's commands: with xclient
+// (the backend trusts plb's address for XCLIENT, so the client's own must
+// not reach it) and with smtp_starttls (plb answers STARTTLS).
+func (st *Settings) inspects() bool {
+	return st.isSMTP() && (st.Svc.ClientIPForwarding == config.ForwardXClient || st.Svc.SMTPStartTLS)
+}
 
 // Stats are a service's counters. Safe from any goroutine.
 type Stats struct {
@@ -51,6 +68,8 @@ type Stats struct {
 	Relayed         atomic.Int64 // sessions that reached a backend
 	NoBackend       atomic.Int64 // refused for want of a backend (SMTP: 421)
 	EarlyTalkers    atomic.Int64 // clients that talked before the greeting
+	Refused         atomic.Int64 // client commands plb answered itself (XCLIENT, XFORWARD, too long, ...)
+	StartTLS        atomic.Int64 // sessions whose STARTTLS plb answered (TLS with the client)
 	BackendFailures atomic.Int64 // backend tries that failed
 	BytesIn         atomic.Int64 // client to backend
 	BytesOut        atomic.Int64 // backend to client, plb's replies included
@@ -151,6 +170,12 @@ type session struct {
 	term       string
 	logged     bool
 	scratch    []byte
+
+	// inspect: plb reads the client's commands (Settings.inspects); conv
+	// follows the conversation, ehlo holds a filtered EHLO reply.
+	inspect bool
+	conv    inspect.Conv
+	ehlo    []byte
 }
 
 func (s *session) OnOpen(c *engine.Conn) {
@@ -162,6 +187,9 @@ func (s *session) OnOpen(c *engine.Conn) {
 func (s *session) OnData(c *engine.Conn, data []byte) int {
 	switch s.state {
 	case ssRelay:
+		if s.inspect {
+			return s.clientCommands(c, data)
+		}
 		up := s.up.conn
 		if err := up.Write(data); err != nil {
 			return len(data) // its OnClose ends the session
@@ -353,6 +381,10 @@ func (s *session) commit(u *upstream, greet []byte) {
 	u.node.Succeed()
 	s.svc.Stats.Relayed.Add(1)
 	u.conn.SetTimeout(0)
+	if s.st.inspects() {
+		s.inspect = true
+		s.conv.Init(s.st.Svc.ClientIPForwarding == config.ForwardXClient)
+	}
 	if len(greet) > 0 {
 		s.bytesOut += int64(len(greet))
 		s.svc.Stats.BytesOut.Add(int64(len(greet)))

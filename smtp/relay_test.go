@@ -175,6 +175,9 @@ func mta(greeting string, ehlo ...string) func(b *backend, c net.Conn, r *bufio.
 			case strings.HasPrefix(cmd, "XCLIENT"):
 				b.record(strings.TrimRight(line, "\r\n"))
 				io.WriteString(c, "220 mx.test ESMTP after XCLIENT\r\n")
+			case strings.HasPrefix(cmd, "XFORWARD"):
+				b.record(strings.TrimRight(line, "\r\n"))
+				io.WriteString(c, "250 2.0.0 Ok\r\n")
 			case strings.HasPrefix(cmd, "MAIL"), strings.HasPrefix(cmd, "RCPT"), cmd == "RSET", cmd == "NOOP":
 				io.WriteString(c, "250 2.0.0 Ok\r\n")
 			case cmd == "DATA":
@@ -192,6 +195,7 @@ func mta(greeting string, ehlo ...string) func(b *backend, c net.Conn, r *bufio.
 				}
 				io.WriteString(c, "250 2.0.0 Ok: queued as "+hex.EncodeToString(h.Sum(nil))+"\r\n")
 			case cmd == "STARTTLS":
+				b.record("STARTTLS")
 				io.WriteString(c, "220 2.0.0 Ready to start TLS\r\n")
 				io.Copy(c, r) // the "TLS" bytes come back as they are
 				return

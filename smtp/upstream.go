@@ -54,6 +54,9 @@ func (u *upstream) OnData(c *engine.Conn, data []byte) int {
 	s := u.s
 	switch u.state {
 	case upRelay:
+		if s.inspect {
+			return u.serverReplies(c, data)
+		}
 		if err := s.client.Write(data); err != nil {
 			return len(data)
 		}
