@@ -5,6 +5,13 @@
 # and prints a markdown table of requests/s, p99 latency and ratios, then a
 # slow-client case and an idle-connection case.
 #
+# The peers as their documentation recommends for a reverse proxy with
+# backend keep-alive: HAProxy as shipped (nbthread 1 to match one plb loop)
+# with "http-reuse always" (its documentation's advice when the backends
+# are all the same application), nginx with an upstream "keepalive" pool,
+# proxy_http_version 1.1 and an empty Connection header (its documentation's
+# recipe for upstream keep-alive).
+#
 #   bench/run.sh            (as root on Debian: installs wrk perlbal haproxy nginx)
 #   DURATION=10 CONNS=50 SLOW_N=200 IDLE_N=10000 bench/run.sh
 set -euo pipefail

@@ -4,6 +4,10 @@
 # and a 1 MiB file, on loopback only; wrk over keep-alive connections. Prints
 # a markdown table of requests/s, p99 latency and plb ÷ nginx.
 #
+# nginx runs as its documentation recommends for static files (bench/lib.sh
+# nginx_static): sendfile, tcp_nopush and open_file_cache, so that it too
+# neither opens nor stats a file it served recently; plb runs its defaults.
+#
 #   bench/webserver.sh               (as root on Debian: installs wrk nginx)
 #   DURATION=10 CONNS=50 ROUNDS=3 bench/webserver.sh
 #   PROFILE=/tmp/plb.prof bench/webserver.sh   (CPU profile of plb)
