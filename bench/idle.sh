@@ -52,30 +52,7 @@ EOF
   "$work/plb" -c "$work/plb.toml" & PROXY_PIDS=($!); pids+=($!)
 }
 start_nginx() { # PORT N
-  mkdir -p "$work/nginx"
-  cat > "$work/nginx.conf" <<EOF
-worker_processes 1;
-daemon off;
-pid $work/nginx/nginx.pid;
-error_log $work/nginx/error.log;
-worker_rlimit_nofile $hard;
-events { worker_connections $(( $2 + 1000 )); }
-http {
-  access_log off;
-  client_body_temp_path $work/nginx/body;
-  proxy_temp_path $work/nginx/proxy;
-  fastcgi_temp_path $work/nginx/fcgi;
-  uwsgi_temp_path $work/nginx/uwsgi;
-  scgi_temp_path $work/nginx/scgi;
-  keepalive_timeout 900s;
-  upstream be { server 127.0.0.1:$B1; keepalive 32; }
-  server {
-    listen 127.0.0.1:$1;
-    location / { proxy_pass http://be; proxy_http_version 1.1; proxy_set_header Connection ""; }
-  }
-}
-EOF
-  nginx -c "$work/nginx.conf" >/dev/null 2>&1 & PROXY_PIDS=($!); pids+=($!)
+  nginx_proxy "$1" "worker_rlimit_nofile $hard;" "worker_connections $(( $2 + 1000 ));" "keepalive_timeout 900s;" "keepalive 32;" "$B1"
 }
 start_haproxy() { # PORT N
   haproxy_cfg "$1" "timeout http-keep-alive 900s" "$B1"

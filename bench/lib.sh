@@ -85,15 +85,8 @@ wrk_best() {
 # every request with one statx, so nginx may serve a changed file for up
 # to 30 s where plb does not).
 nginx_static() {
-  mkdir -p "$work/nginx"
-  cat > "$work/nginx.conf" <<EOF
-worker_processes 1;
-daemon off;
-pid $work/nginx/nginx.pid;
-error_log $work/nginx/error.log;
-events { worker_connections 4096; }
-http {
-  access_log off;
+  nginx_head "" "worker_connections 4096;" > "$work/nginx.conf"
+  cat >> "$work/nginx.conf" <<EOF
   sendfile on;
   tcp_nopush on;
   open_file_cache max=1000 inactive=20s;
@@ -101,11 +94,6 @@ http {
   open_file_cache_min_uses 2;
   open_file_cache_errors on;
   keepalive_requests 1000000;
-  client_body_temp_path $work/nginx/body;
-  proxy_temp_path $work/nginx/proxy;
-  fastcgi_temp_path $work/nginx/fcgi;
-  uwsgi_temp_path $work/nginx/uwsgi;
-  scgi_temp_path $work/nginx/scgi;
   types { text/plain txt; application/octet-stream bin; }
   server {
     listen 127.0.0.1:$1${2:+ $2};
@@ -115,6 +103,46 @@ http {
 }
 EOF
   "${srv[@]}" nginx -c "$work/nginx.conf" >/dev/null 2>&1 & PIDS=($!); pids+=($!)
+}
+
+# nginx_head MAIN_LINES EVENTS_LINES: the start of an nginx.conf for one
+# foreground worker in $work/nginx (pid, logs, temporary files), through
+# "http {" and its access_log off; the caller adds the rest.
+nginx_head() {
+  mkdir -p "$work/nginx"
+  cat <<EOF
+worker_processes 1;
+daemon off;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/error.log;
+$1
+events { $2 }
+http {
+  access_log off;
+  client_body_temp_path $work/nginx/body;
+  proxy_temp_path $work/nginx/proxy;
+  fastcgi_temp_path $work/nginx/fcgi;
+  uwsgi_temp_path $work/nginx/uwsgi;
+  scgi_temp_path $work/nginx/scgi;
+EOF
+}
+
+# nginx_proxy PORT MAIN_LINES EVENTS_LINES HTTP_LINES UPSTREAM_LINES
+# NODE_PORT...: nginx (nginx_head) as a reverse proxy on 127.0.0.1:PORT
+# over 127.0.0.1:NODE_PORT..., HTTP/1.1 to the upstream with an empty
+# Connection header (its documentation's recipe for upstream keep-alive,
+# which UPSTREAM_LINES turns on with "keepalive N;"); sets PROXY_PIDS and
+# adds it to pids.
+nginx_proxy() {
+  local port=$1 main=$2 events=$3 http=$4 up=$5 n; shift 5
+  {
+    nginx_head "$main" "$events"
+    printf '  %s\n  upstream be {' "$http"
+    for n in "$@"; do printf ' server 127.0.0.1:%s;' "$n"; done
+    printf ' %s }\n  server {\n    listen 127.0.0.1:%s;\n' "$up" "$port"
+    printf '    location / { proxy_pass http://be; proxy_http_version 1.1; proxy_set_header Connection ""; }\n  }\n}\n'
+  } > "$work/nginx.conf"
+  nginx -c "$work/nginx.conf" >/dev/null 2>&1 & PROXY_PIDS=($!); pids+=($!)
 }
 
 # haproxy_cfg PORT DEFAULTS_LINE NODE_PORT...: writes $work/haproxy.cfg,

@@ -80,30 +80,8 @@ start_haproxy() {
   haproxy -f "$work/haproxy.cfg" -db >/dev/null 2>&1 & PROXY_PIDS=($!); pids+=($!)
 }
 start_nginx() {
-  mkdir -p "$work/nginx"
-  cat > "$work/nginx.conf" <<EOF
-worker_processes 1;
-daemon off;
-pid $work/nginx/nginx.pid;
-error_log $work/nginx/error.log;
-worker_rlimit_nofile 19000;
-events { worker_connections 18000; }
-http {
-  access_log off;
-  client_body_temp_path $work/nginx/body;
-  proxy_temp_path $work/nginx/proxy;
-  fastcgi_temp_path $work/nginx/fcgi;
-  uwsgi_temp_path $work/nginx/uwsgi;
-  scgi_temp_path $work/nginx/scgi;
-  keepalive_requests 1000000;
-  upstream be { server 127.0.0.1:$B1; server 127.0.0.1:$B2; $([ "$PERSIST" = 1 ] && echo "keepalive 1000;") }
-  server {
-    listen 127.0.0.1:$1;
-    location / { proxy_pass http://be; proxy_http_version 1.1; proxy_set_header Connection ""; }
-  }
-}
-EOF
-  nginx -c "$work/nginx.conf" >/dev/null 2>&1 & PROXY_PIDS=($!); pids+=($!)
+  nginx_proxy "$1" "worker_rlimit_nofile 19000;" "worker_connections 18000;" "keepalive_requests 1000000;" \
+    "$([ "$PERSIST" = 1 ] && echo "keepalive 1000;")" "$B1" "$B2"
 }
 stop_proxy() { for p in "${PROXY_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; for p in "${PROXY_PIDS[@]}"; do wait "$p" 2>/dev/null || true; done; }
 all_pids() { # the proxy and its children (nginx workers)
