@@ -8,7 +8,10 @@
 // the backend who the client is (PROXY protocol header before the
 // greeting, or XCLIENT after it when the backend's EHLO offers it), relays
 // the greeting, and splices bytes both ways without parsing them, so
-// STARTTLS, CHUNKING and the rest pass untouched. No backend → "421
+// STARTTLS, CHUNKING and the rest pass untouched; but with xclient (the
+// backend trusts plb's address for XCLIENT) or smtp_starttls, plb reads
+// the client's commands and answers XCLIENT, XFORWARD, STARTTLS and BDAT
+// itself (commands.go, package inspect). No backend → "421
 // <host> Service not available" and close. A client that talks before the
 // greeting is held (its bytes follow the greeting) or, with
 // smtp_reject_early_talkers, refused with 554.
