@@ -236,6 +236,9 @@ func (s SMTP) Check(ctx context.Context, addr netip.AddrPort) error {
 	}
 	ehlo, err := r.reply2xx(ctx, "EHLO")
 	if err != nil {
+		if hdr != nil {
+			err = r.proxyAnswered(ctx, proxy, err)
+		}
 		return err
 	}
 	if s.XClient && !reply.HasExtension(ehlo, []byte("XCLIENT")) {
@@ -311,40 +314,117 @@ func (r *smtpReader) expect2xx(ctx context.Context, step string) error {
 
 // reply2xx is expect2xx returning the reply (a copy).
 func (r *smtpReader) reply2xx(ctx context.Context, step string) ([]byte, error) {
+	code, reply, err := r.reply(ctx, step)
+	if err == nil && code/100 != 2 {
+		return nil, &replyError{step: step, code: code, text: quoteLine(reply[min(4, len(reply)):])}
+	}
+	return reply, err
+}
+
+// replyError is an SMTP probe's reply that is not 2xx.
+type replyError struct {
+	step string // "banner", "EHLO" or "QUIT"
+	code int
+	text string // the first line's text, at most maxReplyText bytes
+}
+
+func (e *replyError) Error() string {
+	return fmt.Sprintf("%v: %s %d %q", ErrSMTP, e.step, e.code, e.text)
+}
+
+func (e *replyError) Unwrap() error { return ErrSMTP }
+
+// ErrProxyRefused is an SMTP probe's finding that the relay read the
+// PROXY header as SMTP command lines and answered them: it is not set up
+// for the PROXY protocol, so every session would get those answers as
+// the replies to its first commands.
+var ErrProxyRefused = errors.New("health: the relay answered the PROXY header")
+
+// proxyGrace is how long an SMTP probe that sent a PROXY header waits,
+// after an error reply to its EHLO, for one more reply: a relay that read
+// the header as a command line answered it first, and its answer to EHLO
+// follows at once.
+const proxyGrace = 300 * time.Millisecond
+
+// proxyAnswered tells, after the EHLO reply failed (err), whether the
+// relay was answering the PROXY header (proxy) sent before the banner: it
+// was when another reply follows, since one EHLO gets one reply. That is
+// reported as such (ErrProxyRefused); an error reply that could be the
+// header's answer (500-504: a line not understood) gets a hint; any other
+// err is returned as it is.
+func (r *smtpReader) proxyAnswered(ctx context.Context, proxy string, err error) error {
+	var re *replyError
+	if !errors.As(err, &re) {
+		return err
+	}
+	dl := time.Now().Add(proxyGrace)
+	if d, ok := ctx.Deadline(); ok && d.Before(dl) {
+		dl = d
+	}
+	gctx, cancel := context.WithDeadline(ctx, dl)
+	defer cancel()
+	r.c.SetReadDeadline(dl)
+	if _, _, next := r.reply(gctx, "EHLO"); next == nil {
+		return &proxyRefusedError{proxy: proxy, code: re.code, text: re.text}
+	}
+	if re.code >= 500 && re.code <= 504 {
+		return fmt.Errorf("%w (sent after a %s header: a relay not set up for the PROXY protocol answers it so)", err, proxy)
+	}
+	return err
+}
+
+// proxyRefusedError is ErrProxyRefused with the relay's answer.
+type proxyRefusedError struct {
+	proxy string // proxy_v1 or proxy_v2
+	code  int
+	text  string
+}
+
+func (e *proxyRefusedError) Error() string {
+	postfix := "smtpd_upstream_proxy_protocol = haproxy"
+	if e.proxy == config.ForwardProxyV2 {
+		postfix += ", Postfix 3.5 or later"
+	}
+	return fmt.Sprintf("%v: the relay answered the PROXY header (%s) as an SMTP command, with %d %q: it is not set up for the PROXY protocol; configure it (Postfix: %s) or set client_ip_forwarding = none",
+		ErrSMTP, e.proxy, e.code, e.text, postfix)
+}
+
+// Unwrap makes the error both ErrSMTP and ErrProxyRefused.
+func (e *proxyRefusedError) Unwrap() []error { return []error{ErrSMTP, ErrProxyRefused} }
+
+// reply reads the next reply, whatever its code, and returns it (a copy).
+func (r *smtpReader) reply(ctx context.Context, step string) (int, []byte, error) {
 	// Each turn reads at least a byte or fails, and reply.Parse fails once
 	// reply.Max bytes hold no reply; the bound is for a Read returning 0, nil.
 	for range reply.Max + 16 {
 		code, n, err := reply.Parse(r.buf)
 		switch {
 		case errors.Is(err, reply.ErrTooLong):
-			return nil, fmt.Errorf("%w: %s too long: %w", ErrSMTP, step, err)
+			return 0, nil, fmt.Errorf("%w: %s too long: %w", ErrSMTP, step, err)
 		case err != nil:
-			return nil, fmt.Errorf("%w: malformed %s %q: %w", ErrSMTP, step, quoteLine(r.buf), err)
+			return 0, nil, fmt.Errorf("%w: malformed %s %q: %w", ErrSMTP, step, quoteLine(r.buf), err)
 		case n > 0:
 			reply := append([]byte(nil), r.buf[:n]...)
 			r.buf = r.buf[:copy(r.buf, r.buf[n:])]
-			if code/100 != 2 {
-				return nil, fmt.Errorf("%w: %s %d %q", ErrSMTP, step, code, quoteLine(reply[min(4, len(reply)):]))
-			}
-			return reply, nil
+			return code, reply, nil
 		}
 		m, err := r.c.Read(r.buf[len(r.buf):cap(r.buf)])
 		r.buf = r.buf[:len(r.buf)+m]
 		if err != nil && m == 0 {
 			var te interface{ Timeout() bool }
 			if cerr := ctx.Err(); cerr != nil {
-				return nil, &smtpTimeout{step: step, err: cerr}
+				return 0, nil, &smtpTimeout{step: step, err: cerr}
 			}
 			if errors.As(err, &te) && te.Timeout() {
-				return nil, &smtpTimeout{step: step, err: err}
+				return 0, nil, &smtpTimeout{step: step, err: err}
 			}
 			if errors.Is(err, io.EOF) {
-				return nil, fmt.Errorf("%w: connection closed before %s reply", ErrSMTP, step)
+				return 0, nil, fmt.Errorf("%w: connection closed before %s reply", ErrSMTP, step)
 			}
-			return nil, fmt.Errorf("%w: reading %s: %w", ErrSMTP, step, err)
+			return 0, nil, fmt.Errorf("%w: reading %s: %w", ErrSMTP, step, err)
 		}
 	}
-	return nil, fmt.Errorf("%w: reading %s: no progress", ErrSMTP, step)
+	return 0, nil, fmt.Errorf("%w: reading %s: no progress", ErrSMTP, step)
 }
 
 // smtpTimeout is an SMTP probe running out of time (or ctx ending) while
