@@ -88,7 +88,10 @@ func (s *Server) nodefileLoop(ctx context.Context) {
 				s.log.Warn("nodefile unreadable", "pool", pc.Name, "file", pc.NodeFile, "err", err)
 				continue
 			}
-			nodes := config.ParseNodeList(data)
+			nodes, bad := config.ParseNodeFile(pc.NodeFile, data)
+			for _, err := range bad {
+				s.log.Warn("nodefile line ignored", "pool", pc.Name, "err", err)
+			}
 			if pl := s.Pool(pc.Name); pl != nil {
 				if err := pl.SetNodes(nodes); err != nil {
 					s.log.Warn("nodefile", "pool", pc.Name, "err", err)

@@ -7,6 +7,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"log/slog"
 	"net"
 	nethttp "net/http"
 	"os"
@@ -211,7 +212,8 @@ func TestNodefileReloaded(t *testing.T) {
 	if err := os.WriteFile(file, []byte("# first\n"+a.addr+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	ts := startServer(t, fmt.Sprintf(`[pool.web]
+	var logs logBuffer
+	ts := startServerOpts(t, fmt.Sprintf(`[pool.web]
 nodefile = %q
 [service.proxy]
 role = "reverse_proxy"
@@ -219,13 +221,14 @@ listen = "127.0.0.1:0"
 pool = "web"
 persist_client = true
 persist_backend = true
-`, file))
+`, file), Options{Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	addr := ts.addrOf("proxy")
 	if body := mustGet(t, addr, "/x"); !strings.HasPrefix(body, "a ") {
 		t.Fatalf("before: %q", body)
 	}
 	// A different mtime for certain, whatever the file system's resolution.
-	if err := os.WriteFile(file, []byte(b.addr+" # the new one\n"), 0o644); err != nil {
+	// Its second line is a typo: a warning naming file:line, not silence.
+	if err := os.WriteFile(file, []byte(b.addr+" # the new one\n10.0.0.300\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	later := time.Now().Add(2 * time.Second)
@@ -233,6 +236,9 @@ persist_backend = true
 	waitFor(t, "nodefile reload", func() bool {
 		return strings.HasPrefix(mustGet(t, addr, "/x"), "b ")
 	})
+	if !strings.Contains(logs.String(), file+":2") {
+		t.Errorf("the nodefile's bad line 2 was not reported:\n%s", logs.String())
+	}
 	// The idle connections to the node the file dropped are closed.
 	waitFor(t, "no connection left to the dropped node", func() bool { return a.open.Load() == 0 })
 }

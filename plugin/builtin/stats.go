@@ -27,8 +27,8 @@ type stats struct {
 var statKeys = [...]string{"files_reproxied", "files_sent", "proxy_requests", "proxy_requests_highpri", "web_requests"}
 
 // statCounters are one service's figures. files_sent and files_reproxied
-// stay 0: plb's web server has no start_send_file hook yet, and plb does
-// not reproxy.
+// stay 0: plb's web server has no start_send_file hook yet, and plb's
+// reproxy (X-REPROXY-FILE, -URL) runs no plugin hook to count it.
 type statCounters struct {
 	filesReproxied, filesSent, proxy, proxyHigh, web atomic.Int64
 
