@@ -1,6 +1,7 @@
 package server
 
 import (
+	"fmt"
 	"github.com/plb/plb/config"
 	"github.com/plb/plb/health"
 	"github.com/plb/plb/pool"
@@ -8,7 +9,7 @@ import (
 )
 
 // relaySettings builds an smtp_proxy's or tcp_proxy's snapshot.
-func (s *Server) relaySettings(c *config.Config, sc *config.Service, pools map[string]*pool.Pool) *smtp.Settings {
+func (s *Server) relaySettings(c *config.Config, sc *config.Service, pools map[string]*pool.Pool) (*smtp.Settings, error) {
 	st := &smtp.Settings{Svc: sc, Hostname: s.smtpHostname(sc)}
 	if sc.Pool != "" {
 		st.Pool = pools[sc.Pool]
@@ -17,31 +18,34 @@ func (s *Server) relaySettings(c *config.Config, sc *config.Service, pools map[s
 		}
 	}
 	if sc.Role == config.RoleSMTPProxy && sc.SMTPStartTLS {
-		s.startTLSSettings(c, sc, st)
+		if err := s.startTLSSettings(c, sc, st); err != nil {
+			return nil, err
+		}
 	}
-	return st
+	return st, nil
 }
 
 // startTLSSettings gives an smtp_proxy with smtp_starttls the TLS
 // configuration plb answers STARTTLS with: the service's certificates, as
 // enable_ssl would use them (tls.go), kept from the running settings when
-// nothing they are made of changed. Without one (a certificate that does
-// not load), the error is logged and STARTTLS is refused (454): plb never
-// lets it through to a backend that trusts it for XCLIENT.
-func (s *Server) startTLSSettings(c *config.Config, sc *config.Service, st *smtp.Settings) {
+// nothing they are made of changed. A certificate that does not load is
+// refused as enable_ssl's is: the start fails, a reload leaves the running
+// configuration (a relay without a certificate refuses STARTTLS, 454,
+// never letting it through to a backend that trusts plb for XCLIENT).
+func (s *Server) startTLSSettings(c *config.Config, sc *config.Service, st *smtp.Settings) error {
 	var old *tlsBuild
 	if sv := s.services[sc.Name]; sv != nil && sv.relay != nil {
 		old, _ = sv.relay.Settings().TLSBuild.(*tlsBuild)
 	}
 	b, err := serverTLS(c, sc, old)
 	if err != nil {
-		s.log.Error("smtp_starttls: no certificate, STARTTLS is refused", "service", sc.Name, "error", err)
-		return
+		return fmt.Errorf("Can't start service '%s': smtp_starttls: %w", sc.Name, err)
 	}
 	if b != old {
 		s.log.Info("STARTTLS certificates loaded", "service", sc.Name, "names", tlsNames(b))
 	}
 	st.StartTLS, st.TLSBuild = b.cfg, b
+	return nil
 }
 
 // balanceMethod is a pool's balancing method: its own, else least_conn when

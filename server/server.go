@@ -324,7 +324,11 @@ func (s *Server) Apply(c *config.Config) error {
 				sv.mgmt.Update(sc) // before its listener accepts
 			}
 		case config.RoleSMTPProxy, config.RoleTCPProxy:
-			ch.relay = s.relaySettings(c, sc, pools)
+			rs, err := s.relaySettings(c, sc, pools)
+			if err != nil {
+				return undo(err)
+			}
+			ch.relay = rs
 			if ch.fresh {
 				sv.relay = smtp.New(sc.Name, ch.relay, s.log.With("service", sc.Name))
 			}
