@@ -154,7 +154,7 @@ func checkFiles(c *config.Config) error {
 		if sc.AccessLog != "" {
 			add(owner, checkCreatable("access_log", sc.AccessLog))
 		}
-		if sc.EnableSSL {
+		if sc.EnableSSL || sc.Role == config.RoleSMTPProxy && sc.SMTPStartTLS {
 			add(owner, checkServerTLS(sc))
 		}
 		if sc.Role == config.RoleReverseProxy && sc.BackendSSL && sc.BackendSSLCAFile != "" {

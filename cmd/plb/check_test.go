@@ -84,13 +84,17 @@ func TestCheckFiles(t *testing.T) {
 		"access_log = \"/nonexistent/dir/access.log\"\n\n" +
 		"[service.files]\nrole = \"web_server\"\nlisten = \"127.0.0.1:0\"\ndocroot = \".\"\n" +
 		"plugins = [\"Throttle\"]\nwhitelist_file = \"/nonexistent/white.txt\"\n\n" +
-		"[global]\nlog_file = \"/nonexistent/dir/plb.log\"\n"
+		"[global]\nlog_file = \"/nonexistent/dir/plb.log\"\n\n" +
+		"[pool.mtas]\nnodes = [\"127.0.0.1:25\"]\n\n" +
+		"[service.mx]\nrole = \"smtp_proxy\"\nlisten = \"127.0.0.1:0\"\npool = \"mtas\"\nsmtp_starttls = true\n" +
+		"ssl_cert_file = \"" + junk + "\"\nssl_key_file = \"" + junk + "\"\n"
 	code, out, errOut := checkConfig(t, "plb.toml", conf)
 	wantLines(t, code, out, errOut,
 		"plb: FILE:1: ssl_cert_file '"+junk+"': tls: failed to find any PEM data in certificate input",
 		"plb: FILE:1: access_log '/nonexistent/dir/access.log': its directory /nonexistent/dir does not exist (create it)",
 		"plb: FILE:10: service files: plugin Throttle: Couldn't load /nonexistent/white.txt: Unable to open file /nonexistent/white.txt: no such file or directory",
-		"plb: FILE:18: log_file '/nonexistent/dir/plb.log': its directory /nonexistent/dir does not exist (create it)")
+		"plb: FILE:18: log_file '/nonexistent/dir/plb.log': its directory /nonexistent/dir does not exist (create it)",
+		"plb: FILE:23: ssl_cert_file '"+junk+"': tls: failed to find any PEM data in certificate input")
 }
 
 // TestCheckNodefileWarning: plb -n prints nodefile lines it cannot read
