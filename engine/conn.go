@@ -2,6 +2,7 @@ package engine
 
 import (
 	"errors"
+	"io"
 	"net/netip"
 	"os"
 	"time"
@@ -53,8 +54,9 @@ type Conn struct {
 	hi, lo int
 	timer  *Timer
 	// deadline is when OnTimeout fires, lastOut the last time output made
-	// progress, created when the conn was accepted or dialed: unix ns (0:
-	// none), smaller than time.Time for the many idle connections.
+	// progress, created when the conn was accepted or dialed: Loop.Clock
+	// readings (0: none), smaller than time.Time for the many idle
+	// connections.
 	deadline, lastOut, created int64
 
 	interest                                                                                          uint8 // current epoll interest: bit 1 read, bit 2 write
@@ -74,7 +76,7 @@ const (
 )
 
 func newConn(l *Loop, fd int, h Handler) *Conn {
-	return &Conn{fd: fd, loop: l, h: h, hi: l.eng.cfg.HighWater, lo: l.eng.cfg.LowWater, created: l.now.UnixNano()}
+	return &Conn{fd: fd, loop: l, h: h, hi: l.eng.cfg.HighWater, lo: l.eng.cfg.LowWater, created: l.Clock()}
 }
 
 // Loop returns the connection's loop. Safe from any goroutine.
@@ -125,15 +127,7 @@ func (c *Conn) Buffered() int {
 
 // LastWrite returns when queued output last made progress (zero if it
 // never had to queue).
-func (c *Conn) LastWrite() time.Time { return unixTime(c.lastOut) }
-
-// unixTime is ns (unix ns) as a time, the zero time for 0.
-func unixTime(ns int64) time.Time {
-	if ns == 0 {
-		return time.Time{}
-	}
-	return time.Unix(0, ns)
-}
+func (c *Conn) LastWrite() time.Time { return c.loop.ClockTime(c.lastOut) }
 
 // Pending reports whether any output (memory or file) is still queued.
 func (c *Conn) Pending() bool { return !c.out.empty() || c.tls != nil && len(c.tls.pend) > 0 }
@@ -277,7 +271,7 @@ func (c *Conn) SetDeadline(t time.Time) {
 		c.deadline = 0
 		return
 	}
-	c.deadline = t.UnixNano()
+	c.deadline = c.loop.eng.clock(t)
 	if c.closed {
 		return
 	}
@@ -285,7 +279,7 @@ func (c *Conn) SetDeadline(t time.Time) {
 		c.timer = c.loop.AfterFunc(t.Sub(c.loop.now), c.onTimer)
 		return
 	}
-	if c.timer.index < 0 || c.timer.when > t.UnixNano() {
+	if c.timer.index < 0 || c.timer.when > c.deadline {
 		c.timer.Reset(t.Sub(c.loop.now))
 	}
 }
@@ -294,7 +288,7 @@ func (c *Conn) onTimer() {
 	if c.closed || c.deadline == 0 {
 		return
 	}
-	if now := c.loop.now.UnixNano(); c.deadline > now {
+	if now := c.loop.Clock(); c.deadline > now {
 		c.timer.Reset(time.Duration(c.deadline - now))
 		return
 	}
@@ -392,19 +386,31 @@ func (c *Conn) Write2(a, b []byte) error {
 // SendFile queues n bytes of f from off, sent with sendfile(2) after the
 // bytes queued before it. If own is set, f is closed once sent or dropped.
 func (c *Conn) SendFile(f *os.File, off, n int64, own bool) error {
+	var owner io.Closer
+	if own {
+		owner = f
+	}
+	return c.SendFileOwned(f, off, n, owner)
+}
+
+// SendFileOwned is SendFile with an owner (nil: none) whose Close is
+// called instead of f's once the region and everything queued before it
+// is sent or dropped: a caller that counts the bytes of its files learns
+// when one is gone.
+func (c *Conn) SendFileOwned(f *os.File, off, n int64, owner io.Closer) error {
 	if c.closed || c.closing {
-		if own {
-			f.Close()
+		if owner != nil {
+			owner.Close()
 		}
 		return ErrClosed
 	}
-	if n <= 0 && !own {
+	if n <= 0 && owner == nil {
 		return nil
 	}
 	if c.tls != nil {
-		return c.tlsSendFile(f, off, n, own) // read and encrypted: no sendfile(2)
+		return c.tlsSendFile(f, off, n, owner) // read and encrypted: no sendfile(2)
 	}
-	c.out.appendFile(f, off, n, own)
+	c.out.appendFile(f, off, n, owner)
 	if !c.connecting && c.out.head == len(c.out.segs)-1 {
 		c.flush(false)
 		if c.closed {
@@ -708,7 +714,7 @@ func (c *Conn) flush(notify bool) {
 		return
 	}
 	if progress {
-		c.lastOut = c.loop.now.UnixNano()
+		c.lastOut = c.loop.Clock()
 	}
 	if c.closing && progress {
 		c.SetTimeout(c.loop.eng.cfg.LingerTimeout * 15)

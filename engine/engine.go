@@ -98,6 +98,11 @@ type Engine struct {
 	wg       sync.WaitGroup
 	stopTick chan struct{}
 	conns    atomic.Int64 // open connections over all loops
+	// epoch is where the loops' clock readings (Loop.Clock) count from:
+	// a second before New, so that 0 can mean none. Differences from it
+	// use the monotonic clock, so a step of the wall clock moves no
+	// timeout.
+	epoch time.Time
 	// clients counts accepted connections over all listeners (refused
 	// ones aside); maxClients caps them (0: no cap; SetMaxClients).
 	clients, maxClients atomic.Int64
@@ -111,7 +116,8 @@ type Engine struct {
 // New creates an engine with its loops (not yet running).
 func New(cfg Config) (*Engine, error) {
 	cfg.setDefaults()
-	e := &Engine{cfg: cfg, log: cfg.Logger, stopTick: make(chan struct{}), listening: map[*Listener]struct{}{}}
+	e := &Engine{cfg: cfg, log: cfg.Logger, stopTick: make(chan struct{}), listening: map[*Listener]struct{}{},
+		epoch: cfg.Now().Add(-time.Second)}
 	for i := 0; i < cfg.Loops; i++ {
 		l, err := newLoop(e, i)
 		if err != nil {

@@ -30,7 +30,7 @@ type Describer interface {
 
 // Created returns when the connection was accepted or dialed. Runs on the
 // loop.
-func (c *Conn) Created() time.Time { return unixTime(c.created) }
+func (c *Conn) Created() time.Time { return c.loop.ClockTime(c.created) }
 
 // SendingFile reports whether a file region is queued for output. Runs on
 // the loop.

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"io"
 	"os"
 
 	"golang.org/x/sys/unix"
@@ -14,7 +15,9 @@ type segment struct {
 	ffd int
 	off int64
 	n   int64
-	own bool
+	// owner is closed once the region is sent or dropped (nil: the
+	// caller keeps f).
+	owner io.Closer
 }
 
 // outQueue is a connection's output queue. Memory is bounded by the
@@ -53,16 +56,16 @@ func (q *outQueue) appendBytes(l *Loop, p []byte) {
 	}
 }
 
-func (q *outQueue) appendFile(f *os.File, off, n int64, own bool) {
+func (q *outQueue) appendFile(f *os.File, off, n int64, owner io.Closer) {
 	if k := len(q.segs); k > q.head {
 		t := &q.segs[k-1]
-		if t.f == f && t.off+t.n == off && !t.own {
+		if t.f == f && t.off+t.n == off && t.owner == nil {
 			t.n += n
-			t.own = own
+			t.owner = owner
 			return
 		}
 	}
-	q.push(segment{f: f, ffd: int(f.Fd()), off: off, n: n, own: own})
+	q.push(segment{f: f, ffd: int(f.Fd()), off: off, n: n, owner: owner})
 }
 
 func (q *outQueue) push(s segment) {
@@ -79,8 +82,8 @@ func (q *outQueue) pop(l *Loop) {
 	if s.blk != nil {
 		l.putBlock(s.blk)
 	}
-	if s.own && s.f != nil {
-		s.f.Close()
+	if s.owner != nil {
+		s.owner.Close()
 	}
 	*s = segment{}
 	q.head++

@@ -97,11 +97,11 @@ type tlsConn struct {
 
 // tlsPending is plaintext (b) or a file region waiting to be encrypted.
 type tlsPending struct {
-	b   []byte
-	f   *os.File
-	off int64
-	n   int64
-	own bool
+	b     []byte
+	f     *os.File
+	off   int64
+	n     int64
+	owner io.Closer // closed once sent or dropped (SendFileOwned)
 }
 
 // tlsHandshake is the pipe between the loop and the handshake goroutine.
@@ -607,15 +607,15 @@ func (t *tlsConn) queue(p []byte) {
 }
 
 // tlsSendFile queues a file region to be read and encrypted.
-func (c *Conn) tlsSendFile(f *os.File, off, n int64, own bool) error {
+func (c *Conn) tlsSendFile(f *os.File, off, n int64, owner io.Closer) error {
 	t := c.tls
 	if t.dead {
-		if own {
-			f.Close()
+		if owner != nil {
+			owner.Close()
 		}
 		return ErrClosed
 	}
-	t.pend = append(t.pend, tlsPending{f: f, off: off, n: n, own: own})
+	t.pend = append(t.pend, tlsPending{f: f, off: off, n: n, owner: owner})
 	if t.ready() && len(t.pend) == 1 {
 		c.flush(false)
 		if c.closed {
@@ -694,8 +694,8 @@ func (c *Conn) tlsPumpFlush() (bool, error) {
 
 func (t *tlsConn) popPend() {
 	p := &t.pend[0]
-	if p.own && p.f != nil {
-		p.f.Close()
+	if p.owner != nil {
+		p.owner.Close()
 	}
 	*p = tlsPending{}
 	t.pend = t.pend[1:]

@@ -1,10 +1,13 @@
 package server
 
 import (
+	"bufio"
 	"fmt"
 	"io"
 	"net"
 	nethttp "net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -204,5 +207,139 @@ func TestDefaultClientCap(t *testing.T) {
 	console := dial(t, ts.addrOf("mgmt"))
 	if resp, _ := console.do("GET /healthz HTTP/1.0\r\n\r\n"); resp.StatusCode != 200 {
 		t.Fatalf("console at the client cap: %d", resp.StatusCode)
+	}
+}
+
+// TestSpoolCapThroughSelector: behind a selector the proxy hands the
+// connection back after each response, its spool file still queued on the
+// connection. A client that pipelines requests for large responses and
+// reads nothing must not get a new uncounted spool for each: the bytes
+// count against buffer_dir_size until the connection has sent them. The
+// spool files are unlinked, so their size on disk is read through this
+// process's descriptors; when the client reads, everything arrives.
+func TestSpoolCapThroughSelector(t *testing.T) {
+	const size = 768 << 10
+	be := newHTTPBackend(t, func(b *backend, c net.Conn, req *nethttp.Request, body []byte) bool {
+		fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n", size)
+		c.Write(make([]byte, size))
+		return true
+	})
+	dir := t.TempDir()
+	ts := startServer(t, oneLoop(fmt.Sprintf(`[global]
+workers = 2
+[pool.web]
+nodes = [%q]
+[service.pr]
+role = "reverse_proxy"
+pool = "web"
+persist_backend = true
+idle_timeout = "30s"
+buffer_size = "64k"
+buffer_dir_size = "1m"
+buffer_dir = %q
+[service.ss]
+role = "selector"
+listen = "127.0.0.1:0"
+persist_client = true
+default_service = "pr"
+`, be.addr, dir)))
+	c := dial(t, ts.addrOf("ss"))
+	c.c.(*net.TCPConn).SetReadBuffer(16 << 10)
+	const n = 12
+	c.send(strings.Repeat("GET /big HTTP/1.1\r\nHost: x\r\n\r\n", n))
+	var peak int64
+	for end := time.Now().Add(2 * time.Second); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+		if d := spoolOnDisk(t, dir); d > peak {
+			peak = d
+		}
+	}
+	// The cap, plus one piece in flight.
+	if peak > 1<<20+64<<10 {
+		t.Fatalf("one client holds %d bytes of spool on disk with buffer_dir_size 1m (counted: %d)", peak, ts.ServiceStatus("pr").Spooled)
+	}
+	for i := 0; i < n; i++ {
+		if resp, body := c.read("GET"); resp.StatusCode != 200 || len(body) != size {
+			t.Fatalf("response %d: %d, %d bytes", i, resp.StatusCode, len(body))
+		}
+	}
+	waitFor(t, "spool given back", func() bool { return ts.ServiceStatus("pr").Spooled == 0 && spoolOnDisk(t, dir) == 0 })
+}
+
+// spoolOnDisk is the size of the files under dir this process holds open
+// (spool files are unlinked once created).
+func spoolOnDisk(t *testing.T, dir string) int64 {
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skip("no /proc/self/fd")
+	}
+	var sum int64
+	for _, e := range ents {
+		p := filepath.Join("/proc/self/fd", e.Name())
+		if l, err := os.Readlink(p); err == nil && strings.HasPrefix(l, dir+"/") {
+			if fi, err := os.Stat(p); err == nil {
+				sum += fi.Size()
+			}
+		}
+	}
+	return sum
+}
+
+// TestBodyClockStopsWhilePlbPauses: a client as fast as plb reads is never
+// late, though its backend takes seconds before it reads the body and plb
+// stops reading the client meanwhile; the deadline (1 s, no allowance per
+// byte) would have passed long before.
+func TestBodyClockStopsWhilePlbPauses(t *testing.T) {
+	const size = 32 << 20
+	be := newRequestBackend(t, func(b *backend, c net.Conn, br *bufio.Reader, req *nethttp.Request, id int64, n int) bool {
+		time.Sleep(3 * time.Second)
+		got, _ := io.Copy(io.Discard, req.Body)
+		respond(c, 200, "", fmt.Sprintf("got %d", got))
+		return true
+	})
+	ts := startServer(t, oneLoop(proxyTOML([]string{be.addr}, "", svcKeys(`buffer_backend_connect = 0`,
+		`client_body_timeout = "1s"`, `client_body_min_rate = 0`, `idle_timeout = "20s"`, `backend_timeout = "20s"`))))
+	c := dial(t, ts.addrOf("proxy"))
+	c.send(fmt.Sprintf("POST /up HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n", size))
+	go func() {
+		chunk := make([]byte, 64<<10)
+		for off := 0; off < size; off += len(chunk) {
+			if _, err := c.c.Write(chunk); err != nil {
+				return
+			}
+		}
+	}()
+	if resp, body := c.read("POST"); resp.StatusCode != 200 || body != fmt.Sprintf("got %d", size) {
+		t.Fatalf("a client as fast as plb reads got %d %q", resp.StatusCode, body)
+	}
+}
+
+// TestBodyDeadlineBehindSlowResponse: reading an earlier response slowly
+// ("a slow reader still making progress") does not buy a pipelined
+// request's body more time: 10 bytes of a 1000-byte body, then nothing,
+// get 408 once their deadline has passed.
+func TestBodyDeadlineBehindSlowResponse(t *testing.T) {
+	const big = 32 << 20
+	be := newHTTPBackend(t, func(b *backend, c net.Conn, req *nethttp.Request, body []byte) bool {
+		if req.Method == "GET" {
+			fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n", big)
+			c.Write(make([]byte, big))
+			return true
+		}
+		respond(c, 200, "", fmt.Sprintf("got %d", len(body)))
+		return true
+	})
+	ts := startServer(t, oneLoop(proxyTOML([]string{be.addr}, "", svcKeys(`buffer_backend_connect = "100k"`,
+		`client_body_timeout = "300ms"`, `client_body_min_rate = 100`, `idle_timeout = "1s"`, `buffer_size = "64k"`,
+		`client_sndbuf_size = "16k"`))))
+	c := dial(t, ts.addrOf("proxy"))
+	c.c.(*net.TCPConn).SetReadBuffer(8 << 10)
+	c.send("GET /big HTTP/1.1\r\nHost: t\r\n\r\nPOST /up HTTP/1.1\r\nHost: t\r\nContent-Length: 1000\r\n\r\n0123456789")
+	buf := make([]byte, 64<<10)
+	for start := time.Now(); time.Since(start) < 4*time.Second && ts.ServiceStatus("proxy").Responses[4] == 0; {
+		time.Sleep(300 * time.Millisecond)
+		c.c.Read(buf) // a little now and then
+	}
+	if ts.ServiceStatus("proxy").Responses[4] == 0 {
+		t.Fatal("no 408 after 4 s for a body whose deadline was 0.4 s, its client reading an earlier response slowly")
 	}
 }

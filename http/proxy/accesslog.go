@@ -3,7 +3,6 @@ package proxy
 import (
 	"github.com/plb/plb/http"
 	"github.com/plb/plb/http/accesslog"
-	"time"
 )
 
 // The reverse proxy's access_log: one combined-format line per request,
@@ -39,7 +38,7 @@ func (cl *client) startAccessLog(r *http.RequestHead) {
 	if r == nil {
 		e.Time, e.Minor = cl.conn.Loop().Now(), 0
 	} else {
-		e.Time, e.Minor = time.Unix(0, cl.reqStart), r.Minor
+		e.Time, e.Minor = cl.conn.Loop().ClockTime(cl.reqStart), r.Minor
 		e.Method = append(e.Method, r.Method...)
 		e.URI = append(e.URI, r.URI[:min(len(r.URI), maxLoggedURI)]...)
 		e.Referer = append(e.Referer, r.Get("Referer")...)

@@ -12,7 +12,7 @@ import "time"
 
 // restartBodyClock starts the body's clock now, from its byte at.
 func (cl *client) restartBodyClock(at int64) {
-	cl.rs.bodyClock, cl.rs.bodyClockAt, cl.bodyPaused = cl.conn.Loop().Now().UnixNano(), at, false
+	cl.rs.bodyClock, cl.rs.bodyClockAt, cl.bodyPaused = cl.conn.Loop().Clock(), at, false
 }
 
 // bodyDeadline is when a body of which got bytes have arrived is late
@@ -23,7 +23,7 @@ func (cl *client) bodyDeadline(got int64) (dl time.Time, ok bool) {
 		return time.Time{}, false
 	}
 	rs := cl.rs
-	dl = time.Unix(0, rs.bodyClock).Add(svc.ClientBodyTimeout)
+	dl = cl.conn.Loop().ClockTime(rs.bodyClock).Add(svc.ClientBodyTimeout)
 	if rate := svc.ClientBodyMinRate; rate > 0 && got > rs.bodyClockAt {
 		dl = dl.Add(time.Duration((got - rs.bodyClockAt) * int64(time.Second) / rate))
 	}
@@ -39,28 +39,39 @@ func (cl *client) bodyOnTime(got int64) bool {
 		cl.restartBodyClock(got)
 	}
 	cl.rs.bodyGot = got
-	idle := cl.st.Svc.IdleTimeout
-	dl, ok := cl.bodyDeadline(got)
-	if !ok {
-		cl.conn.SetTimeout(idle)
-		return true
-	}
-	left := dl.Sub(cl.conn.Loop().Now())
-	if left <= 0 {
+	if cl.bodyLate(cl.conn.Loop().Now()) {
 		cl.bodyTimedOut()
 		return false
 	}
-	if idle <= 0 || left < idle {
-		idle = left
-	}
-	cl.conn.SetTimeout(idle)
+	cl.conn.SetTimeout(cl.bodyTimeout())
 	return true
 }
 
-// bodyLate reports whether the body's deadline has passed at now.
+// bodyLate reports whether the body's deadline has passed at now (never
+// while plb itself has paused the body).
 func (cl *client) bodyLate(now time.Time) bool {
+	if cl.bodyPaused {
+		return false
+	}
 	dl, ok := cl.bodyDeadline(cl.rs.bodyGot)
 	return ok && !now.Before(dl)
+}
+
+// bodyTimeout is the connection's next timeout: the idle timeout, or
+// sooner the body's deadline while plb reads a body.
+func (cl *client) bodyTimeout() time.Duration {
+	idle := cl.idle()
+	if (cl.state != clBody && cl.state != clBuffer) || cl.bodyPaused {
+		return idle
+	}
+	dl, ok := cl.bodyDeadline(cl.rs.bodyGot)
+	if !ok {
+		return idle
+	}
+	if left := dl.Sub(cl.conn.Loop().Now()); idle <= 0 || left < idle {
+		return max(left, time.Millisecond)
+	}
+	return idle
 }
 
 // bodyTimedOut answers a late body with 408 and closes. A backend that

@@ -46,7 +46,8 @@ type client struct {
 	spoolOff  int64
 	retryWait *engine.Timer
 	// reqStart is when the current request head was parsed, waitSince
-	// when the client began waiting for a backend (unix ns; 0: none).
+	// when the client began waiting for a backend (engine.Loop.Clock
+	// readings; 0: none).
 	reqStart, waitSince int64
 	// ho is set when a selector handed the connection here: its
 	// persist_client and HEADER rules apply, and the connection returns
@@ -197,7 +198,7 @@ func (cl *client) readHead(data []byte) int {
 	if !resumed {
 		cl.svc.Stats.Requests.Add(1)
 		cl.svc.Stats.BytesIn.Add(int64(n))
-		cl.reqStart = c.Loop().Now().UnixNano()
+		cl.reqStart = c.Loop().Clock()
 	}
 	r := &rs.req
 	if st.AccessLog != nil && !resumed {
@@ -574,6 +575,7 @@ func (cl *client) forwardBody(data []byte) int {
 	if be.conn.Full() {
 		cl.conn.PauseRead() // resumed by the backend's OnDrain
 		cl.bodyPaused = true
+		cl.conn.SetTimeout(cl.st.Svc.IdleTimeout) // the body's clock stops
 	}
 	return used
 }
@@ -682,8 +684,22 @@ func (cl *client) trimSpool() {
 	}
 }
 
+// spoolHeld is a spool file a detached client left to its connection: its
+// bytes count against buffer_dir_size until the connection has sent (or
+// dropped) them and closes it.
+type spoolHeld struct {
+	f   *os.File
+	svc *Service
+	n   int64
+}
+
+func (h *spoolHeld) Close() error {
+	h.svc.spooled.Add(-h.n)
+	return h.f.Close()
+}
+
 // dropSpool gives the spool's bytes back to buffer_dir_size when the
-// client lets go of the file (closed, or handed to the connection).
+// client closes the file.
 func (cl *client) dropSpool() {
 	cl.svc.spooled.Add(-cl.spoolOff)
 	cl.spool, cl.spoolOff = nil, 0
@@ -757,9 +773,11 @@ func (cl *client) detach() {
 	cl.setState(clClosing)
 	if cl.spool != nil {
 		// Queued spool regions may still be sending: the connection
-		// closes the file once they are.
-		cl.conn.SendFile(cl.spool, 0, 0, true)
-		cl.dropSpool()
+		// closes the file once they are, and only then are its bytes
+		// given back to buffer_dir_size (a client handed back to a
+		// selector may spool again before it read the last response).
+		cl.conn.SendFileOwned(cl.spool, 0, 0, &spoolHeld{f: cl.spool, svc: cl.svc, n: cl.spoolOff})
+		cl.spool, cl.spoolOff = nil, 0
 	}
 	if cl.retryWait != nil {
 		cl.retryWait.Stop()
@@ -905,8 +923,15 @@ func (cl *client) OnDrain(c *engine.Conn) {
 }
 
 func (cl *client) OnTimeout(c *engine.Conn) {
+	reading := cl.state == clBody || cl.state == clBuffer
+	if reading && cl.bodyLate(c.Loop().Now()) {
+		// First: reading a response slowly does not buy a pipelined
+		// body more time.
+		cl.bodyTimedOut()
+		return
+	}
 	if c.Pending() && c.LastWrite().After(c.Loop().Now().Add(-cl.idle())) {
-		c.SetTimeout(cl.idle()) // a slow reader still making progress
+		c.SetTimeout(cl.bodyTimeout()) // a slow reader still making progress
 		return
 	}
 	switch cl.state {
@@ -915,9 +940,11 @@ func (cl *client) OnTimeout(c *engine.Conn) {
 			cl.fail(408, "request head timeout")
 			return
 		}
-	case clBody, clBuffer:
-		if cl.bodyLate(c.Loop().Now()) {
-			cl.bodyTimedOut()
+	case clBody:
+		if cl.bodyPaused {
+			// plb stopped reading (its backend is slower than the
+			// client): the backend's own timeout answers.
+			c.SetTimeout(cl.idle())
 			return
 		}
 	case clWait, clResp:

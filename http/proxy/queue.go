@@ -110,7 +110,7 @@ func (cl *client) linkWait() {
 		q.tail[p].qnx = cl
 	} else {
 		q.head[p] = cl
-		q.pub[p].oldest.Store(cl.waitSince)
+		q.pub[p].oldest.Store(cl.conn.Loop().ClockTime(cl.waitSince).UnixNano())
 	}
 	q.tail[p] = cl
 	q.count[p]++
@@ -130,7 +130,7 @@ func (cl *client) unlinkWait() {
 	} else {
 		q.head[p] = cl.qnx
 		if h := q.head[p]; h != nil {
-			q.pub[p].oldest.Store(h.waitSince)
+			q.pub[p].oldest.Store(h.conn.Loop().ClockTime(h.waitSince).UnixNano())
 		} else {
 			q.pub[p].oldest.Store(0)
 		}
@@ -287,10 +287,10 @@ func (s *Service) queueInfo(l *engine.Loop) (count, high int, age, highAge time.
 	now := l.Now()
 	count, high = q.count[prioNormal], q.count[prioHigh]
 	if h := q.head[prioNormal]; h != nil {
-		age = now.Sub(time.Unix(0, h.waitSince))
+		age = now.Sub(l.ClockTime(h.waitSince))
 	}
 	if h := q.head[prioHigh]; h != nil {
-		highAge = now.Sub(time.Unix(0, h.waitSince))
+		highAge = now.Sub(l.ClockTime(h.waitSince))
 	}
 	return count, high, age, highAge
 }

@@ -90,7 +90,7 @@ func (cl *client) setState(s uint8) {
 			cl.waitSince = 0
 		} else {
 			cl.svc.Stats.Waiting.Add(1)
-			cl.waitSince = cl.conn.Loop().Now().UnixNano()
+			cl.waitSince = cl.conn.Loop().Clock()
 			cl.linkWait()
 		}
 	}
@@ -105,7 +105,7 @@ func (cl *client) observeLatency() {
 	}
 	cl.writeAccessLog()
 	l := cl.conn.Loop()
-	cl.svc.Stats.Latency.Observe(l.ID(), time.Duration(l.Now().UnixNano()-cl.reqStart))
+	cl.svc.Stats.Latency.Observe(l.ID(), time.Duration(l.Clock()-cl.reqStart))
 	cl.reqStart = 0
 }
 
@@ -164,7 +164,7 @@ func (cl *client) Describe(c *engine.Conn) engine.ConnInfo {
 	}
 	return engine.ConnInfo{
 		Class: "Perlbal::ClientProxy", Service: cl.svc.Name, State: state,
-		Detail: string(d), Since: unixTime(cl.waitSince), OpenFile: cl.spool != nil,
+		Detail: string(d), Since: cl.conn.Loop().ClockTime(cl.waitSince), OpenFile: cl.spool != nil,
 	}
 }
 
@@ -251,12 +251,4 @@ func (be *backend) stateName(c *engine.Conn) string {
 		return "tunnel"
 	}
 	return "closed"
-}
-
-// unixTime is t (unix ns) as a time, the zero time for 0.
-func unixTime(t int64) time.Time {
-	if t == 0 {
-		return time.Time{}
-	}
-	return time.Unix(0, t)
 }

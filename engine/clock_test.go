@@ -1,0 +1,60 @@
+package engine
+
+import (
+	"sync/atomic"
+	"testing"
+	"time"
+	"unsafe"
+)
+
+// wallStepped returns t with its wall clock moved by d and its monotonic
+// reading kept: what time.Now returns after the system clock is stepped
+// (NTP, a restored VM). It edits time.Time's representation (a wall
+// field whose top bit flags a monotonic reading, whose next 33 bits are
+// seconds; then the monotonic nanoseconds), so it reports false when that
+// representation does not behave as expected (another Go release).
+func wallStepped(t time.Time, d time.Duration) (time.Time, bool) {
+	type rep struct {
+		wall uint64
+		ext  int64
+		loc  *time.Location
+	}
+	s := t
+	p := (*rep)(unsafe.Pointer(&s))
+	if p.wall&(1<<63) == 0 {
+		return t, false // no monotonic reading
+	}
+	p.wall += uint64(int64(d/time.Second)) << 30
+	ok := s.Sub(t) == 0 && s.Round(0).Sub(t.Round(0)) == d.Truncate(time.Second)
+	return s, ok
+}
+
+// TestTimersFollowTheMonotonicClock: a timer set for 200 ms fires after
+// about 200 ms though the wall clock is stepped back an hour meanwhile
+// (and connection deadlines, kept in the same clock, likewise): timeouts
+// that waited for the wall clock to catch up would keep slow clients for
+// an hour.
+func TestTimersFollowTheMonotonicClock(t *testing.T) {
+	if _, ok := wallStepped(time.Now(), -time.Hour); !ok {
+		t.Skip("time.Time's representation is not the one this test knows")
+	}
+	var stepped atomic.Bool
+	now := func() time.Time {
+		n := time.Now()
+		if stepped.Load() {
+			n, _ = wallStepped(n, -time.Hour)
+		}
+		return n
+	}
+	e := runEngine(t, Config{Loops: 1, Tick: 10 * time.Millisecond, Now: now})
+	fired := make(chan struct{})
+	l := e.Loops()[0]
+	l.Run(func() { l.AfterFunc(200*time.Millisecond, func() { close(fired) }) })
+	time.Sleep(20 * time.Millisecond)
+	stepped.Store(true)
+	select {
+	case <-fired:
+	case <-time.After(3 * time.Second):
+		t.Fatal("a 200 ms timer had not fired 3 s later, the wall clock stepped back an hour")
+	}
+}
