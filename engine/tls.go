@@ -124,7 +124,10 @@ type tlsHandshake struct {
 
 // StartTLS makes c a TLS server connection with cfg: the handler sees
 // plaintext in OnData and what it writes is encrypted. Call it from the
-// listener's OnAccept, before any byte is read or written. A handshake
+// listener's OnAccept, before any byte is read or written, or later for a
+// STARTTLS: output queued before the call still goes out in clear, and
+// input the handler has not consumed must be dropped by it (a client's
+// bytes sent in clear after STARTTLS are never TLS records). A handshake
 // that fails closes the connection (OnClose gets the error); output the
 // handler queues before it completes waits for it. Runs on the loop.
 func (c *Conn) StartTLS(cfg *tls.Config) { c.startTLS(cfg, false) }
