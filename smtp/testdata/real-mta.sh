@@ -126,26 +126,7 @@ EOF
   for c in "${cases[@]}"; do
     echo "127.0.0.1:${PFPORT[$c]} inet n - n - - smtpd -o syslog_name=postfix/case-$c ${OPTS[$c]}"
   done
-  cat <<'EOF'
-pickup    unix  n       -       n       60      1       pickup
-cleanup   unix  n       -       n       -       0       cleanup
-qmgr      unix  n       -       n       300     1       qmgr
-rewrite   unix  -       -       n       -       -       trivial-rewrite
-bounce    unix  -       -       n       -       0       bounce
-defer     unix  -       -       n       -       0       bounce
-trace     unix  -       -       n       -       0       bounce
-verify    unix  -       -       n       -       1       verify
-flush     unix  n       -       n       1000?   0       flush
-proxymap  unix  -       -       n       -       -       proxymap
-proxywrite unix -       -       n       -       1       proxymap
-showq     unix  n       -       n       -       -       showq
-error     unix  -       -       n       -       -       error
-retry     unix  -       -       n       -       -       error
-discard   unix  -       -       n       -       -       discard
-anvil     unix  -       -       n       -       1       anvil
-scache    unix  -       -       n       -       1       scache
-postlog   unix-dgram n  -       n       -       1       postlogd
-EOF
+  grep -v '^#' smtp/testdata/postfix-master.cf
 } > "$etc/master.cf"
 timeout 60 postfix -c "$etc" check
 timeout 60 postfix -c "$etc" start >/dev/null 2>&1 || { echo "postfix did not start" >&2; cat "$pf/maillog" >&2 2>/dev/null; exit 1; }
