@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"errors"
+	"math"
 	"os"
 	"syscall"
 	"time"
@@ -60,9 +61,9 @@ type client struct {
 	rp        *reproxyState // enable_reproxy's memory (reproxy.go)
 	queueLink               // the client's place in the queues (queue.go)
 
-	requests int32
-	resends  int16 // times the request was sent again (resend)
-	retries  int16 // error_retry_schedule position
+	requests int32 // requests on the connection (countRequest)
+	resends  int32 // times the request was sent again (resend)
+	retries  int32 // error_retry_schedule position
 	state    uint8
 	minor    uint8 // client's HTTP minor version
 	bodyMode http.BodyMode
@@ -120,10 +121,18 @@ type reqState struct {
 	// skip is skipTried as a func value, made once per reqState (a
 	// method value made per request would allocate).
 	skip func(*pool.Node) bool
-	// bodyClock and bodyClockAt: since when (unix ns), and from which
-	// body byte, the body has been read without plb pausing it; bodyGot:
+	// bodyClock and bodyClockAt: since when (a Loop.Clock reading), and
+	// from which body byte, the body has been read without plb pausing it; bodyGot:
 	// body bytes received when last checked (bodytime.go).
 	bodyClock, bodyClockAt, bodyGot int64
+}
+
+// countRequest counts one more request on the connection (saturating: a
+// connection may outlive 2^31 requests).
+func (cl *client) countRequest() {
+	if cl.requests < math.MaxInt32 {
+		cl.requests++
+	}
 }
 
 // coalesceMax bounds the response bytes gathered for one write.
@@ -242,7 +251,7 @@ func (cl *client) readHead(data []byte) int {
 		cl.plug.resuming = false
 	}
 	rs.head = appendBackendRequestEx(rs.head[:0], r, st, c.RemoteAddr().Addr(), st.Svc.PersistBackend && !cl.upgrade, sel, plug)
-	cl.requests++
+	cl.countRequest()
 	cl.prio = cl.priority(st, r)       // queue.go
 	if !cl.holdBody(st, r, data[n:]) { // upload.go
 		if c.Closing() {

@@ -151,7 +151,7 @@ func (cl *client) answerHook(st *Settings, resp *plugin.Response) {
 		ps.buf = nil
 	}
 	ps.req.Head = nil
-	cl.requests++
+	cl.countRequest()
 	cl.observeLatency()
 	if !ka {
 		cl.setState(clClosing)
