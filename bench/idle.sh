@@ -103,7 +103,7 @@ report="$OUT/$date-idle.md"
 for n in $IDLE_NS; do
   fit=$(( (hard - 400) / 2 ))
   if [ "$n" -gt "$fit" ]; then
-    echo "| $n | all | - | - | - | not measurable here: 2 × $n descriptors are above the hard limit $hard; measured at $fit | - |" | tee -a "$report"
+    echo "| $n | all | - | - | - | not measurable here: 2 × $n descriptors are above the hard limit $hard; the largest size that fits is $fit | - |" | tee -a "$report"
     n=$fit
     case " ${done_ns:-} " in *" $n "*) continue ;; esac
   fi
