@@ -66,6 +66,7 @@ var plbRewords = []struct {
 	// plb's hints after Perlbal's message: the valid roles and balance
 	// methods, the services there are.
 	{regexp.MustCompile(`^(Role not valid for service \S+|Unknown balance method|service '[^']*' does not exist) .*$`), "$1"},
+	{regexp.MustCompile(`^(Directory not found for service \S+) \(docroot .*\)$`), "$1"},
 }
 
 // perlbalView is plb's message as Perlbal would write it: plb's own

@@ -307,7 +307,7 @@ func params(yield func(param) bool) {
 		{name: "docroot", role: ws, kind: kindString, doc: "document root", head: true,
 			set: func(c *setCtx, s *Service, v string) error {
 				if !c.isDir(v) || v == "0" {
-					return errorf("Directory not found for service %s", s.Name)
+					return errorf("Directory not found for service %s (docroot %s)", s.Name, v)
 				}
 				s.Docroot = v
 				return nil
