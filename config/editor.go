@@ -429,7 +429,13 @@ func (e *editor) setPlugins(s *Service, val string) error {
 		}
 		loaded := e.cfg.loadedName(name)
 		if loaded == "" {
-			return errorf("Plugin %s not loaded; not registered for %s.", toLowerASCII(name), s.Name)
+			// Perlbal's message, then what to do: LOAD a plugin plb has,
+			// or pick one of those it has.
+			hint := "LOAD " + name + " first"
+			if names := e.pluginNames(); !containsFold(names, name) {
+				hint = "plb has " + andList(names)
+			}
+			return errorf("Plugin %s not loaded; not registered for %s. (%s)", toLowerASCII(name), s.Name, hint)
 		}
 		if containsFold(list, loaded) {
 			continue

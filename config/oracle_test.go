@@ -67,6 +67,7 @@ var plbRewords = []struct {
 	// methods, the services there are.
 	{regexp.MustCompile(`^(Role not valid for service \S+|Unknown balance method|service '[^']*' does not exist) .*$`), "$1"},
 	{regexp.MustCompile(`^(Directory not found for service \S+) \(docroot .*\)$`), "$1"},
+	{regexp.MustCompile(`^(Plugin \S+ not loaded; not registered for \S+\.) \(.*\)$`), "$1"},
 }
 
 // perlbalView is plb's message as Perlbal would write it: plb's own
