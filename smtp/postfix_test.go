@@ -74,32 +74,20 @@ func startPostfix(t *testing.T) *postfixMTA {
 	addr := ln.Addr().String()
 	ln.Close()
 	log := filepath.Join(work, "maillog")
+	base, err := os.ReadFile(filepath.Join("testdata", "postfix-main.cf"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	mainCF := fmt.Sprintf(`compatibility_level = 3.6
 queue_directory = %s
 data_directory = %s
-mail_owner = postfix
-myhostname = mta.plb.test
-mydomain = plb.test
-myorigin = plb.test
-mydestination = plb.test
-inet_interfaces = loopback-only
-inet_protocols = ipv4
 mynetworks = 127.0.0.1/32
 smtpd_authorized_xclient_hosts = 127.0.0.1
 smtpd_authorized_xforward_hosts = 127.0.0.1
 smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
-local_recipient_maps =
-alias_maps =
-alias_database =
-local_transport = discard:local
-default_transport = discard:default
-relay_transport = discard:relay
-smtpd_peername_lookup = no
-smtputf8_enable = no
-biff = no
 maillog_file = %s
 maillog_file_prefixes = %s
-`, queue, data, log, work)
+`, queue, data, log, work) + string(base)
 	daemons, err := os.ReadFile(filepath.Join("testdata", "postfix-master.cf"))
 	if err != nil {
 		t.Fatal(err)

@@ -97,30 +97,17 @@ for c in "${cases[@]}"; do PFPORT[$c]=$(freeport); PLBPORT[$c]=$(freeport); done
 # The private Postfix: everything it accepts is discarded.
 mkdir -p "$etc" "$pf/queue" "$pf/data"
 chown postfix "$pf/data"
-cat > "$etc/main.cf" <<EOF
+{
+  cat <<EOF
 compatibility_level = 3.6
 queue_directory = $pf/queue
 data_directory = $pf/data
-mail_owner = postfix
-myhostname = mta.plb.test
-mydomain = plb.test
-myorigin = plb.test
-mydestination = plb.test
-inet_interfaces = loopback-only
-inet_protocols = ipv4
 mynetworks = 127.0.0.0/8
-local_recipient_maps =
-alias_maps =
-alias_database =
-local_transport = discard:local
-default_transport = discard:default
-relay_transport = discard:relay
-smtpd_peername_lookup = no
-smtputf8_enable = no
-biff = no
 maillog_file = $pf/maillog
 maillog_file_prefixes = $work
 EOF
+  grep -v '^#' smtp/testdata/postfix-main.cf
+} > "$etc/main.cf"
 {
   echo "# service type  private unpriv  chroot  wakeup  maxproc command + args"
   for c in "${cases[@]}"; do
