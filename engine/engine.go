@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package engine is plb's reactor: N event loops built from gnet's exported
 // parts (pkg/queue's lock-free task queue, pkg/socket; its poller is
 // pkg/netpoll's, changed where poller.go says), each owning the connections

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Copyright (c) 2019 Andy Pan
 // Copyright (c) 2017 Joshua J Baker
 // Copyright 2026 The plb Authors

@@ -1,3 +1,5 @@
+//go:build linux
+
 package engine
 
 import (
@@ -50,16 +52,15 @@ func (wouldBlock) Error() string   { return "engine: would block" }
 func (wouldBlock) Timeout() bool   { return false }
 func (wouldBlock) Temporary() bool { return true }
 
-// httpOverTLS answers a plain HTTP request sent to a TLS listener (as Go's
-// net/http does).
-const httpOverTLS = "HTTP/1.0 400 Bad Request\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\nClient sent an HTTP request to an HTTPS server.\n"
-
 // tlsConn is a Conn's TLS state. It is also the net.Conn crypto/tls reads
 // and writes: through the handshake pipe while hs is set, on the loop after.
 type tlsConn struct {
 	c      *Conn
 	tc     *tls.Conn
 	client bool
+	// notTLS answers a client whose first bytes are no TLS record (nil:
+	// none); StartTLS.
+	notTLS func(first []byte) []byte
 	// dead: the handshake failed or was abandoned (Close); nothing more
 	// is encrypted.
 	dead    bool
@@ -129,8 +130,17 @@ type tlsHandshake struct {
 // input the handler has not consumed must be dropped by it (a client's
 // bytes sent in clear after STARTTLS are never TLS records). A handshake
 // that fails closes the connection (OnClose gets the error); output the
-// handler queues before it completes waits for it. Runs on the loop.
-func (c *Conn) StartTLS(cfg *tls.Config) { c.startTLS(cfg, false) }
+// handler queues before it completes waits for it. notTLS, when not nil,
+// is asked for a reply to a client whose first five bytes are no TLS
+// record header (a plain request sent to a TLS port; the protocol's own
+// words, written in clear before the close); nil closes such a client
+// without a word. Runs on the loop.
+func (c *Conn) StartTLS(cfg *tls.Config, notTLS func(first []byte) []byte) {
+	c.startTLS(cfg, false)
+	if c.tls != nil {
+		c.tls.notTLS = notTLS
+	}
+}
 
 // StartTLSClient makes c a TLS client connection with cfg (its ServerName
 // or InsecureSkipVerify must be set): call it right after Dial. OnOpen
@@ -365,8 +375,10 @@ func (t *tlsConn) handshakeDone(err error, rest []byte) {
 	if err != nil {
 		t.dead = true
 		var re tls.RecordHeaderError
-		if !t.client && errors.As(err, &re) && re.Conn != nil && looksLikeHTTP(re.RecordHeader[:]) {
-			c.writeRaw([]byte(httpOverTLS))
+		if !t.client && t.notTLS != nil && errors.As(err, &re) && re.Conn != nil {
+			if reply := t.notTLS(re.RecordHeader[:]); reply != nil {
+				c.writeRaw(reply)
+			}
 		}
 		if !c.closed {
 			c.destroy(fmt.Errorf("engine: TLS handshake: %w", err))
@@ -407,16 +419,6 @@ func (t *tlsConn) handshakeTimeout() {
 	if !t.ready() && !c.closed {
 		c.destroy(ErrTLSHandshakeTimeout)
 	}
-}
-
-// looksLikeHTTP reports whether a record header is the start of an HTTP
-// request.
-func looksLikeHTTP(hdr []byte) bool {
-	switch string(hdr) {
-	case "GET /", "HEAD ", "POST ", "PUT /", "OPTIO", "DELET", "CONNE":
-		return true
-	}
-	return false
 }
 
 // tlsRead reads the socket of a TLS connection: raw bytes go to the

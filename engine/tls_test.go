@@ -66,7 +66,7 @@ func tlsPair(t testing.TB) (*tls.Config, *tls.Config) {
 func tlsListen(t testing.TB, e *Engine, cfg *tls.Config, mk func() Handler) *Listener {
 	t.Helper()
 	ln, err := e.Listen(ListenConfig{Addr: "127.0.0.1:0", OnAccept: func(c *Conn) Handler {
-		c.StartTLS(cfg)
+		c.StartTLS(cfg, nil)
 		return mk()
 	}})
 	if err != nil {
@@ -220,17 +220,28 @@ func TestTLSSendFileFlowControl(t *testing.T) {
 }
 
 // TestTLSGarbage: bytes that are not a ClientHello close that connection
-// (a plain HTTP request gets a 400 first); others go on.
+// (after the reply StartTLS's notTLS gives, here to a plain HTTP request,
+// in clear); others go on.
 func TestTLSGarbage(t *testing.T) {
 	e := startEngine(t, 1)
 	srv, cli := tlsPair(t)
 	closed := make(chan error, 4)
-	ln := tlsListen(t, e, srv, func() Handler {
+	notTLS := func(first []byte) []byte {
+		if string(first) == "GET /" {
+			return []byte("HTTP/1.0 400 Bad Request\r\n\r\n")
+		}
+		return nil
+	}
+	ln, err := e.Listen(ListenConfig{Addr: "127.0.0.1:0", OnAccept: func(c *Conn) Handler {
+		c.StartTLS(srv, notTLS)
 		return &funcHandler{
 			data:   func(c *Conn, p []byte) int { c.Write(p); return len(p) },
 			closed: func(c *Conn, err error) { closed <- err },
 		}
-	})
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	good := tlsDial(t, ln.Addr().String(), cli)
 	if _, err := good.Write([]byte("ping")); err != nil {
 		t.Fatal(err)

@@ -1,3 +1,5 @@
+//go:build linux
+
 package engine
 
 // Unread puts p back in front of the connection's buffered input, as if it

@@ -314,7 +314,7 @@ func (mc *console) showService(cfg *config.Config, name string) {
 		mc.printf("  pend clients: %d", st.PendClients)
 		mc.printf("  pend backend: %d", st.PendBackends)
 		if st.PendBackends > 0 {
-			now := time.Now()
+			now := mc.svc.rt.Now()
 			for _, p := range pendingConnects(mc.svc.rt.Socks(), name) {
 				mc.printf("   %s - %s - %ds", p.Addr, p.Info.State, int64(now.Sub(p.Created).Seconds()))
 			}
@@ -378,7 +378,7 @@ func (mc *console) proc() {
 	stt := float64(ru.Stime.Sec) + float64(ru.Stime.Usec)/1e6
 	reqs := mc.svc.rt.Requests()
 	last := mc.lastProc
-	mc.printf("time: %d", time.Now().Unix())
+	mc.printf("time: %d", mc.svc.rt.Now().Unix())
 	mc.printf("pid: %d", os.Getpid())
 	mc.printf("utime: %f (+%f)", ut, ut-last.utime)
 	mc.printf("stime: %f (+%f)", stt, stt-last.stime)
@@ -432,7 +432,7 @@ func (mc *console) nodes(base string, args []string) {
 		if s, why := n.Suspect(); s {
 			mc.printf("%s suspect %s", n.Name, why)
 		}
-		if n.ReuseSuspended(time.Now()) {
+		if n.ReuseSuspended(mc.svc.rt.Now()) {
 			mc.printf("%s noreuse 1", n.Name)
 		}
 	}

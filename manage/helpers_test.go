@@ -95,6 +95,7 @@ func (rt *fakeRT) setStatus(name string, st ServiceStatus) {
 func (rt *fakeRT) Requests() int64 { return 7 }
 
 func (rt *fakeRT) StartTime() time.Time { return rt.start }
+func (rt *fakeRT) Now() time.Time       { return time.Now() }
 
 func (rt *fakeRT) Socks() []Sock { return rt.socks() }
 

@@ -85,7 +85,7 @@ func (mc *console) socks(base string, args []string) {
 	case "all":
 		socks := mc.svc.rt.Socks()
 		slices.SortFunc(socks, func(a, b Sock) int { return cmp.Compare(a.Fd, b.Fd) })
-		now := time.Now()
+		now := mc.svc.rt.Now()
 		mc.printf("%5s %6s", "fd", "age")
 		for _, s := range socks {
 			mc.printf("%5d %5ds %s", s.Fd, int64(now.Sub(s.Created).Seconds()), sockString(s))
@@ -131,7 +131,7 @@ func (mc *console) states(args []string) {
 // client has waited, in seconds, and how many wait.
 func (mc *console) queues() {
 	cfg := mc.svc.rt.Config()
-	now := time.Now()
+	now := mc.svc.rt.Now()
 	names := QueueNames()
 	for _, name := range serviceNames(cfg) {
 		if cfg.Service(name).Role != config.RoleReverseProxy {
@@ -174,7 +174,7 @@ func (mc *console) backends() {
 // noverify lists the nodes whose verify_backend is suspended, with the
 // seconds left.
 func (mc *console) noverify() {
-	now := time.Now()
+	now := mc.svc.rt.Now()
 	for _, n := range allNodes(mc.svc.rt) {
 		if left := n.NoVerifyLeft(now); left > 0 {
 			mc.printf("%s %d", n.Name, int64(left.Seconds()))
@@ -201,7 +201,7 @@ func pendingConnects(socks []Sock, svc string) []Sock {
 }
 
 func (mc *console) pending() {
-	now := time.Now()
+	now := mc.svc.rt.Now()
 	for _, s := range pendingConnects(mc.svc.rt.Socks(), "") {
 		mc.printf("%s %s %d", s.Info.Service, s.Addr, int64(now.Sub(s.Created).Seconds()))
 	}

@@ -118,6 +118,8 @@ type Runtime interface {
 	Requests() int64
 	// StartTime is when the process started.
 	StartTime() time.Time
+	// Now is the server's clock (injected; time.Now in production).
+	Now() time.Time
 	// Socks lists every listening socket and connection; it waits for
 	// every loop.
 	Socks() []Sock

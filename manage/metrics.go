@@ -146,7 +146,7 @@ func (mc *console) snapshot() *snapshot {
 			continue
 		}
 		ps.Method = p.Method()
-		now := time.Now()
+		now := mc.svc.rt.Now()
 		for _, n := range p.Nodes() {
 			suspect, _ := n.Suspect()
 			var recent [6]int64
@@ -252,7 +252,7 @@ func (mc *console) metrics() []byte {
 			w.sample(m.name, m.v(s), "service", s.Name, "role", s.Role)
 		}
 	}
-	now := time.Now()
+	now := mc.svc.rt.Now()
 	for _, m := range []struct {
 		name, help string
 		v          func(q QueueStatus) float64

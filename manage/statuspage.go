@@ -47,7 +47,7 @@ func (mc *console) statusPage() []byte {
 	b.WriteString("<title>plb status</title><style>" + statusCSS + "</style></head><body>\n")
 	fmt.Fprintf(&b, "<h1>plb status</h1><div class=\"info\">version %s &middot; pid %d &middot; up %s &middot; %d goroutines &middot; refreshed %s every %ds</div>\n",
 		html.EscapeString(sn.Version), sn.Pid, formatUptime(time.Duration(sn.Uptime*float64(time.Second))),
-		sn.Go.Goroutines, time.Now().Format("15:04:05"), statusRefresh)
+		sn.Go.Goroutines, mc.svc.rt.Now().Format("15:04:05"), statusRefresh)
 	b.WriteString("<div class=\"info\"><a href=\"/metrics\">/metrics</a><a href=\"/status.json\">/status.json</a><a href=\"/perlbal\">Perlbal console pages</a></div>\n")
 
 	b.WriteString("<h2>Services</h2>\n<table>\n<tr><th class=\"l\">service</th><th class=\"l\">role</th><th class=\"l\">listen</th><th class=\"c\">state</th>" +
@@ -93,7 +93,7 @@ func (mc *console) statusPage() []byte {
 	if len(sn.Pools) == 0 {
 		b.WriteString("<p>No pools.</p>\n")
 	}
-	now := time.Now().Unix()
+	now := mc.svc.rt.Now().Unix()
 	for _, p := range sn.Pools {
 		users := "no service"
 		if len(p.Services) > 0 {

@@ -88,7 +88,7 @@ func (otherTarget) Adopt(c *engine.Conn, hc *handoff.Client) { c.Close() }
 func (sv *service) accept(c *engine.Conn) engine.Handler {
 	c.Ctx = sv
 	if cfg := sv.tls.Load(); cfg != nil {
-		c.StartTLS(cfg) // enable_ssl: the handler sees plaintext
+		c.StartTLS(cfg, sv.notTLS()) // enable_ssl: the handler sees plaintext
 	}
 	switch {
 	case sv.proxy != nil:

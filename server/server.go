@@ -175,6 +175,9 @@ func (s *Server) ConfigOptions() config.Options {
 // StartTime is when the server was created.
 func (s *Server) StartTime() time.Time { return s.start }
 
+// Now is the server's clock (Options.Now). Safe from any goroutine.
+func (s *Server) Now() time.Time { return s.opts.Now() }
+
 // Pool returns a running pool. Safe from any goroutine.
 func (s *Server) Pool(name string) *pool.Pool {
 	s.mu.Lock()

@@ -280,3 +280,27 @@ func (s *Server) commitTLS(ch *serviceChange) {
 		sv.tls.Store(nil)
 	}
 }
+
+// notTLS is what a client of sv's TLS listener gets when its first bytes
+// are no TLS record: an HTTP role answers a plain HTTP request with 400, as
+// Go's net/http does (httpNotTLS); any other role (the SMTP and TCP
+// relays, a plugin's) closes it without a word (nil).
+func (sv *service) notTLS() func(first []byte) []byte {
+	if sv.proxy != nil || sv.web != nil || sv.sel != nil || sv.mgmt != nil {
+		return httpNotTLS
+	}
+	return nil
+}
+
+// httpOverTLS answers a plain HTTP request sent to a TLS listener.
+const httpOverTLS = "HTTP/1.0 400 Bad Request\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\nClient sent an HTTP request to an HTTPS server.\n"
+
+// httpNotTLS answers a client whose first five bytes start an HTTP request
+// (a record header that is none) with httpOverTLS.
+func httpNotTLS(first []byte) []byte {
+	switch string(first) {
+	case "GET /", "HEAD ", "POST ", "PUT /", "OPTIO", "DELET", "CONNE":
+		return []byte(httpOverTLS)
+	}
+	return nil
+}

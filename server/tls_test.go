@@ -215,6 +215,12 @@ func TestTLSWebServer(t *testing.T) {
 	if resp, body := c.do("GET /small.txt HTTP/1.1\r\nHost: a.test\r\n\r\n"); resp.StatusCode != 200 || body != "hello over tls" {
 		t.Fatalf("after big: %d %q", resp.StatusCode, body)
 	}
+	// A plain HTTP request to the TLS port gets a 400 saying so, in clear.
+	plain := dial(t, ts.addrOf("web"))
+	if resp, body := plain.do("GET /small.txt HTTP/1.1\r\nHost: a.test\r\n\r\n"); resp.StatusCode != 400 ||
+		!strings.Contains(body, "HTTP request to an HTTPS server") {
+		t.Fatalf("plain HTTP to the TLS port: %d %q", resp.StatusCode, body)
+	}
 }
 
 // TestTLSSNI: ssl_certificates adds certificates picked by the client's

@@ -129,7 +129,7 @@ func (s *session) startTLS(c *engine.Conn, rest int) bool {
 	}
 	s.svc.Stats.StartTLS.Add(1)
 	s.conv.TLSStarted()
-	c.StartTLS(cfg) // the 220 leaves in clear, what follows is encrypted
+	c.StartTLS(cfg, nil) // the 220 leaves in clear, what follows is encrypted
 	return true
 }
 
