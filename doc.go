@@ -1,4 +1,4 @@
 // Package plb is an event-driven reverse-proxy load balancer and web server
-// for HTTP (and, later, SMTP and TCP), compatible with Perlbal's and Pure Load
+// for HTTP, SMTP and plain TCP, compatible with Perlbal's and Pure Load
 // Balancer's configuration files. See README.md and the cmd/plb command.
 package plb
