@@ -12,9 +12,13 @@
 //     check_interval set, a Monitor also probes nodes that are up, and marks
 //     one down after fall consecutive failed probes (default 3, HAProxy's).
 //
-// A probe is a Probe: a TCP connect (the default), an HTTP OPTIONS or GET
-// expecting 2xx or 3xx, an SMTP check (SMTP: greeting, EHLO, QUIT, as
-// HAProxy's smtpchk; PolicyForSMTP makes it the probe of a pool an
-// smtp_proxy uses), or any other implementation. Every transition is recorded on the node
-// (pool.Node.LastTransition) and logged once, with its reason.
+// A probe is a Probe: a TCP connect (the default, tcp.go), an HTTP OPTIONS
+// or GET expecting 2xx or 3xx (http.go), or any other implementation. A
+// pool's check key names its probe in a Probes table (NewProbes: tcp and
+// http), to which a protocol's package adds its own: package smtp supplies
+// the SMTP check (smtp.Probe, HAProxy's smtpchk; smtp.PolicyFor makes it
+// the probe of a pool an smtp_proxy uses) and the server adds it as
+// "smtp". health imports no protocol package. Every transition is
+// recorded on the node (pool.Node.LastTransition) and logged once, with
+// its reason.
 package health

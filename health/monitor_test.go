@@ -328,14 +328,14 @@ fall = 4
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := PolicyFor(cfg.Pool("a"))
+	a, err := PolicyFor(cfg.Pool("a"), NewProbes())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if a.ServerRetry != 5 || a.Cleanup != 15*time.Second || a.Probe != (TCP{}) || a.Interval != 0 || a.Rise != 1 || a.Fall != 3 {
 		t.Fatalf("defaults: %+v", a)
 	}
-	b, err := PolicyFor(cfg.Pool("b"))
+	b, err := PolicyFor(cfg.Pool("b"), NewProbes())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -345,7 +345,7 @@ fall = 4
 	if b.timeout(b.Interval) != 500*time.Millisecond || b.timeout(b.Cleanup) != 3*time.Second || a.timeout(a.Cleanup) != 5*time.Second {
 		t.Fatal("probe timeouts")
 	}
-	if _, err := PolicyFor(&config.Pool{Name: "x", Check: "icmp"}); err == nil {
+	if _, err := PolicyFor(&config.Pool{Name: "x", Check: "icmp"}, NewProbes()); err == nil {
 		t.Fatal("unknown check accepted")
 	}
 }

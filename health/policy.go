@@ -54,9 +54,10 @@ const (
 	maxProbeTimeout    = 5 * time.Second
 )
 
-// PolicyFor returns the policy of a configured pool.
-func PolicyFor(pc *config.Pool) (Policy, error) {
-	pr, err := NewProbe(pc.Check, pc.CheckPath)
+// PolicyFor returns the policy of a configured pool, its probe made by
+// probes (NewProbes, with any protocol's probes added) from its check key.
+func PolicyFor(pc *config.Pool, probes Probes) (Policy, error) {
+	pr, err := probes.New(pc)
 	if err != nil {
 		return Policy{}, fmt.Errorf("pool %s: %w", pc.Name, err)
 	}
@@ -68,38 +69,6 @@ func PolicyFor(pc *config.Pool) (Policy, error) {
 		Rise:        pc.Rise,
 		Fall:        pc.Fall,
 	}.withDefaults(), nil
-}
-
-// PolicyForSMTP returns the policy of a pool that an smtp_proxy service
-// uses: as PolicyFor, but when the pool's check is "tcp" (the default) or
-// "smtp" the probe is SMTP{Helo: helo, Proxy: forwarding's PROXY header},
-// so a node is up only when it greets. helo is the service's
-// smtp_hostname (DefaultHelo when ""); forwarding is its
-// client_ip_forwarding: "proxy_v1" or "proxy_v2" make the probe send that
-// header (nodes that expect one greet nobody without it), "", "none" and
-// "xclient" send none. An "http" check is kept as configured.
-func PolicyForSMTP(pc *config.Pool, helo, forwarding string) (Policy, error) {
-	p, err := PolicyFor(pc)
-	if err != nil {
-		return Policy{}, err
-	}
-	var proxy string
-	switch forwarding {
-	case "", config.ForwardNone, config.ForwardXClient:
-	case config.ForwardProxyV1, config.ForwardProxyV2:
-		proxy = forwarding
-	default:
-		return Policy{}, fmt.Errorf("pool %s: %w: unknown client_ip_forwarding %q", pc.Name, ErrSMTP, forwarding)
-	}
-	switch pc.Check {
-	case "", CheckTCP, CheckSMTP:
-		pr := SMTP{Helo: helo, Proxy: proxy, XClient: forwarding == config.ForwardXClient}
-		if _, err := pr.helo(); err != nil {
-			return Policy{}, fmt.Errorf("pool %s: %w", pc.Name, err)
-		}
-		p.Probe, p.Confirm = pr, pr
-	}
-	return p, nil
 }
 
 func (p Policy) withDefaults() Policy {
@@ -210,11 +179,13 @@ func RequestFailed(n *pool.Node, retry int, err error) (string, Verdict) {
 }
 
 // Describe names a failure briefly: "connection refused", "connection
-// reset", "timeout", "timeout waiting for banner" (SMTP probe), or the
-// error's text (without the "health: smtp: " of an SMTP probe's).
+// reset", "timeout", what an error naming itself says (an SMTP probe's
+// "timeout waiting for banner reply"), or the error's text (without the
+// text of a NewProbeError sentinel it wraps, as "health: smtp: ").
 func Describe(err error) string {
 	var te interface{ Timeout() bool }
-	var st *smtpTimeout
+	var d describer
+	var pe *probeError
 	switch {
 	case err == nil:
 		return "connection closed"
@@ -224,16 +195,16 @@ func Describe(err error) string {
 		return "connection reset"
 	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
 		return "unreachable"
-	case errors.As(err, &st):
-		return "timeout waiting for " + st.step + " reply"
+	case errors.As(err, &d):
+		return d.Describe()
 	case errors.Is(err, engine.ErrConnectTimeout):
 		return "connect timeout"
 	case errors.Is(err, engine.ErrTimeout), errors.Is(err, syscall.ETIMEDOUT),
 		errors.Is(err, os.ErrDeadlineExceeded), errors.Is(err, context.DeadlineExceeded),
 		errors.As(err, &te) && te.Timeout():
 		return "timeout"
-	case errors.Is(err, ErrSMTP):
-		return strings.TrimPrefix(err.Error(), ErrSMTP.Error()+": ")
+	case errors.As(err, &pe):
+		return strings.TrimPrefix(err.Error(), pe.text+": ")
 	}
 	return err.Error()
 }

@@ -4,11 +4,15 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/plb/plb/config"
 )
 
 // serveConns listens on 127.0.0.1:0 and hands each connection to handle,
@@ -168,10 +172,68 @@ func TestParseStatusLine(t *testing.T) {
 			t.Errorf("parseStatusLine(%q) = %d, %v", c.line, code, ok)
 		}
 	}
-	if _, err := NewProbe("icmp", ""); err == nil {
+	if _, err := NewProbes().New(&config.Pool{Check: "icmp"}); err == nil {
 		t.Error("unknown probe kind accepted")
 	}
-	if p, _ := NewProbe("", ""); p != (TCP{}) {
+	if p, _ := NewProbes().New(&config.Pool{}); p != (TCP{}) {
 		t.Errorf("default probe %v", p)
 	}
 }
+
+// TestProbes: the table names health's own probes, a protocol's is known
+// only once added, and each NewProbes is a table of its own.
+func TestProbes(t *testing.T) {
+	for _, c := range []struct {
+		check, path string
+		want        Probe
+	}{
+		{"", "", TCP{}},
+		{"tcp", "/ignored", TCP{}},
+		{"http", "", HTTP{}},
+		{"http", "/ping", HTTP{Path: "/ping"}},
+	} {
+		p, err := NewProbes().New(&config.Pool{Check: c.check, CheckPath: c.path})
+		if err != nil || p != c.want {
+			t.Errorf("%q %q: %v, %v; want %v", c.check, c.path, p, err, c.want)
+		}
+	}
+	_, err := NewProbes().New(&config.Pool{Check: "smtp"})
+	if err == nil || err.Error() != `health: unknown check "smtp"` {
+		t.Errorf("smtp without its maker: %v", err)
+	}
+	probes := NewProbes()
+	probes["smtp"] = func(*config.Pool) (Probe, error) { return namedProbe{name: "smtp"}, nil }
+	if p, err := probes.New(&config.Pool{Check: "smtp"}); err != nil || p.String() != "smtp" {
+		t.Errorf("added smtp: %v, %v", p, err)
+	}
+	if _, ok := NewProbes()["smtp"]; ok {
+		t.Error("adding to one table changed another")
+	}
+	if _, err := PolicyFor(&config.Pool{Name: "p", Check: "smtp"}, NewProbes()); err == nil || err.Error() != `pool p: health: unknown check "smtp"` {
+		t.Errorf("PolicyFor smtp without its maker: %v", err)
+	}
+}
+
+// TestDescribeProbeErrors: a NewProbeError sentinel's text is left out,
+// an error naming itself is described so, the network's errors first.
+func TestDescribeProbeErrors(t *testing.T) {
+	errProto := NewProbeError("health: proto")
+	for _, c := range []struct {
+		err  error
+		want string
+	}{
+		{fmt.Errorf("%w: banner 554 %q", errProto, "go away"), `banner 554 "go away"`},
+		{fmt.Errorf("%w: reading EHLO: %w", errProto, syscall.ECONNRESET), "connection reset"},
+		{stepTimeout("EHLO"), "timeout waiting for EHLO reply"},
+		{errProto, "health: proto"},
+	} {
+		if got := Describe(c.err); got != c.want {
+			t.Errorf("Describe(%v) = %q, want %q", c.err, got, c.want)
+		}
+	}
+}
+
+type stepTimeout string
+
+func (s stepTimeout) Error() string    { return "proto: timeout waiting for " + string(s) }
+func (s stepTimeout) Describe() string { return "timeout waiting for " + string(s) + " reply" }

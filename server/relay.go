@@ -84,6 +84,7 @@ func balanceMethod(c *config.Config, pc *config.Pool) string {
 // are an OPTIONS * request that any HTTP answer but 502-504 passes, the
 // verify_backend criterion. Active checks of up nodes keep the pool's.
 func (s *Server) policyFor(c *config.Config, pc *config.Pool) (health.Policy, error) {
+	probes := probeTable()
 	plainHTTP, other := false, false
 	for _, sc := range c.Services {
 		if sc.Pool != pc.Name {
@@ -91,18 +92,27 @@ func (s *Server) policyFor(c *config.Config, pc *config.Pool) (health.Policy, er
 		}
 		switch {
 		case sc.Role == config.RoleSMTPProxy:
-			return health.PolicyForSMTP(pc, s.smtpHostname(sc), sc.ClientIPForwarding)
+			return smtp.PolicyFor(pc, probes, s.smtpHostname(sc), sc.ClientIPForwarding)
 		case sc.Role == config.RoleReverseProxy && !sc.BackendSSL:
 			plainHTTP = true
 		default:
 			other = true
 		}
 	}
-	p, err := health.PolicyFor(pc)
+	p, err := health.PolicyFor(pc, probes)
 	if err == nil && plainHTTP && !other && (pc.Check == "" || pc.Check == health.CheckTCP) {
 		p.Confirm = health.HTTP{}
 	}
 	return p, err
+}
+
+// probeTable is the name table of the probes a pool's check key may name:
+// health's own (tcp, http) and those protocol packages supply (smtp).
+// A new one each time: nothing changes it after.
+func probeTable() health.Probes {
+	t := health.NewProbes()
+	t[config.CheckSMTP] = smtp.NewProbe
+	return t
 }
 
 // smtpHostname is the name an smtp_proxy gives itself (its 421, the

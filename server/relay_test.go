@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/plb/plb/config"
-	"github.com/plb/plb/health"
+	"github.com/plb/plb/smtp"
 )
 
 // The smtp_proxy and tcp_proxy roles run from a configuration: TOML and
@@ -125,7 +125,7 @@ listen = "127.0.0.1:0"
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p, ok := pol.Probe.(health.SMTP); !ok || p.Helo != "plb.test" {
+	if p, ok := pol.Probe.(smtp.Probe); !ok || p.Helo != "plb.test" {
 		t.Errorf("probe %#v", pol.Probe)
 	}
 }

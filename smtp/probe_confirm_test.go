@@ -1,4 +1,4 @@
-package health
+package smtp
 
 import (
 	"context"
@@ -8,17 +8,18 @@ import (
 	"time"
 
 	"github.com/plb/plb/config"
+	"github.com/plb/plb/health"
 	"github.com/plb/plb/pool"
 )
 
 // TestSMTPPolicyConfirmIsSMTP: an smtp_proxy's pool confirms suspects and
 // brings down nodes back with the SMTP probe, never a bare TCP connect.
 func TestSMTPPolicyConfirmIsSMTP(t *testing.T) {
-	p, err := PolicyForSMTP(&config.Pool{Name: "mx"}, "plb.test", "")
+	p, err := PolicyFor(&config.Pool{Name: "mx"}, probeTable(), "plb.test", "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := p.Confirm.(SMTP); !ok {
+	if _, ok := p.Confirm.(Probe); !ok {
 		t.Fatalf("probe %v, confirm %v: a down SMTP node comes back on a TCP connect", p.Probe, p.Confirm)
 	}
 }
@@ -41,7 +42,7 @@ func TestSMTPNodeNotRevivedByTCP(t *testing.T) {
 			c.Close()
 		}
 	}()
-	pol, err := PolicyForSMTP(&config.Pool{Name: "mx", TimeoutCleanup: time.Second}, "plb.test", "")
+	pol, err := PolicyFor(&config.Pool{Name: "mx", TimeoutCleanup: time.Second}, probeTable(), "plb.test", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,10 +53,10 @@ func TestSMTPNodeNotRevivedByTCP(t *testing.T) {
 	p.SetNodes([]string{ln.Addr().String()})
 	n := p.Nodes()[0]
 	clock := &fakeClock{now: time.Unix(1000, 0)}
-	m := &Monitor{Now: clock.Now}
+	m := &health.Monitor{Now: clock.Now}
 	n.MarkDown("smtp probe failed", clock.Now())
 	for i := 0; i < 4; i++ {
-		m.Tick(context.Background(), []Target{{Pool: p, Policy: pol}})
+		m.Tick(context.Background(), []health.Target{{Pool: p, Policy: pol}})
 		m.Wait()
 		clock.Advance(2 * time.Second)
 	}

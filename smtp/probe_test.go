@@ -1,4 +1,4 @@
-package health
+package smtp
 
 import (
 	"bufio"
@@ -9,12 +9,72 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/plb/plb/config"
+	"github.com/plb/plb/health"
 	"github.com/plb/plb/smtp/reply"
 )
+
+// serveConns listens on 127.0.0.1:0 and hands each connection to handle,
+// one at a time, until the test ends.
+func serveConns(t *testing.T, handle func(net.Conn)) netip.AddrPort {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	t.Cleanup(func() { ln.Close(); <-done })
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			handle(c)
+		}
+	}()
+	return netip.MustParseAddrPort(ln.Addr().String())
+}
+
+func closedAddr(t *testing.T) netip.AddrPort {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := netip.MustParseAddrPort(ln.Addr().String())
+	ln.Close()
+	return a
+}
+
+func check(p health.Probe, a netip.AddrPort, d time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	return p.Check(ctx, a)
+}
+
+// probeTable is the server's table of probes: health's and NewProbe as
+// "smtp".
+func probeTable() health.Probes {
+	t := health.NewProbes()
+	t[config.CheckSMTP] = NewProbe
+	return t
+}
+
+// fakeClock is a health.Monitor's clock that moves when told.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+
+func (c *fakeClock) Advance(d time.Duration) { c.mu.Lock(); c.now = c.now.Add(d); c.mu.Unlock() }
 
 // smtpSession is what a scripted SMTP server saw on one connection.
 type smtpSession struct {
@@ -123,12 +183,12 @@ const (
 func TestSMTPProbeHealthy(t *testing.T) {
 	for _, c := range []struct {
 		name  string
-		probe SMTP
+		probe Probe
 		helo  string
 	}{
-		{"default helo", SMTP{}, "localhost"},
-		{"helo", SMTP{Helo: "lb.example"}, "lb.example"},
-		{"none", SMTP{Helo: "[192.0.2.1]", Proxy: "none"}, "[192.0.2.1]"},
+		{"default helo", Probe{}, "localhost"},
+		{"helo", Probe{Helo: "lb.example"}, "lb.example"},
+		{"none", Probe{Helo: "[192.0.2.1]", Proxy: "none"}, "[192.0.2.1]"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			a, sessions := smtpServer(t, smtpScript{replies: []string{banner2, ehloOK, quitOK}})
@@ -148,11 +208,11 @@ func TestSMTPProbeBareAndEarlyReplies(t *testing.T) {
 	// "220\r\n" bare codes, any 2xx to QUIT, and replies pipelined ahead of
 	// the commands are read in order.
 	a, _ := smtpServer(t, smtpScript{replies: []string{"220\r\n", "250\n", "250 ok\r\n"}})
-	if err := check(SMTP{}, a, 5*time.Second); err != nil {
+	if err := check(Probe{}, a, 5*time.Second); err != nil {
 		t.Fatalf("bare codes: %v", err)
 	}
 	b, sessions := smtpServer(t, smtpScript{replies: []string{banner2, ehloOK, quitOK}, early: true})
-	if err := check(SMTP{}, b, 5*time.Second); err != nil {
+	if err := check(Probe{}, b, 5*time.Second); err != nil {
 		t.Fatalf("early replies: %v", err)
 	}
 	if s := nextSession(t, sessions); len(s.commands) != 2 {
@@ -165,7 +225,7 @@ func TestSMTPProbeFailures(t *testing.T) {
 	for _, c := range []struct {
 		name    string
 		replies []string
-		want    string // Describe(err)
+		want    string // health.Describe(err)
 		is      error  // errors.Is(err, is) too
 		close   bool   // after the replies
 	}{
@@ -186,7 +246,7 @@ func TestSMTPProbeFailures(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			a, _ := smtpServer(t, smtpScript{replies: c.replies, close: c.close})
-			err := check(SMTP{}, a, 5*time.Second)
+			err := check(Probe{}, a, 5*time.Second)
 			if err == nil {
 				t.Fatal("check passed")
 			}
@@ -196,7 +256,7 @@ func TestSMTPProbeFailures(t *testing.T) {
 			if c.is != nil && !errors.Is(err, c.is) {
 				t.Errorf("%v is not %v", err, c.is)
 			}
-			if got := Describe(err); got != c.want {
+			if got := health.Describe(err); got != c.want {
 				t.Errorf("Describe = %q, want %q (err %v)", got, c.want, err)
 			}
 		})
@@ -217,14 +277,14 @@ func TestSMTPProbeTimeouts(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			a, _ := smtpServer(t, smtpScript{replies: c.replies})
 			start := time.Now()
-			err := check(SMTP{}, a, 200*time.Millisecond)
+			err := check(Probe{}, a, 200*time.Millisecond)
 			if took := time.Since(start); took > 3*time.Second {
 				t.Errorf("check took %v, ctx allowed 200ms", took)
 			}
 			if err == nil {
 				t.Fatal("check passed")
 			}
-			if got := Describe(err); got != c.want {
+			if got := health.Describe(err); got != c.want {
 				t.Errorf("Describe = %q, want %q (err %v)", got, c.want, err)
 			}
 			if !errors.Is(err, ErrSMTP) {
@@ -239,7 +299,7 @@ func TestSMTPProbeTimeouts(t *testing.T) {
 	time.AfterFunc(100*time.Millisecond, cancel)
 	defer cancel()
 	errc := make(chan error, 1)
-	go func() { errc <- SMTP{}.Check(ctx, a) }()
+	go func() { errc <- Probe{}.Check(ctx, a) }()
 	select {
 	case err := <-errc:
 		if !errors.Is(err, context.Canceled) {
@@ -251,15 +311,15 @@ func TestSMTPProbeTimeouts(t *testing.T) {
 }
 
 func TestSMTPProbeRefused(t *testing.T) {
-	err := check(SMTP{}, closedAddr(t), 5*time.Second)
-	if err == nil || Describe(err) != "connection refused" {
+	err := check(Probe{}, closedAddr(t), 5*time.Second)
+	if err == nil || health.Describe(err) != "connection refused" {
 		t.Fatalf("closed port: %v", err)
 	}
 }
 
 func TestSMTPProbeProxyV1(t *testing.T) {
 	a, sessions := smtpServer(t, smtpScript{proxy: 1, replies: []string{banner2, ehloOK, quitOK}})
-	if err := check(SMTP{Proxy: config.ForwardProxyV1}, a, 5*time.Second); err != nil {
+	if err := check(Probe{Proxy: config.ForwardProxyV1}, a, 5*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	s := nextSession(t, sessions)
@@ -274,7 +334,7 @@ func TestSMTPProbeProxyV1(t *testing.T) {
 
 func TestSMTPProbeProxyV2(t *testing.T) {
 	a, sessions := smtpServer(t, smtpScript{proxy: 2, replies: []string{banner2, ehloOK, quitOK}})
-	if err := check(SMTP{Helo: "lb", Proxy: config.ForwardProxyV2}, a, 5*time.Second); err != nil {
+	if err := check(Probe{Helo: "lb", Proxy: config.ForwardProxyV2}, a, 5*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	s := nextSession(t, sessions)
@@ -290,14 +350,14 @@ func TestSMTPProbeProxyExpectedButMissing(t *testing.T) {
 	// A node waiting for a PROXY header greets nobody without one: the
 	// check times out rather than passing.
 	a, _ := smtpServer(t, smtpScript{proxy: 1, replies: []string{banner2, ehloOK, quitOK}})
-	err := check(SMTP{}, a, 200*time.Millisecond)
-	if Describe(err) != "timeout waiting for banner reply" {
+	err := check(Probe{}, a, 200*time.Millisecond)
+	if health.Describe(err) != "timeout waiting for banner reply" {
 		t.Fatalf("no header: %v", err)
 	}
 }
 
 func TestSMTPProbeInvalidConfig(t *testing.T) {
-	for _, p := range []SMTP{
+	for _, p := range []Probe{
 		{Helo: "a b"},
 		{Helo: "lb\r\nRSET"},
 		{Helo: "lb\x00"},
@@ -314,14 +374,14 @@ func TestSMTPProbeInvalidConfig(t *testing.T) {
 
 func TestSMTPProbeString(t *testing.T) {
 	for _, c := range []struct {
-		p    SMTP
+		p    Probe
 		want string
 	}{
-		{SMTP{}, "smtp"},
-		{SMTP{Helo: "lb.example"}, "smtp"},
-		{SMTP{Proxy: "none"}, "smtp"},
-		{SMTP{Proxy: "proxy_v1"}, "smtp proxy_v1"},
-		{SMTP{Proxy: "proxy_v2"}, "smtp proxy_v2"},
+		{Probe{}, "smtp"},
+		{Probe{Helo: "lb.example"}, "smtp"},
+		{Probe{Proxy: "none"}, "smtp"},
+		{Probe{Proxy: "proxy_v1"}, "smtp proxy_v1"},
+		{Probe{Proxy: "proxy_v2"}, "smtp proxy_v2"},
 	} {
 		if got := c.p.String(); got != c.want {
 			t.Errorf("%+v.String() = %q, want %q", c.p, got, c.want)
@@ -330,39 +390,39 @@ func TestSMTPProbeString(t *testing.T) {
 }
 
 func TestNewProbeSMTP(t *testing.T) {
-	p, err := NewProbe("smtp", "")
+	p, err := probeTable().New(&config.Pool{Check: "smtp"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p != (SMTP{}) || p.String() != "smtp" {
+	if p != (Probe{}) || p.String() != "smtp" {
 		t.Fatalf("NewProbe(smtp) = %#v", p)
 	}
-	if CheckSMTP != config.CheckSMTP {
-		t.Fatalf("CheckSMTP %q, config's %q", CheckSMTP, config.CheckSMTP)
+	if p.String() != config.CheckSMTP {
+		t.Fatalf("probe %q, config's check %q", p.String(), config.CheckSMTP)
 	}
 }
 
 func TestPolicyForSMTP(t *testing.T) {
 	for _, c := range []struct {
 		check, helo, fwd string
-		want             Probe
+		want             health.Probe
 	}{
-		{"", "", "", SMTP{}},
-		{"tcp", "lb.example", "none", SMTP{Helo: "lb.example"}},
-		{"tcp", "lb.example", "xclient", SMTP{Helo: "lb.example", XClient: true}},
-		{"smtp", "lb", "proxy_v1", SMTP{Helo: "lb", Proxy: "proxy_v1"}},
-		{"", "lb", "proxy_v2", SMTP{Helo: "lb", Proxy: "proxy_v2"}},
-		{"http", "lb", "proxy_v2", HTTP{Path: "/ping"}},
+		{"", "", "", Probe{}},
+		{"tcp", "lb.example", "none", Probe{Helo: "lb.example"}},
+		{"tcp", "lb.example", "xclient", Probe{Helo: "lb.example", XClient: true}},
+		{"smtp", "lb", "proxy_v1", Probe{Helo: "lb", Proxy: "proxy_v1"}},
+		{"", "lb", "proxy_v2", Probe{Helo: "lb", Proxy: "proxy_v2"}},
+		{"http", "lb", "proxy_v2", health.HTTP{Path: "/ping"}},
 	} {
 		pc := &config.Pool{Name: "p", Check: c.check, CheckPath: "/ping", Rise: 2}
 		if c.check != "http" {
 			pc.CheckPath = ""
 		}
-		p, err := PolicyForSMTP(pc, c.helo, c.fwd)
+		p, err := PolicyFor(pc, probeTable(), c.helo, c.fwd)
 		if err != nil {
 			t.Fatalf("%+v: %v", c, err)
 		}
-		if p.Probe != c.want || p.Rise != 2 || p.ServerRetry != DefaultServerRetry {
+		if p.Probe != c.want || p.Rise != 2 || p.ServerRetry != health.DefaultServerRetry {
 			t.Errorf("%+v: %+v", c, p)
 		}
 	}
@@ -371,13 +431,13 @@ func TestPolicyForSMTP(t *testing.T) {
 		{"tcp", "l b", "none"},
 		{"icmp", "lb", "none"},
 	} {
-		if _, err := PolicyForSMTP(&config.Pool{Name: "p", Check: c.check}, c.helo, c.fwd); err == nil {
+		if _, err := PolicyFor(&config.Pool{Name: "p", Check: c.check}, probeTable(), c.helo, c.fwd); err == nil {
 			t.Errorf("%+v accepted", c)
 		}
 	}
 	// Without an smtp_proxy, an smtp check is the plain probe.
-	p, err := PolicyFor(&config.Pool{Name: "p", Check: "smtp"})
-	if err != nil || p.Probe != (SMTP{}) {
+	p, err := health.PolicyFor(&config.Pool{Name: "p", Check: "smtp"}, probeTable())
+	if err != nil || p.Probe != (Probe{}) {
 		t.Fatalf("PolicyFor(smtp) = %+v, %v", p, err)
 	}
 }
@@ -386,12 +446,12 @@ func TestPolicyForSMTP(t *testing.T) {
 // whose EHLO reply lacks it fails the check; one offering it passes.
 func TestSMTPProbeXClient(t *testing.T) {
 	without, _ := smtpServer(t, smtpScript{replies: []string{"220 mx\r\n", "250-mx\r\n250 PIPELINING\r\n", "221 bye\r\n"}})
-	err := check(SMTP{XClient: true}, without, 5*time.Second)
+	err := check(Probe{XClient: true}, without, 5*time.Second)
 	if err == nil || !strings.Contains(err.Error(), "XCLIENT not offered") {
 		t.Fatalf("without XCLIENT: %v", err)
 	}
 	with, _ := smtpServer(t, smtpScript{replies: []string{"220 mx\r\n", "250-mx\r\n250 XCLIENT NAME ADDR PORT\r\n", "221 bye\r\n"}})
-	if err := check(SMTP{XClient: true}, with, 5*time.Second); err != nil {
+	if err := check(Probe{XClient: true}, with, 5*time.Second); err != nil {
 		t.Fatalf("with XCLIENT: %v", err)
 	}
 }

@@ -1,4 +1,4 @@
-package health
+package smtp
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/plb/plb/config"
+	"github.com/plb/plb/health"
 	"github.com/plb/plb/pool"
 )
 
@@ -39,11 +40,11 @@ func TestSMTPProbeProxyNotExpected(t *testing.T) {
 	} {
 		t.Run(c.proxy, func(t *testing.T) {
 			a, _ := smtpServer(t, smtpScript{replies: c.replies, close: true})
-			err := check(SMTP{Proxy: c.proxy}, a, 5*time.Second)
+			err := check(Probe{Proxy: c.proxy}, a, 5*time.Second)
 			if !errors.Is(err, ErrProxyRefused) || !errors.Is(err, ErrSMTP) {
 				t.Fatalf("%v is not ErrProxyRefused", err)
 			}
-			if got := Describe(err); got != c.want {
+			if got := health.Describe(err); got != c.want {
 				t.Errorf("Describe = %q\nwant       %q", got, c.want)
 			}
 		})
@@ -55,15 +56,15 @@ func TestSMTPProbeProxyNotExpected(t *testing.T) {
 // the report mentions the header sent first.
 func TestSMTPProbeEHLORefusedAfterProxy(t *testing.T) {
 	a, _ := smtpServer(t, smtpScript{proxy: 1, replies: []string{banner2, "554 5.7.1 not you\r\n"}})
-	err := check(SMTP{Proxy: config.ForwardProxyV1}, a, 5*time.Second)
-	if errors.Is(err, ErrProxyRefused) || Describe(err) != `EHLO 554 "5.7.1 not you"` {
+	err := check(Probe{Proxy: config.ForwardProxyV1}, a, 5*time.Second)
+	if errors.Is(err, ErrProxyRefused) || health.Describe(err) != `EHLO 554 "5.7.1 not you"` {
 		t.Errorf("554: %v", err)
 	}
 	a, _ = smtpServer(t, smtpScript{proxy: 1, replies: []string{banner2, unknownCmd}})
-	err = check(SMTP{Proxy: config.ForwardProxyV1}, a, 5*time.Second)
+	err = check(Probe{Proxy: config.ForwardProxyV1}, a, 5*time.Second)
 	want := `EHLO 502 "5.5.2 Error: command not recognized" (sent after a proxy_v1 header: a relay not set up for the PROXY protocol answers it so)`
-	if errors.Is(err, ErrProxyRefused) || Describe(err) != want {
-		t.Errorf("502: %v\nwant %s", Describe(err), want)
+	if errors.Is(err, ErrProxyRefused) || health.Describe(err) != want {
+		t.Errorf("502: %v\nwant %s", health.Describe(err), want)
 	}
 }
 
@@ -80,9 +81,9 @@ func TestMonitorLogsProxyRefused(t *testing.T) {
 	}
 	var log syncBuffer
 	clock := &fakeClock{now: time.Unix(1000, 0)}
-	m := &Monitor{Log: slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelWarn})), Now: clock.Now}
-	pol := Policy{Probe: SMTP{Proxy: config.ForwardProxyV1}, Interval: time.Second, Fall: 1}
-	targets := []Target{{Pool: p, Policy: pol}}
+	m := &health.Monitor{Log: slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelWarn})), Now: clock.Now}
+	pol := health.Policy{Probe: Probe{Proxy: config.ForwardProxyV1}, Interval: time.Second, Fall: 1}
+	targets := []health.Target{{Pool: p, Policy: pol}}
 	m.Tick(context.Background(), targets)
 	m.Wait()
 	clock.Advance(time.Second)
