@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/plb/plb/pool"
 )
 
 // Config is the typed model every syntax produces: global settings, pools and
@@ -158,15 +160,20 @@ const (
 	CheckSMTP = "smtp"
 )
 
-// Pool balance methods.
+// Pool balance methods: pool's names (pool.Methods is the one list, one
+// file per method there), under config's names. config imports pool for
+// them; pool imports no plb package, so this makes no cycle, and pool
+// must not import config.
 const (
-	BalanceIdleFirst  = "idle_first"
-	BalanceRandom     = "random"
-	BalanceRoundRobin = "round_robin"
-	BalanceLeastConn  = "least_conn"
+	BalanceIdleFirst  = pool.MethodIdleFirst
+	BalanceRandom     = pool.MethodRandom
+	BalanceRoundRobin = pool.MethodRoundRobin
+	BalanceLeastConn  = pool.MethodLeastConn
 )
 
-// knownBalanceMethod reports whether m is one of the balance methods.
+// knownBalanceMethod reports whether m is one of the balance methods, by
+// its name: the aliases pool also accepts ("roundrobin") are not valid
+// in a configuration.
 func knownBalanceMethod(m string) bool {
 	return slices.Contains(BalanceMethods(), m)
 }

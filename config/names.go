@@ -3,6 +3,8 @@ package config
 import (
 	"slices"
 	"strings"
+
+	"github.com/plb/plb/pool"
 )
 
 // The open sets of names the configuration checks against: roles, balance
@@ -15,10 +17,10 @@ func builtinRoles() []string {
 	return []string{RoleReverseProxy, RoleWebServer, RoleSelector, RoleManagement, RoleSMTPProxy, RoleTCPProxy}
 }
 
-// BalanceMethods lists the pool balance methods, the default first.
-func BalanceMethods() []string {
-	return []string{BalanceIdleFirst, BalanceRandom, BalanceRoundRobin, BalanceLeastConn}
-}
+// BalanceMethods lists the pool balance methods, the default first: the
+// names of pool's table (pool.MethodNames), so that a method added there
+// is valid here and named in errBalanceMethod.
+func BalanceMethods() []string { return pool.MethodNames() }
 
 // DefaultPluginNames lists, sorted, the canonical names of the plugins
 // DefaultPlugins knows: Perlbal's plugins that plb has compiled in.

@@ -1,12 +1,12 @@
 // Package pool holds backend pools: their nodes, per-node statistics and
-// health state, and the balancing policies that pick a node. A pool's node
-// list is an immutable snapshot swapped atomically, so event loops read it
-// without locks while the console or a nodefile watcher replaces it.
+// health state, and the balance methods that pick a node (balance.go, one
+// file per method). A pool's node list is an immutable snapshot swapped
+// atomically, so event loops read it without locks while the console or a
+// nodefile watcher replaces it.
 package pool
 
 import (
 	"fmt"
-	"math/rand/v2"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -252,8 +252,8 @@ type selectorBox struct {
 	reuseFirst bool
 }
 
-// New creates an empty pool using method ("idle_first", "random",
-// "round_robin", "least_conn"; "" is idle_first).
+// New creates an empty pool using method, a name of the balance method
+// table (Methods; "" is the default, idle_first).
 func New(name, method string) (*Pool, error) {
 	p := &Pool{Name: name}
 	empty := []*Node{}
@@ -264,17 +264,30 @@ func New(name, method string) (*Pool, error) {
 	return p, nil
 }
 
-// SetMethod switches the balancing policy. Safe from any goroutine.
+// SetMethod switches the balancing policy to a new instance of method
+// (Methods), told the current nodes. Safe from any goroutine.
 func (p *Pool) SetMethod(method string) error {
-	s, err := NewSelector(method)
-	if err != nil {
-		return err
+	m, ok := LookupMethod(method)
+	if !ok {
+		return errUnknownMethod()
 	}
 	if method == "" {
-		method = "idle_first"
+		method = m.Name
 	}
-	p.selector.Store(&selectorBox{name: method, s: s, reuseFirst: method == "idle_first"})
+	p.install(method, m)
 	return nil
+}
+
+// install makes a new instance of m the pool's policy, under the name
+// name (the spelling asked for), after telling it the current nodes.
+func (p *Pool) install(name string, m Method) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s := m.New()
+	if w, ok := s.(NodesWatcher); ok {
+		w.NodesChanged(p.Nodes())
+	}
+	p.selector.Store(&selectorBox{name: name, s: s, reuseFirst: m.ReuseFirst})
 }
 
 // Method returns the policy name.
@@ -286,6 +299,14 @@ func (p *Pool) Method() string { return p.selector.Load().name }
 // first and only an idle connection to it is reused. Safe from any
 // goroutine.
 func (p *Pool) ReuseFirst() bool { return p.selector.Load().reuseFirst }
+
+// Pick chooses, for a request with key (NoKey when the caller has none),
+// a node that is up and not rejected by skip (nil skips nothing). It
+// returns nil when none is left. Safe from any goroutine; it allocates
+// nothing.
+func (p *Pool) Pick(key Key, skip func(*Node) bool) *Node {
+	return p.selector.Load().s.Select(p.Nodes(), key, skip)
+}
 
 // Nodes returns the current snapshot; do not modify it. Safe from any
 // goroutine.
@@ -317,6 +338,12 @@ func (p *Pool) SetNodes(addrs []string) error {
 		next = append(next, n)
 	}
 	p.nodes.Store(&next)
+	// The policy learns of the change after the list is published: a
+	// Select running meanwhile may see nodes it was not told of yet, and
+	// always picks from the list it is given.
+	if w, ok := p.selector.Load().s.(NodesWatcher); ok {
+		w.NodesChanged(next)
+	}
 	return nil
 }
 
@@ -347,109 +374,6 @@ func (p *Pool) names() []string {
 		s = append(s, n.Name)
 	}
 	return s
-}
-
-// Pick chooses a node that is up and not rejected by skip (nil skips
-// nothing). It returns nil when none is left. Safe from any goroutine.
-func (p *Pool) Pick(skip func(*Node) bool) *Node {
-	return p.selector.Load().s.Select(p.Nodes(), skip)
-}
-
-// Selector is one balancing policy.
-type Selector interface {
-	// Select picks a usable node from nodes, or nil.
-	Select(nodes []*Node, skip func(*Node) bool) *Node
-}
-
-// NewSelector returns the policy for a balance_method name. idle_first
-// picks the least busy node for a new connection (where Perlbal picked at
-// random): with idle connections reused first, a random pick would leave
-// a node added later without traffic for as long as the others have idle
-// connections.
-func NewSelector(method string) (Selector, error) {
-	switch method {
-	case "", "idle_first":
-		return LeastConn{}, nil
-	case "random":
-		return Random{}, nil
-	case "round_robin", "roundrobin":
-		return &RoundRobin{}, nil
-	case "least_conn", "leastconn":
-		return LeastConn{}, nil
-	}
-	return nil, fmt.Errorf("Unknown balance method")
-}
-
-func usable(n *Node, skip func(*Node) bool) bool {
-	return !n.Down() && (skip == nil || !skip(n))
-}
-
-// Random picks uniformly among usable nodes (Perlbal's only method, for
-// the node of a new connection).
-type Random struct{}
-
-var _ Selector = Random{}
-
-// Select implements Selector.
-func (Random) Select(nodes []*Node, skip func(*Node) bool) *Node {
-	if len(nodes) == 0 {
-		return nil
-	}
-	start := rand.IntN(len(nodes))
-	for i := range nodes {
-		if n := nodes[(start+i)%len(nodes)]; usable(n, skip) {
-			return n
-		}
-	}
-	return nil
-}
-
-// RoundRobin cycles through usable nodes.
-type RoundRobin struct{ next atomic.Uint64 }
-
-var _ Selector = (*RoundRobin)(nil)
-
-// Select implements Selector.
-func (r *RoundRobin) Select(nodes []*Node, skip func(*Node) bool) *Node {
-	if len(nodes) == 0 {
-		return nil
-	}
-	start := r.next.Add(1) - 1
-	for i := range nodes {
-		if n := nodes[(start+uint64(i))%uint64(len(nodes))]; usable(n, skip) {
-			return n
-		}
-	}
-	return nil
-}
-
-// LeastConn picks the usable node with the fewest requests in flight,
-// breaking ties at random.
-type LeastConn struct{}
-
-var _ Selector = LeastConn{}
-
-// Select implements Selector.
-func (LeastConn) Select(nodes []*Node, skip func(*Node) bool) *Node {
-	var best *Node
-	var bestN int64
-	ties := 0
-	for _, n := range nodes {
-		if !usable(n, skip) {
-			continue
-		}
-		a := n.Active.Load()
-		switch {
-		case best == nil || a < bestN:
-			best, bestN, ties = n, a, 1
-		case a == bestN:
-			ties++
-			if rand.IntN(ties) == 0 {
-				best = n
-			}
-		}
-	}
-	return best
 }
 
 // FormatNode formats an address the way Perlbal prints nodes.

@@ -23,7 +23,7 @@ func fakeNodes(t *testing.T, n int) []*Node {
 func counts(nodes []*Node, picks int, s Selector, skip func(*Node) bool) map[*Node]int {
 	m := map[*Node]int{}
 	for i := 0; i < picks; i++ {
-		if n := s.Select(nodes, skip); n != nil {
+		if n := s.Select(nodes, NoKey, skip); n != nil {
 			m[n]++
 		} else {
 			m[nil]++
@@ -37,7 +37,7 @@ func TestRoundRobinEven(t *testing.T) {
 	rr := &RoundRobin{}
 	// Consecutive picks cycle through the nodes in order.
 	for i := 0; i < 8; i++ {
-		if n := rr.Select(nodes, nil); n != nodes[i%4] {
+		if n := rr.Select(nodes, NoKey, nil); n != nodes[i%4] {
 			t.Fatalf("pick %d: %s, want %s", i, n.Name, nodes[i%4].Name)
 		}
 	}
@@ -62,10 +62,10 @@ func TestRoundRobinSkipsDownAndTried(t *testing.T) {
 		t.Fatalf("skip ignored: %v", m)
 	}
 	nodes[2].SetDown(true)
-	if n := rr.Select(nodes, skip); n != nil {
+	if n := rr.Select(nodes, NoKey, skip); n != nil {
 		t.Fatalf("picked %s with nothing usable", n.Name)
 	}
-	if n := rr.Select(nil, nil); n != nil {
+	if n := rr.Select(nil, NoKey, nil); n != nil {
 		t.Fatal("picked from an empty list")
 	}
 }
@@ -87,7 +87,7 @@ func TestRandomCoversAllAndSkips(t *testing.T) {
 	for _, n := range nodes {
 		n.SetDown(true)
 	}
-	if n := (Random{}).Select(nodes, nil); n != nil {
+	if n := (Random{}).Select(nodes, NoKey, nil); n != nil {
 		t.Fatal("picked a down node")
 	}
 }
@@ -98,7 +98,7 @@ func TestLeastConnPicksFewestActive(t *testing.T) {
 	nodes[1].Active.Store(2)
 	nodes[2].Active.Store(7)
 	for i := 0; i < 20; i++ {
-		if n := (LeastConn{}).Select(nodes, nil); n != nodes[1] {
+		if n := (LeastConn{}).Select(nodes, NoKey, nil); n != nodes[1] {
 			t.Fatalf("picked %s (active %d)", n.Name, n.Active.Load())
 		}
 	}
@@ -110,7 +110,7 @@ func TestLeastConnPicksFewestActive(t *testing.T) {
 	}
 	nodes[1].SetDown(true)
 	skip := func(n *Node) bool { return n == nodes[0] }
-	if n := (LeastConn{}).Select(nodes, skip); n != nodes[2] {
+	if n := (LeastConn{}).Select(nodes, NoKey, skip); n != nodes[2] {
 		t.Fatalf("with the others down or skipped: %v", n)
 	}
 }
@@ -120,7 +120,7 @@ func TestLeastConnPicksFewestActive(t *testing.T) {
 func TestLeastConnSpreadsLoad(t *testing.T) {
 	nodes := fakeNodes(t, 4)
 	for i := 0; i < 40; i++ {
-		(LeastConn{}).Select(nodes, nil).Active.Add(1)
+		(LeastConn{}).Select(nodes, NoKey, nil).Active.Add(1)
 	}
 	for _, n := range nodes {
 		if n.Active.Load() != 10 {
@@ -153,7 +153,7 @@ func TestPoolSetNodesKeepsState(t *testing.T) {
 	if len(ns2) != 2 || ns2[0] != ns[0] || ns2[0].Requests.Load() != 7 || !ns2[0].Down() || ns2[1].Name != "10.0.0.3:80" {
 		t.Fatalf("after add/remove: %v", ns2)
 	}
-	if n := p.Pick(nil); n != ns2[1] {
+	if n := p.Pick(NoKey, nil); n != ns2[1] {
 		t.Fatalf("picked %v, want the only node up", n)
 	}
 	if err := p.SetNodes([]string{"not an address"}); err == nil {
@@ -224,7 +224,7 @@ func TestTransitions(t *testing.T) {
 	if tr := n.LastTransition(); !tr.Down || tr.Reason != "2 consecutive failures" || !tr.At.Equal(t0) {
 		t.Fatalf("after MarkDown: %+v", tr)
 	}
-	if got := (&RoundRobin{}).Select([]*Node{n}, nil); got != nil {
+	if got := (&RoundRobin{}).Select([]*Node{n}, NoKey, nil); got != nil {
 		t.Fatal("picked a down node")
 	}
 	if !n.MarkUp("probe succeeded", t0.Add(time.Minute)) || n.MarkUp("again", t0) {

@@ -325,7 +325,7 @@ func (s *session) tryNext() {
 	for s.state == ssConnecting {
 		var n *pool.Node
 		if p := s.st.Pool; p != nil {
-			n = p.Pick(s.skip)
+			n = p.Pick(pool.NoKey, s.skip)
 		}
 		if n == nil {
 			s.svc.Stats.NoBackend.Add(1)

@@ -316,17 +316,19 @@ func (cl *client) connectBackend() {
 	}
 	if st.Pool.ReuseFirst() && cl.node == nil && !cl.fresh {
 		// idle_first: a free connection first, to a node no busier than
-		// the least busy one plus a quarter (one request at least), so
-		// that a node added or come back gets its share; else a new one
-		// to the least busy node.
-		least := st.Pool.Pick(cl.skip())
+		// the least busy one plus a quarter (one request at least,
+		// pool.IdleFirstBusyLimit), so that a node added or come back
+		// gets its share; else a new one to the least busy node. The
+		// key is NoKey: no method picks by one yet, and a request
+		// computes none it does not need (pool.Key).
+		least := st.Pool.Pick(pool.NoKey, cl.skip())
 		if least == nil {
 			cl.svc.Stats.Errors503.Add(1)
 			cl.fail(503, "no backend available")
 			return
 		}
 		a := least.Active.Load()
-		if be := cl.svc.takeAnyIdle(l, st, a+max(1, a/4), cl.skip()); be != nil {
+		if be := cl.svc.takeAnyIdle(l, st, pool.IdleFirstBusyLimit(a), cl.skip()); be != nil {
 			cl.reuse(be)
 			return
 		}
@@ -336,7 +338,7 @@ func (cl *client) connectBackend() {
 		node := cl.node
 		cl.node = nil
 		if node == nil || node.Down() || cl.rs.skipTried(node) {
-			if node = st.Pool.Pick(cl.skip()); node == nil {
+			if node = st.Pool.Pick(pool.NoKey, cl.skip()); node == nil {
 				cl.svc.Stats.Errors503.Add(1)
 				cl.fail(503, "no backend available")
 				return
@@ -446,7 +448,7 @@ func (cl *client) resend(be *backend, underIt bool, err error) bool {
 	if underIt {
 		cl.untry(node)
 	}
-	next := st.Pool.Pick(cl.skip())
+	next := st.Pool.Pick(pool.NoKey, cl.skip())
 	if next == nil {
 		return false // the caller answers with the failure
 	}

@@ -207,7 +207,7 @@ func (s *Service) fillAhead(l *engine.Loop, st *Settings) {
 	id := l.ID()
 	need := s.aheadRoom(l, st, st.Svc.ConnectAhead-s.idle[id].n-s.ahead[id])
 	for i := 0; i < need && st.Pool != nil && !s.draining.Load(); i++ {
-		node := st.Pool.Pick(nil)
+		node := st.Pool.Pick(pool.NoKey, nil)
 		if node == nil {
 			return
 		}

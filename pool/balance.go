@@ -1,0 +1,114 @@
+package pool
+
+import "errors"
+
+// Balancing: each balance method is one file, balance_<name>.go, with its
+// name constant, its Selector and its entry of the table below (as
+// HAProxy's lb_*.c or Caddy's selection policies). Methods is the one list
+// of the names: config's BalanceMethods and its check of balance_method
+// read it (config imports pool; pool imports no plb package and must not
+// import config).
+
+// Key is what of a request a balance method may pick by: a hash of the
+// client's address, a header, a cookie or the URI. No method uses it yet
+// (hashing methods come later, each saying which key it wants); callers
+// pass NoKey until then, so a request computes nothing it does not need.
+type Key uint64
+
+// NoKey is the key of a request picked without one.
+const NoKey Key = 0
+
+// Selector is one balance method's policy, an instance per pool.
+type Selector interface {
+	// Select picks a node of nodes that is up and not rejected by skip
+	// (nil skips nothing), for a request with key, or returns nil. It is
+	// called from any goroutine and must not allocate.
+	Select(nodes []*Node, key Key, skip func(*Node) bool) *Node
+}
+
+// NodesWatcher is implemented by a Selector that keeps state about the
+// nodes (a hash ring, weights) instead of scanning them on each Select:
+// the pool tells it the node list when it is installed and whenever the
+// list changes (nodes come and go). The calls are serialized; a Select
+// may run meanwhile and may see nodes not told yet, and it picks only
+// from the list it is given.
+//
+// Taking and releasing connections are not events yet: least_conn and
+// idle_first read Node.Active, which the HTTP proxy and the SMTP/TCP relay
+// keep as requests start and end (http/proxy/backend.go, smtp/upstream.go);
+// turning those counters into calls on the pool's policy is left for when
+// a method needs more than the count.
+type NodesWatcher interface {
+	NodesChanged(nodes []*Node)
+}
+
+// Method is one entry of the balance method table.
+type Method struct {
+	// Name is the balance_method name configuration accepts.
+	Name string
+	// Aliases are other spellings the pool accepts (configuration does
+	// not).
+	Aliases []string
+	// ReuseFirst: a request takes an idle connection to any node before
+	// the policy picks a node for a new one (idle_first; Pool.ReuseFirst).
+	ReuseFirst bool
+	// New makes the policy for one pool.
+	New func() Selector
+}
+
+// Methods returns the balance method table, the default first: a new
+// slice on each call, built from constants (nothing mutates a table).
+func Methods() []Method {
+	return []Method{idleFirstMethod(), randomMethod(), roundRobinMethod(), leastConnMethod()}
+}
+
+// MethodNames returns the names of Methods, in its order: the default
+// first.
+func MethodNames() []string {
+	ms := Methods()
+	names := make([]string, len(ms))
+	for i, m := range ms {
+		names[i] = m.Name
+	}
+	return names
+}
+
+// LookupMethod returns the method named name or one of its aliases; ""
+// is the default (the first of Methods).
+func LookupMethod(name string) (Method, bool) {
+	ms := Methods()
+	if name == "" {
+		return ms[0], true
+	}
+	for _, m := range ms {
+		if m.Name == name {
+			return m, true
+		}
+		for _, a := range m.Aliases {
+			if a == name {
+				return m, true
+			}
+		}
+	}
+	return Method{}, false
+}
+
+// errUnknownMethod is Perlbal's error for an unknown balance method; the
+// config's check, which adds the valid names, catches a bad name before a
+// pool sees it.
+func errUnknownMethod() error { return errors.New("Unknown balance method") }
+
+// NewSelector returns a new policy of the balance method named method
+// (LookupMethod), or Perlbal's error for an unknown name.
+func NewSelector(method string) (Selector, error) {
+	m, ok := LookupMethod(method)
+	if !ok {
+		return nil, errUnknownMethod()
+	}
+	return m.New(), nil
+}
+
+// usable reports whether n may be picked: up and not rejected by skip.
+func usable(n *Node, skip func(*Node) bool) bool {
+	return !n.Down() && (skip == nil || !skip(n))
+}
