@@ -83,6 +83,7 @@ type Server struct {
 
 	health   *health.Monitor
 	applied  chan struct{} // wakes the health loop after an Apply
+	sources  poolSources   // where the pools' nodes come from; background.go
 	stopping bool          // draining: Apply would reopen listeners
 	// inGrace: a graceful stop is in its shutdown_grace period (still
 	// serving, /healthz 503).
@@ -390,12 +391,6 @@ func (s *Server) Apply(c *config.Config) error {
 		if m := balanceMethod(c, pc); m != "" && p.Method() != m {
 			p.SetMethod(m)
 		}
-		if old := s.cfg.Pool(pc.Name); old != nil && pc.NodeFile != "" && old.NodeFile == pc.NodeFile {
-			// The nodefile watcher owns these nodes: the model's copy
-			// may be older than the file.
-			continue
-		}
-		p.SetNodes(pc.Nodes)
 	}
 	for name := range s.pools {
 		if pools[name] == nil {
@@ -403,6 +398,7 @@ func (s *Server) Apply(c *config.Config) error {
 		}
 	}
 	s.pools = pools
+	s.syncSources(c) // the pools' nodes and where they come from; background.go
 	var retired []*service
 	for _, ch := range changes {
 		sv, sc := ch.sv, ch.sc
@@ -569,9 +565,9 @@ func (s *Server) Run(ctx context.Context) error {
 	s.eng.Start()
 	bg, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(1)
 	go func() { defer wg.Done(); s.healthLoop(bg) }()
-	go func() { defer wg.Done(); s.nodefileLoop(bg) }()
+	s.startSources(bg) // node sources: nodefile watchers
 	graceful := true
 	select {
 	case <-ctx.Done():
@@ -583,6 +579,7 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	cancel()
 	wg.Wait()
+	s.stopSources()
 	s.health.Wait()
 	s.eng.Stop()
 	s.closeAccessLogs()
