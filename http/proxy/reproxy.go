@@ -15,7 +15,6 @@ import (
 	"github.com/plb/plb/engine"
 	"github.com/plb/plb/http"
 	"github.com/plb/plb/http/handoff"
-	"github.com/plb/plb/http/static"
 	"github.com/plb/plb/http/status"
 )
 
@@ -379,7 +378,7 @@ func (cl *client) reproxyFile(path string) {
 	}
 	code, off, n := 200, int64(0), size
 	if rg := rp.request().Get("Range"); rg != nil {
-		code, off, n = static.ParseRange(rg, size)
+		code, off, n = http.ParseRange(rg, size)
 	}
 	ka := cl.reproxyKeepAlive()
 	b := rp.buf[:0]
@@ -387,7 +386,7 @@ func (cl *client) reproxyFile(path string) {
 	if code == 416 {
 		// A fresh 416, as Perlbal's: the backend's headers do not apply.
 		b = rp.appendStatusLine(b, int(cl.minor), 416)
-		b = static.AppendContentRange(b, 416, 0, 0, size)
+		b = http.AppendContentRange(b, 416, 0, 0, size)
 		b = append(b, "Content-Length: 0\r\n"...)
 	} else {
 		resp = rp.status
@@ -400,7 +399,7 @@ func (cl *client) reproxyFile(path string) {
 		b = rp.appendStatusLine(b, int(cl.minor), resp)
 		b = rp.appendFields(b, isRangeField)
 		b = append(b, "Accept-Ranges: bytes\r\n"...)
-		b = static.AppendContentRange(b, code, off, n, size)
+		b = http.AppendContentRange(b, code, off, n, size)
 		b = append(b, "Content-Length: "...)
 		b = strconv.AppendInt(b, n, 10)
 		b = append(b, "\r\n"...)

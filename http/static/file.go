@@ -5,6 +5,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/plb/plb/http"
 	"github.com/plb/plb/http/status"
 )
 
@@ -53,7 +54,7 @@ func (s *Server) fileHead(b *builder, r *Request, st fileStat, name []byte) (cod
 	if notModified(r.IfModifiedSince, lastMod, mtime, size, b.now) {
 		code = 304
 	} else {
-		code, off, n = parseRange(r.Range, size)
+		code, off, n = http.ParseRange(r.Range, size)
 	}
 
 	b.start(code, lastMod)
@@ -64,10 +65,10 @@ func (s *Server) fileHead(b *builder, r *Request, st fileStat, name []byte) (cod
 		b.contentLength(size)
 	case 206:
 		b.header("Content-Type", mimeFor(s.opts.MIME, name))
-		b.dst = AppendContentRange(b.dst, code, off, n, size)
+		b.dst = http.AppendContentRange(b.dst, code, off, n, size)
 		b.contentLength(n)
 	case 416:
-		b.dst = AppendContentRange(b.dst, code, off, n, size)
+		b.dst = http.AppendContentRange(b.dst, code, off, n, size)
 		b.dst = append(b.dst, "Content-Length: 0\r\n"...)
 	}
 	return code, off, n
@@ -114,53 +115,6 @@ func dateNotModified(ims, lastMod []byte, mtime, now time.Time) bool {
 		return false
 	}
 	return !mtime.Truncate(time.Second).After(t)
-}
-
-// parseRange interprets a Range header for a file of size bytes: 200 with
-// the whole file when there is no usable single range, 206 with the region,
-// or 416.
-//
-// Only one "bytes=S-E", "bytes=S-" or "bytes=-N" is honoured; several ranges
-// are ignored, as in Perlbal. Unlike Perlbal, "-N" is the last N bytes (RFC
-// 9110), not bytes 0..N. Perlbal's 416 cases stay: S > E, "-0", S >= size.
-func parseRange(v []byte, size int64) (code int, off, n int64) {
-	v = bytes.TrimSpace(v)
-	const unit = "bytes="
-	if len(v) < len(unit) || !bytes.EqualFold(v[:len(unit)], []byte(unit)) {
-		return 200, 0, size
-	}
-	v = bytes.TrimSpace(v[len(unit):])
-	dash := bytes.IndexByte(v, '-')
-	if dash < 0 {
-		return 200, 0, size
-	}
-	first, last := bytes.TrimSpace(v[:dash]), bytes.TrimSpace(v[dash+1:])
-	start, okStart := parseUint(first)
-	end, okEnd := parseUint(last)
-	if (len(first) > 0 && !okStart) || (len(last) > 0 && !okEnd) || (len(first) == 0 && len(last) == 0) {
-		// Malformed, or a multi-range list ("0-1,5-6" fails here too).
-		return 200, 0, size
-	}
-	if len(first) == 0 {
-		// Suffix range: the last end bytes.
-		if end == 0 || size == 0 {
-			return 416, 0, 0
-		}
-		if end > size {
-			end = size
-		}
-		return 206, size - end, end
-	}
-	if len(last) > 0 && start > end {
-		return 416, 0, 0
-	}
-	if start >= size {
-		return 416, 0, 0
-	}
-	if len(last) == 0 || end >= size {
-		end = size - 1
-	}
-	return 206, start, end - start + 1
 }
 
 // parseUint parses decimal digits, saturating at the largest int64 rather
