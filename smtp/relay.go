@@ -117,21 +117,27 @@ func (s *Service) Accept(c *engine.Conn) engine.Handler {
 	return &session{svc: s, st: s.Settings(), client: c}
 }
 
+// sessionState is a session's state.
+type sessionState uint8
+
 // Session states.
 const (
-	ssConnecting = iota // looking for a backend; client bytes are held
-	ssRelay             // splicing
-	ssDone              // closing
+	ssConnecting sessionState = iota // looking for a backend; client bytes are held
+	ssRelay                          // splicing
+	ssDone                           // closing
 )
+
+// upState is a backend attempt's state.
+type upState uint8
 
 // Backend attempt states.
 const (
-	upConnect = iota // dialing (then writing the PROXY header)
-	upBanner         // waiting for the greeting
-	upEHLO           // XCLIENT: waiting for the EHLO reply
-	upXClient        // XCLIENT: waiting for its 220
-	upRelay          // splicing
-	upFailed         // given up; its close is not a session event
+	upConnect upState = iota // dialing (then writing the PROXY header)
+	upBanner                 // waiting for the greeting
+	upEHLO                   // XCLIENT: waiting for the EHLO reply
+	upXClient                // XCLIENT: waiting for its 220
+	upRelay                  // splicing
+	upFailed                 // given up; its close is not a session event
 )
 
 // holdMax bounds the bytes held from a client that talks before the
@@ -157,7 +163,7 @@ type session struct {
 	st     *Settings
 	client *engine.Conn
 	up     *upstream // the current backend attempt (nil between tries)
-	state  int
+	state  sessionState
 
 	tried    []*pool.Node // the nodes tried, in order
 	triedBuf [4]*pool.Node

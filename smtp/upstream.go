@@ -20,7 +20,7 @@ type upstream struct {
 	s      *session
 	node   *pool.Node
 	conn   *engine.Conn
-	state  int
+	state  upState
 	dialed time.Time
 	// released: node.Active was decremented already.
 	released bool

@@ -16,14 +16,26 @@ import (
 	"github.com/plb/plb/pool"
 )
 
-// Client states.
+// clientState is a client connection's state.
+type clientState uint8
+
+// Client states, all of them.
 const (
-	clHead    = iota // reading a request head
-	clWait           // waiting for a backend connection
-	clBody           // streaming the request body to the backend
-	clResp           // request sent, response in progress
-	clTunnel         // upgraded: bytes both ways
-	clClosing        // Close called
+	clHead    clientState = iota // reading a request head
+	clWait                       // waiting for a backend connection
+	clBody                       // streaming the request body to the backend
+	clResp                       // request sent, response in progress
+	clTunnel                     // upgraded: bytes both ways
+	clClosing                    // Close called
+	// clBuffer: the request body is read before a backend is asked for
+	// (upload.go).
+	clBuffer
+	// clDelay: a plugin postponed the request (plugin.Request.Delay,
+	// Throttle's delay): it waits unread in the connection's input and a
+	// loop timer resumes it. Reading goes on (up to delayInputMax bytes
+	// held) so that a client that leaves meanwhile is seen at once and
+	// frees its place, as nginx's limit_req delay does (plugins.go).
+	clDelay
 )
 
 // client is one client connection of a reverse_proxy service. Every method
@@ -64,7 +76,7 @@ type client struct {
 	requests int32 // requests on the connection (countRequest)
 	resends  int32 // times the request was sent again (resend)
 	retries  int32 // error_retry_schedule position
-	state    uint8
+	state    clientState
 	minor    uint8 // client's HTTP minor version
 	bodyMode http.BodyMode
 

@@ -12,13 +12,6 @@ import (
 // The plugin hook points of the reverse proxy (only for a service with
 // plugins: Settings.Hooks is nil otherwise and none of this runs).
 
-// clDelay is the client state while a plugin postponed its request
-// (plugin.Request.Delay, Throttle's delay): the request waits unread in the
-// connection's input and a loop timer resumes it. Reading goes on (up to
-// delayInputMax bytes held) so that a client that leaves meanwhile is seen
-// at once and frees its place, as nginx's limit_req delay does.
-const clDelay = 17
-
 // delayInputMax is the input a postponed request may hold (its head, a
 // body, pipelined requests) before reading pauses until the delay ends.
 const delayInputMax = 64 << 10

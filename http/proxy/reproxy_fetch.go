@@ -9,9 +9,12 @@ import (
 	"github.com/plb/plb/http"
 )
 
+// fetchState is a fetch connection's state.
+type fetchState uint8
+
 // Fetch connection states.
 const (
-	fcConnecting = iota
+	fcConnecting fetchState = iota
 	fcIdle
 	fcHead // request sent, reading the response head
 	fcBody // forwarding the body
@@ -25,7 +28,7 @@ type fetchConn struct {
 	h      *reproxyHost
 	conn   *engine.Conn
 	cl     *client
-	state  int
+	state  fetchState
 	reused bool // it served a request before
 	got    bool // a response byte arrived
 

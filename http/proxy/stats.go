@@ -82,7 +82,7 @@ func (h *Latency) Snapshot() LatencySnapshot {
 
 // setState moves the client to state s, keeping Stats.Waiting (clients
 // waiting for a backend) true.
-func (cl *client) setState(s uint8) {
+func (cl *client) setState(s clientState) {
 	if was := cl.state == clWait; was != (s == clWait) {
 		if was {
 			cl.svc.Stats.Waiting.Add(-1)

@@ -30,10 +30,6 @@ import (
 // file is sent after the head with sendfile. "Expect: 100-continue" is
 // answered by plb whenever it reads the body first.
 
-// clBuffer is the client state while its request body is read before a
-// backend is asked for (the other states are in client.go).
-const clBuffer = 16
-
 // maxHeldBody bounds the body held in memory whatever
 // buffer_backend_connect says (the engine closes a connection that leaves
 // too much input unread).

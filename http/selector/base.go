@@ -13,11 +13,14 @@ import (
 	"github.com/plb/plb/plugin"
 )
 
+// baseState is a selector client's state.
+type baseState uint8
+
 // Base client states.
 const (
-	stHead    = iota // reading a request head
-	stLatency        // waiting the selector's latency before selecting
-	stAway           // handed to a target
+	stHead    baseState = iota // reading a request head
+	stLatency                  // waiting the selector's latency before selecting
+	stAway                     // handed to a target
 	stClosing
 )
 
@@ -28,7 +31,7 @@ type base struct {
 	svc   *Service
 	conn  *engine.Conn
 	outer *handoff.Client // set when another selector handed c here
-	state int
+	state baseState
 
 	parser   http.Parser
 	req      http.RequestHead

@@ -35,17 +35,21 @@ type adopted struct {
 	hc      *handoff.Client
 	parser  http.Parser
 	req     http.RequestHead
-	state   int   // adHead, adBody, adDone
+	state   adoptedState
 	left    int64 // Content-Length body bytes not yet passed on
 	chunked bool  // a chunked body not yet passed on in full
 	chunks  http.ChunkedScanner
 	head    []byte
 }
 
+// adoptedState is the state of a connection a selector handed on.
+type adoptedState uint8
+
+// Adopted connection states.
 const (
-	adHead = iota
-	adBody
-	adDone
+	adHead adoptedState = iota // reading a request head
+	adBody                     // passing the request body on (a PUT)
+	adDone                     // the request is whole: the response follows
 )
 
 // view is the web server as a connection handed on by a selector sees it:
