@@ -228,5 +228,9 @@ func TickEvery(targets []Target) time.Duration {
 			}
 		}
 	}
-	return max(d, 50*time.Millisecond)
+	return max(d, minMonitorTick)
 }
+
+// minMonitorTick is the monitor's shortest wake-up period, whatever the
+// pools' intervals.
+const minMonitorTick = 50 * time.Millisecond

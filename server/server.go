@@ -57,6 +57,10 @@ type Options struct {
 	NoFile int
 }
 
+// drainPoll is how often a graceful stop looks whether every connection
+// has closed.
+const drainPoll = 50 * time.Millisecond
+
 // errShuttingDown refuses changes during a graceful stop.
 var errShuttingDown = errors.New("server: shutting down")
 
@@ -652,7 +656,7 @@ func (s *Server) drain(limit time.Duration) {
 		if s.eng.Conns() == 0 {
 			return
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(drainPoll)
 	}
 	s.log.Warn("drain timed out; closing what is left", "conns", s.eng.Conns())
 }

@@ -66,15 +66,15 @@ func daemonize(args []string, stderr io.Writer) int {
 	case len(msg) > 0:
 		// The child's start-up error, already "plb: ...".
 		stderr.Write(msg)
-		reap(cmd, 5*time.Second)
+		reap(cmd, reapTimeout)
 		return 1
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		cmd.Process.Kill()
-		reap(cmd, 5*time.Second)
+		reap(cmd, reapTimeout)
 		fmt.Fprintf(stderr, "plb: the daemon (pid %d) did not report ready within %v; killed it\n", cmd.Process.Pid, readyTimeout)
 		return 1
 	}
-	state := reap(cmd, 5*time.Second)
+	state := reap(cmd, reapTimeout)
 	fmt.Fprintf(stderr, "plb: the daemon (pid %d) exited during start-up without a reason (%s)\n", cmd.Process.Pid, state)
 	return 1
 }
@@ -139,3 +139,7 @@ func (st *startup) tellParent(msg string) {
 		st.ready = nil
 	}
 }
+
+// reapTimeout bounds the wait for a daemon child that failed its start-up
+// to exit.
+const reapTimeout = 5 * time.Second

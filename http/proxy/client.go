@@ -988,11 +988,15 @@ func (cl *client) OnTimeout(c *engine.Conn) {
 	c.Abort(engine.ErrTimeout)
 }
 
+// defaultIdleTimeout is idle_timeout's default (config), for a client
+// that has no settings snapshot yet.
+const defaultIdleTimeout = 30 * time.Second
+
 func (cl *client) idle() time.Duration {
 	if cl.st != nil {
 		return cl.st.Svc.IdleTimeout
 	}
-	return 30 * time.Second
+	return defaultIdleTimeout
 }
 
 func (cl *client) OnClose(c *engine.Conn, err error) {

@@ -368,7 +368,7 @@ func (m *Reproxy) bored(fc *fetchConn) {
 	timeout := reproxyIdleTimeout
 	if fc.kaTimeout > 0 {
 		// Leave before the server's announced Keep-Alive timeout does.
-		timeout = min(timeout, time.Duration(fc.kaTimeout)*time.Second-2*time.Second)
+		timeout = min(timeout, time.Duration(fc.kaTimeout)*time.Second-kaMargin)
 	}
 	if timeout <= 0 {
 		fc.state = fcDone
