@@ -4,11 +4,11 @@ import (
 	"github.com/plb/plb/config"
 	"github.com/plb/plb/engine"
 	"github.com/plb/plb/http/handoff"
+	"github.com/plb/plb/http/plugin"
 	"github.com/plb/plb/http/proxy"
 	"github.com/plb/plb/http/selector"
 	"github.com/plb/plb/http/webserver"
 	"github.com/plb/plb/manage"
-	"github.com/plb/plb/plugin"
 )
 
 // The selector role's view of the running services: every service is a

@@ -16,8 +16,8 @@ import (
 
 	"github.com/plb/plb/chroot"
 	"github.com/plb/plb/config"
+	"github.com/plb/plb/http/plugin/builtin"
 	"github.com/plb/plb/internal/errs"
-	"github.com/plb/plb/plugin/builtin"
 )
 
 // preflight is what plb -n checks once the configuration has parsed: what

@@ -11,8 +11,8 @@ import (
 	"github.com/plb/plb/health"
 	"github.com/plb/plb/http"
 	"github.com/plb/plb/http/handoff"
+	"github.com/plb/plb/http/plugin"
 	"github.com/plb/plb/http/status"
-	"github.com/plb/plb/plugin"
 	"github.com/plb/plb/pool"
 )
 

@@ -6,7 +6,7 @@ import (
 
 	"github.com/plb/plb/http"
 	"github.com/plb/plb/http/handoff"
-	"github.com/plb/plb/plugin"
+	"github.com/plb/plb/http/plugin"
 )
 
 // The plugin hook points of the reverse proxy (only for a service with

@@ -19,7 +19,7 @@ import (
 	"github.com/plb/plb/engine"
 	"github.com/plb/plb/http/accesslog"
 	"github.com/plb/plb/http/handoff"
-	"github.com/plb/plb/plugin"
+	"github.com/plb/plb/http/plugin"
 	"github.com/plb/plb/pool"
 )
 

@@ -7,7 +7,7 @@ import (
 
 	"github.com/plb/plb/config"
 	"github.com/plb/plb/http/handoff"
-	"github.com/plb/plb/plugin"
+	"github.com/plb/plb/http/plugin"
 )
 
 // TestHeaderEditOrder: the selector's HEADER rules apply first, then the

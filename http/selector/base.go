@@ -9,8 +9,8 @@ import (
 	"github.com/plb/plb/engine"
 	"github.com/plb/plb/http"
 	"github.com/plb/plb/http/handoff"
+	"github.com/plb/plb/http/plugin"
 	"github.com/plb/plb/http/status"
-	"github.com/plb/plb/plugin"
 )
 
 // baseState is a selector client's state.

@@ -19,8 +19,8 @@ import (
 	"github.com/plb/plb/config"
 	"github.com/plb/plb/engine"
 	"github.com/plb/plb/http/handoff"
+	"github.com/plb/plb/http/plugin"
 	"github.com/plb/plb/http/status"
-	"github.com/plb/plb/plugin"
 )
 
 // Target is a running service a selector can hand a connection to.

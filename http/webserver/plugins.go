@@ -6,9 +6,9 @@ import (
 
 	"github.com/plb/plb/engine"
 	"github.com/plb/plb/http/handoff"
+	"github.com/plb/plb/http/plugin"
 	"github.com/plb/plb/http/static"
 	"github.com/plb/plb/http/status"
-	"github.com/plb/plb/plugin"
 )
 
 // The web server's own hook points: after the docroot was looked at,

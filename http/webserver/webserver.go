@@ -14,9 +14,9 @@ import (
 	"github.com/plb/plb/http"
 	"github.com/plb/plb/http/accesslog"
 	"github.com/plb/plb/http/handoff"
+	"github.com/plb/plb/http/plugin"
 	"github.com/plb/plb/http/static"
 	"github.com/plb/plb/http/status"
-	"github.com/plb/plb/plugin"
 )
 
 // Settings is a web_server's immutable snapshot.

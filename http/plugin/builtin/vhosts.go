@@ -5,7 +5,7 @@ import (
 	"regexp"
 
 	"github.com/plb/plb/config"
-	"github.com/plb/plb/plugin"
+	"github.com/plb/plb/http/plugin"
 )
 
 // vhosts is Perlbal's Vhosts: a selector plugin choosing the target by the

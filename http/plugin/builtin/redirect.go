@@ -2,7 +2,7 @@ package builtin
 
 import (
 	"github.com/plb/plb/config"
-	"github.com/plb/plb/plugin"
+	"github.com/plb/plb/http/plugin"
 )
 
 // redirect is Perlbal's Redirect: REDIRECT HOST <match> <target> answers

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/plb/plb/config"
-	"github.com/plb/plb/plugin"
+	"github.com/plb/plb/http/plugin"
 )
 
 func TestAccessControl(t *testing.T) {

@@ -5,7 +5,7 @@ import (
 	"net/netip"
 
 	"github.com/plb/plb/config"
-	"github.com/plb/plb/plugin"
+	"github.com/plb/plb/http/plugin"
 )
 
 // accessControl is Perlbal's AccessControl: the first ACCESS ALLOW|DENY|

@@ -9,7 +9,7 @@ import (
 
 	"github.com/plb/plb/config"
 	"github.com/plb/plb/http"
-	"github.com/plb/plb/plugin"
+	"github.com/plb/plb/http/plugin"
 )
 
 const flvConf = "LOAD FlvStreaming\nCREATE POOL p\nCREATE SERVICE rp\nSET role = reverse_proxy\nSET pool = p\nSET plugins = FlvStreaming\n"

@@ -7,7 +7,7 @@ package builtin
 
 import (
 	"github.com/plb/plb/config"
-	"github.com/plb/plb/plugin"
+	"github.com/plb/plb/http/plugin"
 )
 
 // New returns a registry of every built-in plugin, with fresh state (the

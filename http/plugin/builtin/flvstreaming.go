@@ -7,7 +7,7 @@ import (
 	"strconv"
 
 	"github.com/plb/plb/config"
-	"github.com/plb/plb/plugin"
+	"github.com/plb/plb/http/plugin"
 )
 
 // flvStreaming is Perlbal's FlvStreaming on a reverse proxy: a request for

@@ -8,7 +8,7 @@ import (
 	"sync/atomic"
 
 	"github.com/plb/plb/config"
-	"github.com/plb/plb/plugin"
+	"github.com/plb/plb/http/plugin"
 )
 
 // stats is Perlbal's Stats: per service, counters of web requests and of

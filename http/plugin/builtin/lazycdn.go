@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/plb/plb/config"
-	"github.com/plb/plb/plugin"
+	"github.com/plb/plb/http/plugin"
 )
 
 // lazyCDN is Perlbal's LazyCDN on a web server: a GET or HEAD whose file

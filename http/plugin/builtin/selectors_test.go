@@ -3,7 +3,7 @@ package builtin
 import (
 	"testing"
 
-	"github.com/plb/plb/plugin"
+	"github.com/plb/plb/http/plugin"
 )
 
 const vhostConf = `LOAD vhosts

@@ -9,7 +9,7 @@ import (
 
 	"github.com/plb/plb/config"
 	"github.com/plb/plb/engine"
-	"github.com/plb/plb/plugin"
+	"github.com/plb/plb/http/plugin"
 )
 
 // echoService is Perlbal's EchoService: it adds the role echo, a line echo

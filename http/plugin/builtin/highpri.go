@@ -6,7 +6,7 @@ import (
 	"strconv"
 
 	"github.com/plb/plb/config"
-	"github.com/plb/plb/plugin"
+	"github.com/plb/plb/http/plugin"
 )
 
 // highpri is Perlbal's Highpri: requests whose URI matches

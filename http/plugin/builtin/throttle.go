@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/plb/plb/config"
-	"github.com/plb/plb/plugin"
+	"github.com/plb/plb/http/plugin"
 )
 
 // throttle is Perlbal's Throttle 1.20 on a reverse proxy: on

@@ -7,7 +7,7 @@ import (
 	"strings"
 
 	"github.com/plb/plb/config"
-	"github.com/plb/plb/plugin"
+	"github.com/plb/plb/http/plugin"
 )
 
 // notModified is Perlbal's NotModified: once SET <svc>.notmodified.

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/plb/plb/config"
-	"github.com/plb/plb/plugin"
+	"github.com/plb/plb/http/plugin"
 )
 
 // throttleConf is a reverse proxy with Throttle and the given SET lines.

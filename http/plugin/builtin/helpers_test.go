@@ -8,7 +8,7 @@ import (
 
 	"github.com/plb/plb/config"
 	"github.com/plb/plb/http"
-	"github.com/plb/plb/plugin"
+	"github.com/plb/plb/http/plugin"
 )
 
 // request builds a plugin.Request for svc from a raw head ("\n" line ends
