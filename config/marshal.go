@@ -12,7 +12,8 @@ import (
 // global settings that differ from their defaults, [defaults], the pools,
 // then the services with role, listen, enabled, pool and docroot first and
 // the parameters set explicitly after. Parsing the output gives an equal
-// model (plb -n prints it).
+// model (plb -n prints it). It is long because it writes every section
+// in one fixed order, which the golden tests compare byte for byte.
 func (c *Config) MarshalTOML() []byte {
 	var w tomlWriter
 	if g := globalValues(&c.Global); len(g) > 0 || len(c.Loaded) > 0 {

@@ -76,6 +76,9 @@ type plbLine struct {
 	line int
 }
 
+// parsePLB reads a PLB "key value" file into the model. It is long
+// because PLB's keys map onto the model one by one (a flat table of
+// cases, each with its own check and message), not because of logic.
 func parsePLB(name string, data []byte, o Options) (*Config, error) {
 	keys := map[string]plbLine{}
 	n := 0

@@ -215,7 +215,9 @@ func escapeLabel(s string) string {
 	return strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`).Replace(s)
 }
 
-// metrics renders the Prometheus page.
+// metrics renders the Prometheus page. It is long because it is the page:
+// one family after another in the order the page shows them, each a few
+// lines.
 func (mc *console) metrics() []byte {
 	sn := mc.snapshot()
 	// Per-service figures exist for the roles that serve clients.

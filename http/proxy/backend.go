@@ -314,6 +314,11 @@ func (be *backend) spokeUnasked(what string) {
 	}
 }
 
+// readHead parses the backend's response head and decides, in this order,
+// everything that depends on it before a byte goes to the client: 1xx,
+// reproxy, error retries, reuse, hop-by-hop editing, plugins, framing. It
+// stays one function because those decisions depend on each other's
+// outcome in that order (the reuse rules in particular, see reusable).
 func (be *backend) readHead(data []byte) int {
 	cl := be.client
 	c := be.conn

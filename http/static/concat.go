@@ -84,7 +84,9 @@ func badConcatName(name []byte) bool {
 // order, then a head (Date, Server, Last-Modified: the newest of the files,
 // Content-Type: that of the first name with a known extension,
 // Content-Length: the sum) and the files as Parts. No ranges; an
-// If-Modified-Since that matches gives a 304.
+// If-Modified-Since that matches gives a 304. It is long because it keeps
+// Perlbal's checks in Perlbal's order in one place (each answers with its
+// own status), which the conformance test compares.
 func (s *Server) serveConcat(b *builder, r *Request, rawBase, list []byte, now time.Time, reopen bool) ([]byte, Response, error) {
 	var pbuf [pathBufSize]byte
 	base := decodePath(pbuf[:0], rawBase)
