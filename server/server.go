@@ -238,25 +238,9 @@ func (s *Server) Apply(c *config.Config) error {
 	nloops := len(s.eng.Loops())
 
 	// Check and build without touching the running state.
-	pools := make(map[string]*pool.Pool, len(c.Pools))
-	for _, pc := range c.Pools {
-		if _, err := pool.NewSelector(pc.BalanceMethod); err != nil {
-			return fmt.Errorf("pool %s: %w", pc.Name, err)
-		}
-		for _, a := range pc.Nodes {
-			if _, err := pool.ParseNode(a); err != nil {
-				return fmt.Errorf("pool %s: %w", pc.Name, err)
-			}
-		}
-		if _, err := s.policyFor(c, pc); err != nil {
-			return err
-		}
-		p := s.pools[pc.Name]
-		if p == nil {
-			p, _ = pool.New(pc.Name, balanceMethod(c, pc))
-			p.SetNodes(pc.Nodes)
-		}
-		pools[pc.Name] = p
+	pools, err := s.checkPools(c)
+	if err != nil {
+		return err
 	}
 	var changes []serviceChange
 	var opened []*engine.Listener
@@ -278,6 +262,7 @@ func (s *Server) Apply(c *config.Config) error {
 		}
 		return undoLogs(err)
 	}
+	actx := &applyCtx{s: s, c: c, pools: pools, logs: logs, nloops: nloops}
 	for _, sc := range c.Services {
 		ch := serviceChange{sc: sc, sv: s.services[sc.Name]}
 		if ch.sv == nil || ch.sv.role != sc.Role {
@@ -294,89 +279,21 @@ func (s *Server) Apply(c *config.Config) error {
 			return undo(err)
 		}
 		hooks[sc.Name] = h
-		switch sc.Role {
-		case config.RoleReverseProxy:
-			var p *pool.Pool
-			retry := 0
-			if sc.Pool != "" {
-				p = pools[sc.Pool]
-				if pc := c.Pool(sc.Pool); pc != nil {
-					retry = pc.ServerRetry
-				}
-			}
-			ch.proxy = proxy.NewSettings(sc, p, retry)
-			ch.proxy.Hooks = h
-			ch.proxy.AccessLog = logs[sc.AccessLog]
-			if ch.beTLS != nil {
-				ch.proxy.BackendTLS = ch.beTLS.cfg
-			}
-			s.reproxySettings(ch.proxy, c)
-			if v := s.opts.Env("PERLBAL_DEBUG_BUFFERED_UPLOADS"); v != "" && v != "0" {
-				ch.proxy.DebugUploads = true
-			}
-			if ch.fresh {
-				sv.proxy = proxy.New(sc.Name, ch.proxy, nloops, s.log.With("service", sc.Name))
-			}
-		case config.RoleWebServer:
-			ch.web = s.webSettings(sc, s.mime, h)
-			ch.web.AccessLog = logs[sc.AccessLog]
-			if ch.fresh {
-				sv.web = webserver.New(sc.Name, ch.web, s.log.With("service", sc.Name))
-			}
-			if ch.fresh && h != nil {
-				s.setFront(sv, sc, h) // before its listener accepts
-			}
-		case config.RoleManagement:
-			if ch.fresh {
-				sv.mgmt = manage.New(sc.Name, s)
-				sv.mgmt.Update(sc) // before its listener accepts
-			}
-		case config.RoleSMTPProxy, config.RoleTCPProxy:
-			rs, err := s.relaySettings(c, sc, pools)
-			if err != nil {
-				return undo(err)
-			}
-			ch.relay = rs
-			if ch.fresh {
-				sv.relay = smtp.New(sc.Name, ch.relay, s.log.With("service", sc.Name))
-			}
-		case config.RoleSelector:
-			ch.sel = selector.NewSettings(sc, h, s.resolve)
-			if ch.fresh {
-				sv.sel = selector.New(sc.Name, ch.sel, s.log.With("service", sc.Name))
-			}
-		case "":
+		ch.hooks = h
+		ch.role = roleOf(sc.Role)
+		listen, err := ch.role.prepare(actx, &ch)
+		if err != nil {
+			return undo(err)
+		}
+		if !listen {
 			changes = append(changes, ch)
 			continue
-		default:
-			if _, ok := c.PluginRole(sc.Role); !ok {
-				if sc.Enabled {
-					return undo(fmt.Errorf("Can't start service '%s': role %s is not supported", sc.Name, sc.Role))
-				}
-				changes = append(changes, ch)
-				continue
-			}
-			if ch.fresh {
-				r, err := s.reg.NewRole(c, sc.Role, sc.Name, s.log.With("service", sc.Name))
-				if err != nil {
-					return undo(fmt.Errorf("Can't start service '%s': %v", sc.Name, err))
-				}
-				sv.other = r
-				r.Update(sc) // before its listener accepts
-			}
 		}
 		want := sc.Enabled && sc.Listen != ""
 		if want && (sv.ln == nil || sv.listen != sc.Listen) {
-			ln, err := s.eng.Listen(engine.ListenConfig{
-				Addr:     sc.Listen,
-				Backlog:  c.Global.Backlog,
-				MaxConns: maxClients(sc, c),
-				Exempt:   sc.Role == config.RoleManagement,
-				SndBuf:   int(sc.ClientSndbufSize),
-				OnAccept: sv.accept,
-			})
+			ln, err := s.listen(c, sc, sv)
 			if err != nil {
-				return undo(fmt.Errorf("Can't start service '%s' on %s: Error creating listening socket: %v", sc.Name, sc.Listen, err))
+				return undo(err)
 			}
 			opened = append(opened, ln)
 			ch.ln = ln
@@ -386,22 +303,7 @@ func (s *Server) Apply(c *config.Config) error {
 	}
 
 	// Commit: nothing below fails.
-	for _, pc := range c.Pools {
-		p := pools[pc.Name]
-		if s.pools[pc.Name] != p {
-			s.log.Info("pool created", "pool", pc.Name, "nodes", len(pc.Nodes))
-			continue
-		}
-		if m := balanceMethod(c, pc); m != "" && p.Method() != m {
-			p.SetMethod(m)
-		}
-	}
-	for name := range s.pools {
-		if pools[name] == nil {
-			s.log.Info("pool removed", "pool", name)
-		}
-	}
-	s.pools = pools
+	s.commitPools(c, pools)
 	s.syncSources(c) // the pools' nodes and where they come from; background.go
 	var retired []*service
 	for _, ch := range changes {
@@ -410,29 +312,7 @@ func (s *Server) Apply(c *config.Config) error {
 			retired = append(retired, s.retire(old))
 		}
 		s.commitTLS(&ch)
-		if !ch.fresh {
-			if ch.proxy != nil {
-				sv.proxy.Update(ch.proxy)
-			}
-			if ch.web != nil {
-				sv.web.Update(ch.web)
-			}
-			if ch.sel != nil {
-				sv.sel.Update(ch.sel)
-			}
-			if ch.relay != nil {
-				sv.relay.Update(ch.relay)
-			}
-			if sv.other != nil {
-				sv.other.Update(sc)
-			}
-		}
-		if sv.web != nil {
-			s.setFront(sv, sc, hooks[sc.Name])
-		}
-		if sv.mgmt != nil {
-			sv.mgmt.Update(sc) // who may connect
-		}
+		ch.role.commit(actx, &ch)
 		if ch.closeLn {
 			sv.ln.Close()
 			sv.ln, sv.listen = nil, ""
@@ -461,11 +341,78 @@ func (s *Server) Apply(c *config.Config) error {
 	return nil
 }
 
+// checkPools checks the pools of c and returns them: the running pool of
+// each name, else a new one (Apply's check phase: nothing running
+// changes).
+func (s *Server) checkPools(c *config.Config) (map[string]*pool.Pool, error) {
+	pools := make(map[string]*pool.Pool, len(c.Pools))
+	for _, pc := range c.Pools {
+		if _, err := pool.NewSelector(pc.BalanceMethod); err != nil {
+			return nil, fmt.Errorf("pool %s: %w", pc.Name, err)
+		}
+		for _, a := range pc.Nodes {
+			if _, err := pool.ParseNode(a); err != nil {
+				return nil, fmt.Errorf("pool %s: %w", pc.Name, err)
+			}
+		}
+		if _, err := s.policyFor(c, pc); err != nil {
+			return nil, err
+		}
+		p := s.pools[pc.Name]
+		if p == nil {
+			p, _ = pool.New(pc.Name, balanceMethod(c, pc))
+			p.SetNodes(pc.Nodes)
+		}
+		pools[pc.Name] = p
+	}
+	return pools, nil
+}
+
+// commitPools makes pools the running ones, each with c's balance method
+// (Apply's commit phase).
+func (s *Server) commitPools(c *config.Config, pools map[string]*pool.Pool) {
+	for _, pc := range c.Pools {
+		p := pools[pc.Name]
+		if s.pools[pc.Name] != p {
+			s.log.Info("pool created", "pool", pc.Name, "nodes", len(pc.Nodes))
+			continue
+		}
+		if m := balanceMethod(c, pc); m != "" && p.Method() != m {
+			p.SetMethod(m)
+		}
+	}
+	for name := range s.pools {
+		if pools[name] == nil {
+			s.log.Info("pool removed", "pool", name)
+		}
+	}
+	s.pools = pools
+}
+
+// listen opens sc's listener for sv (Apply's check phase: it is closed
+// again if the Apply fails).
+func (s *Server) listen(c *config.Config, sc *config.Service, sv *service) (*engine.Listener, error) {
+	ln, err := s.eng.Listen(engine.ListenConfig{
+		Addr:     sc.Listen,
+		Backlog:  c.Global.Backlog,
+		MaxConns: maxClients(sc, c),
+		Exempt:   sc.Role == config.RoleManagement,
+		SndBuf:   int(sc.ClientSndbufSize),
+		OnAccept: sv.accept,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("Can't start service '%s' on %s: Error creating listening socket: %v", sc.Name, sc.Listen, err)
+	}
+	return ln, nil
+}
+
 // serviceChange is what Apply does to one service.
 type serviceChange struct {
 	sc      *config.Service
 	sv      *service // the running service, or a fresh one
 	fresh   bool     // sv is new (new service or new role)
+	role    role     // what Apply does with it (role.go)
+	hooks   *plugin.Hooks
 	proxy   *proxy.Settings
 	web     *webserver.Settings
 	sel     *selector.Settings

@@ -1,0 +1,211 @@
+package server
+
+import (
+	"fmt"
+
+	"github.com/plb/plb/config"
+	"github.com/plb/plb/http/accesslog"
+	"github.com/plb/plb/http/proxy"
+	"github.com/plb/plb/http/selector"
+	"github.com/plb/plb/http/webserver"
+	"github.com/plb/plb/manage"
+	"github.com/plb/plb/pool"
+	"github.com/plb/plb/smtp"
+)
+
+// role is what Apply does with one kind of service, in Apply's two phases:
+//
+//   - prepare checks the service's configuration and builds its settings
+//     snapshot into ch without touching what runs; a fresh service's
+//     handler is created here, before its listener accepts anything. It
+//     reports whether the service may have a listener at all (a service
+//     without a role, or of a plugin role no LOAD brought, has none).
+//   - commit publishes the snapshot to the running handler; it cannot
+//     fail.
+//
+// roleOf is the table from a role name to its role. A new role is a file
+// like this one's cases: its package (New, Update, Accept, Drain), a type
+// here with prepare and commit, a line in roleOf, and its handler in
+// service.accept.
+type role interface {
+	prepare(a *applyCtx, ch *serviceChange) (listen bool, err error)
+	commit(a *applyCtx, ch *serviceChange)
+}
+
+// applyCtx is what the roles of one Apply share: the configuration being
+// applied, the pools and access logs it built, the loops' count.
+type applyCtx struct {
+	s      *Server
+	c      *config.Config
+	pools  map[string]*pool.Pool
+	logs   map[string]*accesslog.Log
+	nloops int
+}
+
+// roleOf returns the role of the role name (a plugin's role, or none, for
+// any other name).
+func roleOf(name string) role {
+	switch name {
+	case config.RoleReverseProxy:
+		return proxyRole{}
+	case config.RoleWebServer:
+		return webRole{}
+	case config.RoleManagement:
+		return mgmtRole{}
+	case config.RoleSMTPProxy, config.RoleTCPProxy:
+		return relayRole{}
+	case config.RoleSelector:
+		return selectorRole{}
+	case "":
+		return noRole{}
+	}
+	return pluginRole{}
+}
+
+// proxyRole is reverse_proxy.
+type proxyRole struct{}
+
+func (proxyRole) prepare(a *applyCtx, ch *serviceChange) (bool, error) {
+	sc, sv := ch.sc, ch.sv
+	var p *pool.Pool
+	retry := 0
+	if sc.Pool != "" {
+		p = a.pools[sc.Pool]
+		if pc := a.c.Pool(sc.Pool); pc != nil {
+			retry = pc.ServerRetry
+		}
+	}
+	ch.proxy = proxy.NewSettings(sc, p, retry)
+	ch.proxy.Hooks = ch.hooks
+	ch.proxy.AccessLog = a.logs[sc.AccessLog]
+	if ch.beTLS != nil {
+		ch.proxy.BackendTLS = ch.beTLS.cfg
+	}
+	a.s.reproxySettings(ch.proxy, a.c)
+	if v := a.s.opts.Env("PERLBAL_DEBUG_BUFFERED_UPLOADS"); v != "" && v != "0" {
+		ch.proxy.DebugUploads = true
+	}
+	if ch.fresh {
+		sv.proxy = proxy.New(sc.Name, ch.proxy, a.nloops, a.s.log.With("service", sc.Name))
+	}
+	return true, nil
+}
+
+func (proxyRole) commit(a *applyCtx, ch *serviceChange) {
+	if !ch.fresh {
+		ch.sv.proxy.Update(ch.proxy)
+	}
+}
+
+// webRole is web_server.
+type webRole struct{}
+
+func (webRole) prepare(a *applyCtx, ch *serviceChange) (bool, error) {
+	sc, sv := ch.sc, ch.sv
+	ch.web = a.s.webSettings(sc, a.s.mime, ch.hooks)
+	ch.web.AccessLog = a.logs[sc.AccessLog]
+	if ch.fresh {
+		sv.web = webserver.New(sc.Name, ch.web, a.s.log.With("service", sc.Name))
+		if ch.hooks != nil {
+			a.s.setFront(sv, sc, ch.hooks) // before its listener accepts
+		}
+	}
+	return true, nil
+}
+
+func (webRole) commit(a *applyCtx, ch *serviceChange) {
+	if !ch.fresh {
+		ch.sv.web.Update(ch.web)
+	}
+	a.s.setFront(ch.sv, ch.sc, ch.hooks)
+}
+
+// mgmtRole is management.
+type mgmtRole struct{}
+
+func (mgmtRole) prepare(a *applyCtx, ch *serviceChange) (bool, error) {
+	if ch.fresh {
+		ch.sv.mgmt = manage.New(ch.sc.Name, a.s)
+		ch.sv.mgmt.Update(ch.sc) // before its listener accepts
+	}
+	return true, nil
+}
+
+func (mgmtRole) commit(a *applyCtx, ch *serviceChange) {
+	ch.sv.mgmt.Update(ch.sc) // who may connect
+}
+
+// relayRole is smtp_proxy and tcp_proxy.
+type relayRole struct{}
+
+func (relayRole) prepare(a *applyCtx, ch *serviceChange) (bool, error) {
+	rs, err := a.s.relaySettings(a.c, ch.sc, a.pools)
+	if err != nil {
+		return false, err
+	}
+	ch.relay = rs
+	if ch.fresh {
+		ch.sv.relay = smtp.New(ch.sc.Name, rs, a.s.log.With("service", ch.sc.Name))
+	}
+	return true, nil
+}
+
+func (relayRole) commit(a *applyCtx, ch *serviceChange) {
+	if !ch.fresh {
+		ch.sv.relay.Update(ch.relay)
+	}
+}
+
+// selectorRole is selector.
+type selectorRole struct{}
+
+func (selectorRole) prepare(a *applyCtx, ch *serviceChange) (bool, error) {
+	ch.sel = selector.NewSettings(ch.sc, ch.hooks, a.s.resolve)
+	if ch.fresh {
+		ch.sv.sel = selector.New(ch.sc.Name, ch.sel, a.s.log.With("service", ch.sc.Name))
+	}
+	return true, nil
+}
+
+func (selectorRole) commit(a *applyCtx, ch *serviceChange) {
+	if !ch.fresh {
+		ch.sv.sel.Update(ch.sel)
+	}
+}
+
+// noRole is a service whose role is not set yet (Perlbal's CREATE SERVICE
+// before SET role): it exists, without a listener.
+type noRole struct{}
+
+func (noRole) prepare(*applyCtx, *serviceChange) (bool, error) { return false, nil }
+func (noRole) commit(*applyCtx, *serviceChange)                {}
+
+// pluginRole is a role a plugin adds (EchoService's echo). One whose
+// plugin is not loaded is refused for an enabled service, and has no
+// listener otherwise.
+type pluginRole struct{}
+
+func (pluginRole) prepare(a *applyCtx, ch *serviceChange) (bool, error) {
+	sc := ch.sc
+	if _, ok := a.c.PluginRole(sc.Role); !ok {
+		if sc.Enabled {
+			return false, fmt.Errorf("Can't start service '%s': role %s is not supported", sc.Name, sc.Role)
+		}
+		return false, nil
+	}
+	if ch.fresh {
+		r, err := a.s.reg.NewRole(a.c, sc.Role, sc.Name, a.s.log.With("service", sc.Name))
+		if err != nil {
+			return false, fmt.Errorf("Can't start service '%s': %v", sc.Name, err)
+		}
+		ch.sv.other = r
+		r.Update(sc) // before its listener accepts
+	}
+	return true, nil
+}
+
+func (pluginRole) commit(a *applyCtx, ch *serviceChange) {
+	if !ch.fresh && ch.sv.other != nil {
+		ch.sv.other.Update(ch.sc)
+	}
+}
