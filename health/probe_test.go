@@ -13,37 +13,16 @@ import (
 	"time"
 
 	"github.com/plb/plb/config"
+	"github.com/plb/plb/internal/testutil"
 )
 
-// serveConns listens on 127.0.0.1:0 and hands each connection to handle,
-// one at a time, until the test ends.
-func serveConns(t *testing.T, handle func(net.Conn)) netip.AddrPort {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	t.Cleanup(func() { ln.Close(); <-done })
-	go func() {
-		defer close(done)
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			handle(c)
-		}
-	}()
-	return netip.MustParseAddrPort(ln.Addr().String())
-}
 
 // scriptedServer answers each connection with reply(request line) on
 // 127.0.0.1:0; reply "" closes without a word, "hang" never answers.
 func scriptedServer(t *testing.T, reply func(line string) string) (netip.AddrPort, chan string) {
 	t.Helper()
 	lines := make(chan string, 16)
-	a := serveConns(t, func(c net.Conn) {
+	a := testutil.ServeConns(t, func(c net.Conn) {
 		defer c.Close()
 		c.SetDeadline(time.Now().Add(5 * time.Second))
 		br := bufio.NewReader(c)
@@ -68,16 +47,6 @@ func scriptedServer(t *testing.T, reply func(line string) string) (netip.AddrPor
 	return a, lines
 }
 
-func closedAddr(t *testing.T) netip.AddrPort {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := netip.MustParseAddrPort(ln.Addr().String())
-	ln.Close()
-	return a
-}
 
 func check(p Probe, a netip.AddrPort, d time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
@@ -90,7 +59,7 @@ func TestTCPProbe(t *testing.T) {
 	if err := check(TCP{}, a, 5*time.Second); err != nil {
 		t.Fatalf("listening node: %v", err)
 	}
-	err := check(TCP{}, closedAddr(t), 5*time.Second)
+	err := check(TCP{}, testutil.ClosedAddr(t), 5*time.Second)
 	if err == nil || Describe(err) != "connection refused" {
 		t.Fatalf("closed port: %v (%s)", err, Describe(err))
 	}
@@ -147,7 +116,7 @@ func TestHTTPProbe(t *testing.T) {
 	if d := time.Since(start); d > 3*time.Second {
 		t.Fatalf("probe took %v past its timeout", d)
 	}
-	if err := check(HTTP{}, closedAddr(t), 5*time.Second); err == nil {
+	if err := check(HTTP{}, testutil.ClosedAddr(t), 5*time.Second); err == nil {
 		t.Fatal("closed port passed")
 	}
 }

@@ -14,43 +14,12 @@ import (
 	"time"
 
 	"github.com/plb/plb/config"
+	"github.com/plb/plb/internal/testutil"
 	"github.com/plb/plb/health"
 	"github.com/plb/plb/smtp/reply"
 )
 
-// serveConns listens on 127.0.0.1:0 and hands each connection to handle,
-// one at a time, until the test ends.
-func serveConns(t *testing.T, handle func(net.Conn)) netip.AddrPort {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	t.Cleanup(func() { ln.Close(); <-done })
-	go func() {
-		defer close(done)
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			handle(c)
-		}
-	}()
-	return netip.MustParseAddrPort(ln.Addr().String())
-}
 
-func closedAddr(t *testing.T) netip.AddrPort {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := netip.MustParseAddrPort(ln.Addr().String())
-	ln.Close()
-	return a
-}
 
 func check(p health.Probe, a netip.AddrPort, d time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
@@ -105,7 +74,7 @@ type smtpScript struct {
 func smtpServer(t *testing.T, script smtpScript) (netip.AddrPort, <-chan smtpSession) {
 	t.Helper()
 	sessions := make(chan smtpSession, 8)
-	a := serveConns(t, func(c net.Conn) {
+	a := testutil.ServeConns(t, func(c net.Conn) {
 		select {
 		case sessions <- serveSMTP(c, script):
 		default: // the test did not look
@@ -311,7 +280,7 @@ func TestSMTPProbeTimeouts(t *testing.T) {
 }
 
 func TestSMTPProbeRefused(t *testing.T) {
-	err := check(Probe{}, closedAddr(t), 5*time.Second)
+	err := check(Probe{}, testutil.ClosedAddr(t), 5*time.Second)
 	if err == nil || health.Describe(err) != "connection refused" {
 		t.Fatalf("closed port: %v", err)
 	}
