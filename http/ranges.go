@@ -25,8 +25,8 @@ func ParseRange(v []byte, size int64) (code int, off, n int64) {
 		return 200, 0, size
 	}
 	first, last := bytes.TrimSpace(v[:dash]), bytes.TrimSpace(v[dash+1:])
-	start, okStart := rangeInt(first)
-	end, okEnd := rangeInt(last)
+	start, okStart := DecimalSaturating(first)
+	end, okEnd := DecimalSaturating(last)
 	if (len(first) > 0 && !okStart) || (len(last) > 0 && !okEnd) || (len(first) == 0 && len(last) == 0) {
 		// Malformed, or a multi-range list ("0-1,5-6" fails here too).
 		return 200, 0, size
@@ -73,9 +73,11 @@ func AppendContentRange(dst []byte, code int, off, n, size int64) []byte {
 	return append(dst, "\r\n"...)
 }
 
-// rangeInt parses decimal digits, saturating at the largest int64 rather
-// than failing, so a huge end clamps and a huge start is unsatisfiable.
-func rangeInt(b []byte) (int64, bool) {
+// DecimalSaturating parses decimal digits, saturating at the largest int64
+// rather than failing: a huge range end clamps and a huge start is
+// unsatisfiable (ParseRange), a huge length compares unequal (the web
+// server's If-Modified-Since "; length=").
+func DecimalSaturating(b []byte) (int64, bool) {
 	if len(b) == 0 {
 		return 0, false
 	}

@@ -90,7 +90,7 @@ func notModified(ims, lastMod []byte, mtime time.Time, size int64, now time.Time
 			k++
 		}
 		if k > j {
-			if n, _ := parseUint(ims[j:k]); n != size {
+			if n, _ := http.DecimalSaturating(ims[j:k]); n != size {
 				return false
 			}
 			// Cut the match out in a copy: ims belongs to the caller.
@@ -115,24 +115,4 @@ func dateNotModified(ims, lastMod []byte, mtime, now time.Time) bool {
 		return false
 	}
 	return !mtime.Truncate(time.Second).After(t)
-}
-
-// parseUint parses decimal digits, saturating at the largest int64 rather
-// than failing, so a huge end clamps and a huge start is unsatisfiable.
-func parseUint(b []byte) (int64, bool) {
-	if len(b) == 0 {
-		return 0, false
-	}
-	var n int64
-	for _, c := range b {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		if n > (1<<63-1-9)/10 {
-			n = 1<<63 - 1
-			continue
-		}
-		n = n*10 + int64(c-'0')
-	}
-	return n, true
 }
