@@ -18,16 +18,6 @@ import (
 	"github.com/plb/plb/pool"
 )
 
-// fakeClock is a clock the test moves by hand.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-
-func (c *fakeClock) Advance(d time.Duration) { c.mu.Lock(); c.now = c.now.Add(d); c.mu.Unlock() }
-
 // fakeProbe answers from a per-address script; no network.
 type fakeProbe struct {
 	mu     sync.Mutex
@@ -65,7 +55,7 @@ type syncBuffer = testutil.SyncBuffer
 
 type fixture struct {
 	t     *testing.T
-	clock *fakeClock
+	clock *testutil.Clock
 	probe *fakeProbe
 	log   *syncBuffer
 	m     *Monitor
@@ -82,7 +72,7 @@ func newFixture(t *testing.T, pol Policy, nodes ...string) *fixture {
 	if err := p.SetNodes(nodes); err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{t: t, clock: &fakeClock{now: time.Unix(1000, 0)}, probe: newFakeProbe(), log: &syncBuffer{}, pool: p}
+	f := &fixture{t: t, clock: testutil.NewClock(time.Unix(1000, 0)), probe: newFakeProbe(), log: &syncBuffer{}, pool: p}
 	pol.Probe = f.probe
 	f.pol = pol
 	f.m = &Monitor{Log: slog.New(slog.NewTextHandler(f.log, &slog.HandlerOptions{Level: slog.LevelWarn})), Now: f.clock.Now}

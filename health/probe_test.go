@@ -16,7 +16,6 @@ import (
 	"github.com/plb/plb/internal/testutil"
 )
 
-
 // scriptedServer answers each connection with reply(request line) on
 // 127.0.0.1:0; reply "" closes without a word, "hang" never answers.
 func scriptedServer(t *testing.T, reply func(line string) string) (netip.AddrPort, chan string) {
@@ -46,7 +45,6 @@ func scriptedServer(t *testing.T, reply func(line string) string) (netip.AddrPor
 	})
 	return a, lines
 }
-
 
 func check(p Probe, a netip.AddrPort, d time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), d)

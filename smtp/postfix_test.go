@@ -239,14 +239,11 @@ func TestPostfixXClientInjection(t *testing.T) {
 func TestPostfixStartTLSSwaks(t *testing.T) {
 	needRealMTA(t, "swaks")
 	pf := startPostfix(t)
-	srv, _ := testTLS(t)
 	r := startRelay(t, smtpService(config.RoleSMTPProxy, func(s *config.Service) {
 		s.ClientIPForwarding = config.ForwardXClient
 		s.SMTPStartTLS = true
 	}), 5, pf.addr)
-	st := *r.svc.Settings()
-	st.StartTLS = srv
-	r.svc.Update(&st)
+	withStartTLS(t, r)
 	host, port, _ := net.SplitHostPort(r.addr)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

@@ -9,6 +9,7 @@ import (
 
 	"github.com/plb/plb/config"
 	"github.com/plb/plb/health"
+	"github.com/plb/plb/internal/testutil"
 	"github.com/plb/plb/pool"
 )
 
@@ -52,7 +53,7 @@ func TestSMTPNodeNotRevivedByTCP(t *testing.T) {
 	p, _ := pool.New("mx", "least_conn")
 	p.SetNodes([]string{ln.Addr().String()})
 	n := p.Nodes()[0]
-	clock := &fakeClock{now: time.Unix(1000, 0)}
+	clock := testutil.NewClock(time.Unix(1000, 0))
 	m := &health.Monitor{Now: clock.Now}
 	n.MarkDown("smtp probe failed", clock.Now())
 	for i := 0; i < 4; i++ {

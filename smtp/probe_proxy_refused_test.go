@@ -10,6 +10,7 @@ import (
 
 	"github.com/plb/plb/config"
 	"github.com/plb/plb/health"
+	"github.com/plb/plb/internal/testutil"
 	"github.com/plb/plb/pool"
 )
 
@@ -80,7 +81,7 @@ func TestMonitorLogsProxyRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	var log syncBuffer
-	clock := &fakeClock{now: time.Unix(1000, 0)}
+	clock := testutil.NewClock(time.Unix(1000, 0))
 	m := &health.Monitor{Log: slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelWarn})), Now: clock.Now}
 	pol := health.Policy{Probe: Probe{Proxy: config.ForwardProxyV1}, Interval: time.Second, Fall: 1}
 	targets := []health.Target{{Pool: p, Policy: pol}}

@@ -9,17 +9,14 @@ import (
 	"net"
 	"net/netip"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/plb/plb/config"
-	"github.com/plb/plb/internal/testutil"
 	"github.com/plb/plb/health"
+	"github.com/plb/plb/internal/testutil"
 	"github.com/plb/plb/smtp/reply"
 )
-
-
 
 func check(p health.Probe, a netip.AddrPort, d time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
@@ -34,16 +31,6 @@ func probeTable() health.Probes {
 	t[config.CheckSMTP] = NewProbe
 	return t
 }
-
-// fakeClock is a health.Monitor's clock that moves when told.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-
-func (c *fakeClock) Advance(d time.Duration) { c.mu.Lock(); c.now = c.now.Add(d); c.mu.Unlock() }
 
 // smtpSession is what a scripted SMTP server saw on one connection.
 type smtpSession struct {

@@ -185,12 +185,19 @@ func testTLS(t testing.TB) (*tls.Config, *tls.Config) {
 // startTLSRelay is an xclient smtp_proxy with smtp_starttls in front of
 // be.
 func startTLSRelay(t *testing.T, be *backend) (*relay, *tls.Config) {
-	srv, cli := testTLS(t)
 	r := xclientRelay(t, be, func(s *config.Service) { s.SMTPStartTLS = true })
+	return r, withStartTLS(t, r)
+}
+
+// withStartTLS gives r a certificate to answer STARTTLS with (what the
+// server does for smtp_starttls) and returns a client config that trusts
+// it.
+func withStartTLS(t testing.TB, r *relay) *tls.Config {
+	srv, cli := testTLS(t)
 	st := *r.svc.Settings()
 	st.StartTLS = srv
 	r.svc.Update(&st)
-	return r, cli
+	return cli
 }
 
 // TestSMTPXClientStartTLS: with a certificate plb offers STARTTLS itself,
@@ -267,14 +274,11 @@ func TestSMTPXClientStartTLS(t *testing.T) {
 // authorises the client's own address, from the header).
 func TestSMTPStartTLSWithoutXClient(t *testing.T) {
 	be := startBackend(t, proxyHeaderBackend(false))
-	srv, cli := testTLS(t)
 	r := startRelay(t, smtpService(config.RoleSMTPProxy, func(s *config.Service) {
 		s.ClientIPForwarding = config.ForwardProxyV1
 		s.SMTPStartTLS = true
 	}), 5, be.addr)
-	st := *r.svc.Settings()
-	st.StartTLS = srv
-	r.svc.Update(&st)
+	cli := withStartTLS(t, r)
 	c := dial(t, r.addr)
 	c.reply()
 	if got := c.cmd("STARTTLS"); got != inspect.ReplyTLSReady {
