@@ -264,7 +264,7 @@ func (c *Conn) SetTimeout(d time.Duration) {
 		c.deadline = 0
 		return
 	}
-	c.SetDeadline(c.loop.now.Add(d))
+	c.setDeadline(c.loop.Clock() + int64(d))
 }
 
 // SetDeadline makes OnTimeout fire at t; the zero time clears it.
@@ -273,16 +273,22 @@ func (c *Conn) SetDeadline(t time.Time) {
 		c.deadline = 0
 		return
 	}
-	c.deadline = c.loop.eng.clock(t)
+	c.setDeadline(c.loop.eng.clock(t))
+}
+
+// setDeadline makes OnTimeout fire at when (a Loop.Clock reading). The
+// connection's one timer is moved only when it would fire too late: one
+// that fires early finds the deadline later and waits again (onTimer).
+func (c *Conn) setDeadline(when int64) {
+	c.deadline = when
 	if c.closed {
 		return
 	}
 	if c.timer == nil {
-		c.timer = c.loop.AfterFunc(t.Sub(c.loop.now), c.onTimer)
-		return
+		c.timer = &Timer{fn: c.onTimer, index: -1, loop: c.loop}
 	}
-	if c.timer.index < 0 || c.timer.when > c.deadline {
-		c.timer.Reset(t.Sub(c.loop.now))
+	if c.timer.index < 0 || c.timer.when > when {
+		c.timer.resetAt(when)
 	}
 }
 
@@ -290,8 +296,8 @@ func (c *Conn) onTimer() {
 	if c.closed || c.deadline == 0 {
 		return
 	}
-	if now := c.loop.Clock(); c.deadline > now {
-		c.timer.Reset(time.Duration(c.deadline - now))
+	if c.deadline > c.loop.Clock() {
+		c.timer.resetAt(c.deadline)
 		return
 	}
 	c.deadline = 0

@@ -284,8 +284,12 @@ func (l *Loop) AfterFunc(d time.Duration, fn func()) *Timer {
 }
 
 // Reset reschedules t to fire after d. Runs on the loop.
-func (t *Timer) Reset(d time.Duration) {
-	t.when = t.loop.Clock() + int64(d)
+func (t *Timer) Reset(d time.Duration) { t.resetAt(t.loop.Clock() + int64(d)) }
+
+// resetAt reschedules t to fire at when (a Clock reading). Runs on the
+// loop.
+func (t *Timer) resetAt(when int64) {
+	t.when = when
 	if t.index >= 0 {
 		heap.Fix(&t.loop.timers, int(t.index))
 	} else {
