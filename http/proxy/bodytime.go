@@ -1,6 +1,9 @@
 package proxy
 
-import "time"
+import (
+	"math"
+	"time"
+)
 
 // A request body must arrive in time: client_body_timeout, plus one
 // second for every client_body_min_rate bytes received (Apache
@@ -15,19 +18,26 @@ func (cl *client) restartBodyClock(at int64) {
 	cl.rs.bodyClock, cl.rs.bodyClockAt, cl.bodyPaused = cl.conn.Loop().Clock(), at, false
 }
 
-// bodyDeadline is when a body of which got bytes have arrived is late
-// (ok false: no limit).
-func (cl *client) bodyDeadline(got int64) (dl time.Time, ok bool) {
+// bodyDeadline is when (a Loop.Clock reading) a body of which got bytes
+// have arrived is late; 0: never.
+func (cl *client) bodyDeadline(got int64) int64 {
 	svc := cl.st.Svc
 	if svc.ClientBodyTimeout <= 0 {
-		return time.Time{}, false
+		return 0
 	}
 	rs := cl.rs
-	dl = cl.conn.Loop().ClockTime(rs.bodyClock).Add(svc.ClientBodyTimeout)
+	dl := rs.bodyClock + int64(svc.ClientBodyTimeout)
 	if rate := svc.ClientBodyMinRate; rate > 0 && got > rs.bodyClockAt {
-		dl = dl.Add(time.Duration((got - rs.bodyClockAt) * int64(time.Second) / rate))
+		// A second per rate bytes, in whole seconds and the rest, so that
+		// a body of many gigabytes does not overflow the nanoseconds.
+		n := got - rs.bodyClockAt
+		secs := n / rate
+		if secs > math.MaxInt64/int64(time.Second)/2 {
+			return 0 // centuries: no deadline to keep
+		}
+		dl += secs*int64(time.Second) + n%rate*int64(time.Second)/rate
 	}
-	return dl, true
+	return dl
 }
 
 // bodyOnTime checks a body of which got bytes have arrived against its
@@ -39,7 +49,7 @@ func (cl *client) bodyOnTime(got int64) bool {
 		cl.restartBodyClock(got)
 	}
 	cl.rs.bodyGot = got
-	if cl.bodyLate(cl.conn.Loop().Now()) {
+	if cl.bodyLate() {
 		cl.bodyTimedOut()
 		return false
 	}
@@ -47,14 +57,14 @@ func (cl *client) bodyOnTime(got int64) bool {
 	return true
 }
 
-// bodyLate reports whether the body's deadline has passed at now (never
-// while plb itself has paused the body).
-func (cl *client) bodyLate(now time.Time) bool {
+// bodyLate reports whether the body's deadline has passed (never while plb
+// itself has paused the body).
+func (cl *client) bodyLate() bool {
 	if cl.bodyPaused {
 		return false
 	}
-	dl, ok := cl.bodyDeadline(cl.rs.bodyGot)
-	return ok && !now.Before(dl)
+	dl := cl.bodyDeadline(cl.rs.bodyGot)
+	return dl != 0 && cl.conn.Loop().Clock() >= dl
 }
 
 // bodyTimeout is the connection's next timeout: the idle timeout, or
@@ -64,11 +74,11 @@ func (cl *client) bodyTimeout() time.Duration {
 	if (cl.state != clBody && cl.state != clBuffer) || cl.bodyPaused {
 		return idle
 	}
-	dl, ok := cl.bodyDeadline(cl.rs.bodyGot)
-	if !ok {
+	dl := cl.bodyDeadline(cl.rs.bodyGot)
+	if dl == 0 {
 		return idle
 	}
-	if left := dl.Sub(cl.conn.Loop().Now()); idle <= 0 || left < idle {
+	if left := time.Duration(dl - cl.conn.Loop().Clock()); idle <= 0 || left < idle {
 		return max(left, time.Millisecond)
 	}
 	return idle

@@ -947,7 +947,7 @@ func (cl *client) OnDrain(c *engine.Conn) {
 
 func (cl *client) OnTimeout(c *engine.Conn) {
 	reading := cl.state == clBody || cl.state == clBuffer
-	if reading && cl.bodyLate(c.Loop().Now()) {
+	if reading && cl.bodyLate() {
 		// First: reading a response slowly does not buy a pipelined
 		// body more time.
 		cl.bodyTimedOut()
