@@ -8,8 +8,9 @@ import (
 
 // TestLayers holds the packages' layering (DESIGN.md): the engine knows no
 // protocol and no configuration; health knows no protocol (a protocol
-// supplies its own probe); HTTP and SMTP do not know each other; nothing
-// imports the command. It reads the import graph with go list.
+// supplies its own probe); HTTP and SMTP do not know each other; pool
+// itself imports nothing of plb (config's balance names come from it);
+// nothing imports the command. It reads the import graph with go list.
 func TestLayers(t *testing.T) {
 	goTool, err := exec.LookPath("go")
 	if err != nil {
@@ -49,6 +50,9 @@ func TestLayers(t *testing.T) {
 		{"health", "http", "a protocol supplies its own probe"},
 		{"http", "smtp", "HTTP and SMTP do not know each other"},
 		{"smtp", "http", "HTTP and SMTP do not know each other"},
+	}
+	for _, d := range deps["pool"] {
+		t.Errorf("pool depends on %s: it imports no package of plb (config builds on it; pool/source may use config)", d)
 	}
 	for pkg, ds := range deps {
 		for _, d := range ds {

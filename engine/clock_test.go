@@ -58,3 +58,42 @@ func TestTimersFollowTheMonotonicClock(t *testing.T) {
 		t.Fatal("a 200 ms timer had not fired 3 s later, the wall clock stepped back an hour")
 	}
 }
+
+// TestClockTimeFollowsWallClock: a Clock reading turned back into a time
+// (access logs, the console's ages) reads as the wall clock does now, also
+// after the wall clock was stepped, while the readings themselves (and the
+// timers) keep to the monotonic clock.
+func TestClockTimeFollowsWallClock(t *testing.T) {
+	if _, ok := wallStepped(time.Now(), -time.Hour); !ok {
+		t.Skip("time.Time's representation is not the one this test knows")
+	}
+	var stepped atomic.Bool
+	now := func() time.Time {
+		n := time.Now()
+		if stepped.Load() {
+			n, _ = wallStepped(n, -time.Hour)
+		}
+		return n
+	}
+	e := runEngine(t, Config{Loops: 1, Tick: 10 * time.Millisecond, Now: now})
+	l := e.Loops()[0]
+	var before int64
+	ran := make(chan struct{})
+	l.Run(func() { before = l.Clock(); close(ran) })
+	<-ran
+	stepped.Store(true)
+	time.Sleep(20 * time.Millisecond)
+	type reading struct {
+		at, wall time.Time
+		elapsed  time.Duration
+	}
+	got := make(chan reading, 1)
+	l.Run(func() { got <- reading{l.ClockTime(before), l.Now(), time.Duration(l.Clock() - before)} })
+	r := <-got
+	if r.elapsed < 0 || r.elapsed > time.Second {
+		t.Errorf("the Clock moved %v across a wall step of an hour", r.elapsed)
+	}
+	if d := r.wall.Round(0).Sub(r.at.Round(0)); d < 0 || d > time.Second {
+		t.Errorf("ClockTime of a reading %v ago is %v before the wall clock's now", r.elapsed, d)
+	}
+}

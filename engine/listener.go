@@ -59,7 +59,7 @@ type Listener struct {
 	// refusing counts the clients refused at MaxConns that are still
 	// lingering (its connClosed is theirs, so they do not count against
 	// the cap); refused counts every refusal, refusedSince those since the
-	// last warning, at lastWarn (unix ns).
+	// last warning, at lastWarn (a Loop.Clock reading).
 	refusing     *Listener
 	refused      atomic.Int64
 	refusedSince atomic.Int64
@@ -357,7 +357,7 @@ func take(n *atomic.Int64, max int64) bool {
 func (ln *Listener) refuse(l *Loop, fd int, remote netip.AddrPort, limit int64) {
 	ln.refused.Add(1)
 	ln.refusedSince.Add(1)
-	now := l.now.UnixNano()
+	now := l.Clock() // the monotonic clock: a step of the wall clock does not silence it
 	if last := ln.lastWarn.Load(); (last == 0 || now-last >= int64(refuseWarnEvery)) && ln.lastWarn.CompareAndSwap(last, now) {
 		l.log.Warn("max_clients reached: refusing new clients", "addr", ln.addr, "max_clients", limit,
 			"refused", ln.refusedSince.Swap(0))

@@ -69,21 +69,22 @@ func (l *Loop) ID() int { return l.id }
 func (l *Loop) Now() time.Time { return l.now }
 
 // Clock returns Now as nanoseconds on the engine's monotonic clock: 8
-// bytes to keep where a time.Time takes 24, never 0, and unmoved by steps
-// of the wall clock. Runs on the loop.
+// bytes to keep where a time.Time takes 24, positive from the engine's
+// start on (0 can mean none), and unmoved by steps of the wall clock. Runs
+// on the loop.
 func (l *Loop) Clock() int64 { return l.eng.clock(l.now) }
 
-// ClockTime turns a Clock reading back into a time (0: the zero time).
-func (l *Loop) ClockTime(ns int64) time.Time { return l.eng.clockTime(ns) }
-
-func (e *Engine) clock(t time.Time) int64 { return int64(t.Sub(e.epoch)) }
-
-func (e *Engine) clockTime(ns int64) time.Time {
+// ClockTime is the wall time of a Clock reading, as the wall clock reads
+// now: Now less the time elapsed since (0: the zero time). Runs on the
+// loop.
+func (l *Loop) ClockTime(ns int64) time.Time {
 	if ns == 0 {
 		return time.Time{}
 	}
-	return e.epoch.Add(time.Duration(ns))
+	return l.now.Add(-time.Duration(l.Clock() - ns))
 }
+
+func (e *Engine) clock(t time.Time) int64 { return int64(t.Sub(e.epoch)) }
 
 // Conns returns the number of open connections on this loop. Runs on the loop.
 func (l *Loop) Conns() int { return l.conns }

@@ -162,7 +162,7 @@ func (mc *console) command(cmd string) {
 	case "uptime", "version":
 		st := rt.StartTime()
 		mc.printf("starttime %d", st.Unix())
-		mc.printf("uptime %d", int64(time.Since(st).Seconds()))
+		mc.printf("uptime %d", int64(mc.svc.rt.Now().Sub(st).Seconds()))
 		mc.printf("version %s", version.Version)
 		mc.end()
 	case "nodes", "node":

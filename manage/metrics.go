@@ -110,7 +110,7 @@ func (mc *console) snapshot() *snapshot {
 	start := rt.StartTime()
 	rf := goFigures()
 	sn := &snapshot{
-		Version: version.Version, Pid: os.Getpid(), Start: start, Uptime: time.Since(start).Seconds(),
+		Version: version.Version, Pid: os.Getpid(), Start: start, Uptime: mc.svc.rt.Now().Sub(start).Seconds(),
 		Go: goSnap{rf.goroutines, rf.heapObjects, rf.heapBytes, rf.gcCycles},
 	}
 	for _, name := range serviceNames(cfg) {

@@ -84,7 +84,7 @@ func balanceMethod(c *config.Config, pc *config.Pool) string {
 // are an OPTIONS * request that any HTTP answer but 502-504 passes, the
 // verify_backend criterion. Active checks of up nodes keep the pool's.
 func (s *Server) policyFor(c *config.Config, pc *config.Pool) (health.Policy, error) {
-	probes := probeTable()
+	probes := s.probes
 	plainHTTP, other := false, false
 	for _, sc := range c.Services {
 		if sc.Pool != pc.Name {

@@ -86,6 +86,7 @@ type Server struct {
 	accessLogs map[string]*accesslog.Log
 
 	health   *health.Monitor
+	probes   health.Probes // check name to probe maker, built once (relay.go)
 	applied  chan struct{} // wakes the health loop after an Apply
 	sources  poolSources   // where the pools' nodes come from; background.go
 	stopping bool          // draining: Apply would reopen listeners
@@ -155,6 +156,7 @@ func New(cfg *config.Config, o Options) (*Server, error) {
 		pools:    map[string]*pool.Pool{},
 		services: map[string]*service{},
 		health:   &health.Monitor{Log: o.Logger, Now: o.Now},
+		probes:   probeTable(),
 		applied:  make(chan struct{}, 1),
 		stop:     make(chan bool, 2),
 		done:     make(chan struct{}),

@@ -12,7 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/plb/plb/config"
+	"github.com/plb/plb/engine"
 )
 
 // TestSlowUploadCutByDeadline: a body that arrives slower than
@@ -341,5 +344,104 @@ func TestBodyDeadlineBehindSlowResponse(t *testing.T) {
 	}
 	if ts.ServiceStatus("proxy").Responses[4] == 0 {
 		t.Fatal("no 408 after 4 s for a body whose deadline was 0.4 s, its client reading an earlier response slowly")
+	}
+}
+
+// TestBodyDeadlineAfterPlbResumes: plb pauses a streamed body while its
+// backend does not read; once the backend reads again and plb reads the
+// client again, a client that sends nothing more is late as any other:
+// 408 at client_body_timeout, not the backend's 504 after backend_timeout
+// counted against a healthy node.
+func TestBodyDeadlineAfterPlbResumes(t *testing.T) {
+	gate := make(chan struct{})
+	be := newRequestBackend(t, func(b *backend, c net.Conn, br *bufio.Reader, req *nethttp.Request, id int64, n int) bool {
+		<-gate
+		got, _ := io.Copy(io.Discard, req.Body)
+		respond(c, 200, "", fmt.Sprintf("got %d", got))
+		return false
+	})
+	ts := startServer(t, oneLoop(proxyTOML([]string{be.addr}, "server_retry = 100", svcKeys(`buffer_backend_connect = 0`,
+		`client_body_timeout = "300ms"`, `client_body_min_rate = 1000`, `idle_timeout = "2s"`, `backend_timeout = "3s"`))))
+	c := dial(t, ts.addrOf("proxy"))
+	c.send("POST /up HTTP/1.1\r\nHost: t\r\nContent-Length: 1000000000\r\n\r\n")
+	peer := c.c.LocalAddr().String()
+	chunk := make([]byte, 16<<10)
+	paused := false
+	for i := 0; i < 4000 && !paused; i++ {
+		c.c.Write(chunk)
+		time.Sleep(3 * time.Millisecond)
+		var unread int
+		paused, unread = clientPaused(ts, peer)
+		if paused && unread > 0 {
+			t.Skipf("plb paused with %d bytes unread in the socket: the client is not silent after it resumes", unread)
+		}
+	}
+	if !paused {
+		t.Fatal("plb never paused the body")
+	}
+	close(gate) // the backend reads again; the client sends nothing more
+	c.c.SetReadDeadline(time.Now().Add(8 * time.Second))
+	resp, err := nethttp.ReadResponse(c.br, &nethttp.Request{Method: "POST"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fails := ts.Pool("web").Nodes()[0].Failures.Load(); resp.StatusCode != 408 || fails != 0 {
+		t.Fatalf("a client silent after plb resumed its body got %d; node failures %d (want 408, 0)", resp.StatusCode, fails)
+	}
+}
+
+// clientPaused reports, from the loops, whether plb's side of the client
+// connection from peer is paused, and the bytes waiting unread in its
+// socket.
+func clientPaused(ts *testServer, peer string) (paused bool, unread int) {
+	done := make(chan struct{}, len(ts.eng.Loops()))
+	for _, l := range ts.eng.Loops() {
+		l.Run(func() {
+			l.EachConn(func(c *engine.Conn) {
+				if c.RemoteAddr().String() == peer {
+					paused = c.Paused()
+					unread, _ = unix.IoctlGetInt(c.Fd(), unix.SIOCINQ)
+				}
+			})
+			done <- struct{}{}
+		})
+	}
+	for range ts.eng.Loops() {
+		<-done
+	}
+	return paused, unread
+}
+
+// TestRequestStateCarriesNothingOver: a client's request memory goes back
+// to the loop's free list; the next client that takes it, its head still
+// incomplete, is not described (console socks) with the previous client's
+// host and path.
+func TestRequestStateCarriesNothingOver(t *testing.T) {
+	a := okBackend(t, "a")
+	ts := startServer(t, oneLoop(proxyTOML([]string{a.addr}, "", stdProxy)))
+	addr := ts.addrOf("proxy")
+	first := dial(t, addr)
+	if _, body := first.do("GET /reset-password/SECRET-TOKEN HTTP/1.1\r\nHost: victim.example\r\n\r\n"); !strings.Contains(body, "SECRET") {
+		t.Fatal(body)
+	}
+	first.c.Close()
+	waitFor(t, "the first client gone", func() bool { return ts.ServiceStatus("proxy").Clients == 0 })
+	second := dial(t, addr)
+	second.send("GET /") // a head in part: it takes a request state
+	peer := second.c.LocalAddr().String()
+	seen := false
+	for end := time.Now().Add(500 * time.Millisecond); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
+		for _, s := range ts.Socks() {
+			if s.Addr != peer {
+				continue
+			}
+			seen = true
+			if strings.Contains(s.Info.Detail, "SECRET-TOKEN") || strings.Contains(s.Info.Detail, "victim") {
+				t.Fatalf("a new client is described with the previous client's request: %q", s.Info.Detail)
+			}
+		}
+	}
+	if !seen {
+		t.Fatal("the second client never showed in socks")
 	}
 }

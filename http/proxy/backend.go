@@ -679,6 +679,9 @@ func (be *backend) endTunnel() {
 func (be *backend) OnDrain(c *engine.Conn) {
 	if cl := be.client; cl != nil && cl.conn.Paused() && (cl.state == clBody || cl.state == clTunnel) {
 		cl.conn.ResumeRead()
+		if cl.bodyPaused {
+			cl.bodyResumed() // its deadline runs again, from now
+		}
 	}
 }
 

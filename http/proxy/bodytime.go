@@ -18,6 +18,14 @@ func (cl *client) restartBodyClock(at int64) {
 	cl.rs.bodyClock, cl.rs.bodyClockAt, cl.bodyPaused = cl.conn.Loop().Clock(), at, false
 }
 
+// bodyResumed starts the body's clock again when plb reads the body again
+// after it paused it (the backend took what it had): a client that then
+// sends nothing is late in client_body_timeout, as any other.
+func (cl *client) bodyResumed() {
+	cl.restartBodyClock(cl.rs.bodyGot)
+	cl.conn.SetTimeout(cl.bodyTimeout())
+}
+
 // bodyDeadline is when (a Loop.Clock reading) a body of which got bytes
 // have arrived is late; 0: never.
 func (cl *client) bodyDeadline(got int64) int64 {

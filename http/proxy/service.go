@@ -247,6 +247,9 @@ func (s *Service) getReqState(l *engine.Loop) *reqState {
 
 func (s *Service) putReqState(l *engine.Loop, rs *reqState) {
 	rs.parser.Reset()
+	// Nothing of this client's request may show with the next one's
+	// (the console lists a client's "where" before its head is read).
+	rs.where, rs.head, rs.tried = rs.where[:0], rs.head[:0], rs.tried[:0]
 	rs.pend = rs.pend[:0]
 	rs.body = rs.body[:0]
 	if cap(rs.body) > coalesceMax {
