@@ -107,14 +107,29 @@ func (w *watch) lists() [][]string {
 	return slices.Clone(w.published)
 }
 
-// write writes a nodefile with a modification time of its own.
+// write writes a nodefile with a modification time of its own. The file
+// is made beside path and renamed onto it, so the source, which may still
+// be handling look's second tick, sees the old file or the whole new one
+// with its final time, never a half-written one (a look racing a plain
+// WriteFile then Chtimes published an empty list, then the nodes twice).
 func write(t *testing.T, path, text string, age int) {
 	t.Helper()
-	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+	place(t, path, age, func(tmp string) error { return os.WriteFile(tmp, []byte(text), 0o644) })
+}
+
+// place makes something at a temporary name beside path with create, gives
+// it a modification time age seconds from now and renames it onto path.
+func place(t *testing.T, path string, age int, create func(tmp string) error) {
+	t.Helper()
+	tmp := path + ".new"
+	if err := create(tmp); err != nil {
 		t.Fatal(err)
 	}
 	when := time.Now().Add(time.Duration(age) * time.Second)
-	if err := os.Chtimes(path, when, when); err != nil {
+	if err := os.Chtimes(tmp, when, when); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -181,11 +196,7 @@ func TestNodefileUnreadableKeepsNodes(t *testing.T) {
 	if err := os.Remove(path); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Mkdir(path, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	when := time.Now().Add(-5 * time.Second)
-	os.Chtimes(path, when, when)
+	place(t, path, -5, func(tmp string) error { return os.Mkdir(tmp, 0o755) })
 	w.look()
 	w.look()
 	if got := w.lists(); len(got) != 1 {
