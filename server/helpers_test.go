@@ -154,7 +154,7 @@ func (ts *testServer) addrOf(name string) string {
 func (ts *testServer) proxySvc(name string) *proxy.Service {
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
-	return ts.services[name].proxy
+	return ts.services[name].run.(proxyRun).Service
 }
 
 // ---- scripted backends ----

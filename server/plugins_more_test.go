@@ -289,6 +289,33 @@ func TestLazyCDN(t *testing.T) {
 	}
 }
 
+// TestLazyCDNFallbackNotHTTP: a fallback_service that takes no HTTP client
+// (a TCP relay) is as one that does not exist: the 404 is answered and the
+// connection stays, instead of being handed to the relay and closed.
+func TestLazyCDNFallbackNotHTTP(t *testing.T) {
+	be := okBackend(t, "origin")
+	dir := webRoot(t, map[string]string{"a.css": "file a"})
+	ts := startServer(t, lazyTOML(be.addr, dir, "")+`
+[service.relay]
+role = "tcp_proxy"
+pool = "origin_pool"
+`)
+	ts.exec("SET ws.fallback_service = relay")
+	c := dial(t, ts.addrOf("ws"))
+	for _, tc := range []struct {
+		uri    string
+		status int
+	}{{"/missing.css", 404}, {"/a.css", 200}} {
+		resp, _ := c.do("GET " + tc.uri + " HTTP/1.1\r\nHost: x\r\n\r\n")
+		if resp.StatusCode != tc.status || resp.Close {
+			t.Fatalf("%s: %d (close %v), want %d on a kept connection", tc.uri, resp.StatusCode, resp.Close, tc.status)
+		}
+	}
+	if n := served(be); n != 0 {
+		t.Errorf("the relay's backend saw %d connections", n)
+	}
+}
+
 // TestLazyCDNClientsOpen: connections handed to the fallback are not left
 // counted open by the web server.
 func TestLazyCDNClientsOpen(t *testing.T) {
@@ -304,7 +331,7 @@ func TestLazyCDNClientsOpen(t *testing.T) {
 		c.c.Close()
 	}
 	ts.mu.Lock()
-	ws, origin := ts.services["ws"].web, ts.services["origin"].proxy
+	ws, origin := ts.services["ws"].run.(*webRun).web, ts.services["origin"].run.(proxyRun)
 	ts.mu.Unlock()
 	waitFor(t, "clients closed", func() bool {
 		return ws.Stats.ClientsOpen.Load() == 0 && origin.Stats.ClientsOpen.Load() == 0

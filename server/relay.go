@@ -34,8 +34,10 @@ func (s *Server) relaySettings(c *config.Config, sc *config.Service, pools map[s
 // never letting it through to a backend that trusts plb for XCLIENT).
 func (s *Server) startTLSSettings(c *config.Config, sc *config.Service, st *smtp.Settings) error {
 	var old *tlsBuild
-	if sv := s.services[sc.Name]; sv != nil && sv.relay != nil {
-		old, _ = sv.relay.Settings().TLSBuild.(*tlsBuild)
+	if sv := s.services[sc.Name]; sv != nil {
+		if r, ok := sv.run.(relayRun); ok {
+			old, _ = r.Settings().TLSBuild.(*tlsBuild)
+		}
 	}
 	b, err := serverTLS(c, sc, old)
 	if err != nil {

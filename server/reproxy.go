@@ -14,12 +14,8 @@ func (s *Server) reproxySettings(st *proxy.Settings, c *config.Config) {
 	}
 	s.reproxy.SetLimits(c.Global.Extra)
 	st.Reproxy = s.reproxy
-	st.Resolve = s.reproxyTarget
+	st.Resolve = s.resolve
 }
-
-// reproxyTarget finds the service an X-REPROXY-SERVICE names (nil: none).
-// Safe from any goroutine.
-func (s *Server) reproxyTarget(name string) proxy.Target { return s.resolve(name) }
 
 // ReproxyState lists the reproxy fetch connections by host:port, for the
 // console's reproxy_state (manage.ReproxyStater). Safe from any goroutine.

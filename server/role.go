@@ -23,10 +23,10 @@ import (
 //   - commit publishes the snapshot to the running handler; it cannot
 //     fail.
 //
-// roleOf is the table from a role name to its role. A new role is a file
-// like this one's cases: its package (New, Update, Accept, Drain), a type
-// here with prepare and commit, a line in roleOf, and its handler in
-// service.accept.
+// roleOf is the table from a role name to its role. A new role is its
+// package (New, Update, Accept, Drain), a type here with prepare and
+// commit, a line in roleOf, and its running (running.go): what the server
+// does with the handler prepare created.
 type role interface {
 	prepare(a *applyCtx, ch *serviceChange) (listen bool, err error)
 	commit(a *applyCtx, ch *serviceChange)
@@ -86,14 +86,14 @@ func (proxyRole) prepare(a *applyCtx, ch *serviceChange) (bool, error) {
 		ch.proxy.DebugUploads = true
 	}
 	if ch.fresh {
-		sv.proxy = proxy.New(sc.Name, ch.proxy, a.nloops, a.s.log.With("service", sc.Name))
+		sv.run = proxyRun{proxy.New(sc.Name, ch.proxy, a.nloops, a.s.log.With("service", sc.Name))}
 	}
 	return true, nil
 }
 
 func (proxyRole) commit(a *applyCtx, ch *serviceChange) {
 	if !ch.fresh {
-		ch.sv.proxy.Update(ch.proxy)
+		ch.sv.run.(proxyRun).Update(ch.proxy)
 	}
 }
 
@@ -105,19 +105,21 @@ func (webRole) prepare(a *applyCtx, ch *serviceChange) (bool, error) {
 	ch.web = a.s.webSettings(sc, a.s.mime, ch.hooks)
 	ch.web.AccessLog = a.logs[sc.AccessLog]
 	if ch.fresh {
-		sv.web = webserver.New(sc.Name, ch.web, a.s.log.With("service", sc.Name))
+		r := &webRun{web: webserver.New(sc.Name, ch.web, a.s.log.With("service", sc.Name))}
 		if ch.hooks != nil {
-			a.s.setFront(sv, sc, ch.hooks) // before its listener accepts
+			r.setFront(a.s, sc, ch.hooks) // before its listener accepts
 		}
+		sv.run = r
 	}
 	return true, nil
 }
 
 func (webRole) commit(a *applyCtx, ch *serviceChange) {
+	r := ch.sv.run.(*webRun)
 	if !ch.fresh {
-		ch.sv.web.Update(ch.web)
+		r.web.Update(ch.web)
 	}
-	a.s.setFront(ch.sv, ch.sc, ch.hooks)
+	r.setFront(a.s, ch.sc, ch.hooks)
 }
 
 // mgmtRole is management.
@@ -125,14 +127,15 @@ type mgmtRole struct{}
 
 func (mgmtRole) prepare(a *applyCtx, ch *serviceChange) (bool, error) {
 	if ch.fresh {
-		ch.sv.mgmt = manage.New(ch.sc.Name, a.s)
-		ch.sv.mgmt.Update(ch.sc) // before its listener accepts
+		m := manage.New(ch.sc.Name, a.s)
+		m.Update(ch.sc) // before its listener accepts
+		ch.sv.run = mgmtRun{Service: m}
 	}
 	return true, nil
 }
 
 func (mgmtRole) commit(a *applyCtx, ch *serviceChange) {
-	ch.sv.mgmt.Update(ch.sc) // who may connect
+	ch.sv.run.(mgmtRun).Update(ch.sc) // who may connect
 }
 
 // relayRole is smtp_proxy and tcp_proxy.
@@ -145,14 +148,14 @@ func (relayRole) prepare(a *applyCtx, ch *serviceChange) (bool, error) {
 	}
 	ch.relay = rs
 	if ch.fresh {
-		ch.sv.relay = smtp.New(ch.sc.Name, rs, a.s.log.With("service", ch.sc.Name))
+		ch.sv.run = relayRun{Service: smtp.New(ch.sc.Name, rs, a.s.log.With("service", ch.sc.Name))}
 	}
 	return true, nil
 }
 
 func (relayRole) commit(a *applyCtx, ch *serviceChange) {
 	if !ch.fresh {
-		ch.sv.relay.Update(ch.relay)
+		ch.sv.run.(relayRun).Update(ch.relay)
 	}
 }
 
@@ -162,14 +165,14 @@ type selectorRole struct{}
 func (selectorRole) prepare(a *applyCtx, ch *serviceChange) (bool, error) {
 	ch.sel = selector.NewSettings(ch.sc, ch.hooks, a.s.resolve)
 	if ch.fresh {
-		ch.sv.sel = selector.New(ch.sc.Name, ch.sel, a.s.log.With("service", ch.sc.Name))
+		ch.sv.run = selectorRun{selector.New(ch.sc.Name, ch.sel, a.s.log.With("service", ch.sc.Name))}
 	}
 	return true, nil
 }
 
 func (selectorRole) commit(a *applyCtx, ch *serviceChange) {
 	if !ch.fresh {
-		ch.sv.sel.Update(ch.sel)
+		ch.sv.run.(selectorRun).Update(ch.sel)
 	}
 }
 
@@ -198,14 +201,14 @@ func (pluginRole) prepare(a *applyCtx, ch *serviceChange) (bool, error) {
 		if err != nil {
 			return false, fmt.Errorf("Can't start service '%s': %v", sc.Name, err)
 		}
-		ch.sv.other = r
 		r.Update(sc) // before its listener accepts
+		ch.sv.run = pluginRun{Role: r}
 	}
 	return true, nil
 }
 
 func (pluginRole) commit(a *applyCtx, ch *serviceChange) {
-	if !ch.fresh && ch.sv.other != nil {
-		ch.sv.other.Update(ch.sc)
+	if r, ok := ch.sv.run.(pluginRun); ok && !ch.fresh {
+		r.Update(ch.sc)
 	}
 }

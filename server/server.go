@@ -26,7 +26,6 @@ import (
 	"github.com/plb/plb/http/proxy"
 	"github.com/plb/plb/http/selector"
 	"github.com/plb/plb/http/webserver"
-	"github.com/plb/plb/manage"
 	"github.com/plb/plb/pool"
 	"github.com/plb/plb/smtp"
 )
@@ -103,15 +102,10 @@ type service struct {
 	role   string
 	listen string
 	ln     *engine.Listener
-	proxy  *proxy.Service
-	web    *webserver.Service
-	mgmt   *manage.Service
-	sel    *selector.Service
-	relay  *smtp.Service // smtp_proxy, tcp_proxy
-	other  plugin.Role   // a role a plugin adds (EchoService's echo)
-	// front is set when the web server has plugins: its connections start
-	// there, and the front hands each request on after running them.
-	front atomic.Pointer[selector.Service]
+	// run is its handler (running.go), nil for a service without a role
+	// or of a plugin role no LOAD brought. Set once, by its role's
+	// prepare, before its listener accepts anything.
+	run running
 	// tls is the listener's TLS config (nil: plain); tlsBuild and
 	// beTLSBuild are what Apply built for it and for backend_ssl
 	// (tls.go), read and written with Server.mu held.
@@ -198,14 +192,8 @@ func (s *Server) Requests() int64 {
 	defer s.mu.Unlock()
 	var n int64
 	for _, sv := range s.services {
-		switch {
-		case sv.proxy != nil:
-			n += sv.proxy.Stats.Requests.Load()
-		case sv.web != nil:
-			n += sv.web.Requests.Load()
-		}
-		if sv.sel != nil {
-			n += sv.sel.Stats.Requests.Load()
+		if sv.run != nil {
+			n += sv.run.requests()
 		}
 	}
 	return n
@@ -435,24 +423,23 @@ func (s *Server) retire(sv *service) *service {
 	return sv
 }
 
-// drain makes sv's handlers (a web server's front included) close their
+// drain makes sv's handler (a web server's front included) close its
 // clients after the current request or session.
 func (sv *service) drain() {
-	if sv.proxy != nil {
-		sv.proxy.Drain()
+	if sv.run != nil {
+		sv.run.drain()
 	}
-	if sv.web != nil {
-		sv.web.Drain()
+}
+
+// runs returns the handlers of the running services.
+func (s *Server) runs() []running {
+	out := make([]running, 0, len(s.services))
+	for _, sv := range s.services {
+		if sv.run != nil {
+			out = append(out, sv.run)
+		}
 	}
-	if sv.relay != nil {
-		sv.relay.Drain()
-	}
-	if sv.sel != nil {
-		sv.sel.Drain()
-	}
-	if f := sv.front.Load(); f != nil {
-		f.Drain()
-	}
+	return out
 }
 
 // tidy runs on every loop, soon: reverse proxies close idle backend
@@ -460,23 +447,18 @@ func (sv *service) drain() {
 // from), and retired services close their idle connections. Called with
 // s.mu held; does not wait (Apply may run on a loop).
 func (s *Server) tidy(retired []*service) {
-	var proxies []*proxy.Service
-	for _, sv := range s.services {
-		if sv.proxy != nil {
-			proxies = append(proxies, sv.proxy)
-		}
-	}
+	runs := s.runs()
 	for _, l := range s.eng.Loops() {
 		l.Run(func() {
-			for _, p := range proxies {
-				p.DropStale(l)
+			for _, r := range runs {
+				r.dropStale(l)
 			}
 			if len(retired) == 0 {
 				return
 			}
 			for _, sv := range retired {
-				if sv.proxy != nil {
-					sv.proxy.CloseIdle(l)
+				if sv.run != nil {
+					sv.run.closeIdle(l)
 				}
 			}
 			l.EachConn(func(c *engine.Conn) {
@@ -570,17 +552,14 @@ func (s *Server) grace() bool {
 func (s *Server) drain(limit time.Duration) {
 	s.mu.Lock()
 	s.stopping = true
-	var proxies []*proxy.Service
 	for _, sv := range s.services {
 		if sv.ln != nil {
 			sv.ln.Close()
 			sv.ln = nil
 		}
 		sv.drain()
-		if sv.proxy != nil {
-			proxies = append(proxies, sv.proxy)
-		}
 	}
+	runs := s.runs()
 	s.mu.Unlock()
 	deadline := time.Now().Add(limit)
 	for time.Now().Before(deadline) {
@@ -593,8 +572,8 @@ func (s *Server) drain(limit time.Duration) {
 		default:
 		}
 		s.eng.RunAll(func(l *engine.Loop) {
-			for _, p := range proxies {
-				p.CloseIdle(l)
+			for _, r := range runs {
+				r.closeIdle(l)
 			}
 			l.EachConn(func(c *engine.Conn) {
 				if d, ok := c.Handler().(drainIdler); ok {

@@ -162,7 +162,7 @@ ssl_key_file = %q
 	}
 
 	// A reload that changes nothing keeps the TLS configuration.
-	before := ts.services["mx"].relay.Settings().StartTLS
+	before := ts.services["mx"].run.(relayRun).Settings().StartTLS
 	cfg, err := config.Parse("test.toml", []byte(toml), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -170,7 +170,7 @@ ssl_key_file = %q
 	if err := ts.Apply(cfg); err != nil {
 		t.Fatal(err)
 	}
-	if after := ts.services["mx"].relay.Settings().StartTLS; after == nil || after != before {
+	if after := ts.services["mx"].run.(relayRun).Settings().StartTLS; after == nil || after != before {
 		t.Errorf("StartTLS config %p, then %p", before, after)
 	}
 
@@ -184,7 +184,7 @@ ssl_key_file = %q
 	if err := ts.Apply(bad); err == nil || !strings.Contains(err.Error(), "'mx': smtp_starttls") {
 		t.Fatalf("Apply with a certificate that does not load: %v", err)
 	}
-	if after := ts.services["mx"].relay.Settings().StartTLS; after != before {
+	if after := ts.services["mx"].run.(relayRun).Settings().StartTLS; after != before {
 		t.Errorf("a refused reload changed the StartTLS config")
 	}
 }

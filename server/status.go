@@ -27,56 +27,8 @@ func (s *Server) ServiceStatus(name string) manage.ServiceStatus {
 	if sv.ln != nil {
 		st.Listening = sv.ln.Addr().String()
 	}
-	switch {
-	case sv.proxy != nil:
-		ps := &sv.proxy.Stats
-		st.Requests = ps.Requests.Load()
-		st.Bored = sv.proxy.Bored.Load()
-		st.PendClients = ps.Waiting.Load()
-		st.PendBackends = ps.Connecting.Load()
-		for i, q := range sv.proxy.Queues() {
-			st.Queues[i] = manage.QueueStatus{Count: q.Count, Oldest: q.Oldest}
-		}
-		for i := range st.Responses {
-			st.Responses[i] = ps.Status[i].Load()
-		}
-		st.BytesIn, st.BytesOut = ps.BytesIn.Load(), ps.BytesOut.Load()
-		st.Clients, st.Backends = ps.ClientsOpen.Load(), ps.Backends.Load()
-		st.Errors502, st.Errors503, st.Errors504 = ps.Errors502.Load(), ps.Errors503.Load(), ps.Errors504.Load()
-		st.Resends = ps.Resends.Load()
-		st.Spooled, st.SpoolFull = sv.proxy.Spooled(), ps.SpoolFull.Load()
-		st.Latency = histogram(ps.Latency.Snapshot())
-		if cs, ok := sv.proxy.ReproxyCacheStats(); ok {
-			st.ReproxyCache = &manage.CacheStatus{Size: cs.Size, Max: cs.Max, Hits: cs.Hits, Requests: cs.Requests}
-		}
-	case sv.web != nil:
-		ws := &sv.web.Stats
-		st.Requests = sv.web.Requests.Load()
-		for i := range st.Responses {
-			st.Responses[i] = ws.Status[i].Load()
-		}
-		st.BytesIn, st.BytesOut = ws.BytesIn.Load(), ws.BytesOut.Load()
-		st.Clients = ws.ClientsOpen.Load()
-		if f := sv.front.Load(); f != nil {
-			st.Clients += f.Stats.ClientsOpen.Load() // between requests, with the plugins' front
-		}
-	case sv.relay != nil:
-		rs := &sv.relay.Stats
-		st.Requests = rs.Sessions.Load()
-		st.BytesIn, st.BytesOut = rs.BytesIn.Load(), rs.BytesOut.Load()
-		st.Clients = rs.Active.Load()
-		st.Sessions = &manage.SessionStatus{
-			Total: rs.Sessions.Load(), Relayed: rs.Relayed.Load(), NoBackend: rs.NoBackend.Load(),
-			EarlyTalkers: rs.EarlyTalkers.Load(), BackendFailures: rs.BackendFailures.Load(),
-		}
-	case sv.sel != nil:
-		ss := &sv.sel.Stats
-		st.Requests = ss.Requests.Load()
-		for i := range st.Responses {
-			st.Responses[i] = ss.Status[i].Load()
-		}
-		st.BytesOut = ss.BytesOut.Load()
-		st.Clients = ss.ClientsOpen.Load()
+	if sv.run != nil {
+		sv.run.status(&st)
 	}
 	return st
 }
@@ -148,11 +100,11 @@ func (s *Server) SetMIME(m map[string]string) {
 	defer s.mu.Unlock()
 	s.mime = m
 	for name, sv := range s.services {
-		if sc := s.cfg.Service(name); sv.web != nil && sc != nil {
-			old := sv.web.Settings()
-			st := s.webSettings(sc, m, old.Hooks)
+		if r, ok := sv.run.(*webRun); ok && s.cfg.Service(name) != nil {
+			old := r.web.Settings()
+			st := s.webSettings(s.cfg.Service(name), m, old.Hooks)
 			st.AccessLog = old.AccessLog
-			sv.web.Update(st)
+			r.web.Update(st)
 		}
 	}
 }

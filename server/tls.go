@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/plb/plb/config"
+	"github.com/plb/plb/http/handoff"
 	"github.com/plb/plb/internal/errs"
 )
 
@@ -286,7 +287,7 @@ func (s *Server) commitTLS(ch *serviceChange) {
 // Go's net/http does (httpNotTLS); any other role (the SMTP and TCP
 // relays, a plugin's) closes it without a word (nil).
 func (sv *service) notTLS() func(first []byte) []byte {
-	if sv.proxy != nil || sv.web != nil || sv.sel != nil || sv.mgmt != nil {
+	if handoff.TakesHTTP(sv.role) {
 		return httpNotTLS
 	}
 	return nil

@@ -14,6 +14,43 @@ import (
 	"github.com/plb/plb/engine"
 )
 
+// Target is a running service a connection can be handed to: by a
+// selector, by X-REPROXY-SERVICE, or by a web server's file hooks
+// (LazyCDN's fallback_service). It is the one contract of the three.
+type Target interface {
+	// Role is the target's role (config.RoleReverseProxy, ...). A role
+	// that cannot take HTTP clients (TakesHTTP) gets Perlbal's 500 "Can't
+	// map to service type <role>" instead of the connection.
+	Role() string
+	// Adopt takes c over for the request at the start of its buffered
+	// input (nothing of it was consumed), and later the ones hc allows.
+	// Runs on c's loop.
+	Adopt(c *engine.Conn, hc *Client)
+}
+
+// Resolver finds a running service by name (nil: none). It is called on
+// the loops: it must not block.
+type Resolver func(name string) Target
+
+// Find is r(name), or nil when r is nil.
+func (r Resolver) Find(name string) Target {
+	if r == nil {
+		return nil
+	}
+	return r(name)
+}
+
+// TakesHTTP reports whether a service of role can take an HTTP client
+// handed to it: the reverse proxy, the web server, a selector, the
+// console (which answers HTTP as Perlbal's does).
+func TakesHTTP(role string) bool {
+	switch role {
+	case config.RoleReverseProxy, config.RoleWebServer, config.RoleSelector, config.RoleManagement:
+		return true
+	}
+	return false
+}
+
 // Base is the service a connection came from and returns to.
 type Base interface {
 	// Return takes the connection back once a response is queued in full

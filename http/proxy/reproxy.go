@@ -11,7 +11,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/plb/plb/config"
 	"github.com/plb/plb/engine"
 	"github.com/plb/plb/http"
 	"github.com/plb/plb/http/handoff"
@@ -23,16 +22,6 @@ import (
 // connection is released at once, and plb serves the client from a local
 // file, from the first URL that answers, or hands it to another service.
 // Nothing here runs for a service without enable_reproxy.
-
-// Target is a service an X-REPROXY-SERVICE response may hand a client to
-// (a selector.Target).
-type Target interface {
-	// Role is the service's role (config.RoleReverseProxy, ...).
-	Role() string
-	// Adopt takes c over for the request at the start of its buffered
-	// input. Runs on c's loop.
-	Adopt(c *engine.Conn, hc *handoff.Client)
-}
 
 // maxReproxyHops bounds the X-REPROXY-SERVICE hand-offs of one request
 // (services reproxying to each other).
@@ -447,10 +436,7 @@ var errReproxyHops = errors.New("proxy: too many X-REPROXY-SERVICE hand-offs")
 // to the selector that handed it here).
 func (cl *client) reproxyService(name string) {
 	st := cl.st
-	var t Target
-	if st.Resolve != nil {
-		t = st.Resolve(name)
-	}
+	t := st.Resolve.Find(name)
 	if t == nil {
 		cl.reproxyAnswer(404, "Vhost twiddling not configured for requested pair.")
 		return
@@ -464,8 +450,7 @@ func (cl *client) reproxyService(name string) {
 		cl.svc.log.Warn("reproxy", "err", errReproxyHops, "service", name)
 		cl.reproxyAnswer(500, "Too many service hand-offs.")
 		return
-	case role != config.RoleReverseProxy && role != config.RoleWebServer &&
-		role != config.RoleSelector && role != config.RoleManagement:
+	case !handoff.TakesHTTP(role):
 		cl.reproxyAnswer(500, "Can't map to service type "+role)
 		return
 	}

@@ -47,7 +47,7 @@ type Settings struct {
 	// shared by the process's services (nil: the service's own).
 	Reproxy *Reproxy
 	// Resolve finds the service an X-REPROXY-SERVICE names (nil: none).
-	Resolve func(name string) Target
+	Resolve handoff.Resolver
 	// BackendTLS is the client TLS config of backend_ssl (nil: plain
 	// backends). Without a ServerName (and with verification) each
 	// connection verifies its node's IP address.

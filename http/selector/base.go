@@ -63,7 +63,7 @@ func (b *base) release() {
 
 func (b *base) serviceExists(name string) bool {
 	st := b.svc.Settings()
-	return st.Resolve != nil && st.Resolve(name) != nil
+	return st.Resolve.Find(name) != nil
 }
 
 // persist is the persist_client that decides keep-alive: the first
@@ -141,7 +141,7 @@ func (b *base) route(c *engine.Conn, st *Settings, n int) int {
 	r := &b.preq
 	r.Reset()
 	r.Svc, r.Head, r.Conn, r.Now, r.Exists = st.Svc, &b.req, c, c.Loop().Now(), b.exists
-	var target Target
+	var target handoff.Target
 	if st.Fixed != nil {
 		if st.Hooks.StartWeb(r) {
 			return b.answered(c, st, n)
@@ -169,17 +169,12 @@ func (b *base) route(c *engine.Conn, st *Settings, n int) int {
 			}
 			return b.answered(c, st, n)
 		}
-		if st.Resolve != nil {
-			target = st.Resolve(name)
-		}
-		if target == nil {
+		if target = st.Resolve.Find(name); target == nil {
 			r.Respond(404, "Not Found ("+name+" not a defined service)")
 			return b.answered(c, st, n)
 		}
 	}
-	switch role := target.Role(); role {
-	case config.RoleReverseProxy, config.RoleWebServer, config.RoleSelector, config.RoleManagement:
-	default:
+	if role := target.Role(); !handoff.TakesHTTP(role) {
 		r.Respond(500, "Can't map to service type "+role)
 		return b.answered(c, st, n)
 	}
@@ -199,7 +194,7 @@ func (b *base) route(c *engine.Conn, st *Settings, n int) int {
 }
 
 // handOff gives c to target for the request just read.
-func (b *base) handOff(c *engine.Conn, st *Settings, target Target, uri []byte) {
+func (b *base) handOff(c *engine.Conn, st *Settings, target handoff.Target, uri []byte) {
 	rules := st.Rules
 	if st.Fixed != nil {
 		rules = nil // a front applies no HEADER rules to its own service

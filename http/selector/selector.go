@@ -23,31 +23,15 @@ import (
 	"github.com/plb/plb/http/status"
 )
 
-// Target is a running service a selector can hand a connection to.
-type Target interface {
-	// Role is the target's role (config.RoleReverseProxy, ...). A role
-	// that cannot take HTTP clients gets Perlbal's 500 "Can't map to
-	// service type <role>" instead of the connection.
-	Role() string
-	// Adopt takes c over for the request at the start of its buffered
-	// input (the selector consumed nothing), and later the ones hc allows.
-	// Runs on c's loop, inside the selector's OnData.
-	Adopt(c *engine.Conn, hc *handoff.Client)
-}
-
 // HookedTarget is a target whose plugins the selector runs before the
 // hand-off: a web_server with plugins (the web server itself has no hook
 // points).
 type HookedTarget interface {
-	Target
+	handoff.Target
 	// Hooks returns the target's plugin instances (nil: none) and its
 	// configuration.
 	Hooks() (*plugin.Hooks, *config.Service)
 }
-
-// Resolver finds a running service by name (nil: none). It is called on
-// the loops: it must not block.
-type Resolver func(name string) Target
 
 // Settings is a selector's immutable snapshot.
 type Settings struct {
@@ -57,18 +41,18 @@ type Settings struct {
 	// Fixed makes the service the front of one target (a web_server with
 	// plugins): no selection, Hooks are the target's and run as a web
 	// server's.
-	Fixed Target
+	Fixed handoff.Target
 	// Resolve finds targets by name.
-	Resolve Resolver
+	Resolve handoff.Resolver
 }
 
 // NewSettings builds a selector's snapshot.
-func NewSettings(svc *config.Service, hooks *plugin.Hooks, resolve Resolver) *Settings {
+func NewSettings(svc *config.Service, hooks *plugin.Hooks, resolve handoff.Resolver) *Settings {
 	return &Settings{Svc: svc, Hooks: hooks, Rules: handoff.NewRules(svc.Headers), Resolve: resolve}
 }
 
 // NewFront builds the snapshot of the front of a web_server with plugins.
-func NewFront(svc *config.Service, hooks *plugin.Hooks, target Target) *Settings {
+func NewFront(svc *config.Service, hooks *plugin.Hooks, target handoff.Target) *Settings {
 	return &Settings{Svc: svc, Hooks: hooks, Fixed: target}
 }
 

@@ -19,13 +19,6 @@ import (
 // a service whose plugins have such hooks: Settings.Hooks is nil otherwise
 // and none of this runs.
 
-// Target is a service a web server can hand a request on to (LazyCDN's
-// fallback_service): it takes the connection over for the request at the
-// start of its buffered input (see package handoff).
-type Target interface {
-	Adopt(c *engine.Conn, hc *handoff.Client)
-}
-
 // fileHooks runs the file hooks for the GET or HEAD just answered by the
 // docroot (head and resp, not sent yet). handled reports that a hook took
 // the request: then used is what serve returns (0 when the request went to
@@ -50,7 +43,7 @@ func (wc *conn) fileHooks(c *engine.Conn, st *Settings, n, all int, head []byte,
 		wc.preq = &plugin.Request{}
 		wc.exists = func(name string) bool {
 			st := wc.svc.Settings()
-			return st.Resolve != nil && st.Resolve(name) != nil
+			return st.Resolve.Find(name) != nil
 		}
 	}
 	pr := wc.preq
@@ -87,17 +80,15 @@ func (wc *conn) fileHooks(c *engine.Conn, st *Settings, n, all int, head []byte,
 // start of its input: the web server consumes nothing and counts nothing
 // of it. After the response the connection goes where this one would
 // have gone (the selector that handed it here, if any). A name that does
-// not resolve, or too many hand-offs, serve the file after all.
+// not resolve, a service that takes no HTTP client (an SMTP relay), or
+// too many hand-offs, serve the file after all.
 func (wc *conn) handOff(c *engine.Conn, st *Settings, n int, name string, resp *static.Response) (int, bool) {
-	var t Target
-	if st.Resolve != nil {
-		t = st.Resolve(name)
-	}
+	t := st.Resolve.Find(name)
 	hc := &handoff.Client{Persist: st.Svc.PersistClient, Hops: 1}
 	if wc.hc != nil {
 		hc.Base, hc.Persist, hc.Rules, hc.Hops = wc.hc.Base, wc.hc.Persist, wc.hc.Rules, wc.hc.Hops+1
 	}
-	if t == nil || hc.Hops > handoff.MaxHops {
+	if t == nil || !handoff.TakesHTTP(t.Role()) || hc.Hops > handoff.MaxHops {
 		return 0, false
 	}
 	resp.Close()

@@ -27,7 +27,7 @@ type Settings struct {
 	// files (LazyCDN); nil otherwise.
 	Hooks *plugin.Hooks
 	// Resolve finds the service a hook hands a request to (nil: none).
-	Resolve func(name string) Target
+	Resolve handoff.Resolver
 	// AccessLog gets a combined-format line per request (nil: none).
 	AccessLog *accesslog.Log
 }
