@@ -4,7 +4,9 @@ import (
 	"fmt"
 
 	"github.com/plb/plb/config"
+	"github.com/plb/plb/engine"
 	"github.com/plb/plb/http/accesslog"
+	"github.com/plb/plb/http/plugin"
 	"github.com/plb/plb/http/proxy"
 	"github.com/plb/plb/http/selector"
 	"github.com/plb/plb/http/webserver"
@@ -32,14 +34,18 @@ type role interface {
 	commit(a *applyCtx, ch *serviceChange)
 }
 
-// applyCtx is what the roles of one Apply share: the configuration being
-// applied, the pools and access logs it built, the loops' count.
+// applyCtx is what the services of one Apply share: the configuration
+// being applied, the pools and access logs it built, the loops' count,
+// and what its check phase made: each service's plugins, the listeners it
+// opened (closed again if a later check fails).
 type applyCtx struct {
 	s      *Server
 	c      *config.Config
 	pools  map[string]*pool.Pool
 	logs   map[string]*accesslog.Log
 	nloops int
+	hooks  map[string]*plugin.Hooks
+	opened []*engine.Listener
 }
 
 // roleOf returns the role of the role name (a plugin's role, or none, for

@@ -232,63 +232,23 @@ func (s *Server) Apply(c *config.Config) error {
 	if err != nil {
 		return err
 	}
-	var changes []serviceChange
-	var opened []*engine.Listener
-	undo := func(err error) error {
-		for _, ln := range opened {
-			ln.Close()
-		}
-		return err
-	}
-	hooks := map[string]*plugin.Hooks{}
 	logs, openedLogs, err := s.openAccessLogs(c)
 	if err != nil {
 		return err
 	}
-	undoLogs := undo
-	undo = func(err error) error {
-		for _, l := range openedLogs {
-			l.Close()
-		}
-		return undoLogs(err)
-	}
-	actx := &applyCtx{s: s, c: c, pools: pools, logs: logs, nloops: nloops}
+	a := &applyCtx{s: s, c: c, pools: pools, logs: logs, nloops: nloops, hooks: map[string]*plugin.Hooks{}}
+	changes := make([]serviceChange, 0, len(c.Services))
 	for _, sc := range c.Services {
-		ch := serviceChange{sc: sc, sv: s.services[sc.Name]}
-		if ch.sv == nil || ch.sv.role != sc.Role {
-			// The handler exists before its listener accepts anything.
-			ch.sv = &service{name: sc.Name, role: sc.Role}
-			ch.fresh = true
-		}
-		sv := ch.sv
-		if err := s.checkTLS(c, &ch); err != nil {
-			return undo(err)
-		}
-		h, err := s.reg.Hooks(sc)
+		ch, err := a.prepareService(sc)
 		if err != nil {
-			return undo(err)
-		}
-		hooks[sc.Name] = h
-		ch.hooks = h
-		ch.role = roleOf(sc.Role)
-		listen, err := ch.role.prepare(actx, &ch)
-		if err != nil {
-			return undo(err)
-		}
-		if !listen {
-			changes = append(changes, ch)
-			continue
-		}
-		want := sc.Enabled && sc.Listen != ""
-		if want && (sv.ln == nil || sv.listen != sc.Listen) {
-			ln, err := s.listen(c, sc, sv)
-			if err != nil {
-				return undo(err)
+			for _, ln := range a.opened {
+				ln.Close()
 			}
-			opened = append(opened, ln)
-			ch.ln = ln
+			for _, l := range openedLogs {
+				l.Close()
+			}
+			return err
 		}
-		ch.closeLn = sv.ln != nil && (!want || sv.listen != sc.Listen)
 		changes = append(changes, ch)
 	}
 
@@ -296,22 +256,10 @@ func (s *Server) Apply(c *config.Config) error {
 	s.commitPools(c, pools)
 	s.syncSources(c) // the pools' nodes and where they come from; background.go
 	var retired []*service
-	for _, ch := range changes {
-		sv, sc := ch.sv, ch.sc
-		if old := s.services[sc.Name]; old != nil && old != sv {
-			retired = append(retired, s.retire(old))
+	for i := range changes {
+		if old := a.commitService(&changes[i]); old != nil {
+			retired = append(retired, old)
 		}
-		s.commitTLS(&ch)
-		ch.role.commit(actx, &ch)
-		if ch.closeLn {
-			sv.ln.Close()
-			sv.ln, sv.listen = nil, ""
-		}
-		if ch.ln != nil {
-			sv.ln, sv.listen = ch.ln, sc.Listen
-			s.log.Info("service listening", "service", sc.Name, "role", sc.Role, "addr", ch.ln.Addr().String())
-		}
-		s.services[sc.Name] = sv
 	}
 	for name, sv := range s.services {
 		if c.Service(name) == nil {
@@ -322,13 +270,74 @@ func (s *Server) Apply(c *config.Config) error {
 	s.cfg = c
 	s.eng.SetMaxClients(clientCap(c, s.opts.NoFile))
 	s.swapAccessLogs(logs)
-	s.publishTargets(c, hooks)
+	s.publishTargets(c, a.hooks)
 	s.tidy(retired)
 	select {
 	case s.applied <- struct{}{}:
 	default:
 	}
 	return nil
+}
+
+// prepareService is Apply's check phase for one service: its TLS, its
+// plugins, its role's snapshot (and a fresh handler for a new service or
+// role), and its listener opened when it needs a new one (a.opened).
+// Nothing running changes.
+func (a *applyCtx) prepareService(sc *config.Service) (serviceChange, error) {
+	s, c := a.s, a.c
+	ch := serviceChange{sc: sc, sv: s.services[sc.Name]}
+	if ch.sv == nil || ch.sv.role != sc.Role {
+		// The handler exists before its listener accepts anything.
+		ch.sv = &service{name: sc.Name, role: sc.Role}
+		ch.fresh = true
+	}
+	sv := ch.sv
+	if err := s.checkTLS(c, &ch); err != nil {
+		return ch, err
+	}
+	h, err := s.reg.Hooks(sc)
+	if err != nil {
+		return ch, err
+	}
+	a.hooks[sc.Name], ch.hooks = h, h
+	ch.role = roleOf(sc.Role)
+	listen, err := ch.role.prepare(a, &ch)
+	if err != nil || !listen {
+		return ch, err
+	}
+	want := sc.Enabled && sc.Listen != ""
+	if want && (sv.ln == nil || sv.listen != sc.Listen) {
+		ln, err := s.listen(c, sc, sv)
+		if err != nil {
+			return ch, err
+		}
+		a.opened = append(a.opened, ln)
+		ch.ln = ln
+	}
+	ch.closeLn = sv.ln != nil && (!want || sv.listen != sc.Listen)
+	return ch, nil
+}
+
+// commitService is Apply's commit for one service: the service it
+// replaces retired (returned), its TLS and role's snapshot published, its
+// listener swapped. Nothing here fails.
+func (a *applyCtx) commitService(ch *serviceChange) (retired *service) {
+	s, sv, sc := a.s, ch.sv, ch.sc
+	if old := s.services[sc.Name]; old != nil && old != sv {
+		retired = s.retire(old)
+	}
+	s.commitTLS(ch)
+	ch.role.commit(a, ch)
+	if ch.closeLn {
+		sv.ln.Close()
+		sv.ln, sv.listen = nil, ""
+	}
+	if ch.ln != nil {
+		sv.ln, sv.listen = ch.ln, sc.Listen
+		s.log.Info("service listening", "service", sc.Name, "role", sc.Role, "addr", ch.ln.Addr().String())
+	}
+	s.services[sc.Name] = sv
+	return retired
 }
 
 // checkPools checks the pools of c and returns them: the running pool of

@@ -65,8 +65,11 @@ func (l *logFile) Reopen() error {
 	return old.Close()
 }
 
-// Close closes the file.
+// Close closes the file (none: nil).
 func (l *logFile) Close() error {
+	if l == nil {
+		return nil
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.f.Close()

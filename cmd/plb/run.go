@@ -165,10 +165,33 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return daemonize(args, stderr)
 	}
 	os.Unsetenv(envDaemonized)
-	st := &startup{stderr: stderr}
-	st.ready, err = readyPipe()
+	p := &process{f: f, cfgPath: cfgPath, cfg: cfg, st: &startup{stderr: stderr}}
+	return p.serve(ctx, warnings, stderr)
+}
+
+// process is a running plb (after the flags, the configuration check and
+// daemonizing): its start-up, logs, server and signals.
+type process struct {
+	f       flags
+	cfgPath string // the file a reload reads ("" for the demo)
+	cfg     *config.Config
+	st      *startup
+	notify  *notifier
+	log     *slog.Logger
+	lvl     slog.LevelVar // a reload may change log_level
+	lf      *logFile      // nil: logging to stderr
+	logfile string
+	jl      *jailLoader // nil without chroot_dir
+	srv     *server.Server
+}
+
+// serve starts plb, tells the parent (-B) and systemd it is ready, and
+// runs until ctx ends or a signal stops it. Its exit code is run's.
+func (p *process) serve(ctx context.Context, warnings []error, stderr io.Writer) int {
+	var err error
+	p.st.ready, err = readyPipe()
 	if err != nil {
-		return st.fail(err)
+		return p.st.fail(err)
 	}
 	// Signals are queued from now on: a HUP or USR1 during start-up must
 	// not kill plb (their default action); they are handled once it runs.
@@ -176,123 +199,29 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGPIPE)
 	defer signal.Stop(sigs)
 	notify, notifyErr := newNotifier()
-	st.notify = notify
+	p.notify = notify
 	defer notify.close()
 
-	jail := cfg.Global.Chroot
-	if jail != "" {
-		if err := chroot.CheckPaths(jail, jailPaths(cfg)); err != nil {
-			return st.fail(fmt.Errorf("chroot_dir: %w", err))
+	if jail := p.cfg.Global.Chroot; jail != "" {
+		if err := chroot.CheckPaths(jail, jailPaths(p.cfg)); err != nil {
+			return p.st.fail(fmt.Errorf("chroot_dir: %w", err))
 		}
 	}
-
-	logfile := f.logfile
-	if logfile == "" {
-		logfile = cfg.Global.LogFile
+	if err := p.openLog(stderr); err != nil {
+		return p.st.fail(fmt.Errorf("log file: %w", err))
 	}
-	logOut := stderr
-	var lf *logFile
-	if logfile != "" {
-		if lf, err = openLogFile(logfile, f.daemon); err != nil {
-			return st.fail(fmt.Errorf("log file: %w", err))
-		}
-		defer lf.Close()
-		logOut = lf
-	}
-	level := 2
-	if f.loglevel >= 0 {
-		level = f.loglevel
-	}
-	if cfg.Global.LogLevel >= 0 {
-		level = cfg.Global.LogLevel // PLB: a value in the file wins over -d
-	}
-	var lvl slog.LevelVar // a reload may change log_level
-	lvl.Set(slogLevel(level))
-	log := slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: &lvl}))
-	warn := func(err error) { log.Warn("configuration: " + err.Error()) }
+	defer p.lf.Close()
 	for _, w := range warnings {
-		warn(w)
+		p.warn(w)
 	}
 	if notifyErr != nil {
-		log.Warn("systemd notification socket unusable", "err", notifyErr)
+		p.log.Warn("systemd notification socket unusable", "err", notifyErr)
 	}
-
-	if err := raiseNoFile(cfg, log); err != nil {
-		return st.fail(err)
-	}
-	drop := cfg.Global.User != "" || cfg.Global.Group != "" || jail != ""
-	var creds chroot.Creds
-	if drop {
-		creds, err = resolveCreds(cfg)
-		if err != nil {
-			return st.fail(err)
-		}
-	}
-	inherited := inheritListeners(log)
-
-	load := func(path string) (*config.Config, error) { return loadConfigFS(path, config.OSFS{}, warn) }
-	var jl *jailLoader
-	if jail != "" {
-		jl = newJailLoader(jail, warn)
-		load = jl.load
-		if cfgPath != "" {
-			if _, err := jl.rebase(cfgPath); err != nil {
-				log.Warn("the configuration file is outside chroot_dir: SIGHUP reload will fail (restart instead)",
-					"config", cfgPath, "chroot_dir", jail)
-			}
-		}
-	}
-	srv, err := server.New(cfg, server.Options{Logger: log, Load: load, Inherited: inherited})
+	pf, err := p.start()
 	if err != nil {
-		return st.fail(err)
+		return p.st.fail(err)
 	}
-	if err := srv.Apply(cfg); err != nil {
-		srv.Engine().Stop()
-		return st.fail(err)
-	}
-	for _, is := range inherited {
-		if !is.Used() {
-			log.Warn("inherited socket matches no service's listen address: its clients wait unanswered",
-				"addr", is.Addr.String(), "fd", is.FD, "name", is.Name)
-		}
-	}
-
-	pidPath := f.pidfile
-	if pidPath == "" {
-		pidPath = cfg.Global.PidFile
-	}
-	if pidPath == "" && f.daemon {
-		pidPath = defaultPidfile
-	}
-	var pf *pidFile
-	if pidPath != "" {
-		if pf, err = writePidfile(pidPath, log); err != nil {
-			srv.Engine().Stop()
-			return st.fail(err)
-		}
-		defer pf.remove(log)
-	}
-
-	if drop {
-		if err := chroot.Drop(creds); err != nil {
-			srv.Engine().Stop()
-			return st.fail(fmt.Errorf("dropping privileges: %w", err))
-		}
-		if jail != "" {
-			// What plb opens from now on is seen from inside the jail.
-			jailed, err := jl.rebaseConfig(cfg)
-			if err == nil {
-				err = srv.Apply(jailed)
-			}
-			if err != nil {
-				srv.Engine().Stop()
-				return st.fail(fmt.Errorf("chroot_dir: %w", err))
-			}
-			pf.jail(jl, log)
-			lf.jail(jl, log)
-		}
-		log.Info("privileges dropped", "uid", os.Getuid(), "gid", os.Getgid(), "chroot_dir", jail)
-	}
+	defer pf.remove(p.log)
 	if path := os.Getenv("PLB_CPUPROFILE"); path != "" {
 		// For profiling benchmarks: a CPU profile written at exit.
 		if pf, err := os.Create(path); err == nil {
@@ -300,57 +229,191 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			defer func() { pprof.StopCPUProfile(); pf.Close() }()
 		}
 	}
-	log.Info("plb running", "version", version.Version, "config", cfg.File, "workers", len(srv.Engine().Loops()), "pid", os.Getpid())
-	st.ok()
+	p.log.Info("plb running", "version", version.Version, "config", p.cfg.File, "workers", len(p.srv.Engine().Loops()), "pid", os.Getpid())
+	p.st.ok()
 	notify.send(fmt.Sprintf("READY=1\nSTATUS=serving\nMAINPID=%d", os.Getpid()))
-
 	go func() {
 		for sig := range sigs {
-			switch sig {
-			case syscall.SIGTERM:
-				log.Info("SIGTERM: draining")
-				notify.stopping()
-				srv.Shutdown(true)
-			case syscall.SIGINT:
-				log.Info("SIGINT: stopping")
-				notify.stopping()
-				srv.Shutdown(false)
-			case syscall.SIGHUP:
-				log.Info("SIGHUP: reloading", "config", cfgPath)
-				notify.send(fmt.Sprintf("RELOADING=1\nSTATUS=reloading\nMONOTONIC_USEC=%d", monotonicUsec()))
-				err := srv.Reload(cfgPath)
-				if err == nil && srv.Config().Global.LogLevel >= 0 {
-					lvl.Set(slogLevel(srv.Config().Global.LogLevel))
-				}
-				status := "STATUS=serving"
-				if err != nil {
-					status = "STATUS=serving; last reload failed: " + firstLine(err.Error())
-				}
-				notify.send("READY=1\n" + status)
-			case syscall.SIGUSR1:
-				if err := srv.ReopenLogs(); err != nil {
-					log.Error("SIGUSR1: access logs not all reopened; those still write to the old files", "err", err)
-				}
-				if lf == nil {
-					log.Info("SIGUSR1: no log file to reopen (logging to stderr)")
-					continue
-				}
-				if err := lf.Reopen(); err != nil {
-					log.Error("SIGUSR1: log file not reopened; still writing to the old one", "file", logfile, "err", err)
-					continue
-				}
-				log.Info("log reopened", "file", logfile)
-			}
+			p.signal(sig)
 		}
 	}()
-	err = srv.Run(ctx)
+	err = p.srv.Run(ctx)
 	notify.stopping()
 	if err != nil {
-		log.Error("stopped", "err", err)
+		p.log.Error("stopped", "err", err)
 		return 1
 	}
-	log.Info("plb stopped")
+	p.log.Info("plb stopped")
 	return 0
+}
+
+// openLog opens the log: -l or log_file, else stderr; the level from -d,
+// where a log_level in the file wins (PLB's).
+func (p *process) openLog(stderr io.Writer) error {
+	p.logfile = p.f.logfile
+	if p.logfile == "" {
+		p.logfile = p.cfg.Global.LogFile
+	}
+	out := stderr
+	if p.logfile != "" {
+		lf, err := openLogFile(p.logfile, p.f.daemon)
+		if err != nil {
+			return err
+		}
+		p.lf, out = lf, lf
+	}
+	level := 2
+	if p.f.loglevel >= 0 {
+		level = p.f.loglevel
+	}
+	if p.cfg.Global.LogLevel >= 0 {
+		level = p.cfg.Global.LogLevel
+	}
+	p.lvl.Set(slogLevel(level))
+	p.log = slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: &p.lvl}))
+	return nil
+}
+
+// warn logs a configuration warning (a nodefile line without a node).
+func (p *process) warn(err error) { p.log.Warn("configuration: " + err.Error()) }
+
+// start does what must succeed before plb says it runs, in this order:
+// the descriptor limit, the user and group looked up (before a chroot
+// hides /etc/passwd), the server built and the configuration applied
+// (listeners bound, as root for low ports), the pidfile written, then
+// privileges dropped and, in a chroot, the configuration applied again as
+// seen from inside. On error the engine is stopped.
+func (p *process) start() (*pidFile, error) {
+	cfg, log := p.cfg, p.log
+	if err := raiseNoFile(cfg, log); err != nil {
+		return nil, err
+	}
+	jail := cfg.Global.Chroot
+	drop := cfg.Global.User != "" || cfg.Global.Group != "" || jail != ""
+	var creds chroot.Creds
+	if drop {
+		var err error
+		if creds, err = resolveCreds(cfg); err != nil {
+			return nil, err
+		}
+	}
+	inherited := inheritListeners(log)
+	load := func(path string) (*config.Config, error) { return loadConfigFS(path, config.OSFS{}, p.warn) }
+	if jail != "" {
+		p.jl = newJailLoader(jail, p.warn)
+		load = p.jl.load
+		if p.cfgPath != "" {
+			if _, err := p.jl.rebase(p.cfgPath); err != nil {
+				log.Warn("the configuration file is outside chroot_dir: SIGHUP reload will fail (restart instead)",
+					"config", p.cfgPath, "chroot_dir", jail)
+			}
+		}
+	}
+	srv, err := server.New(cfg, server.Options{Logger: log, Load: load, Inherited: inherited})
+	if err != nil {
+		return nil, err
+	}
+	p.srv = srv
+	if err := srv.Apply(cfg); err != nil {
+		srv.Engine().Stop()
+		return nil, err
+	}
+	for _, is := range inherited {
+		if !is.Used() {
+			log.Warn("inherited socket matches no service's listen address: its clients wait unanswered",
+				"addr", is.Addr.String(), "fd", is.FD, "name", is.Name)
+		}
+	}
+	pf, err := p.pidfile()
+	if err == nil && drop {
+		err = p.drop(creds, pf)
+	}
+	if err != nil {
+		pf.remove(log)
+		srv.Engine().Stop()
+		return nil, err
+	}
+	return pf, nil
+}
+
+// pidfile writes -p, pid_file, or with -B the default (nil: none).
+func (p *process) pidfile() (*pidFile, error) {
+	path := p.f.pidfile
+	if path == "" {
+		path = p.cfg.Global.PidFile
+	}
+	if path == "" && p.f.daemon {
+		path = defaultPidfile
+	}
+	if path == "" {
+		return nil, nil
+	}
+	return writePidfile(path, p.log)
+}
+
+// drop drops privileges to creds and, with chroot_dir, applies the
+// configuration again as seen from inside the jail, where the pidfile and
+// the log file are then found too.
+func (p *process) drop(creds chroot.Creds, pf *pidFile) error {
+	if err := chroot.Drop(creds); err != nil {
+		return fmt.Errorf("dropping privileges: %w", err)
+	}
+	jail := p.cfg.Global.Chroot
+	if jail != "" {
+		// What plb opens from now on is seen from inside the jail.
+		jailed, err := p.jl.rebaseConfig(p.cfg)
+		if err == nil {
+			err = p.srv.Apply(jailed)
+		}
+		if err != nil {
+			return fmt.Errorf("chroot_dir: %w", err)
+		}
+		pf.jail(p.jl, p.log)
+		p.lf.jail(p.jl, p.log)
+	}
+	p.log.Info("privileges dropped", "uid", os.Getuid(), "gid", os.Getgid(), "chroot_dir", jail)
+	return nil
+}
+
+// signal handles one signal while plb runs: TERM drains, INT stops, HUP
+// reloads the configuration, USR1 reopens the logs (SIGPIPE is ignored).
+func (p *process) signal(sig os.Signal) {
+	log, srv, notify := p.log, p.srv, p.notify
+	switch sig {
+	case syscall.SIGTERM:
+		log.Info("SIGTERM: draining")
+		notify.stopping()
+		srv.Shutdown(true)
+	case syscall.SIGINT:
+		log.Info("SIGINT: stopping")
+		notify.stopping()
+		srv.Shutdown(false)
+	case syscall.SIGHUP:
+		log.Info("SIGHUP: reloading", "config", p.cfgPath)
+		notify.send(fmt.Sprintf("RELOADING=1\nSTATUS=reloading\nMONOTONIC_USEC=%d", monotonicUsec()))
+		err := srv.Reload(p.cfgPath)
+		if err == nil && srv.Config().Global.LogLevel >= 0 {
+			p.lvl.Set(slogLevel(srv.Config().Global.LogLevel))
+		}
+		status := "STATUS=serving"
+		if err != nil {
+			status = "STATUS=serving; last reload failed: " + firstLine(err.Error())
+		}
+		notify.send("READY=1\n" + status)
+	case syscall.SIGUSR1:
+		if err := srv.ReopenLogs(); err != nil {
+			log.Error("SIGUSR1: access logs not all reopened; those still write to the old files", "err", err)
+		}
+		if p.lf == nil {
+			log.Info("SIGUSR1: no log file to reopen (logging to stderr)")
+			return
+		}
+		if err := p.lf.Reopen(); err != nil {
+			log.Error("SIGUSR1: log file not reopened; still writing to the old one", "file", p.logfile, "err", err)
+			return
+		}
+		log.Info("log reopened", "file", p.logfile)
+	}
 }
 
 // configPath is the file plb reads: path, else /etc/plb.conf if it exists,
