@@ -32,14 +32,26 @@ type Selector interface {
 // list changes (nodes come and go). The calls are serialized; a Select
 // may run meanwhile and may see nodes not told yet, and it picks only
 // from the list it is given.
-//
-// Taking and releasing connections are not events yet: least_conn and
-// idle_first read Node.Active, which the HTTP proxy and the SMTP/TCP relay
-// keep as requests start and end (http/proxy/backend.go, smtp/upstream.go);
-// turning those counters into calls on the pool's policy is left for when
-// a method needs more than the count.
 type NodesWatcher interface {
 	NodesChanged(nodes []*Node)
+}
+
+// ConnsWatcher is implemented by a Selector told when a request (an HTTP
+// request, a relayed SMTP or TCP session) starts on a node and when it
+// ends: Pool.Take and Pool.Release, which the proxy and the relay call,
+// count Node.Active and then tell the pool's policy, with the node's new
+// count. The calls come from any loop, concurrently, and must not block
+// or allocate. A policy installed while requests are in flight is told
+// releases of requests it was not told of, and nodes it may no longer
+// have: it reads Node.Active at NodesChanged to start from the truth.
+//
+// least_conn and idle_first need only the count, and a scan of a pool's
+// few nodes costs less than a structure kept in order on every start and
+// end (BenchmarkPick): they read Node.Active in Select and implement
+// neither watcher.
+type ConnsWatcher interface {
+	Took(n *Node, active int64)
+	Released(n *Node, active int64)
 }
 
 // Method is one entry of the balance method table.

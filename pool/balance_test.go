@@ -1,7 +1,9 @@
 package pool
 
 import (
+	"fmt"
 	"slices"
+	"sync"
 	"testing"
 )
 
@@ -121,6 +123,100 @@ func TestPickAllocatesNothing(t *testing.T) {
 		}
 		if a := testing.AllocsPerRun(100, func() { p.Pick(Key(12345), skip) }); a != 0 {
 			t.Errorf("%s: %v allocations per pick", name, a)
+		}
+	}
+}
+
+// connsWatcher records takes and releases.
+type connsWatcher struct {
+	watcher
+	mu     sync.Mutex
+	events []string
+}
+
+func (w *connsWatcher) Took(n *Node, active int64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.events = append(w.events, fmt.Sprintf("take %s %d", n.Name, active))
+}
+
+func (w *connsWatcher) Released(n *Node, active int64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.events = append(w.events, fmt.Sprintf("release %s %d", n.Name, active))
+}
+
+// TestConnsWatcherTold: Take and Release keep Node.Active and tell a
+// policy that watches them, with the node's new count; a policy that does
+// not watch costs the counter only.
+func TestConnsWatcherTold(t *testing.T) {
+	p, err := New("web", MethodLeastConn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.SetNodes([]string{"10.0.0.1", "10.0.0.2"}); err != nil {
+		t.Fatal(err)
+	}
+	a, b := p.Nodes()[0], p.Nodes()[1]
+	p.Take(a) // before the watcher: counted, told to nobody
+	w := &connsWatcher{}
+	p.install("watched", Method{Name: "watched", New: func() Selector { return w }})
+	p.Take(a)
+	p.Take(b)
+	p.Release(a)
+	p.Release(a) // the take from before it was installed
+	p.Release(b)
+	want := []string{"take 10.0.0.1:80 2", "take 10.0.0.2:80 1", "release 10.0.0.1:80 1", "release 10.0.0.1:80 0", "release 10.0.0.2:80 0"}
+	if !slices.Equal(w.events, want) {
+		t.Fatalf("told %q, want %q", w.events, want)
+	}
+	if a.Active.Load() != 0 || b.Active.Load() != 0 {
+		t.Fatalf("active %d %d", a.Active.Load(), b.Active.Load())
+	}
+}
+
+// TestTakeReleaseAllocateNothing: for every method of the table.
+func TestTakeReleaseAllocateNothing(t *testing.T) {
+	for _, name := range MethodNames() {
+		p, err := New("web", name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.SetNodes([]string{"10.0.0.1"}); err != nil {
+			t.Fatal(err)
+		}
+		n := p.Nodes()[0]
+		if a := testing.AllocsPerRun(100, func() { p.Take(n); p.Release(n) }); a != 0 {
+			t.Errorf("%s: %v allocations per take and release", name, a)
+		}
+	}
+}
+
+// BenchmarkPick: a pick among 4, 16 and 64 nodes, for every method (the
+// scan least_conn and idle_first do instead of keeping an order).
+func BenchmarkPick(b *testing.B) {
+	for _, size := range []int{4, 16, 64} {
+		addrs := make([]string, size)
+		for i := range addrs {
+			addrs[i] = fmt.Sprintf("10.0.%d.%d", i/250, i%250+1)
+		}
+		for _, name := range MethodNames() {
+			p, err := New("web", name)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := p.SetNodes(addrs); err != nil {
+				b.Fatal(err)
+			}
+			b.Run(fmt.Sprintf("%s/%d", name, size), func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					if n := p.Pick(NoKey, nil); n != nil {
+						p.Take(n)
+						p.Release(n)
+					}
+				}
+			})
 		}
 	}
 }

@@ -26,7 +26,7 @@ type Node struct {
 	Attempts, Connects, Verifies, Requests atomic.Int64
 	Failures                               atomic.Int64 // connect/response failures, total
 	LastAttempt, LastConnect, LastResponse atomic.Int64 // unix seconds
-	Active                                 atomic.Int64 // requests in flight (least_conn)
+	Active                                 atomic.Int64 // requests in flight: Pool.Take and Release
 	noVerifyUntil                          atomic.Int64 // unix nanos
 	noReuseUntil                           atomic.Int64 // unix nanos
 	down                                   atomic.Bool
@@ -245,8 +245,9 @@ type Pool struct {
 }
 
 type selectorBox struct {
-	name string
-	s    Selector
+	name  string
+	s     Selector
+	conns ConnsWatcher // s, when it watches takes and releases
 	// reuseFirst: idle_first, where a request takes an idle connection to
 	// any node before the selector picks a node for a new one.
 	reuseFirst bool
@@ -287,7 +288,8 @@ func (p *Pool) install(name string, m Method) {
 	if w, ok := s.(NodesWatcher); ok {
 		w.NodesChanged(p.Nodes())
 	}
-	p.selector.Store(&selectorBox{name: name, s: s, reuseFirst: m.ReuseFirst})
+	conns, _ := s.(ConnsWatcher)
+	p.selector.Store(&selectorBox{name: name, s: s, conns: conns, reuseFirst: m.ReuseFirst})
 }
 
 // Method returns the policy name.
@@ -306,6 +308,24 @@ func (p *Pool) ReuseFirst() bool { return p.selector.Load().reuseFirst }
 // nothing.
 func (p *Pool) Pick(key Key, skip func(*Node) bool) *Node {
 	return p.selector.Load().s.Select(p.Nodes(), key, skip)
+}
+
+// Take counts a request (or relayed session) starting on n, a node p
+// picked, in n.Active, and tells the policy (ConnsWatcher). Safe from any
+// goroutine; it allocates nothing.
+func (p *Pool) Take(n *Node) {
+	a := n.Active.Add(1)
+	if w := p.selector.Load().conns; w != nil {
+		w.Took(n, a)
+	}
+}
+
+// Release ends what Take started on n, once per Take.
+func (p *Pool) Release(n *Node) {
+	a := n.Active.Add(-1)
+	if w := p.selector.Load().conns; w != nil {
+		w.Released(n, a)
+	}
 }
 
 // Nodes returns the current snapshot; do not modify it. Safe from any

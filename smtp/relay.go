@@ -346,8 +346,8 @@ func (s *session) tryNext() {
 		now := s.client.Loop().Now()
 		n.Attempts.Add(1)
 		n.LastAttempt.Store(now.Unix())
-		n.Active.Add(1)
-		u := &upstream{s: s, node: n, dialed: now}
+		s.st.Pool.Take(n)
+		u := &upstream{s: s, node: n, pool: s.st.Pool, dialed: now}
 		s.up = u
 		conn, err := s.client.Loop().Dial(n.Addr, u, s.st.Svc.ConnectTimeout)
 		if err == nil {
@@ -355,7 +355,8 @@ func (s *session) tryNext() {
 			return
 		}
 		u.state = upFailed
-		n.Active.Add(-1)
+		u.released = true
+		u.pool.Release(n)
 		s.up = nil
 		s.nodeFailed(n, err)
 	}

@@ -19,10 +19,11 @@ import (
 type upstream struct {
 	s      *session
 	node   *pool.Node
+	pool   *pool.Pool // node's, told of the take and the release
 	conn   *engine.Conn
 	state  upState
 	dialed time.Time
-	// released: node.Active was decremented already.
+	// released: the node was released (pool.Release) already.
 	released bool
 }
 
@@ -216,7 +217,7 @@ func (u *upstream) OnClose(c *engine.Conn, err error) {
 func (u *upstream) release() {
 	if !u.released {
 		u.released = true
-		u.node.Active.Add(-1)
+		u.pool.Release(u.node)
 	}
 }
 

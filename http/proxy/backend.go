@@ -250,7 +250,7 @@ func (be *backend) startRequest(cl *client) {
 	be.got, be.interim, be.cool = false, false, false
 	be.coolUntil = time.Time{}
 	be.parser.Reset()
-	be.node.Active.Add(1)
+	be.pool.Take(be.node)
 	if body := cl.rs.body; len(body) > 0 {
 		be.conn.Write2(cl.rs.head, body)
 	} else {
@@ -540,7 +540,7 @@ func (be *backend) finish() {
 	if cl != nil {
 		cl.flush()
 	}
-	be.node.Active.Add(-1)
+	be.pool.Release(be.node)
 	be.client = nil
 	if be.keepAlive && cl != nil && !be.conn.Closing() {
 		be.svc.putIdle(be, cl.st)
@@ -556,7 +556,7 @@ func (be *backend) finish() {
 // error_retry_schedule (enable_error_retries).
 func (be *backend) retryAfterError() {
 	cl := be.client
-	be.node.Active.Add(-1)
+	be.pool.Release(be.node)
 	be.client = nil
 	be.conn.Abort(nil)
 	cl.be = nil
@@ -607,7 +607,7 @@ func (be *backend) abortWith(code int, msg string, err error) {
 	cl := be.client
 	be.client = nil
 	if be.state >= beHead && be.state <= beTunnel {
-		be.node.Active.Add(-1)
+		be.pool.Release(be.node)
 	}
 	be.conn.Abort(err)
 	if cl == nil {
@@ -668,7 +668,7 @@ func (be *backend) OnEOF(c *engine.Conn) {
 // after their queued bytes are flushed.
 func (be *backend) endTunnel() {
 	cl := be.client
-	be.node.Active.Add(-1)
+	be.pool.Release(be.node)
 	be.client = nil
 	cl.be = nil
 	cl.setState(clClosing)
@@ -728,7 +728,7 @@ func (be *backend) OnClose(c *engine.Conn, err error) {
 		be.lost(502, "backend connection failed", err)
 	case beBody, beTunnel:
 		be.client = nil
-		be.node.Active.Add(-1)
+		be.pool.Release(be.node)
 		cl.be = nil
 		if len(be.held) > 0 { // nothing sent to the client yet
 			be.svc.requestFailed(be.node, cl.st, err)
@@ -744,7 +744,7 @@ func (be *backend) OnClose(c *engine.Conn, err error) {
 // clientGone is called when the client closed while be served it.
 func (be *backend) clientGone() {
 	if be.state == beHead || be.state == beBody || be.state == beTunnel {
-		be.node.Active.Add(-1)
+		be.pool.Release(be.node)
 		be.state = beReady // counted off already
 	}
 	be.client = nil

@@ -464,7 +464,7 @@ func (cl *client) resend(be *backend, underIt bool, err error) bool {
 	if next == nil {
 		return false // the caller answers with the failure
 	}
-	be.node.Active.Add(-1)
+	be.pool.Release(be.node)
 	be.client = nil
 	be.conn.Abort(err)
 	cl.be = nil

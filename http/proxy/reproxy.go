@@ -302,7 +302,7 @@ func (be *backend) releaseForReproxy(cl *client, data []byte, n int) int {
 		be.spokeUnasked("bytes past the end of a response")
 	}
 	be.kaTimeout = r.KeepAliveTimeout
-	be.node.Active.Add(-1)
+	be.pool.Release(be.node)
 	be.client = nil
 	cl.be = nil
 	if keep && !be.conn.Closing() {
