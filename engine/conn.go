@@ -8,9 +8,6 @@ import (
 	"net/netip"
 	"os"
 	"time"
-	"unsafe"
-
-	"golang.org/x/sys/unix"
 )
 
 // ErrInboundOverflow closes a connection whose handler left more than
@@ -92,11 +89,7 @@ func (c *Conn) RemoteAddr() netip.AddrPort { return c.remote }
 
 // LocalAddr returns the local address (one getsockname call). Runs on the loop.
 func (c *Conn) LocalAddr() netip.AddrPort {
-	sa, err := unix.Getsockname(c.fd)
-	if err != nil {
-		return netip.AddrPort{}
-	}
-	return sockaddrToAddrPort(sa)
+	return localAddrFd(c.fd)
 }
 
 // SetHandler replaces the connection's handler (a hand-off between roles).
@@ -191,9 +184,8 @@ func (c *Conn) Quiet() (quiet, spoke bool) {
 	if t := c.tls; t != nil && (len(t.raw) > 0 || t.more || t.rawEOF) {
 		return false, false
 	}
-	var b [1]byte
-	n, err := sockIO(unix.SYS_RECVFROM, c.fd, b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
-	return err == unix.EAGAIN, err == nil && n > 0 && c.tls == nil
+	quiet, spoke = peekFd(c.fd)
+	return quiet, spoke && c.tls == nil
 }
 
 // AckNow acknowledges what was received at once (TCP_QUICKACK), instead
@@ -201,7 +193,7 @@ func (c *Conn) Quiet() (quiet, spoke bool) {
 // next segment waits for that ACK (Nagle) sends it now. Runs on the loop.
 func (c *Conn) AckNow() {
 	if !c.closed {
-		unix.SetsockoptInt(c.fd, unix.IPPROTO_TCP, unix.TCP_QUICKACK, 1)
+		quickAckFd(c.fd)
 	}
 }
 
@@ -458,7 +450,7 @@ func (c *Conn) CloseWrite() {
 func (c *Conn) shutdownWrite() {
 	if !c.shutDone {
 		c.shutDone = true
-		unix.Shutdown(c.fd, unix.SHUT_WR)
+		shutdownWriteFd(c.fd)
 	}
 }
 
@@ -514,7 +506,7 @@ func (c *Conn) destroy(err error) {
 	// out of the epoll set, one system call fewer per connection.
 	c.interest = 0
 	l.unregister(c.fd)
-	unix.Close(c.fd)
+	closeFd(c.fd)
 	c.out.release(l)
 	if c.tls != nil {
 		c.tls.release()
@@ -530,360 +522,4 @@ func (c *Conn) destroy(err error) {
 	}
 	h := c.h
 	l.later(func() { h.OnClose(c, err) })
-}
-
-func (c *Conn) updateInterest() {
-	if c.closed {
-		return
-	}
-	var want uint8
-	if c.connecting || !c.out.empty() {
-		want |= wantWrite
-	}
-	// A lingering conn reads (and discards) even if it was paused: the
-	// peer's EOF is what lets it close early.
-	read := c.lingering || !c.paused && !c.eof && !c.closing
-	if t := c.tls; t != nil && !c.lingering {
-		// Nothing to read after the peer's FIN; a handshake reads even
-		// when paused or closing.
-		read = read && !t.rawEOF || t.handshaking()
-	}
-	if read {
-		want |= wantRead
-	}
-	if want == c.interest {
-		return
-	}
-	p := c.loop.poller
-	var ev uint32
-	if want&wantRead != 0 {
-		ev |= evRead
-	}
-	if want&wantWrite != 0 {
-		ev |= evWrite
-	}
-	var err error
-	switch {
-	case c.interest == 0:
-		err = p.add(c.fd, ev)
-	case want == 0:
-		err = p.del(c.fd)
-	default:
-		err = p.mod(c.fd, ev)
-	}
-	if err != nil {
-		c.interest = 0
-		c.destroy(err)
-		return
-	}
-	c.interest = want
-}
-
-func (c *Conn) onEvent(ev uint32) {
-	if c.connecting {
-		c.finishConnect(ev)
-		return
-	}
-	errEv := ev&evErr != 0
-	if ev&evWrite != 0 || (errEv && !c.out.empty()) {
-		c.flush(true)
-		if c.closed {
-			return
-		}
-	}
-	if c.interest&wantRead != 0 && (ev&evRead != 0 || errEv) {
-		c.read(ev)
-	}
-}
-
-// read reads once. ev is the poll event: with EPOLLRDHUP and a short read,
-// the peer's FIN is queued behind the data, so the EOF is delivered right
-// after it without another recv(2), and what the handler writes while it
-// handles these last bytes goes out with MSG_MORE: if it then half-closes
-// or closes that conn (a relay passing the EOF on), the FIN leaves in the
-// same segment as the bytes, as HAProxy sends it. Conns still open when the
-// event is done are pushed (Loop.uncork).
-func (c *Conn) read(ev uint32) {
-	if c.tls != nil && !c.lingering {
-		c.tlsRead()
-		return
-	}
-	l := c.loop
-	var buf []byte
-	if len(c.in) == 0 || c.lingering {
-		buf = l.readBuf
-	} else {
-		if cap(c.in)-len(c.in) < 4096 {
-			n := make([]byte, len(c.in), 2*cap(c.in)+4096)
-			copy(n, c.in)
-			c.in = n
-		}
-		buf = c.in[len(c.in):cap(c.in)]
-	}
-	n, err := readFd(c.fd, buf)
-	if err == unix.EAGAIN {
-		return
-	}
-	if err != nil {
-		if c.lingering {
-			c.destroy(nil)
-		} else {
-			c.destroy(err)
-		}
-		return
-	}
-	if n == 0 {
-		c.eof = true
-		if c.lingering {
-			c.destroy(nil)
-			return
-		}
-		c.h.OnEOF(c)
-		// After the handler, which mostly closes the connection: then no
-		// EPOLL_CTL call is needed to stop reading.
-		c.updateInterest()
-		return
-	}
-	if c.lingering || c.closing {
-		return
-	}
-	final := ev&evRdHup != 0 && n < len(buf)
-	l.more = final
-	if len(c.in) == 0 {
-		c.deliver(l.readBuf[:n], true)
-	} else {
-		c.in = c.in[:len(c.in)+n]
-		c.deliver(c.in, false)
-	}
-	l.more = false
-	if final && !c.closed && !c.closing {
-		// After what OnData deferred (a Kick's redelivery first), as if it
-		// were the next event.
-		l.deferred = append(l.deferred, deferredTask{eof: c})
-	}
-}
-
-// finalEOF delivers the EOF a read with EPOLLRDHUP announced, unless the
-// handler paused reading meanwhile (it then comes with the next read).
-func (c *Conn) finalEOF() {
-	if c.closed || c.closing || c.paused || c.eof || c.lingering || c.interest&wantRead == 0 {
-		return
-	}
-	if c.kicked { // input to redeliver first (a Kick made after ours)
-		c.loop.deferred = append(c.loop.deferred, deferredTask{eof: c})
-		return
-	}
-	c.eof = true
-	c.h.OnEOF(c)
-	c.updateInterest()
-}
-
-// deliver hands data to OnData and keeps what it did not consume.
-func (c *Conn) deliver(data []byte, shared bool) {
-	used := c.h.OnData(c, data)
-	if c.closed || c.closing {
-		c.in = nil
-		return
-	}
-	if used < 0 {
-		used = 0
-	} else if used > len(data) {
-		used = len(data)
-	}
-	rest := data[used:]
-	if shared {
-		if len(rest) > 0 {
-			c.in = append(make([]byte, 0, max(len(rest), 4096)), rest...)
-		}
-	} else {
-		n := copy(c.in, rest)
-		c.in = c.in[:n]
-		if n == 0 {
-			c.in = nil // idle connections hold no input buffer
-		}
-	}
-	if len(c.in) > c.loop.eng.cfg.MaxInbound {
-		c.destroy(ErrInboundOverflow)
-	}
-}
-
-// flush writes queued output until the socket is full or the queue empty.
-// notify allows OnDrain (not when called from inside a handler's own call).
-func (c *Conn) flush(notify bool) {
-	progress, err := c.out.flush(c.loop, c.fd)
-	if err == nil && c.tls != nil && c.tls.ready() && len(c.tls.pend) > 0 {
-		// Encrypt what waits (a file, output behind it) as the queue drains.
-		var p bool
-		p, err = c.tlsPumpFlush()
-		progress = progress || p
-	}
-	if err != nil {
-		c.destroy(err)
-		return
-	}
-	if progress {
-		c.lastOut = c.loop.Clock()
-	}
-	if c.closing && progress {
-		c.SetTimeout(c.loop.eng.cfg.LingerTimeout * 15)
-	}
-	if c.drained() {
-		if c.closing {
-			c.finishClose()
-			return
-		}
-		if c.wrShut {
-			c.shutdownWrite()
-		}
-	}
-	c.updateInterest()
-	if !notify || c.closed {
-		return
-	}
-	if c.wasFull && c.Buffered() <= c.lo || c.wantEmpty && c.drained() {
-		c.wasFull = false
-		if c.drained() {
-			c.wantEmpty = false
-		}
-		c.h.OnDrain(c)
-	}
-}
-
-// finishConnect completes a dial on its first event: writable without an
-// error means connected (no SO_ERROR query then, one system call fewer).
-func (c *Conn) finishConnect(ev uint32) {
-	if ev&evErr != 0 || ev&evWrite == 0 {
-		soerr, err := unix.GetsockoptInt(c.fd, unix.SOL_SOCKET, unix.SO_ERROR)
-		if err == nil && soerr != 0 {
-			err = unix.Errno(soerr)
-		}
-		if err != nil {
-			c.destroy(err)
-			return
-		}
-	}
-	c.connecting = false
-	if c.tls == nil {
-		c.deadline = 0 // the dial timeout covered the connect only
-	}
-	if c.closing {
-		// Closed while connecting: send what was queued, then close; the
-		// handler gave the connection up, so no OnOpen.
-		if c.out.empty() {
-			c.finishClose()
-		} else {
-			c.updateInterest()
-		}
-		return
-	}
-	c.updateInterest()
-	if c.tls != nil && !c.tls.ready() {
-		// OnOpen follows the handshake (tls.go); send the ClientHello.
-		if !c.closed && !c.out.empty() {
-			c.flush(false)
-		}
-		return
-	}
-	c.h.OnOpen(c)
-	if !c.closed && !c.out.empty() {
-		c.flush(true)
-	}
-}
-
-// readFd reads with recv(2) and writeFd writes with send(2): on a socket
-// they skip the VFS layer read(2) and write(2) go through (HAProxy and nginx
-// use them too), and MSG_NOSIGNAL spares the thread a SIGPIPE when the peer
-// is gone. Every engine conn is a non-blocking socket, so these and writev
-// are raw system calls: they never block, and the runtime's entersyscall and
-// exitsyscall bookkeeping around each (about 1.5% of the CPU per SMTP
-// message, bench/smtp.sh) buys nothing on a loop locked to its thread.
-func readFd(fd int, p []byte) (int, error) {
-	for {
-		n, err := sockIO(unix.SYS_RECVFROM, fd, p, 0)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return 0, err
-		}
-		return n, nil
-	}
-}
-
-func writeFd(fd int, p []byte) (int, error) { return sendFd(fd, p, unix.MSG_NOSIGNAL) }
-
-// writeMoreFd is writeFd with MSG_MORE: the kernel holds a partial segment
-// for what follows (a FIN, more bytes) until a send without it, a shutdown,
-// a close or uncorkFd.
-func writeMoreFd(fd int, p []byte) (int, error) {
-	return sendFd(fd, p, unix.MSG_NOSIGNAL|unix.MSG_MORE)
-}
-
-// sendFd is send(2) with flags; a full socket is 0 bytes written.
-func sendFd(fd int, p []byte, flags uintptr) (int, error) {
-	for {
-		n, err := sockIO(unix.SYS_SENDTO, fd, p, flags)
-		if err == unix.EINTR {
-			continue
-		}
-		if err == unix.EAGAIN {
-			return 0, nil
-		}
-		if err != nil {
-			return 0, err
-		}
-		return n, nil
-	}
-}
-
-// uncorkFd sends what MSG_MORE held back: clearing TCP_CORK (never set
-// here) pushes the pending segments and changes nothing else.
-func uncorkFd(fd int) {
-	unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_CORK, 0)
-}
-
-// sockIO is recvfrom(2) or sendto(2) on fd with no address.
-func sockIO(trap uintptr, fd int, p []byte, flags uintptr) (int, error) {
-	var ptr unsafe.Pointer
-	if len(p) > 0 {
-		ptr = unsafe.Pointer(&p[0])
-	}
-	r, _, e := unix.RawSyscall6(trap, uintptr(fd), uintptr(ptr), uintptr(len(p)), flags, 0, 0)
-	if e != 0 {
-		return 0, e
-	}
-	return int(r), nil
-}
-
-// maxIov bounds one writev: the output queue gathers at most this many
-// segments.
-const maxIov = 16
-
-func writevFd(fd int, iov [][]byte) (int, error) {
-	var vec [maxIov]unix.Iovec
-	n := 0
-	for _, b := range iov {
-		if len(b) == 0 || n == maxIov {
-			continue
-		}
-		vec[n].Base = &b[0]
-		vec[n].SetLen(len(b))
-		n++
-	}
-	if n == 0 {
-		return 0, nil
-	}
-	for {
-		r, _, e := unix.RawSyscall(unix.SYS_WRITEV, uintptr(fd), uintptr(unsafe.Pointer(&vec[0])), uintptr(n))
-		if e == unix.EINTR {
-			continue
-		}
-		if e == unix.EAGAIN {
-			return 0, nil
-		}
-		if e != 0 {
-			return 0, e
-		}
-		return int(r), nil
-	}
 }
