@@ -2,6 +2,7 @@ package server
 
 import (
 	"fmt"
+	"github.com/plb/plb/internal/testhttp"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -14,29 +15,29 @@ import (
 // writing to a new file after a rename; an access_log that cannot be
 // opened refuses the configuration.
 func TestAccessLog(t *testing.T) {
-	a := okBackend(t, "a")
+	a := testhttp.OKBackend(t, "a")
 	dir := t.TempDir()
 	plog, wlog := filepath.Join(dir, "proxy.log"), filepath.Join(dir, "web.log")
 	docroot := webRoot(t, map[string]string{"f.txt": "hello"})
-	ts := startServer(t, proxyTOML([]string{a.addr}, "", fmt.Sprintf("access_log = %q\n", plog))+
+	ts := startServer(t, testhttp.ProxyTOML([]string{a.Addr}, "", fmt.Sprintf("access_log = %q\n", plog))+
 		fmt.Sprintf("\n[service.files]\nrole = \"web_server\"\nlisten = \"127.0.0.1:0\"\ndocroot = %q\naccess_log = %q\n", docroot, wlog))
-	c := dial(t, ts.addrOf("proxy"))
-	if _, body := c.do("GET /x?y=1 HTTP/1.1\r\nHost: h\r\nReferer: http://r/\r\nUser-Agent: tester/1\r\n\r\n"); body != "a GET /x?y=1" {
+	c := testhttp.Dial(t, ts.addrOf("proxy"))
+	if _, body := c.Do("GET /x?y=1 HTTP/1.1\r\nHost: h\r\nReferer: http://r/\r\nUser-Agent: tester/1\r\n\r\n"); body != "a GET /x?y=1" {
 		t.Fatal(body)
 	}
-	c2 := dial(t, ts.addrOf("proxy"))
-	c2.send("GET / HTTP/1.1\r\nHost: h\r\nno colon here\r\n\r\n")
-	if resp, _ := c2.read("GET"); resp.StatusCode != 400 {
+	c2 := testhttp.Dial(t, ts.addrOf("proxy"))
+	c2.Send("GET / HTTP/1.1\r\nHost: h\r\nno colon here\r\n\r\n")
+	if resp, _ := c2.Read("GET"); resp.StatusCode != 400 {
 		t.Fatalf("bad request: %d", resp.StatusCode)
 	}
-	mustGet(t, ts.addrOf("files"), "/f.txt")
-	get(t, ts.addrOf("files"), "/missing")
+	testhttp.MustGet(t, ts.addrOf("files"), "/f.txt")
+	testhttp.Get(t, ts.addrOf("files"), "/missing")
 
 	line := `^127\.0\.0\.1 - - \[\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}\] `
 	waitLines := func(path string, want ...string) {
 		t.Helper()
 		var got string
-		waitFor(t, path+" lines", func() bool {
+		testhttp.WaitFor(t, path+" lines", func() bool {
 			b, _ := os.ReadFile(path)
 			got = string(b)
 			return strings.Count(got, "\n") >= len(want)
@@ -62,7 +63,7 @@ func TestAccessLog(t *testing.T) {
 	if err := ts.ReopenLogs(); err != nil {
 		t.Fatal(err)
 	}
-	mustGet(t, ts.addrOf("files"), "/f.txt?after")
+	testhttp.MustGet(t, ts.addrOf("files"), "/f.txt?after")
 	waitLines(wlog, regexp.QuoteMeta(`"GET /f.txt?after HTTP/1.1" 200 5 "-" "-"`))
 
 	// A log that cannot be opened: the change is refused, nothing changes.
@@ -71,5 +72,5 @@ func TestAccessLog(t *testing.T) {
 	if err := ts.Apply(cfg); err == nil || !strings.Contains(err.Error(), "access_log") {
 		t.Fatalf("bad access_log: %v", err)
 	}
-	mustGet(t, ts.addrOf("files"), "/f.txt")
+	testhttp.MustGet(t, ts.addrOf("files"), "/f.txt")
 }

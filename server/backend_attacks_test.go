@@ -8,6 +8,7 @@ import (
 	"bufio"
 	"crypto/tls"
 	"fmt"
+	"github.com/plb/plb/internal/testhttp"
 	"io"
 	"log/slog"
 	"net"
@@ -26,20 +27,20 @@ import (
 // applied twice.
 func TestPOSTNotResentAfterReusedClose(t *testing.T) {
 	var charged atomic.Int64
-	be := newHTTPBackend(t, func(b *backend, c net.Conn, req *nethttp.Request, body []byte) bool {
+	be := testhttp.NewHTTPBackend(t, func(b *testhttp.Backend, c net.Conn, req *nethttp.Request, body []byte) bool {
 		if req.Method == "POST" {
 			charged.Add(1) // the side effect happened
 			return false   // then the worker dies: no answer
 		}
-		respond(c, 200, "", "ok")
+		testhttp.Respond(c, 200, "", "ok")
 		return true
 	})
-	ts := startServer(t, oneLoop(proxyTOML([]string{be.addr}, "server_retry = 100", stdProxy)))
-	c := dial(t, ts.addrOf("proxy"))
-	c.do("GET /warm HTTP/1.1\r\nHost: t\r\n\r\n") // leaves an idle, reusable connection
-	resp, body := c.do("POST /transfer HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\namount=100")
-	t.Logf("client got %d %q; backend requests: %d", resp.StatusCode, body, len(be.requests()))
-	for _, r := range be.requests() {
+	ts := startServer(t, oneLoop(testhttp.ProxyTOML([]string{be.Addr}, "server_retry = 100", testhttp.StdProxy)))
+	c := testhttp.Dial(t, ts.addrOf("proxy"))
+	c.Do("GET /warm HTTP/1.1\r\nHost: t\r\n\r\n") // leaves an idle, reusable connection
+	resp, body := c.Do("POST /transfer HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\namount=100")
+	t.Logf("client got %d %q; backend requests: %d", resp.StatusCode, body, len(be.Requests()))
+	for _, r := range be.Requests() {
 		t.Logf("  backend conn %d: %s %s %q", r.Conn, r.Method, r.URI, r.Body)
 	}
 	if n := charged.Load(); n != 1 {
@@ -63,14 +64,14 @@ func TestQueuedClientWaitsForCoolDown(t *testing.T) {
 		io.WriteString(c, leakResponse) // the "body" of the HEAD response
 		return true
 	})
-	ts := startServer(t, oneLoop(proxyTOML([]string{be.addr}, "server_retry = 100",
-		svcKeys("max_backend_conns = 1"))))
+	ts := startServer(t, oneLoop(testhttp.ProxyTOML([]string{be.Addr}, "server_retry = 100",
+		testhttp.ServiceKeys("max_backend_conns = 1"))))
 	attacker, victim := queueBehindHEAD(t, ts, "/evil", evilArrived.Load)
 	close(release)
-	if resp, _ := attacker.read("HEAD"); resp.StatusCode != 200 {
+	if resp, _ := attacker.Read("HEAD"); resp.StatusCode != 200 {
 		t.Fatalf("attacker: %d", resp.StatusCode)
 	}
-	resp, body := victim.read("GET")
+	resp, body := victim.Read("GET")
 	if body != "victim /victim" {
 		t.Fatalf("queued victim asked for /victim and got %d %q", resp.StatusCode, body)
 	}
@@ -123,17 +124,17 @@ func TestTLSSpareNotTakenForUnasked(t *testing.T) {
 	defer hts.Close()
 	node := strings.TrimPrefix(hts.URL, "https://")
 	var logs logBuffer
-	ts := startServerOpts(t, oneLoop(proxyTOML([]string{node}, "server_retry = 100",
-		svcKeys("backend_ssl = true", "backend_ssl_verify = false", "connect_ahead = 1", "max_backend_conns = 2"))),
+	ts := startServerOpts(t, oneLoop(testhttp.ProxyTOML([]string{node}, "server_retry = 100",
+		testhttp.ServiceKeys("backend_ssl = true", "backend_ssl_verify = false", "connect_ahead = 1", "max_backend_conns = 2"))),
 		Options{Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))})
 	addr := ts.addrOf("proxy")
-	a := dial(t, addr)
-	a.send("GET /a HTTP/1.1\r\nHost: t\r\n\r\n") // dials, and connect_ahead dials a spare
+	a := testhttp.Dial(t, addr)
+	a.Send("GET /a HTTP/1.1\r\nHost: t\r\n\r\n") // dials, and connect_ahead dials a spare
 	time.Sleep(50 * time.Millisecond)
-	b := dial(t, addr)
-	b.send("GET /b HTTP/1.1\r\nHost: t\r\n\r\n") // at max_backend_conns: queued
-	for _, c := range []*conn{a, b} {
-		if resp, body := c.read("GET"); resp.StatusCode != 200 {
+	b := testhttp.Dial(t, addr)
+	b.Send("GET /b HTTP/1.1\r\nHost: t\r\n\r\n") // at max_backend_conns: queued
+	for _, c := range []*testhttp.Client{a, b} {
+		if resp, body := c.Read("GET"); resp.StatusCode != 200 {
 			t.Fatalf("%d %q", resp.StatusCode, body)
 		}
 	}
@@ -162,16 +163,16 @@ func TestTLS12SpareNotTakenForUnasked(t *testing.T) {
 	hts.StartTLS()
 	defer hts.Close()
 	node := strings.TrimPrefix(hts.URL, "https://")
-	ts := startServer(t, oneLoop(proxyTOML([]string{node}, "server_retry = 100",
-		svcKeys("backend_ssl = true", "backend_ssl_verify = false", "connect_ahead = 1", "max_backend_conns = 2"))))
+	ts := startServer(t, oneLoop(testhttp.ProxyTOML([]string{node}, "server_retry = 100",
+		testhttp.ServiceKeys("backend_ssl = true", "backend_ssl_verify = false", "connect_ahead = 1", "max_backend_conns = 2"))))
 	addr := ts.addrOf("proxy")
-	a := dial(t, addr)
-	a.send("GET /a HTTP/1.1\r\nHost: t\r\n\r\n")
+	a := testhttp.Dial(t, addr)
+	a.Send("GET /a HTTP/1.1\r\nHost: t\r\n\r\n")
 	time.Sleep(50 * time.Millisecond)
-	b := dial(t, addr)
-	b.send("GET /b HTTP/1.1\r\nHost: t\r\n\r\n")
-	for _, c := range []*conn{a, b} {
-		if resp, body := c.read("GET"); resp.StatusCode != 200 {
+	b := testhttp.Dial(t, addr)
+	b.Send("GET /b HTTP/1.1\r\nHost: t\r\n\r\n")
+	for _, c := range []*testhttp.Client{a, b} {
+		if resp, body := c.Read("GET"); resp.StatusCode != 200 {
 			t.Fatalf("%d %q", resp.StatusCode, body)
 		}
 	}
@@ -193,15 +194,15 @@ func TestReproxyFetchNotReusedAfterHEAD(t *testing.T) {
 		return true
 	})
 	rb := newReproxyBackend(t)
-	ts := startServer(t, oneLoop(reproxyTOML(rb.addr, t.TempDir(), "", "")))
+	ts := startServer(t, oneLoop(reproxyTOML(rb.Addr, t.TempDir(), "", "")))
 	addr := ts.addrOf("proxy")
-	url := "url:http://" + fetch.addr
-	attacker := dial(t, addr)
-	if resp, _ := attacker.do("HEAD /" + url + "/evil HTTP/1.1\r\nHost: h\r\n\r\n"); resp.StatusCode != 200 {
+	url := "url:http://" + fetch.Addr
+	attacker := testhttp.Dial(t, addr)
+	if resp, _ := attacker.Do("HEAD /" + url + "/evil HTTP/1.1\r\nHost: h\r\n\r\n"); resp.StatusCode != 200 {
 		t.Fatalf("attacker: %d", resp.StatusCode)
 	}
-	victim := dial(t, addr)
-	resp, body := victim.do("GET /" + url + "/victim HTTP/1.1\r\nHost: h\r\n\r\n")
+	victim := testhttp.Dial(t, addr)
+	resp, body := victim.Do("GET /" + url + "/victim HTTP/1.1\r\nHost: h\r\n\r\n")
 	if body != "victim /victim" {
 		t.Fatalf("victim asked for /victim and got %d %q", resp.StatusCode, body)
 	}
@@ -212,17 +213,17 @@ func TestReproxyFetchNotReusedAfterHEAD(t *testing.T) {
 // client's doing, and server_retry such clients must not make a healthy
 // node suspect.
 func TestClientFaultNotBlamedOnNode(t *testing.T) {
-	be := echoBackend(t)
+	be := testhttp.EchoBackend(t)
 	var logs logBuffer
-	ts := startServerOpts(t, proxyTOML([]string{be.addr}, "server_retry = 3", stdProxy),
+	ts := startServerOpts(t, testhttp.ProxyTOML([]string{be.Addr}, "server_retry = 3", testhttp.StdProxy),
 		Options{Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	addr := ts.addrOf("proxy")
 	for i := 0; i < 3; i++ {
-		c := dial(t, addr)
-		c.send("POST /up HTTP/1.1\r\nHost: t\r\nContent-Length: 1000000\r\n\r\n" + strings.Repeat("x", 200<<10))
+		c := testhttp.Dial(t, addr)
+		c.Send("POST /up HTTP/1.1\r\nHost: t\r\nContent-Length: 1000000\r\n\r\n" + strings.Repeat("x", 200<<10))
 		time.Sleep(50 * time.Millisecond)
-		c.c.(*net.TCPConn).CloseWrite() // the client gives up mid-body
-		c.expectClosed()
+		c.NC.(*net.TCPConn).CloseWrite() // the client gives up mid-body
+		c.ExpectClosed()
 	}
 	n := ts.Pool("web").Nodes()[0]
 	time.Sleep(100 * time.Millisecond)
@@ -246,21 +247,21 @@ func TestConnectionCannotNameFraming(t *testing.T) {
 			len(smuggled)+2, "\r\n"+smuggled),
 	} {
 		t.Run(name, func(t *testing.T) {
-			be := newHTTPBackend(t, func(b *backend, c net.Conn, req *nethttp.Request, body []byte) bool {
-				respond(c, 200, "", "page "+req.URL.Path)
+			be := testhttp.NewHTTPBackend(t, func(b *testhttp.Backend, c net.Conn, req *nethttp.Request, body []byte) bool {
+				testhttp.Respond(c, 200, "", "page "+req.URL.Path)
 				return true
 			})
-			ts := startServer(t, oneLoop(proxyTOML([]string{be.addr}, "server_retry = 100", stdProxy)))
+			ts := startServer(t, oneLoop(testhttp.ProxyTOML([]string{be.Addr}, "server_retry = 100", testhttp.StdProxy)))
 			addr := ts.addrOf("proxy")
-			attacker := dial(t, addr)
-			resp, body := attacker.do(attack)
+			attacker := testhttp.Dial(t, addr)
+			resp, body := attacker.Do(attack)
 			t.Logf("attacker got %d %q", resp.StatusCode, body)
-			victim := dial(t, addr)
-			vresp, vbody := victim.do("GET /victim HTTP/1.1\r\nHost: t\r\nCookie: session=VICTIM-SECRET\r\n\r\n")
+			victim := testhttp.Dial(t, addr)
+			vresp, vbody := victim.Do("GET /victim HTTP/1.1\r\nHost: t\r\nCookie: session=VICTIM-SECRET\r\n\r\n")
 			if vresp.StatusCode != 200 || vbody != "page /victim" {
 				t.Errorf("victim asked for /victim and got %d %q", vresp.StatusCode, vbody)
 			}
-			for _, r := range be.requests() {
+			for _, r := range be.Requests() {
 				if strings.Contains(string(r.Body), "VICTIM-SECRET") {
 					t.Errorf("the victim's request (its cookie) became the body of the attacker's smuggled %s %s", r.Method, r.URI)
 				}
@@ -272,15 +273,15 @@ func TestConnectionCannotNameFraming(t *testing.T) {
 // queueBehindHEAD sends a HEAD of path on a new connection, waits until the
 // backend has it (arrived), then queues a victim's GET /victim behind it
 // (the configuration's max_backend_conns = 1 is reached).
-func queueBehindHEAD(t *testing.T, ts *testServer, path string, arrived func() bool) (attacker, victim *conn) {
+func queueBehindHEAD(t *testing.T, ts *testServer, path string, arrived func() bool) (attacker, victim *testhttp.Client) {
 	t.Helper()
 	addr := ts.addrOf("proxy")
-	attacker = dial(t, addr)
-	attacker.send("HEAD " + path + " HTTP/1.1\r\nHost: t\r\n\r\n")
-	waitFor(t, "HEAD at the backend", arrived)
-	victim = dial(t, addr)
-	victim.send("GET /victim HTTP/1.1\r\nHost: t\r\n\r\n")
-	waitFor(t, "victim queued", func() bool { return ts.ServiceStatus("proxy").PendClients == 1 })
+	attacker = testhttp.Dial(t, addr)
+	attacker.Send("HEAD " + path + " HTTP/1.1\r\nHost: t\r\n\r\n")
+	testhttp.WaitFor(t, "HEAD at the backend", arrived)
+	victim = testhttp.Dial(t, addr)
+	victim.Send("GET /victim HTTP/1.1\r\nHost: t\r\n\r\n")
+	testhttp.WaitFor(t, "victim queued", func() bool { return ts.ServiceStatus("proxy").PendClients == 1 })
 	return attacker, victim
 }
 
@@ -294,24 +295,24 @@ func queueBehindHEAD(t *testing.T, ts *testServer, path string, arrived func() b
 // the answer to the last of them goes to the next client.
 func TestErrorRetryNeverDropsAStreamedBody(t *testing.T) {
 	var flaked atomic.Bool
-	be := newRequestBackend(t, func(b *backend, c net.Conn, br *bufio.Reader, req *nethttp.Request, id int64, n int) bool {
-		b.record(request{Method: req.Method, URI: req.RequestURI, Conn: id})
+	be := testhttp.NewRequestBackend(t, func(b *testhttp.Backend, c net.Conn, br *bufio.Reader, req *nethttp.Request, id int64, n int) bool {
+		b.Record(testhttp.Request{Method: req.Method, URI: req.RequestURI, Conn: id})
 		switch {
 		case req.RequestURI == "/flaky" && !flaked.Swap(true):
 			io.Copy(io.Discard, req.Body)
-			respond(c, 503, "", "busy")
+			testhttp.Respond(c, 503, "", "busy")
 			return false
 		case req.RequestURI == "/poison":
 			time.Sleep(300 * time.Millisecond)
-			respond(c, 200, "", "POISON")
+			testhttp.Respond(c, 200, "", "POISON")
 		default:
-			respond(c, 200, "", "for "+req.RequestURI) // answer first ...
+			testhttp.Respond(c, 200, "", "for "+req.RequestURI) // answer first ...
 		}
 		io.Copy(io.Discard, req.Body) // ... then discard the body
 		return true
 	})
-	ts := startServer(t, oneLoop(proxyTOML([]string{be.addr}, "server_retry = 100",
-		svcKeys("enable_error_retries = true", `error_retry_schedule = "0"`))))
+	ts := startServer(t, oneLoop(testhttp.ProxyTOML([]string{be.Addr}, "server_retry = 100",
+		testhttp.ServiceKeys("enable_error_retries = true", `error_retry_schedule = "0"`))))
 	addr := ts.addrOf("proxy")
 
 	s1 := "GET /s1 HTTP/1.1\r\nHost: x\r\n\r\n"
@@ -330,21 +331,21 @@ func TestErrorRetryNeverDropsAStreamedBody(t *testing.T) {
 		t.Fatal("digits")
 	}
 
-	atk := dial(t, addr)
-	atk.send(fmt.Sprintf("GET /flaky HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n", n))
-	atk.send(strings.Repeat("z", n-1000))
+	atk := testhttp.Dial(t, addr)
+	atk.Send(fmt.Sprintf("GET /flaky HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n", n))
+	atk.Send(strings.Repeat("z", n-1000))
 	time.Sleep(100 * time.Millisecond) // past buffer_backend_connect: streamed
-	atk.send(strings.Repeat("z", 1000))
-	resp, body := atk.read("GET")
+	atk.Send(strings.Repeat("z", 1000))
+	resp, body := atk.Read("GET")
 	t.Logf("attacker 1 (GET /flaky): %d %q", resp.StatusCode, body)
-	resp, body = atk.do(fmt.Sprintf("GET /c HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n", m) + strings.Repeat("p", pad) + s1 + s2)
+	resp, body = atk.Do(fmt.Sprintf("GET /c HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n", m) + strings.Repeat("p", pad) + s1 + s2)
 	t.Logf("attacker 2 (GET /c): %d %q", resp.StatusCode, body)
 
-	vic := dial(t, addr)
-	resp, body = vic.do("GET /private HTTP/1.1\r\nHost: x\r\n\r\n")
+	vic := testhttp.Dial(t, addr)
+	resp, body = vic.Do("GET /private HTTP/1.1\r\nHost: x\r\n\r\n")
 	t.Logf("victim (GET /private): %d %q", resp.StatusCode, body)
 	var uris []string
-	for _, r := range be.requests() {
+	for _, r := range be.Requests() {
 		uris = append(uris, fmt.Sprintf("%s@%d", r.URI, r.Conn))
 	}
 	t.Logf("backend saw: %v", uris)
@@ -358,24 +359,24 @@ func TestErrorRetryNeverDropsAStreamedBody(t *testing.T) {
 // another client: each backend request carries its own body only.
 func TestHeldBodyGoesWithItsRequestOnly(t *testing.T) {
 	var flaked atomic.Bool
-	be := newHTTPBackend(t, func(b *backend, c net.Conn, req *nethttp.Request, body []byte) bool {
+	be := testhttp.NewHTTPBackend(t, func(b *testhttp.Backend, c net.Conn, req *nethttp.Request, body []byte) bool {
 		if req.RequestURI == "/flaky" && !flaked.Swap(true) {
-			respond(c, 503, "", "busy")
+			testhttp.Respond(c, 503, "", "busy")
 			return false
 		}
-		respond(c, 200, "", req.RequestURI+":"+string(body))
+		testhttp.Respond(c, 200, "", req.RequestURI+":"+string(body))
 		return true
 	})
-	ts := startServer(t, oneLoop(proxyTOML([]string{be.addr}, "server_retry = 100",
-		svcKeys("enable_error_retries = true", `error_retry_schedule = "0"`))))
+	ts := startServer(t, oneLoop(testhttp.ProxyTOML([]string{be.Addr}, "server_retry = 100",
+		testhttp.ServiceKeys("enable_error_retries = true", `error_retry_schedule = "0"`))))
 	addr := ts.addrOf("proxy")
-	a := dial(t, addr)
-	_, body := a.do("GET /flaky HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\n\r\nsecret")
+	a := testhttp.Dial(t, addr)
+	_, body := a.Do("GET /flaky HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\n\r\nsecret")
 	t.Logf("1: %q", body)
-	_, body2 := a.do("GET /next HTTP/1.1\r\nHost: x\r\n\r\n")
+	_, body2 := a.Do("GET /next HTTP/1.1\r\nHost: x\r\n\r\n")
 	t.Logf("2: %q", body2)
-	b := dial(t, addr)
-	_, body3 := b.do("GET /other HTTP/1.1\r\nHost: x\r\n\r\n")
+	b := testhttp.Dial(t, addr)
+	_, body3 := b.Do("GET /other HTTP/1.1\r\nHost: x\r\n\r\n")
 	t.Logf("3: %q", body3)
 	if body != "/flaky:secret" || body2 != "/next:" || body3 != "/other:" {
 		t.Errorf("bodies %q %q %q", body, body2, body3)
@@ -388,11 +389,11 @@ func TestHeldBodyGoesWithItsRequestOnly(t *testing.T) {
 // reaches the backend, which might read the list differently (some take
 // the first coding, some ignore unknown ones) and desync.
 func TestAmbiguousTransferEncodingRefused(t *testing.T) {
-	be := newHTTPBackend(t, func(b *backend, c net.Conn, req *nethttp.Request, body []byte) bool {
-		respond(c, 200, "", "page "+req.URL.Path)
+	be := testhttp.NewHTTPBackend(t, func(b *testhttp.Backend, c net.Conn, req *nethttp.Request, body []byte) bool {
+		testhttp.Respond(c, 200, "", "page "+req.URL.Path)
 		return true
 	})
-	ts := startServer(t, oneLoop(proxyTOML([]string{be.addr}, "server_retry = 100", stdProxy)))
+	ts := startServer(t, oneLoop(testhttp.ProxyTOML([]string{be.Addr}, "server_retry = 100", testhttp.StdProxy)))
 	addr := ts.addrOf("proxy")
 	body := "5\r\nhello\r\n0\r\n\r\n"
 	for _, tc := range []struct {
@@ -406,19 +407,19 @@ func TestAmbiguousTransferEncodingRefused(t *testing.T) {
 		{"Transfer-Encoding: chunked\r\nTransfer-Encoding:\r\n", 400},
 		{"Transfer-Encoding: , chunked\r\n", 400},
 	} {
-		c := dial(t, addr)
-		resp, _ := c.do("POST /smuggle HTTP/1.1\r\nHost: t\r\n" + tc.te + "\r\n" + body)
+		c := testhttp.Dial(t, addr)
+		resp, _ := c.Do("POST /smuggle HTTP/1.1\r\nHost: t\r\n" + tc.te + "\r\n" + body)
 		if resp.StatusCode != tc.status {
 			t.Errorf("%q: status %d, want %d", tc.te, resp.StatusCode, tc.status)
 		}
-		c.expectClosed()
+		c.ExpectClosed()
 	}
 	// The one form plb reads goes through.
-	c := dial(t, addr)
-	if resp, got := c.do("POST /ok HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n" + body); resp.StatusCode != 200 || got != "page /ok" {
+	c := testhttp.Dial(t, addr)
+	if resp, got := c.Do("POST /ok HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n" + body); resp.StatusCode != 200 || got != "page /ok" {
 		t.Fatalf("plain chunked POST: %d %q", resp.StatusCode, got)
 	}
-	for _, r := range be.requests() {
+	for _, r := range be.Requests() {
 		if r.URI == "/smuggle" {
 			t.Errorf("an ambiguous Transfer-Encoding reached the backend: %s %s", r.Method, r.URI)
 		}

@@ -9,6 +9,7 @@ package server
 import (
 	"bufio"
 	"fmt"
+	"github.com/plb/plb/internal/testhttp"
 	"io"
 	"log/slog"
 	"net"
@@ -37,13 +38,13 @@ type misbehave func(c net.Conn, br *bufio.Reader, req *nethttp.Request) bool
 // dirtyBackend answers /victim* with "victim N" and hands /evil* to m. It
 // reads requests with ReadRequest and leaves an unread body where it was,
 // as a server that answers before reading would.
-func dirtyBackend(t *testing.T, m misbehave) *backend {
-	return newRequestBackend(t, func(b *backend, c net.Conn, br *bufio.Reader, req *nethttp.Request, id int64, n int) bool {
+func dirtyBackend(t *testing.T, m misbehave) *testhttp.Backend {
+	return testhttp.NewRequestBackend(t, func(b *testhttp.Backend, c net.Conn, br *bufio.Reader, req *nethttp.Request, id int64, n int) bool {
 		if strings.HasPrefix(req.URL.Path, "/evil") {
 			return m(c, br, req)
 		}
 		io.Copy(io.Discard, req.Body)
-		respond(c, 200, "", "victim "+req.URL.Path)
+		testhttp.Respond(c, 200, "", "victim "+req.URL.Path)
 		return true
 	})
 }
@@ -115,8 +116,8 @@ func TestReuseOnlyAfterCleanExchange(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			be := dirtyBackend(t, tc.m)
-			ts := startServer(t, oneLoop(proxyTOML([]string{be.addr}, "server_retry = 1000",
-				svcKeys("backend_persist_cache = 8"))))
+			ts := startServer(t, oneLoop(testhttp.ProxyTOML([]string{be.Addr}, "server_retry = 1000",
+				testhttp.ServiceKeys("backend_persist_cache = 8"))))
 			addr := ts.addrOf("proxy")
 			const attacks, victims = 60, 4
 			var stop atomic.Bool
@@ -150,12 +151,12 @@ func TestReuseOnlyAfterCleanExchange(t *testing.T) {
 				}()
 			}
 			for i := 0; i < attacks; i++ {
-				c := dial(t, addr)
-				resp, body := c.do(tc.req)
+				c := testhttp.Dial(t, addr)
+				resp, body := c.Do(tc.req)
 				if resp.StatusCode != tc.status || body != tc.body && !(tc.status == 502 && strings.HasSuffix(body, tc.body)) {
 					t.Fatalf("attack %d: %d %q, want %d %q", i, resp.StatusCode, body, tc.status, tc.body)
 				}
-				c.c.Close()
+				c.NC.Close()
 			}
 			stop.Store(true)
 			wg.Wait()
@@ -203,33 +204,33 @@ func TestUnaskedBytesSeenBeforeReuse(t *testing.T) {
 				sent <- struct{}{}
 				return true
 			})
-			ts := startServer(t, oneLoop(proxyTOML([]string{be.addr}, "", stdProxy)))
+			ts := startServer(t, oneLoop(testhttp.ProxyTOML([]string{be.Addr}, "", testhttp.StdProxy)))
 			addr := ts.addrOf("proxy")
-			victim := dial(t, addr)
-			if _, body := victim.do("GET /victim0 HTTP/1.1\r\nHost: t\r\n\r\n"); body != "victim /victim0" {
+			victim := testhttp.Dial(t, addr)
+			if _, body := victim.Do("GET /victim0 HTTP/1.1\r\nHost: t\r\n\r\n"); body != "victim /victim0" {
 				t.Fatalf("first: %q", body)
 			}
-			attacker := dial(t, addr)
-			resp, _ := attacker.do(tc.req)
+			attacker := testhttp.Dial(t, addr)
+			resp, _ := attacker.Do(tc.req)
 			if resp.StatusCode != 200 {
 				t.Fatalf("attacker: %s", resp.Status)
 			}
 			time.Sleep(tc.nextAfter)
 			for i := 1; i <= 3; i++ {
 				path := fmt.Sprintf("/victim%d", i)
-				if _, body := victim.do("GET " + path + " HTTP/1.1\r\nHost: t\r\n\r\n"); body != "victim "+path {
+				if _, body := victim.Do("GET " + path + " HTTP/1.1\r\nHost: t\r\n\r\n"); body != "victim "+path {
 					t.Fatalf("victim asked for %s and got %q", path, body)
 				}
 			}
 			<-sent
 			node := ts.Pool("web").Nodes()[0]
-			waitFor(t, "reuse of the node's connections suspended", func() bool { return node.ReuseSuspended(time.Now()) })
+			testhttp.WaitFor(t, "reuse of the node's connections suspended", func() bool { return node.ReuseSuspended(time.Now()) })
 			// Suspended: every request now has a connection of its own.
-			before := be.accepted.Load()
+			before := be.Accepted.Load()
 			for i := 0; i < 3; i++ {
-				victim.do("GET /victim HTTP/1.1\r\nHost: t\r\n\r\n")
+				victim.Do("GET /victim HTTP/1.1\r\nHost: t\r\n\r\n")
 			}
-			if n := be.accepted.Load() - before; n != 3 {
+			if n := be.Accepted.Load() - before; n != 3 {
 				t.Fatalf("%d new backend connections for 3 requests while reuse is suspended", n)
 			}
 		})
@@ -256,22 +257,22 @@ func dialQuiet(addr string) net.Conn {
 // is closed too, so the next request is not swallowed as the rest of the
 // body (it used to wait for backend_timeout and get 504).
 func TestEarlyAnswerNotReused(t *testing.T) {
-	be := newRequestBackend(t, func(b *backend, c net.Conn, br *bufio.Reader, req *nethttp.Request, id int64, n int) bool {
-		respond(c, 200, "", fmt.Sprintf("conn %d %s", id, req.URL.Path))
+	be := testhttp.NewRequestBackend(t, func(b *testhttp.Backend, c net.Conn, br *bufio.Reader, req *nethttp.Request, id int64, n int) bool {
+		testhttp.Respond(c, 200, "", fmt.Sprintf("conn %d %s", id, req.URL.Path))
 		_, err := io.Copy(io.Discard, req.Body)
 		return err == nil
 	})
-	ts := startProxy(t, []string{be.addr}, "", svcKeys("buffer_backend_connect = 0", `backend_timeout = "2s"`))
+	ts := startProxy(t, []string{be.Addr}, "", testhttp.ServiceKeys("buffer_backend_connect = 0", `backend_timeout = "2s"`))
 	addr := ts.addrOf("proxy")
-	c := dial(t, addr)
-	c.send("POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: 100000\r\n\r\n" + strings.Repeat("x", 1000))
-	resp, body := c.read("POST")
+	c := testhttp.Dial(t, addr)
+	c.Send("POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: 100000\r\n\r\n" + strings.Repeat("x", 1000))
+	resp, body := c.Read("POST")
 	if resp.StatusCode != 200 || body != "conn 1 /upload" {
 		t.Fatalf("early answer: %d %q", resp.StatusCode, body)
 	}
-	c.expectClosed()
+	c.ExpectClosed()
 	start := time.Now()
-	if body := mustGet(t, addr, "/next"); body != "conn 2 /next" {
+	if body := testhttp.MustGet(t, addr, "/next"); body != "conn 2 /next" {
 		t.Fatalf("next request: %q (want it on a new backend connection)", body)
 	}
 	if d := time.Since(start); d > time.Second {
@@ -281,13 +282,13 @@ func TestEarlyAnswerNotReused(t *testing.T) {
 
 // verifyBackend answers OPTIONS * with optionsReply (then closes when it
 // says so) and every other request 200.
-func verifyBackend(t *testing.T, optionsReply string) *backend {
-	return newHTTPBackend(t, func(b *backend, c net.Conn, req *nethttp.Request, body []byte) bool {
+func verifyBackend(t *testing.T, optionsReply string) *testhttp.Backend {
+	return testhttp.NewHTTPBackend(t, func(b *testhttp.Backend, c net.Conn, req *nethttp.Request, body []byte) bool {
 		if req.Method == "OPTIONS" {
 			io.WriteString(c, optionsReply)
 			return !strings.Contains(optionsReply, "close") && !strings.HasPrefix(optionsReply, "HTTP/1.0")
 		}
-		respond(c, 200, "", "ok")
+		testhttp.Respond(c, 200, "", "ok")
 		return true
 	})
 }
@@ -309,22 +310,22 @@ func TestVerifyBackendAnyAnswer(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			be := verifyBackend(t, reply)
 			var offset atomic.Int64
-			ts := startServerOpts(t, proxyTOML([]string{be.addr}, "", svcKeys("verify_backend = true", "persist_backend = false")),
+			ts := startServerOpts(t, testhttp.ProxyTOML([]string{be.Addr}, "", testhttp.ServiceKeys("verify_backend = true", "persist_backend = false")),
 				Options{Now: func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }})
 			addr := ts.addrOf("proxy")
 			for i := 0; i < 10; i++ {
-				if body := mustGet(t, addr, fmt.Sprintf("/%d", i)); body != "ok" {
+				if body := testhttp.MustGet(t, addr, fmt.Sprintf("/%d", i)); body != "ok" {
 					t.Fatalf("request %d: %q", i, body)
 				}
 			}
 			// A minute on, the node is verified again, with the same result.
 			offset.Store(int64(61 * time.Second))
 			time.Sleep(50 * time.Millisecond)
-			if body := mustGet(t, addr, "/later"); body != "ok" {
+			if body := testhttp.MustGet(t, addr, "/later"); body != "ok" {
 				t.Fatalf("a minute later: %q", body)
 			}
 			options := 0
-			for _, r := range be.requests() {
+			for _, r := range be.Requests() {
 				if r.Method == "OPTIONS" {
 					options++
 				}
@@ -349,29 +350,29 @@ func TestVerifyBackendAnyAnswer(t *testing.T) {
 // alternate between the nodes, over one backend connection each. The
 // default idle_first keeps Perlbal's way: the free connection serves.
 func TestNodeBeforeConnection(t *testing.T) {
-	a, b := okBackend(t, "a"), okBackend(t, "b")
+	a, b := testhttp.OKBackend(t, "a"), testhttp.OKBackend(t, "b")
 	one := func(method string) *testServer {
-		return startServer(t, oneLoop(proxyTOML([]string{a.addr, b.addr}, method, stdProxy)))
+		return startServer(t, oneLoop(testhttp.ProxyTOML([]string{a.Addr, b.Addr}, method, testhttp.StdProxy)))
 	}
 	ts := one(`balance_method = "round_robin"`)
-	c := dial(t, ts.addrOf("proxy"))
+	c := testhttp.Dial(t, ts.addrOf("proxy"))
 	count := map[string]int{}
 	for i := 0; i < 10; i++ {
-		_, body := c.do("GET /x HTTP/1.1\r\nHost: t\r\n\r\n")
+		_, body := c.Do("GET /x HTTP/1.1\r\nHost: t\r\n\r\n")
 		count[body[:1]]++
 	}
 	if count["a"] != 5 || count["b"] != 5 {
 		t.Fatalf("round_robin over one keep-alive client: %v", count)
 	}
-	if a.accepted.Load() != 1 || b.accepted.Load() != 1 {
-		t.Fatalf("backend connections: a %d, b %d; want one each, reused", a.accepted.Load(), b.accepted.Load())
+	if a.Accepted.Load() != 1 || b.Accepted.Load() != 1 {
+		t.Fatalf("backend connections: a %d, b %d; want one each, reused", a.Accepted.Load(), b.Accepted.Load())
 	}
 
 	ts = one("")
-	c = dial(t, ts.addrOf("proxy"))
-	_, first := c.do("GET /x HTTP/1.1\r\nHost: t\r\n\r\n")
+	c = testhttp.Dial(t, ts.addrOf("proxy"))
+	_, first := c.Do("GET /x HTTP/1.1\r\nHost: t\r\n\r\n")
 	for i := 0; i < 5; i++ {
-		if _, body := c.do("GET /x HTTP/1.1\r\nHost: t\r\n\r\n"); body != first {
+		if _, body := c.Do("GET /x HTTP/1.1\r\nHost: t\r\n\r\n"); body != first {
 			t.Fatalf("idle_first: request %d went to %q after %q", i, body, first)
 		}
 	}
@@ -382,21 +383,21 @@ func TestNodeBeforeConnection(t *testing.T) {
 // share: an idle connection is taken only to a node not much busier than
 // the least busy one, which gets a new connection otherwise.
 func TestIdleFirstFeedsANewNode(t *testing.T) {
-	a, b := okBackend(t, "a"), okBackend(t, "b")
-	ts := startProxy(t, []string{a.addr}, "", stdProxy)
+	a, b := testhttp.OKBackend(t, "a"), testhttp.OKBackend(t, "b")
+	ts := startProxy(t, []string{a.Addr}, "", testhttp.StdProxy)
 	addr := ts.addrOf("proxy")
 	var done atomic.Int64
 	failed := make(chan int64, 1)
 	const clients, each = 8, 400
 	go func() { failed <- keepAliveLoad(addr, clients, each, &done) }()
-	waitFor(t, "load on a", func() bool { return done.Load() > clients*each/4 })
-	if err := ts.Pool("web").Add(b.addr); err != nil {
+	testhttp.WaitFor(t, "load on a", func() bool { return done.Load() > clients*each/4 })
+	if err := ts.Pool("web").Add(b.Addr); err != nil {
 		t.Fatal(err)
 	}
 	if n := <-failed; n > 0 {
 		t.Fatalf("%d requests failed", n)
 	}
-	na, nb := len(a.requests()), len(b.requests())
+	na, nb := len(a.Requests()), len(b.Requests())
 	// b joined after a quarter of the requests: a fair share of the rest
 	// is about 3/8 of them all; a third of that will do on a noisy machine.
 	if nb < clients*each/8 {
@@ -411,8 +412,8 @@ func TestIdleFirstFeedsANewNode(t *testing.T) {
 func TestIdleSizedByLoad(t *testing.T) {
 	var offset atomic.Int64
 	now := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
-	be := okBackend(t, "b")
-	ts := startServerOpts(t, oneLoop(proxyTOML([]string{be.addr}, "", stdProxy)),
+	be := testhttp.OKBackend(t, "b")
+	ts := startServerOpts(t, oneLoop(testhttp.ProxyTOML([]string{be.Addr}, "", testhttp.StdProxy)),
 		Options{Now: now})
 	addr := ts.addrOf("proxy")
 	const clients, each = 16, 60
@@ -421,7 +422,7 @@ func TestIdleSizedByLoad(t *testing.T) {
 	if failed > 0 {
 		t.Fatalf("%d requests failed", failed)
 	}
-	if n := be.accepted.Load(); n > 2*clients {
+	if n := be.Accepted.Load(); n > 2*clients {
 		t.Fatalf("%d backend connections for %d requests from %d clients", n, clients*each, clients)
 	}
 	svc := ts.proxySvc("proxy")
@@ -432,21 +433,21 @@ func TestIdleSizedByLoad(t *testing.T) {
 		offset.Add(int64(proxy.IdleWindow + time.Second))
 		time.Sleep(100 * time.Millisecond) // a few ticks
 	}
-	waitFor(t, "idle connections back to backend_persist_cache", func() bool { return svc.Bored.Load() == 2 })
-	be.waitOpen(t, 2)
+	testhttp.WaitFor(t, "idle connections back to backend_persist_cache", func() bool { return svc.Bored.Load() == 2 })
+	be.WaitOpen(t, 2)
 }
 
 // TestConnectionNamesHopByHop: the fields a Connection field names are
 // hop-by-hop (RFC 9110 7.6.1), in both directions.
 func TestConnectionNamesHopByHop(t *testing.T) {
-	be := newHTTPBackend(t, func(b *backend, c net.Conn, req *nethttp.Request, body []byte) bool {
-		respond(c, 200, "Connection: keep-alive, X-Internal\r\nX-Internal: backend-secret\r\nX-Public: yes\r\n", "ok")
+	be := testhttp.NewHTTPBackend(t, func(b *testhttp.Backend, c net.Conn, req *nethttp.Request, body []byte) bool {
+		testhttp.Respond(c, 200, "Connection: keep-alive, X-Internal\r\nX-Internal: backend-secret\r\nX-Public: yes\r\n", "ok")
 		return true
 	})
-	ts := startProxy(t, []string{be.addr}, "", stdProxy)
-	c := dial(t, ts.addrOf("proxy"))
-	resp, _ := c.do("GET / HTTP/1.1\r\nHost: t\r\nConnection: keep-alive, X-Foo , x-bar\r\nX-Foo: secret\r\nX-Bar: 1\r\nX-Kept: 2\r\n\r\n")
-	got := be.requests()[0].Header
+	ts := startProxy(t, []string{be.Addr}, "", testhttp.StdProxy)
+	c := testhttp.Dial(t, ts.addrOf("proxy"))
+	resp, _ := c.Do("GET / HTTP/1.1\r\nHost: t\r\nConnection: keep-alive, X-Foo , x-bar\r\nX-Foo: secret\r\nX-Bar: 1\r\nX-Kept: 2\r\n\r\n")
+	got := be.Requests()[0].Header
 	if got.Get("X-Foo") != "" || got.Get("X-Bar") != "" || got.Get("X-Kept") != "2" {
 		t.Fatalf("backend got %v", got)
 	}
@@ -457,8 +458,8 @@ func TestConnectionNamesHopByHop(t *testing.T) {
 
 // flakyNode is a backend that answers "name METHOD path body"; when
 // flaky, it resets the connection on /reset and never answers /hang.
-func flakyNode(t *testing.T, name string, flaky bool) *backend {
-	return newHTTPBackend(t, func(b *backend, c net.Conn, req *nethttp.Request, body []byte) bool {
+func flakyNode(t *testing.T, name string, flaky bool) *testhttp.Backend {
+	return testhttp.NewHTTPBackend(t, func(b *testhttp.Backend, c net.Conn, req *nethttp.Request, body []byte) bool {
 		if flaky {
 			switch req.URL.Path {
 			case "/reset":
@@ -469,7 +470,7 @@ func flakyNode(t *testing.T, name string, flaky bool) *backend {
 				return false
 			}
 		}
-		respond(c, 200, "", name+" "+req.Method+" "+req.URL.Path+" "+string(body))
+		testhttp.Respond(c, 200, "", name+" "+req.Method+" "+req.URL.Path+" "+string(body))
 		return true
 	})
 }
@@ -481,34 +482,34 @@ func flakyNode(t *testing.T, name string, flaky bool) *backend {
 // not sent twice (the backend may have acted on it before it closed): its
 // client gets 502. The node is blamed for none of it.
 func TestResendReusedClosedUnderIt(t *testing.T) {
-	be := newRequestBackend(t, func(b *backend, c net.Conn, br *bufio.Reader, req *nethttp.Request, id int64, n int) bool {
+	be := testhttp.NewRequestBackend(t, func(b *testhttp.Backend, c net.Conn, br *bufio.Reader, req *nethttp.Request, id int64, n int) bool {
 		body, _ := io.ReadAll(req.Body)
-		b.record(request{Method: req.Method, URI: req.RequestURI, Body: body, Conn: id})
+		b.Record(testhttp.Request{Method: req.Method, URI: req.RequestURI, Body: body, Conn: id})
 		if n == 1 {
 			return false // the second request on a connection: closed under it
 		}
-		respond(c, 200, "", fmt.Sprintf("conn %d %s %s", id, req.URL.Path, body))
+		testhttp.Respond(c, 200, "", fmt.Sprintf("conn %d %s %s", id, req.URL.Path, body))
 		return true
 	})
-	ts := startServer(t, oneLoop(proxyTOML([]string{be.addr}, "server_retry = 1", stdProxy)))
-	c := dial(t, ts.addrOf("proxy"))
-	if _, body := c.do("GET /one HTTP/1.1\r\nHost: t\r\n\r\n"); body != "conn 1 /one " {
+	ts := startServer(t, oneLoop(testhttp.ProxyTOML([]string{be.Addr}, "server_retry = 1", testhttp.StdProxy)))
+	c := testhttp.Dial(t, ts.addrOf("proxy"))
+	if _, body := c.Do("GET /one HTTP/1.1\r\nHost: t\r\n\r\n"); body != "conn 1 /one " {
 		t.Fatalf("first: %q", body)
 	}
-	resp, body := c.do("PUT /two HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello")
+	resp, body := c.Do("PUT /two HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello")
 	if resp.StatusCode != 200 || body != "conn 2 /two hello" {
 		t.Fatalf("PUT on a reused connection closed under it: %d %q", resp.StatusCode, body)
 	}
-	resp, body = c.do("POST /three HTTP/1.1\r\nHost: t\r\nIdempotency-Key: k1\r\nContent-Length: 5\r\n\r\nhello")
+	resp, body = c.Do("POST /three HTTP/1.1\r\nHost: t\r\nIdempotency-Key: k1\r\nContent-Length: 5\r\n\r\nhello")
 	if resp.StatusCode != 200 || body != "conn 3 /three hello" {
 		t.Fatalf("POST with an Idempotency-Key: %d %q", resp.StatusCode, body)
 	}
-	c = dial(t, ts.addrOf("proxy"))
-	if resp, _ := c.do("POST /four HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello"); resp.StatusCode != 502 {
+	c = testhttp.Dial(t, ts.addrOf("proxy"))
+	if resp, _ := c.Do("POST /four HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello"); resp.StatusCode != 502 {
 		t.Fatalf("plain POST on a connection closed under it: %d, want 502 (never sent twice)", resp.StatusCode)
 	}
 	posts := 0
-	for _, r := range be.requests() {
+	for _, r := range be.Requests() {
 		if r.URI == "/four" {
 			posts++
 		}
@@ -534,8 +535,8 @@ func TestResendIdempotent(t *testing.T) {
 	a, b := flakyNode(t, "a", true), flakyNode(t, "b", false)
 	var logs logBuffer
 	start := func(keys string) string {
-		ts := startServerOpts(t, proxyTOML([]string{a.addr, b.addr}, "balance_method = \"round_robin\"\nserver_retry = 100",
-			svcKeys("persist_backend = false", `backend_timeout = "300ms"`, keys)),
+		ts := startServerOpts(t, testhttp.ProxyTOML([]string{a.Addr, b.Addr}, "balance_method = \"round_robin\"\nserver_retry = 100",
+			testhttp.ServiceKeys("persist_backend = false", `backend_timeout = "300ms"`, keys)),
 			Options{Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))})
 		return ts.addrOf("proxy")
 	}
@@ -546,11 +547,11 @@ func TestResendIdempotent(t *testing.T) {
 			{"PUT /reset HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\n\r\ndata", "b PUT /reset data"},
 			{"DELETE /hang HTTP/1.1\r\nHost: t\r\n\r\n", "b DELETE /hang "},
 		} {
-			c := dial(t, addr)
-			if resp, body := c.do(tc.req); resp.StatusCode != 200 || body != tc.want {
+			c := testhttp.Dial(t, addr)
+			if resp, body := c.Do(tc.req); resp.StatusCode != 200 || body != tc.want {
 				t.Fatalf("%q: %d %q, want %q", strings.SplitN(tc.req, "\r", 2)[0], resp.StatusCode, body, tc.want)
 			}
-			c.c.Close()
+			c.NC.Close()
 		}
 	}
 	if !strings.Contains(logs.String(), `msg="request sent again"`) {
@@ -580,9 +581,9 @@ func TestResendIdempotent(t *testing.T) {
 // get502 sends raw on a new connection and returns the status and body.
 func get502(t *testing.T, addr, raw string) (int, string) {
 	t.Helper()
-	c := dial(t, addr)
-	defer c.c.Close()
-	resp, body := c.do(raw)
+	c := testhttp.Dial(t, addr)
+	defer c.NC.Close()
+	resp, body := c.Do(raw)
 	return resp.StatusCode, body
 }
 
@@ -592,14 +593,14 @@ func get502(t *testing.T, addr, raw string) (int, string) {
 // sent again to the other.
 func TestNodeKilledUnderLoad(t *testing.T) {
 	a, b := flakyNode(t, "a", false), flakyNode(t, "b", false)
-	ts := startProxy(t, []string{a.addr, b.addr}, `balance_method = "round_robin"`, stdProxy)
+	ts := startProxy(t, []string{a.Addr, b.Addr}, `balance_method = "round_robin"`, testhttp.StdProxy)
 	addr := ts.addrOf("proxy")
 	const clients, each = 8, 300
 	var done atomic.Int64
 	failed := make(chan int64, 1)
 	go func() { failed <- keepAliveLoad(addr, clients, each, &done) }()
-	waitFor(t, "load under way", func() bool { return done.Load() > clients*each/4 })
-	killBackend(a)
+	testhttp.WaitFor(t, "load under way", func() bool { return done.Load() > clients*each/4 })
+	a.Kill()
 	if n := <-failed; n > 0 {
 		t.Fatalf("%d of %d requests failed when a node died", n, clients*each)
 	}
@@ -642,18 +643,6 @@ func keepAliveLoad(addr string, clients, each int, done *atomic.Int64) int64 {
 	return failed.Load()
 }
 
-// killBackend makes b die as a killed process does: its port refuses and
-// its connections are reset.
-func killBackend(b *backend) {
-	b.ln.Close()
-	b.mu.Lock()
-	for c := range b.conns {
-		c.(*net.TCPConn).SetLinger(0)
-		c.Close()
-	}
-	b.mu.Unlock()
-}
-
 // TestOneURLDoesNotTakeNodesOut: a client whose URL makes every node reset
 // or time out does not take the nodes out: after server_retry such
 // failures a node is only suspect, a probe finds it answering, and it
@@ -661,8 +650,8 @@ func killBackend(b *backend) {
 func TestOneURLDoesNotTakeNodesOut(t *testing.T) {
 	a, b := flakyNode(t, "a", true), flakyNode(t, "b", true)
 	var logs logBuffer
-	ts := startServerOpts(t, proxyTOML([]string{a.addr, b.addr}, "server_retry = 3",
-		svcKeys(`backend_timeout = "200ms"`)),
+	ts := startServerOpts(t, testhttp.ProxyTOML([]string{a.Addr, b.Addr}, "server_retry = 3",
+		testhttp.ServiceKeys(`backend_timeout = "200ms"`)),
 		Options{Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	addr := ts.addrOf("proxy")
 	for i := 0; i < 12; i++ {
@@ -674,11 +663,11 @@ func TestOneURLDoesNotTakeNodesOut(t *testing.T) {
 		if code != 502 && code != 504 {
 			t.Fatalf("attack %d: %d", i, code)
 		}
-		if body := mustGet(t, addr, "/page"); !strings.HasSuffix(body, " GET /page ") {
+		if body := testhttp.MustGet(t, addr, "/page"); !strings.HasSuffix(body, " GET /page ") {
 			t.Fatalf("others: %q", body)
 		}
 	}
-	waitFor(t, "the suspicions cleared by a probe", func() bool {
+	testhttp.WaitFor(t, "the suspicions cleared by a probe", func() bool {
 		for _, n := range ts.Pool("web").Nodes() {
 			if s, _ := n.Suspect(); s {
 				return false
@@ -702,33 +691,33 @@ func TestOneURLDoesNotTakeNodesOut(t *testing.T) {
 func TestGracefulStopAnswersReceived(t *testing.T) {
 	release := make(chan struct{})
 	var arrived atomic.Int64
-	be := newHTTPBackend(t, func(b *backend, c net.Conn, req *nethttp.Request, body []byte) bool {
+	be := testhttp.NewHTTPBackend(t, func(b *testhttp.Backend, c net.Conn, req *nethttp.Request, body []byte) bool {
 		if req.URL.Path == "/slow" {
 			arrived.Add(1)
 			<-release
 		}
-		respond(c, 200, "", req.URL.Path)
+		testhttp.Respond(c, 200, "", req.URL.Path)
 		return true
 	})
-	ts := startProxy(t, []string{be.addr}, "", stdProxy)
+	ts := startProxy(t, []string{be.Addr}, "", testhttp.StdProxy)
 	addr := ts.addrOf("proxy")
 	const n = 8
-	conns := make([]*conn, n)
+	conns := make([]*testhttp.Client, n)
 	for i := range conns {
-		conns[i] = dial(t, addr)
+		conns[i] = testhttp.Dial(t, addr)
 		if i%2 == 0 {
-			conns[i].send("GET /slow HTTP/1.1\r\nHost: t\r\n\r\nGET /after HTTP/1.1\r\nHost: t\r\n\r\n")
+			conns[i].Send("GET /slow HTTP/1.1\r\nHost: t\r\n\r\nGET /after HTTP/1.1\r\nHost: t\r\n\r\n")
 		} else {
-			conns[i].send("GET /slow HTTP/1.1\r\nHost: t\r\n\r\n")
+			conns[i].Send("GET /slow HTTP/1.1\r\nHost: t\r\n\r\n")
 		}
 	}
-	waitFor(t, "every request at the backend", func() bool { return arrived.Load() == n })
+	testhttp.WaitFor(t, "every request at the backend", func() bool { return arrived.Load() == n })
 	time.Sleep(20 * time.Millisecond) // the pipelined ones read by plb
 	ts.Shutdown(true)
 	time.Sleep(50 * time.Millisecond)
 	close(release)
 	for i, c := range conns {
-		resp, body := c.read("GET")
+		resp, body := c.Read("GET")
 		if resp.StatusCode != 200 || body != "/slow" {
 			t.Fatalf("conn %d: %d %q", i, resp.StatusCode, body)
 		}
@@ -736,16 +725,16 @@ func TestGracefulStopAnswersReceived(t *testing.T) {
 			if !resp.Close {
 				t.Fatalf("conn %d: a response during the drain without Connection: close", i)
 			}
-			c.expectClosed()
+			c.ExpectClosed()
 			continue
 		}
 		if resp.Close {
 			t.Fatalf("conn %d: closed with a pipelined request received", i)
 		}
-		resp, body = c.read("GET")
+		resp, body = c.Read("GET")
 		if resp.StatusCode != 200 || body != "/after" || !resp.Close {
 			t.Fatalf("conn %d, pipelined: %d %q close=%v", i, resp.StatusCode, body, resp.Close)
 		}
-		c.expectClosed()
+		c.ExpectClosed()
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"github.com/plb/plb/internal/testhttp"
 	"log/slog"
 	"net"
 	nethttp "net/http"
@@ -19,19 +20,19 @@ import (
 
 func TestRoundRobinSpreads(t *testing.T) {
 	var nodes []string
-	var bes []*backend
+	var bes []*testhttp.Backend
 	for i := 0; i < 3; i++ {
-		be := okBackend(t, fmt.Sprint("n", i))
+		be := testhttp.OKBackend(t, fmt.Sprint("n", i))
 		bes = append(bes, be)
-		nodes = append(nodes, be.addr)
+		nodes = append(nodes, be.Addr)
 	}
-	ts := startProxy(t, nodes, `balance_method = "round_robin"`, svcKeys("persist_backend = false"))
+	ts := startProxy(t, nodes, `balance_method = "round_robin"`, testhttp.ServiceKeys("persist_backend = false"))
 	addr := ts.addrOf("proxy")
 	for i := 0; i < 30; i++ {
-		mustGet(t, addr, "/x")
+		testhttp.MustGet(t, addr, "/x")
 	}
 	for i, be := range bes {
-		if n := len(be.requests()); n != 10 {
+		if n := len(be.Requests()); n != 10 {
 			t.Errorf("node %d got %d of 30 requests, want 10", i, n)
 		}
 	}
@@ -39,19 +40,19 @@ func TestRoundRobinSpreads(t *testing.T) {
 
 func TestRandomUsesEveryNode(t *testing.T) {
 	var nodes []string
-	var bes []*backend
+	var bes []*testhttp.Backend
 	for i := 0; i < 3; i++ {
-		be := okBackend(t, fmt.Sprint("n", i))
+		be := testhttp.OKBackend(t, fmt.Sprint("n", i))
 		bes = append(bes, be)
-		nodes = append(nodes, be.addr)
+		nodes = append(nodes, be.Addr)
 	}
-	ts := startProxy(t, nodes, "", svcKeys("persist_backend = false"))
+	ts := startProxy(t, nodes, "", testhttp.ServiceKeys("persist_backend = false"))
 	addr := ts.addrOf("proxy")
 	for i := 0; i < 60; i++ {
-		mustGet(t, addr, "/x")
+		testhttp.MustGet(t, addr, "/x")
 	}
 	for i, be := range bes {
-		if len(be.requests()) == 0 { // (2/3)^60: never by chance
+		if len(be.Requests()) == 0 { // (2/3)^60: never by chance
 			t.Errorf("node %d got no request of 60", i)
 		}
 	}
@@ -59,39 +60,39 @@ func TestRandomUsesEveryNode(t *testing.T) {
 
 func TestLeastConn(t *testing.T) {
 	gate := make(chan struct{})
-	handler := func(name string) httpHandler {
-		return func(b *backend, c net.Conn, req *nethttp.Request, body []byte) bool {
+	handler := func(name string) testhttp.HTTPHandler {
+		return func(b *testhttp.Backend, c net.Conn, req *nethttp.Request, body []byte) bool {
 			if req.URL.Path == "/slow" {
 				select {
 				case <-gate:
 				case <-time.After(testTimeout):
 				}
 			}
-			respond(c, 200, "", name)
+			testhttp.Respond(c, 200, "", name)
 			return true
 		}
 	}
-	a := newHTTPBackend(t, handler("a"))
-	b := newHTTPBackend(t, handler("b"))
+	a := testhttp.NewHTTPBackend(t, handler("a"))
+	b := testhttp.NewHTTPBackend(t, handler("b"))
 	// One loop: a response's bookkeeping (the node's Active count) is done
 	// before the next request is read.
-	ts := startServer(t, strings.Replace(proxyTOML([]string{a.addr, b.addr}, `balance_method = "least_conn"`,
-		svcKeys("persist_backend = false")), "workers = 2", "workers = 1", 1))
+	ts := startServer(t, strings.Replace(testhttp.ProxyTOML([]string{a.Addr, b.Addr}, `balance_method = "least_conn"`,
+		testhttp.ServiceKeys("persist_backend = false")), "workers = 2", "workers = 1", 1))
 	addr := ts.addrOf("proxy")
-	slow := dial(t, addr)
-	slow.send("GET /slow HTTP/1.1\r\nHost: t\r\n\r\n")
-	waitFor(t, "the slow request at a backend", func() bool { return len(a.requests())+len(b.requests()) == 1 })
+	slow := testhttp.Dial(t, addr)
+	slow.Send("GET /slow HTTP/1.1\r\nHost: t\r\n\r\n")
+	testhttp.WaitFor(t, "the slow request at a backend", func() bool { return len(a.Requests())+len(b.Requests()) == 1 })
 	busy, idle := "a", "b"
-	if len(b.requests()) == 1 {
+	if len(b.Requests()) == 1 {
 		busy, idle = "b", "a"
 	}
 	for i := 0; i < 10; i++ {
-		if got := mustGet(t, addr, "/fast"); got != idle {
+		if got := testhttp.MustGet(t, addr, "/fast"); got != idle {
 			t.Fatalf("request %d went to %s while %s was busy", i, got, busy)
 		}
 	}
 	close(gate)
-	if _, body := slow.read("GET"); body != busy {
+	if _, body := slow.Read("GET"); body != busy {
 		t.Fatalf("slow request answered by %q", body)
 	}
 }
@@ -100,36 +101,36 @@ func TestLeastConn(t *testing.T) {
 // server_retry failures, gets no traffic while down, and the prober brings
 // it back (every timeout_cleanup) once it listens again.
 func TestNodeDownAndRevived(t *testing.T) {
-	live := okBackend(t, "live")
-	dead := deadAddr(t)
-	ts := startProxy(t, []string{dead, live.addr}, "balance_method = \"round_robin\"\nserver_retry = 2\ntimeout_cleanup = \"1s\"",
-		svcKeys("persist_backend = false"))
+	live := testhttp.OKBackend(t, "live")
+	dead := testhttp.DeadAddr(t)
+	ts := startProxy(t, []string{dead, live.Addr}, "balance_method = \"round_robin\"\nserver_retry = 2\ntimeout_cleanup = \"1s\"",
+		testhttp.ServiceKeys("persist_backend = false"))
 	addr := ts.addrOf("proxy")
 	node := ts.Pool("web").Nodes()[0]
 	for i := 0; !node.Down(); i++ {
 		if i == 10 {
 			t.Fatalf("node not marked down after %d requests (%d failures)", i, node.Failures.Load())
 		}
-		if body := mustGet(t, addr, "/x"); !strings.HasPrefix(body, "live ") {
+		if body := testhttp.MustGet(t, addr, "/x"); !strings.HasPrefix(body, "live ") {
 			t.Fatalf("body %q", body)
 		}
 	}
 	attempts := node.Attempts.Load()
 	for i := 0; i < 10; i++ {
-		mustGet(t, addr, "/x")
+		testhttp.MustGet(t, addr, "/x")
 	}
 	if n := node.Attempts.Load(); n != attempts {
 		t.Fatalf("down node got %d connection attempts", n-attempts)
 	}
-	revived := okBackendAt(t, dead, "revived")
+	revived := testhttp.OKBackendAt(t, dead, "revived")
 	start := time.Now()
-	waitFor(t, "the prober to revive the node", func() bool { return !node.Down() })
+	testhttp.WaitFor(t, "the prober to revive the node", func() bool { return !node.Down() })
 	t.Logf("revived after %v", time.Since(start))
 	seen := false
 	for i := 0; i < 4; i++ {
-		seen = seen || strings.HasPrefix(mustGet(t, addr, "/x"), "revived ")
+		seen = seen || strings.HasPrefix(testhttp.MustGet(t, addr, "/x"), "revived ")
 	}
-	if !seen || len(revived.requests()) == 0 {
+	if !seen || len(revived.Requests()) == 0 {
 		t.Fatal("revived node gets no traffic")
 	}
 }
@@ -140,7 +141,7 @@ func TestGracefulDrain(t *testing.T) {
 	const size = 1 << 20
 	body := bytes.Repeat([]byte("0123456789abcdef"), size/16)
 	started := make(chan struct{}, 1)
-	be := newBackend(t, func(b *backend, c net.Conn, id int64) {
+	be := testhttp.NewBackend(t, func(b *testhttp.Backend, c net.Conn, id int64) {
 		br := bufio.NewReader(c)
 		for {
 			req, err := nethttp.ReadRequest(br)
@@ -148,7 +149,7 @@ func TestGracefulDrain(t *testing.T) {
 				return
 			}
 			if req.URL.Path != "/slow" {
-				respond(c, 200, "", "ok")
+				testhttp.Respond(c, 200, "", "ok")
 				continue
 			}
 			fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n", size)
@@ -161,20 +162,20 @@ func TestGracefulDrain(t *testing.T) {
 			}
 		}
 	})
-	ts := startProxy(t, []string{be.addr}, "", stdProxy)
+	ts := startProxy(t, []string{be.Addr}, "", testhttp.StdProxy)
 	addr := ts.addrOf("proxy")
-	idle := dial(t, addr)
-	if resp, _ := idle.do("GET /x HTTP/1.1\r\nHost: t\r\n\r\n"); resp.StatusCode != 200 {
+	idle := testhttp.Dial(t, addr)
+	if resp, _ := idle.Do("GET /x HTTP/1.1\r\nHost: t\r\n\r\n"); resp.StatusCode != 200 {
 		t.Fatal(resp.Status)
 	}
-	slow := dial(t, addr)
-	slow.send("GET /slow HTTP/1.1\r\nHost: t\r\n\r\n")
+	slow := testhttp.Dial(t, addr)
+	slow.Send("GET /slow HTTP/1.1\r\nHost: t\r\n\r\n")
 	<-started
 	ts.Shutdown(true)
 
-	idle.expectClosed()
-	idle.c.Close()
-	waitFor(t, "the listener to close", func() bool {
+	idle.ExpectClosed()
+	idle.NC.Close()
+	testhttp.WaitFor(t, "the listener to close", func() bool {
 		c, err := net.DialTimeout("tcp", addr, time.Second)
 		if err != nil {
 			return true
@@ -187,12 +188,12 @@ func TestGracefulDrain(t *testing.T) {
 		t.Fatal("Run returned with a response in flight")
 	default:
 	}
-	resp, got := slow.read("GET")
+	resp, got := slow.Read("GET")
 	if resp.StatusCode != 200 || got != string(body) {
 		t.Fatalf("in-flight response: %d, %d of %d bytes", resp.StatusCode, len(got), size)
 	}
-	slow.expectClosed()
-	slow.c.Close()
+	slow.ExpectClosed()
+	slow.NC.Close()
 	select {
 	case <-ts.done:
 	case <-time.After(5 * time.Second):
@@ -206,10 +207,10 @@ func TestGracefulDrain(t *testing.T) {
 // TestNodefileReloaded: a pool's nodefile is re-read when it changes, and
 // the new node gets the traffic.
 func TestNodefileReloaded(t *testing.T) {
-	a := okBackend(t, "a")
-	b := okBackend(t, "b")
+	a := testhttp.OKBackend(t, "a")
+	b := testhttp.OKBackend(t, "b")
 	file := filepath.Join(t.TempDir(), "nodes")
-	if err := os.WriteFile(file, []byte("# first\n"+a.addr+"\n"), 0o644); err != nil {
+	if err := os.WriteFile(file, []byte("# first\n"+a.Addr+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	var logs logBuffer
@@ -223,22 +224,22 @@ persist_client = true
 persist_backend = true
 `, file), Options{Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	addr := ts.addrOf("proxy")
-	if body := mustGet(t, addr, "/x"); !strings.HasPrefix(body, "a ") {
+	if body := testhttp.MustGet(t, addr, "/x"); !strings.HasPrefix(body, "a ") {
 		t.Fatalf("before: %q", body)
 	}
 	// A different mtime for certain, whatever the file system's resolution.
 	// Its second line is a typo: a warning naming file:line, not silence.
-	if err := os.WriteFile(file, []byte(b.addr+" # the new one\n10.0.0.300\n"), 0o644); err != nil {
+	if err := os.WriteFile(file, []byte(b.Addr+" # the new one\n10.0.0.300\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	later := time.Now().Add(2 * time.Second)
 	os.Chtimes(file, later, later)
-	waitFor(t, "nodefile reload", func() bool {
-		return strings.HasPrefix(mustGet(t, addr, "/x"), "b ")
+	testhttp.WaitFor(t, "nodefile reload", func() bool {
+		return strings.HasPrefix(testhttp.MustGet(t, addr, "/x"), "b ")
 	})
 	if !strings.Contains(logs.String(), file+":2") {
 		t.Errorf("the nodefile's bad line 2 was not reported:\n%s", logs.String())
 	}
 	// The idle connections to the node the file dropped are closed.
-	waitFor(t, "no connection left to the dropped node", func() bool { return a.open.Load() == 0 })
+	testhttp.WaitFor(t, "no connection left to the dropped node", func() bool { return a.Open.Load() == 0 })
 }

@@ -4,6 +4,7 @@ package server
 
 import (
 	"bufio"
+	"github.com/plb/plb/internal/testhttp"
 	"io"
 	"net"
 	nethttp "net/http"
@@ -39,24 +40,24 @@ func TestStaleCoolTimerBypassesCoolDown(t *testing.T) {
 	})
 	base := time.Now()
 	var offset atomic.Int64 // frozen clock: cooling ends only when the test says
-	ts := startServerOpts(t, oneLoop(proxyTOML([]string{be.addr}, "server_retry = 100",
-		svcKeys("max_backend_conns = 1"))),
+	ts := startServerOpts(t, oneLoop(testhttp.ProxyTOML([]string{be.Addr}, "server_retry = 100",
+		testhttp.ServiceKeys("max_backend_conns = 1"))),
 		Options{Now: func() time.Time { return base.Add(time.Duration(offset.Load())) }})
 	attacker, victim := queueBehindHEAD(t, ts, "/evil1", evil1.Load)
 	close(release)
-	if resp, _ := attacker.read("HEAD"); resp.StatusCode != 200 {
+	if resp, _ := attacker.Read("HEAD"); resp.StatusCode != 200 {
 		t.Fatalf("attacker: %d", resp.StatusCode)
 	}
 	// The first cool-down is over; the attacker's next request (before
 	// the engine's next tick runs offerCooled) takes the connection.
 	offset.Store(int64(11 * time.Millisecond))
-	if resp, _ := attacker.do("HEAD /evil2 HTTP/1.1\r\nHost: t\r\n\r\n"); resp.StatusCode != 200 {
+	if resp, _ := attacker.Do("HEAD /evil2 HTTP/1.1\r\nHost: t\r\n\r\n"); resp.StatusCode != 200 {
 		t.Fatalf("attacker 2: %d", resp.StatusCode)
 	}
 	if !evil2.Load() {
 		t.Skip("the tick served the victim first (race lost); run again")
 	}
-	resp, body := victim.read("GET")
+	resp, body := victim.Read("GET")
 	if body != "victim /victim" {
 		t.Fatalf("queued victim asked for /victim and got %d %q", resp.StatusCode, body)
 	}
@@ -83,16 +84,16 @@ func TestStaleCoolTimerRealClock(t *testing.T) {
 			}
 			return true
 		})
-		ts := startServer(t, oneLoop(proxyTOML([]string{be.addr}, "server_retry = 100",
-			svcKeys("max_backend_conns = 1"))))
+		ts := startServer(t, oneLoop(testhttp.ProxyTOML([]string{be.Addr}, "server_retry = 100",
+			testhttp.ServiceKeys("max_backend_conns = 1"))))
 		time.Sleep(time.Duration(try*7%50) * time.Millisecond) // vary the tick's phase
 		attacker, victim := queueBehindHEAD(t, ts, "/evil1", evil1.Load)
 		close(release)
-		attacker.read("HEAD")
+		attacker.Read("HEAD")
 		time.Sleep(11 * time.Millisecond)
-		attacker.send("HEAD /evil2 HTTP/1.1\r\nHost: t\r\n\r\n")
-		resp, body := victim.read("GET")
-		t.Logf("try %d: backend conns %d", try, be.accepted.Load())
+		attacker.Send("HEAD /evil2 HTTP/1.1\r\nHost: t\r\n\r\n")
+		resp, body := victim.Read("GET")
+		t.Logf("try %d: backend conns %d", try, be.Accepted.Load())
 		if body != "victim /victim" {
 			t.Fatalf("try %d: queued victim asked for /victim and got %d %q", try, resp.StatusCode, body)
 		}
@@ -104,19 +105,19 @@ func TestStaleCoolTimerRealClock(t *testing.T) {
 // past a sizing window: takeAnyIdle and sweepIdle range over it.
 func TestIdleStateBoundedUnderNodeChurn(t *testing.T) {
 	var offset atomic.Int64
-	a, b := okBackend(t, "a"), okBackend(t, "b")
-	ts := startServerOpts(t, oneLoop(proxyTOML([]string{a.addr}, "", stdProxy)),
+	a, b := testhttp.OKBackend(t, "a"), testhttp.OKBackend(t, "b")
+	ts := startServerOpts(t, oneLoop(testhttp.ProxyTOML([]string{a.Addr}, "", testhttp.StdProxy)),
 		Options{Now: func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }})
 	addr := ts.addrOf("proxy")
 	for i := 0; i < 100; i++ {
-		n := a.addr
+		n := a.Addr
 		if i%2 == 1 {
-			n = b.addr
+			n = b.Addr
 		}
 		if err := ts.Pool("web").SetNodes([]string{n}); err != nil {
 			t.Fatal(err)
 		}
-		mustGet(t, addr, "/x")
+		testhttp.MustGet(t, addr, "/x")
 	}
 	svc := ts.proxySvc("proxy")
 	nodes := func() int {
@@ -128,5 +129,5 @@ func TestIdleStateBoundedUnderNodeChurn(t *testing.T) {
 		offset.Add(int64(proxy.IdleWindow + time.Second))
 		time.Sleep(100 * time.Millisecond)
 	}
-	waitFor(t, "idle state of the nodes gone forgotten", func() bool { return nodes() <= 2 })
+	testhttp.WaitFor(t, "idle state of the nodes gone forgotten", func() bool { return nodes() <= 2 })
 }

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"github.com/plb/plb/internal/testhttp"
 	"net"
 	nethttp "net/http"
 	"strings"
@@ -16,44 +17,44 @@ import (
 func TestHealthHTTPCheckOutAndBack(t *testing.T) {
 	var sick atomic.Bool
 	var checks atomic.Int64
-	a := newHTTPBackend(t, func(b *backend, c net.Conn, req *nethttp.Request, body []byte) bool {
+	a := testhttp.NewHTTPBackend(t, func(b *testhttp.Backend, c net.Conn, req *nethttp.Request, body []byte) bool {
 		if req.URL.Path == "/health" {
 			checks.Add(1)
 			if sick.Load() {
-				respond(c, 503, "", "sick")
+				testhttp.Respond(c, 503, "", "sick")
 			} else {
-				respond(c, 200, "", "fine")
+				testhttp.Respond(c, 200, "", "fine")
 			}
 			return false
 		}
-		respond(c, 200, "", "a "+req.RequestURI)
+		testhttp.Respond(c, 200, "", "a "+req.RequestURI)
 		return true
 	})
-	b := okBackend(t, "b")
+	b := testhttp.OKBackend(t, "b")
 	var logs logBuffer
-	ts := startProxyLogged(t, &logs, []string{a.addr, b.addr}, `balance_method = "round_robin"
+	ts := startProxyLogged(t, &logs, []string{a.Addr, b.Addr}, `balance_method = "round_robin"
 check = "http"
 check_path = "/health"
 check_interval = "100ms"
 timeout_cleanup = "100ms"
 fall = 2
 rise = 2
-`, svcKeys("persist_backend = false")) // idle connections to b would take every request
+`, testhttp.ServiceKeys("persist_backend = false")) // idle connections to b would take every request
 	addr := ts.addrOf("proxy")
 	node := ts.Pool("web").Nodes()[0]
-	waitFor(t, "active checks", func() bool { return checks.Load() >= 2 })
+	testhttp.WaitFor(t, "active checks", func() bool { return checks.Load() >= 2 })
 	if node.Down() {
 		t.Fatal("healthy node down")
 	}
 	sick.Store(true)
-	waitFor(t, "the failing checks to take the node down", node.Down)
+	testhttp.WaitFor(t, "the failing checks to take the node down", node.Down)
 	tr := node.LastTransition()
 	if want := "2 http GET /health checks failed, last: health: bad status 503"; tr.Reason != want {
 		t.Fatalf("reason %q, want %q", tr.Reason, want)
 	}
 	n := served(a)
 	for i := 0; i < 6; i++ {
-		if body := mustGet(t, addr, "/x"); !strings.HasPrefix(body, "b ") {
+		if body := testhttp.MustGet(t, addr, "/x"); !strings.HasPrefix(body, "b ") {
 			t.Fatalf("down node answered: %q", body)
 		}
 	}
@@ -61,13 +62,13 @@ rise = 2
 		t.Fatal("down node got traffic")
 	}
 	sick.Store(false)
-	waitFor(t, "the good probes to bring the node back", func() bool { return !node.Down() })
+	testhttp.WaitFor(t, "the good probes to bring the node back", func() bool { return !node.Down() })
 	if r := node.LastTransition().Reason; r != "2 http GET /health probes succeeded" {
 		t.Fatalf("reason %q", r)
 	}
 	seen := false
 	for i := 0; i < 4 && !seen; i++ {
-		seen = strings.HasPrefix(mustGet(t, addr, "/x"), "a ")
+		seen = strings.HasPrefix(testhttp.MustGet(t, addr, "/x"), "a ")
 	}
 	if !seen {
 		t.Fatal("revived node gets no traffic")
@@ -77,7 +78,7 @@ rise = 2
 	if d, u := strings.Count(log, "node down"), strings.Count(log, "node up"); d != 1 || u != 1 || node.Transitions() != 2 {
 		t.Fatalf("%d down and %d up lines, %d transitions; want one each:\n%s", d, u, node.Transitions(), log)
 	}
-	if !strings.Contains(log, `node=`+a.addr) || !strings.Contains(log, `reason="2 http GET /health checks failed`) {
+	if !strings.Contains(log, `node=`+a.Addr) || !strings.Contains(log, `reason="2 http GET /health checks failed`) {
 		t.Fatalf("log lacks the node or reason:\n%s", log)
 	}
 }
@@ -86,24 +87,24 @@ rise = 2
 // on the console) take effect without a restart.
 func TestHealthSetLive(t *testing.T) {
 	var checks atomic.Int64
-	a := newHTTPBackend(t, func(b *backend, c net.Conn, req *nethttp.Request, body []byte) bool {
+	a := testhttp.NewHTTPBackend(t, func(b *testhttp.Backend, c net.Conn, req *nethttp.Request, body []byte) bool {
 		if req.Method == "OPTIONS" {
 			checks.Add(1)
-			respond(c, 503, "", "")
+			testhttp.Respond(c, 503, "", "")
 			return false
 		}
-		respond(c, 200, "", "a")
+		testhttp.Respond(c, 200, "", "a")
 		return true
 	})
-	b := okBackend(t, "b")
-	ts := startProxy(t, []string{a.addr, b.addr}, "", stdProxy)
+	b := testhttp.OKBackend(t, "b")
+	ts := startProxy(t, []string{a.Addr, b.Addr}, "", testhttp.StdProxy)
 	node := ts.Pool("web").Nodes()[0]
 	time.Sleep(200 * time.Millisecond)
 	if checks.Load() != 0 {
 		t.Fatal("active checks without check_interval")
 	}
 	ts.exec("SET web.check = http", "SET web.check_interval = 100ms", "SET web.fall = 1")
-	waitFor(t, "the OPTIONS check to take the node down", node.Down)
+	testhttp.WaitFor(t, "the OPTIONS check to take the node down", node.Down)
 	if r := node.LastTransition().Reason; r != "http OPTIONS * check failed: health: bad status 503" {
 		t.Fatalf("reason %q", r)
 	}

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"github.com/plb/plb/internal/testhttp"
 	"log/slog"
 	"net"
 	nethttp "net/http"
@@ -12,7 +13,7 @@ import (
 // startProxyLogged is startProxy with warnings logged to logs.
 func startProxyLogged(t *testing.T, logs *logBuffer, nodes []string, poolKeys, svcKeys string) *testServer {
 	t.Helper()
-	return startServerOpts(t, proxyTOML(nodes, poolKeys, svcKeys),
+	return startServerOpts(t, testhttp.ProxyTOML(nodes, poolKeys, svcKeys),
 		Options{Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 }
 
@@ -23,13 +24,13 @@ func startProxyLogged(t *testing.T, logs *logBuffer, nodes []string, poolKeys, s
 // pool), and from then on a 503 comes without a connection attempt.
 func TestHealthAllNodesDown503AtOnce(t *testing.T) {
 	var logs logBuffer
-	nodes := []string{deadAddr(t), deadAddr(t)}
-	ts := startProxyLogged(t, &logs, nodes, "server_retry = 2\ntimeout_cleanup = \"1h\"", stdProxy)
+	nodes := []string{testhttp.DeadAddr(t), testhttp.DeadAddr(t)}
+	ts := startProxyLogged(t, &logs, nodes, "server_retry = 2\ntimeout_cleanup = \"1h\"", testhttp.StdProxy)
 	addr := ts.addrOf("proxy")
 	pool := ts.Pool("web")
 	for i := 0; i < 2; i++ {
 		start := time.Now()
-		resp, _ := get(t, addr, "/x")
+		resp, _ := testhttp.Get(t, addr, "/x")
 		if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" {
 			t.Fatalf("request %d: %s, Retry-After %q", i, resp.Status, resp.Header.Get("Retry-After"))
 		}
@@ -37,7 +38,7 @@ func TestHealthAllNodesDown503AtOnce(t *testing.T) {
 			t.Fatalf("503 took %v", d)
 		}
 	}
-	waitFor(t, "both nodes down", func() bool { return pool.Nodes()[0].Down() && pool.Nodes()[1].Down() })
+	testhttp.WaitFor(t, "both nodes down", func() bool { return pool.Nodes()[0].Down() && pool.Nodes()[1].Down() })
 	var attempts int64
 	direct, confirmed := 0, 0
 	for _, n := range pool.Nodes() {
@@ -57,7 +58,7 @@ func TestHealthAllNodesDown503AtOnce(t *testing.T) {
 	}
 	start := time.Now()
 	for i := 0; i < 5; i++ {
-		if resp, _ := get(t, addr, "/x"); resp.StatusCode != 503 {
+		if resp, _ := testhttp.Get(t, addr, "/x"); resp.StatusCode != 503 {
 			t.Fatalf("all down: %s", resp.Status)
 		}
 	}
@@ -86,7 +87,7 @@ func TestHealthAllNodesDown503AtOnce(t *testing.T) {
 // that the node answers nobody: it goes down and the traffic stays on the
 // other node.
 func TestHealthPassiveTimeoutMarksDown(t *testing.T) {
-	hang := newBackend(t, func(b *backend, c net.Conn, id int64) {
+	hang := testhttp.NewBackend(t, func(b *testhttp.Backend, c net.Conn, id int64) {
 		io := make([]byte, 4096)
 		for {
 			if _, err := c.Read(io); err != nil {
@@ -94,15 +95,15 @@ func TestHealthPassiveTimeoutMarksDown(t *testing.T) {
 			}
 		}
 	})
-	live := okBackend(t, "live")
+	live := testhttp.OKBackend(t, "live")
 	var logs logBuffer
-	ts := startProxyLogged(t, &logs, []string{hang.addr, live.addr},
+	ts := startProxyLogged(t, &logs, []string{hang.Addr, live.Addr},
 		"balance_method = \"round_robin\"\nserver_retry = 2\ntimeout_cleanup = \"1h\"",
-		svcKeys(`backend_timeout = "300ms"`, "persist_backend = false"))
+		testhttp.ServiceKeys(`backend_timeout = "300ms"`, "persist_backend = false"))
 	addr := ts.addrOf("proxy")
 	node := ts.Pool("web").Nodes()[0]
 	for i := 0; i < 4; i++ {
-		if body := mustGet(t, addr, "/x"); !strings.HasPrefix(body, "live ") {
+		if body := testhttp.MustGet(t, addr, "/x"); !strings.HasPrefix(body, "live ") {
 			t.Fatalf("body %q", body)
 		}
 	}
@@ -118,13 +119,13 @@ func TestHealthPassiveTimeoutMarksDown(t *testing.T) {
 	if r := node.LastTransition().Reason; r != want {
 		t.Fatalf("reason %q, want %q", r, want)
 	}
-	accepted := hang.accepted.Load()
+	accepted := hang.Accepted.Load()
 	for i := 0; i < 6; i++ {
-		if body := mustGet(t, addr, "/x"); !strings.HasPrefix(body, "live ") {
+		if body := testhttp.MustGet(t, addr, "/x"); !strings.HasPrefix(body, "live ") {
 			t.Fatalf("body %q", body)
 		}
 	}
-	if n := hang.accepted.Load(); n != accepted {
+	if n := hang.Accepted.Load(); n != accepted {
 		t.Fatalf("down node got %d connections", n-accepted)
 	}
 	if !strings.Contains(logs.String(), `reason="`+want+`"`) {
@@ -138,19 +139,19 @@ func TestHealthPassiveTimeoutMarksDown(t *testing.T) {
 // for everyone.
 func TestHealthPassiveBrokenReplyMarksDown(t *testing.T) {
 	broken := true
-	flaky := newHTTPBackend(t, func(b *backend, c net.Conn, req *nethttp.Request, body []byte) bool {
+	flaky := testhttp.NewHTTPBackend(t, func(b *testhttp.Backend, c net.Conn, req *nethttp.Request, body []byte) bool {
 		if broken && req.URL.Path != "/good" {
 			c.Write([]byte("SSH-2.0-not-http\r\n\r\n"))
 			return false
 		}
-		respond(c, 200, "", "flaky")
+		testhttp.Respond(c, 200, "", "flaky")
 		return true
 	})
-	ts := startProxy(t, []string{flaky.addr}, "server_retry = 3\ntimeout_cleanup = \"1h\"", svcKeys("persist_backend = false"))
+	ts := startProxy(t, []string{flaky.Addr}, "server_retry = 3\ntimeout_cleanup = \"1h\"", testhttp.ServiceKeys("persist_backend = false"))
 	addr := ts.addrOf("proxy")
 	node := ts.Pool("web").Nodes()[0]
 	for _, path := range []string{"/x", "/x", "/good", "/x", "/x"} {
-		resp, _ := get(t, addr, path)
+		resp, _ := testhttp.Get(t, addr, path)
 		if want := map[bool]int{true: 200, false: 502}[path == "/good"]; resp.StatusCode != want {
 			t.Fatalf("%s: %s, want %d", path, resp.Status, want)
 		}
@@ -158,13 +159,13 @@ func TestHealthPassiveBrokenReplyMarksDown(t *testing.T) {
 	if s, _ := node.Suspect(); s || node.Down() {
 		t.Fatal("suspect after 2+2 broken replies with a good one between (server_retry 3)")
 	}
-	get(t, addr, "/x")
-	waitFor(t, "the broken node down", node.Down)
+	testhttp.Get(t, addr, "/x")
+	testhttp.WaitFor(t, "the broken node down", node.Down)
 	if r := node.LastTransition().Reason; !strings.HasPrefix(r, "3 consecutive request failures, last: ") ||
 		!strings.Contains(r, "; confirmed by http OPTIONS * probe: ") {
 		t.Fatalf("reason %q", r)
 	}
-	if resp, _ := get(t, addr, "/good"); resp.StatusCode != 503 {
+	if resp, _ := testhttp.Get(t, addr, "/good"); resp.StatusCode != 503 {
 		t.Fatalf("only node down: %s", resp.Status)
 	}
 }

@@ -4,6 +4,7 @@ package server
 
 import (
 	"bytes"
+	"github.com/plb/plb/internal/testhttp"
 	"net/netip"
 	"os"
 	"runtime"
@@ -76,7 +77,7 @@ func TestIdleClientHeap(t *testing.T) {
 	for i := 0; i < n; i++ {
 		fds = append(fds, oneRequest())
 	}
-	waitFor(t, "clients open", func() bool { return ts.ServiceStatus("proxy").Clients >= n })
+	testhttp.WaitFor(t, "clients open", func() bool { return ts.ServiceStatus("proxy").Clients >= n })
 	per := int64(heap()-before) / n
 	if f := os.Getenv("PLB_HEAPPROF"); f != "" {
 		out, _ := os.Create(f)

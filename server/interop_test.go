@@ -18,6 +18,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"fmt"
+	"github.com/plb/plb/internal/testhttp"
 	"io"
 	mrand "math/rand/v2"
 	"net"
@@ -388,27 +389,27 @@ func TestInteropRealServers(t *testing.T) {
 func runInteropCases(t *testing.T, addr string, s *realServer, d *interopDocroot) {
 	victim := func(after string) {
 		t.Helper()
-		c := dial(t, addr)
-		defer c.c.Close()
-		resp, body := c.do("GET /page.html HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+		c := testhttp.Dial(t, addr)
+		defer c.NC.Close()
+		resp, body := c.Do("GET /page.html HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
 		if resp.StatusCode != 200 || body != string(d.page) {
 			t.Fatalf("after %s, a fresh client got %d and %d bytes, not its page", after, resp.StatusCode, len(body))
 		}
 	}
-	getPage := func(c *conn, extra string) {
+	getPage := func(c *testhttp.Client, extra string) {
 		t.Helper()
-		resp, body := c.do("GET /page.html HTTP/1.1\r\nHost: t\r\n" + extra + "\r\n")
+		resp, body := c.Do("GET /page.html HTTP/1.1\r\nHost: t\r\n" + extra + "\r\n")
 		if resp.StatusCode != 200 || body != string(d.page) {
 			t.Fatalf("GET /page.html: %d, %d bytes", resp.StatusCode, len(body))
 		}
 	}
 
 	t.Run("keep-alive", func(t *testing.T) {
-		c := dial(t, addr)
+		c := testhttp.Dial(t, addr)
 		for i := 0; i < 6; i++ {
 			getPage(c, "")
 		}
-		resp, body := c.do("GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n")
+		resp, body := c.Do("GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n")
 		if resp.StatusCode != 200 || sha256.Sum256([]byte(body)) != sha256.Sum256(d.big) {
 			t.Fatalf("big.bin: %d, %d bytes", resp.StatusCode, len(body))
 		}
@@ -416,15 +417,15 @@ func runInteropCases(t *testing.T, addr string, s *realServer, d *interopDocroot
 	})
 	t.Run("close", func(t *testing.T) {
 		for i := 0; i < 4; i++ {
-			c := dial(t, addr)
+			c := testhttp.Dial(t, addr)
 			getPage(c, "Connection: close\r\n")
-			c.expectClosed()
-			c.c.Close()
+			c.ExpectClosed()
+			c.NC.Close()
 		}
 	})
 	t.Run("HEAD", func(t *testing.T) {
-		c := dial(t, addr)
-		resp, body := c.do("HEAD /page.html HTTP/1.1\r\nHost: t\r\n\r\n")
+		c := testhttp.Dial(t, addr)
+		resp, body := c.Do("HEAD /page.html HTTP/1.1\r\nHost: t\r\n\r\n")
 		if resp.StatusCode != 200 || body != "" {
 			t.Fatalf("HEAD: %d %q", resp.StatusCode, body)
 		}
@@ -432,9 +433,9 @@ func runInteropCases(t *testing.T, addr string, s *realServer, d *interopDocroot
 		victim("HEAD")
 	})
 	t.Run("304", func(t *testing.T) {
-		c := dial(t, addr)
+		c := testhttp.Dial(t, addr)
 		ims := d.mtime.UTC().Format(nethttp.TimeFormat) // nginx wants it exact
-		resp, body := c.do("GET /page.html HTTP/1.1\r\nHost: t\r\nIf-Modified-Since: " + ims + "\r\n\r\n")
+		resp, body := c.Do("GET /page.html HTTP/1.1\r\nHost: t\r\nIf-Modified-Since: " + ims + "\r\n\r\n")
 		if resp.StatusCode != 304 || body != "" {
 			t.Fatalf("If-Modified-Since: %d %q", resp.StatusCode, body)
 		}
@@ -443,8 +444,8 @@ func runInteropCases(t *testing.T, addr string, s *realServer, d *interopDocroot
 	})
 	if p := s.paths["204"]; p != "" {
 		t.Run("204", func(t *testing.T) {
-			c := dial(t, addr)
-			if resp, body := c.do("GET " + p + " HTTP/1.1\r\nHost: t\r\n\r\n"); resp.StatusCode != 204 || body != "" {
+			c := testhttp.Dial(t, addr)
+			if resp, body := c.Do("GET " + p + " HTTP/1.1\r\nHost: t\r\n\r\n"); resp.StatusCode != 204 || body != "" {
 				t.Fatalf("204: %d %q", resp.StatusCode, body)
 			}
 			getPage(c, "")
@@ -453,13 +454,13 @@ func runInteropCases(t *testing.T, addr string, s *realServer, d *interopDocroot
 	}
 	if p := s.paths["chunked"]; p != "" {
 		t.Run("chunked", func(t *testing.T) {
-			c := dial(t, addr)
+			c := testhttp.Dial(t, addr)
 			path, gz := strings.CutSuffix(p, "#gzip")
 			extra := ""
 			if gz {
 				extra = "Accept-Encoding: gzip\r\n"
 			}
-			resp, body := c.do("GET " + path + " HTTP/1.1\r\nHost: t\r\n" + extra + "\r\n")
+			resp, body := c.Do("GET " + path + " HTTP/1.1\r\nHost: t\r\n" + extra + "\r\n")
 			if len(resp.TransferEncoding) == 0 || resp.TransferEncoding[0] != "chunked" {
 				t.Fatalf("not chunked: %v", resp.TransferEncoding)
 			}
@@ -472,8 +473,8 @@ func runInteropCases(t *testing.T, addr string, s *realServer, d *interopDocroot
 			}
 			getPage(c, "")
 			// An HTTP/1.0 client gets it de-chunked.
-			c10 := dial(t, addr)
-			resp, body = c10.do("GET " + path + " HTTP/1.0\r\n" + extra + "\r\n")
+			c10 := testhttp.Dial(t, addr)
+			resp, body = c10.Do("GET " + path + " HTTP/1.0\r\n" + extra + "\r\n")
 			if gz {
 				body = gunzipped(t, resp, body)
 			}
@@ -487,18 +488,18 @@ func runInteropCases(t *testing.T, addr string, s *realServer, d *interopDocroot
 		t.Run("early answer to a POST", func(t *testing.T) {
 			// A body much larger than what plb holds before it connects
 			// (buffer_backend_connect), sent while the answer comes.
-			c := dial(t, addr)
+			c := testhttp.Dial(t, addr)
 			const size = 4 << 20
-			c.send(fmt.Sprintf("POST %s HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n", p, size))
+			c.Send(fmt.Sprintf("POST %s HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n", p, size))
 			go func() {
 				chunk := bytes.Repeat([]byte("x"), 64<<10)
 				for sent := 0; sent < size; sent += len(chunk) {
-					if _, err := c.c.Write(chunk); err != nil {
+					if _, err := c.NC.Write(chunk); err != nil {
 						return
 					}
 				}
 			}()
-			resp, err := nethttp.ReadResponse(c.br, &nethttp.Request{Method: "POST"})
+			resp, err := nethttp.ReadResponse(c.BR, &nethttp.Request{Method: "POST"})
 			if err != nil {
 				t.Fatalf("no answer: %v", err)
 			}
@@ -506,7 +507,7 @@ func runInteropCases(t *testing.T, addr string, s *realServer, d *interopDocroot
 			if resp.StatusCode != s.earlyStatus {
 				t.Fatalf("early answer: %d, want %d", resp.StatusCode, s.earlyStatus)
 			}
-			c.c.Close()
+			c.NC.Close()
 			victim("an early answer")
 			victim("an early answer, twice")
 		})
@@ -515,8 +516,8 @@ func runInteropCases(t *testing.T, addr string, s *realServer, d *interopDocroot
 		if s.postUnread != 0 {
 			t.Skip("the server does not take POSTs")
 		}
-		c := dial(t, addr)
-		resp, _ := c.do("POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello")
+		c := testhttp.Dial(t, addr)
+		resp, _ := c.Do("POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello")
 		if resp.StatusCode >= 500 {
 			t.Fatalf("POST: %d", resp.StatusCode)
 		}
@@ -528,32 +529,32 @@ func runInteropCases(t *testing.T, addr string, s *realServer, d *interopDocroot
 			// kept connection would answer it to the next client.
 			smuggled := "GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n"
 			for i := 0; i < 5; i++ {
-				c := dial(t, addr)
-				resp, _ := c.do(fmt.Sprintf("POST /page.html HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n%s", len(smuggled), smuggled))
+				c := testhttp.Dial(t, addr)
+				resp, _ := c.Do(fmt.Sprintf("POST /page.html HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n%s", len(smuggled), smuggled))
 				if resp.StatusCode != s.postUnread {
 					t.Fatalf("POST: %d, want %d", resp.StatusCode, s.postUnread)
 				}
-				c.c.Close()
+				c.NC.Close()
 				victim("a POST whose body was a request")
 			}
 		})
 	}
 	if p := s.paths["ws"]; p != "" {
 		t.Run("WebSocket", func(t *testing.T) {
-			c := dial(t, addr)
-			c.send("GET " + p + " HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
-			resp, err := nethttp.ReadResponse(c.br, nil)
+			c := testhttp.Dial(t, addr)
+			c.Send("GET " + p + " HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
+			resp, err := nethttp.ReadResponse(c.BR, nil)
 			if err != nil || resp.StatusCode != 101 {
 				t.Fatalf("upgrade: %v %v", resp, err)
 			}
 			for _, msg := range []string{"ping", strings.Repeat("y", 100<<10)} {
-				c.send(msg)
+				c.Send(msg)
 				got := make([]byte, len(msg))
-				if _, err := io.ReadFull(c.br, got); err != nil || string(got) != msg {
+				if _, err := io.ReadFull(c.BR, got); err != nil || string(got) != msg {
 					t.Fatalf("echo of %d bytes: %v", len(msg), err)
 				}
 			}
-			c.c.Close()
+			c.NC.Close()
 			victim("a WebSocket")
 		})
 	}

@@ -6,6 +6,7 @@ package server
 import (
 	"bufio"
 	"fmt"
+	"github.com/plb/plb/internal/testhttp"
 	"io"
 	"net"
 	nethttp "net/http"
@@ -37,9 +38,9 @@ func (ts *testServer) exec(lines ...string) {
 }
 
 // served counts the requests a backend received, health checks aside.
-func served(b *backend) int {
+func served(b *testhttp.Backend) int {
 	n := 0
-	for _, r := range b.requests() {
+	for _, r := range b.Requests() {
 		if r.URI != "/health" && r.Method != "OPTIONS" {
 			n++
 		}
@@ -48,21 +49,21 @@ func served(b *backend) int {
 }
 
 // waitServed waits until b has served more than n requests.
-func waitServed(t *testing.T, b *backend, n int) {
+func waitServed(t *testing.T, b *testhttp.Backend, n int) {
 	t.Helper()
-	waitFor(t, fmt.Sprintf("backend %s to serve more than %d requests", b.addr, n), func() bool { return served(b) > n })
+	testhttp.WaitFor(t, fmt.Sprintf("backend %s to serve more than %d requests", b.Addr, n), func() bool { return served(b) > n })
 }
 
 // expectQuiet checks that b gets no new request: once the requests in
 // flight when the change was applied are done (settle), the count must not
 // move for a while.
-func expectQuiet(t *testing.T, b *backend, what string) {
+func expectQuiet(t *testing.T, b *testhttp.Backend, what string) {
 	t.Helper()
 	time.Sleep(200 * time.Millisecond) // requests in flight finish
 	n := served(b)
 	time.Sleep(400 * time.Millisecond)
 	if m := served(b); m != n {
-		t.Fatalf("%s: backend %s got %d new requests", what, b.addr, m-n)
+		t.Fatalf("%s: backend %s got %d new requests", what, b.Addr, m-n)
 	}
 }
 

@@ -3,6 +3,7 @@ package server
 import (
 	"bufio"
 	"fmt"
+	"github.com/plb/plb/internal/testhttp"
 	"io"
 	"net"
 	nethttp "net/http"
@@ -13,7 +14,7 @@ import (
 
 // livePoolTOML is a proxy over pool web (a, b, round robin) with a second
 // pool other (c) to switch to.
-func livePoolTOML(a, b, c *backend, extra string) string {
+func livePoolTOML(a, b, c *testhttp.Backend, extra string) string {
 	return fmt.Sprintf(`[global]
 workers = 2
 
@@ -28,7 +29,7 @@ nodes = [%q]
 role = "reverse_proxy"
 listen = "127.0.0.1:0"
 pool = "web"
-%s%s`, a.addr, b.addr, c.addr, stdProxy, extra)
+%s%s`, a.Addr, b.Addr, c.Addr, testhttp.StdProxy, extra)
 }
 
 // TestLivePoolChangesUnderLoad: under a running load, POOL REMOVE stops new
@@ -36,26 +37,26 @@ pool = "web"
 // POOL ADD brings it back, and SET proxy.pool switches to another pool and
 // back, with not one failed request.
 func TestLivePoolChangesUnderLoad(t *testing.T) {
-	a, b, c := okBackend(t, "a"), okBackend(t, "b"), okBackend(t, "c")
+	a, b, c := testhttp.OKBackend(t, "a"), testhttp.OKBackend(t, "b"), testhttp.OKBackend(t, "c")
 	ts := startServer(t, livePoolTOML(a, b, c, ""))
 	g := startLoad(t, ts.addrOf("proxy"), 8, 2, 15*time.Second)
 	waitServed(t, a, 50)
 	waitServed(t, b, 50)
 
-	ts.exec("POOL web REMOVE " + a.addr)
+	ts.exec("POOL web REMOVE " + a.Addr)
 	expectQuiet(t, a, "after POOL REMOVE")
-	a.waitOpen(t, 0) // idle backend connections to a removed node are closed
+	a.WaitOpen(t, 0) // idle backend connections to a removed node are closed
 	waitServed(t, b, served(b)+100)
 
-	ts.exec("POOL web ADD " + a.addr)
+	ts.exec("POOL web ADD " + a.Addr)
 	waitServed(t, a, served(a)+50)
 
 	ts.exec("SET proxy.pool = other")
 	expectQuiet(t, a, "after switching to pool other")
 	expectQuiet(t, b, "after switching to pool other")
 	waitServed(t, c, served(c)+100)
-	a.waitOpen(t, 0)
-	b.waitOpen(t, 0)
+	a.WaitOpen(t, 0)
+	b.WaitOpen(t, 0)
 
 	ts.exec("SET proxy.pool = web")
 	expectQuiet(t, c, "after switching back")
@@ -71,9 +72,9 @@ func TestLiveRemovedNodeFinishesInFlight(t *testing.T) {
 	const size = 512 << 10
 	started := make(chan struct{}, 1)
 	release := make(chan struct{})
-	a := newHTTPBackend(t, func(bk *backend, c net.Conn, req *nethttp.Request, body []byte) bool {
+	a := testhttp.NewHTTPBackend(t, func(bk *testhttp.Backend, c net.Conn, req *nethttp.Request, body []byte) bool {
 		if req.URL.Path != "/slow" {
-			respond(c, 200, "", "a "+req.RequestURI)
+			testhttp.Respond(c, 200, "", "a "+req.RequestURI)
 			return true
 		}
 		fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n", size)
@@ -83,38 +84,38 @@ func TestLiveRemovedNodeFinishesInFlight(t *testing.T) {
 		c.Write([]byte(strings.Repeat("y", size/2)))
 		return true
 	})
-	b, other := okBackend(t, "b"), okBackend(t, "other")
+	b, other := testhttp.OKBackend(t, "b"), testhttp.OKBackend(t, "other")
 	ts := startServer(t, livePoolTOML(a, b, other, ""))
-	ts.exec("POOL web REMOVE " + b.addr) // a alone to begin with
+	ts.exec("POOL web REMOVE " + b.Addr) // a alone to begin with
 	addr := ts.addrOf("proxy")
 
-	slow := dial(t, addr)
-	slow.send("GET /slow HTTP/1.1\r\nHost: t\r\n\r\n")
+	slow := testhttp.Dial(t, addr)
+	slow.Send("GET /slow HTTP/1.1\r\nHost: t\r\n\r\n")
 	<-started
-	quick := dial(t, addr)
-	if _, body := quick.do("GET /q1 HTTP/1.1\r\nHost: t\r\n\r\n"); body != "a /q1" {
+	quick := testhttp.Dial(t, addr)
+	if _, body := quick.Do("GET /q1 HTTP/1.1\r\nHost: t\r\n\r\n"); body != "a /q1" {
 		t.Fatalf("first request: %q", body)
 	}
-	a.waitOpen(t, 2) // one busy with /slow, one idle after /q1
+	a.WaitOpen(t, 2) // one busy with /slow, one idle after /q1
 
-	ts.exec("POOL web ADD "+b.addr, "POOL web REMOVE "+a.addr)
-	a.waitOpen(t, 1) // the idle one is closed at once
+	ts.exec("POOL web ADD "+b.Addr, "POOL web REMOVE "+a.Addr)
+	a.WaitOpen(t, 1) // the idle one is closed at once
 	for i := 0; i < 4; i++ {
-		if _, body := quick.do(fmt.Sprintf("GET /q%d HTTP/1.1\r\nHost: t\r\n\r\n", i+2)); !strings.HasPrefix(body, "b ") {
+		if _, body := quick.Do(fmt.Sprintf("GET /q%d HTTP/1.1\r\nHost: t\r\n\r\n", i+2)); !strings.HasPrefix(body, "b ") {
 			t.Fatalf("request after the removal answered by %q", body)
 		}
 	}
 	close(release)
-	resp, body := slow.read("GET")
+	resp, body := slow.Read("GET")
 	if resp.StatusCode != 200 || len(body) != size || body[size-1] != 'y' {
 		t.Fatalf("in-flight response: %d, %d of %d bytes", resp.StatusCode, len(body), size)
 	}
-	a.waitOpen(t, 0) // not kept for reuse
-	if n := a.accepted.Load(); n != 2 {
+	a.WaitOpen(t, 0) // not kept for reuse
+	if n := a.Accepted.Load(); n != 2 {
 		t.Fatalf("removed node accepted %d connections, want 2", n)
 	}
 	// The client's connection goes on, to b.
-	if _, body := slow.do("GET /after HTTP/1.1\r\nHost: t\r\n\r\n"); body != "b GET /after" {
+	if _, body := slow.Do("GET /after HTTP/1.1\r\nHost: t\r\n\r\n"); body != "b GET /after" {
 		t.Fatalf("next request on the slow client: %q", body)
 	}
 }
@@ -123,7 +124,7 @@ func TestLiveRemovedNodeFinishesInFlight(t *testing.T) {
 // "pool web remove" answers OK and the node gets no more requests; "pool
 // web add" brings it back.
 func TestLiveConsolePoolRemove(t *testing.T) {
-	a, b, c := okBackend(t, "a"), okBackend(t, "b"), okBackend(t, "c")
+	a, b, c := testhttp.OKBackend(t, "a"), testhttp.OKBackend(t, "b"), testhttp.OKBackend(t, "c")
 	ts := startServer(t, livePoolTOML(a, b, c, `
 [service.mgmt]
 role = "management"
@@ -148,10 +149,10 @@ listen = "127.0.0.1:0"
 			t.Fatalf("%s: %q %v", line, reply, err)
 		}
 	}
-	command("pool web remove " + a.addr)
+	command("pool web remove " + a.Addr)
 	expectQuiet(t, a, "after 'pool web remove'")
 	waitServed(t, b, served(b)+50)
-	command("pool web add " + a.addr)
+	command("pool web add " + a.Addr)
 	waitServed(t, a, served(a)+20)
 	g.check(t)
 }

@@ -2,6 +2,7 @@ package server
 
 import (
 	"fmt"
+	"github.com/plb/plb/internal/testhttp"
 	"log/slog"
 	"net"
 	"os"
@@ -12,10 +13,10 @@ import (
 )
 
 // reloadTOML is a proxy over pool web of nodes, with extra TOML after it.
-func reloadTOML(nodes []*backend, proxyExtra, extra string) string {
+func reloadTOML(nodes []*testhttp.Backend, proxyExtra, extra string) string {
 	q := make([]string, len(nodes))
 	for i, n := range nodes {
-		q[i] = fmt.Sprintf("%q", n.addr)
+		q[i] = fmt.Sprintf("%q", n.Addr)
 	}
 	return fmt.Sprintf(`[global]
 workers = 2
@@ -28,7 +29,7 @@ role = "reverse_proxy"
 listen = "127.0.0.1:0"
 pool = "web"
 %s%s
-%s`, strings.Join(q, ", "), stdProxy, proxyExtra, extra)
+%s`, strings.Join(q, ", "), testhttp.StdProxy, proxyExtra, extra)
 }
 
 func writeFile(t *testing.T, path, text string) {
@@ -44,11 +45,11 @@ func writeFile(t *testing.T, path, text string) {
 // keeps its socket), every change applied, the invalid file rejected with
 // its file:line and the running configuration untouched.
 func TestReloadUnderLoad(t *testing.T) {
-	a, b := okBackend(t, "a"), okBackend(t, "b")
+	a, b := testhttp.OKBackend(t, "a"), testhttp.OKBackend(t, "b")
 	docroot := t.TempDir()
 	writeFile(t, filepath.Join(docroot, "hello.txt"), "hello from docs")
 	path := filepath.Join(t.TempDir(), "plb.toml")
-	v1 := reloadTOML([]*backend{a}, "", "")
+	v1 := reloadTOML([]*testhttp.Backend{a}, "", "")
 	writeFile(t, path, v1)
 	var logs logBuffer
 	ts := startServerOpts(t, v1, Options{Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))})
@@ -58,7 +59,7 @@ func TestReloadUnderLoad(t *testing.T) {
 
 	// v2: b replaces a, a header is inserted, a web server and a pool
 	// appear, and workers changes (which needs a restart: ignored).
-	v2 := strings.Replace(reloadTOML([]*backend{b}, `headers = ["insert X-Reloaded: 2"]`+"\n", fmt.Sprintf(`
+	v2 := strings.Replace(reloadTOML([]*testhttp.Backend{b}, `headers = ["insert X-Reloaded: 2"]`+"\n", fmt.Sprintf(`
 [pool.spare]
 nodes = [%q]
 
@@ -66,7 +67,7 @@ nodes = [%q]
 role = "web_server"
 listen = "127.0.0.1:0"
 docroot = %q
-`, a.addr, docroot)), "workers = 2", "workers = 3", 1)
+`, a.Addr, docroot)), "workers = 2", "workers = 3", 1)
 	writeFile(t, path, v2)
 	if err := ts.Reload(path); err != nil {
 		t.Fatal(err)
@@ -76,11 +77,11 @@ docroot = %q
 	}
 	expectQuiet(t, a, "after the reload that removed a")
 	waitServed(t, b, 50)
-	reqs := b.requests()
+	reqs := b.Requests()
 	if h := reqs[len(reqs)-1].Header.Get("X-Reloaded"); h != "2" {
 		t.Fatalf("new header setting not applied: X-Reloaded %q", h)
 	}
-	if body := mustGet(t, ts.addrOf("docs"), "/hello.txt"); body != "hello from docs" {
+	if body := testhttp.MustGet(t, ts.addrOf("docs"), "/hello.txt"); body != "hello from docs" {
 		t.Fatalf("new service: %q", body)
 	}
 	if ts.Pool("spare") == nil || len(ts.Config().Services) != 2 || ts.Config().Global.Workers != 2 {
@@ -90,8 +91,8 @@ docroot = %q
 		t.Fatalf("no warning that workers needs a restart:\n%s", logs.String())
 	}
 	docsAddr := ts.addrOf("docs")
-	idleDocs := dial(t, docsAddr)
-	if resp, _ := idleDocs.do("GET /hello.txt HTTP/1.1\r\nHost: t\r\n\r\n"); resp.StatusCode != 200 {
+	idleDocs := testhttp.Dial(t, docsAddr)
+	if resp, _ := idleDocs.Do("GET /hello.txt HTTP/1.1\r\nHost: t\r\n\r\n"); resp.StatusCode != 200 {
 		t.Fatal(resp.Status)
 	}
 
@@ -110,15 +111,15 @@ docroot = %q
 	}
 
 	// v3: the web server and the spare pool go; a comes back beside b.
-	writeFile(t, path, reloadTOML([]*backend{a, b}, "", ""))
+	writeFile(t, path, reloadTOML([]*testhttp.Backend{a, b}, "", ""))
 	if err := ts.Reload(path); err != nil {
 		t.Fatal(err)
 	}
 	if ts.Addr("docs") != nil || ts.Pool("spare") != nil {
 		t.Fatal("removed service or pool still running")
 	}
-	idleDocs.expectClosed() // the removed service's idle client is closed
-	waitFor(t, "the removed service to stop listening", func() bool {
+	idleDocs.ExpectClosed() // the removed service's idle client is closed
+	testhttp.WaitFor(t, "the removed service to stop listening", func() bool {
 		c, err := net.DialTimeout("tcp", docsAddr, time.Second)
 		if err != nil {
 			return true
@@ -130,7 +131,7 @@ docroot = %q
 
 	// A burst of reloads, as from a config management tool.
 	for i := 0; i < 10; i++ {
-		nodes := []*backend{a, b}
+		nodes := []*testhttp.Backend{a, b}
 		if i%2 == 0 {
 			nodes = nodes[1:]
 		}
@@ -149,8 +150,8 @@ docroot = %q
 // TestReloadMissingFile: a file that cannot be read leaves everything as
 // it was.
 func TestReloadMissingFile(t *testing.T) {
-	a := okBackend(t, "a")
-	ts := startServer(t, reloadTOML([]*backend{a}, "", ""))
+	a := testhttp.OKBackend(t, "a")
+	ts := startServer(t, reloadTOML([]*testhttp.Backend{a}, "", ""))
 	running := ts.Config()
 	if err := ts.Reload(filepath.Join(t.TempDir(), "missing.toml")); err == nil {
 		t.Fatal("missing file accepted")
@@ -158,21 +159,21 @@ func TestReloadMissingFile(t *testing.T) {
 	if ts.Config() != running {
 		t.Fatal("config changed")
 	}
-	mustGet(t, ts.addrOf("proxy"), "/x")
+	testhttp.MustGet(t, ts.addrOf("proxy"), "/x")
 }
 
 // TestApplyFailureChangesNothing: when a new listener cannot be opened, the
 // other changes of the same Apply are not made either.
 func TestApplyFailureChangesNothing(t *testing.T) {
-	a, b := okBackend(t, "a"), okBackend(t, "b")
-	ts := startServer(t, reloadTOML([]*backend{a}, "", ""))
+	a, b := testhttp.OKBackend(t, "a"), testhttp.OKBackend(t, "b")
+	ts := startServer(t, reloadTOML([]*testhttp.Backend{a}, "", ""))
 	busy, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer busy.Close()
 	path := filepath.Join(t.TempDir(), "plb.toml")
-	writeFile(t, path, reloadTOML([]*backend{b}, "", fmt.Sprintf(`
+	writeFile(t, path, reloadTOML([]*testhttp.Backend{b}, "", fmt.Sprintf(`
 [service.docs]
 role = "web_server"
 listen = %q
@@ -185,7 +186,7 @@ docroot = %q
 	if ts.Config() != running || ts.Addr("docs") != nil {
 		t.Fatal("running configuration changed")
 	}
-	if body := mustGet(t, ts.addrOf("proxy"), "/x"); !strings.HasPrefix(body, "a ") {
+	if body := testhttp.MustGet(t, ts.addrOf("proxy"), "/x"); !strings.HasPrefix(body, "a ") {
 		t.Fatalf("pool changed by a failed apply: %q", body)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"github.com/plb/plb/internal/testhttp"
 	"io"
 	"net"
 	nethttp "net/http"
@@ -45,9 +46,9 @@ func TestShutdownGracefulConsole(t *testing.T) {
 	const size = 4 << 20
 	started := make(chan struct{}, 1)
 	release := make(chan struct{})
-	be := newHTTPBackend(t, func(b *backend, c net.Conn, req *nethttp.Request, body []byte) bool {
+	be := testhttp.NewHTTPBackend(t, func(b *testhttp.Backend, c net.Conn, req *nethttp.Request, body []byte) bool {
 		if req.URL.Path != "/slow" {
-			respond(c, 200, "", "ok")
+			testhttp.Respond(c, 200, "", "ok")
 			return true
 		}
 		fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n", size)
@@ -62,7 +63,7 @@ func TestShutdownGracefulConsole(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(docroot, "big.bin"), file, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	ts := startServer(t, proxyTOML([]string{be.addr}, "", stdProxy)+fmt.Sprintf(`
+	ts := startServer(t, testhttp.ProxyTOML([]string{be.Addr}, "", testhttp.StdProxy)+fmt.Sprintf(`
 [service.docs]
 role = "web_server"
 listen = "127.0.0.1:0"
@@ -75,17 +76,17 @@ listen = "127.0.0.1:0"
 `, docroot))
 	addr, docs := ts.addrOf("proxy"), ts.addrOf("docs")
 
-	idle := dial(t, addr)
-	if resp, _ := idle.do("GET /x HTTP/1.1\r\nHost: t\r\n\r\n"); resp.StatusCode != 200 {
+	idle := testhttp.Dial(t, addr)
+	if resp, _ := idle.Do("GET /x HTTP/1.1\r\nHost: t\r\n\r\n"); resp.StatusCode != 200 {
 		t.Fatal(resp.Status)
 	}
-	slow := dial(t, addr)
-	slow.send("GET /slow HTTP/1.1\r\nHost: t\r\n\r\n")
+	slow := testhttp.Dial(t, addr)
+	slow.Send("GET /slow HTTP/1.1\r\nHost: t\r\n\r\n")
 	<-started
 	// A slow reader of a big static file: it reads the head and a little.
-	web := dial(t, docs)
-	web.send("GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n")
-	webResp, err := nethttp.ReadResponse(web.br, nil)
+	web := testhttp.Dial(t, docs)
+	web.Send("GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n")
+	webResp, err := nethttp.ReadResponse(web.BR, nil)
 	if err != nil || webResp.StatusCode != 200 {
 		t.Fatalf("web server: %v %v", webResp, err)
 	}
@@ -94,15 +95,15 @@ listen = "127.0.0.1:0"
 		t.Fatal(err)
 	}
 
-	mc := dial(t, ts.addrOf("mgmt"))
-	mc.send("shutdown graceful\r\n")
-	if line, err := mc.br.ReadString('\n'); err != nil || strings.TrimSpace(line) != "OK" {
+	mc := testhttp.Dial(t, ts.addrOf("mgmt"))
+	mc.Send("shutdown graceful\r\n")
+	if line, err := mc.BR.ReadString('\n'); err != nil || strings.TrimSpace(line) != "OK" {
 		t.Fatalf("shutdown graceful: %q %v", line, err)
 	}
-	idle.expectClosed()
-	idle.c.Close() // else the server lingers for our FIN
-	mc.c.Close()
-	waitFor(t, "the listeners to close", func() bool {
+	idle.ExpectClosed()
+	idle.NC.Close() // else the server lingers for our FIN
+	mc.NC.Close()
+	testhttp.WaitFor(t, "the listeners to close", func() bool {
 		for _, a := range []string{addr, docs} {
 			if c, err := net.DialTimeout("tcp", a, time.Second); err == nil {
 				c.Close()
@@ -119,21 +120,21 @@ listen = "127.0.0.1:0"
 		t.Fatalf("web server download: %d of %d bytes, %v", len(first)+len(rest), size, err)
 	}
 	close(release)
-	resp, body := slow.read("GET")
+	resp, body := slow.Read("GET")
 	if resp.StatusCode != 200 || len(body) != size || body[size-1] != 'b' {
 		t.Fatalf("proxied download: %d, %d of %d bytes", resp.StatusCode, len(body), size)
 	}
-	slow.expectClosed()
-	web.expectClosed()
-	slow.c.Close()
-	web.c.Close()
+	slow.ExpectClosed()
+	web.ExpectClosed()
+	slow.NC.Close()
+	web.NC.Close()
 	ts.waitDone(5 * time.Second)
 }
 
 // TestShutdownCutShort: a stop at once ends a drain that waits for a
 // backend that never answers; so does the drain's time limit.
 func TestShutdownCutShort(t *testing.T) {
-	hang := newBackend(t, func(b *backend, c net.Conn, id int64) {
+	hang := testhttp.NewBackend(t, func(b *testhttp.Backend, c net.Conn, id int64) {
 		io.Copy(io.Discard, c)
 	})
 	for _, byLimit := range []bool{false, true} {
@@ -142,10 +143,10 @@ func TestShutdownCutShort(t *testing.T) {
 			if byLimit {
 				o.DrainTimeout = 300 * time.Millisecond
 			}
-			ts := startServerOpts(t, proxyTOML([]string{hang.addr}, "", stdProxy), o)
-			c := dial(t, ts.addrOf("proxy"))
-			c.send("GET /hang HTTP/1.1\r\nHost: t\r\n\r\n")
-			hang.waitOpen(t, 1)
+			ts := startServerOpts(t, testhttp.ProxyTOML([]string{hang.Addr}, "", testhttp.StdProxy), o)
+			c := testhttp.Dial(t, ts.addrOf("proxy"))
+			c.Send("GET /hang HTTP/1.1\r\nHost: t\r\n\r\n")
+			hang.WaitOpen(t, 1)
 			start := time.Now()
 			ts.Shutdown(true)
 			time.Sleep(100 * time.Millisecond)
@@ -157,8 +158,8 @@ func TestShutdownCutShort(t *testing.T) {
 			if d := time.Since(start); d > 3*time.Second {
 				t.Fatalf("stop took %v", d)
 			}
-			c.c.SetReadDeadline(time.Now().Add(5 * time.Second))
-			if _, err := bufio.NewReader(c.c).ReadByte(); err == nil {
+			c.NC.SetReadDeadline(time.Now().Add(5 * time.Second))
+			if _, err := bufio.NewReader(c.NC).ReadByte(); err == nil {
 				t.Fatal("client connection still open")
 			}
 		})
@@ -168,14 +169,14 @@ func TestShutdownCutShort(t *testing.T) {
 // TestApplyRefusedWhileDraining: a reload or console change during a
 // graceful stop does not reopen the closed listeners.
 func TestApplyRefusedWhileDraining(t *testing.T) {
-	hang := newBackend(t, func(b *backend, c net.Conn, id int64) { io.Copy(io.Discard, c) })
-	ts := startServerOpts(t, proxyTOML([]string{hang.addr}, "", stdProxy), Options{DrainTimeout: 2 * time.Second})
-	c := dial(t, ts.addrOf("proxy"))
-	c.send("GET /hang HTTP/1.1\r\nHost: t\r\n\r\n")
-	hang.waitOpen(t, 1)
+	hang := testhttp.NewBackend(t, func(b *testhttp.Backend, c net.Conn, id int64) { io.Copy(io.Discard, c) })
+	ts := startServerOpts(t, testhttp.ProxyTOML([]string{hang.Addr}, "", testhttp.StdProxy), Options{DrainTimeout: 2 * time.Second})
+	c := testhttp.Dial(t, ts.addrOf("proxy"))
+	c.Send("GET /hang HTTP/1.1\r\nHost: t\r\n\r\n")
+	hang.WaitOpen(t, 1)
 	cfg := ts.Config()
 	ts.Shutdown(true)
-	waitFor(t, "the drain to start", func() bool { return ts.Addr("proxy") == nil })
+	testhttp.WaitFor(t, "the drain to start", func() bool { return ts.Addr("proxy") == nil })
 	if err := ts.Apply(cfg.Clone()); err == nil {
 		t.Fatal("Apply accepted during the drain")
 	}
@@ -190,8 +191,8 @@ func TestApplyRefusedWhileDraining(t *testing.T) {
 // serving with /healthz at 503 (so a VRRP peer or an upstream balancer
 // moves traffic away), then drains; a stop at once cuts the grace short.
 func TestShutdownGrace(t *testing.T) {
-	a := okBackend(t, "a")
-	ts := startServer(t, strings.Replace(consoleTOML([]string{a.addr}, ""), "[global]\n", "[global]\nshutdown_grace = 1\n", 1))
+	a := testhttp.OKBackend(t, "a")
+	ts := startServer(t, strings.Replace(consoleTOML([]string{a.Addr}, ""), "[global]\n", "[global]\nshutdown_grace = 1\n", 1))
 	mgmt, addr := ts.addrOf("mgmt"), ts.addrOf("proxy")
 	healthz := func() string {
 		c, err := net.DialTimeout("tcp", mgmt, testTimeout)
@@ -209,8 +210,8 @@ func TestShutdownGrace(t *testing.T) {
 	}
 	start := time.Now()
 	ts.Shutdown(true)
-	waitFor(t, "healthz 503", func() bool { return healthz() == "HTTP/1.0 503 Service Unavailable" })
-	if got := mustGet(t, addr, "/during"); got != "a GET /during" {
+	testhttp.WaitFor(t, "healthz 503", func() bool { return healthz() == "HTTP/1.0 503 Service Unavailable" })
+	if got := testhttp.MustGet(t, addr, "/during"); got != "a GET /during" {
 		t.Fatalf("during the grace: %q", got)
 	}
 	ts.expectRunning("during the grace")
@@ -220,9 +221,9 @@ func TestShutdownGrace(t *testing.T) {
 	}
 
 	// A stop at once during the grace: Run returns at once.
-	ts2 := startServer(t, strings.Replace(consoleTOML([]string{a.addr}, ""), "[global]\n", "[global]\nshutdown_grace = 60\n", 1))
+	ts2 := startServer(t, strings.Replace(consoleTOML([]string{a.Addr}, ""), "[global]\n", "[global]\nshutdown_grace = 60\n", 1))
 	ts2.Shutdown(true)
-	waitFor(t, "the grace", func() bool { return ts2.Draining() })
+	testhttp.WaitFor(t, "the grace", func() bool { return ts2.Draining() })
 	start = time.Now()
 	ts2.Shutdown(false)
 	ts2.waitDone(testTimeout)

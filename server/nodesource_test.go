@@ -2,6 +2,7 @@ package server
 
 import (
 	"fmt"
+	"github.com/plb/plb/internal/testhttp"
 	"os"
 	"path/filepath"
 	"slices"
@@ -46,7 +47,7 @@ pool = "web"
 		t.Fatalf("at start: %v", nodes())
 	}
 	write(file, "10.0.0.2:80\n", 0)
-	waitFor(t, "the watcher's read", is("10.0.0.2:80"))
+	testhttp.WaitFor(t, "the watcher's read", is("10.0.0.2:80"))
 
 	// Same file (a console SET elsewhere on the pool): the watcher's
 	// nodes stay, not the config's copy of the file.
@@ -70,7 +71,7 @@ pool = "web"
 		t.Fatalf("another nodefile, after Apply: %v", nodes())
 	}
 	write(file2, "10.0.0.4:80\n", 0)
-	waitFor(t, "the new watcher's read", is("10.0.0.4:80"))
+	testhttp.WaitFor(t, "the new watcher's read", is("10.0.0.4:80"))
 
 	// None (SET nodefile = none): the config's nodes, and the file is no
 	// longer watched; neither is the first one.

@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"fmt"
+	"github.com/plb/plb/internal/testhttp"
 	"io"
 	"net"
 	nethttp "net/http"
@@ -25,42 +26,42 @@ import (
 // "Forbidden."), and a client that leaves during its delay frees its
 // place.
 func TestThrottleProxy(t *testing.T) {
-	be := okBackend(t, "b")
-	ts := startProxy(t, []string{be.addr}, "", svcKeys(`plugins = ["Throttle"]`,
+	be := testhttp.OKBackend(t, "b")
+	ts := startProxy(t, []string{be.Addr}, "", testhttp.ServiceKeys(`plugins = ["Throttle"]`,
 		"initial_delay = 1", "max_delay = 4", "max_concurrent = 1"))
 	addr := ts.addrOf("proxy")
-	if got := mustGet(t, addr, "/one"); got != "b GET /one" {
+	if got := testhttp.MustGet(t, addr, "/one"); got != "b GET /one" {
 		t.Fatal(got)
 	}
 	// Its end (end_proxy_request, at the connection's close) frees the
 	// address's one place.
-	waitFor(t, "the first client closed", func() bool { return ts.proxySvc("proxy").Stats.ClientsOpen.Load() == 0 })
+	testhttp.WaitFor(t, "the first client closed", func() bool { return ts.proxySvc("proxy").Stats.ClientsOpen.Load() == 0 })
 	// The second: delayed. It holds its address's one place meanwhile.
-	c2 := dial(t, addr)
+	c2 := testhttp.Dial(t, addr)
 	start := time.Now()
-	c2.send("GET /two HTTP/1.1\r\nHost: h\r\n\r\n")
-	waitFor(t, "the second request throttled", func() bool { return throttled(ts) == 1 })
-	resp, body := get(t, addr, "/three")
+	c2.Send("GET /two HTTP/1.1\r\nHost: h\r\n\r\n")
+	testhttp.WaitFor(t, "the second request throttled", func() bool { return throttled(ts) == 1 })
+	resp, body := testhttp.Get(t, addr, "/three")
 	if resp.StatusCode != 403 || !strings.Contains(body, "Forbidden.") {
 		t.Fatalf("over max_concurrent: %d %q", resp.StatusCode, body)
 	}
 	if n := served(be); n != 1 {
 		t.Fatalf("the backend saw %d requests during the delay", n)
 	}
-	resp, body = c2.read("GET")
+	resp, body = c2.Read("GET")
 	if d := time.Since(start); resp.StatusCode != 200 || body != "b GET /two" || d < 900*time.Millisecond {
 		t.Fatalf("delayed request: %d %q after %v", resp.StatusCode, body, d)
 	}
 	// Kept alive: the next request on the same connection is throttled
 	// again (2 s: initial_delay doubled), and its client leaves.
-	c2.send("GET /four HTTP/1.1\r\nHost: h\r\n\r\n")
-	waitFor(t, "the fourth request throttled", func() bool { return throttled(ts) == 1 })
-	c2.c.Close()
-	waitFor(t, "the throttled client gone", func() bool { return throttled(ts) == 0 })
+	c2.Send("GET /four HTTP/1.1\r\nHost: h\r\n\r\n")
+	testhttp.WaitFor(t, "the fourth request throttled", func() bool { return throttled(ts) == 1 })
+	c2.NC.Close()
+	testhttp.WaitFor(t, "the throttled client gone", func() bool { return throttled(ts) == 0 })
 	// Its place is free: this one is throttled (4 s), not refused.
-	c5 := dial(t, addr)
-	c5.send("GET /five HTTP/1.1\r\nHost: h\r\n\r\n")
-	waitFor(t, "the fifth request throttled", func() bool { return throttled(ts) == 1 })
+	c5 := testhttp.Dial(t, addr)
+	c5.Send("GET /five HTTP/1.1\r\nHost: h\r\n\r\n")
+	testhttp.WaitFor(t, "the fifth request throttled", func() bool { return throttled(ts) == 1 })
 	if n := served(be); n != 2 {
 		t.Errorf("the backend saw %d requests", n)
 	}
@@ -81,19 +82,19 @@ func throttled(ts *testServer) int {
 // closed without an answer, the banned address gets 403; a whitelisted
 // address is never throttled; THROTTLE RELOAD reads the lists again.
 func TestThrottleBanAndLists(t *testing.T) {
-	be := okBackend(t, "b")
+	be := testhttp.OKBackend(t, "b")
 	list := filepath.Join(t.TempDir(), "white.txt")
 	if err := os.WriteFile(list, []byte("# nobody yet\n192.0.2.1\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ts := startProxy(t, []string{be.addr}, "", svcKeys(`plugins = ["Throttle"]`,
+	ts := startProxy(t, []string{be.Addr}, "", testhttp.ServiceKeys(`plugins = ["Throttle"]`,
 		"initial_delay = 100", "ban_threshold = 1", "ban_expiration = 3600", fmt.Sprintf("whitelist_file = %q", list)))
 	addr := ts.addrOf("proxy")
-	mustGet(t, addr, "/one")
-	c := dial(t, addr)
-	c.send("GET /two HTTP/1.1\r\nHost: h\r\n\r\n")
-	c.expectClosed() // banned at once
-	resp, body := get(t, addr, "/three")
+	testhttp.MustGet(t, addr, "/one")
+	c := testhttp.Dial(t, addr)
+	c.Send("GET /two HTTP/1.1\r\nHost: h\r\n\r\n")
+	c.ExpectClosed() // banned at once
+	resp, body := testhttp.Get(t, addr, "/three")
 	if resp.StatusCode != 403 || !strings.Contains(body, "Forbidden.") {
 		t.Fatalf("banned: %d %q", resp.StatusCode, body)
 	}
@@ -103,7 +104,7 @@ func TestThrottleBanAndLists(t *testing.T) {
 	}
 	ts.exec("USE proxy", "THROTTLE RELOAD whitelist")
 	for i := range 3 {
-		if got := mustGet(t, addr, fmt.Sprintf("/w%d", i)); got != fmt.Sprintf("b GET /w%d", i) {
+		if got := testhttp.MustGet(t, addr, fmt.Sprintf("/w%d", i)); got != fmt.Sprintf("b GET /w%d", i) {
 			t.Fatal(got)
 		}
 	}
@@ -115,7 +116,7 @@ func TestThrottleBanAndLists(t *testing.T) {
 	if err := ts.Apply(cfg); err == nil || !strings.Contains(err.Error(), "contains no recognizable CIDRs") {
 		t.Errorf("an empty list: %v", err)
 	}
-	mustGet(t, addr, "/still")
+	testhttp.MustGet(t, addr, "/still")
 }
 
 // TestFlvStreaming: .flv?start=N reaches the backend as Range: bytes=N-,
@@ -124,7 +125,7 @@ func TestThrottleBanAndLists(t *testing.T) {
 // its own. Other requests pass untouched.
 func TestFlvStreaming(t *testing.T) {
 	video := bytes.Repeat([]byte("0123456789"), 100)
-	be := newHTTPBackend(t, func(b *backend, c net.Conn, req *nethttp.Request, body []byte) bool {
+	be := testhttp.NewHTTPBackend(t, func(b *testhttp.Backend, c net.Conn, req *nethttp.Request, body []byte) bool {
 		rng := req.Header.Get("Range")
 		if rng == "" {
 			fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: %d\r\n\r\n%s", len(video), video)
@@ -145,9 +146,9 @@ func TestFlvStreaming(t *testing.T) {
 			n, len(video)-1, len(video), len(part), part)
 		return true
 	})
-	ts := startProxy(t, []string{be.addr}, "", svcKeys(`plugins = ["FlvStreaming"]`))
+	ts := startProxy(t, []string{be.Addr}, "", testhttp.ServiceKeys(`plugins = ["FlvStreaming"]`))
 	const flvHeader = "FLV\x01\x01\x00\x00\x00\x09\x00\x00\x00\x00"
-	c := dial(t, ts.addrOf("proxy"))
+	c := testhttp.Dial(t, ts.addrOf("proxy"))
 	for _, tc := range []struct {
 		uri, head string
 		code      int
@@ -159,7 +160,7 @@ func TestFlvStreaming(t *testing.T) {
 		{"/v/clip.flv", "HTTP/1.1", 200, string(video)},
 		{"/v/clip.mp4?start=10", "HTTP/1.1", 200, string(video)},
 	} {
-		resp, body := c.do("GET " + tc.uri + " " + tc.head + "\r\nHost: h\r\n\r\n")
+		resp, body := c.Do("GET " + tc.uri + " " + tc.head + "\r\nHost: h\r\n\r\n")
 		if resp.StatusCode != tc.code || body != tc.want || resp.Close {
 			t.Fatalf("%s: %d %q (close %v), want %d %q", tc.uri, resp.StatusCode, body, resp.Close, tc.code, tc.want)
 		}
@@ -175,15 +176,15 @@ func TestFlvStreaming(t *testing.T) {
 		}
 	}
 	// HEAD: the headers of the GET, no body (nor FLV header).
-	c.send("HEAD /v/clip.flv?start=990 HTTP/1.1\r\nHost: h\r\n\r\n")
-	resp, _ := c.read("HEAD")
+	c.Send("HEAD /v/clip.flv?start=990 HTTP/1.1\r\nHost: h\r\n\r\n")
+	resp, _ := c.Read("HEAD")
 	if resp.StatusCode != 200 || resp.Header.Get("Content-Length") != strconv.Itoa(len(flvHeader)+10) {
 		t.Fatalf("HEAD: %d %v", resp.StatusCode, resp.Header)
 	}
-	if _, body := c.do("GET /after HTTP/1.1\r\nHost: h\r\n\r\n"); body != string(video) {
+	if _, body := c.Do("GET /after HTTP/1.1\r\nHost: h\r\n\r\n"); body != string(video) {
 		t.Fatalf("after HEAD: %q", body)
 	}
-	for _, r := range be.requests() {
+	for _, r := range be.Requests() {
 		want := ""
 		if n, ok := strings.CutPrefix(r.URI[strings.Index(r.URI, "?")+1:], "start="); ok && strings.Contains(r.URI, ".flv") {
 			want = "bytes=" + n + "-"
@@ -227,7 +228,7 @@ vhosts = ["* = ws"]
 // fallback_service; the others come from the docroot; the connection comes
 // back to the web server (or the selector in front of it) after each.
 func TestLazyCDN(t *testing.T) {
-	be := okBackend(t, "origin")
+	be := testhttp.OKBackend(t, "origin")
 	dir := webRoot(t, map[string]string{"a.css": "file a", "b.css": "file b"})
 	old := time.Unix(1_300_000_000, 0)
 	for _, f := range []string{"a.css", "b.css"} {
@@ -240,10 +241,10 @@ func TestLazyCDN(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pc.Close()
-	ts := startServer(t, lazyTOML(be.addr, dir, fmt.Sprintf("fallback_udp_ping_addr = %q", pc.LocalAddr())))
+	ts := startServer(t, lazyTOML(be.Addr, dir, fmt.Sprintf("fallback_udp_ping_addr = %q", pc.LocalAddr())))
 	pings := 0
 	for _, svc := range []string{"ws", "ss"} {
-		c := dial(t, ts.addrOf(svc))
+		c := testhttp.Dial(t, ts.addrOf(svc))
 		for _, tc := range []struct {
 			uri, want string
 			origin    bool
@@ -257,7 +258,7 @@ func TestLazyCDN(t *testing.T) {
 			{"/??a.css,b.css&v=1400000000", "origin GET /??a.css,b.css&v=1400000000", true},
 			{"/b.css", "file b", false},
 		} {
-			resp, body := c.do("GET " + tc.uri + " HTTP/1.1\r\nHost: x\r\n\r\n")
+			resp, body := c.Do("GET " + tc.uri + " HTTP/1.1\r\nHost: x\r\n\r\n")
 			if resp.StatusCode != 200 || body != tc.want || resp.Close {
 				t.Fatalf("%s %s: %d %q (close %v), want %q", svc, tc.uri, resp.StatusCode, body, resp.Close, tc.want)
 			}
@@ -277,13 +278,13 @@ func TestLazyCDN(t *testing.T) {
 		t.Errorf("origin served %d, want %d", n, pings)
 	}
 	// HEAD too; a fallback_service that does not exist leaves the 404.
-	c := dial(t, ts.addrOf("ws"))
-	c.send("HEAD /missing.css HTTP/1.1\r\nHost: x\r\n\r\n")
-	if resp, _ := c.read("HEAD"); resp.StatusCode != 200 {
+	c := testhttp.Dial(t, ts.addrOf("ws"))
+	c.Send("HEAD /missing.css HTTP/1.1\r\nHost: x\r\n\r\n")
+	if resp, _ := c.Read("HEAD"); resp.StatusCode != 200 {
 		t.Fatalf("HEAD: %d", resp.StatusCode)
 	}
 	ts.exec("SET ws.fallback_service = nosuch")
-	resp, _ := get(t, ts.addrOf("ws"), "/missing.css")
+	resp, _ := testhttp.Get(t, ts.addrOf("ws"), "/missing.css")
 	if resp.StatusCode != 404 {
 		t.Fatalf("no fallback service: %d", resp.StatusCode)
 	}
@@ -293,20 +294,20 @@ func TestLazyCDN(t *testing.T) {
 // (a TCP relay) is as one that does not exist: the 404 is answered and the
 // connection stays, instead of being handed to the relay and closed.
 func TestLazyCDNFallbackNotHTTP(t *testing.T) {
-	be := okBackend(t, "origin")
+	be := testhttp.OKBackend(t, "origin")
 	dir := webRoot(t, map[string]string{"a.css": "file a"})
-	ts := startServer(t, lazyTOML(be.addr, dir, "")+`
+	ts := startServer(t, lazyTOML(be.Addr, dir, "")+`
 [service.relay]
 role = "tcp_proxy"
 pool = "origin_pool"
 `)
 	ts.exec("SET ws.fallback_service = relay")
-	c := dial(t, ts.addrOf("ws"))
+	c := testhttp.Dial(t, ts.addrOf("ws"))
 	for _, tc := range []struct {
 		uri    string
 		status int
 	}{{"/missing.css", 404}, {"/a.css", 200}} {
-		resp, _ := c.do("GET " + tc.uri + " HTTP/1.1\r\nHost: x\r\n\r\n")
+		resp, _ := c.Do("GET " + tc.uri + " HTTP/1.1\r\nHost: x\r\n\r\n")
 		if resp.StatusCode != tc.status || resp.Close {
 			t.Fatalf("%s: %d (close %v), want %d on a kept connection", tc.uri, resp.StatusCode, resp.Close, tc.status)
 		}
@@ -319,21 +320,21 @@ pool = "origin_pool"
 // TestLazyCDNClientsOpen: connections handed to the fallback are not left
 // counted open by the web server.
 func TestLazyCDNClientsOpen(t *testing.T) {
-	be := okBackend(t, "origin")
+	be := testhttp.OKBackend(t, "origin")
 	dir := webRoot(t, map[string]string{"a.css": "file a"})
-	ts := startServer(t, lazyTOML(be.addr, dir, ""))
+	ts := startServer(t, lazyTOML(be.Addr, dir, ""))
 	for i := range 3 {
-		c := dial(t, ts.addrOf("ws"))
-		if _, body := c.do("GET /missing.css HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"); body != "origin GET /missing.css" {
+		c := testhttp.Dial(t, ts.addrOf("ws"))
+		if _, body := c.Do("GET /missing.css HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"); body != "origin GET /missing.css" {
 			t.Fatalf("%d: %q", i, body)
 		}
-		io.Copy(io.Discard, c.br)
-		c.c.Close()
+		io.Copy(io.Discard, c.BR)
+		c.NC.Close()
 	}
 	ts.mu.Lock()
 	ws, origin := ts.services["ws"].run.(*webRun).web, ts.services["origin"].run.(proxyRun)
 	ts.mu.Unlock()
-	waitFor(t, "clients closed", func() bool {
+	testhttp.WaitFor(t, "clients closed", func() bool {
 		return ws.Stats.ClientsOpen.Load() == 0 && origin.Stats.ClientsOpen.Load() == 0
 	})
 	if n := ws.Requests.Load(); n != 0 {

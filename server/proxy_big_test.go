@@ -5,11 +5,11 @@ package server
 // connect timeouts with fail-over.
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"github.com/plb/plb/internal/testhttp"
 	"io"
 	"log/slog"
 	"net"
@@ -68,8 +68,8 @@ func (h *heapSampler) Stop() uint64 {
 // (spoon-feeding).
 func TestSlowReaderBoundedHeap(t *testing.T) {
 	size := int64(200 << 20)
-	bb := newBigBackend(t, size)
-	ts := startProxy(t, []string{bb.addr}, "", fmt.Sprintf(`persist_client = true
+	bb := testhttp.NewBigBackend(t, size)
+	ts := startProxy(t, []string{bb.Addr}, "", fmt.Sprintf(`persist_client = true
 persist_backend = false
 buffer_size = "256k"
 buffer_dir = %q
@@ -78,10 +78,10 @@ backend_timeout = "10s"
 idle_timeout = "30s"
 `, t.TempDir()))
 	heap := sampleHeap()
-	c := dial(t, ts.addrOf("proxy"))
-	c.c.SetDeadline(time.Now().Add(120 * time.Second))
-	c.send("GET /big HTTP/1.1\r\nHost: test\r\n\r\n")
-	resp, err := nethttp.ReadResponse(c.br, nil)
+	c := testhttp.Dial(t, ts.addrOf("proxy"))
+	c.NC.SetDeadline(time.Now().Add(120 * time.Second))
+	c.Send("GET /big HTTP/1.1\r\nHost: test\r\n\r\n")
+	resp, err := nethttp.ReadResponse(c.BR, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +97,7 @@ idle_timeout = "30s"
 	for got < size {
 		if !released {
 			select {
-			case <-bb.closedAt:
+			case <-bb.ClosedAt:
 				released, atRelease = true, got
 			default:
 				if time.Now().After(slowUntil) {
@@ -121,7 +121,7 @@ idle_timeout = "30s"
 	if got != size {
 		t.Fatalf("got %d bytes, want %d", got, size)
 	}
-	if want := <-bb.sum; !bytes.Equal(h.Sum(nil), want) {
+	if want := <-bb.Sum; !bytes.Equal(h.Sum(nil), want) {
 		t.Fatal("response body differs from what the backend sent")
 	}
 	t.Logf("%d MB in %v; backend released after the client read %d KB; max HeapInuse %.1f MB",
@@ -142,16 +142,16 @@ idle_timeout = "30s"
 // past buffer_size instead of holding the backend.
 func TestSpoolBeyondLargeBufferSize(t *testing.T) {
 	size := int64(32 << 20)
-	bb := newBigBackend(t, size)
-	ts := startProxy(t, []string{bb.addr}, "", svcKeys(`buffer_size = "4m"`, "persist_backend = false"))
-	c := dial(t, ts.addrOf("proxy"))
-	c.send("GET /big HTTP/1.1\r\nHost: test\r\n\r\n")
-	resp, err := nethttp.ReadResponse(c.br, nil)
+	bb := testhttp.NewBigBackend(t, size)
+	ts := startProxy(t, []string{bb.Addr}, "", testhttp.ServiceKeys(`buffer_size = "4m"`, "persist_backend = false"))
+	c := testhttp.Dial(t, ts.addrOf("proxy"))
+	c.Send("GET /big HTTP/1.1\r\nHost: test\r\n\r\n")
+	resp, err := nethttp.ReadResponse(c.BR, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	select {
-	case <-bb.closedAt: // released before the client read a byte of the body
+	case <-bb.ClosedAt: // released before the client read a byte of the body
 	case <-time.After(10 * time.Second):
 		t.Fatal("backend held while the client did not read")
 	}
@@ -159,7 +159,7 @@ func TestSpoolBeyondLargeBufferSize(t *testing.T) {
 	if n, err := io.Copy(h, resp.Body); err != nil || n != size {
 		t.Fatalf("read %d of %d bytes: %v", n, size, err)
 	}
-	if want := <-bb.sum; !bytes.Equal(h.Sum(nil), want) {
+	if want := <-bb.Sum; !bytes.Equal(h.Sum(nil), want) {
 		t.Fatal("response body differs from what the backend sent")
 	}
 }
@@ -169,15 +169,15 @@ func TestSpoolBeyondLargeBufferSize(t *testing.T) {
 // whole.
 func TestSpoolUnavailable(t *testing.T) {
 	size := int64(16 << 20)
-	bb := newBigBackend(t, size)
+	bb := testhttp.NewBigBackend(t, size)
 	dir := t.TempDir()
-	ts := startProxy(t, []string{bb.addr}, "", svcKeys(`buffer_size = "64k"`, fmt.Sprintf("buffer_dir = %q", dir)))
+	ts := startProxy(t, []string{bb.Addr}, "", testhttp.ServiceKeys(`buffer_size = "64k"`, fmt.Sprintf("buffer_dir = %q", dir)))
 	if err := os.Remove(dir); err != nil {
 		t.Fatal(err)
 	}
-	c := dial(t, ts.addrOf("proxy"))
-	c.send("GET /big HTTP/1.1\r\nHost: test\r\n\r\n")
-	resp, err := nethttp.ReadResponse(c.br, nil)
+	c := testhttp.Dial(t, ts.addrOf("proxy"))
+	c.Send("GET /big HTTP/1.1\r\nHost: test\r\n\r\n")
+	resp, err := nethttp.ReadResponse(c.BR, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,7 +186,7 @@ func TestSpoolUnavailable(t *testing.T) {
 	if n, err := io.Copy(h, resp.Body); err != nil || n != size {
 		t.Fatalf("read %d of %d bytes: %v", n, size, err)
 	}
-	if want := <-bb.sum; !bytes.Equal(h.Sum(nil), want) {
+	if want := <-bb.Sum; !bytes.Equal(h.Sum(nil), want) {
 		t.Fatal("response body differs from what the backend sent")
 	}
 	if n := ts.proxySvc("proxy").Stats.SpoolWrites.Load(); n != 0 {
@@ -198,11 +198,11 @@ func TestSpoolUnavailable(t *testing.T) {
 // client arrives whole and the connection then closes.
 func TestCloseClientWholeBody(t *testing.T) {
 	size := int64(50 << 20)
-	bb := newBigBackend(t, size)
-	ts := startProxy(t, []string{bb.addr}, "", stdProxy)
-	c := dial(t, ts.addrOf("proxy"))
-	c.send("GET /big HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")
-	resp, err := nethttp.ReadResponse(c.br, nil)
+	bb := testhttp.NewBigBackend(t, size)
+	ts := startProxy(t, []string{bb.Addr}, "", testhttp.StdProxy)
+	c := testhttp.Dial(t, ts.addrOf("proxy"))
+	c.Send("GET /big HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")
+	resp, err := nethttp.ReadResponse(c.BR, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,10 +214,10 @@ func TestCloseClientWholeBody(t *testing.T) {
 	if err != nil || n != size {
 		t.Fatalf("read %d of %d bytes: %v", n, size, err)
 	}
-	if want := <-bb.sum; !bytes.Equal(h.Sum(nil), want) {
+	if want := <-bb.Sum; !bytes.Equal(h.Sum(nil), want) {
 		t.Fatal("response body differs from what the backend sent")
 	}
-	c.expectClosed()
+	c.ExpectClosed()
 }
 
 // TestHalfCloseClient: a client that shuts down its write side right after
@@ -225,14 +225,14 @@ func TestCloseClientWholeBody(t *testing.T) {
 func TestHalfCloseClient(t *testing.T) {
 	for _, size := range []int64{1 << 10, 8 << 20} {
 		t.Run(strconv.FormatInt(size, 10), func(t *testing.T) {
-			bb := newBigBackend(t, size)
-			ts := startProxy(t, []string{bb.addr}, "", svcKeys(`buffer_size = "64k"`))
-			c := dial(t, ts.addrOf("proxy"))
-			c.send("GET /big HTTP/1.1\r\nHost: test\r\n\r\n")
-			if err := c.c.(*net.TCPConn).CloseWrite(); err != nil {
+			bb := testhttp.NewBigBackend(t, size)
+			ts := startProxy(t, []string{bb.Addr}, "", testhttp.ServiceKeys(`buffer_size = "64k"`))
+			c := testhttp.Dial(t, ts.addrOf("proxy"))
+			c.Send("GET /big HTTP/1.1\r\nHost: test\r\n\r\n")
+			if err := c.NC.(*net.TCPConn).CloseWrite(); err != nil {
 				t.Fatal(err)
 			}
-			resp, err := nethttp.ReadResponse(c.br, nil)
+			resp, err := nethttp.ReadResponse(c.BR, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -241,10 +241,10 @@ func TestHalfCloseClient(t *testing.T) {
 			if err != nil || n != size {
 				t.Fatalf("read %d of %d bytes: %v", n, size, err)
 			}
-			if want := <-bb.sum; !bytes.Equal(h.Sum(nil), want) {
+			if want := <-bb.Sum; !bytes.Equal(h.Sum(nil), want) {
 				t.Fatal("response body differs from what the backend sent")
 			}
-			c.expectClosed()
+			c.ExpectClosed()
 		})
 	}
 }
@@ -254,7 +254,7 @@ func TestHalfCloseClient(t *testing.T) {
 // then the connection closes at once instead of idling to its timeout.
 func TestHalfCloseDuringResponse(t *testing.T) {
 	gate := make(chan struct{})
-	be := newHTTPBackend(t, func(b *backend, c net.Conn, req *nethttp.Request, body []byte) bool {
+	be := testhttp.NewHTTPBackend(t, func(b *testhttp.Backend, c net.Conn, req *nethttp.Request, body []byte) bool {
 		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhello")
 		select {
 		case <-gate:
@@ -263,24 +263,24 @@ func TestHalfCloseDuringResponse(t *testing.T) {
 		io.WriteString(c, "world")
 		return true
 	})
-	ts := startProxy(t, []string{be.addr}, "", svcKeys(`persist_client_idle_timeout = "30s"`))
-	c := dial(t, ts.addrOf("proxy"))
-	c.send("GET /x HTTP/1.1\r\nHost: test\r\n\r\n")
-	resp, err := nethttp.ReadResponse(c.br, nil)
+	ts := startProxy(t, []string{be.Addr}, "", testhttp.ServiceKeys(`persist_client_idle_timeout = "30s"`))
+	c := testhttp.Dial(t, ts.addrOf("proxy"))
+	c.Send("GET /x HTTP/1.1\r\nHost: test\r\n\r\n")
+	resp, err := nethttp.ReadResponse(c.BR, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if resp.Close {
 		t.Fatal("keep-alive not granted")
 	}
-	c.c.(*net.TCPConn).CloseWrite()
+	c.NC.(*net.TCPConn).CloseWrite()
 	time.Sleep(50 * time.Millisecond) // the proxy sees the EOF mid-response
 	close(gate)
 	b, err := io.ReadAll(resp.Body)
 	if err != nil || string(b) != "helloworld" {
 		t.Fatalf("body %q: %v", b, err)
 	}
-	c.expectClosed()
+	c.ExpectClosed()
 }
 
 // TestAcceptSurvivesEMFILE runs itself in a child process whose
@@ -314,29 +314,29 @@ func TestAcceptSurvivesEMFILE(t *testing.T) {
 }
 
 func emfileChild(t *testing.T) {
-	be := okBackend(t, "b")
+	be := testhttp.OKBackend(t, "b")
 	var logs logBuffer
-	ts := startServerOpts(t, proxyTOML([]string{be.addr}, "", svcKeys("persist_backend = false")),
+	ts := startServerOpts(t, testhttp.ProxyTOML([]string{be.Addr}, "", testhttp.ServiceKeys("persist_backend = false")),
 		Options{Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	addr := ts.addrOf("proxy")
-	mustGet(t, addr, "/warm")
+	testhttp.MustGet(t, addr, "/warm")
 
 	// Keep-alive clients, accepted while descriptors are plenty.
-	var idle []*conn
+	var idle []*testhttp.Client
 	for i := 0; i < 8; i++ {
-		c := dial(t, addr)
-		if resp, _ := c.do("GET /first HTTP/1.1\r\nHost: t\r\n\r\n"); resp.StatusCode != 200 {
+		c := testhttp.Dial(t, addr)
+		if resp, _ := c.Do("GET /first HTTP/1.1\r\nHost: t\r\n\r\n"); resp.StatusCode != 200 {
 			t.Fatalf("status %d", resp.StatusCode)
 		}
 		idle = append(idle, c)
 	}
-	be.waitOpen(t, 0)
+	be.WaitOpen(t, 0)
 
 	var old syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &old); err != nil {
 		t.Fatal(err)
 	}
-	limit := uint64(fdCount(t) + 32)
+	limit := uint64(testhttp.FDCount(t) + 32)
 	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &syscall.Rlimit{Cur: limit, Max: old.Max}); err != nil {
 		t.Fatal(err)
 	}
@@ -377,17 +377,17 @@ func emfileChild(t *testing.T) {
 	// Requests that need a backend connection now get a clear 503, and
 	// the node is not blamed for our own shortage.
 	for _, c := range idle {
-		c.send("GET /starved HTTP/1.1\r\nHost: t\r\n\r\n")
+		c.Send("GET /starved HTTP/1.1\r\nHost: t\r\n\r\n")
 	}
 	for _, c := range idle {
-		resp, _ := c.read("GET")
+		resp, _ := c.Read("GET")
 		if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" {
 			t.Fatalf("without descriptors: status %d, Retry-After %q", resp.StatusCode, resp.Header.Get("Retry-After"))
 		}
 	}
 
 	// New clients wait in the backlog while accept fails with EMFILE.
-	var queued []*conn
+	var queued []*testhttp.Client
 	for i := 0; i < 3; i++ {
 		files[len(files)-1].Close()
 		files = files[:len(files)-1]
@@ -395,10 +395,10 @@ func emfileChild(t *testing.T) {
 		if err != nil {
 			t.Fatalf("dial at the limit: %v", err)
 		}
-		c := &conn{t: t, c: nc, br: bufio.NewReader(nc)}
+		c := testhttp.NewClient(t, nc)
 		nc.SetDeadline(time.Now().Add(testTimeout))
 		t.Cleanup(func() { nc.Close() })
-		c.send(fmt.Sprintf("GET /queued/%d HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", i))
+		c.Send(fmt.Sprintf("GET /queued/%d HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", i))
 		queued = append(queued, c)
 	}
 	deadline := time.Now().Add(5 * time.Second)
@@ -417,16 +417,16 @@ func emfileChild(t *testing.T) {
 	closeFiles()
 	restore()
 	for _, c := range idle {
-		c.c.Close()
+		c.NC.Close()
 	}
 	for i, c := range queued {
-		resp, body := c.read("GET")
+		resp, body := c.Read("GET")
 		if resp.StatusCode != 200 || body != fmt.Sprintf("b GET /queued/%d", i) {
 			t.Fatalf("queued client %d: %d %q; log:\n%s", i, resp.StatusCode, body, logs.String())
 		}
 	}
 	for i := 0; i < 5; i++ {
-		mustGet(t, addr, "/again")
+		testhttp.MustGet(t, addr, "/again")
 	}
 	if n := ts.Pool("web").Nodes()[0]; n.Down() || n.Failures.Load() != 0 {
 		t.Fatalf("node blamed for local descriptor shortage: down %v, %d failures", n.Down(), n.Failures.Load())
@@ -472,12 +472,12 @@ func blackhole(t *testing.T) string {
 // costs connect_timeout, then the next node answers.
 func TestConnectTimeoutNextNode(t *testing.T) {
 	hole := blackhole(t)
-	good := okBackend(t, "good")
-	ts := startProxy(t, []string{hole, good.addr}, `balance_method = "round_robin"`,
-		svcKeys(`connect_timeout = "300ms"`))
+	good := testhttp.OKBackend(t, "good")
+	ts := startProxy(t, []string{hole, good.Addr}, `balance_method = "round_robin"`,
+		testhttp.ServiceKeys(`connect_timeout = "300ms"`))
 	addr := ts.addrOf("proxy")
 	start := time.Now()
-	body := mustGet(t, addr, "/x")
+	body := testhttp.MustGet(t, addr, "/x")
 	elapsed := time.Since(start)
 	if !strings.HasPrefix(body, "good ") {
 		t.Fatalf("body %q", body)
@@ -496,24 +496,24 @@ func TestConnectTimeoutNextNode(t *testing.T) {
 // or chunked) and half-closes at once still gets the answer, even when the
 // half-close arrives before the proxy reached a backend.
 func TestHalfCloseAfterBody(t *testing.T) {
-	be := echoBackend(t)
-	ts := startProxy(t, []string{be.addr}, "", stdProxy)
+	be := testhttp.EchoBackend(t)
+	ts := startProxy(t, []string{be.Addr}, "", testhttp.StdProxy)
 	for name, raw := range map[string]string{
 		"length":  "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello",
 		"chunked": "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
 	} {
 		t.Run(name, func(t *testing.T) {
 			for i := 0; i < 20; i++ {
-				c := dial(t, ts.addrOf("proxy"))
-				c.send(raw)
-				if err := c.c.(*net.TCPConn).CloseWrite(); err != nil {
+				c := testhttp.Dial(t, ts.addrOf("proxy"))
+				c.Send(raw)
+				if err := c.NC.(*net.TCPConn).CloseWrite(); err != nil {
 					t.Fatal(err)
 				}
-				resp, body := c.read("POST")
+				resp, body := c.Read("POST")
 				if resp.StatusCode != 200 || !strings.Contains(body, "hello") {
 					t.Fatalf("try %d: %d %q", i, resp.StatusCode, body)
 				}
-				c.c.Close()
+				c.NC.Close()
 			}
 		})
 	}

@@ -5,6 +5,7 @@ package server
 
 import (
 	"bufio"
+	"github.com/plb/plb/internal/testhttp"
 	"io"
 	"net"
 	nethttp "net/http"
@@ -16,8 +17,8 @@ import (
 // scriptedBackend behaves by request path: /ok answers, /echo echoes the
 // body, /badchunk sends broken chunked framing, /close closes without a
 // response, /hang never answers.
-func scriptedBackend(t *testing.T) *backend {
-	return newBackend(t, func(b *backend, c net.Conn, id int64) {
+func scriptedBackend(t *testing.T) *testhttp.Backend {
+	return testhttp.NewBackend(t, func(b *testhttp.Backend, c net.Conn, id int64) {
 		br := bufio.NewReader(c)
 		for {
 			req, err := nethttp.ReadRequest(br)
@@ -28,7 +29,7 @@ func scriptedBackend(t *testing.T) *backend {
 			if err != nil {
 				return
 			}
-			b.record(request{Method: req.Method, URI: req.RequestURI, Header: req.Header, Body: body, Conn: id})
+			b.Record(testhttp.Request{Method: req.Method, URI: req.RequestURI, Header: req.Header, Body: body, Conn: id})
 			switch req.URL.Path {
 			case "/badchunk":
 				io.WriteString(c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n")
@@ -40,9 +41,9 @@ func scriptedBackend(t *testing.T) *backend {
 				io.Copy(io.Discard, br) // until the proxy gives up
 				return
 			case "/echo":
-				respond(c, 200, "", string(body))
+				testhttp.Respond(c, 200, "", string(body))
 			default:
-				respond(c, 200, "", "ok "+req.URL.Path)
+				testhttp.Respond(c, 200, "", "ok "+req.URL.Path)
 			}
 			if req.Close {
 				return
@@ -62,14 +63,14 @@ type badCase struct {
 
 func TestBadInput(t *testing.T) {
 	be := scriptedBackend(t)
-	ts := startProxy(t, []string{be.addr}, "server_retry = 1000", svcKeys(
+	ts := startProxy(t, []string{be.Addr}, "server_retry = 1000", testhttp.ServiceKeys(
 		"persist_backend = false",
 		`backend_timeout = "300ms"`,
 	))
 	addr := ts.addrOf("proxy")
-	mustGet(t, addr, "/warm")
-	be.waitOpen(t, 0)
-	base := fdCount(t)
+	testhttp.MustGet(t, addr, "/warm")
+	be.WaitOpen(t, 0)
+	base := testhttp.FDCount(t)
 
 	cases := []badCase{
 		{"malformed request line", "GET /x HTTP/1.1 junk\r\nHost: t\r\n\r\n", 400, ""},
@@ -88,81 +89,81 @@ func TestBadInput(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			c := dial(t, addr)
-			go io.WriteString(c.c, tc.raw)
-			resp, body := c.read(strings.SplitN(tc.raw, " ", 2)[0])
+			c := testhttp.Dial(t, addr)
+			go io.WriteString(c.NC, tc.raw)
+			resp, body := c.Read(strings.SplitN(tc.raw, " ", 2)[0])
 			if resp.StatusCode != tc.status {
 				t.Fatalf("status %d, want %d (%q)", resp.StatusCode, tc.status, body)
 			}
 			if !strings.Contains(body, tc.want) {
 				t.Fatalf("body %q does not contain %q", body, tc.want)
 			}
-			c.expectClosed()
-			c.c.Close()
-			if got := mustGet(t, addr, "/next"); got != "ok /next" {
+			c.ExpectClosed()
+			c.NC.Close()
+			if got := testhttp.MustGet(t, addr, "/next"); got != "ok /next" {
 				t.Fatalf("next request: %q", got)
 			}
-			be.waitOpen(t, 0)
-			waitFDs(t, base)
+			be.WaitOpen(t, 0)
+			testhttp.WaitFDs(t, base)
 		})
 	}
 
 	t.Run("client leaves mid-body", func(t *testing.T) {
-		c := dial(t, addr)
-		c.send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 1000000\r\n\r\n" + strings.Repeat("x", 100<<10))
-		be.waitOpen(t, 1) // the request reached a backend
-		c.c.Close()
-		be.waitOpen(t, 0) // and that backend connection was let go
-		mustGet(t, addr, "/next")
-		waitFDs(t, base)
+		c := testhttp.Dial(t, addr)
+		c.Send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 1000000\r\n\r\n" + strings.Repeat("x", 100<<10))
+		be.WaitOpen(t, 1) // the request reached a backend
+		c.NC.Close()
+		be.WaitOpen(t, 0) // and that backend connection was let go
+		testhttp.MustGet(t, addr, "/next")
+		testhttp.WaitFDs(t, base)
 	})
 
 	t.Run("client leaves mid-chunked-body", func(t *testing.T) {
-		c := dial(t, addr)
+		c := testhttp.Dial(t, addr)
 		// Past buffer_backend_connect (100k), so that a backend is asked for.
-		c.send("POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n20000\r\n" + strings.Repeat("x", 110<<10))
-		be.waitOpen(t, 1)
-		c.c.(*net.TCPConn).CloseWrite()
-		c.expectClosed()
-		c.c.Close()
-		be.waitOpen(t, 0)
-		mustGet(t, addr, "/next")
-		waitFDs(t, base)
+		c.Send("POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n20000\r\n" + strings.Repeat("x", 110<<10))
+		be.WaitOpen(t, 1)
+		c.NC.(*net.TCPConn).CloseWrite()
+		c.ExpectClosed()
+		c.NC.Close()
+		be.WaitOpen(t, 0)
+		testhttp.MustGet(t, addr, "/next")
+		testhttp.WaitFDs(t, base)
 	})
 
 	t.Run("client leaves while waiting", func(t *testing.T) {
-		c := dial(t, addr)
-		c.send("GET /hang HTTP/1.1\r\nHost: t\r\n\r\n")
-		be.waitOpen(t, 1)
-		c.c.Close()
-		be.waitOpen(t, 0) // at the latest after backend_timeout
-		mustGet(t, addr, "/next")
-		waitFDs(t, base)
+		c := testhttp.Dial(t, addr)
+		c.Send("GET /hang HTTP/1.1\r\nHost: t\r\n\r\n")
+		be.WaitOpen(t, 1)
+		c.NC.Close()
+		be.WaitOpen(t, 0) // at the latest after backend_timeout
+		testhttp.MustGet(t, addr, "/next")
+		testhttp.WaitFDs(t, base)
 	})
 }
 
 // TestNoNodeReachable: every node refuses: 503 with Retry-After; once a
 // node is reachable the next request is served.
 func TestNoNodeReachable(t *testing.T) {
-	dead1, dead2 := deadAddr(t), deadAddr(t)
-	ts := startProxy(t, []string{dead1, dead2}, "", svcKeys("persist_backend = false"))
+	dead1, dead2 := testhttp.DeadAddr(t), testhttp.DeadAddr(t)
+	ts := startProxy(t, []string{dead1, dead2}, "", testhttp.ServiceKeys("persist_backend = false"))
 	addr := ts.addrOf("proxy")
-	base := fdCount(t)
+	base := testhttp.FDCount(t)
 	for i := 0; i < 3; i++ {
-		resp, body := get(t, addr, "/x")
+		resp, body := testhttp.Get(t, addr, "/x")
 		if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" {
 			t.Fatalf("status %d, Retry-After %q, body %q", resp.StatusCode, resp.Header.Get("Retry-After"), body)
 		}
 	}
-	waitFDs(t, base)
+	testhttp.WaitFDs(t, base)
 	// An empty pool answers the same.
 	ts.Pool("web").SetNodes(nil)
-	if resp, _ := get(t, addr, "/x"); resp.StatusCode != 503 {
+	if resp, _ := testhttp.Get(t, addr, "/x"); resp.StatusCode != 503 {
 		t.Fatalf("empty pool: status %d", resp.StatusCode)
 	}
-	good := okBackend(t, "good")
-	ts.Pool("web").SetNodes([]string{dead1, good.addr})
-	if body := mustGet(t, addr, "/x"); !strings.HasPrefix(body, "good ") {
+	good := testhttp.OKBackend(t, "good")
+	ts.Pool("web").SetNodes([]string{dead1, good.Addr})
+	if body := testhttp.MustGet(t, addr, "/x"); !strings.HasPrefix(body, "good ") {
 		t.Fatalf("body %q", body)
 	}
 }
@@ -171,30 +172,30 @@ func TestNoNodeReachable(t *testing.T) {
 // header_timeout; an idle keep-alive client is closed after
 // persist_client_idle_timeout.
 func TestClientTimeouts(t *testing.T) {
-	be := okBackend(t, "b")
-	ts := startProxy(t, []string{be.addr}, "", svcKeys("persist_backend = false",
+	be := testhttp.OKBackend(t, "b")
+	ts := startProxy(t, []string{be.Addr}, "", testhttp.ServiceKeys("persist_backend = false",
 		`header_timeout = "300ms"`, `persist_client_idle_timeout = "300ms"`))
 	addr := ts.addrOf("proxy")
-	base := fdCount(t)
+	base := testhttp.FDCount(t)
 
-	c := dial(t, addr)
-	c.send("GET / HTTP/1.1\r\nHost: t\r\n")
+	c := testhttp.Dial(t, addr)
+	c.Send("GET / HTTP/1.1\r\nHost: t\r\n")
 	start := time.Now()
-	resp, _ := c.read("GET")
+	resp, _ := c.Read("GET")
 	if resp.StatusCode != 408 {
 		t.Fatalf("status %d", resp.StatusCode)
 	}
-	c.expectClosed()
+	c.ExpectClosed()
 	if d := time.Since(start); d > 3*time.Second {
 		t.Fatalf("408 after %v", d)
 	}
-	c.c.Close()
+	c.NC.Close()
 
-	c = dial(t, addr)
-	if resp, _ := c.do("GET / HTTP/1.1\r\nHost: t\r\n\r\n"); resp.StatusCode != 200 {
+	c = testhttp.Dial(t, addr)
+	if resp, _ := c.Do("GET / HTTP/1.1\r\nHost: t\r\n\r\n"); resp.StatusCode != 200 {
 		t.Fatalf("status %d", resp.StatusCode)
 	}
-	c.expectClosed()
-	c.c.Close()
-	waitFDs(t, base)
+	c.ExpectClosed()
+	c.NC.Close()
+	testhttp.WaitFDs(t, base)
 }

@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"fmt"
+	"github.com/plb/plb/internal/testhttp"
 	"io"
 	"net"
 	nethttp "net/http"
@@ -20,11 +21,11 @@ import (
 
 // rawBackend answers each request with the raw response of its path (or
 // 404) and closes after responses that say "Connection: close".
-func rawBackend(t *testing.T, responses map[string]string) *backend {
-	return newHTTPBackend(t, func(b *backend, c net.Conn, req *nethttp.Request, body []byte) bool {
+func rawBackend(t *testing.T, responses map[string]string) *testhttp.Backend {
+	return testhttp.NewHTTPBackend(t, func(b *testhttp.Backend, c net.Conn, req *nethttp.Request, body []byte) bool {
 		raw, ok := responses[req.URL.Path]
 		if !ok {
-			respond(c, 404, "", "no such script")
+			testhttp.Respond(c, 404, "", "no such script")
 			return true
 		}
 		io.WriteString(c, raw)
@@ -33,12 +34,12 @@ func rawBackend(t *testing.T, responses map[string]string) *backend {
 }
 
 func TestKeepAliveAndBackendReuse(t *testing.T) {
-	be := okBackend(t, "b")
-	ts := startProxy(t, []string{be.addr}, "", stdProxy)
+	be := testhttp.OKBackend(t, "b")
+	ts := startProxy(t, []string{be.Addr}, "", testhttp.StdProxy)
 	addr := ts.addrOf("proxy")
-	c := dial(t, addr)
+	c := testhttp.Dial(t, addr)
 	for i := 0; i < 20; i++ {
-		resp, body := c.do(fmt.Sprintf("GET /%d HTTP/1.1\r\nHost: t\r\n\r\n", i))
+		resp, body := c.Do(fmt.Sprintf("GET /%d HTTP/1.1\r\nHost: t\r\n\r\n", i))
 		if resp.StatusCode != 200 || body != fmt.Sprintf("b GET /%d", i) || resp.Close {
 			t.Fatalf("request %d: %d %q close=%v", i, resp.StatusCode, body, resp.Close)
 		}
@@ -46,37 +47,37 @@ func TestKeepAliveAndBackendReuse(t *testing.T) {
 			t.Fatalf("Keep-Alive header %q", resp.Header.Get("Keep-Alive"))
 		}
 	}
-	if n := be.accepted.Load(); n != 1 {
+	if n := be.Accepted.Load(); n != 1 {
 		t.Fatalf("20 requests on one client used %d backend connections, want 1", n)
 	}
 
 	// HTTP/1.0 keep-alive on request, close without it.
-	c10 := dial(t, addr)
+	c10 := testhttp.Dial(t, addr)
 	for i := 0; i < 3; i++ {
-		resp, _ := c10.do("GET /ten HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+		resp, _ := c10.Do("GET /ten HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
 		if resp.StatusCode != 200 || resp.Close || resp.ProtoMinor != 0 {
 			t.Fatalf("1.0 keep-alive: %d close=%v proto %s", resp.StatusCode, resp.Close, resp.Proto)
 		}
 	}
-	resp, _ := c10.do("GET /ten HTTP/1.0\r\n\r\n")
+	resp, _ := c10.Do("GET /ten HTTP/1.0\r\n\r\n")
 	if resp.StatusCode != 200 || !resp.Close {
 		t.Fatalf("1.0 without keep-alive: %d close=%v", resp.StatusCode, resp.Close)
 	}
-	c10.expectClosed()
+	c10.ExpectClosed()
 
 	// Without persist_client every response closes.
-	ts2 := startProxy(t, []string{be.addr}, "", svcKeys("persist_client = false"))
-	c2 := dial(t, ts2.addrOf("proxy"))
-	if resp, _ := c2.do("GET / HTTP/1.1\r\nHost: t\r\n\r\n"); !resp.Close {
+	ts2 := startProxy(t, []string{be.Addr}, "", testhttp.ServiceKeys("persist_client = false"))
+	c2 := testhttp.Dial(t, ts2.addrOf("proxy"))
+	if resp, _ := c2.Do("GET / HTTP/1.1\r\nHost: t\r\n\r\n"); !resp.Close {
 		t.Fatal("keep-alive granted without persist_client")
 	}
-	c2.expectClosed()
+	c2.ExpectClosed()
 }
 
 func TestPipelinedInOrder(t *testing.T) {
 	be := scriptedBackend(t)
-	ts := startProxy(t, []string{be.addr}, "", stdProxy)
-	c := dial(t, ts.addrOf("proxy"))
+	ts := startProxy(t, []string{be.Addr}, "", testhttp.StdProxy)
+	c := testhttp.Dial(t, ts.addrOf("proxy"))
 	var all strings.Builder
 	for i := 0; i < 10; i++ {
 		if i == 5 {
@@ -85,13 +86,13 @@ func TestPipelinedInOrder(t *testing.T) {
 		}
 		fmt.Fprintf(&all, "GET /p%d HTTP/1.1\r\nHost: t\r\n\r\n", i)
 	}
-	c.send(all.String())
+	c.Send(all.String())
 	for i := 0; i < 10; i++ {
 		want := fmt.Sprintf("ok /p%d", i)
 		if i == 5 {
 			want = "hello"
 		}
-		resp, body := c.read("GET")
+		resp, body := c.Read("GET")
 		if resp.StatusCode != 200 || body != want {
 			t.Fatalf("response %d: %d %q, want %q", i, resp.StatusCode, body, want)
 		}
@@ -100,16 +101,16 @@ func TestPipelinedInOrder(t *testing.T) {
 
 func TestRequestBodies(t *testing.T) {
 	be := scriptedBackend(t)
-	ts := startProxy(t, []string{be.addr}, "", svcKeys(`buffer_size = "64k"`))
-	c := dial(t, ts.addrOf("proxy"))
+	ts := startProxy(t, []string{be.Addr}, "", testhttp.ServiceKeys(`buffer_size = "64k"`))
+	c := testhttp.Dial(t, ts.addrOf("proxy"))
 
 	big := make([]byte, 3<<20)
 	rand.Read(big)
 	for _, size := range []int{0, 1, 100 << 10, len(big)} {
 		body := big[:size]
-		c.send(fmt.Sprintf("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n", size))
-		go c.c.Write(body)
-		resp, got := c.read("POST")
+		c.Send(fmt.Sprintf("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n", size))
+		go c.NC.Write(body)
+		resp, got := c.Read("POST")
 		if resp.StatusCode != 200 || got != string(body) {
 			t.Fatalf("Content-Length %d: status %d, %d bytes back", size, resp.StatusCode, len(got))
 		}
@@ -117,7 +118,7 @@ func TestRequestBodies(t *testing.T) {
 
 	// A small body in the same packet as the head.
 	for _, body := range []string{"x", "hello world"} {
-		resp, got := c.do(fmt.Sprintf("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n%s", len(body), body))
+		resp, got := c.Do(fmt.Sprintf("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n%s", len(body), body))
 		if resp.StatusCode != 200 || got != body {
 			t.Fatalf("body with the head: status %d, %q back", resp.StatusCode, got)
 		}
@@ -135,23 +136,23 @@ func TestRequestBodies(t *testing.T) {
 		off += n
 	}
 	chunked.WriteString("0\r\nX-Trailer: yes\r\n\r\n")
-	c.send("POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n")
+	c.Send("POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n")
 	go func() {
 		b := chunked.Bytes()
 		for len(b) > 0 {
 			n := min(len(b), 8191)
-			if _, err := c.c.Write(b[:n]); err != nil {
+			if _, err := c.NC.Write(b[:n]); err != nil {
 				return
 			}
 			b = b[n:]
 		}
 	}()
-	resp, got := c.read("POST")
+	resp, got := c.Read("POST")
 	if resp.StatusCode != 200 || got != want.String() {
 		t.Fatalf("chunked: status %d, %d bytes back, want %d", resp.StatusCode, len(got), want.Len())
 	}
 	// The connection is still good.
-	if resp, body := c.do("GET /after HTTP/1.1\r\nHost: t\r\n\r\n"); resp.StatusCode != 200 || body != "ok /after" {
+	if resp, body := c.Do("GET /after HTTP/1.1\r\nHost: t\r\n\r\n"); resp.StatusCode != 200 || body != "ok /after" {
 		t.Fatalf("after bodies: %d %q", resp.StatusCode, body)
 	}
 }
@@ -165,65 +166,65 @@ func TestResponseFraming(t *testing.T) {
 		"/304":        "HTTP/1.1 304 Not Modified\r\nETag: \"x\"\r\nContent-Length: 1234\r\n\r\n",
 		"/ok":         "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
 	})
-	ts := startProxy(t, []string{be.addr}, "", stdProxy)
+	ts := startProxy(t, []string{be.Addr}, "", testhttp.StdProxy)
 	addr := ts.addrOf("proxy")
 
 	t.Run("1.1 keep-alive", func(t *testing.T) {
-		c := dial(t, addr)
+		c := testhttp.Dial(t, addr)
 		for i := 0; i < 2; i++ {
-			resp, body := c.do("GET /chunked HTTP/1.1\r\nHost: t\r\n\r\n")
+			resp, body := c.Do("GET /chunked HTTP/1.1\r\nHost: t\r\n\r\n")
 			if body != "hello world" || len(resp.TransferEncoding) != 1 || resp.Close {
 				t.Fatalf("chunked: %q TE %v close %v", body, resp.TransferEncoding, resp.Close)
 			}
-			resp, body = c.do("GET /closedelim HTTP/1.1\r\nHost: t\r\n\r\n")
+			resp, body = c.Do("GET /closedelim HTTP/1.1\r\nHost: t\r\n\r\n")
 			if body != "until the end" || len(resp.TransferEncoding) != 1 || resp.Close {
 				t.Fatalf("close-delimited to 1.1: %q TE %v close %v", body, resp.TransferEncoding, resp.Close)
 			}
-			resp, body = c.do("HEAD /head HTTP/1.1\r\nHost: t\r\n\r\n")
+			resp, body = c.Do("HEAD /head HTTP/1.1\r\nHost: t\r\n\r\n")
 			if resp.StatusCode != 200 || body != "" || resp.ContentLength != 1000 {
 				t.Fatalf("HEAD: %d %q length %d", resp.StatusCode, body, resp.ContentLength)
 			}
-			resp, body = c.do("GET /204 HTTP/1.1\r\nHost: t\r\n\r\n")
+			resp, body = c.Do("GET /204 HTTP/1.1\r\nHost: t\r\n\r\n")
 			if resp.StatusCode != 204 || body != "" || resp.Header.Get("X-A") != "b" {
 				t.Fatalf("204: %d %q", resp.StatusCode, body)
 			}
-			resp, body = c.do("GET /304 HTTP/1.1\r\nHost: t\r\n\r\n")
+			resp, body = c.Do("GET /304 HTTP/1.1\r\nHost: t\r\n\r\n")
 			if resp.StatusCode != 304 || body != "" {
 				t.Fatalf("304: %d %q", resp.StatusCode, body)
 			}
 		}
-		if resp, body := c.do("GET /ok HTTP/1.1\r\nHost: t\r\n\r\n"); body != "ok" || resp.Close {
+		if resp, body := c.Do("GET /ok HTTP/1.1\r\nHost: t\r\n\r\n"); body != "ok" || resp.Close {
 			t.Fatalf("after: %q", body)
 		}
 	})
 
 	t.Run("chunked raw passthrough", func(t *testing.T) {
-		c := dial(t, addr)
-		c.send("GET /chunked HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
-		raw, _ := io.ReadAll(c.br)
+		c := testhttp.Dial(t, addr)
+		c.Send("GET /chunked HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+		raw, _ := io.ReadAll(c.BR)
 		if !bytes.HasSuffix(raw, []byte("\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n")) {
 			t.Fatalf("raw response %q", raw)
 		}
 	})
 
 	t.Run("1.0 de-chunked", func(t *testing.T) {
-		c := dial(t, addr)
-		resp, body := c.do("GET /chunked HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+		c := testhttp.Dial(t, addr)
+		resp, body := c.Do("GET /chunked HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
 		if body != "hello world" || len(resp.TransferEncoding) != 0 || !resp.Close || resp.ProtoMinor != 0 {
 			t.Fatalf("chunked to 1.0: %q TE %v close %v %s", body, resp.TransferEncoding, resp.Close, resp.Proto)
 		}
-		c.expectClosed()
-		c = dial(t, addr)
-		resp, body = c.do("GET /closedelim HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+		c.ExpectClosed()
+		c = testhttp.Dial(t, addr)
+		resp, body = c.Do("GET /closedelim HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
 		if body != "until the end" || !resp.Close {
 			t.Fatalf("close-delimited to 1.0: %q close %v", body, resp.Close)
 		}
-		c.expectClosed()
+		c.ExpectClosed()
 	})
 }
 
 func TestExpectContinue(t *testing.T) {
-	be := newBackend(t, func(b *backend, c net.Conn, id int64) {
+	be := testhttp.NewBackend(t, func(b *testhttp.Backend, c net.Conn, id int64) {
 		br := bufio.NewReader(c)
 		for {
 			req, err := nethttp.ReadRequest(br)
@@ -234,19 +235,19 @@ func TestExpectContinue(t *testing.T) {
 				io.WriteString(c, "HTTP/1.1 100 Continue\r\n\r\n")
 			}
 			body, _ := io.ReadAll(req.Body)
-			respond(c, 200, "", "got "+string(body))
+			testhttp.Respond(c, 200, "", "got "+string(body))
 		}
 	})
-	ts := startProxy(t, []string{be.addr}, "", stdProxy)
-	c := dial(t, ts.addrOf("proxy"))
+	ts := startProxy(t, []string{be.Addr}, "", testhttp.StdProxy)
+	c := testhttp.Dial(t, ts.addrOf("proxy"))
 	for i := 0; i < 2; i++ {
-		c.send("POST /up HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
-		resp, _ := c.read("POST")
+		c.Send("POST /up HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
+		resp, _ := c.Read("POST")
 		if resp.StatusCode != 100 {
 			t.Fatalf("interim status %d", resp.StatusCode)
 		}
-		c.send("hello")
-		resp, body := c.read("POST")
+		c.Send("hello")
+		resp, body := c.Read("POST")
 		if resp.StatusCode != 200 || body != "got hello" {
 			t.Fatalf("final: %d %q", resp.StatusCode, body)
 		}
@@ -258,14 +259,14 @@ func TestExpectContinue(t *testing.T) {
 // once both sides have ended.
 func TestUpgradeTunnel(t *testing.T) {
 	afterBye := make(chan string, 1)
-	be := newBackend(t, func(b *backend, c net.Conn, id int64) {
+	be := testhttp.NewBackend(t, func(b *testhttp.Backend, c net.Conn, id int64) {
 		br := bufio.NewReader(c)
 		req, err := nethttp.ReadRequest(br)
 		if err != nil {
 			return
 		}
 		if req.Header.Get("Upgrade") != "websocket" || !strings.EqualFold(req.Header.Get("Connection"), "upgrade") {
-			respond(c, 400, "Connection: close\r\n", "no upgrade asked")
+			testhttp.Respond(c, 400, "Connection: close\r\n", "no upgrade asked")
 			return
 		}
 		io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
@@ -280,12 +281,12 @@ func TestUpgradeTunnel(t *testing.T) {
 		// pipes to upset the descriptor count).
 		io.Copy(struct{ io.Writer }{c}, struct{ io.Reader }{br})
 	})
-	ts := startProxy(t, []string{be.addr}, "", svcKeys("persist_backend = false"))
+	ts := startProxy(t, []string{be.Addr}, "", testhttp.ServiceKeys("persist_backend = false"))
 	addr := ts.addrOf("proxy")
-	upgrade := func(path string) *conn {
-		c := dial(t, addr)
-		c.send("GET " + path + " HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
-		resp, err := nethttp.ReadResponse(c.br, nil)
+	upgrade := func(path string) *testhttp.Client {
+		c := testhttp.Dial(t, addr)
+		c.Send("GET " + path + " HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
+		resp, err := nethttp.ReadResponse(c.BR, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -294,13 +295,13 @@ func TestUpgradeTunnel(t *testing.T) {
 		}
 		return c
 	}
-	base := fdCount(t)
+	base := testhttp.FDCount(t)
 
 	t.Run("client ends first", func(t *testing.T) {
 		c := upgrade("/ws")
-		c.send("ping")
+		c.Send("ping")
 		buf := make([]byte, 4)
-		if _, err := io.ReadFull(c.br, buf); err != nil || string(buf) != "ping" {
+		if _, err := io.ReadFull(c.BR, buf); err != nil || string(buf) != "ping" {
 			t.Fatalf("echo %q: %v", buf, err)
 		}
 		// Many megabytes both ways at once: flow control in both directions.
@@ -310,27 +311,27 @@ func TestUpgradeTunnel(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c.c.Write(data)
-			c.c.(*net.TCPConn).CloseWrite()
+			c.NC.Write(data)
+			c.NC.(*net.TCPConn).CloseWrite()
 		}()
-		got, err := io.ReadAll(c.br)
+		got, err := io.ReadAll(c.BR)
 		wg.Wait()
 		if err != nil || !bytes.Equal(got, data) {
 			t.Fatalf("tunnel returned %d of %d bytes: %v", len(got), len(data), err)
 		}
-		c.c.Close()
-		be.waitOpen(t, 0)
-		waitFDs(t, base)
+		c.NC.Close()
+		be.WaitOpen(t, 0)
+		testhttp.WaitFDs(t, base)
 	})
 
 	t.Run("backend ends first", func(t *testing.T) {
 		c := upgrade("/bye")
 		// The backend's EOF reaches the client, which may still send.
-		if got, err := io.ReadAll(c.br); err != nil || string(got) != "bye" {
+		if got, err := io.ReadAll(c.BR); err != nil || string(got) != "bye" {
 			t.Fatalf("read %q: %v", got, err)
 		}
-		c.send("still here")
-		c.c.(*net.TCPConn).CloseWrite()
+		c.Send("still here")
+		c.NC.(*net.TCPConn).CloseWrite()
 		select {
 		case got := <-afterBye:
 			if got != "still here" {
@@ -339,42 +340,42 @@ func TestUpgradeTunnel(t *testing.T) {
 		case <-time.After(testTimeout):
 			t.Fatal("the client's EOF did not reach the backend")
 		}
-		c.c.Close()
-		be.waitOpen(t, 0)
-		waitFDs(t, base)
+		c.NC.Close()
+		be.WaitOpen(t, 0)
+		testhttp.WaitFDs(t, base)
 	})
 }
 
 func TestForwardedFor(t *testing.T) {
-	be := okBackend(t, "b")
+	be := testhttp.OKBackend(t, "b")
 	xff := func(ts *testServer) string {
-		c := dial(t, ts.addrOf("proxy"))
-		c.do("GET /x HTTP/1.1\r\nHost: t\r\nX-Forwarded-For: 10.1.2.3\r\nX-Forwarded-Host: evil\r\n\r\n")
-		r := be.requests()
+		c := testhttp.Dial(t, ts.addrOf("proxy"))
+		c.Do("GET /x HTTP/1.1\r\nHost: t\r\nX-Forwarded-For: 10.1.2.3\r\nX-Forwarded-Host: evil\r\n\r\n")
+		r := be.Requests()
 		last := r[len(r)-1]
 		return strings.Join(last.Header.Values("X-Forwarded-For"), "|") + " host=" + last.Header.Get("X-Forwarded-Host")
 	}
-	untrusted := startProxy(t, []string{be.addr}, "", stdProxy)
+	untrusted := startProxy(t, []string{be.Addr}, "", testhttp.StdProxy)
 	if got := xff(untrusted); got != "127.0.0.1 host=" {
 		t.Errorf("untrusted client: %q", got)
 	}
-	trusted := startProxy(t, []string{be.addr}, "", svcKeys(`trusted_upstream_proxies = "127.0.0.1/32"`))
+	trusted := startProxy(t, []string{be.Addr}, "", testhttp.ServiceKeys(`trusted_upstream_proxies = "127.0.0.1/32"`))
 	if got := xff(trusted); got != "10.1.2.3, 127.0.0.1 host=evil" {
 		t.Errorf("trusted client: %q", got)
 	}
-	other := startProxy(t, []string{be.addr}, "", svcKeys(`trusted_upstream_proxies = "10.0.0.0/8"`))
+	other := startProxy(t, []string{be.Addr}, "", testhttp.ServiceKeys(`trusted_upstream_proxies = "10.0.0.0/8"`))
 	if got := xff(other); got != "127.0.0.1 host=" {
 		t.Errorf("client outside the trusted networks: %q", got)
 	}
 }
 
 func TestHeaderRulesAndHopByHop(t *testing.T) {
-	be := okBackend(t, "b")
-	ts := startProxy(t, []string{be.addr}, "", svcKeys(`headers = ["insert X-Added: yes", "remove X-Secret"]`))
-	c := dial(t, ts.addrOf("proxy"))
-	c.do("GET /x HTTP/1.1\r\nHost: t\r\nX-Secret: s\r\nX-Added: client\r\nX-Kept: k\r\n" +
+	be := testhttp.OKBackend(t, "b")
+	ts := startProxy(t, []string{be.Addr}, "", testhttp.ServiceKeys(`headers = ["insert X-Added: yes", "remove X-Secret"]`))
+	c := testhttp.Dial(t, ts.addrOf("proxy"))
+	c.Do("GET /x HTTP/1.1\r\nHost: t\r\nX-Secret: s\r\nX-Added: client\r\nX-Kept: k\r\n" +
 		"Keep-Alive: 300\r\nTE: trailers\r\nProxy-Connection: keep-alive\r\nConnection: keep-alive\r\n\r\n")
-	h := be.requests()[0].Header
+	h := be.Requests()[0].Header
 	if v := h.Values("X-Added"); len(v) != 1 || v[0] != "yes" {
 		t.Errorf("X-Added %q", v)
 	}
@@ -391,18 +392,18 @@ func TestHeaderRulesAndHopByHop(t *testing.T) {
 // TestBackendClosesIdle: an idle backend connection the backend closed is
 // noticed, or the request sent on it is resent on a new connection.
 func TestBackendClosesIdle(t *testing.T) {
-	be := newHTTPBackend(t, func(b *backend, c net.Conn, req *nethttp.Request, body []byte) bool {
-		respond(c, 200, "", "ok")
+	be := testhttp.NewHTTPBackend(t, func(b *testhttp.Backend, c net.Conn, req *nethttp.Request, body []byte) bool {
+		testhttp.Respond(c, 200, "", "ok")
 		return req.URL.Path != "/bye" // close silently after /bye's answer
 	})
-	ts := startProxy(t, []string{be.addr}, "", stdProxy)
-	c := dial(t, ts.addrOf("proxy"))
+	ts := startProxy(t, []string{be.Addr}, "", testhttp.StdProxy)
+	c := testhttp.Dial(t, ts.addrOf("proxy"))
 	for i := 0; i < 5; i++ {
 		path := "/x"
 		if i%2 == 0 {
 			path = "/bye"
 		}
-		resp, body := c.do("GET " + path + " HTTP/1.1\r\nHost: t\r\n\r\n")
+		resp, body := c.Do("GET " + path + " HTTP/1.1\r\nHost: t\r\n\r\n")
 		if resp.StatusCode != 200 || body != "ok" {
 			t.Fatalf("request %d: %d %q", i, resp.StatusCode, body)
 		}
@@ -410,7 +411,7 @@ func TestBackendClosesIdle(t *testing.T) {
 			time.Sleep(20 * time.Millisecond) // let the proxy see this close while idle
 		}
 	}
-	if n := be.accepted.Load(); n != 3 {
+	if n := be.Accepted.Load(); n != 3 {
 		t.Fatalf("%d backend connections, want 3", n)
 	}
 }
@@ -419,25 +420,25 @@ func TestBackendClosesIdle(t *testing.T) {
 // opened (and verified with verify_backend) after a request, and the next
 // requests reuse them instead of dialing.
 func TestConnectAhead(t *testing.T) {
-	be := okBackend(t, "b")
+	be := testhttp.OKBackend(t, "b")
 	// One loop: spares live on the loop that dialed them.
-	ts := startServer(t, strings.Replace(proxyTOML([]string{be.addr}, "",
-		svcKeys("connect_ahead = 2", "backend_persist_cache = 0")), "workers = 2", "workers = 1", 1))
+	ts := startServer(t, strings.Replace(testhttp.ProxyTOML([]string{be.Addr}, "",
+		testhttp.ServiceKeys("connect_ahead = 2", "backend_persist_cache = 0")), "workers = 2", "workers = 1", 1))
 	addr := ts.addrOf("proxy")
-	mustGet(t, addr, "/first")
+	testhttp.MustGet(t, addr, "/first")
 	// The request's own connection plus two spares.
-	waitFor(t, "two spare backend connections", func() bool { return be.accepted.Load() >= 3 })
+	testhttp.WaitFor(t, "two spare backend connections", func() bool { return be.Accepted.Load() >= 3 })
 	svc := ts.proxySvc("proxy")
-	waitFor(t, "spares idle", func() bool { return svc.Bored.Load() >= 2 })
-	before := be.accepted.Load()
-	c := dial(t, addr)
-	resp, _ := c.do("GET /second HTTP/1.1\r\nHost: t\r\n\r\n")
+	testhttp.WaitFor(t, "spares idle", func() bool { return svc.Bored.Load() >= 2 })
+	before := be.Accepted.Load()
+	c := testhttp.Dial(t, addr)
+	resp, _ := c.Do("GET /second HTTP/1.1\r\nHost: t\r\n\r\n")
 	if resp.StatusCode != 200 {
 		t.Fatalf("status %d", resp.StatusCode)
 	}
 	// The request took a spare; one more is dialed to refill, never more.
-	waitFor(t, "refill", func() bool { return svc.Bored.Load() >= 2 })
-	if n := be.accepted.Load() - before; n > 1 {
+	testhttp.WaitFor(t, "refill", func() bool { return svc.Bored.Load() >= 2 })
+	if n := be.Accepted.Load() - before; n > 1 {
 		t.Fatalf("second request dialed %d new backend connections, want at most 1 (refill)", n)
 	}
 }

@@ -2,6 +2,7 @@ package server
 
 import (
 	"fmt"
+	"github.com/plb/plb/internal/testhttp"
 	"net"
 	nethttp "net/http"
 	"strings"
@@ -28,7 +29,7 @@ func queueIndex(t *testing.T, name string) int {
 // backend whose /hold requests wait for release.
 type queueFixture struct {
 	ts      *testServer
-	be      *backend
+	be      *testhttp.Backend
 	addr    string
 	release chan struct{}
 	once    sync.Once
@@ -37,18 +38,18 @@ type queueFixture struct {
 func newQueueFixture(t *testing.T, keys ...string) *queueFixture {
 	f := &queueFixture{release: make(chan struct{})}
 	t.Cleanup(f.free)
-	f.be = newHTTPBackend(t, func(b *backend, c net.Conn, req *nethttp.Request, body []byte) bool {
+	f.be = testhttp.NewHTTPBackend(t, func(b *testhttp.Backend, c net.Conn, req *nethttp.Request, body []byte) bool {
 		if req.RequestURI == "/hold" {
 			<-f.release
 		}
-		respond(c, 200, "", "ok "+req.RequestURI)
+		testhttp.Respond(c, 200, "", "ok "+req.RequestURI)
 		return true
 	})
 	all := append([]string{"max_backend_conns = 1", "high_priority_cookie = \"vip\"",
 		"high_priority_cookie_contents = \"yes!\"", "always_trusted = true",
 		`plugins = ["AccessControl", "Highpri"]`, `access = ["queue_low ip 10.9.9.9"]`,
 		`"AccessControl.use_observed_ip" = "1"`, `"highpri.uri_pattern" = "^/vip"`}, keys...)
-	f.ts = startServer(t, strings.Replace(proxyTOML([]string{f.be.addr}, "", svcKeys(all...)), "workers = 2", "workers = 1", 1))
+	f.ts = startServer(t, strings.Replace(testhttp.ProxyTOML([]string{f.be.Addr}, "", testhttp.ServiceKeys(all...)), "workers = 2", "workers = 1", 1))
 	f.addr = f.ts.addrOf("proxy")
 	return f
 }
@@ -56,20 +57,20 @@ func newQueueFixture(t *testing.T, keys ...string) *queueFixture {
 func (f *queueFixture) free() { f.once.Do(func() { close(f.release) }) }
 
 // queued sends a request and waits until it waits in queue q.
-func (f *queueFixture) queued(t *testing.T, q, path, extra string) *conn {
+func (f *queueFixture) queued(t *testing.T, q, path, extra string) *testhttp.Client {
 	t.Helper()
 	i := queueIndex(t, q)
 	before := f.ts.ServiceStatus("proxy").Queues[i].Count
-	c := dial(t, f.addr)
-	c.send("GET " + path + " HTTP/1.1\r\nHost: t\r\n" + extra + "\r\n")
-	waitFor(t, path+" in queue "+q, func() bool { return f.ts.ServiceStatus("proxy").Queues[i].Count == before+1 })
+	c := testhttp.Dial(t, f.addr)
+	c.Send("GET " + path + " HTTP/1.1\r\nHost: t\r\n" + extra + "\r\n")
+	testhttp.WaitFor(t, path+" in queue "+q, func() bool { return f.ts.ServiceStatus("proxy").Queues[i].Count == before+1 })
 	return c
 }
 
 // order returns the URIs the backend received.
 func (f *queueFixture) order() []string {
 	var out []string
-	for _, r := range f.be.requests() {
+	for _, r := range f.be.Requests() {
 		out = append(out, r.URI)
 	}
 	return out
@@ -80,10 +81,10 @@ func (f *queueFixture) order() []string {
 // checks the order in which the backend got them.
 func (f *queueFixture) run(t *testing.T, reqs [][3]string, want ...string) {
 	t.Helper()
-	hold := dial(t, f.addr)
-	hold.send("GET /hold HTTP/1.1\r\nHost: t\r\n\r\n")
-	waitFor(t, "/hold at the backend", func() bool { return len(f.be.requests()) == 1 })
-	var cs []*conn
+	hold := testhttp.Dial(t, f.addr)
+	hold.Send("GET /hold HTTP/1.1\r\nHost: t\r\n\r\n")
+	testhttp.WaitFor(t, "/hold at the backend", func() bool { return len(f.be.Requests()) == 1 })
+	var cs []*testhttp.Client
 	for _, r := range reqs {
 		cs = append(cs, f.queued(t, r[0], r[1], r[2]))
 	}
@@ -92,11 +93,11 @@ func (f *queueFixture) run(t *testing.T, reqs [][3]string, want ...string) {
 		t.Errorf("pend clients %d, want %d", st.PendClients, len(reqs))
 	}
 	f.free()
-	if resp, b := hold.read("GET"); resp.StatusCode != 200 {
+	if resp, b := hold.Read("GET"); resp.StatusCode != 200 {
 		t.Fatalf("/hold: %d %q", resp.StatusCode, b)
 	}
 	for i, c := range cs {
-		if resp, b := c.read("GET"); resp.StatusCode != 200 || b != "ok "+reqs[i][1] {
+		if resp, b := c.Read("GET"); resp.StatusCode != 200 || b != "ok "+reqs[i][1] {
 			t.Fatalf("%s: %d %q", reqs[i][1], resp.StatusCode, b)
 		}
 	}
@@ -130,7 +131,7 @@ func TestQueuePriority(t *testing.T) {
 			if !persist {
 				want = 5
 			}
-			if n := f.be.accepted.Load(); n != want {
+			if n := f.be.Accepted.Load(); n != want {
 				t.Errorf("%d backend connections, want %d", n, want)
 			}
 		})
@@ -140,9 +141,9 @@ func TestQueuePriority(t *testing.T) {
 // TestQueueAges: the queues' ages grow while clients wait.
 func TestQueueAges(t *testing.T) {
 	f := newQueueFixture(t)
-	hold := dial(t, f.addr)
-	hold.send("GET /hold HTTP/1.1\r\nHost: t\r\n\r\n")
-	waitFor(t, "/hold at the backend", func() bool { return len(f.be.requests()) == 1 })
+	hold := testhttp.Dial(t, f.addr)
+	hold.Send("GET /hold HTTP/1.1\r\nHost: t\r\n\r\n")
+	testhttp.WaitFor(t, "/hold at the backend", func() bool { return len(f.be.Requests()) == 1 })
 	c := f.queued(t, "highpri", "/vip", "")
 	time.Sleep(300 * time.Millisecond)
 	q := f.ts.ServiceStatus("proxy").Queues[queueIndex(t, "highpri")]
@@ -150,8 +151,8 @@ func TestQueueAges(t *testing.T) {
 		t.Errorf("highpri queue %d clients, oldest %v ago", q.Count, age)
 	}
 	f.free()
-	hold.read("GET")
-	c.read("GET")
+	hold.Read("GET")
+	c.Read("GET")
 }
 
 // TestQueueRelief: with at least queue_relief_size normal clients waiting,
@@ -167,19 +168,19 @@ func TestQueueRelief(t *testing.T) {
 // the client still gets its response.)
 func TestQueueClientLeaves(t *testing.T) {
 	f := newQueueFixture(t)
-	hold := dial(t, f.addr)
-	hold.send("GET /hold HTTP/1.1\r\nHost: t\r\n\r\n")
-	waitFor(t, "/hold at the backend", func() bool { return len(f.be.requests()) == 1 })
+	hold := testhttp.Dial(t, f.addr)
+	hold.Send("GET /hold HTTP/1.1\r\nHost: t\r\n\r\n")
+	testhttp.WaitFor(t, "/hold at the backend", func() bool { return len(f.be.Requests()) == 1 })
 	gone := f.queued(t, "highpri", "/vip", "")
 	c := f.queued(t, "normal", "/normal", "")
-	gone.c.(*net.TCPConn).SetLinger(0)
-	gone.c.Close()
-	waitFor(t, "the highpri queue empty", func() bool {
+	gone.NC.(*net.TCPConn).SetLinger(0)
+	gone.NC.Close()
+	testhttp.WaitFor(t, "the highpri queue empty", func() bool {
 		return f.ts.ServiceStatus("proxy").Queues[queueIndex(t, "highpri")].Count == 0
 	})
 	f.free()
-	hold.read("GET")
-	if _, b := c.read("GET"); b != "ok /normal" {
+	hold.Read("GET")
+	if _, b := c.Read("GET"); b != "ok /normal" {
 		t.Fatalf("%q", b)
 	}
 	if got := strings.Join(f.order(), " "); got != "/hold /normal" {
@@ -190,17 +191,17 @@ func TestQueueClientLeaves(t *testing.T) {
 // TestQueueTimeout: a client still queued after idle_timeout gets 503.
 func TestQueueTimeout(t *testing.T) {
 	f := newQueueFixture(t, `idle_timeout = "1s"`)
-	hold := dial(t, f.addr)
-	hold.send("GET /hold HTTP/1.1\r\nHost: t\r\n\r\n")
-	waitFor(t, "/hold at the backend", func() bool { return len(f.be.requests()) == 1 })
+	hold := testhttp.Dial(t, f.addr)
+	hold.Send("GET /hold HTTP/1.1\r\nHost: t\r\n\r\n")
+	testhttp.WaitFor(t, "/hold at the backend", func() bool { return len(f.be.Requests()) == 1 })
 	c := f.queued(t, "normal", "/late", "")
-	resp, _ := c.read("GET")
+	resp, _ := c.Read("GET")
 	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" {
 		t.Fatalf("queued past idle_timeout: %d %v", resp.StatusCode, resp.Header)
 	}
 	f.free()
-	hold.read("GET")
-	if n := len(f.be.requests()); n != 1 {
+	hold.Read("GET")
+	if n := len(f.be.Requests()); n != 1 {
 		t.Errorf("%d backend requests", n)
 	}
 }

@@ -3,6 +3,7 @@ package server
 import (
 	"bufio"
 	"fmt"
+	"github.com/plb/plb/internal/testhttp"
 	"io"
 	"net"
 	"os"
@@ -21,8 +22,8 @@ import (
 
 // smtpRelay is a scripted MTA: a greeting, then 250 to everything and
 // 221 to QUIT.
-func smtpRelay(t *testing.T, greeting string) *backend {
-	return newBackend(t, func(b *backend, c net.Conn, id int64) {
+func smtpRelay(t *testing.T, greeting string) *testhttp.Backend {
+	return testhttp.NewBackend(t, func(b *testhttp.Backend, c net.Conn, id int64) {
 		io.WriteString(c, greeting)
 		r := bufio.NewReader(c)
 		for {
@@ -85,7 +86,7 @@ pool = "relays"
 [service.mgmt]
 role = "management"
 listen = "127.0.0.1:0"
-`, deadAddr(t), a.addr))
+`, testhttp.DeadAddr(t), a.Addr))
 	// least_conn breaks ties at random: chat until the dead node was
 	// tried (and skipped: the client never sees it).
 	dead := ts.Pool("relays").Nodes()[0]
@@ -134,8 +135,8 @@ listen = "127.0.0.1:0"
 // smtp_proxy on its listen_ip/listen_port, balancing servers_ip.
 func TestSMTPProxyFromPLBFile(t *testing.T) {
 	a := smtpRelay(t, "220 plbfile.test ESMTP\r\n")
-	_, port, _ := net.SplitHostPort(a.addr)
-	listen := deadAddr(t) // a free port, for the listener
+	_, port, _ := net.SplitHostPort(a.Addr)
+	listen := testhttp.DeadAddr(t) // a free port, for the listener
 	lhost, lport, _ := net.SplitHostPort(listen)
 	path := filepath.Join(t.TempDir(), "plb.conf")
 	conf := fmt.Sprintf("listen_ip %s\nlisten_port %s\nprotocol SMTP\nservers_ip 127.0.0.1\nservers_port %s\ntimeout_header_server_read 7\n", lhost, lport, port)

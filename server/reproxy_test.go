@@ -2,6 +2,7 @@ package server
 
 import (
 	"fmt"
+	"github.com/plb/plb/internal/testhttp"
 	"net"
 	nethttp "net/http"
 	"path/filepath"
@@ -36,7 +37,7 @@ role = "web_server"
 listen = "127.0.0.1:0"
 docroot = %q
 persist_client = true
-`, globalKeys, be, stdProxy, proxyKeys, docroot)
+`, globalKeys, be, testhttp.StdProxy, proxyKeys, docroot)
 }
 
 // reproxyBackend answers GET /<cmd> by the command in the path, with
@@ -44,14 +45,14 @@ persist_client = true
 // extra header lines after a "|" ("file:/x|X-Reproxy-Expected-Size: 3").
 // It counts the requests and keeps their X-Proxy-Capabilities.
 type reproxyBackend struct {
-	*backend
+	*testhttp.Backend
 	hits atomic.Int64
 	caps atomic.Value // string
 }
 
 func newReproxyBackend(t *testing.T) *reproxyBackend {
 	rb := &reproxyBackend{}
-	rb.backend = newHTTPBackend(t, func(b *backend, c net.Conn, req *nethttp.Request, body []byte) bool {
+	rb.Backend = testhttp.NewHTTPBackend(t, func(b *testhttp.Backend, c net.Conn, req *nethttp.Request, body []byte) bool {
 		rb.hits.Add(1)
 		rb.caps.Store(req.Header.Get("X-Proxy-Capabilities"))
 		cmd := strings.TrimPrefix(req.URL.Path, "/")
@@ -73,13 +74,13 @@ func newReproxyBackend(t *testing.T) *reproxyBackend {
 			extra += "X-Reproxy-URL: " + arg + "\r\nX-Reproxy-Cache-For: 60; Last-Modified Content-Type\r\n" +
 				"Last-Modified: 199\r\nContent-Type: application/badger\r\n"
 		default:
-			respond(c, 200, "", "plain "+cmd)
+			testhttp.Respond(c, 200, "", "plain "+cmd)
 			return true
 		}
 		if code == 204 {
 			fmt.Fprintf(c, "HTTP/1.1 204 No Content\r\nX-Backend: yes\r\n%s\r\n", extra)
 		} else {
-			respond(c, code, "X-Backend: yes\r\n"+extra, "")
+			testhttp.Respond(c, code, "X-Backend: yes\r\n"+extra, "")
 		}
 		return true
 	})
@@ -95,17 +96,17 @@ func reproxyFixture(t *testing.T, proxyKeys, globalKeys string) (*testServer, *r
 	content := strings.Repeat("foo bar yo this is my content.\n", 1000)
 	dir := webRoot(t, map[string]string{"foo.txt": content, "empty.txt": ""})
 	rb := newReproxyBackend(t)
-	ts := startServer(t, reproxyTOML(rb.addr, dir, proxyKeys, globalKeys))
+	ts := startServer(t, reproxyTOML(rb.Addr, dir, proxyKeys, globalKeys))
 	return ts, rb, dir, content
 }
 
 func TestReproxyFile(t *testing.T) {
 	ts, rb, dir, content := reproxyFixture(t, "", "")
-	c := dial(t, ts.addrOf("proxy"))
+	c := testhttp.Dial(t, ts.addrOf("proxy"))
 	path := filepath.Join(dir, "foo.txt")
 	get := func(uri, extra string) (*nethttp.Response, string) {
 		t.Helper()
-		return c.do("GET /" + enc(uri) + " HTTP/1.1\r\nHost: h\r\n" + extra + "\r\n")
+		return c.Do("GET /" + enc(uri) + " HTTP/1.1\r\nHost: h\r\n" + extra + "\r\n")
 	}
 	for i := 0; i < 2; i++ { // twice on one connection
 		resp, body := get("file:"+path, "")
@@ -125,7 +126,7 @@ func TestReproxyFile(t *testing.T) {
 	if resp.StatusCode != 416 || resp.Header.Get("Content-Range") != fmt.Sprintf("bytes */%d", len(content)) {
 		t.Fatalf("416: %d %v", resp.StatusCode, resp.Header)
 	}
-	resp, body = c.do("HEAD /file:" + path + " HTTP/1.1\r\nHost: h\r\n\r\n")
+	resp, body = c.Do("HEAD /file:" + path + " HTTP/1.1\r\nHost: h\r\n\r\n")
 	if resp.StatusCode != 200 || body != "" || resp.ContentLength != int64(len(content)) {
 		t.Fatalf("HEAD: %d %d %q", resp.StatusCode, resp.ContentLength, body)
 	}
@@ -144,16 +145,16 @@ func TestReproxyURL(t *testing.T) {
 	ts, rb, _, content := reproxyFixture(t, "", "")
 	ws := "http://" + ts.addrOf("ws")
 	seen := make(chan string, 16)
-	target := newHTTPBackend(t, func(b *backend, c net.Conn, req *nethttp.Request, body []byte) bool {
+	target := testhttp.NewHTTPBackend(t, func(b *testhttp.Backend, c net.Conn, req *nethttp.Request, body []byte) bool {
 		seen <- req.Method + " " + req.RequestURI + " host=" + req.Host + " range=" + req.Header.Get("Range") +
 			" cookie=" + req.Header.Get("Cookie")
-		respond(c, 200, "Content-Type: text/x-target\r\n", "target body")
+		testhttp.Respond(c, 200, "Content-Type: text/x-target\r\n", "target body")
 		return true
 	})
-	c := dial(t, ts.addrOf("proxy"))
+	c := testhttp.Dial(t, ts.addrOf("proxy"))
 	get := func(uri, extra string) (*nethttp.Response, string) {
 		t.Helper()
-		return c.do("GET /" + enc(uri) + " HTTP/1.1\r\nHost: front.example\r\nCookie: secret\r\n" + extra + "\r\n")
+		return c.Do("GET /" + enc(uri) + " HTTP/1.1\r\nHost: front.example\r\nCookie: secret\r\n" + extra + "\r\n")
 	}
 	for i := 0; i < 2; i++ {
 		resp, body := get("url:"+ws+"/foo.txt", "")
@@ -163,7 +164,7 @@ func TestReproxyURL(t *testing.T) {
 		}
 	}
 	// The fetch carries the client's Host and Range, nothing else.
-	resp, body := get("url:http://"+target.addr+"/t?x=1", "Range: bytes=1-2\r\n")
+	resp, body := get("url:http://"+target.Addr+"/t?x=1", "Range: bytes=1-2\r\n")
 	if resp.StatusCode != 200 || body != "target body" {
 		t.Fatalf("target: %d %q", resp.StatusCode, body)
 	}
@@ -171,7 +172,7 @@ func TestReproxyURL(t *testing.T) {
 		t.Errorf("fetch request: %s", got)
 	}
 	// A dead URL and a 404 are skipped.
-	dead := "http://" + deadAddr(t)
+	dead := "http://" + testhttp.DeadAddr(t)
 	resp, body = get("url:"+dead+"/foo.txt "+ws+"/nope.txt "+ws+"/foo.txt", "")
 	if resp.StatusCode != 200 || body != content {
 		t.Fatalf("failover: %d", resp.StatusCode)
@@ -201,7 +202,7 @@ func TestReproxyURL(t *testing.T) {
 		t.Fatalf("size with range: %d %q", resp.StatusCode, body)
 	}
 	// HEAD: the length, no body.
-	resp, body = c.do("HEAD /url:" + ws + "/foo.txt HTTP/1.1\r\nHost: h\r\n\r\n")
+	resp, body = c.Do("HEAD /url:" + ws + "/foo.txt HTTP/1.1\r\nHost: h\r\n\r\n")
 	if resp.StatusCode != 200 || body != "" || resp.ContentLength != int64(len(content)) {
 		t.Fatalf("HEAD: %d %d", resp.StatusCode, resp.ContentLength)
 	}
@@ -225,7 +226,7 @@ func TestReproxyURLFetchPool(t *testing.T) {
 	// Requests in progress at once: the connection plb closes to make
 	// room may still look open from here for a moment, a request cannot.
 	inflight, maxInflight := 0, 0
-	target := newBackend(t, func(b *backend, c net.Conn, id int64) {
+	target := testhttp.NewBackend(t, func(b *testhttp.Backend, c net.Conn, id int64) {
 		buf := make([]byte, 4096)
 		for {
 			n, err := c.Read(buf)
@@ -244,18 +245,18 @@ func TestReproxyURLFetchPool(t *testing.T) {
 		}
 	})
 	ts, _, _, _ := reproxyFixture(t, "", "max_reproxy_connections = 1")
-	c := dial(t, ts.addrOf("proxy"))
+	c := testhttp.Dial(t, ts.addrOf("proxy"))
 	for i := 0; i < 3; i++ {
-		if resp, body := c.do("GET /url:http://" + target.addr + "/x HTTP/1.1\r\nHost: h\r\n\r\n"); resp.StatusCode != 200 || body != "ok" {
+		if resp, body := c.Do("GET /url:http://" + target.Addr + "/x HTTP/1.1\r\nHost: h\r\n\r\n"); resp.StatusCode != 200 || body != "ok" {
 			t.Fatalf("%d %q", resp.StatusCode, body)
 		}
 	}
-	if n := target.accepted.Load(); n != 1 {
+	if n := target.Accepted.Load(); n != 1 {
 		t.Fatalf("%d fetch connections for 3 requests, want 1 kept alive", n)
 	}
-	waitFor(t, "an idle fetch connection in reproxy_state", func() bool {
+	testhttp.WaitFor(t, "an idle fetch connection in reproxy_state", func() bool {
 		st := strings.Join(ts.ReproxyState(), "\n")
-		return strings.Contains(st, "bored "+target.addr+" 1") && strings.Contains(st, "backends "+target.addr+" 1")
+		return strings.Contains(st, "bored "+target.Addr+" 1") && strings.Contains(st, "backends "+target.Addr+" 1")
 	})
 	var wg sync.WaitGroup
 	errs := make(chan string, 8)
@@ -264,7 +265,7 @@ func TestReproxyURLFetchPool(t *testing.T) {
 		addr := ts.addrOf("proxy")
 		go func() {
 			defer wg.Done()
-			resp, body := get(t, addr, "/url:http://"+target.addr+"/x")
+			resp, body := testhttp.Get(t, addr, "/url:http://"+target.Addr+"/x")
 			if resp.StatusCode != 200 || body != "ok" {
 				errs <- fmt.Sprintf("%d %q", resp.StatusCode, body)
 			}
@@ -284,8 +285,8 @@ func TestReproxyURLFetchPool(t *testing.T) {
 
 func TestReproxyService(t *testing.T) {
 	ts, rb, _, content := reproxyFixture(t, "", "")
-	c := dial(t, ts.addrOf("proxy"))
-	resp, body := c.do("GET /svc:ws HTTP/1.1\r\nHost: h\r\n\r\n")
+	c := testhttp.Dial(t, ts.addrOf("proxy"))
+	resp, body := c.Do("GET /svc:ws HTTP/1.1\r\nHost: h\r\n\r\n")
 	// The web server gets the request as the client sent it: /svc:ws is
 	// not a file there.
 	if resp.StatusCode != 404 || resp.Close {
@@ -293,10 +294,10 @@ func TestReproxyService(t *testing.T) {
 	}
 	// The connection came back: the next request is the proxy's.
 	n := rb.hits.Load()
-	if resp, body := c.do("GET /plain HTTP/1.1\r\nHost: h\r\n\r\n"); resp.StatusCode != 200 || body != "plain plain" || rb.hits.Load() != n+1 {
+	if resp, body := c.Do("GET /plain HTTP/1.1\r\nHost: h\r\n\r\n"); resp.StatusCode != 200 || body != "plain plain" || rb.hits.Load() != n+1 {
 		t.Fatalf("after hand-off: %d %q", resp.StatusCode, body)
 	}
-	resp, body = c.do("GET /svc:nosuch HTTP/1.1\r\nHost: h\r\n\r\n")
+	resp, body = c.Do("GET /svc:nosuch HTTP/1.1\r\nHost: h\r\n\r\n")
 	if resp.StatusCode != 404 || !strings.Contains(body, "Vhost twiddling not configured for requested pair.") {
 		t.Fatalf("unknown service: %d %q", resp.StatusCode, body)
 	}
@@ -308,10 +309,10 @@ func TestReproxyServiceFile(t *testing.T) {
 	content := "served by ws\n"
 	dir := webRoot(t, map[string]string{"svc:ws": content})
 	rb := newReproxyBackend(t)
-	ts := startServer(t, reproxyTOML(rb.addr, dir, "", ""))
-	c := dial(t, ts.addrOf("proxy"))
+	ts := startServer(t, reproxyTOML(rb.Addr, dir, "", ""))
+	c := testhttp.Dial(t, ts.addrOf("proxy"))
 	for i := 0; i < 3; i++ {
-		resp, body := c.do("GET /svc:ws HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+		resp, body := c.Do("GET /svc:ws HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
 		if resp.StatusCode != 200 || body != content || resp.Close {
 			t.Fatalf("%d: %d close=%v %q", i, resp.StatusCode, resp.Close, body)
 		}
@@ -324,25 +325,25 @@ func TestReproxyServiceFile(t *testing.T) {
 func TestReproxyCache(t *testing.T) {
 	ts, rb, _, content := reproxyFixture(t, "reproxy_cache_maxsize = 5", "")
 	ws := "http://" + ts.addrOf("ws")
-	c := dial(t, ts.addrOf("proxy"))
+	c := testhttp.Dial(t, ts.addrOf("proxy"))
 	uri := "/cached:" + ws + "/foo.txt"
-	resp, body := c.do("GET " + uri + " HTTP/1.0\r\nConnection: keep-alive\r\nHost: a\r\n\r\n")
+	resp, body := c.Do("GET " + uri + " HTTP/1.0\r\nConnection: keep-alive\r\nHost: a\r\n\r\n")
 	if resp.StatusCode != 200 || body != content || resp.Header.Get("Content-Type") != "application/badger" {
 		t.Fatalf("first: %d %v", resp.StatusCode, resp.Header)
 	}
 	if rb.hits.Load() != 1 {
 		t.Fatalf("hits %d", rb.hits.Load())
 	}
-	resp, body = c.do("GET " + uri + " HTTP/1.0\r\nConnection: keep-alive\r\nHost: a\r\n\r\n")
+	resp, body = c.Do("GET " + uri + " HTTP/1.0\r\nConnection: keep-alive\r\nHost: a\r\n\r\n")
 	if resp.StatusCode != 200 || body != content || resp.Header.Get("Last-Modified") != "199" ||
 		resp.Header.Get("Content-Type") != "application/badger" || resp.Header.Get("Date") == "" || resp.Close {
 		t.Fatalf("hit: %d %v", resp.StatusCode, resp.Header)
 	}
-	resp, body = c.do("GET " + uri + " HTTP/1.0\r\nConnection: keep-alive\r\nHost: a\r\nIf-Modified-Since: 199; length=31000\r\n\r\n")
+	resp, body = c.Do("GET " + uri + " HTTP/1.0\r\nConnection: keep-alive\r\nHost: a\r\nIf-Modified-Since: 199; length=31000\r\n\r\n")
 	if resp.StatusCode != 304 || body != "" || resp.Close || resp.Header.Get("Content-Length") != "0" {
 		t.Fatalf("IMS: %d %v", resp.StatusCode, resp.Header)
 	}
-	resp, _ = c.do("HEAD " + uri + " HTTP/1.0\r\nConnection: keep-alive\r\nHost: a\r\n\r\n")
+	resp, _ = c.Do("HEAD " + uri + " HTTP/1.0\r\nConnection: keep-alive\r\nHost: a\r\n\r\n")
 	if resp.StatusCode != 200 || resp.ContentLength != int64(len(content)) {
 		t.Fatalf("HEAD hit: %d %d", resp.StatusCode, resp.ContentLength)
 	}
@@ -350,7 +351,7 @@ func TestReproxyCache(t *testing.T) {
 		t.Fatalf("cache not used: %d backend hits", rb.hits.Load())
 	}
 	// Another Host is another key.
-	c.do("GET " + uri + " HTTP/1.0\r\nConnection: keep-alive\r\nHost: b\r\n\r\n")
+	c.Do("GET " + uri + " HTTP/1.0\r\nConnection: keep-alive\r\nHost: b\r\n\r\n")
 	if rb.hits.Load() != 2 {
 		t.Fatalf("hits %d", rb.hits.Load())
 	}
@@ -367,7 +368,7 @@ func TestReproxyCache(t *testing.T) {
 // TestReproxyClientGone: a client that leaves (reset) during a slow fetch
 // frees the fetch connection and its pool.
 func TestReproxyClientGone(t *testing.T) {
-	target := newBackend(t, func(b *backend, c net.Conn, id int64) {
+	target := testhttp.NewBackend(t, func(b *testhttp.Backend, c net.Conn, id int64) {
 		buf := make([]byte, 4096)
 		c.Read(buf)
 		fmt.Fprintf(c, "HTTP/1.0 200 OK\r\nContent-Length: 1000000\r\n\r\npartial")
@@ -378,13 +379,13 @@ func TestReproxyClientGone(t *testing.T) {
 		}
 	})
 	ts, _, _, _ := reproxyFixture(t, "", "")
-	c := dial(t, ts.addrOf("proxy"))
-	c.send("GET /url:http://" + target.addr + "/x HTTP/1.1\r\nHost: h\r\n\r\n")
-	c.br.ReadString('\n') // the head is on its way
-	c.c.(*net.TCPConn).SetLinger(0)
-	c.c.Close() // a reset: the proxy sees the client gone at once
-	waitFor(t, "fetch connection closed", func() bool { return target.open.Load() == 0 })
-	waitFor(t, "fetch pool forgotten", func() bool { return len(ts.ReproxyState()) == 0 })
+	c := testhttp.Dial(t, ts.addrOf("proxy"))
+	c.Send("GET /url:http://" + target.Addr + "/x HTTP/1.1\r\nHost: h\r\n\r\n")
+	c.BR.ReadString('\n') // the head is on its way
+	c.NC.(*net.TCPConn).SetLinger(0)
+	c.NC.Close() // a reset: the proxy sees the client gone at once
+	testhttp.WaitFor(t, "fetch connection closed", func() bool { return target.Open.Load() == 0 })
+	testhttp.WaitFor(t, "fetch pool forgotten", func() bool { return len(ts.ReproxyState()) == 0 })
 }
 
 // TestReproxyBig: large bodies through a file and a URL reach a slow
@@ -393,17 +394,17 @@ func TestReproxyBig(t *testing.T) {
 	big := strings.Repeat("0123456789abcdef", 3<<16) // 3 MiB
 	dir := webRoot(t, map[string]string{"big.bin": big})
 	rb := newReproxyBackend(t)
-	ts := startServer(t, reproxyTOML(rb.addr, dir, `buffer_size = "64k"`, ""))
+	ts := startServer(t, reproxyTOML(rb.Addr, dir, `buffer_size = "64k"`, ""))
 	ws := "http://" + ts.addrOf("ws")
 	for _, uri := range []string{"/file:" + filepath.Join(dir, "big.bin"), "/url:" + ws + "/big.bin"} {
-		c := dial(t, ts.addrOf("proxy"))
-		c.send("GET " + uri + " HTTP/1.1\r\nHost: h\r\n\r\n")
+		c := testhttp.Dial(t, ts.addrOf("proxy"))
+		c.Send("GET " + uri + " HTTP/1.1\r\nHost: h\r\n\r\n")
 		time.Sleep(100 * time.Millisecond) // let the proxy run ahead of the client
-		resp, body := c.read("GET")
+		resp, body := c.Read("GET")
 		if resp.StatusCode != 200 || body != big {
 			t.Fatalf("%s: %d, %d bytes of %d", uri, resp.StatusCode, len(body), len(big))
 		}
-		if resp, body := c.do("GET /plain HTTP/1.1\r\nHost: h\r\n\r\n"); resp.StatusCode != 200 || body != "plain plain" {
+		if resp, body := c.Do("GET /plain HTTP/1.1\r\nHost: h\r\n\r\n"); resp.StatusCode != 200 || body != "plain plain" {
 			t.Fatalf("after %s: %d", uri, resp.StatusCode)
 		}
 	}
@@ -413,15 +414,15 @@ func TestReproxyBig(t *testing.T) {
 // after a bound, and the connection still comes back.
 func TestReproxyServiceLoop(t *testing.T) {
 	ts, rb, _, _ := reproxyFixture(t, "", "")
-	c := dial(t, ts.addrOf("proxy"))
-	resp, body := c.do("GET /svc:proxy HTTP/1.1\r\nHost: h\r\n\r\n")
+	c := testhttp.Dial(t, ts.addrOf("proxy"))
+	resp, body := c.Do("GET /svc:proxy HTTP/1.1\r\nHost: h\r\n\r\n")
 	if resp.StatusCode != 500 || !strings.Contains(body, "Too many service hand-offs.") {
 		t.Fatalf("loop: %d %q", resp.StatusCode, body)
 	}
 	if n := rb.hits.Load(); n != 9 {
 		t.Errorf("backend asked %d times, want 9 (the request and 8 hand-offs)", n)
 	}
-	if resp, body := c.do("GET /plain HTTP/1.1\r\nHost: h\r\n\r\n"); resp.StatusCode != 200 || body != "plain plain" {
+	if resp, body := c.Do("GET /plain HTTP/1.1\r\nHost: h\r\n\r\n"); resp.StatusCode != 200 || body != "plain plain" {
 		t.Fatalf("after: %d %q", resp.StatusCode, body)
 	}
 	if n := ts.proxySvc("proxy").Stats.ClientsOpen.Load(); n != 1 {
@@ -435,7 +436,7 @@ func TestReproxyServiceLoop(t *testing.T) {
 func TestReproxyServiceThroughSelector(t *testing.T) {
 	dir := webRoot(t, map[string]string{"svc:ws": "from ws"})
 	rb := newReproxyBackend(t)
-	ts := startServer(t, reproxyTOML(rb.addr, dir, "", "")+`
+	ts := startServer(t, reproxyTOML(rb.Addr, dir, "", "")+`
 [service.ss]
 role = "selector"
 listen = "127.0.0.1:0"
@@ -443,15 +444,15 @@ plugins = ["vhosts"]
 persist_client = true
 vhosts = ["* = proxy"]
 `)
-	c := dial(t, ts.addrOf("ss"))
+	c := testhttp.Dial(t, ts.addrOf("ss"))
 	for i := 0; i < 2; i++ {
-		resp, body := c.do("GET /svc:ws HTTP/1.1\r\nHost: x\r\n\r\n")
+		resp, body := c.Do("GET /svc:ws HTTP/1.1\r\nHost: x\r\n\r\n")
 		if resp.StatusCode != 200 || body != "from ws" || resp.Close {
 			t.Fatalf("%d: %d %q", i, resp.StatusCode, body)
 		}
-		if resp, body := c.do("GET /plain HTTP/1.1\r\nHost: x\r\n\r\n"); resp.StatusCode != 200 || body != "plain plain" {
+		if resp, body := c.Do("GET /plain HTTP/1.1\r\nHost: x\r\n\r\n"); resp.StatusCode != 200 || body != "plain plain" {
 			t.Fatalf("after: %d %q", resp.StatusCode, body)
 		}
 	}
-	waitFor(t, "proxy clients back to 0", func() bool { return ts.proxySvc("proxy").Stats.ClientsOpen.Load() == 0 })
+	testhttp.WaitFor(t, "proxy clients back to 0", func() bool { return ts.proxySvc("proxy").Stats.ClientsOpen.Load() == 0 })
 }

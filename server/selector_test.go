@@ -2,6 +2,7 @@ package server
 
 import (
 	"fmt"
+	"github.com/plb/plb/internal/testhttp"
 	"net"
 	nethttp "net/http"
 	"os"
@@ -72,13 +73,13 @@ func webRoot(t *testing.T, files map[string]string) string {
 // selector to each kind of target in turn, and comes back to the selector
 // after every response.
 func TestSelectorTargets(t *testing.T) {
-	be := okBackend(t, "b")
+	be := testhttp.OKBackend(t, "b")
 	dir := webRoot(t, map[string]string{"hello.txt": "hello", "static/s.txt": "static"})
-	ts := startServer(t, selectorTOML(be.addr, dir, ""))
-	c := dial(t, ts.addrOf("ss"))
+	ts := startServer(t, selectorTOML(be.Addr, dir, ""))
+	c := testhttp.Dial(t, ts.addrOf("ss"))
 	check := func(host, path string, code int, body string) *nethttp.Response {
 		t.Helper()
-		resp, got := c.do("GET " + path + " HTTP/1.1\r\nHost: " + host + "\r\nX-Secret: s\r\n\r\n")
+		resp, got := c.Do("GET " + path + " HTTP/1.1\r\nHost: " + host + "\r\nX-Secret: s\r\n\r\n")
 		if resp.StatusCode != code || !strings.Contains(got, body) {
 			t.Fatalf("%s%s: %d %q, want %d %q", host, path, resp.StatusCode, got, code, body)
 		}
@@ -101,7 +102,7 @@ func TestSelectorTargets(t *testing.T) {
 	// The proxy saw the selector's HEADER rules (and the inner selector's
 	// after them), and kept the client alive though its own
 	// persist_client is off: the selector's wins.
-	for _, r := range be.requests() {
+	for _, r := range be.Requests() {
 		if r.Header.Get("X-Via") != "ss" || r.Header.Get("X-Secret") != "" {
 			t.Fatalf("%s: X-Via %q X-Secret %q", r.URI, r.Header.Get("X-Via"), r.Header.Get("X-Secret"))
 		}
@@ -109,48 +110,48 @@ func TestSelectorTargets(t *testing.T) {
 			t.Fatalf("%s: X-Inner %q", r.URI, r.Header.Get("X-Inner"))
 		}
 	}
-	if n := be.accepted.Load(); n != 1 {
+	if n := be.Accepted.Load(); n != 1 {
 		t.Errorf("%d backend connections, want 1 (persist_backend)", n)
 	}
 
 	// Roles a selector cannot hand HTTP to, and loops.
 	check("echo", "/", 500, "Can't map to service type echo")
-	resp, body := c.do("GET / HTTP/1.1\r\nHost: loop\r\n\r\n")
+	resp, body := c.Do("GET / HTTP/1.1\r\nHost: loop\r\n\r\n")
 	if resp.StatusCode != 500 || !strings.Contains(body, "Too many selector hops") {
 		t.Fatalf("loop: %d %q", resp.StatusCode, body)
 	}
 
 	// The management service answers its HTTP pages through the
 	// selector, then closes, as on its own port.
-	c = dial(t, ts.addrOf("ss"))
-	resp, body = c.do("GET /metrics HTTP/1.1\r\nHost: manage\r\n\r\n")
+	c = testhttp.Dial(t, ts.addrOf("ss"))
+	resp, body = c.Do("GET /metrics HTTP/1.1\r\nHost: manage\r\n\r\n")
 	if resp.StatusCode != 200 || !strings.Contains(body, "plb_requests_total") {
 		t.Fatalf("manage: %d %q", resp.StatusCode, body)
 	}
-	c.expectClosed()
+	c.ExpectClosed()
 }
 
 // TestSelectorPersistClient: the selector's persist_client decides
 // keep-alive, whatever the target's.
 func TestSelectorPersistClient(t *testing.T) {
-	be := okBackend(t, "b")
+	be := testhttp.OKBackend(t, "b")
 	dir := webRoot(t, map[string]string{"hello.txt": "hello"})
-	ts := startServer(t, selectorTOML(be.addr, dir, ""))
+	ts := startServer(t, selectorTOML(be.Addr, dir, ""))
 	ts.exec("SET ss.persist_client = 0", "SET pr.persist_client = 1")
 	for _, host := range []string{"proxy", "web"} {
-		c := dial(t, ts.addrOf("ss"))
-		resp, _ := c.do("GET /hello.txt HTTP/1.1\r\nHost: " + host + "\r\n\r\n")
+		c := testhttp.Dial(t, ts.addrOf("ss"))
+		resp, _ := c.Do("GET /hello.txt HTTP/1.1\r\nHost: " + host + "\r\n\r\n")
 		if resp.StatusCode != 200 || !resp.Close {
 			t.Fatalf("%s: %d, close %v; want a close", host, resp.StatusCode, resp.Close)
 		}
-		c.expectClosed()
+		c.ExpectClosed()
 	}
 	ts.exec("SET ss.persist_client = 1", "SET pr.persist_client = 0")
-	c := dial(t, ts.addrOf("ss"))
+	c := testhttp.Dial(t, ts.addrOf("ss"))
 	for i := 0; i < 3; i++ {
 		for _, host := range []string{"proxy", "web"} {
-			c.send("GET /hello.txt HTTP/1.0\r\nHost: " + host + "\r\nConnection: keep-alive\r\n\r\n")
-			resp, _ := c.read("GET")
+			c.Send("GET /hello.txt HTTP/1.0\r\nHost: " + host + "\r\nConnection: keep-alive\r\n\r\n")
+			resp, _ := c.Read("GET")
 			if resp.StatusCode != 200 || resp.Close {
 				t.Fatalf("%s: %d, close %v", host, resp.StatusCode, resp.Close)
 			}
@@ -161,10 +162,10 @@ func TestSelectorPersistClient(t *testing.T) {
 // TestSelectorPipelining: requests for different services sent in one
 // write are each selected and answered in order.
 func TestSelectorPipelining(t *testing.T) {
-	be := okBackend(t, "b")
+	be := testhttp.OKBackend(t, "b")
 	dir := webRoot(t, map[string]string{"hello.txt": "hello"})
-	ts := startServer(t, selectorTOML(be.addr, dir, ""))
-	c := dial(t, ts.addrOf("ss"))
+	ts := startServer(t, selectorTOML(be.Addr, dir, ""))
+	c := testhttp.Dial(t, ts.addrOf("ss"))
 	var reqs strings.Builder
 	want := []string{}
 	for i := 0; i < 5; i++ {
@@ -175,9 +176,9 @@ func TestSelectorPipelining(t *testing.T) {
 		fmt.Fprintf(&reqs, "POST /post%d HTTP/1.1\r\nHost: proxy\r\nContent-Length: 3\r\n\r\nabc", i)
 		want = append(want, fmt.Sprintf("b POST /post%d", i))
 	}
-	c.send(reqs.String())
+	c.Send(reqs.String())
 	for i, w := range want {
-		resp, body := c.read("GET")
+		resp, body := c.Read("GET")
 		if resp.StatusCode != 200 || body != w {
 			t.Fatalf("response %d: %d %q, want %q", i, resp.StatusCode, body, w)
 		}
@@ -187,7 +188,7 @@ func TestSelectorPipelining(t *testing.T) {
 // TestSelectorWithoutSelection: a selector with no selector plugin, or
 // whose plugin declines, uses default_service; without one it answers 500.
 func TestSelectorWithoutSelection(t *testing.T) {
-	be := okBackend(t, "b")
+	be := testhttp.OKBackend(t, "b")
 	ts := startServer(t, fmt.Sprintf(`[pool.web]
 nodes = [%q]
 [service.pr]
@@ -203,14 +204,14 @@ plugins = ["vpaths"]
 vpaths = ["^/api/ = pr"]
 default_service = "pr"
 latency = 50
-`, be.addr))
-	resp, body := get(t, ts.addrOf("bare"), "/")
+`, be.Addr))
+	resp, body := testhttp.Get(t, ts.addrOf("bare"), "/")
 	if resp.StatusCode != 500 || !strings.Contains(body, "No service selector configured.") {
 		t.Fatalf("bare: %d %q", resp.StatusCode, body)
 	}
 	start := time.Now()
 	for _, p := range []string{"/api/x", "/other"} {
-		if resp, body := get(t, ts.addrOf("paths"), p); resp.StatusCode != 200 || body != "b GET "+p {
+		if resp, body := testhttp.Get(t, ts.addrOf("paths"), p); resp.StatusCode != 200 || body != "b GET "+p {
 			t.Fatalf("%s: %d %q", p, resp.StatusCode, body)
 		}
 	}
@@ -242,7 +243,7 @@ persist_client = true
 vhosts = ["* = ws"]
 `, filepath.Join(dir, "site")))
 	for _, svc := range []string{"ws", "ss"} {
-		c := dial(t, ts.addrOf(svc))
+		c := testhttp.Dial(t, ts.addrOf(svc))
 		for _, tc := range []struct {
 			head string
 			code int
@@ -254,7 +255,7 @@ vhosts = ["* = ws"]
 			{"GET /a.txt HTTP/1.1\r\nHost: cached.example.com\r\nIf-Modified-Since: whatever", 304, ""},
 			{"GET /a.txt HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 192.0.2.1", 200, "file a"}, // not trusted
 		} {
-			resp, body := c.do(tc.head + "\r\n\r\n")
+			resp, body := c.Do(tc.head + "\r\n\r\n")
 			loc := resp.Header.Get("Location")
 			if resp.StatusCode != tc.code || resp.Close || !strings.Contains(body+"Location: "+loc, tc.want) {
 				t.Fatalf("%s: %q: %d %q (Location %q, close %v)", svc, tc.head, resp.StatusCode, body, loc, resp.Close)
@@ -263,8 +264,8 @@ vhosts = ["* = ws"]
 	}
 	// Denied: 403 "Access denied." from the observed address, once trusted.
 	ts.exec("SET ws.always_trusted = 1", "SET ws.AccessControl.use_observed_ip = 1")
-	c := dial(t, ts.addrOf("ws"))
-	resp, body := c.do("GET /a.txt HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 192.0.2.1\r\n\r\n")
+	c := testhttp.Dial(t, ts.addrOf("ws"))
+	resp, body := c.Do("GET /a.txt HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 192.0.2.1\r\n\r\n")
 	if resp.StatusCode != 403 || !strings.Contains(body, "Access denied.") {
 		t.Fatalf("deny: %d %q", resp.StatusCode, body)
 	}
@@ -272,22 +273,22 @@ vhosts = ["* = ws"]
 
 // TestProxyPlugins: plugins on a reverse proxy.
 func TestProxyPlugins(t *testing.T) {
-	be := newHTTPBackend(t, func(b *backend, c net.Conn, req *nethttp.Request, body []byte) bool {
-		respond(c, 200, "", req.Header.Get("X-Forwarded-Port")+" "+req.Header.Get("X-Forwarded-Proto"))
+	be := testhttp.NewHTTPBackend(t, func(b *testhttp.Backend, c net.Conn, req *nethttp.Request, body []byte) bool {
+		testhttp.Respond(c, 200, "", req.Header.Get("X-Forwarded-Port")+" "+req.Header.Get("X-Forwarded-Proto"))
 		return true
 	})
-	ts := startProxy(t, []string{be.addr}, "", svcKeys(`plugins = ["MaxContentLength", "XFFExtras", "Stats", "Highpri"]`,
+	ts := startProxy(t, []string{be.Addr}, "", testhttp.ServiceKeys(`plugins = ["MaxContentLength", "XFFExtras", "Stats", "Highpri"]`,
 		"max_content_length = 10", "send_backend_port = true", "send_backend_proto = true"))
 	addr := ts.addrOf("proxy")
 	_, port, _ := net.SplitHostPort(addr)
-	c := dial(t, addr)
+	c := testhttp.Dial(t, addr)
 	for _, p := range []string{"/a", "/login.bml"} {
-		resp, body := c.do("GET " + p + " HTTP/1.1\r\nHost: h\r\nX-Forwarded-Port: 1\r\n\r\n")
+		resp, body := c.Do("GET " + p + " HTTP/1.1\r\nHost: h\r\nX-Forwarded-Port: 1\r\n\r\n")
 		if resp.StatusCode != 200 || body != port+" http" {
 			t.Fatalf("XFFExtras: %d %q, want %q", resp.StatusCode, body, port+" http")
 		}
 	}
-	resp, body := c.do("POST /big HTTP/1.1\r\nHost: h\r\nContent-Length: 11\r\n\r\n01234567890")
+	resp, body := c.Do("POST /big HTTP/1.1\r\nHost: h\r\nContent-Length: 11\r\n\r\n01234567890")
 	if resp.StatusCode != 413 || !strings.Contains(body, "Content too long.") || !resp.Close {
 		t.Fatalf("MaxContentLength: %d %q close %v", resp.StatusCode, body, resp.Close)
 	}
@@ -311,10 +312,10 @@ load = ["EchoService"]
 role = "echo"
 listen = "127.0.0.1:0"
 `)
-	c := dial(t, ts.addrOf("echo"))
-	c.send("hello\r\nworld\n")
+	c := testhttp.Dial(t, ts.addrOf("echo"))
+	c.Send("hello\r\nworld\n")
 	for _, want := range []string{"hello\r\n", "world\r\n"} {
-		line, err := c.br.ReadString('\n')
+		line, err := c.BR.ReadString('\n')
 		if err != nil || line != want {
 			t.Fatalf("echo: %q %v, want %q", line, err, want)
 		}
@@ -352,15 +353,15 @@ CREATE SERVICE virtualhosts
    VHOST *.bar.com    = bar_service
 ENABLE virtualhosts
 `, foo, bar))
-	c := dial(t, ts.addrOf("virtualhosts"))
+	c := testhttp.Dial(t, ts.addrOf("virtualhosts"))
 	for host, want := range map[string]string{"www.foo.com": "foo site", "foo.com": "foo site", "a.b.bar.com": "bar site"} {
-		c.send("GET / HTTP/1.0\r\nHost: " + host + "\r\nConnection: keep-alive\r\n\r\n")
-		resp, body := c.read("GET")
+		c.Send("GET / HTTP/1.0\r\nHost: " + host + "\r\nConnection: keep-alive\r\n\r\n")
+		resp, body := c.Read("GET")
 		if resp.StatusCode != 200 || body != want || resp.Close {
 			t.Fatalf("%s: %d %q close %v", host, resp.StatusCode, body, resp.Close)
 		}
 	}
-	resp, _ := c.do("GET / HTTP/1.0\r\nHost: www.baz.com\r\n\r\n")
+	resp, _ := c.Do("GET / HTTP/1.0\r\nHost: www.baz.com\r\n\r\n")
 	if resp.StatusCode != 404 {
 		t.Fatalf("www.baz.com: %d", resp.StatusCode)
 	}
@@ -370,28 +371,28 @@ ENABLE virtualhosts
 // server, Content-Length and chunked, and the request after each is
 // selected again.
 func TestSelectorPut(t *testing.T) {
-	be := okBackend(t, "b")
+	be := testhttp.OKBackend(t, "b")
 	dir := webRoot(t, nil)
-	ts := startServer(t, selectorTOML(be.addr, dir, ""))
+	ts := startServer(t, selectorTOML(be.Addr, dir, ""))
 	ts.exec("SET ws.enable_put = 1")
-	c := dial(t, ts.addrOf("ss"))
-	c.send("PUT /a.txt HTTP/1.1\r\nHost: web\r\nContent-Length: 5\r\n\r\nhello" +
+	c := testhttp.Dial(t, ts.addrOf("ss"))
+	c.Send("PUT /a.txt HTTP/1.1\r\nHost: web\r\nContent-Length: 5\r\n\r\nhello" +
 		"GET /after-put HTTP/1.1\r\nHost: proxy\r\n\r\n")
-	if resp, _ := c.read("PUT"); resp.StatusCode/100 != 2 || resp.Close {
+	if resp, _ := c.Read("PUT"); resp.StatusCode/100 != 2 || resp.Close {
 		t.Fatalf("PUT: %d close %v", resp.StatusCode, resp.Close)
 	}
-	if resp, body := c.read("GET"); resp.StatusCode != 200 || body != "b GET /after-put" {
+	if resp, body := c.Read("GET"); resp.StatusCode != 200 || body != "b GET /after-put" {
 		t.Fatalf("after PUT: %d %q", resp.StatusCode, body)
 	}
-	c.send("PUT /b.txt HTTP/1.1\r\nHost: web\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n" +
+	c.Send("PUT /b.txt HTTP/1.1\r\nHost: web\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n" +
 		"GET /after-chunked HTTP/1.1\r\nHost: proxy\r\n\r\n")
-	resp, _ := c.read("PUT")
+	resp, _ := c.Read("PUT")
 	if resp.StatusCode/100 != 2 {
 		t.Fatalf("chunked PUT: %d", resp.StatusCode)
 	}
 	t.Logf("chunked PUT: close %v", resp.Close)
 	if !resp.Close {
-		if resp, body := c.read("GET"); resp.StatusCode != 200 || body != "b GET /after-chunked" {
+		if resp, body := c.Read("GET"); resp.StatusCode != 200 || body != "b GET /after-chunked" {
 			t.Fatalf("after chunked PUT: %d %q", resp.StatusCode, body)
 		}
 	}

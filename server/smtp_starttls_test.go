@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"crypto/tls"
 	"fmt"
+	"github.com/plb/plb/internal/testhttp"
 	"io"
 	"log/slog"
 	"net"
@@ -21,14 +22,14 @@ import (
 // xclientMTA trusts every XCLIENT (as Postfix trusts plb's address) and
 // records every command line it reads.
 type xclientMTA struct {
-	*backend
+	*testhttp.Backend
 	mu   sync.Mutex
 	seen []string
 }
 
 func newXClientMTA(t *testing.T) *xclientMTA {
 	m := &xclientMTA{}
-	m.backend = newBackend(t, func(b *backend, c net.Conn, id int64) {
+	m.Backend = testhttp.NewBackend(t, func(b *testhttp.Backend, c net.Conn, id int64) {
 		io.WriteString(c, "220 mta.test ESMTP\r\n")
 		r := bufio.NewReader(c)
 		for {
@@ -118,7 +119,7 @@ client_ip_forwarding = "xclient"
 smtp_starttls = true
 ssl_cert_file = %q
 ssl_key_file = %q
-`, mta.addr, cert, key)
+`, mta.Addr, cert, key)
 	logs := &testutil.SyncBuffer{}
 	ts := startServerOpts(t, toml, Options{Logger: slog.New(slog.NewTextHandler(logs, nil))})
 

@@ -6,6 +6,7 @@ package server
 import (
 	"bufio"
 	"fmt"
+	"github.com/plb/plb/internal/testhttp"
 	"io"
 	"net"
 	nethttp "net/http"
@@ -17,7 +18,7 @@ import (
 
 // consoleTOML is a proxy over nodes plus a management service.
 func consoleTOML(nodes []string, svcKeys string) string {
-	return proxyTOML(nodes, "", svcKeys) + `
+	return testhttp.ProxyTOML(nodes, "", svcKeys) + `
 [service.mgmt]
 role = "management"
 listen = "127.0.0.1:0"
@@ -101,16 +102,16 @@ func scrape(t *testing.T, addr string) map[string]float64 {
 // TestMetricsFollowTraffic: requests, responses by class, bytes, node
 // figures and the latency histogram move by what was sent.
 func TestMetricsFollowTraffic(t *testing.T) {
-	a := okBackend(t, "a")
-	ts := startServer(t, consoleTOML([]string{a.addr}, ""))
+	a := testhttp.OKBackend(t, "a")
+	ts := startServer(t, consoleTOML([]string{a.Addr}, ""))
 	mgmt, addr := ts.addrOf("mgmt"), ts.addrOf("proxy")
 	before := scrape(t, mgmt)
 	const n = 7
 	for i := 0; i < n; i++ {
-		mustGet(t, addr, fmt.Sprintf("/m%d", i))
+		testhttp.MustGet(t, addr, fmt.Sprintf("/m%d", i))
 	}
 	after := scrape(t, mgmt)
-	node := fmt.Sprintf(`{pool="web",node=%q}`, a.addr)
+	node := fmt.Sprintf(`{pool="web",node=%q}`, a.Addr)
 	for _, name := range []string{
 		`plb_requests_total{service="proxy",role="reverse_proxy"}`,
 		`plb_responses_total{service="proxy",class="2xx"}`,
@@ -135,8 +136,8 @@ func TestMetricsFollowTraffic(t *testing.T) {
 		t.Errorf("node up %v, 503s %v", after["plb_node_up"+node], after[`plb_proxy_errors_total{service="proxy",code="503"}`])
 	}
 	// A dead node: the proxy answers 503 itself, counted as such.
-	ts.exec("POOL web ADD "+deadAddr(t), "POOL web REMOVE "+a.addr)
-	if resp, _ := get(t, addr, "/dead"); resp.StatusCode != 503 {
+	ts.exec("POOL web ADD "+testhttp.DeadAddr(t), "POOL web REMOVE "+a.Addr)
+	if resp, _ := testhttp.Get(t, addr, "/dead"); resp.StatusCode != 503 {
 		t.Fatalf("dead node: %d", resp.StatusCode)
 	}
 	last := scrape(t, mgmt)
@@ -153,7 +154,7 @@ func TestMetricsFollowTraffic(t *testing.T) {
 // states, queues, pending and socks; the counts fall back to zero after.
 func TestConsoleShowsWaitingClients(t *testing.T) {
 	hold := make(chan struct{})
-	mute := newBackend(t, func(b *backend, c net.Conn, id int64) {
+	mute := testhttp.NewBackend(t, func(b *testhttp.Backend, c net.Conn, id int64) {
 		br := bufio.NewReader(c)
 		if req, err := nethttp.ReadRequest(br); err != nil || req.Method != "OPTIONS" {
 			return
@@ -170,23 +171,23 @@ func TestConsoleShowsWaitingClients(t *testing.T) {
 			close(hold)
 		}
 	}()
-	ts := startServer(t, consoleTOML([]string{mute.addr}, svcKeys("verify_backend = true")))
+	ts := startServer(t, consoleTOML([]string{mute.Addr}, testhttp.ServiceKeys("verify_backend = true")))
 	cn := dialConsole(t, ts.addrOf("mgmt"))
-	cl := dial(t, ts.addrOf("proxy"))
-	cl.send("GET /wait HTTP/1.1\r\nHost: example.com\r\n\r\n")
-	mute.waitOpen(t, 1)
+	cl := testhttp.Dial(t, ts.addrOf("proxy"))
+	cl.Send("GET /wait HTTP/1.1\r\nHost: example.com\r\n\r\n")
+	mute.WaitOpen(t, 1)
 	var show []string
-	waitFor(t, "a pending client", func() bool {
+	testhttp.WaitFor(t, "a pending client", func() bool {
 		show = cn.do("show service proxy")
 		return len(show) > 4 && show[3] == "  pend clients: 1" && show[4] == "  pend backend: 1"
 	})
-	if !strings.HasPrefix(show[5], "   "+mute.addr+" - verifying_backend - ") {
+	if !strings.HasPrefix(show[5], "   "+mute.Addr+" - verifying_backend - ") {
 		t.Errorf("pending line: %q", show)
 	}
 	want := map[string][]string{
 		"states proxy": {"Perlbal::BackendHTTP verifying_backend 1", "Perlbal::ClientProxy wait_backend 1"},
-		"pending":      {"proxy " + mute.addr + " 0"},
-		"backends":     {mute.addr + " 1"},
+		"pending":      {"proxy " + mute.Addr + " 0"},
+		"backends":     {mute.Addr + " 1"},
 	}
 	for cmd, w := range want {
 		if got := cn.do(cmd); strings.Join(got, "|") != strings.Join(w, "|") {
@@ -198,8 +199,8 @@ func TestConsoleShowsWaitingClients(t *testing.T) {
 	}
 	socks := strings.Join(cn.do("socks"), "\n")
 	for _, s := range []string{
-		"Perlbal::ClientProxy(", "; reqs=1; wait_backend; http://example.com/wait; backend=" + mute.addr,
-		"Perlbal::BackendHTTP(", "open to " + mute.addr + ": localport=", "; uses=0; verifying_backend; has_attention=no",
+		"Perlbal::ClientProxy(", "; reqs=1; wait_backend; http://example.com/wait; backend=" + mute.Addr,
+		"Perlbal::BackendHTTP(", "open to " + mute.Addr + ": localport=", "; uses=0; verifying_backend; has_attention=no",
 		"Perlbal::TCPListener(R): open: listening on ", "for service 'proxy'",
 		"Perlbal::ClientManage(",
 	} {
@@ -209,10 +210,10 @@ func TestConsoleShowsWaitingClients(t *testing.T) {
 	}
 	close(hold)
 	released = true
-	if resp, body := cl.read("GET"); resp.StatusCode != 200 || body != "done" {
+	if resp, body := cl.Read("GET"); resp.StatusCode != 200 || body != "done" {
 		t.Fatalf("response after the wait: %d %q", resp.StatusCode, body)
 	}
-	waitFor(t, "the counts back to zero", func() bool {
+	testhttp.WaitFor(t, "the counts back to zero", func() bool {
 		st := ts.ServiceStatus("proxy")
 		return st.PendClients == 0 && st.PendBackends == 0
 	})

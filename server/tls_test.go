@@ -12,6 +12,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"fmt"
+	"github.com/plb/plb/internal/testhttp"
 	"io"
 	"math/big"
 	"net"
@@ -122,7 +123,7 @@ func (ca *testCA) clientConfig(name string) *tls.Config {
 }
 
 // tlsConn is a TLS client connection to a service.
-func dialTLS(t *testing.T, addr string, cfg *tls.Config) (*conn, *tls.Conn) {
+func dialTLS(t *testing.T, addr string, cfg *tls.Config) (*testhttp.Client, *tls.Conn) {
 	t.Helper()
 	nc, err := net.DialTimeout("tcp", addr, 5*time.Second)
 	if err != nil {
@@ -135,7 +136,7 @@ func dialTLS(t *testing.T, addr string, cfg *tls.Config) (*conn, *tls.Conn) {
 		t.Fatalf("handshake: %v", err)
 	}
 	t.Cleanup(func() { tc.Close() })
-	return &conn{t: t, c: tc, br: bufio.NewReaderSize(tc, 64<<10)}, tc
+	return testhttp.NewClient(t, tc), tc
 }
 
 // tlsKeys are the TOML lines of a TLS listener with cert and key.
@@ -150,26 +151,26 @@ func tlsKeys(cert, key string, more ...string) string {
 func TestTLSProxyKeepAlive(t *testing.T) {
 	ca := newTestCA(t)
 	cert, key, _ := ca.issue("a", false, "a.test")
-	be := okBackend(t, "b1")
-	ts := startProxy(t, []string{be.addr}, "", svcKeys(tlsKeys(cert, key),
+	be := testhttp.OKBackend(t, "b1")
+	ts := startProxy(t, []string{be.Addr}, "", testhttp.ServiceKeys(tlsKeys(cert, key),
 		`plugins = ["XFFExtras"]`, "send_backend_proto = true"))
 	c, tc := dialTLS(t, ts.addrOf("proxy"), ca.clientConfig("a.test"))
 	if p := tc.ConnectionState().NegotiatedProtocol; p != "" && p != "http/1.1" {
 		t.Errorf("ALPN %q", p)
 	}
 	for i := 0; i < 5; i++ {
-		resp, body := c.do(fmt.Sprintf("GET /r%d HTTP/1.1\r\nHost: a.test\r\n\r\n", i))
+		resp, body := c.Do(fmt.Sprintf("GET /r%d HTTP/1.1\r\nHost: a.test\r\n\r\n", i))
 		if resp.StatusCode != 200 || body != fmt.Sprintf("b1 GET /r%d", i) || resp.Close {
 			t.Fatalf("request %d: %d %q close=%v", i, resp.StatusCode, body, resp.Close)
 		}
 	}
-	reqs := be.requests()
+	reqs := be.Requests()
 	if len(reqs) != 5 || reqs[0].Header.Get("X-Forwarded-Proto") != "https" {
 		t.Fatalf("backend saw %d requests, X-Forwarded-Proto %q", len(reqs), reqs[0].Header.Get("X-Forwarded-Proto"))
 	}
 	c10, _ := dialTLS(t, ts.addrOf("proxy"), ca.clientConfig("a.test"))
-	c10.send("GET /old HTTP/1.0\r\n\r\n")
-	all, err := io.ReadAll(c10.br)
+	c10.Send("GET /old HTTP/1.0\r\n\r\n")
+	all, err := io.ReadAll(c10.BR)
 	if err != nil {
 		t.Fatalf("HTTP/1.0 over TLS: %v (no close_notify?)", err)
 	}
@@ -194,13 +195,13 @@ func TestTLSWebServer(t *testing.T) {
 	}
 	c, _ := dialTLS(t, ts.addrOf("web"), ca.clientConfig("a.test"))
 	for i := 0; i < 3; i++ {
-		resp, body := c.do("GET /small.txt HTTP/1.1\r\nHost: a.test\r\n\r\n")
+		resp, body := c.Do("GET /small.txt HTTP/1.1\r\nHost: a.test\r\n\r\n")
 		if resp.StatusCode != 200 || body != "hello over tls" {
 			t.Fatalf("small %d: %d %q", i, resp.StatusCode, body)
 		}
 	}
-	c.send("GET /big.bin HTTP/1.1\r\nHost: a.test\r\n\r\n")
-	resp, err := nethttp.ReadResponse(c.br, nil)
+	c.Send("GET /big.bin HTTP/1.1\r\nHost: a.test\r\n\r\n")
+	resp, err := nethttp.ReadResponse(c.BR, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,12 +213,12 @@ func TestTLSWebServer(t *testing.T) {
 	if want := sha256.Sum256(big); !bytes.Equal(h.Sum(nil), want[:]) {
 		t.Fatal("big: content differs")
 	}
-	if resp, body := c.do("GET /small.txt HTTP/1.1\r\nHost: a.test\r\n\r\n"); resp.StatusCode != 200 || body != "hello over tls" {
+	if resp, body := c.Do("GET /small.txt HTTP/1.1\r\nHost: a.test\r\n\r\n"); resp.StatusCode != 200 || body != "hello over tls" {
 		t.Fatalf("after big: %d %q", resp.StatusCode, body)
 	}
 	// A plain HTTP request to the TLS port gets a 400 saying so, in clear.
-	plain := dial(t, ts.addrOf("web"))
-	if resp, body := plain.do("GET /small.txt HTTP/1.1\r\nHost: a.test\r\n\r\n"); resp.StatusCode != 400 ||
+	plain := testhttp.Dial(t, ts.addrOf("web"))
+	if resp, body := plain.Do("GET /small.txt HTTP/1.1\r\nHost: a.test\r\n\r\n"); resp.StatusCode != 400 ||
 		!strings.Contains(body, "HTTP request to an HTTPS server") {
 		t.Fatalf("plain HTTP to the TLS port: %d %q", resp.StatusCode, body)
 	}
@@ -229,8 +230,8 @@ func TestTLSSNI(t *testing.T) {
 	ca := newTestCA(t)
 	certA, keyA, serialA := ca.issue("a", false, "a.test")
 	certB, keyB, serialB := ca.issue("b", false, "b.test", "*.b.test")
-	be := okBackend(t, "b1")
-	ts := startProxy(t, []string{be.addr}, "", svcKeys(tlsKeys(certA, keyA,
+	be := testhttp.OKBackend(t, "b1")
+	ts := startProxy(t, []string{be.Addr}, "", testhttp.ServiceKeys(tlsKeys(certA, keyA,
 		fmt.Sprintf("ssl_certificates = [%q]", certB+":"+keyB))))
 	addr := ts.addrOf("proxy")
 	for _, tc := range []struct {
@@ -243,7 +244,7 @@ func TestTLSSNI(t *testing.T) {
 		if got != tc.serial {
 			t.Errorf("SNI %q: certificate %d, want %d", tc.name, got, tc.serial)
 		}
-		if resp, _ := c.do("GET / HTTP/1.1\r\nHost: x\r\n\r\n"); resp.StatusCode != 200 {
+		if resp, _ := c.Do("GET / HTTP/1.1\r\nHost: x\r\n\r\n"); resp.StatusCode != 200 {
 			t.Errorf("SNI %q: %d", tc.name, resp.StatusCode)
 		}
 	}
@@ -255,14 +256,14 @@ func TestTLSSNI(t *testing.T) {
 func TestTLSReload(t *testing.T) {
 	ca := newTestCA(t)
 	cert, key, serial1 := ca.issue("a", false, "a.test")
-	be := okBackend(t, "b1")
+	be := testhttp.OKBackend(t, "b1")
 	path := filepath.Join(t.TempDir(), "plb.toml")
-	text := proxyTOML([]string{be.addr}, "", svcKeys(tlsKeys(cert, key)))
+	text := testhttp.ProxyTOML([]string{be.Addr}, "", testhttp.ServiceKeys(tlsKeys(cert, key)))
 	writeFile(t, path, text)
 	ts := startServer(t, text)
 	addr := ts.addrOf("proxy")
 	old, _ := dialTLS(t, addr, ca.clientConfig("a.test"))
-	if resp, _ := old.do("GET /1 HTTP/1.1\r\nHost: a.test\r\n\r\n"); resp.StatusCode != 200 {
+	if resp, _ := old.Do("GET /1 HTTP/1.1\r\nHost: a.test\r\n\r\n"); resp.StatusCode != 200 {
 		t.Fatal(resp.StatusCode)
 	}
 
@@ -299,7 +300,7 @@ func TestTLSReload(t *testing.T) {
 	if got := tc.ConnectionState().PeerCertificates[0].SerialNumber.Int64(); got != serial2 {
 		t.Fatalf("after reload: certificate %d, want %d (old %d)", got, serial2, serial1)
 	}
-	if resp, body := old.do("GET /2 HTTP/1.1\r\nHost: a.test\r\n\r\n"); resp.StatusCode != 200 || body != "b1 GET /2" {
+	if resp, body := old.Do("GET /2 HTTP/1.1\r\nHost: a.test\r\n\r\n"); resp.StatusCode != 200 || body != "b1 GET /2" {
 		t.Fatalf("old connection after reload: %d %q", resp.StatusCode, body)
 	}
 
@@ -372,9 +373,9 @@ func TestTLSClientCertificate(t *testing.T) {
 	caDir := t.TempDir()
 	b, _ := os.ReadFile(ca.pem)
 	writeFile(t, filepath.Join(caDir, "ca.pem"), string(b))
-	be := okBackend(t, "b1")
+	be := testhttp.OKBackend(t, "b1")
 	for _, mode := range []int{3, 1} {
-		ts := startProxy(t, []string{be.addr}, "", svcKeys(tlsKeys(cert, key,
+		ts := startProxy(t, []string{be.Addr}, "", testhttp.ServiceKeys(tlsKeys(cert, key,
 			fmt.Sprintf("ssl_verify_mode = %d", mode), fmt.Sprintf("ssl_ca_path = %q", caDir))))
 		addr := ts.addrOf("proxy")
 
@@ -406,7 +407,7 @@ func TestTLSClientCertificate(t *testing.T) {
 		cfg := ca.clientConfig("a.test")
 		cfg.Certificates = []tls.Certificate{pair}
 		c, _ := dialTLS(t, addr, cfg)
-		if resp, body := c.do("GET /x HTTP/1.1\r\nHost: a.test\r\n\r\n"); resp.StatusCode != 200 || body != "b1 GET /x" {
+		if resp, body := c.Do("GET /x HTTP/1.1\r\nHost: a.test\r\n\r\n"); resp.StatusCode != 200 || body != "b1 GET /x" {
 			t.Errorf("mode %d with a client certificate: %d %q", mode, resp.StatusCode, body)
 		}
 	}
@@ -419,7 +420,7 @@ func TestTLSClientCertificate(t *testing.T) {
 func TestTLSHandshakesOffLoop(t *testing.T) {
 	ca := newTestCA(t)
 	cert, key, _ := ca.issue("a", false, "a.test")
-	be := okBackend(t, "b1")
+	be := testhttp.OKBackend(t, "b1")
 	ts := startServer(t, fmt.Sprintf(`[global]
 workers = 1
 [pool.web]
@@ -434,7 +435,7 @@ pool = "web"
 role = "reverse_proxy"
 listen = "127.0.0.1:0"
 pool = "web"
-%s`, be.addr, stdProxy, tlsKeys(cert, key), stdProxy))
+%s`, be.Addr, testhttp.StdProxy, tlsKeys(cert, key), testhttp.StdProxy))
 	tlsAddr, plainAddr := ts.addrOf("tls"), ts.addrOf("plain")
 
 	// Stalled clients: half a ClientHello, then silence.
@@ -455,7 +456,7 @@ pool = "web"
 	gc.SetDeadline(time.Now().Add(testTimeout))
 	gc.Write([]byte("\x17\x03\x03\x00\x05hello, this is not a ClientHello"))
 
-	plain := dial(t, plainAddr)
+	plain := testhttp.Dial(t, plainAddr)
 	var wg sync.WaitGroup
 	var okTLS atomic.Int64
 	start := make(chan struct{})
@@ -488,7 +489,7 @@ pool = "web"
 	var worst time.Duration
 	for i := 0; i < 40; i++ {
 		t0 := time.Now()
-		if resp, _ := plain.do("GET /plain HTTP/1.1\r\nHost: x\r\n\r\n"); resp.StatusCode != 200 {
+		if resp, _ := plain.Do("GET /plain HTTP/1.1\r\nHost: x\r\n\r\n"); resp.StatusCode != 200 {
 			t.Fatalf("plain: %d", resp.StatusCode)
 		}
 		worst = max(worst, time.Since(t0))
@@ -526,10 +527,10 @@ func TestTLSBackend(t *testing.T) {
 	writePEM(t, caFile, "CERTIFICATE", hts.Certificate().Raw)
 	node := strings.TrimPrefix(hts.URL, "https://")
 
-	ts := startProxy(t, []string{node}, "", svcKeys("backend_ssl = true", fmt.Sprintf("backend_ssl_ca_file = %q", caFile)))
-	c := dial(t, ts.addrOf("proxy"))
+	ts := startProxy(t, []string{node}, "", testhttp.ServiceKeys("backend_ssl = true", fmt.Sprintf("backend_ssl_ca_file = %q", caFile)))
+	c := testhttp.Dial(t, ts.addrOf("proxy"))
 	for i := 0; i < 5; i++ {
-		resp, body := c.do(fmt.Sprintf("GET /b%d HTTP/1.1\r\nHost: x\r\n\r\n", i))
+		resp, body := c.Do(fmt.Sprintf("GET /b%d HTTP/1.1\r\nHost: x\r\n\r\n", i))
 		if resp.StatusCode != 200 || body != fmt.Sprintf("tls backend /b%d true", i) {
 			t.Fatalf("request %d: %d %q", i, resp.StatusCode, body)
 		}
@@ -539,14 +540,14 @@ func TestTLSBackend(t *testing.T) {
 	}
 
 	// Without the CA: verification fails.
-	bad := startProxy(t, []string{node}, "server_retry = 100", svcKeys("backend_ssl = true", `connect_timeout = "2s"`))
-	resp, body := get(t, bad.addrOf("proxy"), "/nope")
+	bad := startProxy(t, []string{node}, "server_retry = 100", testhttp.ServiceKeys("backend_ssl = true", `connect_timeout = "2s"`))
+	resp, body := testhttp.Get(t, bad.addrOf("proxy"), "/nope")
 	if resp.StatusCode < 500 {
 		t.Fatalf("untrusted backend: %d %q", resp.StatusCode, body)
 	}
 	// backend_ssl_verify = false accepts it.
-	insecure := startProxy(t, []string{node}, "", svcKeys("backend_ssl = true", "backend_ssl_verify = false"))
-	if body := mustGet(t, insecure.addrOf("proxy"), "/insecure"); body != "tls backend /insecure true" {
+	insecure := startProxy(t, []string{node}, "", testhttp.ServiceKeys("backend_ssl = true", "backend_ssl_verify = false"))
+	if body := testhttp.MustGet(t, insecure.addrOf("proxy"), "/insecure"); body != "tls backend /insecure true" {
 		t.Fatalf("insecure: %q", body)
 	}
 }

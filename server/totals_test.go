@@ -3,6 +3,7 @@ package server
 import (
 	"bufio"
 	"fmt"
+	"github.com/plb/plb/internal/testhttp"
 	"io"
 	"net"
 	nethttp "net/http"
@@ -24,8 +25,8 @@ import (
 // one at the rate goes through. Both ways a body is read: held before a
 // backend is asked (buffer_backend_connect) and streamed to a backend.
 func TestSlowUploadCutByDeadline(t *testing.T) {
-	be := newHTTPBackend(t, func(b *backend, c net.Conn, req *nethttp.Request, body []byte) bool {
-		respond(c, 200, "", fmt.Sprintf("got %d", len(body)))
+	be := testhttp.NewHTTPBackend(t, func(b *testhttp.Backend, c net.Conn, req *nethttp.Request, body []byte) bool {
+		testhttp.Respond(c, 200, "", fmt.Sprintf("got %d", len(body)))
 		return true
 	})
 	for _, held := range []bool{true, false} {
@@ -33,17 +34,17 @@ func TestSlowUploadCutByDeadline(t *testing.T) {
 		if held {
 			bbc = `buffer_backend_connect = "100k"`
 		}
-		ts := startServer(t, oneLoop(proxyTOML([]string{be.addr}, "server_retry = 100",
-			svcKeys(bbc, `client_body_timeout = "500ms"`, `client_body_min_rate = 100`, `idle_timeout = "10s"`))))
+		ts := startServer(t, oneLoop(testhttp.ProxyTOML([]string{be.Addr}, "server_retry = 100",
+			testhttp.ServiceKeys(bbc, `client_body_timeout = "500ms"`, `client_body_min_rate = 100`, `idle_timeout = "10s"`))))
 		addr := ts.addrOf("proxy")
 		// 10 bytes every 200 ms: 50 bytes/s, half the rate. The deadline
 		// is 0.5 s + got/100 s, reached after about 1 s of this.
-		slow := dial(t, addr)
-		slow.send("POST /slow HTTP/1.1\r\nHost: t\r\nContent-Length: 1000\r\n\r\n")
+		slow := testhttp.Dial(t, addr)
+		slow.Send("POST /slow HTTP/1.1\r\nHost: t\r\nContent-Length: 1000\r\n\r\n")
 		start := time.Now()
 		answered := make(chan *nethttp.Response, 1)
 		go func() {
-			resp, err := nethttp.ReadResponse(slow.br, &nethttp.Request{Method: "POST"})
+			resp, err := nethttp.ReadResponse(slow.BR, &nethttp.Request{Method: "POST"})
 			if err != nil {
 				resp = nil
 			} else {
@@ -58,7 +59,7 @@ func TestSlowUploadCutByDeadline(t *testing.T) {
 			case resp = <-answered:
 				break trickle
 			case <-time.After(200 * time.Millisecond):
-				slow.c.Write([]byte(strings.Repeat("x", 10)))
+				slow.NC.Write([]byte(strings.Repeat("x", 10)))
 			}
 		}
 		took := time.Since(start)
@@ -71,18 +72,18 @@ func TestSlowUploadCutByDeadline(t *testing.T) {
 		if took < 700*time.Millisecond || took > 4*time.Second {
 			t.Errorf("held=%v: the slow body was cut after %v, want about 1 s", held, took)
 		}
-		slow.expectClosed()
+		slow.ExpectClosed()
 
 		// 40 bytes every 200 ms (200 bytes/s) for 2.5 s: at twice the
 		// rate, past the base timeout, it goes through.
-		ok := dial(t, addr)
-		ok.send("POST /ok HTTP/1.1\r\nHost: t\r\nContent-Length: 500\r\n\r\n")
+		ok := testhttp.Dial(t, addr)
+		ok.Send("POST /ok HTTP/1.1\r\nHost: t\r\nContent-Length: 500\r\n\r\n")
 		for i := 0; i < 12; i++ {
-			ok.send(strings.Repeat("y", 40))
+			ok.Send(strings.Repeat("y", 40))
 			time.Sleep(200 * time.Millisecond)
 		}
-		ok.send(strings.Repeat("y", 20))
-		if resp, body := ok.read("POST"); resp.StatusCode != 200 || body != "got 500" {
+		ok.Send(strings.Repeat("y", 20))
+		if resp, body := ok.Read("POST"); resp.StatusCode != 200 || body != "got 500" {
 			t.Errorf("held=%v: a body at twice the minimum rate got %d %q", held, resp.StatusCode, body)
 		}
 	}
@@ -96,7 +97,7 @@ func TestSlowUploadCutByDeadline(t *testing.T) {
 func TestSpoolCapUnderSlowReaders(t *testing.T) {
 	const size = 32 << 20
 	pattern := func(i int) byte { return byte(i*7 + i>>13) }
-	be := newHTTPBackend(t, func(b *backend, c net.Conn, req *nethttp.Request, body []byte) bool {
+	be := testhttp.NewHTTPBackend(t, func(b *testhttp.Backend, c net.Conn, req *nethttp.Request, body []byte) bool {
 		fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n", size)
 		buf := make([]byte, 64<<10)
 		for off := 0; off < size; off += len(buf) {
@@ -111,18 +112,18 @@ func TestSpoolCapUnderSlowReaders(t *testing.T) {
 	})
 	dir := t.TempDir()
 	const capBytes = 2 << 20
-	ts := startServer(t, oneLoop(proxyTOML([]string{be.addr}, "server_retry = 100",
-		svcKeys(`buffer_size = "64k"`, `buffer_dir_size = "2m"`, fmt.Sprintf("buffer_dir = %q", dir), `idle_timeout = "30s"`))))
+	ts := startServer(t, oneLoop(testhttp.ProxyTOML([]string{be.Addr}, "server_retry = 100",
+		testhttp.ServiceKeys(`buffer_size = "64k"`, `buffer_dir_size = "2m"`, fmt.Sprintf("buffer_dir = %q", dir), `idle_timeout = "30s"`))))
 	addr := ts.addrOf("proxy")
-	var readers []*conn
+	var readers []*testhttp.Client
 	for i := 0; i < 3; i++ {
-		c := dial(t, addr)
-		c.c.(*net.TCPConn).SetReadBuffer(32 << 10)
-		c.send("GET /big HTTP/1.1\r\nHost: t\r\n\r\n")
+		c := testhttp.Dial(t, addr)
+		c.NC.(*net.TCPConn).SetReadBuffer(32 << 10)
+		c.Send("GET /big HTTP/1.1\r\nHost: t\r\n\r\n")
 		readers = append(readers, c)
 	}
 	// Nobody reads: the spool fills to its cap and stops there.
-	waitFor(t, "spool full", func() bool { return ts.ServiceStatus("proxy").SpoolFull > 0 })
+	testhttp.WaitFor(t, "spool full", func() bool { return ts.ServiceStatus("proxy").SpoolFull > 0 })
 	var peak int64
 	for i := 0; i < 20; i++ {
 		if s := ts.ServiceStatus("proxy").Spooled; s > peak {
@@ -140,8 +141,8 @@ func TestSpoolCapUnderSlowReaders(t *testing.T) {
 	}
 	// Now they read, one after another: every byte exact.
 	for n, c := range readers {
-		c.c.SetReadDeadline(time.Now().Add(testTimeout))
-		resp, err := nethttp.ReadResponse(c.br, &nethttp.Request{Method: "GET"})
+		c.NC.SetReadDeadline(time.Now().Add(testTimeout))
+		resp, err := nethttp.ReadResponse(c.BR, &nethttp.Request{Method: "GET"})
 		if err != nil {
 			t.Fatalf("reader %d: %v", n, err)
 		}
@@ -166,7 +167,7 @@ func TestSpoolCapUnderSlowReaders(t *testing.T) {
 			t.Fatalf("reader %d got %d bytes of %d", n, off, size)
 		}
 	}
-	waitFor(t, "spool emptied", func() bool { return ts.ServiceStatus("proxy").Spooled == 0 })
+	testhttp.WaitFor(t, "spool emptied", func() bool { return ts.ServiceStatus("proxy").Spooled == 0 })
 }
 
 // TestDefaultClientCap: without max_clients, the clients of all services
@@ -191,24 +192,24 @@ func TestDefaultClientCap(t *testing.T) {
 		t.Errorf("the process's own limit gives cap %d", got)
 	}
 
-	be := newHTTPBackend(t, func(b *backend, c net.Conn, req *nethttp.Request, body []byte) bool {
-		respond(c, 200, "", "ok")
+	be := testhttp.NewHTTPBackend(t, func(b *testhttp.Backend, c net.Conn, req *nethttp.Request, body []byte) bool {
+		testhttp.Respond(c, 200, "", "ok")
 		return true
 	})
-	toml := proxyTOML([]string{be.addr}, "", stdProxy) + "\n[service.mgmt]\nrole = \"management\"\nlisten = \"127.0.0.1:0\"\n"
+	toml := testhttp.ProxyTOML([]string{be.Addr}, "", testhttp.StdProxy) + "\n[service.mgmt]\nrole = \"management\"\nlisten = \"127.0.0.1:0\"\n"
 	ts := startServerOpts(t, toml, Options{NoFile: 64 + 2*2}) // a cap of 2
 	addr := ts.addrOf("proxy")
-	a, b := dial(t, addr), dial(t, addr)
-	for _, c := range []*conn{a, b} {
-		if resp, _ := c.do("GET / HTTP/1.1\r\nHost: t\r\n\r\n"); resp.StatusCode != 200 {
+	a, b := testhttp.Dial(t, addr), testhttp.Dial(t, addr)
+	for _, c := range []*testhttp.Client{a, b} {
+		if resp, _ := c.Do("GET / HTTP/1.1\r\nHost: t\r\n\r\n"); resp.StatusCode != 200 {
 			t.Fatalf("client under the cap: %d", resp.StatusCode)
 		}
 	}
-	third := dial(t, addr)
-	third.send("GET / HTTP/1.1\r\nHost: t\r\n\r\n")
-	third.expectClosed()
-	console := dial(t, ts.addrOf("mgmt"))
-	if resp, _ := console.do("GET /healthz HTTP/1.0\r\n\r\n"); resp.StatusCode != 200 {
+	third := testhttp.Dial(t, addr)
+	third.Send("GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+	third.ExpectClosed()
+	console := testhttp.Dial(t, ts.addrOf("mgmt"))
+	if resp, _ := console.Do("GET /healthz HTTP/1.0\r\n\r\n"); resp.StatusCode != 200 {
 		t.Fatalf("console at the client cap: %d", resp.StatusCode)
 	}
 }
@@ -222,7 +223,7 @@ func TestDefaultClientCap(t *testing.T) {
 // process's descriptors; when the client reads, everything arrives.
 func TestSpoolCapThroughSelector(t *testing.T) {
 	const size = 768 << 10
-	be := newHTTPBackend(t, func(b *backend, c net.Conn, req *nethttp.Request, body []byte) bool {
+	be := testhttp.NewHTTPBackend(t, func(b *testhttp.Backend, c net.Conn, req *nethttp.Request, body []byte) bool {
 		fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n", size)
 		c.Write(make([]byte, size))
 		return true
@@ -245,11 +246,11 @@ role = "selector"
 listen = "127.0.0.1:0"
 persist_client = true
 default_service = "pr"
-`, be.addr, dir)))
-	c := dial(t, ts.addrOf("ss"))
-	c.c.(*net.TCPConn).SetReadBuffer(16 << 10)
+`, be.Addr, dir)))
+	c := testhttp.Dial(t, ts.addrOf("ss"))
+	c.NC.(*net.TCPConn).SetReadBuffer(16 << 10)
 	const n = 12
-	c.send(strings.Repeat("GET /big HTTP/1.1\r\nHost: x\r\n\r\n", n))
+	c.Send(strings.Repeat("GET /big HTTP/1.1\r\nHost: x\r\n\r\n", n))
 	var peak int64
 	for end := time.Now().Add(2 * time.Second); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
 		if d := spoolOnDisk(t, dir); d > peak {
@@ -261,11 +262,11 @@ default_service = "pr"
 		t.Fatalf("one client holds %d bytes of spool on disk with buffer_dir_size 1m (counted: %d)", peak, ts.ServiceStatus("pr").Spooled)
 	}
 	for i := 0; i < n; i++ {
-		if resp, body := c.read("GET"); resp.StatusCode != 200 || len(body) != size {
+		if resp, body := c.Read("GET"); resp.StatusCode != 200 || len(body) != size {
 			t.Fatalf("response %d: %d, %d bytes", i, resp.StatusCode, len(body))
 		}
 	}
-	waitFor(t, "spool given back", func() bool { return ts.ServiceStatus("pr").Spooled == 0 && spoolOnDisk(t, dir) == 0 })
+	testhttp.WaitFor(t, "spool given back", func() bool { return ts.ServiceStatus("pr").Spooled == 0 && spoolOnDisk(t, dir) == 0 })
 }
 
 // spoolOnDisk is the size of the files under dir this process holds open
@@ -293,25 +294,25 @@ func spoolOnDisk(t *testing.T, dir string) int64 {
 // byte) would have passed long before.
 func TestBodyClockStopsWhilePlbPauses(t *testing.T) {
 	const size = 32 << 20
-	be := newRequestBackend(t, func(b *backend, c net.Conn, br *bufio.Reader, req *nethttp.Request, id int64, n int) bool {
+	be := testhttp.NewRequestBackend(t, func(b *testhttp.Backend, c net.Conn, br *bufio.Reader, req *nethttp.Request, id int64, n int) bool {
 		time.Sleep(3 * time.Second)
 		got, _ := io.Copy(io.Discard, req.Body)
-		respond(c, 200, "", fmt.Sprintf("got %d", got))
+		testhttp.Respond(c, 200, "", fmt.Sprintf("got %d", got))
 		return true
 	})
-	ts := startServer(t, oneLoop(proxyTOML([]string{be.addr}, "", svcKeys(`buffer_backend_connect = 0`,
+	ts := startServer(t, oneLoop(testhttp.ProxyTOML([]string{be.Addr}, "", testhttp.ServiceKeys(`buffer_backend_connect = 0`,
 		`client_body_timeout = "1s"`, `client_body_min_rate = 0`, `idle_timeout = "20s"`, `backend_timeout = "20s"`))))
-	c := dial(t, ts.addrOf("proxy"))
-	c.send(fmt.Sprintf("POST /up HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n", size))
+	c := testhttp.Dial(t, ts.addrOf("proxy"))
+	c.Send(fmt.Sprintf("POST /up HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n", size))
 	go func() {
 		chunk := make([]byte, 64<<10)
 		for off := 0; off < size; off += len(chunk) {
-			if _, err := c.c.Write(chunk); err != nil {
+			if _, err := c.NC.Write(chunk); err != nil {
 				return
 			}
 		}
 	}()
-	if resp, body := c.read("POST"); resp.StatusCode != 200 || body != fmt.Sprintf("got %d", size) {
+	if resp, body := c.Read("POST"); resp.StatusCode != 200 || body != fmt.Sprintf("got %d", size) {
 		t.Fatalf("a client as fast as plb reads got %d %q", resp.StatusCode, body)
 	}
 }
@@ -322,25 +323,25 @@ func TestBodyClockStopsWhilePlbPauses(t *testing.T) {
 // get 408 once their deadline has passed.
 func TestBodyDeadlineBehindSlowResponse(t *testing.T) {
 	const big = 32 << 20
-	be := newHTTPBackend(t, func(b *backend, c net.Conn, req *nethttp.Request, body []byte) bool {
+	be := testhttp.NewHTTPBackend(t, func(b *testhttp.Backend, c net.Conn, req *nethttp.Request, body []byte) bool {
 		if req.Method == "GET" {
 			fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n", big)
 			c.Write(make([]byte, big))
 			return true
 		}
-		respond(c, 200, "", fmt.Sprintf("got %d", len(body)))
+		testhttp.Respond(c, 200, "", fmt.Sprintf("got %d", len(body)))
 		return true
 	})
-	ts := startServer(t, oneLoop(proxyTOML([]string{be.addr}, "", svcKeys(`buffer_backend_connect = "100k"`,
+	ts := startServer(t, oneLoop(testhttp.ProxyTOML([]string{be.Addr}, "", testhttp.ServiceKeys(`buffer_backend_connect = "100k"`,
 		`client_body_timeout = "300ms"`, `client_body_min_rate = 100`, `idle_timeout = "1s"`, `buffer_size = "64k"`,
 		`client_sndbuf_size = "16k"`))))
-	c := dial(t, ts.addrOf("proxy"))
-	c.c.(*net.TCPConn).SetReadBuffer(8 << 10)
-	c.send("GET /big HTTP/1.1\r\nHost: t\r\n\r\nPOST /up HTTP/1.1\r\nHost: t\r\nContent-Length: 1000\r\n\r\n0123456789")
+	c := testhttp.Dial(t, ts.addrOf("proxy"))
+	c.NC.(*net.TCPConn).SetReadBuffer(8 << 10)
+	c.Send("GET /big HTTP/1.1\r\nHost: t\r\n\r\nPOST /up HTTP/1.1\r\nHost: t\r\nContent-Length: 1000\r\n\r\n0123456789")
 	buf := make([]byte, 64<<10)
 	for start := time.Now(); time.Since(start) < 4*time.Second && ts.ServiceStatus("proxy").Responses[4] == 0; {
 		time.Sleep(300 * time.Millisecond)
-		c.c.Read(buf) // a little now and then
+		c.NC.Read(buf) // a little now and then
 	}
 	if ts.ServiceStatus("proxy").Responses[4] == 0 {
 		t.Fatal("no 408 after 4 s for a body whose deadline was 0.4 s, its client reading an earlier response slowly")
@@ -354,21 +355,21 @@ func TestBodyDeadlineBehindSlowResponse(t *testing.T) {
 // counted against a healthy node.
 func TestBodyDeadlineAfterPlbResumes(t *testing.T) {
 	gate := make(chan struct{})
-	be := newRequestBackend(t, func(b *backend, c net.Conn, br *bufio.Reader, req *nethttp.Request, id int64, n int) bool {
+	be := testhttp.NewRequestBackend(t, func(b *testhttp.Backend, c net.Conn, br *bufio.Reader, req *nethttp.Request, id int64, n int) bool {
 		<-gate
 		got, _ := io.Copy(io.Discard, req.Body)
-		respond(c, 200, "", fmt.Sprintf("got %d", got))
+		testhttp.Respond(c, 200, "", fmt.Sprintf("got %d", got))
 		return false
 	})
-	ts := startServer(t, oneLoop(proxyTOML([]string{be.addr}, "server_retry = 100", svcKeys(`buffer_backend_connect = 0`,
+	ts := startServer(t, oneLoop(testhttp.ProxyTOML([]string{be.Addr}, "server_retry = 100", testhttp.ServiceKeys(`buffer_backend_connect = 0`,
 		`client_body_timeout = "300ms"`, `client_body_min_rate = 1000`, `idle_timeout = "2s"`, `backend_timeout = "3s"`))))
-	c := dial(t, ts.addrOf("proxy"))
-	c.send("POST /up HTTP/1.1\r\nHost: t\r\nContent-Length: 1000000000\r\n\r\n")
-	peer := c.c.LocalAddr().String()
+	c := testhttp.Dial(t, ts.addrOf("proxy"))
+	c.Send("POST /up HTTP/1.1\r\nHost: t\r\nContent-Length: 1000000000\r\n\r\n")
+	peer := c.NC.LocalAddr().String()
 	chunk := make([]byte, 16<<10)
 	paused := false
 	for i := 0; i < 4000 && !paused; i++ {
-		c.c.Write(chunk)
+		c.NC.Write(chunk)
 		time.Sleep(3 * time.Millisecond)
 		var unread int
 		paused, unread = clientPaused(ts, peer)
@@ -380,8 +381,8 @@ func TestBodyDeadlineAfterPlbResumes(t *testing.T) {
 		t.Fatal("plb never paused the body")
 	}
 	close(gate) // the backend reads again; the client sends nothing more
-	c.c.SetReadDeadline(time.Now().Add(8 * time.Second))
-	resp, err := nethttp.ReadResponse(c.br, &nethttp.Request{Method: "POST"})
+	c.NC.SetReadDeadline(time.Now().Add(8 * time.Second))
+	resp, err := nethttp.ReadResponse(c.BR, &nethttp.Request{Method: "POST"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -417,18 +418,18 @@ func clientPaused(ts *testServer, peer string) (paused bool, unread int) {
 // incomplete, is not described (console socks) with the previous client's
 // host and path.
 func TestRequestStateCarriesNothingOver(t *testing.T) {
-	a := okBackend(t, "a")
-	ts := startServer(t, oneLoop(proxyTOML([]string{a.addr}, "", stdProxy)))
+	a := testhttp.OKBackend(t, "a")
+	ts := startServer(t, oneLoop(testhttp.ProxyTOML([]string{a.Addr}, "", testhttp.StdProxy)))
 	addr := ts.addrOf("proxy")
-	first := dial(t, addr)
-	if _, body := first.do("GET /reset-password/SECRET-TOKEN HTTP/1.1\r\nHost: victim.example\r\n\r\n"); !strings.Contains(body, "SECRET") {
+	first := testhttp.Dial(t, addr)
+	if _, body := first.Do("GET /reset-password/SECRET-TOKEN HTTP/1.1\r\nHost: victim.example\r\n\r\n"); !strings.Contains(body, "SECRET") {
 		t.Fatal(body)
 	}
-	first.c.Close()
-	waitFor(t, "the first client gone", func() bool { return ts.ServiceStatus("proxy").Clients == 0 })
-	second := dial(t, addr)
-	second.send("GET /") // a head in part: it takes a request state
-	peer := second.c.LocalAddr().String()
+	first.NC.Close()
+	testhttp.WaitFor(t, "the first client gone", func() bool { return ts.ServiceStatus("proxy").Clients == 0 })
+	second := testhttp.Dial(t, addr)
+	second.Send("GET /") // a head in part: it takes a request state
+	peer := second.NC.LocalAddr().String()
 	seen := false
 	for end := time.Now().Add(500 * time.Millisecond); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
 		for _, s := range ts.Socks() {

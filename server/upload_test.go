@@ -2,6 +2,7 @@ package server
 
 import (
 	"fmt"
+	"github.com/plb/plb/internal/testhttp"
 	"net"
 	nethttp "net/http"
 	"os"
@@ -13,11 +14,11 @@ import (
 // uploadProxy runs a proxy with buffer_uploads spooling into a fresh
 // directory, PERLBAL_DEBUG_BUFFERED_UPLOADS set, over an echo backend that
 // also reports the reason header it got.
-func uploadProxy(t *testing.T, keys ...string) (addr, dir string, be *backend) {
+func uploadProxy(t *testing.T, keys ...string) (addr, dir string, be *testhttp.Backend) {
 	t.Helper()
 	dir = t.TempDir()
-	be = newHTTPBackend(t, func(b *backend, c net.Conn, req *nethttp.Request, body []byte) bool {
-		respond(c, 200, "X-Reason: "+req.Header.Get("X-Perlbal-Buffered-Upload-Reason")+"\r\n", string(body))
+	be = testhttp.NewHTTPBackend(t, func(b *testhttp.Backend, c net.Conn, req *nethttp.Request, body []byte) bool {
+		testhttp.Respond(c, 200, "X-Reason: "+req.Header.Get("X-Perlbal-Buffered-Upload-Reason")+"\r\n", string(body))
 		return true
 	})
 	all := append([]string{"buffer_uploads = true", fmt.Sprintf("buffer_uploads_path = %q", dir),
@@ -28,7 +29,7 @@ func uploadProxy(t *testing.T, keys ...string) (addr, dir string, be *backend) {
 		}
 		return ""
 	}
-	ts := startServerOpts(t, strings.Replace(proxyTOML([]string{be.addr}, "", svcKeys(all...)), "workers = 2", "workers = 1", 1), Options{Env: env})
+	ts := startServerOpts(t, strings.Replace(testhttp.ProxyTOML([]string{be.Addr}, "", testhttp.ServiceKeys(all...)), "workers = 2", "workers = 1", 1), Options{Env: env})
 	return ts.addrOf("proxy"), dir, be
 }
 
@@ -48,7 +49,7 @@ func spoolFiles(t *testing.T, dir string) []string {
 
 func waitSpool(t *testing.T, dir string, n int) {
 	t.Helper()
-	waitFor(t, fmt.Sprintf("%d files in %s", n, dir), func() bool { return len(spoolFiles(t, dir)) == n })
+	testhttp.WaitFor(t, fmt.Sprintf("%d files in %s", n, dir), func() bool { return len(spoolFiles(t, dir)) == n })
 }
 
 // body returns n bytes of a recognisable pattern.
@@ -65,13 +66,13 @@ func body(n int) string {
 // the response.
 func upload(t *testing.T, addr string, data string, steps ...any) (*nethttp.Response, string) {
 	t.Helper()
-	c := dial(t, addr)
-	c.send(fmt.Sprintf("POST /up HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n", len(data)))
+	c := testhttp.Dial(t, addr)
+	c.Send(fmt.Sprintf("POST /up HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n", len(data)))
 	off := 0
 	for _, s := range steps {
 		switch s := s.(type) {
 		case int:
-			c.send(data[off : off+s])
+			c.Send(data[off : off+s])
 			off += s
 		case time.Duration:
 			time.Sleep(s)
@@ -79,8 +80,8 @@ func upload(t *testing.T, addr string, data string, steps ...any) (*nethttp.Resp
 			s()
 		}
 	}
-	c.send(data[off:])
-	resp, got := c.read("POST")
+	c.Send(data[off:])
+	resp, got := c.Read("POST")
 	if got != data {
 		t.Fatalf("echoed body differs: %d bytes, want %d", len(got), len(data))
 	}
@@ -116,7 +117,7 @@ func TestUploadThresholds(t *testing.T) {
 					t.Errorf("spool file %q", name)
 				}
 				time.Sleep(50 * time.Millisecond)
-				if n := be.accepted.Load(); n != 0 {
+				if n := be.Accepted.Load(); n != 0 {
 					t.Errorf("%d backend connections while spooling", n)
 				}
 			}
@@ -124,7 +125,7 @@ func TestUploadThresholds(t *testing.T) {
 			if got := resp.Header.Get("X-Reason"); got != tc.reason {
 				t.Errorf("reason %q, want %q", got, tc.reason)
 			}
-			if reqs := be.requests(); len(reqs) != 1 || reqs[0].Header.Get("Content-Length") != fmt.Sprint(tc.size) {
+			if reqs := be.Requests(); len(reqs) != 1 || reqs[0].Header.Get("Content-Length") != fmt.Sprint(tc.size) {
 				t.Errorf("backend requests %+v", reqs)
 			}
 			waitSpool(t, dir, 0)
@@ -139,7 +140,7 @@ func TestUploadNotSpooled(t *testing.T) {
 	addr, dir, be := uploadProxy(t, "buffer_upload_threshold_size = 2000000", "buffer_upload_threshold_time = 2",
 		"buffer_upload_threshold_rate = 1000")
 	check := func() {
-		be.waitOpen(t, 1) // the backend is asked for once 100k are in
+		be.WaitOpen(t, 1) // the backend is asked for once 100k are in
 		if f := spoolFiles(t, dir); len(f) != 0 {
 			t.Errorf("spool files %v", f)
 		}
@@ -154,15 +155,15 @@ func TestUploadNotSpooled(t *testing.T) {
 // no file behind, and no backend connection was made.
 func TestUploadAbort(t *testing.T) {
 	addr, dir, be := uploadProxy(t, "buffer_upload_threshold_size = 100000")
-	c := dial(t, addr)
-	c.send("POST /up HTTP/1.1\r\nHost: t\r\nContent-Length: 500000\r\n\r\n" + body(200_000))
+	c := testhttp.Dial(t, addr)
+	c.Send("POST /up HTTP/1.1\r\nHost: t\r\nContent-Length: 500000\r\n\r\n" + body(200_000))
 	waitSpool(t, dir, 1)
-	c.c.Close()
+	c.NC.Close()
 	waitSpool(t, dir, 0)
-	if n := be.accepted.Load(); n != 0 {
+	if n := be.Accepted.Load(); n != 0 {
 		t.Errorf("%d backend connections", n)
 	}
-	mustGet(t, addr, "/next")
+	testhttp.MustGet(t, addr, "/next")
 }
 
 // TestUploadChunked: with buffer_uploads a chunked body (Expect:
@@ -171,27 +172,27 @@ func TestUploadAbort(t *testing.T) {
 func TestUploadChunked(t *testing.T) {
 	addr, dir, be := uploadProxy(t, "max_chunked_request_size = 300000")
 	data := body(250_000)
-	c := dial(t, addr)
-	c.send("POST /up HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\nExpect: 100-continue\r\n\r\n")
-	line, err := c.br.ReadString('\n')
+	c := testhttp.Dial(t, addr)
+	c.Send("POST /up HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\nExpect: 100-continue\r\n\r\n")
+	line, err := c.BR.ReadString('\n')
 	if err != nil || line != "HTTP/1.1 100 Continue\r\n" {
 		t.Fatalf("interim response %q, %v", line, err)
 	}
-	if blank, _ := c.br.ReadString('\n'); blank != "\r\n" {
+	if blank, _ := c.BR.ReadString('\n'); blank != "\r\n" {
 		t.Fatalf("after 100 Continue: %q", blank)
 	}
-	c.send(fmt.Sprintf("1f4;ext=1\r\n%s\r\n", data[:500]))
+	c.Send(fmt.Sprintf("1f4;ext=1\r\n%s\r\n", data[:500]))
 	waitSpool(t, dir, 1)
 	for off := 500; off < len(data); off += 60_000 {
 		end := min(off+60_000, len(data))
-		c.send(fmt.Sprintf("%x\r\n%s\r\n", end-off, data[off:end]))
+		c.Send(fmt.Sprintf("%x\r\n%s\r\n", end-off, data[off:end]))
 	}
-	c.send("0\r\n\r\n")
-	resp, got := c.read("POST")
+	c.Send("0\r\n\r\n")
+	resp, got := c.Read("POST")
 	if resp.StatusCode != 200 || got != data {
 		t.Fatalf("status %d, %d bytes", resp.StatusCode, len(got))
 	}
-	r := be.requests()[0]
+	r := be.Requests()[0]
 	if r.Header.Get("Content-Length") != "250000" || r.Header.Get("Transfer-Encoding") != "" || r.Header.Get("Expect") != "" {
 		t.Errorf("backend head %v", r.Header)
 	}
@@ -201,26 +202,26 @@ func TestUploadChunked(t *testing.T) {
 	waitSpool(t, dir, 0)
 
 	// HTTP/1.0 and empty, as 52-chunked-upload.t sends it.
-	c = dial(t, addr)
-	resp, got = c.do("POST /empty HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
+	c = testhttp.Dial(t, addr)
+	resp, got = c.Do("POST /empty HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
 	if resp.StatusCode != 200 || got != "" {
 		t.Fatalf("empty chunked: %d %q", resp.StatusCode, got)
 	}
-	if r := be.requests()[1]; r.Header.Get("Content-Length") != "0" {
+	if r := be.Requests()[1]; r.Header.Get("Content-Length") != "0" {
 		t.Errorf("empty chunked: backend head %v", r.Header)
 	}
 
 	// Over max_chunked_request_size: 413, no file left.
-	c = dial(t, addr)
-	c.send("POST /big HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n")
+	c = testhttp.Dial(t, addr)
+	c.Send("POST /big HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n")
 	big := body(200_000)
-	c.send(fmt.Sprintf("%x\r\n%s\r\n%x\r\n%s\r\n", len(big), big, len(big), big))
-	resp, _ = c.read("POST")
+	c.Send(fmt.Sprintf("%x\r\n%s\r\n%x\r\n%s\r\n", len(big), big, len(big), big))
+	resp, _ = c.Read("POST")
 	if resp.StatusCode != 413 {
 		t.Fatalf("over max_chunked_request_size: %d", resp.StatusCode)
 	}
 	waitSpool(t, dir, 0)
-	if n := len(be.requests()); n != 2 {
+	if n := len(be.Requests()); n != 2 {
 		t.Errorf("%d backend requests", n)
 	}
 }
@@ -230,47 +231,47 @@ func TestUploadChunked(t *testing.T) {
 // buffer_backend_connect bytes arrived (or the whole body did);
 // Expect: 100-continue is answered by plb meanwhile.
 func TestBufferBackendConnect(t *testing.T) {
-	be := echoBackend(t)
-	ts := startProxy(t, []string{be.addr}, "", svcKeys("buffer_backend_connect = 64000"))
+	be := testhttp.EchoBackend(t)
+	ts := startProxy(t, []string{be.Addr}, "", testhttp.ServiceKeys("buffer_backend_connect = 64000"))
 	addr := ts.addrOf("proxy")
 	data := body(200_000)
-	c := dial(t, addr)
-	c.send("POST /up HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 200000\r\n\r\n")
-	if line, _ := c.br.ReadString('\n'); line != "HTTP/1.1 100 Continue\r\n" {
+	c := testhttp.Dial(t, addr)
+	c.Send("POST /up HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 200000\r\n\r\n")
+	if line, _ := c.BR.ReadString('\n'); line != "HTTP/1.1 100 Continue\r\n" {
 		t.Fatalf("interim response %q", line)
 	}
-	c.br.ReadString('\n')
-	c.send(data[:30_000])
+	c.BR.ReadString('\n')
+	c.Send(data[:30_000])
 	time.Sleep(200 * time.Millisecond)
-	if n := be.accepted.Load(); n != 0 {
+	if n := be.Accepted.Load(); n != 0 {
 		t.Fatalf("backend connected after 30k of 64k")
 	}
-	c.send(data[30_000:70_000])
-	be.waitOpen(t, 1)
-	c.send(data[70_000:])
-	resp, got := c.read("POST")
+	c.Send(data[30_000:70_000])
+	be.WaitOpen(t, 1)
+	c.Send(data[70_000:])
+	resp, got := c.Read("POST")
 	if resp.StatusCode != 200 || got != data {
 		t.Fatalf("status %d, %d bytes", resp.StatusCode, len(got))
 	}
-	if r := be.requests()[0]; r.Header.Get("Expect") != "" {
+	if r := be.Requests()[0]; r.Header.Get("Expect") != "" {
 		t.Errorf("Expect reached the backend")
 	}
 
 	// A small body complete with the head goes at once; a held small body
 	// goes when complete.
-	c.do("POST /small HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello")
-	c.send("POST /small HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nhello")
+	c.Do("POST /small HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello")
+	c.Send("POST /small HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nhello")
 	time.Sleep(50 * time.Millisecond)
-	c.send("world")
-	if _, got := c.read("POST"); got != "helloworld" {
+	c.Send("world")
+	if _, got := c.Read("POST"); got != "helloworld" {
 		t.Fatalf("held small body: %q", got)
 	}
 
 	// A chunked body is held the same way, then streamed as it came.
-	c.send("POST /chunked HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n")
+	c.Send("POST /chunked HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n")
 	time.Sleep(50 * time.Millisecond)
-	c.send("0\r\n\r\n")
-	if _, got := c.read("POST"); got != "hello" {
+	c.Send("0\r\n\r\n")
+	if _, got := c.Read("POST"); got != "hello" {
 		t.Fatalf("held chunked body: %q", got)
 	}
 }
@@ -279,13 +280,13 @@ func TestBufferBackendConnect(t *testing.T) {
 // first in Perlbal's words.
 func TestUploadStateNames(t *testing.T) {
 	dir := t.TempDir()
-	be := echoBackend(t)
-	ts := startProxy(t, []string{be.addr}, "", svcKeys("buffer_uploads = true", fmt.Sprintf("buffer_uploads_path = %q", dir),
+	be := testhttp.EchoBackend(t)
+	ts := startProxy(t, []string{be.Addr}, "", testhttp.ServiceKeys("buffer_uploads = true", fmt.Sprintf("buffer_uploads_path = %q", dir),
 		"buffer_upload_threshold_size = 100000"))
 	addr := ts.addrOf("proxy")
 	state := func(want string) {
 		t.Helper()
-		waitFor(t, "a client in state "+want, func() bool {
+		testhttp.WaitFor(t, "a client in state "+want, func() bool {
 			for _, s := range ts.Socks() {
 				if s.Info.Class == "Perlbal::ClientProxy" && s.Info.State == want {
 					return true
@@ -294,11 +295,11 @@ func TestUploadStateNames(t *testing.T) {
 			return false
 		})
 	}
-	c := dial(t, addr)
-	c.send("POST /up HTTP/1.1\r\nHost: t\r\nContent-Length: 500000\r\n\r\nxx")
+	c := testhttp.Dial(t, addr)
+	c.Send("POST /up HTTP/1.1\r\nHost: t\r\nContent-Length: 500000\r\n\r\nxx")
 	state("buffering_upload")
-	c2 := dial(t, addr)
-	c2.send("POST /up HTTP/1.1\r\nHost: t\r\nContent-Length: 5000\r\n\r\nxx")
+	c2 := testhttp.Dial(t, addr)
+	c2.Send("POST /up HTTP/1.1\r\nHost: t\r\nContent-Length: 5000\r\n\r\nxx")
 	state("buffering_request")
 }
 
@@ -306,27 +307,27 @@ func TestUploadStateNames(t *testing.T) {
 // to the backend; past max_chunked_request_size the client gets 413 and
 // the backend's request is abandoned (the node is not blamed).
 func TestChunkedLimitStreamed(t *testing.T) {
-	be := echoBackend(t)
-	ts := startProxy(t, []string{be.addr}, "", svcKeys("max_chunked_request_size = 100000", "buffer_backend_connect = 0"))
+	be := testhttp.EchoBackend(t)
+	ts := startProxy(t, []string{be.Addr}, "", testhttp.ServiceKeys("max_chunked_request_size = 100000", "buffer_backend_connect = 0"))
 	addr := ts.addrOf("proxy")
-	c := dial(t, addr)
+	c := testhttp.Dial(t, addr)
 	small := body(50_000)
-	c.send(fmt.Sprintf("POST /ok HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n0\r\n\r\n", len(small), small))
-	if resp, got := c.read("POST"); resp.StatusCode != 200 || !strings.Contains(got, small[:100]) {
+	c.Send(fmt.Sprintf("POST /ok HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n0\r\n\r\n", len(small), small))
+	if resp, got := c.Read("POST"); resp.StatusCode != 200 || !strings.Contains(got, small[:100]) {
 		t.Fatalf("under the limit: %d (%d bytes)", resp.StatusCode, len(got))
 	}
-	c2 := dial(t, addr)
-	c2.send("POST /big HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n")
+	c2 := testhttp.Dial(t, addr)
+	c2.Send("POST /big HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n")
 	big := body(60_000)
 	for range 3 {
-		c2.send(fmt.Sprintf("%x\r\n%s\r\n", len(big), big))
+		c2.Send(fmt.Sprintf("%x\r\n%s\r\n", len(big), big))
 	}
-	resp, _ := c2.read("POST")
+	resp, _ := c2.Read("POST")
 	if resp.StatusCode != 413 {
 		t.Fatalf("over the limit: %d", resp.StatusCode)
 	}
 	if n := ts.Pool("web").Nodes()[0]; n.Failures.Load() != 0 || n.Down() {
 		t.Errorf("node blamed: %d failures", n.Failures.Load())
 	}
-	mustGet(t, addr, "/after")
+	testhttp.MustGet(t, addr, "/after")
 }

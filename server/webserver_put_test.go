@@ -4,6 +4,7 @@ import (
 	"crypto/md5"
 	"encoding/base64"
 	"fmt"
+	"github.com/plb/plb/internal/testhttp"
 	"os"
 	"path/filepath"
 	"strings"
@@ -55,54 +56,54 @@ func trunc(s string) string {
 func TestWebServerPut(t *testing.T) {
 	ts, dir := startWeb(t, "enable_put = true\nenable_delete = true")
 	addr := ts.addrOf("web")
-	c := dial(t, addr)
+	c := testhttp.Dial(t, addr)
 
 	body := strings.Repeat("foo bar baz\n", 1000)
-	resp, got := c.do("PUT /a/b/foo.txt HTTP/1.1\r\nHost: t\r\nContent-Length: " + fmt.Sprint(len(body)) + "\r\n\r\n" + body)
+	resp, got := c.Do("PUT /a/b/foo.txt HTTP/1.1\r\nHost: t\r\nContent-Length: " + fmt.Sprint(len(body)) + "\r\n\r\n" + body)
 	if resp.StatusCode != 200 || got != "<h1>200 - OK</h1>\n" || resp.Close {
 		t.Fatalf("PUT: %d %q close %v", resp.StatusCode, got, resp.Close)
 	}
 	fileIs(t, filepath.Join(dir, "a/b/foo.txt"), body)
 	// Same connection: the file, then a pipelined PUT and GET.
-	if _, got := c.do("GET /a/b/foo.txt HTTP/1.1\r\nHost: t\r\n\r\n"); got != body {
+	if _, got := c.Do("GET /a/b/foo.txt HTTP/1.1\r\nHost: t\r\n\r\n"); got != body {
 		t.Fatalf("GET after PUT: %d bytes", len(got))
 	}
-	c.send("PUT /p.txt HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabcGET /p.txt HTTP/1.1\r\nHost: t\r\n\r\n")
-	if resp, _ := c.read("PUT"); resp.StatusCode != 200 {
+	c.Send("PUT /p.txt HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabcGET /p.txt HTTP/1.1\r\nHost: t\r\n\r\n")
+	if resp, _ := c.Read("PUT"); resp.StatusCode != 200 {
 		t.Fatalf("pipelined PUT: %d", resp.StatusCode)
 	}
-	if _, got := c.read("GET"); got != "abc" {
+	if _, got := c.Read("GET"); got != "abc" {
 		t.Fatalf("pipelined GET: %q", got)
 	}
 
 	// Expect: 100-continue: the interim response first, then the body.
-	c.send("PUT /e.txt HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
-	line, err := c.br.ReadString('\n')
+	c.Send("PUT /e.txt HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
+	line, err := c.BR.ReadString('\n')
 	if err != nil || line != "HTTP/1.1 100 Continue\r\n" {
 		t.Fatalf("interim: %q %v", line, err)
 	}
-	if blank, _ := c.br.ReadString('\n'); blank != "\r\n" {
+	if blank, _ := c.BR.ReadString('\n'); blank != "\r\n" {
 		t.Fatalf("after 100: %q", blank)
 	}
-	c.send("hello")
-	if resp, _ := c.read("PUT"); resp.StatusCode != 200 {
+	c.Send("hello")
+	if resp, _ := c.Read("PUT"); resp.StatusCode != 200 {
 		t.Fatalf("PUT after 100: %d", resp.StatusCode)
 	}
 	fileIs(t, filepath.Join(dir, "e.txt"), "hello")
 
 	// Chunked, HTTP/1.1: the connection stays.
-	resp, _ = c.do("PUT /ch.txt HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2;x=y\r\nde\r\n0\r\nTrailer: 1\r\n\r\n")
+	resp, _ = c.Do("PUT /ch.txt HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2;x=y\r\nde\r\n0\r\nTrailer: 1\r\n\r\n")
 	if resp.StatusCode != 200 || resp.Close {
 		t.Fatalf("chunked PUT: %d close %v", resp.StatusCode, resp.Close)
 	}
 	fileIs(t, filepath.Join(dir, "ch.txt"), "abcde")
 
 	// Content-MD5.
-	resp, got = c.do("PUT /m.txt HTTP/1.1\r\nHost: t\r\nContent-MD5: " + b64md5("!") + "\r\nContent-Length: 1\r\n\r\n!")
+	resp, got = c.Do("PUT /m.txt HTTP/1.1\r\nHost: t\r\nContent-MD5: " + b64md5("!") + "\r\nContent-Length: 1\r\n\r\n!")
 	if resp.StatusCode != 201 || got != "<h1>201</h1>\n" {
 		t.Fatalf("MD5 match: %d %q", resp.StatusCode, got)
 	}
-	resp, got = c.do("PUT /m.txt HTTP/1.1\r\nHost: t\r\nContent-MD5: " + b64md5("!") + "\r\nContent-Length: 1\r\n\r\n?")
+	resp, got = c.Do("PUT /m.txt HTTP/1.1\r\nHost: t\r\nContent-MD5: " + b64md5("!") + "\r\nContent-Length: 1\r\n\r\n?")
 	if resp.StatusCode != 400 || !strings.Contains(got, "Content-MD5 mismatch, expected: ") {
 		t.Fatalf("MD5 mismatch: %d %q", resp.StatusCode, got)
 	}
@@ -112,34 +113,34 @@ func TestWebServerPut(t *testing.T) {
 	}
 
 	// DELETE.
-	if resp, _ := c.do("DELETE /m.txt HTTP/1.1\r\nHost: t\r\n\r\n"); resp.StatusCode != 204 {
+	if resp, _ := c.Do("DELETE /m.txt HTTP/1.1\r\nHost: t\r\n\r\n"); resp.StatusCode != 204 {
 		t.Fatalf("DELETE: %d", resp.StatusCode)
 	}
-	if resp, _ := c.do("DELETE /m.txt HTTP/1.1\r\nHost: t\r\n\r\n"); resp.StatusCode != 404 {
+	if resp, _ := c.Do("DELETE /m.txt HTTP/1.1\r\nHost: t\r\n\r\n"); resp.StatusCode != 404 {
 		t.Fatalf("DELETE again: %d", resp.StatusCode)
 	}
-	if resp, got := c.do("DELETE /a HTTP/1.1\r\nHost: t\r\n\r\n"); resp.StatusCode != 400 || !strings.HasSuffix(got, "Is a directory") {
+	if resp, got := c.Do("DELETE /a HTTP/1.1\r\nHost: t\r\n\r\n"); resp.StatusCode != 400 || !strings.HasSuffix(got, "Is a directory") {
 		t.Fatalf("DELETE a directory: %d %q", resp.StatusCode, got)
 	}
 
 	// Perlbal's 22-chunked-put: HTTP/1.0, chunked, 100-continue; the
 	// file exists while the upload runs; the connection closes after.
-	c2 := dial(t, addr)
-	c2.send("PUT /c10.txt HTTP/1.0\r\nTransfer-Encoding: chunked\r\nExpect: 100-continue\r\n\r\n")
-	if line, _ := c2.br.ReadString('\n'); line != "HTTP/1.1 100 Continue\r\n" {
+	c2 := testhttp.Dial(t, addr)
+	c2.Send("PUT /c10.txt HTTP/1.0\r\nTransfer-Encoding: chunked\r\nExpect: 100-continue\r\n\r\n")
+	if line, _ := c2.BR.ReadString('\n'); line != "HTTP/1.1 100 Continue\r\n" {
 		t.Fatalf("1.0 interim: %q", line)
 	}
-	c2.br.ReadString('\n')
-	c2.send("5\r\nhello\r\n")
-	waitFor(t, "the file to exist mid-upload", func() bool {
+	c2.BR.ReadString('\n')
+	c2.Send("5\r\nhello\r\n")
+	testhttp.WaitFor(t, "the file to exist mid-upload", func() bool {
 		b, err := os.ReadFile(filepath.Join(dir, "c10.txt"))
 		return err == nil && string(b) == "hello"
 	})
-	c2.send("1\r\n!\r\n0\r\n\r\n")
-	if resp, _ := c2.read("PUT"); resp.StatusCode != 200 || !resp.Close {
+	c2.Send("1\r\n!\r\n0\r\n\r\n")
+	if resp, _ := c2.Read("PUT"); resp.StatusCode != 200 || !resp.Close {
 		t.Fatalf("1.0 chunked: %d close %v", resp.StatusCode, resp.Close)
 	}
-	c2.expectClosed()
+	c2.ExpectClosed()
 	fileIs(t, filepath.Join(dir, "c10.txt"), "hello!")
 }
 
@@ -160,16 +161,16 @@ func TestWebServerPutRefused(t *testing.T) {
 		{"PUT /up/c.txt HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\nb\r\n01234567890\r\n0\r\n\r\n", 400, "Content-length of 11 is invalid."},
 		{"PUT /up/c.txt HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400, "invalid chunk size"},
 	} {
-		c := dial(t, addr)
-		resp, got := c.do(tc.req)
+		c := testhttp.Dial(t, addr)
+		resp, got := c.Do(tc.req)
 		if resp.StatusCode != tc.status || tc.msg != "" && !strings.HasSuffix(got, "</h1>\n"+tc.msg) || !resp.Close {
 			t.Errorf("%q: %d %q close %v", tc.req, resp.StatusCode, got, resp.Close)
 		}
-		c.expectClosed()
+		c.ExpectClosed()
 	}
 	// A refused PUT without a body keeps the connection.
-	c := dial(t, addr)
-	if resp, _ := c.do("PUT /x.txt HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n"); resp.StatusCode != 400 || resp.Close {
+	c := testhttp.Dial(t, addr)
+	if resp, _ := c.Do("PUT /x.txt HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n"); resp.StatusCode != 400 || resp.Close {
 		t.Errorf("bodiless refused PUT: %d close %v", resp.StatusCode, resp.Close)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "x.txt")); err == nil {
@@ -178,12 +179,12 @@ func TestWebServerPutRefused(t *testing.T) {
 
 	// Off: 403, and DELETE too.
 	ts2, _ := startWeb(t, "")
-	c = dial(t, ts2.addrOf("web"))
-	if resp, _ := c.do("PUT /x.txt HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\n\r\nx"); resp.StatusCode != 403 || !resp.Close {
+	c = testhttp.Dial(t, ts2.addrOf("web"))
+	if resp, _ := c.Do("PUT /x.txt HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\n\r\nx"); resp.StatusCode != 403 || !resp.Close {
 		t.Errorf("PUT off: %d close %v", resp.StatusCode, resp.Close)
 	}
-	c = dial(t, ts2.addrOf("web"))
-	if resp, _ := c.do("DELETE /x.txt HTTP/1.1\r\nHost: t\r\n\r\n"); resp.StatusCode != 403 {
+	c = testhttp.Dial(t, ts2.addrOf("web"))
+	if resp, _ := c.Do("DELETE /x.txt HTTP/1.1\r\nHost: t\r\n\r\n"); resp.StatusCode != 403 {
 		t.Errorf("DELETE off: %d", resp.StatusCode)
 	}
 }
@@ -192,24 +193,24 @@ func TestWebServerPutRefused(t *testing.T) {
 // not once complete.
 func TestWebServerPutStreams(t *testing.T) {
 	ts, dir := startWeb(t, "enable_put = true")
-	c := dial(t, ts.addrOf("web"))
+	c := testhttp.Dial(t, ts.addrOf("web"))
 	const size = 8 << 20
-	c.send(fmt.Sprintf("PUT /big.bin HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n", size))
+	c.Send(fmt.Sprintf("PUT /big.bin HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n", size))
 	chunk := []byte(strings.Repeat("0123456789abcdef", 4096)) // 64 KiB
 	sent := 0
 	for sent < size/2 {
-		c.send(string(chunk))
+		c.Send(string(chunk))
 		sent += len(chunk)
 	}
-	waitFor(t, "half the upload on disk", func() bool {
+	testhttp.WaitFor(t, "half the upload on disk", func() bool {
 		fi, err := os.Stat(filepath.Join(dir, "big.bin"))
 		return err == nil && fi.Size() == int64(sent)
 	})
 	for sent < size {
-		c.send(string(chunk))
+		c.Send(string(chunk))
 		sent += len(chunk)
 	}
-	if resp, _ := c.read("PUT"); resp.StatusCode != 200 {
+	if resp, _ := c.Read("PUT"); resp.StatusCode != 200 {
 		t.Fatalf("PUT: %d", resp.StatusCode)
 	}
 	if fi, err := os.Stat(filepath.Join(dir, "big.bin")); err != nil || fi.Size() != size {
@@ -222,28 +223,28 @@ func TestWebServerPutStreams(t *testing.T) {
 func TestWebServerPutDisconnect(t *testing.T) {
 	ts, dir := startWeb(t, "enable_put = true")
 	addr := ts.addrOf("web")
-	base := fdCount(t)
+	base := testhttp.FDCount(t)
 
-	c := dial(t, addr)
-	c.send("PUT /md5.txt HTTP/1.1\r\nHost: t\r\nContent-MD5: " + b64md5("0123456789") + "\r\nContent-Length: 10\r\n\r\n01234")
-	waitFor(t, "the temporary file", func() bool {
+	c := testhttp.Dial(t, addr)
+	c.Send("PUT /md5.txt HTTP/1.1\r\nHost: t\r\nContent-MD5: " + b64md5("0123456789") + "\r\nContent-Length: 10\r\n\r\n01234")
+	testhttp.WaitFor(t, "the temporary file", func() bool {
 		m, _ := filepath.Glob(filepath.Join(dir, "md5.txt.*.tmp"))
 		return len(m) == 1
 	})
-	c.c.Close()
-	waitFor(t, "the temporary file to go", func() bool {
+	c.NC.Close()
+	testhttp.WaitFor(t, "the temporary file to go", func() bool {
 		m, _ := filepath.Glob(filepath.Join(dir, "md5.txt*"))
 		return len(m) == 0
 	})
 
-	c = dial(t, addr)
-	c.send("PUT /part.txt HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n01234\r\n")
-	waitFor(t, "the partial file", func() bool {
+	c = testhttp.Dial(t, addr)
+	c.Send("PUT /part.txt HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n01234\r\n")
+	testhttp.WaitFor(t, "the partial file", func() bool {
 		b, err := os.ReadFile(filepath.Join(dir, "part.txt"))
 		return err == nil && string(b) == "01234"
 	})
-	c.c.Close()
-	waitFDs(t, base)
+	c.NC.Close()
+	testhttp.WaitFDs(t, base)
 	fileIs(t, filepath.Join(dir, "part.txt"), "01234")
 }
 
@@ -251,14 +252,14 @@ func TestWebServerPutDisconnect(t *testing.T) {
 // idle_timeout, and its temporary file with it.
 func TestWebServerPutTimeout(t *testing.T) {
 	ts, dir := startWeb(t, "enable_put = true\nidle_timeout = 1")
-	c := dial(t, ts.addrOf("web"))
-	c.send("PUT /slow.txt HTTP/1.1\r\nHost: t\r\nContent-MD5: x\r\nContent-Length: 10\r\n\r\n012")
+	c := testhttp.Dial(t, ts.addrOf("web"))
+	c.Send("PUT /slow.txt HTTP/1.1\r\nHost: t\r\nContent-MD5: x\r\nContent-Length: 10\r\n\r\n012")
 	start := time.Now()
-	c.expectClosed()
+	c.ExpectClosed()
 	if d := time.Since(start); d > 4*time.Second {
 		t.Errorf("closed after %v", d)
 	}
-	waitFor(t, "the temporary file to go", func() bool {
+	testhttp.WaitFor(t, "the temporary file to go", func() bool {
 		m, _ := filepath.Glob(filepath.Join(dir, "slow.txt*"))
 		return len(m) == 0
 	})
@@ -275,23 +276,23 @@ func TestWebServerConcat(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	c := dial(t, addr)
-	resp, got := c.do("GET /foo/??a.txt,bar/b.txt,big.js,a.txt HTTP/1.1\r\nHost: t\r\n\r\n")
+	c := testhttp.Dial(t, addr)
+	resp, got := c.Do("GET /foo/??a.txt,bar/b.txt,big.js,a.txt HTTP/1.1\r\nHost: t\r\n\r\n")
 	if resp.StatusCode != 200 || got != a+b+big+a || resp.Close || resp.Header.Get("Content-Type") != "text/plain" {
 		t.Fatalf("concat: %d %d bytes close %v type %q", resp.StatusCode, len(got), resp.Close, resp.Header.Get("Content-Type"))
 	}
 	lm := resp.Header.Get("Last-Modified")
-	resp, got = c.do("GET /foo/??a.txt,bar/b.txt,big.js,a.txt HTTP/1.1\r\nHost: t\r\nIf-Modified-Since: " + lm + "\r\n\r\n")
+	resp, got = c.Do("GET /foo/??a.txt,bar/b.txt,big.js,a.txt HTTP/1.1\r\nHost: t\r\nIf-Modified-Since: " + lm + "\r\n\r\n")
 	if resp.StatusCode != 304 || got != "" || resp.Header.Get("Content-Length") != "" || resp.Close {
 		t.Fatalf("304: %d %q CL %q", resp.StatusCode, got, resp.Header.Get("Content-Length"))
 	}
 	for uri, want := range map[string]int{"/foo??a.txt": 500, "/bogus/??a.txt": 404, "/foo/??a.txt,nope.txt": 404, "/foo/??../x": 403} {
-		if resp, _ := c.do("GET " + uri + " HTTP/1.1\r\nHost: t\r\n\r\n"); resp.StatusCode != want {
+		if resp, _ := c.Do("GET " + uri + " HTTP/1.1\r\nHost: t\r\n\r\n"); resp.StatusCode != want {
 			t.Errorf("%s: %d, want %d", uri, resp.StatusCode, want)
 		}
 	}
 	ts.exec("SET web.enable_concatenate_get = 0")
-	if resp, _ := c.do("GET /foo/??a.txt HTTP/1.1\r\nHost: t\r\n\r\n"); resp.StatusCode != 403 {
+	if resp, _ := c.Do("GET /foo/??a.txt HTTP/1.1\r\nHost: t\r\n\r\n"); resp.StatusCode != 403 {
 		t.Errorf("turned off: %d", resp.StatusCode)
 	}
 }
@@ -306,11 +307,11 @@ func TestWebServerRanges(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	c := dial(t, ts.addrOf("web"))
+	c := testhttp.Dial(t, ts.addrOf("web"))
 	for name, n := range map[string]int{"small.txt": 10, "big.txt": 1000} {
 		content := strings.Repeat(phrase, n)
 		get := func(rng string) (int, string, string) {
-			resp, body := c.do("GET /" + name + " HTTP/1.0\r\nConnection: keep-alive\r\nRange: " + rng + "\r\n\r\n")
+			resp, body := c.Do("GET /" + name + " HTTP/1.0\r\nConnection: keep-alive\r\nRange: " + rng + "\r\n\r\n")
 			return resp.StatusCode, body, resp.Header.Get("Content-Range")
 		}
 		if code, body, cr := get("bytes=0-6"); code != 206 || body != "foo bar" || cr != fmt.Sprintf("bytes 0-6/%d", len(content)) {

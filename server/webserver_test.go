@@ -3,6 +3,7 @@ package server
 import (
 	"crypto/rand"
 	"fmt"
+	"github.com/plb/plb/internal/testhttp"
 	"os"
 	"path/filepath"
 	"strings"
@@ -29,20 +30,20 @@ docroot = %q
 persist_client = true
 `, dir))
 	addr := ts.addrOf("web")
-	base := fdCount(t)
+	base := testhttp.FDCount(t)
 
-	c := dial(t, addr)
+	c := testhttp.Dial(t, addr)
 	for i := 0; i < 2; i++ {
-		resp, body := c.do("GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n")
+		resp, body := c.Do("GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n")
 		if resp.StatusCode != 200 || body != string(data) || resp.Close {
 			t.Fatalf("GET: %d, %d bytes, close %v", resp.StatusCode, len(body), resp.Close)
 		}
 	}
-	resp, body := c.do("GET /big.bin HTTP/1.1\r\nHost: t\r\nRange: bytes=100-199\r\n\r\n")
+	resp, body := c.Do("GET /big.bin HTTP/1.1\r\nHost: t\r\nRange: bytes=100-199\r\n\r\n")
 	if resp.StatusCode != 206 || body != string(data[100:200]) || !strings.HasPrefix(resp.Header.Get("Content-Range"), "bytes 100-199/") {
 		t.Fatalf("range: %d, %d bytes, Content-Range %q", resp.StatusCode, len(body), resp.Header.Get("Content-Range"))
 	}
-	resp, body = c.do("GET /big.bin HTTP/1.1\r\nHost: t\r\nRange: bytes=-10\r\n\r\n")
+	resp, body = c.Do("GET /big.bin HTTP/1.1\r\nHost: t\r\nRange: bytes=-10\r\n\r\n")
 	if resp.StatusCode != 206 || body != string(data[len(data)-10:]) {
 		t.Fatalf("suffix range: %d %q", resp.StatusCode, body)
 	}
@@ -50,42 +51,42 @@ persist_client = true
 	if lm == "" {
 		t.Fatal("no Last-Modified")
 	}
-	resp, body = c.do("GET /big.bin HTTP/1.1\r\nHost: t\r\nIf-Modified-Since: " + lm + "\r\n\r\n")
+	resp, body = c.Do("GET /big.bin HTTP/1.1\r\nHost: t\r\nIf-Modified-Since: " + lm + "\r\n\r\n")
 	if resp.StatusCode != 304 || body != "" {
 		t.Fatalf("If-Modified-Since: %d, %d bytes", resp.StatusCode, len(body))
 	}
-	resp, body = c.do("HEAD /big.bin HTTP/1.1\r\nHost: t\r\n\r\n")
+	resp, body = c.Do("HEAD /big.bin HTTP/1.1\r\nHost: t\r\n\r\n")
 	if resp.StatusCode != 200 || body != "" || resp.ContentLength != int64(len(data)) {
 		t.Fatalf("HEAD: %d, length %d", resp.StatusCode, resp.ContentLength)
 	}
-	resp, body = c.do("GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+	resp, body = c.Do("GET / HTTP/1.1\r\nHost: t\r\n\r\n")
 	if resp.StatusCode != 200 || body != "<p>home</p>" {
 		t.Fatalf("index: %d %q", resp.StatusCode, body)
 	}
-	if resp, _ := c.do("GET /missing HTTP/1.1\r\nHost: t\r\n\r\n"); resp.StatusCode != 404 {
+	if resp, _ := c.Do("GET /missing HTTP/1.1\r\nHost: t\r\n\r\n"); resp.StatusCode != 404 {
 		t.Fatalf("missing: %d", resp.StatusCode)
 	}
-	if resp, _ := c.do("GET /../etc/passwd HTTP/1.1\r\nHost: t\r\n\r\n"); resp.StatusCode < 400 {
+	if resp, _ := c.Do("GET /../etc/passwd HTTP/1.1\r\nHost: t\r\n\r\n"); resp.StatusCode < 400 {
 		t.Fatalf("path outside the docroot: %d", resp.StatusCode)
 	}
 
 	// Pipelined file requests come back whole and in order.
-	c.send("GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\nGET /index.html HTTP/1.1\r\nHost: t\r\n\r\nGET /big.bin HTTP/1.1\r\nHost: t\r\nRange: bytes=0-4\r\n\r\n")
-	if _, body := c.read("GET"); body != string(data) {
+	c.Send("GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\nGET /index.html HTTP/1.1\r\nHost: t\r\n\r\nGET /big.bin HTTP/1.1\r\nHost: t\r\nRange: bytes=0-4\r\n\r\n")
+	if _, body := c.Read("GET"); body != string(data) {
 		t.Fatalf("pipelined 1: %d bytes", len(body))
 	}
-	if _, body := c.read("GET"); body != "<p>home</p>" {
+	if _, body := c.Read("GET"); body != "<p>home</p>" {
 		t.Fatalf("pipelined 2: %q", body)
 	}
-	if _, body := c.read("GET"); body != string(data[:5]) {
+	if _, body := c.Read("GET"); body != string(data[:5]) {
 		t.Fatalf("pipelined 3: %q", body)
 	}
 
-	resp, _ = c.do("GET /index.html HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+	resp, _ = c.Do("GET /index.html HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
 	if !resp.Close {
 		t.Fatal("Connection: close not honoured")
 	}
-	c.expectClosed()
-	c.c.Close()
-	waitFDs(t, base)
+	c.ExpectClosed()
+	c.NC.Close()
+	testhttp.WaitFDs(t, base)
 }
