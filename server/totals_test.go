@@ -34,7 +34,7 @@ func TestSlowUploadCutByDeadline(t *testing.T) {
 		if held {
 			bbc = `buffer_backend_connect = "100k"`
 		}
-		ts := startServer(t, oneLoop(testhttp.ProxyTOML([]string{be.Addr}, "server_retry = 100",
+		ts := startServer(t, testhttp.OneLoop(testhttp.ProxyTOML([]string{be.Addr}, "server_retry = 100",
 			testhttp.ServiceKeys(bbc, `client_body_timeout = "500ms"`, `client_body_min_rate = 100`, `idle_timeout = "10s"`))))
 		addr := ts.addrOf("proxy")
 		// 10 bytes every 200 ms: 50 bytes/s, half the rate. The deadline
@@ -112,7 +112,7 @@ func TestSpoolCapUnderSlowReaders(t *testing.T) {
 	})
 	dir := t.TempDir()
 	const capBytes = 2 << 20
-	ts := startServer(t, oneLoop(testhttp.ProxyTOML([]string{be.Addr}, "server_retry = 100",
+	ts := startServer(t, testhttp.OneLoop(testhttp.ProxyTOML([]string{be.Addr}, "server_retry = 100",
 		testhttp.ServiceKeys(`buffer_size = "64k"`, `buffer_dir_size = "2m"`, fmt.Sprintf("buffer_dir = %q", dir), `idle_timeout = "30s"`))))
 	addr := ts.addrOf("proxy")
 	var readers []*testhttp.Client
@@ -229,7 +229,7 @@ func TestSpoolCapThroughSelector(t *testing.T) {
 		return true
 	})
 	dir := t.TempDir()
-	ts := startServer(t, oneLoop(fmt.Sprintf(`[global]
+	ts := startServer(t, testhttp.OneLoop(fmt.Sprintf(`[global]
 workers = 2
 [pool.web]
 nodes = [%q]
@@ -300,7 +300,7 @@ func TestBodyClockStopsWhilePlbPauses(t *testing.T) {
 		testhttp.Respond(c, 200, "", fmt.Sprintf("got %d", got))
 		return true
 	})
-	ts := startServer(t, oneLoop(testhttp.ProxyTOML([]string{be.Addr}, "", testhttp.ServiceKeys(`buffer_backend_connect = 0`,
+	ts := startServer(t, testhttp.OneLoop(testhttp.ProxyTOML([]string{be.Addr}, "", testhttp.ServiceKeys(`buffer_backend_connect = 0`,
 		`client_body_timeout = "1s"`, `client_body_min_rate = 0`, `idle_timeout = "20s"`, `backend_timeout = "20s"`))))
 	c := testhttp.Dial(t, ts.addrOf("proxy"))
 	c.Send(fmt.Sprintf("POST /up HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n", size))
@@ -332,7 +332,7 @@ func TestBodyDeadlineBehindSlowResponse(t *testing.T) {
 		testhttp.Respond(c, 200, "", fmt.Sprintf("got %d", len(body)))
 		return true
 	})
-	ts := startServer(t, oneLoop(testhttp.ProxyTOML([]string{be.Addr}, "", testhttp.ServiceKeys(`buffer_backend_connect = "100k"`,
+	ts := startServer(t, testhttp.OneLoop(testhttp.ProxyTOML([]string{be.Addr}, "", testhttp.ServiceKeys(`buffer_backend_connect = "100k"`,
 		`client_body_timeout = "300ms"`, `client_body_min_rate = 100`, `idle_timeout = "1s"`, `buffer_size = "64k"`,
 		`client_sndbuf_size = "16k"`))))
 	c := testhttp.Dial(t, ts.addrOf("proxy"))
@@ -361,7 +361,7 @@ func TestBodyDeadlineAfterPlbResumes(t *testing.T) {
 		testhttp.Respond(c, 200, "", fmt.Sprintf("got %d", got))
 		return false
 	})
-	ts := startServer(t, oneLoop(testhttp.ProxyTOML([]string{be.Addr}, "server_retry = 100", testhttp.ServiceKeys(`buffer_backend_connect = 0`,
+	ts := startServer(t, testhttp.OneLoop(testhttp.ProxyTOML([]string{be.Addr}, "server_retry = 100", testhttp.ServiceKeys(`buffer_backend_connect = 0`,
 		`client_body_timeout = "300ms"`, `client_body_min_rate = 1000`, `idle_timeout = "2s"`, `backend_timeout = "3s"`))))
 	c := testhttp.Dial(t, ts.addrOf("proxy"))
 	c.Send("POST /up HTTP/1.1\r\nHost: t\r\nContent-Length: 1000000000\r\n\r\n")
@@ -419,7 +419,7 @@ func clientPaused(ts *testServer, peer string) (paused bool, unread int) {
 // host and path.
 func TestRequestStateCarriesNothingOver(t *testing.T) {
 	a := testhttp.OKBackend(t, "a")
-	ts := startServer(t, oneLoop(testhttp.ProxyTOML([]string{a.Addr}, "", testhttp.StdProxy)))
+	ts := startServer(t, testhttp.OneLoop(testhttp.ProxyTOML([]string{a.Addr}, "", testhttp.StdProxy)))
 	addr := ts.addrOf("proxy")
 	first := testhttp.Dial(t, addr)
 	if _, body := first.Do("GET /reset-password/SECRET-TOKEN HTTP/1.1\r\nHost: victim.example\r\n\r\n"); !strings.Contains(body, "SECRET") {

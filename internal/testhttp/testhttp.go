@@ -89,6 +89,10 @@ pool = "web"
 %s`, strings.Join(q, ", "), poolKeys, svcKeys)
 }
 
+// OneLoop makes a ProxyTOML configuration run on one event loop, so that
+// a test's connections share one loop's idle backend connections.
+func OneLoop(toml string) string { return strings.Replace(toml, "workers = 2", "workers = 1", 1) }
+
 // ---- scripted backends ----
 
 // Request is what a backend received.
@@ -372,6 +376,18 @@ func (c *Client) ExpectClosed() {
 	}
 }
 
+// DialQuiet dials addr for a goroutine that must not call t.Fatal (nil on
+// error), with the deadline Timeout.
+func DialQuiet(addr string) net.Conn {
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		return nil
+	}
+	c.SetDeadline(time.Now().Add(Timeout))
+	return c
+}
+
+// IsTimeout reports whether err is a network timeout.
 func IsTimeout(err error) bool {
 	ne, ok := err.(net.Error)
 	return ok && ne.Timeout()

@@ -1,4 +1,4 @@
-package server
+package proxy
 
 // Bad input gets a clear answer and loses nothing: every case answers with
 // the right status, the next request is served, and no descriptor leaks.
@@ -67,7 +67,7 @@ func TestBadInput(t *testing.T) {
 		"persist_backend = false",
 		`backend_timeout = "300ms"`,
 	))
-	addr := ts.addrOf("proxy")
+	addr := ts.addr()
 	testhttp.MustGet(t, addr, "/warm")
 	be.WaitOpen(t, 0)
 	base := testhttp.FDCount(t)
@@ -147,7 +147,7 @@ func TestBadInput(t *testing.T) {
 func TestNoNodeReachable(t *testing.T) {
 	dead1, dead2 := testhttp.DeadAddr(t), testhttp.DeadAddr(t)
 	ts := startProxy(t, []string{dead1, dead2}, "", testhttp.ServiceKeys("persist_backend = false"))
-	addr := ts.addrOf("proxy")
+	addr := ts.addr()
 	base := testhttp.FDCount(t)
 	for i := 0; i < 3; i++ {
 		resp, body := testhttp.Get(t, addr, "/x")
@@ -157,12 +157,12 @@ func TestNoNodeReachable(t *testing.T) {
 	}
 	testhttp.WaitFDs(t, base)
 	// An empty pool answers the same.
-	ts.Pool("web").SetNodes(nil)
+	ts.pool.SetNodes(nil)
 	if resp, _ := testhttp.Get(t, addr, "/x"); resp.StatusCode != 503 {
 		t.Fatalf("empty pool: status %d", resp.StatusCode)
 	}
 	good := testhttp.OKBackend(t, "good")
-	ts.Pool("web").SetNodes([]string{dead1, good.Addr})
+	ts.pool.SetNodes([]string{dead1, good.Addr})
 	if body := testhttp.MustGet(t, addr, "/x"); !strings.HasPrefix(body, "good ") {
 		t.Fatalf("body %q", body)
 	}
@@ -175,7 +175,7 @@ func TestClientTimeouts(t *testing.T) {
 	be := testhttp.OKBackend(t, "b")
 	ts := startProxy(t, []string{be.Addr}, "", testhttp.ServiceKeys("persist_backend = false",
 		`header_timeout = "300ms"`, `persist_client_idle_timeout = "300ms"`))
-	addr := ts.addrOf("proxy")
+	addr := ts.addr()
 	base := testhttp.FDCount(t)
 
 	c := testhttp.Dial(t, addr)

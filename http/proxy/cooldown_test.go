@@ -1,4 +1,4 @@
-package server
+package proxy
 
 // Cool-down timers after review (issue 11): each test failed before its fix.
 
@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/plb/plb/engine"
-	"github.com/plb/plb/http/proxy"
 )
 
 // TestStaleCoolTimerBypassesCoolDown: offerCooled's timer from a first
@@ -40,9 +39,9 @@ func TestStaleCoolTimerBypassesCoolDown(t *testing.T) {
 	})
 	base := time.Now()
 	var offset atomic.Int64 // frozen clock: cooling ends only when the test says
-	ts := startServerOpts(t, oneLoop(testhttp.ProxyTOML([]string{be.Addr}, "server_retry = 100",
+	ts := startProxyTOML(t, testhttp.OneLoop(testhttp.ProxyTOML([]string{be.Addr}, "server_retry = 100",
 		testhttp.ServiceKeys("max_backend_conns = 1"))),
-		Options{Now: func() time.Time { return base.Add(time.Duration(offset.Load())) }})
+		harnessOptions{Now: func() time.Time { return base.Add(time.Duration(offset.Load())) }})
 	attacker, victim := queueBehindHEAD(t, ts, "/evil1", evil1.Load)
 	close(release)
 	if resp, _ := attacker.Read("HEAD"); resp.StatusCode != 200 {
@@ -84,7 +83,7 @@ func TestStaleCoolTimerRealClock(t *testing.T) {
 			}
 			return true
 		})
-		ts := startServer(t, oneLoop(testhttp.ProxyTOML([]string{be.Addr}, "server_retry = 100",
+		ts := runProxy(t, testhttp.OneLoop(testhttp.ProxyTOML([]string{be.Addr}, "server_retry = 100",
 			testhttp.ServiceKeys("max_backend_conns = 1"))))
 		time.Sleep(time.Duration(try*7%50) * time.Millisecond) // vary the tick's phase
 		attacker, victim := queueBehindHEAD(t, ts, "/evil1", evil1.Load)
@@ -106,27 +105,27 @@ func TestStaleCoolTimerRealClock(t *testing.T) {
 func TestIdleStateBoundedUnderNodeChurn(t *testing.T) {
 	var offset atomic.Int64
 	a, b := testhttp.OKBackend(t, "a"), testhttp.OKBackend(t, "b")
-	ts := startServerOpts(t, oneLoop(testhttp.ProxyTOML([]string{a.Addr}, "", testhttp.StdProxy)),
-		Options{Now: func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }})
-	addr := ts.addrOf("proxy")
+	ts := startProxyTOML(t, testhttp.OneLoop(testhttp.ProxyTOML([]string{a.Addr}, "", testhttp.StdProxy)),
+		harnessOptions{Now: func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }})
+	addr := ts.addr()
 	for i := 0; i < 100; i++ {
 		n := a.Addr
 		if i%2 == 1 {
 			n = b.Addr
 		}
-		if err := ts.Pool("web").SetNodes([]string{n}); err != nil {
+		if err := ts.pool.SetNodes([]string{n}); err != nil {
 			t.Fatal(err)
 		}
 		testhttp.MustGet(t, addr, "/x")
 	}
-	svc := ts.proxySvc("proxy")
+	svc := ts.svc
 	nodes := func() int {
 		var k int
 		ts.eng.RunAll(func(l *engine.Loop) { k += svc.IdleNodes(l) })
 		return k
 	}
 	for i := 0; i < 3; i++ {
-		offset.Add(int64(proxy.IdleWindow + time.Second))
+		offset.Add(int64(IdleWindow + time.Second))
 		time.Sleep(100 * time.Millisecond)
 	}
 	testhttp.WaitFor(t, "idle state of the nodes gone forgotten", func() bool { return nodes() <= 2 })

@@ -1,4 +1,4 @@
-package server
+package proxy
 
 // The proxy's "done means" tests: spoon-feeding with bounded memory, whole
 // bodies to closing and half-closing clients, descriptor exhaustion, and
@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/plb/plb/internal/testhttp"
+	"github.com/plb/plb/internal/testutil"
 	"io"
 	"log/slog"
 	"net"
@@ -78,7 +79,7 @@ backend_timeout = "10s"
 idle_timeout = "30s"
 `, t.TempDir()))
 	heap := sampleHeap()
-	c := testhttp.Dial(t, ts.addrOf("proxy"))
+	c := testhttp.Dial(t, ts.addr())
 	c.NC.SetDeadline(time.Now().Add(120 * time.Second))
 	c.Send("GET /big HTTP/1.1\r\nHost: test\r\n\r\n")
 	resp, err := nethttp.ReadResponse(c.BR, nil)
@@ -144,7 +145,7 @@ func TestSpoolBeyondLargeBufferSize(t *testing.T) {
 	size := int64(32 << 20)
 	bb := testhttp.NewBigBackend(t, size)
 	ts := startProxy(t, []string{bb.Addr}, "", testhttp.ServiceKeys(`buffer_size = "4m"`, "persist_backend = false"))
-	c := testhttp.Dial(t, ts.addrOf("proxy"))
+	c := testhttp.Dial(t, ts.addr())
 	c.Send("GET /big HTTP/1.1\r\nHost: test\r\n\r\n")
 	resp, err := nethttp.ReadResponse(c.BR, nil)
 	if err != nil {
@@ -175,7 +176,7 @@ func TestSpoolUnavailable(t *testing.T) {
 	if err := os.Remove(dir); err != nil {
 		t.Fatal(err)
 	}
-	c := testhttp.Dial(t, ts.addrOf("proxy"))
+	c := testhttp.Dial(t, ts.addr())
 	c.Send("GET /big HTTP/1.1\r\nHost: test\r\n\r\n")
 	resp, err := nethttp.ReadResponse(c.BR, nil)
 	if err != nil {
@@ -189,7 +190,7 @@ func TestSpoolUnavailable(t *testing.T) {
 	if want := <-bb.Sum; !bytes.Equal(h.Sum(nil), want) {
 		t.Fatal("response body differs from what the backend sent")
 	}
-	if n := ts.proxySvc("proxy").Stats.SpoolWrites.Load(); n != 0 {
+	if n := ts.svc.Stats.SpoolWrites.Load(); n != 0 {
 		t.Fatalf("%d spool writes without a spool directory", n)
 	}
 }
@@ -200,7 +201,7 @@ func TestCloseClientWholeBody(t *testing.T) {
 	size := int64(50 << 20)
 	bb := testhttp.NewBigBackend(t, size)
 	ts := startProxy(t, []string{bb.Addr}, "", testhttp.StdProxy)
-	c := testhttp.Dial(t, ts.addrOf("proxy"))
+	c := testhttp.Dial(t, ts.addr())
 	c.Send("GET /big HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")
 	resp, err := nethttp.ReadResponse(c.BR, nil)
 	if err != nil {
@@ -227,7 +228,7 @@ func TestHalfCloseClient(t *testing.T) {
 		t.Run(strconv.FormatInt(size, 10), func(t *testing.T) {
 			bb := testhttp.NewBigBackend(t, size)
 			ts := startProxy(t, []string{bb.Addr}, "", testhttp.ServiceKeys(`buffer_size = "64k"`))
-			c := testhttp.Dial(t, ts.addrOf("proxy"))
+			c := testhttp.Dial(t, ts.addr())
 			c.Send("GET /big HTTP/1.1\r\nHost: test\r\n\r\n")
 			if err := c.NC.(*net.TCPConn).CloseWrite(); err != nil {
 				t.Fatal(err)
@@ -264,7 +265,7 @@ func TestHalfCloseDuringResponse(t *testing.T) {
 		return true
 	})
 	ts := startProxy(t, []string{be.Addr}, "", testhttp.ServiceKeys(`persist_client_idle_timeout = "30s"`))
-	c := testhttp.Dial(t, ts.addrOf("proxy"))
+	c := testhttp.Dial(t, ts.addr())
 	c.Send("GET /x HTTP/1.1\r\nHost: test\r\n\r\n")
 	resp, err := nethttp.ReadResponse(c.BR, nil)
 	if err != nil {
@@ -315,10 +316,10 @@ func TestAcceptSurvivesEMFILE(t *testing.T) {
 
 func emfileChild(t *testing.T) {
 	be := testhttp.OKBackend(t, "b")
-	var logs logBuffer
-	ts := startServerOpts(t, testhttp.ProxyTOML([]string{be.Addr}, "", testhttp.ServiceKeys("persist_backend = false")),
-		Options{Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))})
-	addr := ts.addrOf("proxy")
+	var logs testutil.SyncBuffer
+	ts := startProxyTOML(t, testhttp.ProxyTOML([]string{be.Addr}, "", testhttp.ServiceKeys("persist_backend = false")),
+		harnessOptions{Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	addr := ts.addr()
 	testhttp.MustGet(t, addr, "/warm")
 
 	// Keep-alive clients, accepted while descriptors are plenty.
@@ -428,7 +429,7 @@ func emfileChild(t *testing.T) {
 	for i := 0; i < 5; i++ {
 		testhttp.MustGet(t, addr, "/again")
 	}
-	if n := ts.Pool("web").Nodes()[0]; n.Down() || n.Failures.Load() != 0 {
+	if n := ts.pool.Nodes()[0]; n.Down() || n.Failures.Load() != 0 {
 		t.Fatalf("node blamed for local descriptor shortage: down %v, %d failures", n.Down(), n.Failures.Load())
 	}
 	t.Logf("log:\n%s", logs.String())
@@ -475,14 +476,14 @@ func TestConnectTimeoutNextNode(t *testing.T) {
 	good := testhttp.OKBackend(t, "good")
 	ts := startProxy(t, []string{hole, good.Addr}, `balance_method = "round_robin"`,
 		testhttp.ServiceKeys(`connect_timeout = "300ms"`))
-	addr := ts.addrOf("proxy")
+	addr := ts.addr()
 	start := time.Now()
 	body := testhttp.MustGet(t, addr, "/x")
 	elapsed := time.Since(start)
 	if !strings.HasPrefix(body, "good ") {
 		t.Fatalf("body %q", body)
 	}
-	var holeNode = ts.Pool("web").Nodes()[0]
+	var holeNode = ts.pool.Nodes()[0]
 	if holeNode.Attempts.Load() != 1 || holeNode.Connects.Load() != 0 {
 		t.Fatalf("black hole: %d attempts, %d connects", holeNode.Attempts.Load(), holeNode.Connects.Load())
 	}
@@ -504,7 +505,7 @@ func TestHalfCloseAfterBody(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			for i := 0; i < 20; i++ {
-				c := testhttp.Dial(t, ts.addrOf("proxy"))
+				c := testhttp.Dial(t, ts.addr())
 				c.Send(raw)
 				if err := c.NC.(*net.TCPConn).CloseWrite(); err != nil {
 					t.Fatal(err)

@@ -1,4 +1,4 @@
-package server
+package proxy
 
 // What the reverse proxy does with well-formed traffic: keep-alive,
 // pipelining, bodies both ways in every framing, interim and bodiless
@@ -36,7 +36,7 @@ func rawBackend(t *testing.T, responses map[string]string) *testhttp.Backend {
 func TestKeepAliveAndBackendReuse(t *testing.T) {
 	be := testhttp.OKBackend(t, "b")
 	ts := startProxy(t, []string{be.Addr}, "", testhttp.StdProxy)
-	addr := ts.addrOf("proxy")
+	addr := ts.addr()
 	c := testhttp.Dial(t, addr)
 	for i := 0; i < 20; i++ {
 		resp, body := c.Do(fmt.Sprintf("GET /%d HTTP/1.1\r\nHost: t\r\n\r\n", i))
@@ -67,7 +67,7 @@ func TestKeepAliveAndBackendReuse(t *testing.T) {
 
 	// Without persist_client every response closes.
 	ts2 := startProxy(t, []string{be.Addr}, "", testhttp.ServiceKeys("persist_client = false"))
-	c2 := testhttp.Dial(t, ts2.addrOf("proxy"))
+	c2 := testhttp.Dial(t, ts2.addr())
 	if resp, _ := c2.Do("GET / HTTP/1.1\r\nHost: t\r\n\r\n"); !resp.Close {
 		t.Fatal("keep-alive granted without persist_client")
 	}
@@ -77,7 +77,7 @@ func TestKeepAliveAndBackendReuse(t *testing.T) {
 func TestPipelinedInOrder(t *testing.T) {
 	be := scriptedBackend(t)
 	ts := startProxy(t, []string{be.Addr}, "", testhttp.StdProxy)
-	c := testhttp.Dial(t, ts.addrOf("proxy"))
+	c := testhttp.Dial(t, ts.addr())
 	var all strings.Builder
 	for i := 0; i < 10; i++ {
 		if i == 5 {
@@ -102,7 +102,7 @@ func TestPipelinedInOrder(t *testing.T) {
 func TestRequestBodies(t *testing.T) {
 	be := scriptedBackend(t)
 	ts := startProxy(t, []string{be.Addr}, "", testhttp.ServiceKeys(`buffer_size = "64k"`))
-	c := testhttp.Dial(t, ts.addrOf("proxy"))
+	c := testhttp.Dial(t, ts.addr())
 
 	big := make([]byte, 3<<20)
 	rand.Read(big)
@@ -167,7 +167,7 @@ func TestResponseFraming(t *testing.T) {
 		"/ok":         "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
 	})
 	ts := startProxy(t, []string{be.Addr}, "", testhttp.StdProxy)
-	addr := ts.addrOf("proxy")
+	addr := ts.addr()
 
 	t.Run("1.1 keep-alive", func(t *testing.T) {
 		c := testhttp.Dial(t, addr)
@@ -239,7 +239,7 @@ func TestExpectContinue(t *testing.T) {
 		}
 	})
 	ts := startProxy(t, []string{be.Addr}, "", testhttp.StdProxy)
-	c := testhttp.Dial(t, ts.addrOf("proxy"))
+	c := testhttp.Dial(t, ts.addr())
 	for i := 0; i < 2; i++ {
 		c.Send("POST /up HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
 		resp, _ := c.Read("POST")
@@ -282,7 +282,7 @@ func TestUpgradeTunnel(t *testing.T) {
 		io.Copy(struct{ io.Writer }{c}, struct{ io.Reader }{br})
 	})
 	ts := startProxy(t, []string{be.Addr}, "", testhttp.ServiceKeys("persist_backend = false"))
-	addr := ts.addrOf("proxy")
+	addr := ts.addr()
 	upgrade := func(path string) *testhttp.Client {
 		c := testhttp.Dial(t, addr)
 		c.Send("GET " + path + " HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
@@ -348,8 +348,8 @@ func TestUpgradeTunnel(t *testing.T) {
 
 func TestForwardedFor(t *testing.T) {
 	be := testhttp.OKBackend(t, "b")
-	xff := func(ts *testServer) string {
-		c := testhttp.Dial(t, ts.addrOf("proxy"))
+	xff := func(ts *harness) string {
+		c := testhttp.Dial(t, ts.addr())
 		c.Do("GET /x HTTP/1.1\r\nHost: t\r\nX-Forwarded-For: 10.1.2.3\r\nX-Forwarded-Host: evil\r\n\r\n")
 		r := be.Requests()
 		last := r[len(r)-1]
@@ -372,7 +372,7 @@ func TestForwardedFor(t *testing.T) {
 func TestHeaderRulesAndHopByHop(t *testing.T) {
 	be := testhttp.OKBackend(t, "b")
 	ts := startProxy(t, []string{be.Addr}, "", testhttp.ServiceKeys(`headers = ["insert X-Added: yes", "remove X-Secret"]`))
-	c := testhttp.Dial(t, ts.addrOf("proxy"))
+	c := testhttp.Dial(t, ts.addr())
 	c.Do("GET /x HTTP/1.1\r\nHost: t\r\nX-Secret: s\r\nX-Added: client\r\nX-Kept: k\r\n" +
 		"Keep-Alive: 300\r\nTE: trailers\r\nProxy-Connection: keep-alive\r\nConnection: keep-alive\r\n\r\n")
 	h := be.Requests()[0].Header
@@ -397,7 +397,7 @@ func TestBackendClosesIdle(t *testing.T) {
 		return req.URL.Path != "/bye" // close silently after /bye's answer
 	})
 	ts := startProxy(t, []string{be.Addr}, "", testhttp.StdProxy)
-	c := testhttp.Dial(t, ts.addrOf("proxy"))
+	c := testhttp.Dial(t, ts.addr())
 	for i := 0; i < 5; i++ {
 		path := "/x"
 		if i%2 == 0 {
@@ -422,13 +422,13 @@ func TestBackendClosesIdle(t *testing.T) {
 func TestConnectAhead(t *testing.T) {
 	be := testhttp.OKBackend(t, "b")
 	// One loop: spares live on the loop that dialed them.
-	ts := startServer(t, strings.Replace(testhttp.ProxyTOML([]string{be.Addr}, "",
+	ts := runProxy(t, strings.Replace(testhttp.ProxyTOML([]string{be.Addr}, "",
 		testhttp.ServiceKeys("connect_ahead = 2", "backend_persist_cache = 0")), "workers = 2", "workers = 1", 1))
-	addr := ts.addrOf("proxy")
+	addr := ts.addr()
 	testhttp.MustGet(t, addr, "/first")
 	// The request's own connection plus two spares.
 	testhttp.WaitFor(t, "two spare backend connections", func() bool { return be.Accepted.Load() >= 3 })
-	svc := ts.proxySvc("proxy")
+	svc := ts.svc
 	testhttp.WaitFor(t, "spares idle", func() bool { return svc.Bored.Load() >= 2 })
 	before := be.Accepted.Load()
 	c := testhttp.Dial(t, addr)
