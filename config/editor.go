@@ -343,12 +343,11 @@ func (e *editor) setPool(p *Pool, key, val string) error {
 		p.TimeoutCleanup = d
 		return nil
 	case "check":
-		switch v := toLowerASCII(val); v {
-		case CheckTCP, CheckHTTP, CheckSMTP:
+		if v := toLowerASCII(val); slices.Contains(CheckNames(), v) {
 			p.Check = v
 			return nil
 		}
-		return errorf("Unknown check '%s' (tcp, http or smtp)", val)
+		return errorf("Unknown check '%s' (%s)", val, orList(CheckNames()))
 	case "check_path":
 		switch val {
 		case "none", "undef", "null", `""`, "''", "":

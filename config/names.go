@@ -8,7 +8,7 @@ import (
 )
 
 // The open sets of names the configuration checks against: roles, balance
-// methods and plugins. Each has one list here, which both the check and
+// methods, checks and plugins. Each has one list here, which both the check and
 // its error message read, so that an error names every valid choice.
 
 // builtinRoles are the roles plb has without plugins, in the order errors
@@ -21,6 +21,12 @@ func builtinRoles() []string {
 // names of pool's table (pool.MethodNames), so that a method added there
 // is valid here and named in errBalanceMethod.
 func BalanceMethods() []string { return pool.MethodNames() }
+
+// CheckNames lists the pools' check names, the default first: the names
+// of the probe table the server builds (health's probes and the SMTP
+// one; TestProbeTableIsCheckNames in package server holds the two lists
+// equal, as config cannot import the packages that make probes).
+func CheckNames() []string { return []string{CheckTCP, CheckHTTP, CheckSMTP} }
 
 // DefaultPluginNames lists, sorted, the canonical names of the plugins
 // DefaultPlugins knows: Perlbal's plugins that plb has compiled in.

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -26,9 +27,7 @@ func (c *Config) Validate() error {
 		if p.ServerRetry < 1 || p.TimeoutCleanup <= 0 {
 			return place(errorf("pool '%s': server_retry and timeout_cleanup must be positive", p.Name))
 		}
-		switch p.Check {
-		case CheckTCP, CheckHTTP, CheckSMTP:
-		default:
+		if !slices.Contains(CheckNames(), p.Check) {
 			return place(errorf("pool '%s': unknown check '%s'", p.Name, p.Check))
 		}
 		if p.Rise < 1 || p.Fall < 1 || p.CheckInterval < 0 {

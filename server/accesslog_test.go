@@ -2,12 +2,13 @@ package server
 
 import (
 	"fmt"
-	"github.com/plb/plb/internal/testhttp"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/plb/plb/internal/testhttp"
 )
 
 // TestAccessLog: a reverse proxy and a web server write one combined line

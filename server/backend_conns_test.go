@@ -9,7 +9,6 @@ package server
 import (
 	"bufio"
 	"fmt"
-	"github.com/plb/plb/internal/testhttp"
 	"io"
 	"log/slog"
 	"net"
@@ -19,6 +18,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/plb/plb/internal/testhttp"
 )
 
 // leak is the body of the response an attacker tries to make a backend

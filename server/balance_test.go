@@ -7,7 +7,6 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
-	"github.com/plb/plb/internal/testhttp"
 	"log/slog"
 	"net"
 	nethttp "net/http"
@@ -16,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/plb/plb/internal/testhttp"
 )
 
 func TestRoundRobinSpreads(t *testing.T) {

@@ -1,13 +1,16 @@
 package server
 
 import (
-	"github.com/plb/plb/internal/testhttp"
 	"net"
 	nethttp "net/http"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/plb/plb/config"
+	"github.com/plb/plb/internal/testhttp"
 )
 
 // TestHealthHTTPCheckOutAndBack: with active HTTP checks, a node whose
@@ -107,5 +110,20 @@ func TestHealthSetLive(t *testing.T) {
 	testhttp.WaitFor(t, "the OPTIONS check to take the node down", node.Down)
 	if r := node.LastTransition().Reason; r != "http OPTIONS * check failed: health: bad status 503" {
 		t.Fatalf("reason %q", r)
+	}
+}
+
+// TestProbeTableIsCheckNames: the check names the configuration accepts
+// are exactly the probes the server can make, so a probe added to one
+// table and not the other fails here, not at a user's start.
+func TestProbeTableIsCheckNames(t *testing.T) {
+	var names []string
+	for name := range probeTable() {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	want := slices.Sorted(slices.Values(config.CheckNames()))
+	if !slices.Equal(names, want) {
+		t.Fatalf("probe table %v, configuration's check names %v", names, want)
 	}
 }

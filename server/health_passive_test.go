@@ -1,13 +1,14 @@
 package server
 
 import (
-	"github.com/plb/plb/internal/testhttp"
 	"log/slog"
 	"net"
 	nethttp "net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/plb/plb/internal/testhttp"
 )
 
 // startProxyLogged is startProxy with warnings logged to logs.

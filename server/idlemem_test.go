@@ -4,7 +4,6 @@ package server
 
 import (
 	"bytes"
-	"github.com/plb/plb/internal/testhttp"
 	"net/netip"
 	"os"
 	"runtime"
@@ -12,6 +11,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/plb/plb/internal/testhttp"
 )
 
 // TestIdleClientHeap: a keep-alive client waiting for its next request

@@ -6,7 +6,6 @@ package server
 import (
 	"bufio"
 	"fmt"
-	"github.com/plb/plb/internal/testhttp"
 	"io"
 	"net"
 	nethttp "net/http"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"github.com/plb/plb/config"
+	"github.com/plb/plb/internal/testhttp"
 )
 
 // exec runs Perlbal configuration commands on a clone of the live model and

@@ -3,13 +3,14 @@ package server
 import (
 	"bufio"
 	"fmt"
-	"github.com/plb/plb/internal/testhttp"
 	"io"
 	"net"
 	nethttp "net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/plb/plb/internal/testhttp"
 )
 
 // livePoolTOML is a proxy over pool web (a, b, round robin) with a second

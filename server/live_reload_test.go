@@ -2,7 +2,6 @@ package server
 
 import (
 	"fmt"
-	"github.com/plb/plb/internal/testhttp"
 	"log/slog"
 	"net"
 	"os"
@@ -10,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/plb/plb/internal/testhttp"
 )
 
 // reloadTOML is a proxy over pool web of nodes, with extra TOML after it.

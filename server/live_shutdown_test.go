@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
-	"github.com/plb/plb/internal/testhttp"
 	"io"
 	"net"
 	nethttp "net/http"
@@ -13,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/plb/plb/internal/testhttp"
 )
 
 // waitDone waits for Run to return.

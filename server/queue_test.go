@@ -2,7 +2,6 @@ package server
 
 import (
 	"fmt"
-	"github.com/plb/plb/internal/testhttp"
 	"net"
 	nethttp "net/http"
 	"strings"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/plb/plb/http/proxy"
+	"github.com/plb/plb/internal/testhttp"
 )
 
 // queueIndex finds a queue by its Perlbal name.

@@ -2,7 +2,6 @@ package server
 
 import (
 	"fmt"
-	"github.com/plb/plb/internal/testhttp"
 	"net"
 	nethttp "net/http"
 	"path/filepath"
@@ -11,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/plb/plb/internal/testhttp"
 )
 
 // reproxyTOML is a reverse proxy "proxy" with enable_reproxy over pool

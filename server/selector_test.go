@@ -2,7 +2,6 @@ package server
 
 import (
 	"fmt"
-	"github.com/plb/plb/internal/testhttp"
 	"net"
 	nethttp "net/http"
 	"os"
@@ -10,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/plb/plb/internal/testhttp"
 )
 
 // selectorTOML is a selector "ss" in front of a reverse proxy, a web

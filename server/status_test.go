@@ -6,7 +6,6 @@ package server
 import (
 	"bufio"
 	"fmt"
-	"github.com/plb/plb/internal/testhttp"
 	"io"
 	"net"
 	nethttp "net/http"
@@ -14,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/plb/plb/internal/testhttp"
 )
 
 // consoleTOML is a proxy over nodes plus a management service.

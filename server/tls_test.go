@@ -12,7 +12,6 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"fmt"
-	"github.com/plb/plb/internal/testhttp"
 	"io"
 	"math/big"
 	"net"
@@ -27,6 +26,7 @@ import (
 	"time"
 
 	"github.com/plb/plb/config"
+	"github.com/plb/plb/internal/testhttp"
 )
 
 // testCA issues certificates for the TLS tests; everything lives in

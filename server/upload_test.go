@@ -2,13 +2,14 @@ package server
 
 import (
 	"fmt"
-	"github.com/plb/plb/internal/testhttp"
 	"net"
 	nethttp "net/http"
 	"os"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/plb/plb/internal/testhttp"
 )
 
 // uploadProxy runs a proxy with buffer_uploads spooling into a fresh

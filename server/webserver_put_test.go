@@ -4,12 +4,13 @@ import (
 	"crypto/md5"
 	"encoding/base64"
 	"fmt"
-	"github.com/plb/plb/internal/testhttp"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/plb/plb/internal/testhttp"
 )
 
 // startWeb runs one web_server "web" (2 loops) over a new docroot with the

@@ -3,11 +3,12 @@ package server
 import (
 	"crypto/rand"
 	"fmt"
-	"github.com/plb/plb/internal/testhttp"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/plb/plb/internal/testhttp"
 )
 
 func TestWebServer(t *testing.T) {

@@ -7,8 +7,6 @@ package proxy
 import (
 	"bufio"
 	"fmt"
-	"github.com/plb/plb/internal/testhttp"
-	"github.com/plb/plb/internal/testutil"
 	"io"
 	"log/slog"
 	"net"
@@ -18,6 +16,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/plb/plb/internal/testhttp"
+	"github.com/plb/plb/internal/testutil"
 )
 
 // TestPOSTNotResentAfterReusedClose: a POST whose handler performs its

@@ -9,8 +9,6 @@ package proxy
 import (
 	"bufio"
 	"fmt"
-	"github.com/plb/plb/internal/testhttp"
-	"github.com/plb/plb/internal/testutil"
 	"io"
 	"log/slog"
 	"net"
@@ -20,6 +18,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/plb/plb/internal/testhttp"
+	"github.com/plb/plb/internal/testutil"
 )
 
 // leak is the body of the response an attacker tries to make a backend

@@ -4,7 +4,6 @@ package proxy
 
 import (
 	"bufio"
-	"github.com/plb/plb/internal/testhttp"
 	"io"
 	"net"
 	nethttp "net/http"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/plb/plb/engine"
+	"github.com/plb/plb/internal/testhttp"
 )
 
 // TestStaleCoolTimerBypassesCoolDown: offerCooled's timer from a first

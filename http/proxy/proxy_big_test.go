@@ -9,8 +9,6 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"github.com/plb/plb/internal/testhttp"
-	"github.com/plb/plb/internal/testutil"
 	"io"
 	"log/slog"
 	"net"
@@ -24,6 +22,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/plb/plb/internal/testhttp"
+	"github.com/plb/plb/internal/testutil"
 )
 
 // heapSampler records the largest HeapInuse seen while it runs.

@@ -5,13 +5,14 @@ package proxy
 
 import (
 	"bufio"
-	"github.com/plb/plb/internal/testhttp"
 	"io"
 	"net"
 	nethttp "net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/plb/plb/internal/testhttp"
 )
 
 // scriptedBackend behaves by request path: /ok answers, /echo echoes the

@@ -9,7 +9,6 @@ import (
 	"bytes"
 	"crypto/rand"
 	"fmt"
-	"github.com/plb/plb/internal/testhttp"
 	"io"
 	"net"
 	nethttp "net/http"
@@ -17,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/plb/plb/internal/testhttp"
 )
 
 // rawBackend answers each request with the raw response of its path (or
