@@ -62,7 +62,7 @@ func balanceMethod(c *config.Config, pc *config.Pool) string {
 		if sc.Pool != pc.Name {
 			continue
 		}
-		if sc.Role != config.RoleSMTPProxy && sc.Role != config.RoleTCPProxy {
+		if !roleOf(sc.Role).uses(sc).relays() {
 			return pc.BalanceMethod
 		}
 		used = true
@@ -92,10 +92,10 @@ func (s *Server) policyFor(c *config.Config, pc *config.Pool) (health.Policy, er
 		if sc.Pool != pc.Name {
 			continue
 		}
-		switch {
-		case sc.Role == config.RoleSMTPProxy:
+		switch roleOf(sc.Role).uses(sc) {
+		case useSMTP:
 			return smtp.PolicyFor(pc, probes, s.smtpHostname(sc), sc.ClientIPForwarding)
-		case sc.Role == config.RoleReverseProxy && !sc.BackendSSL:
+		case usePlainHTTP:
 			plainHTTP = true
 		default:
 			other = true

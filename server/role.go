@@ -32,7 +32,39 @@ import (
 type role interface {
 	prepare(a *applyCtx, ch *serviceChange) (listen bool, err error)
 	commit(a *applyCtx, ch *serviceChange)
+	// uses says how a service of the role uses its pool: what decides the
+	// pool's default balance method and the probe that confirms a node
+	// (balanceMethod, policyFor).
+	uses(sc *config.Service) poolUse
+	// alpnHTTP: its TLS listener announces http/1.1 (ALPN).
+	alpnHTTP() bool
+	// exempt: its listener is exempt from the client cap (the console
+	// must reach a plb that is full).
+	exempt() bool
 }
+
+// poolUse is how a service uses its pool.
+type poolUse uint8
+
+const (
+	useNone      poolUse = iota // no pool
+	usePlainHTTP                // HTTP requests to plain (not backend_ssl) nodes
+	useOther                    // HTTP over TLS to the nodes (backend_ssl)
+	useSMTP                     // relayed SMTP sessions
+	useTCP                      // relayed TCP connections
+)
+
+// relays reports whether the pool's connections are relayed sessions,
+// balanced least_conn unless the pool says otherwise.
+func (u poolUse) relays() bool { return u == useSMTP || u == useTCP }
+
+// roleDefaults are the answers of a role without a pool, without HTTP
+// over TLS, under the client cap.
+type roleDefaults struct{}
+
+func (roleDefaults) uses(*config.Service) poolUse { return useNone }
+func (roleDefaults) alpnHTTP() bool               { return false }
+func (roleDefaults) exempt() bool                 { return false }
 
 // applyCtx is what the services of one Apply share: the configuration
 // being applied, the pools and access logs it built, the loops' count,
@@ -69,7 +101,16 @@ func roleOf(name string) role {
 }
 
 // proxyRole is reverse_proxy.
-type proxyRole struct{}
+type proxyRole struct{ roleDefaults }
+
+func (proxyRole) alpnHTTP() bool { return true }
+
+func (proxyRole) uses(sc *config.Service) poolUse {
+	if sc.BackendSSL {
+		return useOther
+	}
+	return usePlainHTTP
+}
 
 func (proxyRole) prepare(a *applyCtx, ch *serviceChange) (bool, error) {
 	sc, sv := ch.sc, ch.sv
@@ -104,7 +145,9 @@ func (proxyRole) commit(a *applyCtx, ch *serviceChange) {
 }
 
 // webRole is web_server.
-type webRole struct{}
+type webRole struct{ roleDefaults }
+
+func (webRole) alpnHTTP() bool { return true }
 
 func (webRole) prepare(a *applyCtx, ch *serviceChange) (bool, error) {
 	sc, sv := ch.sc, ch.sv
@@ -129,7 +172,9 @@ func (webRole) commit(a *applyCtx, ch *serviceChange) {
 }
 
 // mgmtRole is management.
-type mgmtRole struct{}
+type mgmtRole struct{ roleDefaults }
+
+func (mgmtRole) exempt() bool { return true }
 
 func (mgmtRole) prepare(a *applyCtx, ch *serviceChange) (bool, error) {
 	if ch.fresh {
@@ -145,7 +190,14 @@ func (mgmtRole) commit(a *applyCtx, ch *serviceChange) {
 }
 
 // relayRole is smtp_proxy and tcp_proxy.
-type relayRole struct{}
+type relayRole struct{ roleDefaults }
+
+func (relayRole) uses(sc *config.Service) poolUse {
+	if sc.Role == config.RoleSMTPProxy {
+		return useSMTP
+	}
+	return useTCP
+}
 
 func (relayRole) prepare(a *applyCtx, ch *serviceChange) (bool, error) {
 	rs, err := a.s.relaySettings(a.c, ch.sc, a.pools)
@@ -166,7 +218,9 @@ func (relayRole) commit(a *applyCtx, ch *serviceChange) {
 }
 
 // selectorRole is selector.
-type selectorRole struct{}
+type selectorRole struct{ roleDefaults }
+
+func (selectorRole) alpnHTTP() bool { return true }
 
 func (selectorRole) prepare(a *applyCtx, ch *serviceChange) (bool, error) {
 	ch.sel = selector.NewSettings(ch.sc, ch.hooks, a.s.resolve)
@@ -184,7 +238,7 @@ func (selectorRole) commit(a *applyCtx, ch *serviceChange) {
 
 // noRole is a service whose role is not set yet (Perlbal's CREATE SERVICE
 // before SET role): it exists, without a listener.
-type noRole struct{}
+type noRole struct{ roleDefaults }
 
 func (noRole) prepare(*applyCtx, *serviceChange) (bool, error) { return false, nil }
 func (noRole) commit(*applyCtx, *serviceChange)                {}
@@ -192,7 +246,7 @@ func (noRole) commit(*applyCtx, *serviceChange)                {}
 // pluginRole is a role a plugin adds (EchoService's echo). One whose
 // plugin is not loaded is refused for an enabled service, and has no
 // listener otherwise.
-type pluginRole struct{}
+type pluginRole struct{ roleDefaults }
 
 func (pluginRole) prepare(a *applyCtx, ch *serviceChange) (bool, error) {
 	sc := ch.sc

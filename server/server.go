@@ -395,7 +395,7 @@ func (s *Server) listen(c *config.Config, sc *config.Service, sv *service) (*eng
 		Addr:     sc.Listen,
 		Backlog:  c.Global.Backlog,
 		MaxConns: maxClients(sc, c),
-		Exempt:   sc.Role == config.RoleManagement,
+		Exempt:   roleOf(sc.Role).exempt(),
 		SndBuf:   int(sc.ClientSndbufSize),
 		OnAccept: sv.accept,
 	})

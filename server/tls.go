@@ -83,15 +83,6 @@ func tlsError(c *config.Config, sc *config.Service, err error) error {
 	return &config.Error{File: file, Line: sc.Line, Err: fmt.Errorf("service '%s': %w", sc.Name, err)}
 }
 
-// httpRoles are the roles whose TLS listeners announce http/1.1 (ALPN).
-func httpRole(role string) bool {
-	switch role {
-	case config.RoleReverseProxy, config.RoleWebServer, config.RoleSelector:
-		return true
-	}
-	return false
-}
-
 // serverTLS builds the tls.Config of a service with enable_ssl, or keeps
 // old if nothing it reads changed (then nothing is parsed again).
 func serverTLS(c *config.Config, sc *config.Service, old *tlsBuild) (*tlsBuild, error) {
@@ -161,7 +152,7 @@ func serverTLS(c *config.Config, sc *config.Service, old *tlsBuild) (*tlsBuild, 
 		ClientAuth:   auth,
 		ClientCAs:    cas,
 	}
-	if httpRole(sc.Role) {
+	if roleOf(sc.Role).alpnHTTP() {
 		cfg.NextProtos = []string{"http/1.1"}
 	}
 	return &tlsBuild{sum: sum, cfg: cfg}, nil
@@ -254,7 +245,7 @@ func (s *Server) checkTLS(c *config.Config, ch *serviceChange) error {
 		}
 		ch.tls = b
 	}
-	if sc.Role == config.RoleReverseProxy && sc.BackendSSL {
+	if roleOf(sc.Role).uses(sc) == useOther { // backend_ssl
 		b, err := backendTLS(c, sc, sv.beTLSBuild)
 		if err != nil {
 			return err
