@@ -3,13 +3,14 @@
 # tuned TOML of bench/run.sh, one event loop) and HAProxy (nbthread 1,
 # http-reuse always) in front of the same two backends (bench/tool
 # backend), in one run, on loopback. Each target is measured ROUNDS times,
-# alternating (old, new, haproxy, old, new, ...), so that the machine's
-# drift falls on all three; the table gives each one's median requests/s
+# alternating, each round starting one target further (old new haproxy,
+# new haproxy old, ...), so that the machine's drift and the place in the
+# order fall on all three alike; the table gives each one's median requests/s
 # and the CPU it spent per request (user + system, from /proc) over its
 # rounds, and the ratios new ÷ old and new ÷ HAProxy.
 #
 #   bench/ab.sh OLD_REV [NEW_REV]     (NEW_REV default: the working tree)
-#   DURATION=10 CONNS=50 ROUNDS=5 bench/ab.sh 206d5bb
+#   DURATION=10 CONNS=50 ROUNDS=5 SIZES="100b 64k" bench/ab.sh 206d5bb
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OLD=${1:?usage: bench/ab.sh OLD_REV [NEW_REV]}
@@ -17,6 +18,7 @@ NEW=${2:-}
 DURATION=${DURATION:-10}
 CONNS=${CONNS:-50}
 ROUNDS=${ROUNDS:-5}
+SIZES=${SIZES:-100b 64k}
 . bench/lib.sh
 
 need wrk haproxy
@@ -80,9 +82,10 @@ median() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END{ if (NR%2) print v
 targets=(old new haproxy)
 declare -A RUNS CPU
 hz=$(getconf CLK_TCK)
-for size in 100b 64k; do
+for size in $SIZES; do
   for round in $(seq "$ROUNDS"); do
-    for t in "${targets[@]}"; do
+    for k in 0 1 2; do
+      t=${targets[$(((round + k) % 3))]}
       start "$t"
       wrk -t1 -c"$CONNS" -d1s "http://127.0.0.1:$port/$size" >/dev/null 2>&1 || true # warm-up
       c0=$(cpu_ticks "$PROXY_PID")
@@ -109,7 +112,7 @@ report="$OUT/$date-ab.md"
   echo
   echo "| size | old req/s | new req/s | HAProxy req/s | new ÷ old | new ÷ HAProxy | old µs CPU/req | new µs CPU/req | HAProxy µs CPU/req |"
   echo "|---|---|---|---|---|---|---|---|---|"
-  for size in 100b 64k; do
+  for size in $SIZES; do
     # shellcheck disable=SC2086
     o=$(median ${RUNS[old,$size]}); n=$(median ${RUNS[new,$size]}); h=$(median ${RUNS[haproxy,$size]})
     # shellcheck disable=SC2086
