@@ -85,18 +85,8 @@ func TestTLSSpareNotTakenForUnasked(t *testing.T) {
 	}
 	n := ts.Pool("web").Nodes()[0]
 	if n.ReuseSuspended(time.Now()) {
-		t.Fatalf("a well-behaved TLS node lost connection reuse; log:\n%s", grepLines(logs.String(), "unasked"))
+		t.Fatalf("a well-behaved TLS node lost connection reuse; log:\n%s", testhttp.GrepLines(logs.String(), "unasked"))
 	}
-}
-
-func grepLines(s, sub string) string {
-	var out []string
-	for _, l := range strings.Split(s, "\n") {
-		if strings.Contains(l, sub) {
-			out = append(out, l)
-		}
-	}
-	return strings.Join(out, "\n")
 }
 
 func TestTLS12SpareNotTakenForUnasked(t *testing.T) {
@@ -132,10 +122,10 @@ func TestTLS12SpareNotTakenForUnasked(t *testing.T) {
 // the next client whose URL goes to the same host. (The main pool cools
 // such connections instead: TestUnaskedBytesSeenBeforeReuse.)
 func TestReproxyFetchNotReusedAfterHEAD(t *testing.T) {
-	fetch := dirtyBackend(t, func(c net.Conn, br *bufio.Reader, req *nethttp.Request) bool {
-		io.WriteString(c, fmt.Sprintf("HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: keep-alive\r\n\r\n", len(leakResponse)))
+	fetch := testhttp.DirtyBackend(t, func(c net.Conn, br *bufio.Reader, req *nethttp.Request) bool {
+		io.WriteString(c, fmt.Sprintf("HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: keep-alive\r\n\r\n", len(testhttp.LeakResponse)))
 		time.Sleep(3 * time.Millisecond)
-		io.WriteString(c, leakResponse) // a body on HEAD, in its own segment
+		io.WriteString(c, testhttp.LeakResponse) // a body on HEAD, in its own segment
 		return true
 	})
 	rb := newReproxyBackend(t)
@@ -151,19 +141,4 @@ func TestReproxyFetchNotReusedAfterHEAD(t *testing.T) {
 	if body != "victim /victim" {
 		t.Fatalf("victim asked for /victim and got %d %q", resp.StatusCode, body)
 	}
-}
-
-// queueBehindHEAD sends a HEAD of path on a new connection, waits until the
-// backend has it (arrived), then queues a victim's GET /victim behind it
-// (the configuration's max_backend_conns = 1 is reached).
-func queueBehindHEAD(t *testing.T, ts *testServer, path string, arrived func() bool) (attacker, victim *testhttp.Client) {
-	t.Helper()
-	addr := ts.addrOf("proxy")
-	attacker = testhttp.Dial(t, addr)
-	attacker.Send("HEAD " + path + " HTTP/1.1\r\nHost: t\r\n\r\n")
-	testhttp.WaitFor(t, "HEAD at the backend", arrived)
-	victim = testhttp.Dial(t, addr)
-	victim.Send("GET /victim HTTP/1.1\r\nHost: t\r\n\r\n")
-	testhttp.WaitFor(t, "victim queued", func() bool { return ts.ServiceStatus("proxy").PendClients == 1 })
-	return attacker, victim
 }

@@ -7,14 +7,10 @@ package server
 // hop-by-hop fields, and a graceful stop that answers what it received.
 
 import (
-	"bufio"
-	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	nethttp "net/http"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -22,116 +18,12 @@ import (
 	"github.com/plb/plb/internal/testhttp"
 )
 
-// leak is the body of the response an attacker tries to make a backend
-// send unasked: whoever reads it got a response that was not theirs.
-const leak = "LEAKED-PAGE Set-Cookie: session=another-users-secret"
-
-// leakResponse is that response, complete and keep-alive.
-var leakResponse = fmt.Sprintf("HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(leak), leak)
-
-// misbehave writes a response to an attacker's request that leaves bytes
-// behind on the connection, in one write or two; it returns false to
-// close the connection.
-type misbehave func(c net.Conn, br *bufio.Reader, req *nethttp.Request) bool
-
-// dirtyBackend answers /victim* with "victim N" and hands /evil* to m. It
-// reads requests with ReadRequest and leaves an unread body where it was,
-// as a server that answers before reading would.
-func dirtyBackend(t *testing.T, m misbehave) *testhttp.Backend {
-	return testhttp.NewRequestBackend(t, func(b *testhttp.Backend, c net.Conn, br *bufio.Reader, req *nethttp.Request, id int64, n int) bool {
-		if strings.HasPrefix(req.URL.Path, "/evil") {
-			return m(c, br, req)
-		}
-		io.Copy(io.Discard, req.Body)
-		testhttp.Respond(c, 200, "", "victim "+req.URL.Path)
-		return true
-	})
-}
-
-// verifyBackend answers OPTIONS * with optionsReply (then closes when it
-// says so) and every other request 200.
-func verifyBackend(t *testing.T, optionsReply string) *testhttp.Backend {
-	return testhttp.NewHTTPBackend(t, func(b *testhttp.Backend, c net.Conn, req *nethttp.Request, body []byte) bool {
-		if req.Method == "OPTIONS" {
-			io.WriteString(c, optionsReply)
-			return !strings.Contains(optionsReply, "close") && !strings.HasPrefix(optionsReply, "HTTP/1.0")
-		}
-		testhttp.Respond(c, 200, "", "ok")
-		return true
-	})
-}
-
-// flakyNode is a backend that answers "name METHOD path body"; when
-// flaky, it resets the connection on /reset and never answers /hang.
-func flakyNode(t *testing.T, name string, flaky bool) *testhttp.Backend {
-	return testhttp.NewHTTPBackend(t, func(b *testhttp.Backend, c net.Conn, req *nethttp.Request, body []byte) bool {
-		if flaky {
-			switch req.URL.Path {
-			case "/reset":
-				c.(*net.TCPConn).SetLinger(0)
-				return false
-			case "/hang":
-				io.Copy(io.Discard, c)
-				return false
-			}
-		}
-		testhttp.Respond(c, 200, "", name+" "+req.Method+" "+req.URL.Path+" "+string(body))
-		return true
-	})
-}
-
-// get502 sends raw on a new connection and returns the status and body.
-func get502(t *testing.T, addr, raw string) (int, string) {
-	t.Helper()
-	c := testhttp.Dial(t, addr)
-	defer c.NC.Close()
-	resp, body := c.Do(raw)
-	return resp.StatusCode, body
-}
-
-// keepAliveLoad runs clients keep-alive connections to addr, each sending
-// each GETs one after the other, and returns how many failed (an error or
-// a status but 200); done counts the good ones as they come.
-func keepAliveLoad(addr string, clients, each int, done *atomic.Int64) int64 {
-	var failed atomic.Int64
-	var wg sync.WaitGroup
-	for i := 0; i < clients; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c := testhttp.DialQuiet(addr)
-			if c == nil {
-				failed.Add(int64(each))
-				return
-			}
-			defer c.Close()
-			br := bufio.NewReader(c)
-			for j := 0; j < each; j++ {
-				io.WriteString(c, "GET /x HTTP/1.1\r\nHost: t\r\n\r\n")
-				resp, err := nethttp.ReadResponse(br, nil)
-				if err != nil {
-					failed.Add(int64(each - j))
-					return
-				}
-				io.Copy(io.Discard, resp.Body)
-				if resp.StatusCode != 200 {
-					failed.Add(1)
-					continue
-				}
-				done.Add(1)
-			}
-		}()
-	}
-	wg.Wait()
-	return failed.Load()
-}
-
 // TestOneURLDoesNotTakeNodesOut: a client whose URL makes every node reset
 // or time out does not take the nodes out: after server_retry such
 // failures a node is only suspect, a probe finds it answering, and it
 // stays up; everyone else is served throughout.
 func TestOneURLDoesNotTakeNodesOut(t *testing.T) {
-	a, b := flakyNode(t, "a", true), flakyNode(t, "b", true)
+	a, b := testhttp.FlakyNode(t, "a", true), testhttp.FlakyNode(t, "b", true)
 	var logs logBuffer
 	ts := startServerOpts(t, testhttp.ProxyTOML([]string{a.Addr, b.Addr}, "server_retry = 3",
 		testhttp.ServiceKeys(`backend_timeout = "200ms"`)),
@@ -142,7 +34,7 @@ func TestOneURLDoesNotTakeNodesOut(t *testing.T) {
 		if i%3 == 2 {
 			path = "/hang"
 		}
-		code, _ := get502(t, addr, "GET "+path+" HTTP/1.1\r\nHost: t\r\n\r\n")
+		code, _ := testhttp.Status(t, addr, "GET "+path+" HTTP/1.1\r\nHost: t\r\n\r\n")
 		if code != 502 && code != 504 {
 			t.Fatalf("attack %d: %d", i, code)
 		}

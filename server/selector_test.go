@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/plb/plb/config"
 	"github.com/plb/plb/internal/testhttp"
 )
 
@@ -320,6 +321,27 @@ listen = "127.0.0.1:0"
 		if err != nil || line != want {
 			t.Fatalf("echo: %q %v, want %q", line, err, want)
 		}
+	}
+}
+
+// TestPluginRoleNeedsLoadFirst: a service cannot take a plugin's role
+// before the LOAD that brings it, in a file or at the console. The server
+// relies on it: a plugin role's handler is made when the service is made
+// (pluginRole.prepare), so a service that had the role before its plugin
+// would have no handler once the plugin came.
+func TestPluginRoleNeedsLoadFirst(t *testing.T) {
+	const want = "Role not valid for service echo (role 'echo' comes with a plugin: LOAD EchoService first)"
+	_, err := config.Parse("test.toml", []byte("[service.echo]\nrole = \"echo\"\nenabled = false\n"), nil)
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("file: %v", err)
+	}
+	ts := startServer(t, "[service.mgmt]\nrole = \"management\"\nlisten = \"127.0.0.1:0\"\n")
+	in := config.NewInterp(ts.Config().Clone(), ts.ConfigOptions())
+	if _, err := in.Exec("CREATE SERVICE echo"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := in.Exec("SET echo.role = echo"); err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("console: %v", err)
 	}
 }
 

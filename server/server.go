@@ -102,9 +102,10 @@ type service struct {
 	role   string
 	listen string
 	ln     *engine.Listener
-	// run is its handler (running.go), nil for a service without a role
-	// or of a plugin role no LOAD brought. Set once, by its role's
-	// prepare, before its listener accepts anything.
+	// run is its handler (running.go), nil for a service without a role.
+	// Set once, by its role's prepare when the service is made, before
+	// its listener accepts anything (a plugin's role cannot be set before
+	// the LOAD that brings it: TestPluginRoleNeedsLoadFirst).
 	run running
 	// tls is the listener's TLS config (nil: plain); tlsBuild and
 	// beTLSBuild are what Apply built for it and for backend_ssl

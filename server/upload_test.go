@@ -2,65 +2,12 @@ package server
 
 import (
 	"fmt"
-	"net"
 	nethttp "net/http"
-	"os"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/plb/plb/internal/testhttp"
 )
-
-// uploadProxy runs a proxy with buffer_uploads spooling into a fresh
-// directory, PERLBAL_DEBUG_BUFFERED_UPLOADS set, over an echo backend that
-// also reports the reason header it got.
-func uploadProxy(t *testing.T, keys ...string) (addr, dir string, be *testhttp.Backend) {
-	t.Helper()
-	dir = t.TempDir()
-	be = testhttp.NewHTTPBackend(t, func(b *testhttp.Backend, c net.Conn, req *nethttp.Request, body []byte) bool {
-		testhttp.Respond(c, 200, "X-Reason: "+req.Header.Get("X-Perlbal-Buffered-Upload-Reason")+"\r\n", string(body))
-		return true
-	})
-	all := append([]string{"buffer_uploads = true", fmt.Sprintf("buffer_uploads_path = %q", dir),
-		"buffer_upload_threshold_size = 0", "buffer_upload_threshold_time = 0", "buffer_upload_threshold_rate = 0"}, keys...)
-	env := func(k string) string {
-		if k == "PERLBAL_DEBUG_BUFFERED_UPLOADS" {
-			return "1"
-		}
-		return ""
-	}
-	ts := startServerOpts(t, strings.Replace(testhttp.ProxyTOML([]string{be.Addr}, "", testhttp.ServiceKeys(all...)), "workers = 2", "workers = 1", 1), Options{Env: env})
-	return ts.addrOf("proxy"), dir, be
-}
-
-// spoolFiles lists the files in dir.
-func spoolFiles(t *testing.T, dir string) []string {
-	t.Helper()
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, e := range ents {
-		names = append(names, e.Name())
-	}
-	return names
-}
-
-func waitSpool(t *testing.T, dir string, n int) {
-	t.Helper()
-	testhttp.WaitFor(t, fmt.Sprintf("%d files in %s", n, dir), func() bool { return len(spoolFiles(t, dir)) == n })
-}
-
-// body returns n bytes of a recognisable pattern.
-func body(n int) string {
-	var b strings.Builder
-	for i := 0; b.Len() < n; i++ {
-		fmt.Fprintf(&b, "%07d,", i)
-	}
-	return b.String()[:n]
-}
 
 // upload sends a POST of data in pieces (sleeping between them), checks
 // the spool and the backend after the pieces given by check, and returns

@@ -249,6 +249,35 @@ func TestSdNotify(t *testing.T) {
 	}
 }
 
+// TestSdNotifyStartupFailed: a start that fails tells systemd why
+// (STATUS=start-up failed: ...) before plb exits, so that systemctl status
+// shows the error; here the log file's directory does not exist.
+func TestSdNotifyStartupFailed(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "notify")
+	l, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	conf := writeFile(t, dir, "plb.toml", webConf(freePort(t), docroot(t, dir, "f", "ok"), ""))
+	cmd := exec.Command(plbBinary(t), "-c", conf, "-l", filepath.Join(dir, "missing", "plb.log"))
+	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+sock)
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatalf("plb started with a log file it cannot open:\n%s", out)
+	}
+	buf := make([]byte, 4096)
+	l.SetReadDeadline(time.Now().Add(10 * time.Second))
+	n, err := l.Read(buf)
+	if err != nil {
+		t.Fatalf("no notification: %v (stderr %s)", err, out)
+	}
+	if msg := string(buf[:n]); !strings.Contains(msg, "STATUS=start-up failed: log file:") {
+		t.Fatalf("notification %q", msg)
+	}
+}
+
 // TestSocketActivation: plb started the way systemd starts a socket
 // activated service (the listening socket as descriptor 3, LISTEN_FDS=1,
 // LISTEN_PID its own pid) serves on it without binding: binding would fail,

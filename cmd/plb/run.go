@@ -199,7 +199,7 @@ func (p *process) serve(ctx context.Context, warnings []error, stderr io.Writer)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGPIPE)
 	defer signal.Stop(sigs)
 	notify, notifyErr := newNotifier()
-	p.notify = notify
+	p.notify, p.st.notify = notify, notify // a failed start says why (startup.fail)
 	defer notify.close()
 
 	if jail := p.cfg.Global.Chroot; jail != "" {

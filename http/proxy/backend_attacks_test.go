@@ -12,7 +12,6 @@ import (
 	"net"
 	nethttp "net/http"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -56,12 +55,12 @@ func TestPOSTNotResentAfterReusedClose(t *testing.T) {
 func TestQueuedClientWaitsForCoolDown(t *testing.T) {
 	release := make(chan struct{})
 	var evilArrived atomic.Bool
-	be := dirtyBackend(t, func(c net.Conn, br *bufio.Reader, req *nethttp.Request) bool {
+	be := testhttp.DirtyBackend(t, func(c net.Conn, br *bufio.Reader, req *nethttp.Request) bool {
 		evilArrived.Store(true)
 		<-release
 		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n")
 		time.Sleep(3 * time.Millisecond)
-		io.WriteString(c, leakResponse) // the "body" of the HEAD response
+		io.WriteString(c, testhttp.LeakResponse) // the "body" of the HEAD response
 		return true
 	})
 	ts := runProxy(t, testhttp.OneLoop(testhttp.ProxyTOML([]string{be.Addr}, "server_retry = 100",
@@ -75,48 +74,6 @@ func TestQueuedClientWaitsForCoolDown(t *testing.T) {
 	if body != "victim /victim" {
 		t.Fatalf("queued victim asked for /victim and got %d %q", resp.StatusCode, body)
 	}
-}
-
-// delayConn delays the first read (the TLS ClientHello), so that a TLS
-// handshake takes a while.
-type delayConn struct {
-	net.Conn
-	once  sync.Once
-	delay time.Duration
-}
-
-func (d *delayConn) Read(p []byte) (int, error) {
-	d.once.Do(func() { time.Sleep(d.delay) })
-	return d.Conn.Read(p)
-}
-
-// delayListener: the first connection's handshake takes 400 ms (the
-// client's own), the others' 100 ms (the connect_ahead spare).
-type delayListener struct {
-	net.Listener
-	n *atomic.Int64
-}
-
-func (l delayListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
-	}
-	d := 100 * time.Millisecond
-	if l.n.Add(1) == 1 {
-		d = 400 * time.Millisecond
-	}
-	return &delayConn{Conn: c, delay: d}, nil
-}
-
-func grepLines(s, sub string) string {
-	var out []string
-	for _, l := range strings.Split(s, "\n") {
-		if strings.Contains(l, sub) {
-			out = append(out, l)
-		}
-	}
-	return strings.Join(out, "\n")
 }
 
 // TestClientFaultNotBlamedOnNode: a client that half-closes in the middle
@@ -139,7 +96,7 @@ func TestClientFaultNotBlamedOnNode(t *testing.T) {
 	n := ts.pool.Nodes()[0]
 	time.Sleep(100 * time.Millisecond)
 	if f := n.Failures.Load(); f != 0 || strings.Contains(logs.String(), "node suspect") {
-		t.Fatalf("clients that gave up mid-body counted %d failures against a healthy node:\n%s", f, grepLines(logs.String(), "suspect"))
+		t.Fatalf("clients that gave up mid-body counted %d failures against a healthy node:\n%s", f, testhttp.GrepLines(logs.String(), "suspect"))
 	}
 }
 

@@ -23,32 +23,6 @@ import (
 	"github.com/plb/plb/internal/testutil"
 )
 
-// leak is the body of the response an attacker tries to make a backend
-// send unasked: whoever reads it got a response that was not theirs.
-const leak = "LEAKED-PAGE Set-Cookie: session=another-users-secret"
-
-// leakResponse is that response, complete and keep-alive.
-var leakResponse = fmt.Sprintf("HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(leak), leak)
-
-// misbehave writes a response to an attacker's request that leaves bytes
-// behind on the connection, in one write or two; it returns false to
-// close the connection.
-type misbehave func(c net.Conn, br *bufio.Reader, req *nethttp.Request) bool
-
-// dirtyBackend answers /victim* with "victim N" and hands /evil* to m. It
-// reads requests with ReadRequest and leaves an unread body where it was,
-// as a server that answers before reading would.
-func dirtyBackend(t *testing.T, m misbehave) *testhttp.Backend {
-	return testhttp.NewRequestBackend(t, func(b *testhttp.Backend, c net.Conn, br *bufio.Reader, req *nethttp.Request, id int64, n int) bool {
-		if strings.HasPrefix(req.URL.Path, "/evil") {
-			return m(c, br, req)
-		}
-		io.Copy(io.Discard, req.Body)
-		testhttp.Respond(c, 200, "", "victim "+req.URL.Path)
-		return true
-	})
-}
-
 // TestReuseOnlyAfterCleanExchange: a backend made to send more than its
 // response (a body on HEAD, 204 or 304; bytes past Content-Length; a 101
 // nobody asked for; an early answer to a POST whose body it then reads as
@@ -57,7 +31,7 @@ func dirtyBackend(t *testing.T, m misbehave) *testhttp.Backend {
 // only ever get their own pages, and the attacker gets the correct
 // response (502 for the 101).
 func TestReuseOnlyAfterCleanExchange(t *testing.T) {
-	twoWrites := func(head, rest string) misbehave {
+	twoWrites := func(head, rest string) testhttp.Misbehave {
 		return func(c net.Conn, br *bufio.Reader, req *nethttp.Request) bool {
 			io.Copy(io.Discard, req.Body)
 			io.WriteString(c, head)
@@ -65,7 +39,7 @@ func TestReuseOnlyAfterCleanExchange(t *testing.T) {
 			return true
 		}
 	}
-	oneWrite := func(raw string) misbehave {
+	oneWrite := func(raw string) testhttp.Misbehave {
 		return func(c net.Conn, br *bufio.Reader, req *nethttp.Request) bool {
 			io.Copy(io.Discard, req.Body)
 			io.WriteString(c, raw)
@@ -76,28 +50,28 @@ func TestReuseOnlyAfterCleanExchange(t *testing.T) {
 	cases := []struct {
 		name   string
 		req    string // the attacker's request
-		m      misbehave
+		m      testhttp.Misbehave
 		status int // what the attacker must get
 		body   string
 	}{
 		{"body on HEAD", "HEAD /evil HTTP/1.1\r\nHost: t\r\n\r\n",
-			oneWrite("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello" + leakResponse), 200, ""},
+			oneWrite("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello" + testhttp.LeakResponse), 200, ""},
 		{"body on HEAD in its own segment", "HEAD /evil HTTP/1.1\r\nHost: t\r\n\r\n",
-			twoWrites("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", "hello"+leakResponse), 200, ""},
+			twoWrites("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", "hello"+testhttp.LeakResponse), 200, ""},
 		{"body on 204", "GET /evil HTTP/1.1\r\nHost: t\r\n\r\n",
-			twoWrites("HTTP/1.1 204 No Content\r\n\r\n", leakResponse), 204, ""},
+			twoWrites("HTTP/1.1 204 No Content\r\n\r\n", testhttp.LeakResponse), 204, ""},
 		{"body on 204 with a length", "GET /evil HTTP/1.1\r\nHost: t\r\n\r\n",
 			oneWrite("HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\nhello"), 204, ""},
 		{"body on 304", "GET /evil HTTP/1.1\r\nHost: t\r\nIf-None-Match: x\r\n\r\n",
-			twoWrites("HTTP/1.1 304 Not Modified\r\nETag: x\r\n\r\n", leakResponse), 304, ""},
+			twoWrites("HTTP/1.1 304 Not Modified\r\nETag: x\r\n\r\n", testhttp.LeakResponse), 304, ""},
 		{"bytes past Content-Length", "GET /evil HTTP/1.1\r\nHost: t\r\n\r\n",
-			oneWrite("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok" + leakResponse), 200, "ok"},
+			oneWrite("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok" + testhttp.LeakResponse), 200, "ok"},
 		{"bytes past Content-Length in their own segment", "GET /evil HTTP/1.1\r\nHost: t\r\n\r\n",
-			twoWrites("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", leakResponse), 200, "ok"},
+			twoWrites("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", testhttp.LeakResponse), 200, "ok"},
 		{"bytes past the last chunk", "GET /evil HTTP/1.1\r\nHost: t\r\n\r\n",
-			oneWrite("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n" + leakResponse), 200, "ok"},
+			oneWrite("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n" + testhttp.LeakResponse), 200, "ok"},
 		{"unasked 101", "GET /evil HTTP/1.1\r\nHost: t\r\n\r\n",
-			oneWrite("HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nConnection: Upgrade\r\n\r\n" + leakResponse), 502, "bad response from backend"},
+			oneWrite("HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nConnection: Upgrade\r\n\r\n" + testhttp.LeakResponse), 502, "bad response from backend"},
 		{"early answer, body read as a request",
 			fmt.Sprintf("POST /evil HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n%s", len(smuggled), smuggled),
 			func(c net.Conn, br *bufio.Reader, req *nethttp.Request) bool {
@@ -109,13 +83,13 @@ func TestReuseOnlyAfterCleanExchange(t *testing.T) {
 					return false
 				}
 				_ = inner
-				io.WriteString(c, leakResponse)
+				io.WriteString(c, testhttp.LeakResponse)
 				return true
 			}, 501, ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			be := dirtyBackend(t, tc.m)
+			be := testhttp.DirtyBackend(t, tc.m)
 			ts := runProxy(t, testhttp.OneLoop(testhttp.ProxyTOML([]string{be.Addr}, "server_retry = 1000",
 				testhttp.ServiceKeys("backend_persist_cache = 8"))))
 			addr := ts.addr()
@@ -191,13 +165,13 @@ func TestUnaskedBytesSeenBeforeReuse(t *testing.T) {
 		nextAfter             time.Duration // when the next client asks
 	}{
 		{"bytes past Content-Length", "GET /evil HTTP/1.1\r\nHost: t\r\n\r\n",
-			"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", leakResponse, 30 * time.Millisecond},
+			"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", testhttp.LeakResponse, 30 * time.Millisecond},
 		{"body on HEAD", "HEAD /evil HTTP/1.1\r\nHost: t\r\n\r\n",
-			"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", "hello" + leakResponse, 0},
+			"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", "hello" + testhttp.LeakResponse, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			sent := make(chan struct{}, 1)
-			be := dirtyBackend(t, func(c net.Conn, br *bufio.Reader, req *nethttp.Request) bool {
+			be := testhttp.DirtyBackend(t, func(c net.Conn, br *bufio.Reader, req *nethttp.Request) bool {
 				io.WriteString(c, tc.head)
 				time.Sleep(3 * time.Millisecond)
 				io.WriteString(c, tc.rest)
@@ -442,25 +416,6 @@ func TestConnectionNamesHopByHop(t *testing.T) {
 	}
 }
 
-// flakyNode is a backend that answers "name METHOD path body"; when
-// flaky, it resets the connection on /reset and never answers /hang.
-func flakyNode(t *testing.T, name string, flaky bool) *testhttp.Backend {
-	return testhttp.NewHTTPBackend(t, func(b *testhttp.Backend, c net.Conn, req *nethttp.Request, body []byte) bool {
-		if flaky {
-			switch req.URL.Path {
-			case "/reset":
-				c.(*net.TCPConn).SetLinger(0)
-				return false
-			case "/hang":
-				io.Copy(io.Discard, c)
-				return false
-			}
-		}
-		testhttp.Respond(c, 200, "", name+" "+req.Method+" "+req.URL.Path+" "+string(body))
-		return true
-	})
-}
-
 // TestResendReusedClosedUnderIt: a kept-alive connection that the backend
 // closes as the next request arrives (its idle timeout crossing ours)
 // costs an idempotent request nothing: a PUT, body and all, or a POST with
@@ -518,7 +473,7 @@ func TestResendReusedClosedUnderIt(t *testing.T) {
 // POST does not (502), nor anything with retries = 0. Each resend is
 // logged and counted.
 func TestResendIdempotent(t *testing.T) {
-	a, b := flakyNode(t, "a", true), flakyNode(t, "b", false)
+	a, b := testhttp.FlakyNode(t, "a", true), testhttp.FlakyNode(t, "b", false)
 	var logs testutil.SyncBuffer
 	start := func(keys string) string {
 		ts := startProxyTOML(t, testhttp.ProxyTOML([]string{a.Addr, b.Addr}, "balance_method = \"round_robin\"\nserver_retry = 100",
@@ -546,7 +501,7 @@ func TestResendIdempotent(t *testing.T) {
 	// A POST that a reset meets on a fresh connection is not sent again.
 	codes := map[int]int{}
 	for i := 0; i < 4; i++ {
-		resp, _ := get502(t, addr, "POST /reset HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\n\r\nx")
+		resp, _ := testhttp.Status(t, addr, "POST /reset HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\n\r\nx")
 		codes[resp]++
 	}
 	if codes[502] == 0 || codes[200] == 0 || codes[502]+codes[200] != 4 {
@@ -556,7 +511,7 @@ func TestResendIdempotent(t *testing.T) {
 	addr0 := start("retries = 0")
 	codes = map[int]int{}
 	for i := 0; i < 4; i++ {
-		resp, _ := get502(t, addr0, "GET /reset HTTP/1.1\r\nHost: t\r\n\r\n")
+		resp, _ := testhttp.Status(t, addr0, "GET /reset HTTP/1.1\r\nHost: t\r\n\r\n")
 		codes[resp]++
 	}
 	if codes[502] == 0 {
@@ -564,21 +519,12 @@ func TestResendIdempotent(t *testing.T) {
 	}
 }
 
-// get502 sends raw on a new connection and returns the status and body.
-func get502(t *testing.T, addr, raw string) (int, string) {
-	t.Helper()
-	c := testhttp.Dial(t, addr)
-	defer c.NC.Close()
-	resp, body := c.Do(raw)
-	return resp.StatusCode, body
-}
-
 // TestNodeKilledUnderLoad: one of two nodes dies (its connections reset,
 // its port refused) while keep-alive clients load them: no client sees a
 // failure, since every request the dead node had not begun to answer is
 // sent again to the other.
 func TestNodeKilledUnderLoad(t *testing.T) {
-	a, b := flakyNode(t, "a", false), flakyNode(t, "b", false)
+	a, b := testhttp.FlakyNode(t, "a", false), testhttp.FlakyNode(t, "b", false)
 	ts := startProxy(t, []string{a.Addr, b.Addr}, `balance_method = "round_robin"`, testhttp.StdProxy)
 	addr := ts.addr()
 	const clients, each = 8, 300

@@ -23,7 +23,7 @@ import (
 func TestStaleCoolTimerBypassesCoolDown(t *testing.T) {
 	release := make(chan struct{})
 	var evil1, evil2 atomic.Bool
-	be := dirtyBackend(t, func(c net.Conn, br *bufio.Reader, req *nethttp.Request) bool {
+	be := testhttp.DirtyBackend(t, func(c net.Conn, br *bufio.Reader, req *nethttp.Request) bool {
 		switch req.URL.Path {
 		case "/evil1":
 			evil1.Store(true)
@@ -32,8 +32,8 @@ func TestStaleCoolTimerBypassesCoolDown(t *testing.T) {
 		case "/evil2":
 			evil2.Store(true)
 			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n")
-			time.Sleep(200 * time.Millisecond) // several ticks: the old timer fires meanwhile
-			io.WriteString(c, leakResponse)    // the body of the HEAD response
+			time.Sleep(200 * time.Millisecond)       // several ticks: the old timer fires meanwhile
+			io.WriteString(c, testhttp.LeakResponse) // the body of the HEAD response
 		}
 		return true
 	})
@@ -70,7 +70,7 @@ func TestStaleCoolTimerRealClock(t *testing.T) {
 	for try := 0; try < 10; try++ {
 		release := make(chan struct{})
 		var evil1 atomic.Bool
-		be := dirtyBackend(t, func(c net.Conn, br *bufio.Reader, req *nethttp.Request) bool {
+		be := testhttp.DirtyBackend(t, func(c net.Conn, br *bufio.Reader, req *nethttp.Request) bool {
 			switch req.URL.Path {
 			case "/evil1":
 				evil1.Store(true)
@@ -79,7 +79,7 @@ func TestStaleCoolTimerRealClock(t *testing.T) {
 			case "/evil2":
 				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n")
 				time.Sleep(8 * time.Millisecond) // within the 10 ms cool-down
-				io.WriteString(c, leakResponse)
+				io.WriteString(c, testhttp.LeakResponse)
 			}
 			return true
 		})

@@ -305,6 +305,51 @@ func DeadAddr(t *testing.T) string {
 	return a
 }
 
+// Leak is the body of the response an attacker tries to make a backend
+// send unasked: whoever reads it got a response that was not theirs.
+const Leak = "LEAKED-PAGE Set-Cookie: session=another-users-secret"
+
+// LeakResponse is that response, complete and keep-alive.
+var LeakResponse = fmt.Sprintf("HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(Leak), Leak)
+
+// Misbehave writes a response to an attacker's request that leaves bytes
+// behind on the connection, in one write or two; it returns false to
+// close the connection.
+type Misbehave func(c net.Conn, br *bufio.Reader, req *nethttp.Request) bool
+
+// DirtyBackend answers /victim* with "victim N" and hands /evil* to m. It
+// reads requests with ReadRequest and leaves an unread body where it was,
+// as a server that answers before reading would.
+func DirtyBackend(t *testing.T, m Misbehave) *Backend {
+	return NewRequestBackend(t, func(b *Backend, c net.Conn, br *bufio.Reader, req *nethttp.Request, id int64, n int) bool {
+		if strings.HasPrefix(req.URL.Path, "/evil") {
+			return m(c, br, req)
+		}
+		io.Copy(io.Discard, req.Body)
+		Respond(c, 200, "", "victim "+req.URL.Path)
+		return true
+	})
+}
+
+// FlakyNode is a backend that answers "name METHOD path body"; when
+// flaky, it resets the connection on /reset and never answers /hang.
+func FlakyNode(t *testing.T, name string, flaky bool) *Backend {
+	return NewHTTPBackend(t, func(b *Backend, c net.Conn, req *nethttp.Request, body []byte) bool {
+		if flaky {
+			switch req.URL.Path {
+			case "/reset":
+				c.(*net.TCPConn).SetLinger(0)
+				return false
+			case "/hang":
+				io.Copy(io.Discard, c)
+				return false
+			}
+		}
+		Respond(c, 200, "", name+" "+req.Method+" "+req.URL.Path+" "+string(body))
+		return true
+	})
+}
+
 // ---- client ----
 
 // Client is a raw client connection to a service.
@@ -391,6 +436,27 @@ func DialQuiet(addr string) net.Conn {
 func IsTimeout(err error) bool {
 	ne, ok := err.(net.Error)
 	return ok && ne.Timeout()
+}
+
+// Status sends raw on a new connection and returns the response's
+// status and body.
+func Status(t *testing.T, addr, raw string) (int, string) {
+	t.Helper()
+	c := Dial(t, addr)
+	defer c.NC.Close()
+	resp, body := c.Do(raw)
+	return resp.StatusCode, body
+}
+
+// GrepLines returns the lines of s that contain sub.
+func GrepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
 
 // Get does one GET on a new connection with Connection: close.
