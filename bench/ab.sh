@@ -48,22 +48,7 @@ start() {
   port=$(freeport)
   case $1 in
     old | new)
-      cat > "$work/plb-$1.toml" <<EOF
-[global]
-workers = 1
-log_level = 3
-[pool.web]
-nodes = ["127.0.0.1:$B1", "127.0.0.1:$B2"]
-balance_method = "round_robin"
-[service.proxy]
-role = "reverse_proxy"
-listen = "127.0.0.1:$port"
-pool = "web"
-persist_client = true
-persist_backend = true
-backend_persist_cache = 1000
-buffer_dir = "$work"
-EOF
+      proxy_toml "$work/plb-$1.toml" "$port" 1 1 "$B1" "$B2"
       "${srv[@]}" "$work/plb-$1" -c "$work/plb-$1.toml" & PROXY_PID=$!
       ;;
     haproxy)

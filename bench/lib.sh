@@ -8,8 +8,8 @@
 # It makes $work (a temp dir) and pids (killed at exit, with $work
 # removed), raises the descriptor limit, and defines need, freeport,
 # waitport, ratio, better, rss_kb, cpu_ticks, wrk_run, wrk_best,
-# nginx_static, haproxy_cfg, stop_target, static_docroot, plb_bg and
-# plb_web.
+# nginx_static, haproxy_cfg, stop_target, static_docroot, proxy_toml,
+# plb_bg and plb_web.
 
 OUT=${OUT:-bench/results}
 mkdir -p "$OUT"
@@ -179,6 +179,32 @@ static_docroot() {
   head -c $((1 << 20)) /dev/urandom > "$docroot/static/1m.bin"
   chmod -R a+rX "$work"
   touch -d '1 hour ago' "$docroot/static/"*
+}
+
+# proxy_toml FILE PORT WORKERS PERSIST NODE_PORT...: writes plb's tuned
+# reverse proxy (run.sh, ab.sh) to FILE: WORKERS loops, listening on
+# 127.0.0.1:PORT, round_robin over 127.0.0.1:NODE_PORT..., keep-alive to
+# clients, to backends when PERSIST is 1, 1000 idle backend connections
+# kept, the spool in $work.
+proxy_toml() {
+  local file=$1 port=$2 workers=$3 persist=$4 nodes="" n; shift 4
+  for n in "$@"; do nodes="$nodes${nodes:+, }\"127.0.0.1:$n\""; done
+  cat > "$file" <<EOF
+[global]
+workers = $workers
+log_level = 3
+[pool.web]
+nodes = [$nodes]
+balance_method = "round_robin"
+[service.proxy]
+role = "reverse_proxy"
+listen = "127.0.0.1:$port"
+pool = "web"
+persist_client = true
+persist_backend = $([ "$persist" = 1 ] && echo true || echo false)
+backend_persist_cache = 1000
+buffer_dir = "$work"
+EOF
 }
 
 # plb_bg CONFIG [PROFILE]: $work/plb -c CONFIG in the background (on the

@@ -41,22 +41,7 @@ PERSIST=1
 
 # start_NAME PORT: starts the proxy, sets PROXY_PIDS.
 start_plb() { # $1 port, $2 workers
-  cat > "$work/plb-$2.toml" <<EOF
-[global]
-workers = $2
-log_level = 3
-[pool.web]
-nodes = ["127.0.0.1:$B1", "127.0.0.1:$B2"]
-balance_method = "round_robin"
-[service.proxy]
-role = "reverse_proxy"
-listen = "127.0.0.1:$1"
-pool = "web"
-persist_client = true
-persist_backend = $([ "$PERSIST" = 1 ] && echo true || echo false)
-backend_persist_cache = 1000
-buffer_dir = "$work"
-EOF
+  proxy_toml "$work/plb-$2.toml" "$1" "$2" "$PERSIST" "$B1" "$B2"
   "$work/plb" -c "$work/plb-$2.toml" & PROXY_PIDS=($!); pids+=($!)
 }
 start_perlbal() {

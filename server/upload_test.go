@@ -2,39 +2,10 @@ package server
 
 import (
 	"fmt"
-	nethttp "net/http"
 	"testing"
-	"time"
 
 	"github.com/plb/plb/internal/testhttp"
 )
-
-// upload sends a POST of data in pieces (sleeping between them), checks
-// the spool and the backend after the pieces given by check, and returns
-// the response.
-func upload(t *testing.T, addr string, data string, steps ...any) (*nethttp.Response, string) {
-	t.Helper()
-	c := testhttp.Dial(t, addr)
-	c.Send(fmt.Sprintf("POST /up HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n", len(data)))
-	off := 0
-	for _, s := range steps {
-		switch s := s.(type) {
-		case int:
-			c.Send(data[off : off+s])
-			off += s
-		case time.Duration:
-			time.Sleep(s)
-		case func():
-			s()
-		}
-	}
-	c.Send(data[off:])
-	resp, got := c.Read("POST")
-	if got != data {
-		t.Fatalf("echoed body differs: %d bytes, want %d", len(got), len(data))
-	}
-	return resp, got
-}
 
 // TestUploadStateNames: the console shows a client reading its body
 // first in Perlbal's words.

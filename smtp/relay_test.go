@@ -140,13 +140,7 @@ func startBackend(t testing.TB, script func(b *backend, c net.Conn, r *bufio.Rea
 // refusedAddr is an address nothing listens on.
 func refusedAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := ln.Addr().String()
-	ln.Close()
-	return a
+	return testutil.ClosedAddr(t).String()
 }
 
 // mta is a small MTA: greeting, EHLO (with ehlo's extra lines), MAIL,

@@ -202,22 +202,7 @@ func TestNoFileLimit(t *testing.T) {
 // READY=1 around a SIGHUP reload, and STOPPING=1 on SIGTERM.
 func TestSdNotify(t *testing.T) {
 	dir := t.TempDir()
-	sock := filepath.Join(dir, "notify")
-	l, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	next := func(what string) string {
-		t.Helper()
-		buf := make([]byte, 4096)
-		l.SetReadDeadline(time.Now().Add(10 * time.Second))
-		n, err := l.Read(buf)
-		if err != nil {
-			t.Fatalf("waiting for %s: %v", what, err)
-		}
-		return string(buf[:n])
-	}
+	sock, next := notifySocket(t, dir)
 	listen := freePort(t)
 	conf := writeFile(t, dir, "plb.toml", webConf(listen, docroot(t, dir, "f", "ok"), ""))
 	cmd := plbCmd(t, dir, "-c", conf)
@@ -254,12 +239,7 @@ func TestSdNotify(t *testing.T) {
 // shows the error; here the log file's directory does not exist.
 func TestSdNotifyStartupFailed(t *testing.T) {
 	dir := t.TempDir()
-	sock := filepath.Join(dir, "notify")
-	l, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
+	sock, next := notifySocket(t, dir)
 	conf := writeFile(t, dir, "plb.toml", webConf(freePort(t), docroot(t, dir, "f", "ok"), ""))
 	cmd := exec.Command(plbBinary(t), "-c", conf, "-l", filepath.Join(dir, "missing", "plb.log"))
 	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+sock)
@@ -267,14 +247,30 @@ func TestSdNotifyStartupFailed(t *testing.T) {
 	if err == nil {
 		t.Fatalf("plb started with a log file it cannot open:\n%s", out)
 	}
-	buf := make([]byte, 4096)
-	l.SetReadDeadline(time.Now().Add(10 * time.Second))
-	n, err := l.Read(buf)
-	if err != nil {
-		t.Fatalf("no notification: %v (stderr %s)", err, out)
-	}
-	if msg := string(buf[:n]); !strings.Contains(msg, "STATUS=start-up failed: log file:") {
+	if msg := next("the failure"); !strings.Contains(msg, "STATUS=start-up failed: log file:") {
 		t.Fatalf("notification %q", msg)
+	}
+}
+
+// notifySocket is a systemd notification socket in dir, closed when the
+// test ends; next waits up to 10 s for its next message (what: for the
+// error).
+func notifySocket(t *testing.T, dir string) (sock string, next func(what string) string) {
+	sock = filepath.Join(dir, "notify")
+	l, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return sock, func(what string) string {
+		t.Helper()
+		buf := make([]byte, 4096)
+		l.SetReadDeadline(time.Now().Add(10 * time.Second))
+		n, err := l.Read(buf)
+		if err != nil {
+			t.Fatalf("waiting for %s: %v", what, err)
+		}
+		return string(buf[:n])
 	}
 }
 

@@ -23,6 +23,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/plb/plb/internal/testutil"
 )
 
 // Timeout bounds every wait of these helpers (and of the tests using
@@ -293,16 +295,11 @@ func EchoBackend(t *testing.T) *Backend {
 	})
 }
 
-// DeadAddr returns a loopback address where nothing listens.
+// DeadAddr returns a loopback address where nothing listens, as
+// "ip:port".
 func DeadAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := ln.Addr().String()
-	ln.Close()
-	return a
+	return testutil.ClosedAddr(t).String()
 }
 
 // Leak is the body of the response an attacker tries to make a backend
