@@ -2,6 +2,8 @@ package config
 
 import (
 	"strings"
+
+	"github.com/plb/plb/pool"
 )
 
 // The configuration commands of reference/perlbal.md §1.2. Each parses the
@@ -132,14 +134,19 @@ func (in *Interp) defaultCmd(cmd string) error {
 	return in.ed.setDefault(key, val)
 }
 
-// pool: POOL <name> ADD|REMOVE <ip>[:port], either word order.
+// pool: POOL <name> ADD|REMOVE <ip>[:port] [weight=N], either word
+// order (the weight is plb's; ADD of a node already there sets its
+// weight).
 func (in *Interp) pool(cmd string) error {
 	w := words(cmd)
-	if len(w) != 4 || !isWordString(w[1]) || !isWordString(w[2]) {
+	if len(w) != 4 && len(w) != 5 || !isWordString(w[1]) || !isWordString(w[2]) {
 		return usage("", "pool")
 	}
-	node, ok := parseNode(w[3])
+	node, ok := parseNodeSpec(strings.Join(w[3:], " "))
 	if !ok {
+		if _, addrOK := parseNode(w[3]); addrOK && len(w) == 5 {
+			return errorf("Invalid node weight '%s' (weight=0 to %d; 0 drains the node)", w[4], pool.MaxWeight)
+		}
 		return usage("", "pool")
 	}
 	verb, name := w[1], w[2]

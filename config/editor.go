@@ -385,14 +385,18 @@ func (e *editor) setPool(p *Pool, key, val string) error {
 }
 
 // addNode is POOL ADD: de-duplicate, then append.
+// addNode adds node (a spec: parseNodeSpec) at the end; a node of the
+// same address, whatever its weight, goes first (Perlbal moves a node
+// added again to the end).
 func (p *Pool) addNode(node string) {
 	p.removeNode(node)
 	p.Nodes = append(p.Nodes, node)
 }
 
+// removeNode removes the node of node's address, whatever its weight.
 func (p *Pool) removeNode(node string) {
 	for i, n := range p.Nodes {
-		if n == node {
+		if nodeAddr(n) == nodeAddr(node) {
 			p.Nodes = append(p.Nodes[:i:i], p.Nodes[i+1:]...)
 			if len(p.Nodes) == 0 {
 				p.Nodes = nil

@@ -3,15 +3,19 @@ package config
 import (
 	"errors"
 	"io/fs"
+	"strconv"
 	"strings"
+
+	"github.com/plb/plb/pool"
 )
 
 // ParseNodeList parses a nodefile: "#" starts a comment, and each line
 // contributes its first node, an IPv4 address "a.b.c.d[:port]" found
 // anywhere in the line (as Perlbal) or an IPv6 one "[addr][:port]"; the
-// port defaults to 80. Lines without a valid node are skipped
-// (ParseNodeFile reports them). The result is in "ip:port" form; safe from
-// any goroutine.
+// port defaults to 80; a word "weight=N" after the node gives its weight
+// (plb's). Lines without a valid node are skipped (ParseNodeFile reports
+// them). The result is in "ip:port[ weight=N]" form (parseNodeSpec); safe
+// from any goroutine.
 func ParseNodeList(data []byte) []string {
 	nodes, _ := ParseNodeFile("", data)
 	return nodes
@@ -29,7 +33,11 @@ func ParseNodeFile(name string, data []byte) (nodes []string, bad []error) {
 			text = text[:i]
 		}
 		if n, end, ok := findNode(text); ok {
-			nodes = append(nodes, n)
+			spec, err := nodeWeight(n, text[end:])
+			if err != nil {
+				bad = append(bad, &Error{File: name, Line: line, Err: err})
+			}
+			nodes = append(nodes, spec)
 			if end < len(text) && runsOn(text[end]) {
 				// "10.0.0.2:8O": Perlbal reads 10.0.0.2:8; so does plb, but
 				// says so.
@@ -44,6 +52,27 @@ func ParseNodeFile(name string, data []byte) (nodes []string, bad []error) {
 		}
 	}
 	return nodes, bad
+}
+
+// nodeWeight returns node's spec (parseNodeSpec) from the rest of its
+// nodefile line: "weight=N" among the words after the node gives it a
+// weight; a weight that does not parse is an error, and the node keeps
+// weight 1 (Perlbal, which has no weights, reads the node alone).
+func nodeWeight(node, rest string) (string, error) {
+	for _, f := range strings.Fields(rest) {
+		if !strings.HasPrefix(f, "weight=") {
+			continue
+		}
+		w, ok := parseWeight(f)
+		if !ok {
+			return node, errorf("%q: weight must be 0 to %d, node %s kept with weight 1", f, pool.MaxWeight, node)
+		}
+		if w != 1 {
+			node += " weight=" + strconv.Itoa(w)
+		}
+		return node, nil
+	}
+	return node, nil
 }
 
 // errNodefileMissing is SET nodefile's error for a file that cannot be

@@ -59,6 +59,21 @@ func TestParseNodeFile(t *testing.T) {
 	}
 }
 
+// TestNodefileWeights: "weight=N" after a node gives its weight (plb's;
+// Perlbal reads the node alone); a bad weight keeps the node at weight 1
+// and is reported at its line.
+func TestNodefileWeights(t *testing.T) {
+	data := "10.0.0.1 weight=3\n10.0.0.2:81 weight=1 # web2\nweight=9 10.0.0.3\n10.0.0.4 weight=0\n10.0.0.5 weight=999\n"
+	nodes, bad := ParseNodeFile("n.txt", []byte(data))
+	want := []string{"10.0.0.1:80 weight=3", "10.0.0.2:81", "10.0.0.3:80", "10.0.0.4:80 weight=0", "10.0.0.5:80"}
+	if !slices.Equal(nodes, want) {
+		t.Errorf("nodes %q, want %q", nodes, want)
+	}
+	if len(bad) != 1 || bad[0].Error() != `n.txt:5: "weight=999": weight must be 0 to 256, node 10.0.0.5:80 kept with weight 1` {
+		t.Errorf("reported %v", bad)
+	}
+}
+
 // TestNodefileMissing names the file (Perlbal said "File not found").
 func TestNodefileMissing(t *testing.T) {
 	_, err := Parse("a.toml", []byte("[pool.p]\nnodefile = \"/nonexistent/nodes.txt\"\n"), nil)

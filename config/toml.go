@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/plb/plb/pool"
 )
 
 // The TOML syntax:
@@ -17,7 +19,7 @@ import (
 //	                    chroot_dir, max_clients, backlog, max_connections, shutdown_grace,
 //	                    aio_mode, other SERVER keys; load = ["Include", ...]
 //	[defaults]          key = value: Perlbal's DEFAULT
-//	[pool.NAME]         nodes = ["ip:port", ...], nodefile, balance_method,
+//	[pool.NAME]         nodes = ["ip:port [weight=N]", ...], nodefile, balance_method,
 //	                    server_retry, timeout_cleanup, check (tcp, http or
 //	                    smtp), check_path, check_interval, rise, fall
 //	[service.NAME]      role (reverse_proxy, web_server, management,
@@ -279,9 +281,9 @@ func (t *tomlLoader) pool(name string, v any) error {
 			return t.errAt(errorf("nodes must be an array of \"ip:port\" strings"), "pool", name, "nodes")
 		}
 		for _, n := range nodes {
-			node, ok := parseNode(n)
+			node, ok := parseNodeSpec(n)
 			if !ok {
-				return t.errAt(errorf("invalid node '%s' (expected ip[:port])", n), "pool", name, "nodes")
+				return t.errAt(errorf("invalid node '%s' (expected ip[:port], optionally weight=0 to %d)", n, pool.MaxWeight), "pool", name, "nodes")
 			}
 			p.addNode(node)
 		}

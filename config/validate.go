@@ -20,7 +20,7 @@ func (c *Config) Validate() error {
 			return place(fmt.Errorf("pool '%s': %w", p.Name, errBalanceMethod(p.BalanceMethod)))
 		}
 		for _, n := range p.Nodes {
-			if _, ok := parseNode(n); !ok {
+			if _, ok := parseNodeSpec(n); !ok {
 				return place(errorf("pool '%s': invalid node '%s'", p.Name, n))
 			}
 		}

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/plb/plb/pool"
 )
 
 // Value syntax shared by the three syntaxes. Perlbal's types: bool
@@ -321,6 +323,46 @@ func parseNode(v string) (string, bool) {
 		p = 80
 	}
 	return netip.AddrPortFrom(a, p).String(), true
+}
+
+// parseNodeSpec parses a node as a pool holds it: "ip[:port]" (parseNode),
+// optionally followed by " weight=N" (0 to pool.MaxWeight; 0 drains the
+// node). It returns the canonical form: the address as parseNode gives
+// it, with " weight=N" when N is not 1.
+func parseNodeSpec(v string) (string, bool) {
+	addr, weight, hasWeight := strings.Cut(trimSpace(v), " ")
+	node, ok := parseNode(addr)
+	if !ok {
+		return "", false
+	}
+	if !hasWeight {
+		return node, true
+	}
+	w, ok := parseWeight(trimSpace(weight))
+	if !ok {
+		return "", false
+	}
+	if w != 1 {
+		node += " weight=" + strconv.Itoa(w)
+	}
+	return node, true
+}
+
+// parseWeight parses "weight=N", N from 0 to pool.MaxWeight.
+func parseWeight(v string) (int, bool) {
+	n, found := strings.CutPrefix(v, "weight=")
+	if !found || n == "" || len(n) > 3 || !isDigits(n) {
+		return 0, false
+	}
+	w, err := strconv.Atoi(n)
+	return w, err == nil && w <= pool.MaxWeight
+}
+
+// nodeAddr is the address of a node spec (parseNodeSpec): what names the
+// node in a pool, whatever its weight.
+func nodeAddr(spec string) string {
+	addr, _, _ := strings.Cut(spec, " ")
+	return addr
 }
 
 // parsePrefix parses a Net::Netmask-like spec: an IP, "ip/bits" or

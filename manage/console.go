@@ -429,6 +429,9 @@ func (mc *console) nodes(base string, args []string) {
 			state = "down"
 		}
 		mc.printf("%s state %s", n.Name, state)
+		if w := n.Weight(); w != 1 {
+			mc.printf("%s weight %d", n.Name, w) // plb's: 0 drains the node
+		}
 		if s, why := n.Suspect(); s {
 			mc.printf("%s suspect %s", n.Name, why)
 		}

@@ -202,6 +202,12 @@ func TestConsoleConfigCommands(t *testing.T) {
 		{"set quiet.bogus = 1", "ERROR: Unknown pool parameter 'bogus'"},
 		{"verbose on", "OK"},
 		{"show pool web", lines("10.0.0.2:8080 0", "10.0.0.3:80 0", ".")},
+		// plb's weights: POOL ADD again sets one (and moves the node to
+		// the end, as Perlbal's ADD does); nodes shows it.
+		{"POOL web ADD 10.0.0.2:8080 weight=3", "OK"},
+		{"POOL web ADD 10.0.0.3 weight=300", "ERROR: Invalid node weight 'weight=300' (weight=0 to 256; 0 drains the node)"},
+		{"nodes 10.0.0.2:8080", lines("10.0.0.2:8080 attempts 2", "10.0.0.2:8080 state down", "10.0.0.2:8080 weight 3", ".")},
+		{"show pool web", lines("10.0.0.3:80 0", "10.0.0.2:8080 0", ".")},
 	} {
 		if got := cl.do(tc.cmd); got != tc.want {
 			t.Errorf("%q: got %q, want %q", tc.cmd, got, tc.want)

@@ -71,6 +71,8 @@ type nodeSnap struct {
 	Failures int64  `json:"failures"`
 	Requests int64  `json:"requests"`
 	Active   int64  `json:"active"`
+	// Weight is the node's share of new requests; 0 drains it.
+	Weight int `json:"weight"`
 	// Suspect: passive failures wait for a probe to confirm them.
 	Suspect bool `json:"suspect,omitempty"`
 	// NoReuse: the node sent bytes unasked; its connections are not
@@ -157,7 +159,7 @@ func (mc *console) snapshot() *snapshot {
 			}
 			ps.Nodes = append(ps.Nodes, nodeSnap{
 				Name: n.Name, Up: !n.Down(), Attempts: n.Attempts.Load(), Connects: n.Connects.Load(),
-				Failures: n.Failures.Load(), Requests: n.Requests.Load(), Active: n.Active.Load(),
+				Failures: n.Failures.Load(), Requests: n.Requests.Load(), Active: n.Active.Load(), Weight: n.Weight(),
 				LastResponse: n.LastResponse.Load(), Recent: classes(recent),
 				Suspect: suspect, NoReuse: n.ReuseSuspended(now),
 			})
@@ -354,6 +356,7 @@ func (mc *console) metrics() []byte {
 		{"plb_node_failures_total", "counter", "Failures counted against the node (refused, reset, timeout, broken reply).", func(n *nodeSnap) float64 { return float64(n.Failures) }},
 		{"plb_node_responses_total", "counter", "Responses received from the node.", func(n *nodeSnap) float64 { return float64(n.Requests) }},
 		{"plb_node_active_requests", "gauge", "Requests in flight on the node.", func(n *nodeSnap) float64 { return float64(n.Active) }},
+		{"plb_node_weight", "gauge", "The node's weight: its share of new requests against the others' (0: draining).", func(n *nodeSnap) float64 { return float64(n.Weight) }},
 	} {
 		w.family(m.name, m.typ, m.help)
 		for _, p := range sn.Pools {

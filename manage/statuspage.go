@@ -115,8 +115,13 @@ func (mc *console) statusPage() []byte {
 		}
 		for _, n := range p.Nodes {
 			class, state := "up", "UP"
-			if !n.Up {
+			switch {
+			case !n.Up:
 				class, state = "down", "DOWN"
+			case n.Weight == 0:
+				class, state = "disabled", "DRAIN"
+			case n.Weight != 1:
+				state = "UP w" + strconv.Itoa(n.Weight)
 			}
 			last := "never"
 			if n.LastResponse > 0 {

@@ -248,10 +248,22 @@ func TestHTTPMetrics(t *testing.T) {
 		`plb_request_duration_seconds_sum{service="proxy"}`:              0.75,
 		`plb_request_duration_seconds_count{service="proxy"}`:            5,
 		`plb_node_up{pool="web",node="10.0.0.2:8080"}`:                   1,
+		`plb_node_weight{pool="web",node="10.0.0.1:80"}`:                 1,
 	} {
 		if got, ok := m[name]; !ok || got != want {
 			t.Errorf("%s = %v (present %v), want %v", name, got, ok, want)
 		}
+	}
+	// A weight set at the console shows at once, as does a drain.
+	if err := rt.Pool("web").Add("10.0.0.1:80 weight=3"); err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.Pool("web").Add("10.0.0.2:8080 weight=0"); err != nil {
+		t.Fatal(err)
+	}
+	m = scrape()
+	if a, b := m[`plb_node_weight{pool="web",node="10.0.0.1:80"}`], m[`plb_node_weight{pool="web",node="10.0.0.2:8080"}`]; a != 3 || b != 0 {
+		t.Errorf("weights %v and %v, want 3 and 0", a, b)
 	}
 }
 

@@ -120,7 +120,8 @@ func NewSelector(method string) (Selector, error) {
 	return m.New(), nil
 }
 
-// usable reports whether n may be picked: up and not rejected by skip.
+// usable reports whether n may be picked: up, not drained (weight 0) and
+// not rejected by skip.
 func usable(n *Node, skip func(*Node) bool) bool {
-	return !n.Down() && (skip == nil || !skip(n))
+	return !n.Down() && n.weight.Load() > 0 && (skip == nil || !skip(n))
 }

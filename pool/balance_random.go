@@ -3,28 +3,39 @@ package pool
 import "math/rand/v2"
 
 // MethodRandom picks the node at random (Perlbal's only method, for the
-// node of a new connection).
+// node of a new connection), in proportion to the nodes' weights.
 const MethodRandom = "random"
 
 func randomMethod() Method {
 	return Method{Name: MethodRandom, New: func() Selector { return Random{} }}
 }
 
-// Random picks uniformly among usable nodes.
+// Random picks among usable nodes at random, each with a chance in
+// proportion to its weight.
 type Random struct{}
 
 var _ Selector = Random{}
 
-// Select implements Selector; key is not used.
+// Select implements Selector; key is not used. Two passes over the nodes:
+// the usable weight, then the node a random point of it falls on.
 func (Random) Select(nodes []*Node, _ Key, skip func(*Node) bool) *Node {
-	if len(nodes) == 0 {
+	total := 0
+	for _, n := range nodes {
+		if usable(n, skip) {
+			total += n.Weight()
+		}
+	}
+	if total == 0 {
 		return nil
 	}
-	start := rand.IntN(len(nodes))
-	for i := range nodes {
-		if n := nodes[(start+i)%len(nodes)]; usable(n, skip) {
+	r := rand.IntN(total)
+	for _, n := range nodes {
+		if !usable(n, skip) {
+			continue
+		}
+		if r -= n.Weight(); r < 0 {
 			return n
 		}
 	}
-	return nil
+	return nil // the weights changed meanwhile
 }

@@ -1,8 +1,8 @@
 package pool
 
-import "sync/atomic"
+import "sync"
 
-// MethodRoundRobin picks the nodes in turn.
+// MethodRoundRobin picks the nodes in turn, each as often as its weight.
 const MethodRoundRobin = "round_robin"
 
 func roundRobinMethod() Method {
@@ -10,22 +10,59 @@ func roundRobinMethod() Method {
 		New: func() Selector { return &RoundRobin{} }}
 }
 
-// RoundRobin cycles through usable nodes. Its counter runs on across
-// node list changes, so it needs no NodesWatcher.
-type RoundRobin struct{ next atomic.Uint64 }
+// RoundRobin is nginx's smooth weighted round robin: each pick adds every
+// usable node's weight to its current value, takes the node with the
+// highest and takes the total off it. Weights 5:1:1 give a a b a c a a,
+// not a a a a a b c: a heavy node gets its share spread out, never in a
+// burst. Equal weights are plain turns. The current values are kept per
+// node (NodesWatcher forgets the nodes that go) under a lock: the loops
+// pick concurrently. The zero value is ready.
+type RoundRobin struct {
+	mu      sync.Mutex
+	current map[*Node]int64
+}
 
-var _ Selector = (*RoundRobin)(nil)
+var (
+	_ Selector     = (*RoundRobin)(nil)
+	_ NodesWatcher = (*RoundRobin)(nil)
+)
 
-// Select implements Selector; key is not used.
+// Select implements Selector; key is not used. It allocates nothing once
+// the pool's nodes were told (NodesChanged).
 func (r *RoundRobin) Select(nodes []*Node, _ Key, skip func(*Node) bool) *Node {
-	if len(nodes) == 0 {
-		return nil
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.current == nil {
+		r.current = make(map[*Node]int64, len(nodes))
 	}
-	start := r.next.Add(1) - 1
-	for i := range nodes {
-		if n := nodes[(start+uint64(i))%uint64(len(nodes))]; usable(n, skip) {
-			return n
+	var best *Node
+	var bestCur, total int64
+	for _, n := range nodes {
+		if !usable(n, skip) {
+			continue
+		}
+		w := int64(n.Weight())
+		c := r.current[n] + w
+		r.current[n] = c
+		total += w
+		if best == nil || c > bestCur {
+			best, bestCur = n, c
 		}
 	}
-	return nil
+	if best != nil {
+		r.current[best] = bestCur - total
+	}
+	return best
+}
+
+// NodesChanged implements NodesWatcher: the nodes that went are
+// forgotten, those that came start from zero.
+func (r *RoundRobin) NodesChanged(nodes []*Node) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	keep := make(map[*Node]int64, len(nodes))
+	for _, n := range nodes {
+		keep[n] = r.current[n]
+	}
+	r.current = keep
 }

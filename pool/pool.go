@@ -27,6 +27,7 @@ type Node struct {
 	Failures                               atomic.Int64 // connect/response failures, total
 	LastAttempt, LastConnect, LastResponse atomic.Int64 // unix seconds
 	Active                                 atomic.Int64 // requests in flight: Pool.Take and Release
+	weight                                 atomic.Int32 // Weight
 	noVerifyUntil                          atomic.Int64 // unix nanos
 	noReuseUntil                           atomic.Int64 // unix nanos
 	down                                   atomic.Bool
@@ -45,9 +46,24 @@ type Node struct {
 	suspectWhy string
 }
 
-// ParseNode parses "ip[:port]" (port default 80; IPv6 as "[::1]:80").
+// MaxWeight is the largest node weight (HAProxy's range, 0 to 256: enough
+// for any ratio of machines a pool holds, and a product with a request
+// count stays far from overflowing).
+const MaxWeight = 256
+
+// ParseNode parses "ip[:port]" (port default 80; IPv6 as "[::1]:80"),
+// optionally followed by " weight=N" (0 to MaxWeight, default 1).
 func ParseNode(s string) (*Node, error) {
 	s = strings.TrimSpace(s)
+	weight := 1
+	if addr, w, ok := strings.Cut(s, " "); ok {
+		v, found := strings.CutPrefix(strings.TrimSpace(w), "weight=")
+		n, err := strconv.Atoi(v)
+		if !found || err != nil || n < 0 || n > MaxWeight {
+			return nil, fmt.Errorf("pool: bad node %q (ip:port, optionally weight=0 to %d)", s, MaxWeight)
+		}
+		s, weight = addr, n
+	}
 	ap, err := netip.ParseAddrPort(s)
 	if err != nil {
 		a, aerr := netip.ParseAddr(strings.Trim(s, "[]"))
@@ -56,7 +72,23 @@ func ParseNode(s string) (*Node, error) {
 		}
 		ap = netip.AddrPortFrom(a, 80)
 	}
-	return &Node{Name: ap.String(), Addr: ap}, nil
+	n := &Node{Name: ap.String(), Addr: ap}
+	n.weight.Store(int32(weight))
+	return n, nil
+}
+
+// Weight is the node's share of new requests relative to the others' (1
+// unless the pool's configuration says otherwise); 0 drains it: no new
+// requests, those in flight finish. Safe from any goroutine.
+func (n *Node) Weight() int { return int(n.weight.Load()) }
+
+// Spec is the node as configuration writes it: its Name, with
+// " weight=N" when the weight is not 1.
+func (n *Node) Spec() string {
+	if w := n.Weight(); w != 1 {
+		return n.Name + " weight=" + strconv.Itoa(w)
+	}
+	return n.Name
 }
 
 // RecordResponse counts a response status from this node.
@@ -333,7 +365,8 @@ func (p *Pool) Release(n *Node) {
 func (p *Pool) Nodes() []*Node { return *p.nodes.Load() }
 
 // SetNodes replaces the node list, keeping the Node (and its statistics and
-// health) of every address that stays. Safe from any goroutine.
+// health) of every address that stays; its weight becomes the one addrs
+// gives it (ParseNode). Safe from any goroutine.
 func (p *Pool) SetNodes(addrs []string) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -353,6 +386,7 @@ func (p *Pool) SetNodes(addrs []string) error {
 		}
 		seen[n.Name] = true
 		if o := old[n.Name]; o != nil {
+			o.weight.Store(n.weight.Load())
 			n = o
 		}
 		next = append(next, n)
@@ -367,10 +401,15 @@ func (p *Pool) SetNodes(addrs []string) error {
 	return nil
 }
 
-// Add appends a node unless present (Perlbal's POOL ADD).
+// Add appends a node (Perlbal's POOL ADD; addr may carry " weight=N"); a
+// node of the same address moves to the end with the new weight, keeping
+// its statistics and health.
 func (p *Pool) Add(addr string) error {
-	names := p.names()
-	return p.SetNodes(append(names, addr))
+	n, err := ParseNode(addr)
+	if err != nil {
+		return err
+	}
+	return p.SetNodes(append(p.specsBut(n.Name), n.Spec()))
 }
 
 // Remove drops a node if present (Perlbal's POOL REMOVE; absent is fine).
@@ -379,19 +418,17 @@ func (p *Pool) Remove(addr string) error {
 	if err != nil {
 		return err
 	}
-	var keep []string
-	for _, name := range p.names() {
-		if name != n.Name {
-			keep = append(keep, name)
-		}
-	}
-	return p.SetNodes(keep)
+	return p.SetNodes(p.specsBut(n.Name))
 }
 
-func (p *Pool) names() []string {
+// specsBut returns the nodes' specs (Node.Spec), but for the node named
+// name.
+func (p *Pool) specsBut(name string) []string {
 	var s []string
 	for _, n := range p.Nodes() {
-		s = append(s, n.Name)
+		if n.Name != name {
+			s = append(s, n.Spec())
+		}
 	}
 	return s
 }

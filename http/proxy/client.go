@@ -339,8 +339,7 @@ func (cl *client) connectBackend() {
 			cl.fail(503, "no backend available")
 			return
 		}
-		a := least.Active.Load()
-		if be := cl.svc.takeAnyIdle(l, st, pool.IdleFirstBusyLimit(a), cl.skip()); be != nil {
+		if be := cl.svc.takeAnyIdle(l, st, least, cl.skip()); be != nil {
 			cl.reuse(be)
 			return
 		}

@@ -141,18 +141,26 @@ func (be *backend) quiet() bool {
 }
 
 // takeAnyIdle returns, for idle_first, the connection that became idle
-// last to any node with at most busy requests in flight that skip does
-// not reject, or nil; as takeIdle, it closes unusable ones on the way.
-// Runs on the loop.
-func (s *Service) takeAnyIdle(l *engine.Loop, st *Settings, busy int64, skip func(*pool.Node) bool) *backend {
+// last to any node no busier for its weight than least, the least busy
+// node, plus a quarter (pool.IdleFirstBusyLimit), that skip does not
+// reject and that is not drained (weight 0), or nil; as takeIdle, it
+// closes unusable ones on the way. Runs on the loop.
+func (s *Service) takeAnyIdle(l *engine.Loop, st *Settings, least *pool.Node, skip func(*pool.Node) bool) *backend {
 	ip := &s.idle[l.ID()]
+	// n's requests per unit of weight at most busy per least's:
+	// a(n)/w(n) <= busy/w(least), without dividing.
+	busy, wl := pool.IdleFirstBusyLimit(least.Active.Load()), int64(least.Weight())
+	ok := func(n *pool.Node) bool {
+		w := int64(n.Weight())
+		return w > 0 && n.Active.Load()*wl <= busy*w && !skip(n)
+	}
 	// A few rounds: each closes what it finds unusable; a node whose
 	// connections all cool is left for a new connection.
 	for round := 0; round < 4 && ip.n > 0; round++ {
 		var last *pool.Node
 		var seq uint64
 		for n, list := range ip.byNode {
-			if k := len(list); k > 0 && list[k-1].idleSeq >= seq && n.Active.Load() <= busy && !skip(n) {
+			if k := len(list); k > 0 && list[k-1].idleSeq >= seq && ok(n) {
 				last, seq = n, list[k-1].idleSeq
 			}
 		}

@@ -240,10 +240,10 @@ func (s *Service) handOff(be *backend) bool {
 	if cl == nil || cl.st.Pool != be.pool {
 		return false
 	}
-	if cl.st.Pool.ReuseFirst() && cl.node == nil && !cl.fresh && !be.node.Down() {
+	if cl.st.Pool.ReuseFirst() && cl.node == nil && !cl.fresh && !be.node.Down() && be.node.Weight() > 0 {
 		cl.node = be.node // idle_first: whichever connection is free first
 	}
-	if cl.node == nil || cl.node.Down() {
+	if cl.node == nil || cl.node.Down() || cl.node.Weight() == 0 { // down or drained since
 		cl.node = cl.st.Pool.Pick(pool.NoKey, cl.skip())
 	}
 	if cl.node != be.node || cl.fresh || !be.quiet() {
