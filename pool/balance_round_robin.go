@@ -14,55 +14,34 @@ func roundRobinMethod() Method {
 // usable node's weight to its current value, takes the node with the
 // highest and takes the total off it. Weights 5:1:1 give a a b a c a a,
 // not a a a a a b c: a heavy node gets its share spread out, never in a
-// burst. Equal weights are plain turns. The current values are kept per
-// node (NodesWatcher forgets the nodes that go) under a lock: the loops
-// pick concurrently. The zero value is ready.
-type RoundRobin struct {
-	mu      sync.Mutex
-	current map[*Node]int64
-}
+// burst. Equal weights are plain turns. As nginx keeps current_weight in
+// its peer, the current value is the node's (Node.rrCurrent), read and
+// written under this lock only: the loops pick concurrently. A node added
+// starts from zero; one that stays keeps its value. The zero value is
+// ready.
+type RoundRobin struct{ mu sync.Mutex }
 
-var (
-	_ Selector     = (*RoundRobin)(nil)
-	_ NodesWatcher = (*RoundRobin)(nil)
-)
+var _ Selector = (*RoundRobin)(nil)
 
-// Select implements Selector; key is not used. It allocates nothing once
-// the pool's nodes were told (NodesChanged).
+// Select implements Selector; key is not used.
 func (r *RoundRobin) Select(nodes []*Node, _ Key, skip func(*Node) bool) *Node {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.current == nil {
-		r.current = make(map[*Node]int64, len(nodes))
-	}
 	var best *Node
-	var bestCur, total int64
+	var total int64
 	for _, n := range nodes {
 		if !usable(n, skip) {
 			continue
 		}
 		w := int64(n.Weight())
-		c := r.current[n] + w
-		r.current[n] = c
+		n.rrCurrent += w
 		total += w
-		if best == nil || c > bestCur {
-			best, bestCur = n, c
+		if best == nil || n.rrCurrent > best.rrCurrent {
+			best = n
 		}
 	}
 	if best != nil {
-		r.current[best] = bestCur - total
+		best.rrCurrent -= total
 	}
 	return best
-}
-
-// NodesChanged implements NodesWatcher: the nodes that went are
-// forgotten, those that came start from zero.
-func (r *RoundRobin) NodesChanged(nodes []*Node) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	keep := make(map[*Node]int64, len(nodes))
-	for _, n := range nodes {
-		keep[n] = r.current[n]
-	}
-	r.current = keep
 }

@@ -28,11 +28,14 @@ type Node struct {
 	LastAttempt, LastConnect, LastResponse atomic.Int64 // unix seconds
 	Active                                 atomic.Int64 // requests in flight: Pool.Take and Release
 	weight                                 atomic.Int32 // Weight
-	noVerifyUntil                          atomic.Int64 // unix nanos
-	noReuseUntil                           atomic.Int64 // unix nanos
-	down                                   atomic.Bool
-	consecutive                            atomic.Int64
-	transitions                            atomic.Int64
+	// rrCurrent is round_robin's current weight (nginx's current_weight),
+	// read and written under the pool's RoundRobin lock only.
+	rrCurrent     int64
+	noVerifyUntil atomic.Int64 // unix nanos
+	noReuseUntil  atomic.Int64 // unix nanos
+	down          atomic.Bool
+	consecutive   atomic.Int64
+	transitions   atomic.Int64
 	// suspectRun counts request failures in a row (Suspect); suspect is
 	// set when they reached the limit, until a probe decides.
 	suspectRun atomic.Int64
