@@ -30,7 +30,7 @@ func TestBalanceMethodsArePools(t *testing.T) {
 	if knownBalanceMethod("") || knownBalanceMethod("weighted") {
 		t.Error("an unknown method accepted")
 	}
-	want := "Unknown balance method 'weighted' (use idle_first, random, round_robin or least_conn)"
+	want := "Unknown balance method 'weighted' (use idle_first, random, round_robin, least_conn or hash)"
 	if err := errBalanceMethod("weighted"); err == nil || err.Error() != want {
 		t.Errorf("error %v, want %q", err, want)
 	}

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/plb/plb/pool"
 )
 
 // DumpPerlbal returns the model as Perlbal commands, the lines of the
@@ -61,6 +63,12 @@ func (c *Config) DumpPerlbal() []string {
 		}
 		if p.Fall != 3 {
 			out = append(out, "  SET fall = "+strconv.Itoa(p.Fall))
+		}
+		if p.HashKey != "" {
+			out = append(out, "  SET hash_key = "+p.HashKey)
+		}
+		if p.BalanceFactor != pool.DefaultBalanceFactor {
+			out = append(out, "  SET hash_balance_factor = "+strconv.Itoa(p.BalanceFactor))
 		}
 		out = append(out, "")
 	}

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/plb/plb/pool"
 )
 
 // editor applies changes to a Config with Perlbal's semantics and messages.
@@ -174,7 +176,8 @@ func (e *editor) loadedParam(key string) (param, bool) {
 func isPoolKey(key string) bool {
 	switch key {
 	case "nodefile", "balance_method", "server_retry", "timeout_cleanup",
-		"check", "check_path", "check_interval", "rise", "fall":
+		"check", "check_path", "check_interval", "rise", "fall",
+		"hash_key", "hash_balance_factor":
 		return true
 	}
 	return false
@@ -283,10 +286,32 @@ func (e *editor) forwardToPool(s *Service, key, val string) error {
 }
 
 // setPool is SET on a pool: nodefile and balance_method as Perlbal, plus
-// plb's health keys: server_retry, timeout_cleanup, check, check_path,
-// check_interval, rise and fall.
+// plb's health keys (server_retry, timeout_cleanup, check, check_path,
+// check_interval, rise and fall) and hash's (hash_key,
+// hash_balance_factor).
 func (e *editor) setPool(p *Pool, key, val string) error {
 	switch key {
+	case "hash_key":
+		if val == "none" || val == "" {
+			p.HashKey = ""
+			return nil
+		}
+		k, err := pool.ParseHashKey(val)
+		if err != nil {
+			return errorf("%s", err)
+		}
+		p.HashKey = k.String()
+		return nil
+	case "hash_balance_factor":
+		n, ok := parseInt(val)
+		if !ok {
+			return kindError(kindInt, key)
+		}
+		if n != 0 && (n < 100 || n > 1000) {
+			return errorf("hash_balance_factor must be 0 (unbounded) or 100 to 1000 (percent of a node's share)")
+		}
+		p.BalanceFactor = n
+		return nil
 	case "nodefile":
 		switch val {
 		case "none", "undef", "null", `""`, "''":

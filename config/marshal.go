@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strconv"
 	"unicode/utf8"
+
+	"github.com/plb/plb/pool"
 )
 
 // MarshalTOML returns the model as normalized TOML in a stable order: the
@@ -62,6 +64,12 @@ func (c *Config) MarshalTOML() []byte {
 		}
 		if p.Fall != 3 {
 			w.kv("fall", int64(p.Fall))
+		}
+		if p.HashKey != "" {
+			w.kv("hash_key", p.HashKey)
+		}
+		if p.BalanceFactor != pool.DefaultBalanceFactor {
+			w.kv("hash_balance_factor", int64(p.BalanceFactor))
 		}
 	}
 	for _, s := range c.Services {

@@ -121,8 +121,16 @@ type Pool struct {
 	// Fall is how many consecutive failed active checks mark an up node
 	// down (default 3, as HAProxy).
 	Fall int
-	File string // file where the pool was created
-	Line int    // line where the pool was created
+	// HashKey is what of a request balance_method hash picks by:
+	// "source_ip", "uri", "header:NAME" or "cookie:NAME" (pool.ParseHashKey;
+	// default "": none, which hash refuses).
+	HashKey string
+	// BalanceFactor is hash's bounded-load factor in percent: no node
+	// takes more than that share of its due of the requests in flight
+	// (default pool.DefaultBalanceFactor, 125; 0: unbounded).
+	BalanceFactor int
+	File          string // file where the pool was created
+	Line          int    // line where the pool was created
 }
 
 // Service roles.
@@ -169,6 +177,7 @@ const (
 	BalanceRandom     = pool.MethodRandom
 	BalanceRoundRobin = pool.MethodRoundRobin
 	BalanceLeastConn  = pool.MethodLeastConn
+	BalanceHash       = pool.MethodHash
 )
 
 // knownBalanceMethod reports whether m is one of the balance methods, by
@@ -522,7 +531,7 @@ func (s *Service) HasPlugin(name string) bool {
 
 func newPool(name string) *Pool {
 	return &Pool{Name: name, BalanceMethod: BalanceIdleFirst, ServerRetry: 5, TimeoutCleanup: 15 * time.Second,
-		Check: CheckTCP, Rise: 1, Fall: 3}
+		Check: CheckTCP, Rise: 1, Fall: 3, BalanceFactor: pool.DefaultBalanceFactor}
 }
 
 func (c *Config) nameTaken(name string) error {

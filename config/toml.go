@@ -294,7 +294,7 @@ func (t *tomlLoader) pool(name string, v any) error {
 		}
 		kd := kindString
 		switch k {
-		case "server_retry", "rise", "fall":
+		case "server_retry", "rise", "fall", "hash_balance_factor":
 			kd = kindInt
 		case "timeout_cleanup", "check_interval":
 			kd = kindSeconds

@@ -27,6 +27,12 @@ func (c *Config) Validate() error {
 		if p.ServerRetry < 1 || p.TimeoutCleanup <= 0 {
 			return place(errorf("pool '%s': server_retry and timeout_cleanup must be positive", p.Name))
 		}
+		switch {
+		case p.BalanceMethod == BalanceHash && p.HashKey == "":
+			return place(errorf("pool '%s': balance_method hash needs hash_key (source_ip, uri, header:NAME or cookie:NAME)", p.Name))
+		case p.HashKey != "" && p.BalanceMethod != BalanceHash:
+			return place(errorf("pool '%s': hash_key is for balance_method hash, not %s", p.Name, p.BalanceMethod))
+		}
 		if !slices.Contains(CheckNames(), p.Check) {
 			return place(errorf("pool '%s': unknown check '%s'", p.Name, p.Check))
 		}
@@ -53,6 +59,9 @@ func (c *Config) Validate() error {
 			}
 		}
 		if s.Role == RoleSMTPProxy || s.Role == RoleTCPProxy {
+			if p := c.Pool(s.Pool); p != nil && p.HashKey != "" && p.HashKey != "source_ip" {
+				return place(errorf("service '%s': a %s hashes by source_ip only (pool '%s' has hash_key %s: a relayed session has no URI, header or cookie)", s.Name, s.Role, p.Name, p.HashKey))
+			}
 			switch s.ClientIPForwarding {
 			case "", ForwardNone, ForwardProxyV1, ForwardProxyV2:
 			case ForwardXClient:

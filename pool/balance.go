@@ -1,6 +1,9 @@
 package pool
 
-import "errors"
+import (
+	"errors"
+	"strings"
+)
 
 // Balancing: each balance method is one file, balance_<name>.go, with its
 // name constant, its Selector and its entry of the table below (as
@@ -9,11 +12,78 @@ import "errors"
 // read it (config imports pool; pool imports no plb package and must not
 // import config).
 
-// Key is what of a request a balance method may pick by: a hash of the
-// client's address, a header, a cookie or the URI. No method uses it yet
-// (hashing methods come later, each saying which key it wants); callers
-// pass NoKey until then, so a request computes nothing it does not need.
+// Key is what of a request a balance method may pick by: a hash
+// (HashBytes) of the client's address, a header, a cookie or the URI, as
+// the pool's HashKey says. Callers compute it only when HashKey asks for
+// one, and pass NoKey otherwise, so a request computes nothing it does
+// not need.
 type Key uint64
+
+// HashKey is what of a request hash picks by (HashKey.Source), parsed
+// from hash_key by ParseHashKey.
+type HashKey struct {
+	Source KeySource
+	// Name is the header's or the cookie's name.
+	Name string
+}
+
+// KeySource is where a request's Key comes from.
+type KeySource uint8
+
+const (
+	KeyNone     KeySource = iota // no key: NoKey
+	KeySourceIP                  // the client's address, without the port
+	KeyURI                       // the request target, query included
+	KeyHeader                    // a header's value (its first field)
+	KeyCookie                    // a cookie's value
+)
+
+// String is the key as hash_key writes it.
+func (k HashKey) String() string {
+	switch k.Source {
+	case KeySourceIP:
+		return "source_ip"
+	case KeyURI:
+		return "uri"
+	case KeyHeader:
+		return "header:" + k.Name
+	case KeyCookie:
+		return "cookie:" + k.Name
+	}
+	return ""
+}
+
+// ParseHashKey parses hash_key: "source_ip", "uri", "header:NAME" or
+// "cookie:NAME" (NAME a token: letters, digits and !#$%&'*+-.^_`|~).
+func ParseHashKey(s string) (HashKey, error) {
+	switch s {
+	case "source_ip":
+		return HashKey{Source: KeySourceIP}, nil
+	case "uri":
+		return HashKey{Source: KeyURI}, nil
+	}
+	kind, name, ok := strings.Cut(s, ":")
+	if ok && name != "" && isToken(name) {
+		switch kind {
+		case "header":
+			return HashKey{Source: KeyHeader, Name: name}, nil
+		case "cookie":
+			return HashKey{Source: KeyCookie, Name: name}, nil
+		}
+	}
+	return HashKey{}, errors.New("hash_key must be source_ip, uri, header:NAME or cookie:NAME")
+}
+
+// isToken reports whether s is an HTTP token (RFC 9110 5.6.2).
+func isToken(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
 
 // NoKey is the key of a request picked without one.
 const NoKey Key = 0
@@ -71,7 +141,7 @@ type Method struct {
 // Methods returns the balance method table, the default first: a new
 // slice on each call, built from constants (nothing mutates a table).
 func Methods() []Method {
-	return []Method{idleFirstMethod(), randomMethod(), roundRobinMethod(), leastConnMethod()}
+	return []Method{idleFirstMethod(), randomMethod(), roundRobinMethod(), leastConnMethod(), hashMethod()}
 }
 
 // MethodNames returns the names of Methods, in its order: the default

@@ -10,7 +10,7 @@ import (
 // TestMethodTable: the table is the one list of names, the default first,
 // and every name and alias makes a working policy.
 func TestMethodTable(t *testing.T) {
-	want := []string{"idle_first", "random", "round_robin", "least_conn"}
+	want := []string{"idle_first", "random", "round_robin", "least_conn", "hash"}
 	if got := MethodNames(); !slices.Equal(got, want) {
 		t.Fatalf("MethodNames %v, want %v", got, want)
 	}

@@ -277,6 +277,10 @@ type Pool struct {
 	nodes    atomic.Pointer[[]*Node]
 	selector atomic.Pointer[selectorBox]
 	mu       sync.Mutex // serializes writers
+	// factor is hash's bounded-load factor in percent (0: unbounded).
+	factor atomic.Int32
+	// hashKey is what of a request hash picks by (nil: none).
+	hashKey atomic.Pointer[HashKey]
 }
 
 type selectorBox struct {
@@ -292,6 +296,7 @@ type selectorBox struct {
 // table (Methods; "" is the default, idle_first).
 func New(name, method string) (*Pool, error) {
 	p := &Pool{Name: name}
+	p.factor.Store(DefaultBalanceFactor)
 	empty := []*Node{}
 	p.nodes.Store(&empty)
 	if err := p.SetMethod(method); err != nil {
@@ -320,11 +325,35 @@ func (p *Pool) install(name string, m Method) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	s := m.New()
+	if h, ok := s.(*Hash); ok {
+		h.factor = &p.factor
+	}
 	if w, ok := s.(NodesWatcher); ok {
 		w.NodesChanged(p.Nodes())
 	}
 	conns, _ := s.(ConnsWatcher)
 	p.selector.Store(&selectorBox{name: name, s: s, conns: conns, reuseFirst: m.ReuseFirst})
+}
+
+// SetBalanceFactor sets hash's bounded-load factor in percent: no node
+// takes more than factor% of its share of the requests in flight (0:
+// unbounded; DefaultBalanceFactor unless set). Safe from any goroutine.
+func (p *Pool) SetBalanceFactor(factor int) { p.factor.Store(int32(factor)) }
+
+// SetHashKey sets what of a request hash picks by. Safe from any
+// goroutine.
+func (p *Pool) SetHashKey(k HashKey) { p.hashKey.Store(&k) }
+
+// HashKey returns what of a request the pool's method picks by: none
+// unless the method is hash. Safe from any goroutine.
+func (p *Pool) HashKey() HashKey {
+	if p.selector.Load().name != MethodHash {
+		return HashKey{}
+	}
+	if k := p.hashKey.Load(); k != nil {
+		return *k
+	}
+	return HashKey{}
 }
 
 // Method returns the policy name.

@@ -4,23 +4,34 @@ package server
 
 import (
 	"net"
+	"strings"
 	"testing"
+
+	"github.com/plb/plb/pool"
 )
 
 // TestProxyHotPathAllocatesNothing: a proxied request over kept-alive
 // client and backend connections allocates nothing once warm, whatever
 // the balance method (idle_first reuses first; the others pick the node
-// first), checks before reuse included. A func value made per request
+// first; hash by a key of the request), checks before reuse included. A func value made per request
 // (a method value) would show here (issue 11).
 func TestProxyHotPathAllocatesNothing(t *testing.T) {
 	if testing.Short() {
 		t.Skip("short mode")
 	}
-	for _, method := range []string{"idle_first", "round_robin", "least_conn", "random"} {
+	for _, method := range []string{"idle_first", "round_robin", "least_conn", "random", "hash uri", "hash source_ip"} {
 		r := testing.Benchmark(func(b *testing.B) {
 			s := benchServer(b, benchProxyTOML(fixedBackend(b), "")+"")
-			if err := s.Pool("web").SetMethod(method); err != nil {
+			name, key, _ := strings.Cut(method, " ")
+			if err := s.Pool("web").SetMethod(name); err != nil {
 				b.Fatal(err)
+			}
+			if key != "" {
+				k, err := pool.ParseHashKey(key)
+				if err != nil {
+					b.Fatal(err)
+				}
+				s.Pool("web").SetHashKey(k)
 			}
 			c, err := net.Dial("tcp", s.Addr("proxy").String())
 			if err != nil {

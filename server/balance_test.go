@@ -244,3 +244,30 @@ persist_backend = true
 	// The idle connections to the node the file dropped are closed.
 	testhttp.WaitFor(t, "no connection left to the dropped node", func() bool { return a.Open.Load() == 0 })
 }
+
+// TestHashThroughServer: the server gives a pool its hash_key (a header
+// here, then source_ip after a reload): requests with one key, or from one
+// address, all reach one node; the console's SET changes the key live.
+func TestHashThroughServer(t *testing.T) {
+	a, b, c := testhttp.OKBackend(t, "a"), testhttp.OKBackend(t, "b"), testhttp.OKBackend(t, "c")
+	ts := startProxy(t, []string{a.Addr, b.Addr, c.Addr}, "balance_method = \"hash\"\nhash_key = \"header:X-User\"", testhttp.StdProxy)
+	seen := map[string]bool{}
+	for i := range 30 {
+		req := fmt.Sprintf("GET /x HTTP/1.1\r\nHost: t\r\nX-User: u%d\r\nConnection: close\r\n\r\n", i)
+		_, first := testhttp.Dial(t, ts.addrOf("proxy")).Do(req)
+		if _, again := testhttp.Dial(t, ts.addrOf("proxy")).Do(req); again[:1] != first[:1] {
+			t.Fatalf("u%d: %q then %q", i, first, again)
+		}
+		seen[first[:1]] = true
+	}
+	if len(seen) < 2 {
+		t.Fatalf("30 users reached %v", seen)
+	}
+	ts.exec("SET web.hash_key = source_ip")
+	_, first := testhttp.Get(t, ts.addrOf("proxy"), "/y")
+	for i := range 10 {
+		if _, body := testhttp.Get(t, ts.addrOf("proxy"), fmt.Sprintf("/y%d", i)); body[:1] != first[:1] {
+			t.Fatalf("one client address went to %q and %q", first[:1], body[:1])
+		}
+	}
+}

@@ -369,10 +369,13 @@ func (s *Server) checkPools(c *config.Config) (map[string]*pool.Pool, error) {
 }
 
 // commitPools makes pools the running ones, each with c's balance method
-// (Apply's commit phase).
+// and hash settings (Apply's commit phase).
 func (s *Server) commitPools(c *config.Config, pools map[string]*pool.Pool) {
 	for _, pc := range c.Pools {
 		p := pools[pc.Name]
+		k, _ := pool.ParseHashKey(pc.HashKey) // checked by config; "" is none
+		p.SetHashKey(k)
+		p.SetBalanceFactor(pc.BalanceFactor)
 		if s.pools[pc.Name] != p {
 			s.log.Info("pool created", "pool", pc.Name, "nodes", len(pc.Nodes))
 			continue

@@ -325,13 +325,24 @@ func (s *session) abortUp() {
 	}
 }
 
+// key is the session's Key for p's balance method: the client's address
+// for hash_key = source_ip; a relay has no URI, header or cookie, so any
+// other key is NoKey (round robin).
+func (s *session) key(p *pool.Pool) pool.Key {
+	if p.HashKey().Source != pool.KeySourceIP {
+		return pool.NoKey
+	}
+	a := s.client.RemoteAddr().Addr().As16()
+	return pool.HashBytes(a[:])
+}
+
 // tryNext connects the next usable node, or refuses the client when none
 // is left.
 func (s *session) tryNext() {
 	for s.state == ssConnecting {
 		var n *pool.Node
 		if p := s.st.Pool; p != nil {
-			n = p.Pick(pool.NoKey, s.skip)
+			n = p.Pick(s.key(p), s.skip)
 		}
 		if n == nil {
 			s.svc.Stats.NoBackend.Add(1)

@@ -331,8 +331,7 @@ func (cl *client) connectBackend() {
 		// the least busy one plus a quarter (one request at least,
 		// pool.IdleFirstBusyLimit), so that a node added or come back
 		// gets its share; else a new one to the least busy node. The
-		// key is NoKey: no method picks by one yet, and a request
-		// computes none it does not need (pool.Key).
+		// key is NoKey: idle_first picks by none.
 		least := st.Pool.Pick(pool.NoKey, cl.skip())
 		if least == nil {
 			cl.svc.Stats.Errors503.Add(1)
@@ -349,7 +348,7 @@ func (cl *client) connectBackend() {
 		node := cl.node
 		cl.node = nil
 		if node == nil || node.Down() || cl.rs.skipTried(node) {
-			if node = st.Pool.Pick(pool.NoKey, cl.skip()); node == nil {
+			if node = st.Pool.Pick(cl.requestKey(st.Pool), cl.skip()); node == nil {
 				cl.svc.Stats.Errors503.Add(1)
 				cl.fail(503, "no backend available")
 				return
@@ -459,7 +458,7 @@ func (cl *client) resend(be *backend, underIt bool, err error) bool {
 	if underIt {
 		cl.untry(node)
 	}
-	next := st.Pool.Pick(pool.NoKey, cl.skip())
+	next := st.Pool.Pick(cl.requestKey(st.Pool), cl.skip())
 	if next == nil {
 		return false // the caller answers with the failure
 	}

@@ -7,7 +7,6 @@ import (
 
 	"github.com/plb/plb/engine"
 	"github.com/plb/plb/http"
-	"github.com/plb/plb/pool"
 )
 
 // Queues. Every client waiting for a backend (state clWait) is in one of
@@ -244,7 +243,7 @@ func (s *Service) handOff(be *backend) bool {
 		cl.node = be.node // idle_first: whichever connection is free first
 	}
 	if cl.node == nil || cl.node.Down() || cl.node.Weight() == 0 { // down or drained since
-		cl.node = cl.st.Pool.Pick(pool.NoKey, cl.skip())
+		cl.node = cl.st.Pool.Pick(cl.requestKey(cl.st.Pool), cl.skip())
 	}
 	if cl.node != be.node || cl.fresh || !be.quiet() {
 		be.conn.Close() // its OnClose lets the client dial (backendClosed)
