@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# What a balance method costs: plb (the tuned TOML of run.sh, one loop)
+# with round_robin, weighted round_robin (3:1), hash by URI and hash by
+# cookie (bounded loads on) in front of the same two backends, in
+# alternating rounds that each start one method further, on loopback.
+# Prints each method's median requests/s, its ratio to round_robin and the
+# CPU plb spent per request.
+#
+#   bench/balance.sh                  (as root on Debian: installs wrk)
+#   DURATION=10 CONNS=50 ROUNDS=5 bench/balance.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION=${DURATION:-10}
+CONNS=${CONNS:-50}
+ROUNDS=${ROUNDS:-5}
+. bench/lib.sh
+
+need wrk
+go build -o "$work/plb" ./cmd/plb
+go build -o "$work/tool" ./bench/tool
+B1=$(freeport); B2=$(freeport)
+"$work/tool" backend -addr 127.0.0.1:$B1 >/dev/null & pids+=($!)
+"$work/tool" backend -addr 127.0.0.1:$B2 >/dev/null & pids+=($!)
+waitport $B1; waitport $B2
+
+# A Lua script for wrk: every request carries a different session cookie
+# and URI, as many clients would.
+cat > "$work/keys.lua" <<'EOF'
+counter = 0
+request = function()
+  counter = counter + 1
+  local path = "/100b?item=" .. (counter % 1000)
+  return wrk.format("GET", path, {["Cookie"] = "theme=dark; sid=s" .. (counter % 1000)})
+end
+EOF
+
+methods=(round_robin weighted hash_uri hash_cookie)
+# start METHOD: plb with that balance method on a free port (sets port,
+# PROXY_PID).
+start() {
+  port=$(freeport)
+  local nodes=("$B1" "$B2") extra=""
+  proxy_toml "$work/plb.toml" "$port" 1 1 "${nodes[@]}"
+  case $1 in
+    weighted) sed -i "s/\"127.0.0.1:$B1\"/\"127.0.0.1:$B1 weight=3\"/" "$work/plb.toml" ;;
+    hash_uri) extra='hash_key = "uri"' ;;
+    hash_cookie) extra='hash_key = "cookie:sid"' ;;
+  esac
+  if [ -n "$extra" ]; then
+    sed -i "s/^balance_method = .*/balance_method = \"hash\"\n$extra/" "$work/plb.toml"
+  fi
+  "${srv[@]}" "$work/plb" -c "$work/plb.toml" & PROXY_PID=$!
+  pids+=($PROXY_PID)
+  waitport "$port"
+}
+stop() { kill "$PROXY_PID" 2>/dev/null || true; wait "$PROXY_PID" 2>/dev/null || true; }
+median() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END{ if (NR%2) print v[(NR+1)/2]; else printf "%.2f\n", (v[NR/2]+v[NR/2+1])/2 }'; }
+
+declare -A RUNS CPU
+hz=$(getconf CLK_TCK)
+for round in $(seq "$ROUNDS"); do
+  for k in 0 1 2 3; do
+    m=${methods[$(((round + k) % 4))]}
+    start "$m"
+    url="http://127.0.0.1:$port/100b"
+    wrk -t1 -c"$CONNS" -d1s -s "$work/keys.lua" "$url" >/dev/null 2>&1 || true # warm-up
+    c0=$(cpu_ticks "$PROXY_PID")
+    out=$("${cli[@]}" wrk -t1 -c"$CONNS" -d"${DURATION}s" -s "$work/keys.lua" "$url" 2>&1)
+    c1=$(cpu_ticks "$PROXY_PID")
+    stop
+    r=$(awk '/Requests\/sec/{print $2}' <<<"$out")
+    n=$(awk '/requests in/{print $1}' <<<"$out")
+    us=$(awk -v c=$((c1 - c0)) -v n="$n" -v hz="$hz" 'BEGIN{ if (n > 0) printf "%.2f", c * 1e6 / hz / n; else print 0 }')
+    RUNS[$m]="${RUNS[$m]:-} $r"; CPU[$m]="${CPU[$m]:-} $us"
+    echo "round $round $m: $r req/s, $us µs CPU/request" >&2
+  done
+done
+
+date=$(date -u +%Y-%m-%d)
+{
+  echo "## Balance methods ($date, $(nproc) cores, wrk -t1 -c$CONNS -d${DURATION}s, 1000 keys, $ROUNDS alternating rounds, medians)"
+  echo
+  echo "| method | req/s | ÷ round_robin | µs CPU/request |"
+  echo "|---|---|---|---|"
+  # shellcheck disable=SC2086
+  rr=$(median ${RUNS[round_robin]})
+  for m in "${methods[@]}"; do
+    # shellcheck disable=SC2086
+    r=$(median ${RUNS[$m]})
+    # shellcheck disable=SC2086
+    echo "| $m | $r | $(ratio "$r" "$rr") | $(median ${CPU[$m]}) |"
+  done
+} | tee "$OUT/$date-balance.md"
