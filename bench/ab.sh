@@ -38,10 +38,7 @@ build "$OLD" "$work/plb-old"
 build "$NEW" "$work/plb-new"
 go build -o "$work/tool" ./bench/tool
 
-B1=$(freeport); B2=$(freeport)
-"$work/tool" backend -addr 127.0.0.1:$B1 >/dev/null & pids+=($!)
-"$work/tool" backend -addr 127.0.0.1:$B2 >/dev/null & pids+=($!)
-waitport $B1; waitport $B2
+tool_backends
 
 # start NAME: starts a target on a free port (sets port and PROXY_PID).
 start() {

@@ -18,10 +18,7 @@ ROUNDS=${ROUNDS:-5}
 need wrk
 go build -o "$work/plb" ./cmd/plb
 go build -o "$work/tool" ./bench/tool
-B1=$(freeport); B2=$(freeport)
-"$work/tool" backend -addr 127.0.0.1:$B1 >/dev/null & pids+=($!)
-"$work/tool" backend -addr 127.0.0.1:$B2 >/dev/null & pids+=($!)
-waitport $B1; waitport $B2
+tool_backends
 
 # A Lua script for wrk: every request carries a different session cookie
 # and URI, as many clients would.

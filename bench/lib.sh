@@ -8,8 +8,8 @@
 # It makes $work (a temp dir) and pids (killed at exit, with $work
 # removed), raises the descriptor limit, and defines need, freeport,
 # waitport, ratio, better, rss_kb, cpu_ticks, wrk_run, wrk_best,
-# nginx_static, haproxy_cfg, stop_target, static_docroot, proxy_toml,
-# plb_bg and plb_web.
+# nginx_static, haproxy_cfg, stop_target, static_docroot, tool_backends,
+# proxy_toml, plb_bg and plb_web.
 
 OUT=${OUT:-bench/results}
 mkdir -p "$OUT"
@@ -179,6 +179,15 @@ static_docroot() {
   head -c $((1 << 20)) /dev/urandom > "$docroot/static/1m.bin"
   chmod -R a+rX "$work"
   touch -d '1 hour ago' "$docroot/static/"*
+}
+
+# tool_backends: two bench/tool backends ($work/tool, built by the caller)
+# on free ports B1 and B2, answering 100 B, 64 KiB and 1 MiB bodies.
+tool_backends() {
+  B1=$(freeport); B2=$(freeport)
+  "$work/tool" backend -addr 127.0.0.1:$B1 >/dev/null & pids+=($!)
+  "$work/tool" backend -addr 127.0.0.1:$B2 >/dev/null & pids+=($!)
+  waitport $B1; waitport $B2
 }
 
 # proxy_toml FILE PORT WORKERS PERSIST NODE_PORT...: writes plb's tuned

@@ -29,10 +29,7 @@ go build -o "$work/plb" ./cmd/plb
 go build -o "$work/tool" ./bench/tool
 
 # Two backends.
-B1=$(freeport); B2=$(freeport)
-"$work/tool" backend -addr 127.0.0.1:$B1 >/dev/null & pids+=($!)
-"$work/tool" backend -addr 127.0.0.1:$B2 >/dev/null & pids+=($!)
-waitport $B1; waitport $B2
+tool_backends
 NCPU=$(nproc)
 # Backend keep-alive: on for the throughput and idle cases; off for the
 # slow-client case, so that an established backend connection is one held
