@@ -14,6 +14,9 @@ import (
 // system. Errors name the file and line where the pool or service was
 // created.
 func (c *Config) Validate() error {
+	if err := c.CheckHash(); err != nil {
+		return err
+	}
 	for _, p := range c.Pools {
 		place := func(err error) error { return c.at(p.File, p.Line, err) }
 		if !knownBalanceMethod(p.BalanceMethod) {
@@ -26,12 +29,6 @@ func (c *Config) Validate() error {
 		}
 		if p.ServerRetry < 1 || p.TimeoutCleanup <= 0 {
 			return place(errorf("pool '%s': server_retry and timeout_cleanup must be positive", p.Name))
-		}
-		switch {
-		case p.BalanceMethod == BalanceHash && p.HashKey == "":
-			return place(errorf("pool '%s': balance_method hash needs hash_key (source_ip, uri, header:NAME or cookie:NAME)", p.Name))
-		case p.HashKey != "" && p.BalanceMethod != BalanceHash:
-			return place(errorf("pool '%s': hash_key is for balance_method hash, not %s", p.Name, p.BalanceMethod))
 		}
 		if !slices.Contains(CheckNames(), p.Check) {
 			return place(errorf("pool '%s': unknown check '%s'", p.Name, p.Check))
@@ -59,9 +56,6 @@ func (c *Config) Validate() error {
 			}
 		}
 		if s.Role == RoleSMTPProxy || s.Role == RoleTCPProxy {
-			if p := c.Pool(s.Pool); p != nil && p.HashKey != "" && p.HashKey != "source_ip" {
-				return place(errorf("service '%s': a %s hashes by source_ip only (pool '%s' has hash_key %s: a relayed session has no URI, header or cookie)", s.Name, s.Role, p.Name, p.HashKey))
-			}
 			switch s.ClientIPForwarding {
 			case "", ForwardNone, ForwardProxyV1, ForwardProxyV2:
 			case ForwardXClient:
@@ -134,4 +128,31 @@ func (c *Config) at(file string, line int, err error) error {
 		file = c.File
 	}
 	return at(file, line, err)
+}
+
+// CheckHash checks the pools' hash settings against their method and
+// users: hash needs a hash_key, a hash_key needs hash, and a pool an
+// smtp_proxy or tcp_proxy uses hashes by source_ip only (a relayed
+// session has no URI, header or cookie). Validate runs it; the runtime
+// runs it on every Apply too, as the console's SET reaches the model
+// without Validate.
+func (c *Config) CheckHash() error {
+	for _, p := range c.Pools {
+		place := func(err error) error { return c.at(p.File, p.Line, err) }
+		switch {
+		case p.BalanceMethod == BalanceHash && p.HashKey == "":
+			return place(errorf("pool '%s': balance_method hash needs hash_key (source_ip, uri, header:NAME or cookie:NAME)", p.Name))
+		case p.HashKey != "" && p.BalanceMethod != BalanceHash:
+			return place(errorf("pool '%s': hash_key is for balance_method hash, not %s", p.Name, p.BalanceMethod))
+		}
+	}
+	for _, s := range c.Services {
+		if s.Role != RoleSMTPProxy && s.Role != RoleTCPProxy {
+			continue
+		}
+		if p := c.Pool(s.Pool); p != nil && p.HashKey != "" && p.HashKey != "source_ip" {
+			return c.at(s.File, s.Line, errorf("service '%s': a %s hashes by source_ip only (pool '%s' has hash_key %s: a relayed session has no URI, header or cookie)", s.Name, s.Role, p.Name, p.HashKey))
+		}
+	}
+	return nil
 }

@@ -25,8 +25,9 @@ const DefaultBalanceFactor = 125
 // pointsPerWeight is how many points a node has on the ring per unit of
 // weight. With 100, a node's share of the keys is within about a tenth of
 // its due, and adding a fifth node to four moves about a fifth of the
-// keys, all to it; 100 points of 12 bytes per node keep a ring of a few
-// dozen nodes in a few tens of KiB.
+// keys, all to it; 100 points of 16 bytes per unit of weight (weights
+// reduced by their common divisor) keep a ring of a few dozen nodes in a
+// few tens of KiB.
 const pointsPerWeight = 100
 
 // Hash is consistent hashing on a ring (Karger's, as ketama and HAProxy's
@@ -48,8 +49,9 @@ type Hash struct {
 
 // hashRing is the ring of one node list: the points in order of hash.
 type hashRing struct {
-	points []hashPoint
-	nodes  []*Node // the list it was built from
+	points  []hashPoint
+	nodes   []*Node // the list it was built from
+	weights []int   // their weights then, reduced by their common divisor
 }
 
 type hashPoint struct {
@@ -63,12 +65,31 @@ var (
 )
 
 // NodesChanged implements NodesWatcher: a new ring for nodes, each with
-// pointsPerWeight points per unit of weight (none when drained).
+// pointsPerWeight points per unit of weight (none when drained), the
+// weights reduced by their common divisor (weights 256 and 256 make the
+// ring of 1 and 1). The same nodes with the same weights (an Apply
+// publishing the pool's list again) keep the ring's points: nothing is
+// rebuilt, and no key moves.
 func (h *Hash) NodesChanged(nodes []*Node) {
-	r := &hashRing{nodes: nodes}
+	weights := make([]int, len(nodes))
+	g := 0
+	for i, n := range nodes {
+		weights[i] = n.Weight()
+		g = gcd(g, weights[i])
+	}
+	for i := range weights {
+		if g > 1 {
+			weights[i] /= g
+		}
+	}
+	if old := h.ring.Load(); old != nil && slices.Equal(old.nodes, nodes) && slices.Equal(old.weights, weights) {
+		h.ring.Store(&hashRing{points: old.points, nodes: nodes, weights: weights})
+		return
+	}
+	r := &hashRing{nodes: nodes, weights: weights}
 	var name []byte
-	for _, n := range nodes {
-		for i := range n.Weight() * pointsPerWeight {
+	for j, n := range nodes {
+		for i := range weights[j] * pointsPerWeight {
 			name = strconv.AppendInt(append(append(name[:0], n.Name...), '#'), int64(i), 10)
 			r.points = append(r.points, hashPoint{HashBytes(name).mix(), n})
 		}
@@ -85,28 +106,40 @@ func (h *Hash) NodesChanged(nodes []*Node) {
 	h.ring.Store(r)
 }
 
+// gcd is the greatest common divisor of a and b (gcd(0, b) = b).
+func gcd(a, b int) int {
+	for b != 0 {
+		a, b = b, a%b
+	}
+	return a
+}
+
 // Select implements Selector: the node of key on the ring that is usable
-// and within its bounded load, else the first usable one met; round robin
-// for NoKey, and for the moment between a node list's publication and its
-// ring (a Select picks only from the list it is given).
+// and within its bounded load, else the first usable one met; nil when no
+// node is usable. Round robin for NoKey, and for the moment between a
+// node list's publication and its ring when the list holds other nodes
+// (a Select picks only from the list it is given: the ring's list must be
+// the same, or hold the same nodes in the same order).
 func (h *Hash) Select(nodes []*Node, key Key, skip func(*Node) bool) *Node {
 	r := h.ring.Load()
-	if key == NoKey || r == nil || len(r.points) == 0 || !sameList(r.nodes, nodes) {
+	if key == NoKey || r == nil || len(r.points) == 0 || !sameList(r.nodes, nodes) && !slices.Equal(r.nodes, nodes) {
 		return h.rr.Select(nodes, key, skip)
 	}
 	factor := int64(DefaultBalanceFactor)
 	if h.factor != nil {
 		factor = int64(h.factor.Load())
 	}
-	// The requests in flight and the weight of the usable nodes.
+	// The requests in flight and the weight of the usable nodes; none
+	// usable, nothing to walk the ring for.
 	var load, weight int64
-	if factor > 0 {
-		for _, n := range nodes {
-			if usable(n, skip) {
-				load += n.Active.Load()
-				weight += int64(n.Weight())
-			}
+	for _, n := range nodes {
+		if usable(n, skip) {
+			load += n.Active.Load()
+			weight += int64(n.Weight())
 		}
+	}
+	if weight == 0 {
+		return nil
 	}
 	k := key.mix()
 	i, _ := slices.BinarySearchFunc(r.points, k, func(p hashPoint, k uint64) int {
@@ -136,8 +169,12 @@ func (h *Hash) Select(nodes []*Node, key Key, skip func(*Node) bool) *Node {
 
 // withinBound reports whether one more request on n keeps it within its
 // bounded share: at most ceil(factor% × (load+1) × its weight ÷ weight)
-// requests in flight, load and weight being the usable nodes' totals.
+// requests in flight, load and weight being the usable nodes' totals as
+// Select found them (weight > 0; a node come up since is within bound).
 func withinBound(n *Node, load, weight, factor int64) bool {
+	if weight <= 0 {
+		return true
+	}
 	num := factor * (load + 1) * int64(n.Weight())
 	den := 100 * weight
 	return n.Active.Load()+1 <= (num+den-1)/den

@@ -29,6 +29,7 @@ func (Random) Select(nodes []*Node, _ Key, skip func(*Node) bool) *Node {
 		return nil
 	}
 	r := rand.IntN(total)
+	var last *Node
 	for _, n := range nodes {
 		if !usable(n, skip) {
 			continue
@@ -36,6 +37,7 @@ func (Random) Select(nodes []*Node, _ Key, skip func(*Node) bool) *Node {
 		if r -= n.Weight(); r < 0 {
 			return n
 		}
+		last = n
 	}
-	return nil // the weights changed meanwhile
+	return last // a node went down or lighter meanwhile: the last usable one
 }

@@ -16,17 +16,30 @@ func roundRobinMethod() Method {
 // not a a a a a b c: a heavy node gets its share spread out, never in a
 // burst. Equal weights are plain turns. As nginx keeps current_weight in
 // its peer, the current value is the node's (Node.rrCurrent), read and
-// written under this lock only: the loops pick concurrently. A node added
-// starts from zero; one that stays keeps its value. The zero value is
-// ready.
-type RoundRobin struct{ mu sync.Mutex }
+// written under the pool's round-robin lock only (Pool.install gives it;
+// a policy replaced while it still picks shares it with the new one): the
+// loops pick concurrently. A node added starts from zero; one that stays
+// keeps its value. The zero value is ready, with a lock of its own.
+type RoundRobin struct {
+	mu  *sync.Mutex // the pool's (nil: own)
+	own sync.Mutex
+}
+
+// lock returns the lock guarding the nodes' current values.
+func (r *RoundRobin) lock() *sync.Mutex {
+	if r.mu != nil {
+		return r.mu
+	}
+	return &r.own
+}
 
 var _ Selector = (*RoundRobin)(nil)
 
 // Select implements Selector; key is not used.
 func (r *RoundRobin) Select(nodes []*Node, _ Key, skip func(*Node) bool) *Node {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	mu := r.lock()
+	mu.Lock()
+	defer mu.Unlock()
 	var best *Node
 	var total int64
 	for _, n := range nodes {

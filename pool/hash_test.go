@@ -180,3 +180,96 @@ func BenchmarkHashPick(b *testing.B) {
 		})
 	}
 }
+
+// TestHashNoUsableNode: with every node down a keyed pick returns nil at
+// once, and a node coming up while others pick (the health monitor's
+// goroutine against the loops') never makes a pick divide by a total
+// weight of zero (it panicked the process).
+func TestHashNoUsableNode(t *testing.T) {
+	p := weighted(t, MethodHash, "10.0.0.1 weight=50", "10.0.0.2 weight=50")
+	a, b := p.Nodes()[0], p.Nodes()[1]
+	a.SetDown(true)
+	b.SetDown(true)
+	if n := p.Pick(HashBytes([]byte("k")), nil); n != nil {
+		t.Fatalf("all down: picked %s", n.Name)
+	}
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			b.SetDown(false)
+			b.SetDown(true)
+		}
+	}()
+	defer func() { close(stop); <-done }()
+	for _, k := range keys(5000) {
+		if n := p.Pick(k, nil); n != nil && n != b {
+			t.Fatalf("picked %s, down", n.Name)
+		}
+	}
+}
+
+// TestHashRepublishKeepsKeys: the same nodes published again (an Apply
+// does so for every pool) keep the ring: a key stays on its node even
+// while a pick races the publication; weights with a common divisor make
+// the same ring as their quotients.
+func TestHashRepublishKeepsKeys(t *testing.T) {
+	specs := []string{"10.0.0.1 weight=10", "10.0.0.2 weight=10", "10.0.0.3 weight=20"}
+	p := weighted(t, MethodHash, specs...)
+	k := HashBytes([]byte("session-7"))
+	home := p.Pick(k, nil)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range 200 {
+			if err := p.SetNodes(specs); err != nil {
+				panic(err)
+			}
+		}
+	}()
+	for range 20000 {
+		if n := p.Pick(k, nil); n != home {
+			t.Fatalf("republishing moved the key from %s to %s", home.Name, n.Name)
+		}
+	}
+	<-done
+	small := weighted(t, MethodHash, "10.0.0.1", "10.0.0.2", "10.0.0.3 weight=2")
+	if got, want := len(small.selector.Load().s.(*Hash).ring.Load().points), len(p.selector.Load().s.(*Hash).ring.Load().points); got != want {
+		t.Fatalf("weights 1:1:2 make %d points, 10:10:20 %d", got, want)
+	}
+}
+
+// TestMethodSwitchWhilePicking: a pool's method replaced while the loops
+// pick (the race detector watches the nodes' round-robin state, which the
+// old and the new policy share).
+func TestMethodSwitchWhilePicking(t *testing.T) {
+	p := weighted(t, MethodRoundRobin, "10.0.0.1 weight=2", "10.0.0.2")
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() { // a second loop, picking
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			p.Pick(NoKey, nil)
+		}
+	}()
+	defer func() { close(stop); <-done }()
+	for i := range 3000 {
+		if i%10 == 0 {
+			if err := p.SetMethod([]string{MethodRoundRobin, MethodHash}[i/10%2]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if p.Pick(NoKey, nil) == nil {
+			t.Fatal("picked nothing")
+		}
+	}
+}

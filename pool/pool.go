@@ -281,6 +281,9 @@ type Pool struct {
 	factor atomic.Int32
 	// hashKey is what of a request hash picks by (nil: none).
 	hashKey atomic.Pointer[HashKey]
+	// rrMu guards the nodes' round-robin state (Node.rrCurrent) for every
+	// policy the pool has had: one replaced may still be picking.
+	rrMu sync.Mutex
 }
 
 type selectorBox struct {
@@ -325,8 +328,11 @@ func (p *Pool) install(name string, m Method) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	s := m.New()
-	if h, ok := s.(*Hash); ok {
-		h.factor = &p.factor
+	switch s := s.(type) {
+	case *RoundRobin:
+		s.mu = &p.rrMu
+	case *Hash:
+		s.factor, s.rr.mu = &p.factor, &p.rrMu
 	}
 	if w, ok := s.(NodesWatcher); ok {
 		w.NodesChanged(p.Nodes())

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/plb/plb/config"
 	"github.com/plb/plb/internal/testhttp"
 )
 
@@ -268,6 +269,39 @@ func TestHashThroughServer(t *testing.T) {
 	for i := range 10 {
 		if _, body := testhttp.Get(t, ts.addrOf("proxy"), fmt.Sprintf("/y%d", i)); body[:1] != first[:1] {
 			t.Fatalf("one client address went to %q and %q", first[:1], body[:1])
+		}
+	}
+}
+
+// TestHashSettingsCheckedLive: the console's SET reaches the model without
+// Validate, so Apply checks hash's settings itself: hash without a key, or
+// a relay's pool hashing by URI, is refused and the running configuration
+// stays.
+func TestHashSettingsCheckedLive(t *testing.T) {
+	a := testhttp.OKBackend(t, "a")
+	ts := startProxy(t, []string{a.Addr}, "", testhttp.StdProxy)
+	for _, tc := range []struct {
+		lines []string
+		want  string
+	}{
+		{[]string{"SET web.balance_method = hash"}, "balance_method hash needs hash_key"},
+		{[]string{"SET web.balance_method = hash", "SET web.hash_key = uri", "CREATE SERVICE mx", "SET mx.role = smtp_proxy", "SET mx.pool = web"},
+			"hashes by source_ip only"},
+	} {
+		cfg := ts.Config().Clone()
+		o := ts.ConfigOptions()
+		o.Running = true
+		in := config.NewInterp(cfg, o)
+		for _, l := range tc.lines {
+			if _, err := in.Exec(l); err != nil {
+				t.Fatalf("%s: %v", l, err)
+			}
+		}
+		if err := ts.Apply(cfg); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Fatalf("%q: Apply said %v, want %q", tc.lines, err, tc.want)
+		}
+		if m := ts.Pool("web").Method(); m == "hash" {
+			t.Fatalf("%q: the refused method runs", tc.lines)
 		}
 	}
 }

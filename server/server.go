@@ -345,6 +345,9 @@ func (a *applyCtx) commitService(ch *serviceChange) (retired *service) {
 // each name, else a new one (Apply's check phase: nothing running
 // changes).
 func (s *Server) checkPools(c *config.Config) (map[string]*pool.Pool, error) {
+	if err := c.CheckHash(); err != nil {
+		return nil, err
+	}
 	pools := make(map[string]*pool.Pool, len(c.Pools))
 	for _, pc := range c.Pools {
 		if _, err := pool.NewSelector(pc.BalanceMethod); err != nil {

@@ -347,7 +347,9 @@ func (cl *client) connectBackend() {
 	for {
 		node := cl.node
 		cl.node = nil
-		if node == nil || node.Down() || cl.rs.skipTried(node) {
+		// A node picked before the client waited may be down or drained
+		// (weight 0) since: pick again.
+		if node == nil || node.Down() || node.Weight() == 0 || cl.rs.skipTried(node) {
 			if node = st.Pool.Pick(cl.requestKey(st.Pool), cl.skip()); node == nil {
 				cl.svc.Stats.Errors503.Add(1)
 				cl.fail(503, "no backend available")

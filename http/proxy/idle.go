@@ -150,6 +150,9 @@ func (s *Service) takeAnyIdle(l *engine.Loop, st *Settings, least *pool.Node, sk
 	// n's requests per unit of weight at most busy per least's:
 	// a(n)/w(n) <= busy/w(least), without dividing.
 	busy, wl := pool.IdleFirstBusyLimit(least.Active.Load()), int64(least.Weight())
+	if wl == 0 {
+		return nil // least was drained since it was picked
+	}
 	ok := func(n *pool.Node) bool {
 		w := int64(n.Weight())
 		return w > 0 && n.Active.Load()*wl <= busy*w && !skip(n)

@@ -77,3 +77,40 @@ func TestWeightZeroDrainsEndToEnd(t *testing.T) {
 		t.Fatalf("the drained node got %d new requests", n-before)
 	}
 }
+
+// TestDrainedWhileQueued: a client waiting for a backend connection
+// (max_backend_conns) with its node already picked does not go to that
+// node once it is drained: when a connection frees, the client picks
+// again. (It dialed the drained node.)
+func TestDrainedWhileQueued(t *testing.T) {
+	release := make(chan struct{})
+	a := testhttp.NewHTTPBackend(t, func(b *testhttp.Backend, c net.Conn, req *nethttp.Request, body []byte) bool {
+		if req.URL.Path == "/hold" {
+			<-release
+		}
+		testhttp.Respond(c, 200, "Connection: close\r\n", "a "+req.URL.Path)
+		return false
+	})
+	b := testhttp.OKBackend(t, "b")
+	ts := startProxyTOML(t, testhttp.OneLoop(testhttp.ProxyTOML([]string{a.Addr, b.Addr}, `balance_method = "round_robin"`,
+		testhttp.ServiceKeys("max_backend_conns = 1"))), harnessOptions{})
+	c1 := testhttp.Dial(t, ts.addr())
+	c1.Send("GET /hold HTTP/1.1\r\nHost: t\r\n\r\n") // round robin: a, the only connection
+	testhttp.WaitFor(t, "/hold at a", func() bool { return len(a.Requests()) == 1 })
+	c2 := testhttp.Dial(t, ts.addr())
+	c2.Send("GET /next HTTP/1.1\r\nHost: t\r\n\r\n") // waits, b picked for it
+	testhttp.WaitFor(t, "/next queued", func() bool { return ts.svc.Stats.Waiting.Load() == 1 })
+	if err := ts.pool.Add(b.Addr + " weight=0"); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	if _, body := c1.Read("GET"); body != "a /hold" {
+		t.Fatalf("/hold: %q", body)
+	}
+	if _, body := c2.Read("GET"); body != "a /next" {
+		t.Fatalf("the queued request got %q, want it at a", body)
+	}
+	if n := len(b.Requests()); n != 0 {
+		t.Fatalf("the drained node got %d requests", n)
+	}
+}
