@@ -70,6 +70,9 @@ func (c *Config) DumpPerlbal() []string {
 		if p.BalanceFactor != pool.DefaultBalanceFactor {
 			out = append(out, "  SET hash_balance_factor = "+strconv.Itoa(p.BalanceFactor))
 		}
+		if p.SlowStart != 0 {
+			out = append(out, "  SET slow_start = "+perlbalValue(formatDuration(p.SlowStart, time.Second)))
+		}
 		out = append(out, "")
 	}
 	for _, s := range c.Services {

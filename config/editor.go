@@ -177,7 +177,7 @@ func isPoolKey(key string) bool {
 	switch key {
 	case "nodefile", "balance_method", "server_retry", "timeout_cleanup",
 		"check", "check_path", "check_interval", "rise", "fall",
-		"hash_key", "hash_balance_factor":
+		"hash_key", "hash_balance_factor", "slow_start":
 		return true
 	}
 	return false
@@ -287,10 +287,17 @@ func (e *editor) forwardToPool(s *Service, key, val string) error {
 
 // setPool is SET on a pool: nodefile and balance_method as Perlbal, plus
 // plb's health keys (server_retry, timeout_cleanup, check, check_path,
-// check_interval, rise and fall) and hash's (hash_key,
-// hash_balance_factor).
+// check_interval, rise and fall), hash's (hash_key,
+// hash_balance_factor) and slow_start.
 func (e *editor) setPool(p *Pool, key, val string) error {
 	switch key {
+	case "slow_start":
+		d, ok := parseDuration(val, time.Second)
+		if !ok || d < 0 || d > 24*time.Hour {
+			return errorf("slow_start takes a duration from 0 (off) to 24h, as \"30s\" or 30")
+		}
+		p.SlowStart = d
+		return nil
 	case "hash_key":
 		if val == "none" || val == "" {
 			p.HashKey = ""

@@ -71,6 +71,9 @@ func (c *Config) MarshalTOML() []byte {
 		if p.BalanceFactor != pool.DefaultBalanceFactor {
 			w.kv("hash_balance_factor", int64(p.BalanceFactor))
 		}
+		if p.SlowStart != 0 {
+			w.kv("slow_start", formatDuration(p.SlowStart, 1e9))
+		}
 	}
 	for _, s := range c.Services {
 		w.table("service." + tomlKey(s.Name))

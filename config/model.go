@@ -129,8 +129,12 @@ type Pool struct {
 	// takes more than that share of its due of the requests in flight
 	// (default pool.DefaultBalanceFactor, 125; 0: unbounded).
 	BalanceFactor int
-	File          string // file where the pool was created
-	Line          int    // line where the pool was created
+	// SlowStart is how long a node that comes back up, is added or gets a
+	// higher weight takes to reach its share (default 0: at once;
+	// HAProxy's slowstart).
+	SlowStart time.Duration
+	File      string // file where the pool was created
+	Line      int    // line where the pool was created
 }
 
 // Service roles.

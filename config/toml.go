@@ -296,7 +296,7 @@ func (t *tomlLoader) pool(name string, v any) error {
 		switch k {
 		case "server_retry", "rise", "fall", "hash_balance_factor":
 			kd = kindInt
-		case "timeout_cleanup", "check_interval":
+		case "timeout_cleanup", "check_interval", "slow_start":
 			kd = kindSeconds
 		}
 		s, err := tomlString(kd, k, m[k])

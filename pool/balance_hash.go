@@ -135,7 +135,7 @@ func (h *Hash) Select(nodes []*Node, key Key, skip func(*Node) bool) *Node {
 	for _, n := range nodes {
 		if usable(n, skip) {
 			load += n.Active.Load()
-			weight += int64(n.Weight())
+			weight += n.Share()
 		}
 	}
 	if weight == 0 {
@@ -175,7 +175,7 @@ func withinBound(n *Node, load, weight, factor int64) bool {
 	if weight <= 0 {
 		return true
 	}
-	num := factor * (load + 1) * int64(n.Weight())
+	num := factor * (load + 1) * n.Share()
 	den := 100 * weight
 	return n.Active.Load()+1 <= (num+den-1)/den
 }

@@ -32,7 +32,7 @@ func (LeastConn) Select(nodes []*Node, _ Key, skip func(*Node) bool) *Node {
 			continue
 		}
 		// a/w < bestN/bestW without dividing.
-		a, w := n.Active.Load(), int64(n.Weight())
+		a, w := n.Active.Load(), n.Share()
 		switch l, r := a*bestW, bestN*w; {
 		case best == nil || l < r:
 			best, bestN, bestW, tied = n, a, w, w

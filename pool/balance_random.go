@@ -19,22 +19,22 @@ var _ Selector = Random{}
 // Select implements Selector; key is not used. Two passes over the nodes:
 // the usable weight, then the node a random point of it falls on.
 func (Random) Select(nodes []*Node, _ Key, skip func(*Node) bool) *Node {
-	total := 0
+	var total int64
 	for _, n := range nodes {
 		if usable(n, skip) {
-			total += n.Weight()
+			total += n.Share()
 		}
 	}
 	if total == 0 {
 		return nil
 	}
-	r := rand.IntN(total)
+	r := rand.Int64N(total)
 	var last *Node
 	for _, n := range nodes {
 		if !usable(n, skip) {
 			continue
 		}
-		if r -= n.Weight(); r < 0 {
+		if r -= n.Share(); r < 0 {
 			return n
 		}
 		last = n

@@ -46,7 +46,7 @@ func (r *RoundRobin) Select(nodes []*Node, _ Key, skip func(*Node) bool) *Node {
 		if !usable(n, skip) {
 			continue
 		}
-		w := int64(n.Weight())
+		w := n.Share()
 		n.rrCurrent += w
 		total += w
 		if best == nil || n.rrCurrent > best.rrCurrent {

@@ -30,7 +30,11 @@ type Node struct {
 	weight                                 atomic.Int32 // Weight
 	// rrCurrent is round_robin's current weight (nginx's current_weight),
 	// read and written under the pool's RoundRobin lock only.
-	rrCurrent     int64
+	rrCurrent int64
+	// slow is the pool's slow start (nil: none); rampStart when the node's
+	// ramp began (unix ns; 0: none): see Share.
+	slow          atomic.Pointer[slowStart]
+	rampStart     atomic.Int64
 	noVerifyUntil atomic.Int64 // unix nanos
 	noReuseUntil  atomic.Int64 // unix nanos
 	down          atomic.Bool
@@ -84,6 +88,54 @@ func ParseNode(s string) (*Node, error) {
 // unless the pool's configuration says otherwise); 0 drains it: no new
 // requests, those in flight finish. Safe from any goroutine.
 func (n *Node) Weight() int { return int(n.weight.Load()) }
+
+// ShareScale is Share's unit: a node's full share is its weight times
+// ShareScale, so that a ramp (slow start) moves in steps of 1/ShareScale
+// of a weight.
+const ShareScale = 64
+
+// slowStart is a pool's slow_start: the ramp's length and the clock.
+type slowStart struct {
+	d   time.Duration
+	now func() time.Time
+}
+
+// Share is the node's share of new requests now, in 1/ShareScale of a
+// weight: Weight()*ShareScale, except during a slow start (a node come
+// back up, added, or given a higher weight, in a pool with slow_start),
+// when it grows from 1 to that over the pool's slow_start. Balance
+// methods weigh nodes by Share. Safe from any goroutine; it reads the
+// clock only during a ramp.
+func (n *Node) Share() int64 {
+	w := int64(n.Weight()) * ShareScale
+	rs := n.rampStart.Load()
+	if rs == 0 || w == 0 {
+		return w
+	}
+	s := n.slow.Load()
+	if s == nil {
+		return w
+	}
+	el := s.now().UnixNano() - rs
+	if el >= int64(s.d) || el < 0 {
+		n.rampStart.CompareAndSwap(rs, 0) // done
+		return w
+	}
+	return max(1, w*el/int64(s.d))
+}
+
+// ramp starts the node's slow start at now (its pool's clock when now is
+// zero), when its pool has one.
+func (n *Node) ramp(now time.Time) {
+	s := n.slow.Load()
+	if s == nil {
+		return
+	}
+	if now.IsZero() {
+		now = s.now()
+	}
+	n.rampStart.Store(now.UnixNano())
+}
 
 // Spec is the node as configuration writes it: its Name, with
 // " weight=N" when the weight is not 1.
@@ -185,6 +237,9 @@ func (n *Node) mark(down bool, reason string, now time.Time) bool {
 	n.suspectWhy = ""
 	n.suspectRun.Store(0)
 	n.down.Store(down)
+	if !down {
+		n.ramp(now) // back up: slow start
+	}
 	n.last = Transition{Down: down, Reason: reason, At: now}
 	n.transitions.Add(1)
 	return true
@@ -284,6 +339,10 @@ type Pool struct {
 	// rrMu guards the nodes' round-robin state (Node.rrCurrent) for every
 	// policy the pool has had: one replaced may still be picking.
 	rrMu sync.Mutex
+	// slow is the pool's slow start (nil: none), given to its nodes.
+	slow atomic.Pointer[slowStart]
+	// populated: SetNodes has run; nodes it adds from then on ramp.
+	populated bool
 }
 
 type selectorBox struct {
@@ -345,6 +404,23 @@ func (p *Pool) install(name string, m Method) {
 // takes more than factor% of its share of the requests in flight (0:
 // unbounded; DefaultBalanceFactor unless set). Safe from any goroutine.
 func (p *Pool) SetBalanceFactor(factor int) { p.factor.Store(int32(factor)) }
+
+// SetSlowStart makes a node that comes back up, is added after the first
+// SetNodes, or gets a higher weight take its share gradually over d
+// (HAProxy's slowstart; 0: at once), reading time from now. Safe from any
+// goroutine.
+func (p *Pool) SetSlowStart(d time.Duration, now func() time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var s *slowStart
+	if d > 0 {
+		s = &slowStart{d: d, now: now}
+	}
+	p.slow.Store(s)
+	for _, n := range p.Nodes() {
+		n.slow.Store(s)
+	}
+}
 
 // SetHashKey sets what of a request hash picks by. Safe from any
 // goroutine.
@@ -424,12 +500,25 @@ func (p *Pool) SetNodes(addrs []string) error {
 		}
 		seen[n.Name] = true
 		if o := old[n.Name]; o != nil {
-			o.weight.Store(n.weight.Load())
+			switch w, was := n.weight.Load(), o.weight.Load(); {
+			case w > was:
+				o.weight.Store(w)
+				o.ramp(time.Time{}) // a higher weight: slow start to it
+			case w < was:
+				o.weight.Store(w)
+				o.rampStart.Store(0) // a lower one: at once
+			}
 			n = o
+		} else {
+			n.slow.Store(p.slow.Load())
+			if p.populated {
+				n.ramp(time.Time{}) // added: slow start
+			}
 		}
 		next = append(next, n)
 	}
 	p.nodes.Store(&next)
+	p.populated = true
 	// The policy learns of the change after the list is published: a
 	// Select running meanwhile may see nodes it was not told of yet, and
 	// always picks from the list it is given.

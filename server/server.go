@@ -379,6 +379,7 @@ func (s *Server) commitPools(c *config.Config, pools map[string]*pool.Pool) {
 		k, _ := pool.ParseHashKey(pc.HashKey) // checked by config; "" is none
 		p.SetHashKey(k)
 		p.SetBalanceFactor(pc.BalanceFactor)
+		p.SetSlowStart(pc.SlowStart, s.opts.Now)
 		if s.pools[pc.Name] != p {
 			s.log.Info("pool created", "pool", pc.Name, "nodes", len(pc.Nodes))
 			continue

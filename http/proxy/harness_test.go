@@ -73,6 +73,11 @@ func startProxyTOML(t *testing.T, tomlText string, o harnessOptions) *harness {
 	k, _ := pool.ParseHashKey(pc.HashKey) // as the server's commitPools
 	p.SetHashKey(k)
 	p.SetBalanceFactor(pc.BalanceFactor)
+	now := o.Now
+	if now == nil {
+		now = time.Now
+	}
+	p.SetSlowStart(pc.SlowStart, now)
 	eng, err := engine.New(engine.Config{Loops: cfg.Global.Workers, Logger: o.Logger, Now: o.Now})
 	if err != nil {
 		t.Fatal(err)

@@ -149,12 +149,12 @@ func (s *Service) takeAnyIdle(l *engine.Loop, st *Settings, least *pool.Node, sk
 	ip := &s.idle[l.ID()]
 	// n's requests per unit of weight at most busy per least's:
 	// a(n)/w(n) <= busy/w(least), without dividing.
-	busy, wl := pool.IdleFirstBusyLimit(least.Active.Load()), int64(least.Weight())
+	busy, wl := pool.IdleFirstBusyLimit(least.Active.Load()), least.Share()
 	if wl == 0 {
 		return nil // least was drained since it was picked
 	}
 	ok := func(n *pool.Node) bool {
-		w := int64(n.Weight())
+		w := n.Share()
 		return w > 0 && n.Active.Load()*wl <= busy*w && !skip(n)
 	}
 	// A few rounds: each closes what it finds unusable; a node whose

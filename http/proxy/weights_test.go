@@ -5,8 +5,10 @@ import (
 	"net"
 	nethttp "net/http"
 	"testing"
+	"time"
 
 	"github.com/plb/plb/internal/testhttp"
+	"github.com/plb/plb/internal/testutil"
 )
 
 // TestWeightsEndToEnd: with weights 3:1, 75% ± 5 points of 2,000 requests
@@ -112,5 +114,37 @@ func TestDrainedWhileQueued(t *testing.T) {
 	}
 	if n := len(b.Requests()); n != 0 {
 		t.Fatalf("the drained node got %d requests", n)
+	}
+}
+
+// TestSlowStartEndToEnd: a node come back up in a pool with slow_start
+// takes a share of the requests that grows with the clock: a fifth of
+// them a quarter into the ramp (its share a quarter of the other's), a
+// half once it is over.
+func TestSlowStartEndToEnd(t *testing.T) {
+	clock := testutil.NewClock(time.Unix(1_800_000_000, 0))
+	a, b := testhttp.OKBackend(t, "a"), testhttp.OKBackend(t, "b")
+	ts := startProxyTOML(t, testhttp.ProxyTOML([]string{a.Addr, b.Addr}, "balance_method = \"round_robin\"\nslow_start = \"10s\"", testhttp.StdProxy),
+		harnessOptions{Now: clock.Now})
+	nb := ts.pool.Nodes()[1]
+	nb.MarkDown("test", clock.Now())
+	nb.MarkUp("test", clock.Now())
+	c := testhttp.Dial(t, ts.addr())
+	share := func() float64 {
+		hits := 0
+		for range 400 {
+			if _, body := c.Do("GET /s HTTP/1.1\r\nHost: t\r\n\r\n"); body[:1] == "b" {
+				hits++
+			}
+		}
+		return float64(hits) / 400
+	}
+	clock.Advance(2500 * time.Millisecond)
+	if s := share(); s < 0.17 || s > 0.23 {
+		t.Errorf("a quarter into the ramp: share %.2f, want 0.20", s)
+	}
+	clock.Advance(10 * time.Second)
+	if s := share(); s < 0.47 || s > 0.53 {
+		t.Errorf("after the ramp: share %.2f, want 0.50", s)
 	}
 }
