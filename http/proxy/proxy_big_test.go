@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	nethttp "net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"runtime"
@@ -334,6 +335,19 @@ func emfileChild(t *testing.T) {
 	}
 	be.WaitOpen(t, 0)
 
+	// The sockets of the clients that will wait in the backlog, made
+	// while descriptors are plenty: at the limit a dial needs one freed,
+	// which the engine's accept, retrying, could take first (and then find
+	// none for the backend: a 503 to a client the test expects served).
+	var spare []int
+	for range 3 {
+		fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		spare = append(spare, fd)
+	}
+
 	var old syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &old); err != nil {
 		t.Fatal(err)
@@ -390,15 +404,15 @@ func emfileChild(t *testing.T) {
 
 	// New clients wait in the backlog while accept fails with EMFILE.
 	var queued []*testhttp.Client
-	for i := 0; i < 3; i++ {
-		files[len(files)-1].Close()
-		files = files[:len(files)-1]
-		nc, err := net.DialTimeout("tcp", addr, time.Second)
-		if err != nil {
-			t.Fatalf("dial at the limit: %v", err)
+	ap := netip.MustParseAddrPort(addr)
+	for i, fd := range spare {
+		// A loopback connect completes in the listener's backlog, accepted
+		// or not, and takes no new descriptor.
+		if err := syscall.Connect(fd, &syscall.SockaddrInet4{Port: int(ap.Port()), Addr: ap.Addr().As4()}); err != nil {
+			t.Fatalf("connect at the limit: %v", err)
 		}
-		c := testhttp.NewClient(t, nc)
-		nc.SetDeadline(time.Now().Add(testTimeout))
+		nc := fileConn{os.NewFile(uintptr(fd), fmt.Sprintf("client %d", i))}
+		c := testhttp.NewClient(t, nc) // blocking: the parent's timeout bounds it
 		t.Cleanup(func() { nc.Close() })
 		c.Send(fmt.Sprintf("GET /queued/%d HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", i))
 		queued = append(queued, c)
@@ -436,6 +450,13 @@ func emfileChild(t *testing.T) {
 	t.Logf("log:\n%s", logs.String())
 	fmt.Println("EMFILE child passed")
 }
+
+// fileConn is a connected socket made by hand as a net.Conn (without
+// addresses: the client needs none).
+type fileConn struct{ *os.File }
+
+func (fileConn) LocalAddr() net.Addr  { return nil }
+func (fileConn) RemoteAddr() net.Addr { return nil }
 
 // blackhole returns a loopback address whose connects never complete: a
 // listening socket with backlog 0 and a full accept queue drops SYNs.
