@@ -288,11 +288,7 @@ func AppendResponse(dst []byte, resp *Response, o status.Options) []byte {
 	if !resp.Full {
 		return status.AppendSimple(dst, resp.Status, resp.Msg, o)
 	}
-	proto := o.Proto
-	if proto == "" {
-		proto = status.DefaultProto
-	}
-	dst = status.AppendStatusLine(dst, proto, resp.Status)
+	dst = status.AppendStatusLine(dst, o.Protocol(), resp.Status)
 	hasLen := false
 	for _, h := range resp.Header {
 		if len(h) >= 15 && handoff.EqualFold([]byte(h[:15]), []byte("content-length:")) {
@@ -309,19 +305,7 @@ func AppendResponse(dst []byte, resp *Response, o status.Options) []byte {
 		dst = strconv.AppendInt(dst, int64(len(resp.Body)), 10)
 		dst = append(dst, "\r\n"...)
 	}
-	if o.ServerTokens {
-		dst = append(dst, "Server: "+status.ServerToken+"\r\n"...)
-	}
-	for _, h := range o.Extra {
-		dst = append(dst, h...)
-		dst = append(dst, "\r\n"...)
-	}
-	if o.Conn != nil {
-		dst = o.Conn(dst)
-	} else {
-		dst = status.AppendConnection(dst, o.KeepAlive, o.KeepAliveTimeout)
-	}
-	dst = append(dst, "\r\n"...)
+	dst = o.AppendTail(dst)
 	if !o.Head && status.BodyAllowed(resp.Status) {
 		dst = append(dst, resp.Body...)
 	}

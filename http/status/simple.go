@@ -36,6 +36,32 @@ type Options struct {
 	Head bool
 }
 
+// Protocol is o.Proto, or DefaultProto when it is empty.
+func (o Options) Protocol() string {
+	if o.Proto == "" {
+		return DefaultProto
+	}
+	return o.Proto
+}
+
+// AppendTail appends the end of a response head every generated response
+// shares: Server (o.ServerTokens), o.Extra, the Connection line (o.Conn,
+// or keep-alive as o says) and the blank line.
+func (o Options) AppendTail(dst []byte) []byte {
+	if o.ServerTokens {
+		dst = append(dst, "Server: "+ServerToken+"\r\n"...)
+	}
+	for _, h := range o.Extra {
+		dst = append(dst, h...)
+		dst = append(dst, "\r\n"...)
+	}
+	if o.Conn != nil {
+		return append(o.Conn(dst), "\r\n"...)
+	}
+	dst = AppendConnection(dst, o.KeepAlive, o.KeepAliveTimeout)
+	return append(dst, "\r\n"...)
+}
+
 // AppendSimple appends a complete generated response to dst and returns the
 // extended slice, as Perlbal's _simple_response builds it:
 //
@@ -55,29 +81,13 @@ type Options struct {
 // It allocates nothing when dst has enough capacity.
 func AppendSimple(dst []byte, code int, msg string, o Options) []byte {
 	hasBody := BodyAllowed(code)
-	proto := o.Proto
-	if proto == "" {
-		proto = DefaultProto
-	}
-	dst = AppendStatusLine(dst, proto, code)
+	dst = AppendStatusLine(dst, o.Protocol(), code)
 	if hasBody {
 		dst = append(dst, "Content-Type: text/html\r\nContent-Length: "...)
 		dst = strconv.AppendInt(dst, int64(BodyLen(code, msg)), 10)
 		dst = append(dst, "\r\n"...)
 	}
-	if o.ServerTokens {
-		dst = append(dst, "Server: "+ServerToken+"\r\n"...)
-	}
-	for _, h := range o.Extra {
-		dst = append(dst, h...)
-		dst = append(dst, "\r\n"...)
-	}
-	if o.Conn != nil {
-		dst = o.Conn(dst)
-	} else {
-		dst = AppendConnection(dst, o.KeepAlive, o.KeepAliveTimeout)
-	}
-	dst = append(dst, "\r\n"...)
+	dst = o.AppendTail(dst)
 	if hasBody && !o.Head {
 		dst = AppendBody(dst, code, msg)
 	}
