@@ -29,23 +29,31 @@ func wallStepped(t time.Time, d time.Duration) (time.Time, bool) {
 	return s, ok
 }
 
-// TestTimersFollowTheMonotonicClock: a timer set for 200 ms fires after
-// about 200 ms though the wall clock is stepped back an hour meanwhile
-// (and connection deadlines, kept in the same clock, likewise): timeouts
-// that waited for the wall clock to catch up would keep slow clients for
-// an hour.
-func TestTimersFollowTheMonotonicClock(t *testing.T) {
+// steppableClock is time.Now, whose wall clock (not its monotonic one)
+// goes back an hour once stepped is set; it skips the test where
+// time.Time's representation is not the one wallStepped knows.
+func steppableClock(t *testing.T) (stepped *atomic.Bool, now func() time.Time) {
+	t.Helper()
 	if _, ok := wallStepped(time.Now(), -time.Hour); !ok {
 		t.Skip("time.Time's representation is not the one this test knows")
 	}
-	var stepped atomic.Bool
-	now := func() time.Time {
+	stepped = new(atomic.Bool)
+	return stepped, func() time.Time {
 		n := time.Now()
 		if stepped.Load() {
 			n, _ = wallStepped(n, -time.Hour)
 		}
 		return n
 	}
+}
+
+// TestTimersFollowTheMonotonicClock: a timer set for 200 ms fires after
+// about 200 ms though the wall clock is stepped back an hour meanwhile
+// (and connection deadlines, kept in the same clock, likewise): timeouts
+// that waited for the wall clock to catch up would keep slow clients for
+// an hour.
+func TestTimersFollowTheMonotonicClock(t *testing.T) {
+	stepped, now := steppableClock(t)
 	e := runEngine(t, Config{Loops: 1, Tick: 10 * time.Millisecond, Now: now})
 	fired := make(chan struct{})
 	l := e.Loops()[0]
@@ -64,17 +72,7 @@ func TestTimersFollowTheMonotonicClock(t *testing.T) {
 // after the wall clock was stepped, while the readings themselves (and the
 // timers) keep to the monotonic clock.
 func TestClockTimeFollowsWallClock(t *testing.T) {
-	if _, ok := wallStepped(time.Now(), -time.Hour); !ok {
-		t.Skip("time.Time's representation is not the one this test knows")
-	}
-	var stepped atomic.Bool
-	now := func() time.Time {
-		n := time.Now()
-		if stepped.Load() {
-			n, _ = wallStepped(n, -time.Hour)
-		}
-		return n
-	}
+	stepped, now := steppableClock(t)
 	e := runEngine(t, Config{Loops: 1, Tick: 10 * time.Millisecond, Now: now})
 	l := e.Loops()[0]
 	var before int64

@@ -124,9 +124,7 @@ idle_timeout = "30s"
 	if got != size {
 		t.Fatalf("got %d bytes, want %d", got, size)
 	}
-	if want := <-bb.Sum; !bytes.Equal(h.Sum(nil), want) {
-		t.Fatal("response body differs from what the backend sent")
-	}
+	bb.CheckSum(t, h.Sum(nil))
 	t.Logf("%d MB in %v; backend released after the client read %d KB; max HeapInuse %.1f MB",
 		size>>20, elapsed, atRelease>>10, float64(maxHeap)/(1<<20))
 	if !released {
@@ -158,13 +156,7 @@ func TestSpoolBeyondLargeBufferSize(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("backend held while the client did not read")
 	}
-	h := sha256.New()
-	if n, err := io.Copy(h, resp.Body); err != nil || n != size {
-		t.Fatalf("read %d of %d bytes: %v", n, size, err)
-	}
-	if want := <-bb.Sum; !bytes.Equal(h.Sum(nil), want) {
-		t.Fatal("response body differs from what the backend sent")
-	}
+	bb.CheckBody(t, resp.Body)
 }
 
 // TestSpoolUnavailable: when the spool file cannot be created the proxy
@@ -185,13 +177,7 @@ func TestSpoolUnavailable(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(100 * time.Millisecond) // let the buffers fill up
-	h := sha256.New()
-	if n, err := io.Copy(h, resp.Body); err != nil || n != size {
-		t.Fatalf("read %d of %d bytes: %v", n, size, err)
-	}
-	if want := <-bb.Sum; !bytes.Equal(h.Sum(nil), want) {
-		t.Fatal("response body differs from what the backend sent")
-	}
+	bb.CheckBody(t, resp.Body)
 	if n := ts.svc.Stats.SpoolWrites.Load(); n != 0 {
 		t.Fatalf("%d spool writes without a spool directory", n)
 	}
@@ -212,14 +198,7 @@ func TestCloseClientWholeBody(t *testing.T) {
 	if resp.StatusCode != 200 || !resp.Close {
 		t.Fatalf("status %d, close %v", resp.StatusCode, resp.Close)
 	}
-	h := sha256.New()
-	n, err := io.Copy(h, resp.Body)
-	if err != nil || n != size {
-		t.Fatalf("read %d of %d bytes: %v", n, size, err)
-	}
-	if want := <-bb.Sum; !bytes.Equal(h.Sum(nil), want) {
-		t.Fatal("response body differs from what the backend sent")
-	}
+	bb.CheckBody(t, resp.Body)
 	c.ExpectClosed()
 }
 
@@ -239,14 +218,7 @@ func TestHalfCloseClient(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			h := sha256.New()
-			n, err := io.Copy(h, resp.Body)
-			if err != nil || n != size {
-				t.Fatalf("read %d of %d bytes: %v", n, size, err)
-			}
-			if want := <-bb.Sum; !bytes.Equal(h.Sum(nil), want) {
-				t.Fatal("response body differs from what the backend sent")
-			}
+			bb.CheckBody(t, resp.Body)
 			c.ExpectClosed()
 		})
 	}

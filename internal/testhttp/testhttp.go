@@ -6,6 +6,7 @@ package testhttp
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
@@ -513,11 +514,10 @@ func (p *Pattern) Emit(w io.Writer, n int64, h hash.Hash) error {
 // writing and when the proxy closed the connection.
 type BigBackend struct {
 	*Backend
-	size      int64
-	Sum       chan []byte
-	Wrote     chan time.Time
-	ClosedAt  chan time.Time
-	keepAlive bool
+	size     int64
+	Sum      chan []byte
+	Wrote    chan time.Time
+	ClosedAt chan time.Time
 }
 
 func NewBigBackend(t *testing.T, size int64) *BigBackend {
@@ -542,6 +542,25 @@ func NewBigBackend(t *testing.T, size int64) *BigBackend {
 		}
 	})
 	return bb
+}
+
+// CheckBody reads body to its end and checks that it is the size bytes
+// the backend sent last (their sha256, Sum), no more, no fewer.
+func (bb *BigBackend) CheckBody(t *testing.T, body io.Reader) {
+	t.Helper()
+	h := sha256.New()
+	if n, err := io.Copy(h, body); err != nil || n != bb.size {
+		t.Fatalf("read %d of %d bytes: %v", n, bb.size, err)
+	}
+	bb.CheckSum(t, h.Sum(nil))
+}
+
+// CheckSum checks that sum is the sha256 of what the backend sent last.
+func (bb *BigBackend) CheckSum(t *testing.T, sum []byte) {
+	t.Helper()
+	if want := <-bb.Sum; !bytes.Equal(sum, want) {
+		t.Fatal("response body differs from what the backend sent")
+	}
 }
 
 // ---- descriptors and polling ----
