@@ -192,22 +192,29 @@ func TestTakeReleaseAllocateNothing(t *testing.T) {
 	}
 }
 
+// benchPool is a pool of method over size nodes of weight 1.
+func benchPool(b *testing.B, method string, size int) *Pool {
+	b.Helper()
+	addrs := make([]string, size)
+	for i := range addrs {
+		addrs[i] = fmt.Sprintf("10.0.%d.%d", i/250, i%250+1)
+	}
+	p, err := New("web", method)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := p.SetNodes(addrs); err != nil {
+		b.Fatal(err)
+	}
+	return p
+}
+
 // BenchmarkPick: a pick among 4, 16 and 64 nodes, for every method (the
 // scan least_conn and idle_first do instead of keeping an order).
 func BenchmarkPick(b *testing.B) {
 	for _, size := range []int{4, 16, 64} {
-		addrs := make([]string, size)
-		for i := range addrs {
-			addrs[i] = fmt.Sprintf("10.0.%d.%d", i/250, i%250+1)
-		}
 		for _, name := range MethodNames() {
-			p, err := New("web", name)
-			if err != nil {
-				b.Fatal(err)
-			}
-			if err := p.SetNodes(addrs); err != nil {
-				b.Fatal(err)
-			}
+			p := benchPool(b, name, size)
 			b.Run(fmt.Sprintf("%s/%d", name, size), func(b *testing.B) {
 				b.ReportAllocs()
 				for b.Loop() {

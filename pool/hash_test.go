@@ -156,17 +156,7 @@ func TestHashKeyOnlyForHash(t *testing.T) {
 // loads on (a scan for the load, a binary search, a step or two).
 func BenchmarkHashPick(b *testing.B) {
 	for _, size := range []int{4, 16, 64} {
-		addrs := make([]string, size)
-		for i := range addrs {
-			addrs[i] = fmt.Sprintf("10.0.%d.%d", i/250, i%250+1)
-		}
-		p, err := New("web", MethodHash)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := p.SetNodes(addrs); err != nil {
-			b.Fatal(err)
-		}
+		p := benchPool(b, MethodHash, size)
 		ks := keys(1024)
 		b.Run(fmt.Sprint(size), func(b *testing.B) {
 			b.ReportAllocs()
@@ -181,6 +171,24 @@ func BenchmarkHashPick(b *testing.B) {
 	}
 }
 
+// meanwhile calls fn over and over on a goroutine of its own until the
+// function it returns is called, which waits for it to stop.
+func meanwhile(fn func()) (stop func()) {
+	quit, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-quit:
+				return
+			default:
+				fn()
+			}
+		}
+	}()
+	return func() { close(quit); <-done }
+}
+
 // TestHashNoUsableNode: with every node down a keyed pick returns nil at
 // once, and a node coming up while others pick (the health monitor's
 // goroutine against the loops') never makes a pick divide by a total
@@ -193,20 +201,10 @@ func TestHashNoUsableNode(t *testing.T) {
 	if n := p.Pick(HashBytes([]byte("k")), nil); n != nil {
 		t.Fatalf("all down: picked %s", n.Name)
 	}
-	stop, done := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			b.SetDown(false)
-			b.SetDown(true)
-		}
-	}()
-	defer func() { close(stop); <-done }()
+	defer meanwhile(func() {
+		b.SetDown(false)
+		b.SetDown(true)
+	})()
 	for _, k := range keys(5000) {
 		if n := p.Pick(k, nil); n != nil && n != b {
 			t.Fatalf("picked %s, down", n.Name)
@@ -249,19 +247,7 @@ func TestHashRepublishKeepsKeys(t *testing.T) {
 // old and the new policy share).
 func TestMethodSwitchWhilePicking(t *testing.T) {
 	p := weighted(t, MethodRoundRobin, "10.0.0.1 weight=2", "10.0.0.2")
-	stop, done := make(chan struct{}), make(chan struct{})
-	go func() { // a second loop, picking
-		defer close(done)
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			p.Pick(NoKey, nil)
-		}
-	}()
-	defer func() { close(stop); <-done }()
+	defer meanwhile(func() { p.Pick(NoKey, nil) })() // a second loop, picking
 	for i := range 3000 {
 		if i%10 == 0 {
 			if err := p.SetMethod([]string{MethodRoundRobin, MethodHash}[i/10%2]); err != nil {
