@@ -193,5 +193,5 @@ func NewSelector(method string) (Selector, error) {
 // usable reports whether n may be picked: up, not drained (weight 0) and
 // not rejected by skip.
 func usable(n *Node, skip func(*Node) bool) bool {
-	return !n.Down() && n.weight.Load() > 0 && (skip == nil || !skip(n))
+	return n.Available() && (skip == nil || !skip(n))
 }

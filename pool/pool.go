@@ -84,6 +84,12 @@ func ParseNode(s string) (*Node, error) {
 	return n, nil
 }
 
+// Available reports whether the node may take a new request: up and not
+// drained (weight 0). Balance methods pick only such nodes; a caller
+// holding a node it picked earlier asks again before using it. Safe from
+// any goroutine.
+func (n *Node) Available() bool { return !n.Down() && n.weight.Load() > 0 }
+
 // Weight is the node's share of new requests relative to the others' (1
 // unless the pool's configuration says otherwise); 0 drains it: no new
 // requests, those in flight finish. Safe from any goroutine.

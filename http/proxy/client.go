@@ -349,7 +349,7 @@ func (cl *client) connectBackend() {
 		cl.node = nil
 		// A node picked before the client waited may be down or drained
 		// (weight 0) since: pick again.
-		if node == nil || node.Down() || node.Weight() == 0 || cl.rs.skipTried(node) {
+		if node == nil || !node.Available() || cl.rs.skipTried(node) {
 			if node = st.Pool.Pick(cl.requestKey(st.Pool), cl.skip()); node == nil {
 				cl.svc.Stats.Errors503.Add(1)
 				cl.fail(503, "no backend available")

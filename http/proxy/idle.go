@@ -119,7 +119,7 @@ func (s *Service) takeIdle(l *engine.Loop, st *Settings, node *pool.Node) *backe
 		ip.byNode[node] = list
 		ip.n--
 		s.Bored.Add(-1)
-		if be.conn.Closing() || be.pool != st.Pool || be.node.Down() || be.node.ReuseSuspended(now) ||
+		if be.conn.Closing() || be.pool != st.Pool || !be.node.Available() || be.node.ReuseSuspended(now) ||
 			s.stale(be) || !be.quiet() {
 			be.conn.Close()
 			continue

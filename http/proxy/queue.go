@@ -239,10 +239,10 @@ func (s *Service) handOff(be *backend) bool {
 	if cl == nil || cl.st.Pool != be.pool {
 		return false
 	}
-	if cl.st.Pool.ReuseFirst() && cl.node == nil && !cl.fresh && !be.node.Down() && be.node.Weight() > 0 {
+	if cl.st.Pool.ReuseFirst() && cl.node == nil && !cl.fresh && be.node.Available() {
 		cl.node = be.node // idle_first: whichever connection is free first
 	}
-	if cl.node == nil || cl.node.Down() || cl.node.Weight() == 0 { // down or drained since
+	if cl.node == nil || !cl.node.Available() { // down or drained since
 		cl.node = cl.st.Pool.Pick(cl.requestKey(cl.st.Pool), cl.skip())
 	}
 	if cl.node != be.node || cl.fresh || !be.quiet() {
