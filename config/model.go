@@ -533,6 +533,16 @@ func (s *Service) HasPlugin(name string) bool {
 	return false
 }
 
+// Tune gives the running pool p pc's hashing and slow-start settings,
+// reading time from now (the balance method is the server's to choose,
+// by the services that use the pool). Safe while p serves.
+func (pc *Pool) Tune(p *pool.Pool, now func() time.Time) {
+	k, _ := pool.ParseHashKey(pc.HashKey) // checked when set; "" is none
+	p.SetHashKey(k)
+	p.SetBalanceFactor(pc.BalanceFactor)
+	p.SetSlowStart(pc.SlowStart, now)
+}
+
 func newPool(name string) *Pool {
 	return &Pool{Name: name, BalanceMethod: BalanceIdleFirst, ServerRetry: 5, TimeoutCleanup: 15 * time.Second,
 		Check: CheckTCP, Rise: 1, Fall: 3, BalanceFactor: pool.DefaultBalanceFactor}

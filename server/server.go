@@ -376,10 +376,7 @@ func (s *Server) checkPools(c *config.Config) (map[string]*pool.Pool, error) {
 func (s *Server) commitPools(c *config.Config, pools map[string]*pool.Pool) {
 	for _, pc := range c.Pools {
 		p := pools[pc.Name]
-		k, _ := pool.ParseHashKey(pc.HashKey) // checked by config; "" is none
-		p.SetHashKey(k)
-		p.SetBalanceFactor(pc.BalanceFactor)
-		p.SetSlowStart(pc.SlowStart, s.opts.Now)
+		pc.Tune(p, s.opts.Now)
 		if s.pools[pc.Name] != p {
 			s.log.Info("pool created", "pool", pc.Name, "nodes", len(pc.Nodes))
 			continue

@@ -70,14 +70,11 @@ func startProxyTOML(t *testing.T, tomlText string, o harnessOptions) *harness {
 	if err := p.SetNodes(pc.Nodes); err != nil {
 		t.Fatal(err)
 	}
-	k, _ := pool.ParseHashKey(pc.HashKey) // as the server's commitPools
-	p.SetHashKey(k)
-	p.SetBalanceFactor(pc.BalanceFactor)
 	now := o.Now
 	if now == nil {
 		now = time.Now
 	}
-	p.SetSlowStart(pc.SlowStart, now)
+	pc.Tune(p, now)
 	eng, err := engine.New(engine.Config{Loops: cfg.Global.Workers, Logger: o.Logger, Now: o.Now})
 	if err != nil {
 		t.Fatal(err)
