@@ -157,10 +157,11 @@ func startProcess(t *testing.T, cmd *exec.Cmd, addrs ...string) *bytes.Buffer {
 	return &out
 }
 
-func startNginx(t *testing.T, d *interopDocroot) *realServer {
-	bin := needServer(t, "nginx")
-	dir := t.TempDir()
-	p1, p2 := quietPort(t), quietPort(t)
+// runNginx runs nginx (one foreground worker, its files in dir) with the
+// http block's lines httpLines until the test ends, and waits until addrs
+// accept connections.
+func runNginx(t *testing.T, bin, dir, httpLines string, addrs ...string) {
+	t.Helper()
 	conf := fmt.Sprintf(`worker_processes 1;
 daemon off;
 master_process off;
@@ -174,22 +175,31 @@ http {
   fastcgi_temp_path %[1]s/fcgi;
   uwsgi_temp_path %[1]s/uwsgi;
   scgi_temp_path %[1]s/scgi;
-  client_max_body_size 1k;
+%[2]s}
+`, dir, httpLines)
+	if err := os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	startProcess(t, exec.Command(bin, "-c", filepath.Join(dir, "nginx.conf")), addrs...)
+}
+
+func startNginx(t *testing.T, d *interopDocroot) *realServer {
+	bin := needServer(t, "nginx")
+	dir := t.TempDir()
+	p1, p2 := quietPort(t), quietPort(t)
+	a1, a2 := fmt.Sprintf("127.0.0.1:%d", p1), fmt.Sprintf("127.0.0.1:%d", p2)
+	runNginx(t, bin, dir, fmt.Sprintf(`  client_max_body_size 1k;
   gzip on;
   gzip_types text/html;
   gzip_min_length 1;
   server {
-    listen 127.0.0.1:%[2]d;
-    listen 127.0.0.1:%[3]d;
-    root %[4]s;
+    listen %s;
+    listen %s;
+    root %s;
     location = /204 { return 204; }
     location = /early { return 200 "early"; }
   }
-}
-`, dir, p1, p2, d.dir)
-	os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(conf), 0o644)
-	a1, a2 := fmt.Sprintf("127.0.0.1:%d", p1), fmt.Sprintf("127.0.0.1:%d", p2)
-	startProcess(t, exec.Command(bin, "-c", filepath.Join(dir, "nginx.conf")), a1, a2)
+`, a1, a2, d.dir), a1, a2)
 	return &realServer{name: "nginx", nodes: [2]string{a1, a2},
 		paths:       map[string]string{"204": "/204", "chunked": "/page.html#gzip", "early": "/early"},
 		earlyStatus: 413}
