@@ -130,6 +130,11 @@ type reqState struct {
 
 	chunks http.ChunkedScanner // a chunked request body's framing
 	tried  []*pool.Node        // the nodes tried for the request
+	// key is the request's pool.Key (headKey), computed while its head
+	// is parsed: the head's views point into the bytes read, which the
+	// next read on the loop overwrites, and the node may be picked much
+	// later (a buffered body, a resend, a retry, a queued client).
+	key pool.Key
 	// skip is skipTried as a func value, made once per reqState (a
 	// method value made per request would allocate).
 	skip func(*pool.Node) bool
@@ -226,6 +231,7 @@ func (cl *client) readHead(data []byte) int {
 		cl.startAccessLog(r)
 	}
 	rs.where = appendWhere(rs.where[:0], r)
+	rs.key = headKey(st.Pool, r, c)
 	cl.isHEAD = string(r.Method) == "HEAD"
 	cl.idempotent = cl.isHEAD || string(r.Method) == "GET"
 	cl.retrySafe = idempotent(r)
@@ -350,7 +356,7 @@ func (cl *client) connectBackend() {
 		// A node picked before the client waited may be down or drained
 		// (weight 0) since: pick again.
 		if node == nil || !node.Available() || cl.rs.skipTried(node) {
-			if node = st.Pool.Pick(cl.requestKey(st.Pool), cl.skip()); node == nil {
+			if node = st.Pool.Pick(cl.rs.key, cl.skip()); node == nil {
 				cl.svc.Stats.Errors503.Add(1)
 				cl.fail(503, "no backend available")
 				return
@@ -460,7 +466,7 @@ func (cl *client) resend(be *backend, underIt bool, err error) bool {
 	if underIt {
 		cl.untry(node)
 	}
-	next := st.Pool.Pick(cl.requestKey(st.Pool), cl.skip())
+	next := st.Pool.Pick(cl.rs.key, cl.skip())
 	if next == nil {
 		return false // the caller answers with the failure
 	}

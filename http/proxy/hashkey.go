@@ -3,20 +3,24 @@ package proxy
 import (
 	"bytes"
 
+	"github.com/plb/plb/engine"
 	"github.com/plb/plb/http"
 	"github.com/plb/plb/pool"
 )
 
-// requestKey is the Key of the request for its pool's balance method: the
-// hash of what the pool's HashKey names (pool.HashBytes), NoKey when the
-// method wants none or the request lacks it (the pool then goes round
-// robin). It allocates nothing.
-func (cl *client) requestKey(p *pool.Pool) pool.Key {
+// headKey is the Key of request r from client c for p's balance method:
+// the hash of what p's HashKey names (pool.HashBytes), NoKey when the
+// method wants none, the request lacks it or there is no pool (the pool
+// then goes round robin). Call it while r's views are valid, in the read
+// that parsed it (reqState.key keeps the result). It allocates nothing.
+func headKey(p *pool.Pool, r *http.RequestHead, c *engine.Conn) pool.Key {
+	if p == nil {
+		return pool.NoKey
+	}
 	k := p.HashKey()
-	r := &cl.rs.req
 	switch k.Source {
 	case pool.KeySourceIP:
-		a := cl.conn.RemoteAddr().Addr().As16()
+		a := c.RemoteAddr().Addr().As16()
 		return pool.HashBytes(a[:])
 	case pool.KeyURI:
 		return pool.HashBytes(r.Path)

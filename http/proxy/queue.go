@@ -243,7 +243,7 @@ func (s *Service) handOff(be *backend) bool {
 		cl.node = be.node // idle_first: whichever connection is free first
 	}
 	if cl.node == nil || !cl.node.Available() { // down or drained since
-		cl.node = cl.st.Pool.Pick(cl.requestKey(cl.st.Pool), cl.skip())
+		cl.node = cl.st.Pool.Pick(cl.rs.key, cl.skip())
 	}
 	if cl.node != be.node || cl.fresh || !be.quiet() {
 		be.conn.Close() // its OnClose lets the client dial (backendClosed)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/plb/plb/config"
 	"github.com/plb/plb/engine"
+	"github.com/plb/plb/http"
 	"github.com/plb/plb/http/accesslog"
 	"github.com/plb/plb/http/handoff"
 	"github.com/plb/plb/http/plugin"
@@ -251,6 +252,12 @@ func (s *Service) putReqState(l *engine.Loop, rs *reqState) {
 	// (the console lists a client's "where" before its head is read).
 	rs.where, rs.head, rs.tried = rs.where[:0], rs.head[:0], rs.tried[:0]
 	rs.pend = rs.pend[:0]
+	rs.key = pool.NoKey
+	// The parsed head's views point into this client's input: dropped,
+	// so that a state kept on the free list holds none of its bytes.
+	hs := rs.req.Headers
+	clear(hs[:cap(hs)])
+	rs.req = http.RequestHead{Headers: hs[:0]}
 	rs.body = rs.body[:0]
 	if cap(rs.body) > coalesceMax {
 		rs.body = nil
