@@ -160,11 +160,22 @@ func (h *Hash) Select(nodes []*Node, key Key, skip func(*Node) bool) *Node {
 		if first == nil {
 			first = n
 		}
-		if factor <= 0 || withinBound(n, load, weight, factor) {
+		if ramped(n, k) && (factor <= 0 || withinBound(n, load, weight, factor)) {
 			return n
 		}
 	}
 	return first
+}
+
+// ramped reports whether the key whose mixed hash is k may go to n now:
+// always, unless n is in a slow start, when it takes the keys whose hash
+// falls in the part of its full share it has reached. A key's place is
+// fixed, so as the share grows its keys come back in turn and none goes
+// back and forth.
+func ramped(n *Node, k uint64) bool {
+	full := uint64(n.Weight()) * ShareScale
+	share := uint64(n.Share())
+	return share >= full || k%full < share
 }
 
 // withinBound reports whether one more request on n keeps it within its

@@ -93,3 +93,38 @@ func TestSlowStartAddedAndHeavier(t *testing.T) {
 		t.Fatalf("lighter node: share %d, want %d", s, ShareScale)
 	}
 }
+
+// TestSlowStartHashKeys: a node come back up in a hash pool with
+// slow_start takes back its keys in turn as its share grows, not all at
+// once: a quarter into the ramp about a quarter of them, each key once
+// back staying back, all of them at the end.
+func TestSlowStartHashKeys(t *testing.T) {
+	clock := testutil.NewClock(time.Unix(1_800_000_000, 0))
+	p := weighted(t, MethodHash, "10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4")
+	p.SetSlowStart(10*time.Second, clock.Now)
+	b := p.Nodes()[1]
+	var home []Key
+	for _, k := range keys(4000) {
+		if p.Pick(k, nil) == b {
+			home = append(home, k)
+		}
+	}
+	b.MarkDown("test", clock.Now())
+	b.MarkUp("test", clock.Now())
+	back := map[Key]bool{}
+	for step, want := range []float64{0.25, 0.5, 0.75, 1} {
+		clock.Advance(2500 * time.Millisecond)
+		n := 0
+		for _, k := range home {
+			if p.Pick(k, nil) == b {
+				n++
+				back[k] = true
+			} else if back[k] {
+				t.Fatalf("step %d: key %x went back to its node, then left it again", step, k)
+			}
+		}
+		if got := float64(n) / float64(len(home)); got < want-0.07 || got > want+0.07 {
+			t.Errorf("step %d: %.2f of the node's %d keys back, want %.2f", step, got, len(home), want)
+		}
+	}
+}
