@@ -254,7 +254,9 @@ func (s *Service) putReqState(l *engine.Loop, rs *reqState) {
 	rs.pend = rs.pend[:0]
 	rs.key = pool.NoKey
 	// The parsed head's views point into this client's input: dropped,
-	// so that a state kept on the free list holds none of its bytes.
+	// so that a state kept on the free list holds none of its bytes. Up to
+	// cap: an earlier head of the connection may have had more fields
+	// than the last (a few dozen at most, one memclr).
 	hs := rs.req.Headers
 	clear(hs[:cap(hs)])
 	rs.req = http.RequestHead{Headers: hs[:0]}
