@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/plb/plb/pool"
 )
 
 // kind is a parameter's value type; it decides parsing, the TOML form and
@@ -446,6 +448,38 @@ func params(yield func(param) bool) {
 			get: func(s *Service) any { return int64(s.QueueReliefChance) }},
 		s("high_priority_cookie", rp, "", "cookie that puts a client in the high-priority queue", func(s *Service) *string { return &s.HighPriorityCookie }),
 		s("high_priority_cookie_contents", rp, "", "substring the cookie value must contain", func(s *Service) *string { return &s.HighPriorityCookieContents }),
+		{name: "sticky_cookie", role: rp, kind: kindString, doc: "cookie that keeps a client on the node that first answered it (sticky sessions; default: none)",
+			set: func(_ *setCtx, s *Service, v string) error {
+				if v != "" && !pool.IsToken(v) {
+					return errorf("sticky_cookie must be a cookie name: letters, digits and %s", "!#$%&'*+-.^_`|~")
+				}
+				s.StickyCookie = v
+				return nil
+			},
+			get: func(s *Service) any { return s.StickyCookie }},
+		{name: "sticky_cookie_path", role: rp, kind: kindString, def: "/", doc: "Path of the sticky cookie",
+			set: func(_ *setCtx, s *Service, v string) error {
+				if !validCookiePath(v) {
+					return errorf("sticky_cookie_path must start with / and hold no ';', space or control character")
+				}
+				s.StickyCookiePath = v
+				return nil
+			},
+			get: func(s *Service) any { return s.StickyCookiePath }},
+		d("sticky_cookie_max_age", rp, "0", "Max-Age of the sticky cookie, seconds (0: a session cookie)", func(s *Service) *time.Duration { return &s.StickyCookieMaxAge }),
+		b("sticky_cookie_httponly", rp, "1", "HttpOnly on the sticky cookie", func(s *Service) *bool { return &s.StickyCookieHTTPOnly }),
+		b("sticky_cookie_secure", rp, "0", "Secure on the sticky cookie on a plain listener too (TLS ended in front of plb); a TLS listener always sets it", func(s *Service) *bool { return &s.StickyCookieSecure }),
+		{name: "sticky_cookie_samesite", role: rp, kind: kindString, def: "Lax", values: sameSites(), doc: "SameSite of the sticky cookie: Lax, Strict, None (needs Secure) or off",
+			set: func(_ *setCtx, s *Service, v string) error {
+				for _, w := range sameSites() {
+					if strings.EqualFold(v, w) {
+						s.StickyCookieSameSite = w
+						return nil
+					}
+				}
+				return errorf("Value of 'sticky_cookie_samesite' must be one of: %s", strings.Join(sameSites(), ", "))
+			},
+			get: func(s *Service) any { return s.StickyCookieSameSite }},
 		b("blind_proxy", rp, "0", "leave X-Forwarded-For alone for trusted peers", func(s *Service) *bool { return &s.BlindProxy }),
 		b("enable_reproxy", rp, "0", "honour X-REPROXY-* response headers", func(s *Service) *bool { return &s.EnableReproxy }),
 		i("reproxy_cache_maxsize", rp, "0", "X-REPROXY-CACHE-FOR entries", func(s *Service) *int { return &s.ReproxyCacheMaxsize }),
@@ -566,6 +600,24 @@ func params(yield func(param) bool) {
 			return
 		}
 	}
+}
+
+// sameSites are the values of sticky_cookie_samesite.
+func sameSites() []string { return []string{"Lax", "Strict", "None", "off"} }
+
+// validCookiePath reports whether v may be a cookie's Path attribute: an
+// absolute path (RFC 6265 5.1.4) with no byte that would end the
+// attribute or the header (';', controls) and no space.
+func validCookiePath(v string) bool {
+	if !strings.HasPrefix(v, "/") {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c <= ' ' || c == ';' || c >= 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 // forwardings are the values of client_ip_forwarding.

@@ -14,7 +14,7 @@ import (
 // system. Errors name the file and line where the pool or service was
 // created.
 func (c *Config) Validate() error {
-	if err := c.CheckHash(); err != nil {
+	if err := c.CheckBalancing(); err != nil {
 		return err
 	}
 	for _, p := range c.Pools {
@@ -130,13 +130,14 @@ func (c *Config) at(file string, line int, err error) error {
 	return at(file, line, err)
 }
 
-// CheckHash checks the pools' hash settings against their method and
-// users: hash needs a hash_key, a hash_key needs hash, and a pool an
-// smtp_proxy or tcp_proxy uses hashes by source_ip only (a relayed
-// session has no URI, header or cookie). Validate runs it; the runtime
-// runs it on every Apply too, as the console's SET reaches the model
-// without Validate.
-func (c *Config) CheckHash() error {
+// CheckBalancing checks the pools' hash settings against their method and
+// users, and the services' sticky cookies: hash needs a hash_key, a
+// hash_key needs hash, a pool an smtp_proxy or tcp_proxy uses hashes by
+// source_ip only (a relayed session has no URI, header or cookie), and a
+// sticky cookie with SameSite=None needs Secure (browsers drop it
+// otherwise). Validate runs it; the runtime runs it on every Apply too,
+// as the console's SET reaches the model without Validate.
+func (c *Config) CheckBalancing() error {
 	for _, p := range c.Pools {
 		place := func(err error) error { return c.at(p.File, p.Line, err) }
 		switch {
@@ -147,6 +148,9 @@ func (c *Config) CheckHash() error {
 		}
 	}
 	for _, s := range c.Services {
+		if s.Role == RoleReverseProxy && s.StickyCookie != "" && s.StickyCookieSameSite == "None" && !s.StickyCookieSecure && !s.EnableSSL {
+			return c.at(s.File, s.Line, errorf("service '%s': sticky_cookie_samesite None needs Secure, which browsers require of it: enable_ssl, or sticky_cookie_secure = true when TLS ends in front of plb", s.Name))
+		}
 		if s.Role != RoleSMTPProxy && s.Role != RoleTCPProxy {
 			continue
 		}

@@ -63,7 +63,7 @@ func ParseHashKey(s string) (HashKey, error) {
 		return HashKey{Source: KeyURI}, nil
 	}
 	kind, name, ok := strings.Cut(s, ":")
-	if ok && name != "" && isToken(name) {
+	if ok && IsToken(name) {
 		switch kind {
 		case "header":
 			return HashKey{Source: KeyHeader, Name: name}, nil
@@ -74,8 +74,12 @@ func ParseHashKey(s string) (HashKey, error) {
 	return HashKey{}, errors.New("hash_key must be source_ip, uri, header:NAME or cookie:NAME")
 }
 
-// isToken reports whether s is an HTTP token (RFC 9110 5.6.2).
-func isToken(s string) bool {
+// IsToken reports whether s is an HTTP token (RFC 9110 5.6.2), as a
+// header's or a cookie's name must be (RFC 6265 4.1.1).
+func IsToken(s string) bool {
+	if s == "" {
+		return false
+	}
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {

@@ -28,6 +28,7 @@ type Node struct {
 	LastAttempt, LastConnect, LastResponse atomic.Int64 // unix seconds
 	Active                                 atomic.Int64 // requests in flight: Pool.Take and Release
 	weight                                 atomic.Int32 // Weight
+	token                                  Token        // Token: fixed by Name
 	// rrCurrent is round_robin's current weight (nginx's current_weight),
 	// read and written under the pool's RoundRobin lock only.
 	rrCurrent int64
@@ -80,6 +81,7 @@ func ParseNode(s string) (*Node, error) {
 		ap = netip.AddrPortFrom(a, 80)
 	}
 	n := &Node{Name: ap.String(), Addr: ap}
+	n.token = tokenOf(n.Name)
 	n.weight.Store(int32(weight))
 	return n, nil
 }

@@ -13,17 +13,33 @@ import (
 // TestProxyHotPathAllocatesNothing: a proxied request over kept-alive
 // client and backend connections allocates nothing once warm, whatever
 // the balance method (idle_first reuses first; the others pick the node
-// first; hash by a key of the request), checks before reuse included. A func value made per request
-// (a method value) would show here (issue 11).
+// first; hash by a key of the request), checks before reuse included,
+// and with a sticky cookie (sent back, or not, which sets it in every
+// response). A func value made per request (a method value) would show
+// here (issue 11).
 func TestProxyHotPathAllocatesNothing(t *testing.T) {
 	if testing.Short() {
 		t.Skip("short mode")
 	}
-	for _, method := range []string{"idle_first", "round_robin", "least_conn", "random", "hash uri", "hash source_ip"} {
+	for _, tc := range []string{"idle_first", "round_robin", "least_conn", "random", "hash uri", "hash source_ip",
+		"round_robin sticky", "round_robin sticky-kept"} {
 		r := testing.Benchmark(func(b *testing.B) {
-			s := benchServer(b, benchProxyTOML(fixedBackend(b), "")+"")
-			name, key, _ := strings.Cut(method, " ")
-			if err := s.Pool("web").SetMethod(name); err != nil {
+			backend := fixedBackend(b)
+			method, key, _ := strings.Cut(tc, " ")
+			extra, header := "", ""
+			if strings.HasPrefix(key, "sticky") {
+				extra = "sticky_cookie = \"SRV\"\n"
+				if key == "sticky-kept" {
+					n, err := pool.ParseNode(backend)
+					if err != nil {
+						b.Fatal(err)
+					}
+					header = "Cookie: a=1; SRV=" + string(n.Token().Append(nil)) + "\r\n"
+				}
+				key = ""
+			}
+			s := benchServer(b, benchProxyTOML(backend, extra))
+			if err := s.Pool("web").SetMethod(method); err != nil {
 				b.Fatal(err)
 			}
 			if key != "" {
@@ -38,13 +54,13 @@ func TestProxyHotPathAllocatesNothing(t *testing.T) {
 				b.Fatal(err)
 			}
 			defer c.Close()
-			benchRoundTrips(b, c, "/x", 100)
+			benchRoundTripsWith(b, c, "/x", header, 100)
 		})
 		if r.N == 0 {
-			t.Fatalf("%s: the benchmark did not run", method)
+			t.Fatalf("%s: the benchmark did not run", tc)
 		}
 		if a := r.AllocsPerOp(); a != 0 {
-			t.Errorf("%s: %d allocations per proxied request", method, a)
+			t.Errorf("%s: %d allocations per proxied request", tc, a)
 		}
 	}
 }

@@ -79,7 +79,13 @@ func benchServer(b *testing.B, tomlText string) *Server {
 // benchRoundTrips measures GETs of path, each answered with a body of
 // bodyLen bytes, over c: 100 to warm up, then b.N timed.
 func benchRoundTrips(b *testing.B, c io.ReadWriter, path string, bodyLen int) {
-	req := []byte("GET " + path + " HTTP/1.1\r\nHost: bench\r\nUser-Agent: bench\r\nAccept: */*\r\n\r\n")
+	benchRoundTripsWith(b, c, path, "", bodyLen)
+}
+
+// benchRoundTripsWith is benchRoundTrips with extra header lines in each
+// request ("Name: value\r\n" each; "" none).
+func benchRoundTripsWith(b *testing.B, c io.ReadWriter, path, extra string, bodyLen int) {
+	req := []byte("GET " + path + " HTTP/1.1\r\nHost: bench\r\nUser-Agent: bench\r\nAccept: */*\r\n" + extra + "\r\n")
 	buf := make([]byte, 4096)
 	roundTrip := func() {
 		if _, err := c.Write(req); err != nil {

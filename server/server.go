@@ -345,7 +345,7 @@ func (a *applyCtx) commitService(ch *serviceChange) (retired *service) {
 // each name, else a new one (Apply's check phase: nothing running
 // changes).
 func (s *Server) checkPools(c *config.Config) (map[string]*pool.Pool, error) {
-	if err := c.CheckHash(); err != nil {
+	if err := c.CheckBalancing(); err != nil {
 		return nil, err
 	}
 	pools := make(map[string]*pool.Pool, len(c.Pools))

@@ -135,6 +135,9 @@ type reqState struct {
 	// next read on the loop overwrites, and the node may be picked much
 	// later (a buffered body, a resend, a retry, a queued client).
 	key pool.Key
+	// sticky is the node the request's sticky cookie names (stickyOf; nil:
+	// none), read with the head for the same reason.
+	sticky *pool.Node
 	// skip is skipTried as a func value, made once per reqState (a
 	// method value made per request would allocate).
 	skip func(*pool.Node) bool
@@ -232,6 +235,7 @@ func (cl *client) readHead(data []byte) int {
 	}
 	rs.where = appendWhere(rs.where[:0], r)
 	rs.key = headKey(st.Pool, r, c)
+	rs.sticky = stickyOf(st, r)
 	cl.isHEAD = string(r.Method) == "HEAD"
 	cl.idempotent = cl.isHEAD || string(r.Method) == "GET"
 	cl.retrySafe = idempotent(r)
@@ -332,7 +336,7 @@ func (cl *client) connectBackend() {
 	if st.Svc.ConnectAhead > 0 {
 		defer cl.svc.fillAhead(l, st)
 	}
-	if st.Pool.ReuseFirst() && cl.node == nil && !cl.fresh {
+	if st.Pool.ReuseFirst() && cl.node == nil && !cl.fresh && cl.stickyNode() == nil {
 		// idle_first: a free connection first, to a node no busier than
 		// the least busy one plus a quarter (one request at least,
 		// pool.IdleFirstBusyLimit), so that a node added or come back
@@ -356,7 +360,7 @@ func (cl *client) connectBackend() {
 		// A node picked before the client waited may be down or drained
 		// (weight 0) since: pick again.
 		if node == nil || !node.Available() || cl.rs.skipTried(node) {
-			if node = st.Pool.Pick(cl.rs.key, cl.skip()); node == nil {
+			if node = cl.pick(); node == nil {
 				cl.svc.Stats.Errors503.Add(1)
 				cl.fail(503, "no backend available")
 				return
@@ -466,7 +470,7 @@ func (cl *client) resend(be *backend, underIt bool, err error) bool {
 	if underIt {
 		cl.untry(node)
 	}
-	next := st.Pool.Pick(cl.rs.key, cl.skip())
+	next := cl.pick()
 	if next == nil {
 		return false // the caller answers with the failure
 	}

@@ -239,11 +239,15 @@ func (s *Service) handOff(be *backend) bool {
 	if cl == nil || cl.st.Pool != be.pool {
 		return false
 	}
-	if cl.st.Pool.ReuseFirst() && cl.node == nil && !cl.fresh && be.node.Available() {
-		cl.node = be.node // idle_first: whichever connection is free first
+	if cl.node == nil && !cl.fresh {
+		if n := cl.stickyNode(); n != nil {
+			cl.node = n
+		} else if cl.st.Pool.ReuseFirst() && be.node.Available() {
+			cl.node = be.node // idle_first: whichever connection is free first
+		}
 	}
 	if cl.node == nil || !cl.node.Available() { // down or drained since
-		cl.node = cl.st.Pool.Pick(cl.rs.key, cl.skip())
+		cl.node = cl.pick()
 	}
 	if cl.node != be.node || cl.fresh || !be.quiet() {
 		be.conn.Close() // its OnClose lets the client dial (backendClosed)

@@ -40,7 +40,8 @@ type Settings struct {
 	DebugUploads bool
 	// AccessLog gets a combined-format line per request (nil: none).
 	AccessLog    *accesslog.Log
-	keepAliveHdr []byte // "Connection: keep-alive\r\nKeep-Alive: timeout=N, max=100\r\n"
+	keepAliveHdr []byte        // "Connection: keep-alive\r\nKeep-Alive: timeout=N, max=100\r\n"
+	sticky       *stickyCookie // sticky_cookie (nil: none)
 	inserts      []hdr
 	removes      [][]byte
 
@@ -61,6 +62,7 @@ type hdr struct{ name, value []byte }
 func NewSettings(svc *config.Service, p *pool.Pool, serverRetry int) *Settings {
 	s := &Settings{Svc: svc, Pool: p, ServerRetry: serverRetry}
 	t := int(svc.PersistClientIdleTimeout / time.Second)
+	s.sticky = newStickyCookie(svc)
 	s.keepAliveHdr = []byte("Connection: keep-alive\r\nKeep-Alive: timeout=" + strconv.Itoa(t) + ", max=100\r\n")
 	for _, h := range svc.Headers {
 		if h.Insert {
@@ -252,7 +254,7 @@ func (s *Service) putReqState(l *engine.Loop, rs *reqState) {
 	// (the console lists a client's "where" before its head is read).
 	rs.where, rs.head, rs.tried = rs.where[:0], rs.head[:0], rs.tried[:0]
 	rs.pend = rs.pend[:0]
-	rs.key = pool.NoKey
+	rs.key, rs.sticky = pool.NoKey, nil
 	// The parsed head's views point into this client's input: dropped,
 	// so that a state kept on the free list holds none of its bytes. Up to
 	// cap: an earlier head of the connection may have had more fields
