@@ -448,8 +448,11 @@ func params(yield func(param) bool) {
 			get: func(s *Service) any { return int64(s.QueueReliefChance) }},
 		s("high_priority_cookie", rp, "", "cookie that puts a client in the high-priority queue", func(s *Service) *string { return &s.HighPriorityCookie }),
 		s("high_priority_cookie_contents", rp, "", "substring the cookie value must contain", func(s *Service) *string { return &s.HighPriorityCookieContents }),
-		{name: "sticky_cookie", role: rp, kind: kindString, doc: "cookie that keeps a client on the node that first answered it (sticky sessions; default: none)",
+		{name: "sticky_cookie", role: rp, kind: kindString, doc: "cookie that keeps a client on the node that first answered it (sticky sessions; default and \"none\": none)",
 			set: func(_ *setCtx, s *Service, v string) error {
+				if v == "none" {
+					v = ""
+				}
 				if v != "" && !pool.IsToken(v) {
 					return errorf("sticky_cookie must be a cookie name: letters, digits and %s", "!#$%&'*+-.^_`|~")
 				}

@@ -287,6 +287,7 @@ func TestHashSettingsCheckedLive(t *testing.T) {
 		{[]string{"SET web.balance_method = hash"}, "balance_method hash needs hash_key"},
 		{[]string{"SET web.balance_method = hash", "SET web.hash_key = uri", "CREATE SERVICE mx", "SET mx.role = smtp_proxy", "SET mx.pool = web"},
 			"hashes by source_ip only"},
+		{[]string{"SET proxy.sticky_cookie = SRV", "SET proxy.sticky_cookie_samesite = None"}, "None needs Secure"},
 	} {
 		cfg := ts.Config().Clone()
 		o := ts.ConfigOptions()
@@ -303,5 +304,34 @@ func TestHashSettingsCheckedLive(t *testing.T) {
 		if m := ts.Pool("web").Method(); m == "hash" {
 			t.Fatalf("%q: the refused method runs", tc.lines)
 		}
+		if resp, _ := testhttp.Get(t, ts.addrOf("proxy"), "/"); resp.Header.Get("Set-Cookie") != "" {
+			t.Fatalf("%q: the refused cookie is set: %q", tc.lines, resp.Header.Get("Set-Cookie"))
+		}
+	}
+}
+
+// TestStickyCookieSetLive: the console's SET turns a sticky cookie on,
+// changes its attributes and turns it off, on the running service.
+func TestStickyCookieSetLive(t *testing.T) {
+	a, b := testhttp.OKBackend(t, "a"), testhttp.OKBackend(t, "b")
+	ts := startProxy(t, []string{a.Addr, b.Addr}, `balance_method = "round_robin"`, testhttp.StdProxy)
+	setCookie := func() string {
+		resp, _ := testhttp.Get(t, ts.addrOf("proxy"), "/")
+		return resp.Header.Get("Set-Cookie")
+	}
+	if sc := setCookie(); sc != "" {
+		t.Fatalf("no sticky_cookie, yet %q", sc)
+	}
+	ts.exec("SET proxy.sticky_cookie = SRV")
+	if sc := setCookie(); !strings.HasPrefix(sc, "SRV=") || !strings.HasSuffix(sc, "; Path=/; HttpOnly; SameSite=Lax") {
+		t.Fatalf("after SET: %q", sc)
+	}
+	ts.exec("SET proxy.sticky_cookie_samesite = strict", "SET proxy.sticky_cookie_secure = on")
+	if sc := setCookie(); !strings.HasSuffix(sc, "; SameSite=Strict; Secure") {
+		t.Fatalf("after SET of the attributes: %q", sc)
+	}
+	ts.exec("SET proxy.sticky_cookie = none")
+	if sc := setCookie(); sc != "" {
+		t.Fatalf("turned off, yet %q", sc)
 	}
 }
