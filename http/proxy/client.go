@@ -135,9 +135,10 @@ type reqState struct {
 	// next read on the loop overwrites, and the node may be picked much
 	// later (a buffered body, a resend, a retry, a queued client).
 	key pool.Key
-	// sticky is the node the request's sticky cookie names (stickyOf; nil:
-	// none), read with the head for the same reason.
-	sticky *pool.Node
+	// sticky is the token of the request's sticky cookie when hasSticky
+	// (stickyOf), read with the head for the same reason.
+	sticky    pool.Token
+	hasSticky bool
 	// skip is skipTried as a func value, made once per reqState (a
 	// method value made per request would allocate).
 	skip func(*pool.Node) bool
@@ -235,7 +236,7 @@ func (cl *client) readHead(data []byte) int {
 	}
 	rs.where = appendWhere(rs.where[:0], r)
 	rs.key = headKey(st.Pool, r, c)
-	rs.sticky = stickyOf(st, r)
+	rs.sticky, rs.hasSticky = stickyOf(st, r)
 	cl.isHEAD = string(r.Method) == "HEAD"
 	cl.idempotent = cl.isHEAD || string(r.Method) == "GET"
 	cl.retrySafe = idempotent(r)

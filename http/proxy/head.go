@@ -240,7 +240,7 @@ func appendClientResponseEx(dst []byte, r *http.ResponseHead, minor int, be *bac
 			dst = appendField(dst, h.Name, h.Value)
 		}
 	}
-	if cl := be.client; st.sticky != nil && cl != nil && cl.rs.sticky != be.node {
+	if cl := be.client; st.sticky != nil && cl != nil && !cl.rs.stuck(be.node) {
 		// The request's cookie named no node, or another: this one
 		// answered, and the client sticks to it from now.
 		dst = st.sticky.appendSetCookie(dst, be.node, cl.conn.TLS())

@@ -254,7 +254,7 @@ func (s *Service) putReqState(l *engine.Loop, rs *reqState) {
 	// (the console lists a client's "where" before its head is read).
 	rs.where, rs.head, rs.tried = rs.where[:0], rs.head[:0], rs.tried[:0]
 	rs.pend = rs.pend[:0]
-	rs.key, rs.sticky = pool.NoKey, nil
+	rs.key, rs.sticky, rs.hasSticky = pool.NoKey, 0, false
 	// The parsed head's views point into this client's input: dropped,
 	// so that a state kept on the free list holds none of its bytes. Up to
 	// cap: an earlier head of the connection may have had more fields

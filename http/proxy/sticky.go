@@ -56,19 +56,17 @@ func newStickyCookie(svc *config.Service) *stickyCookie {
 	}
 }
 
-// stickyOf is the node of the pool that request r's sticky cookie names:
-// nil when the service has no sticky cookie, the request none, or one
-// that names no node of the pool (made up, or of a node since removed).
-// Call it while r's views are valid. It allocates nothing.
-func stickyOf(st *Settings, r *http.RequestHead) *pool.Node {
-	if st.sticky == nil || st.Pool == nil {
-		return nil
+// stickyOf is the token request r's sticky cookie carries, and whether
+// it carries one: false when the service has no sticky cookie or the
+// request none that parses (pool.ParseToken). Which node the token names
+// is looked up at each pick (client.stickyNode), so that a node removed
+// meanwhile is not used. Call it while r's views are valid. It allocates
+// nothing.
+func stickyOf(st *Settings, r *http.RequestHead) (pool.Token, bool) {
+	if st.sticky == nil {
+		return 0, false
 	}
-	t, ok := pool.ParseToken(cookieValue(r, st.sticky.name))
-	if !ok {
-		return nil
-	}
-	return st.Pool.ByToken(t)
+	return pool.ParseToken(cookieValue(r, st.sticky.name))
 }
 
 // appendSetCookie appends the Set-Cookie field naming node, Secure when
@@ -81,13 +79,24 @@ func (sc *stickyCookie) appendSetCookie(dst []byte, node *pool.Node, tls bool) [
 	return append(dst, sc.attrs[0]...)
 }
 
-// stickyNode is the node the request's sticky cookie names while it may
-// take the request (available, and not tried for it yet), else nil.
+// stickyNode is the node of the pool the request's sticky cookie names
+// while it may take the request (available, and not tried for it yet),
+// else nil.
 func (cl *client) stickyNode() *pool.Node {
-	if n := cl.rs.sticky; n != nil && n.Available() && !cl.rs.skipTried(n) {
+	rs := cl.rs
+	if !rs.hasSticky || cl.st.Pool == nil {
+		return nil
+	}
+	if n := cl.st.Pool.ByToken(rs.sticky); n != nil && n.Available() && !rs.skipTried(n) {
 		return n
 	}
 	return nil
+}
+
+// stuck reports whether the request's sticky cookie names node: its
+// response need not set the cookie.
+func (rs *reqState) stuck(node *pool.Node) bool {
+	return rs.hasSticky && node.Token() == rs.sticky
 }
 
 // pick chooses the node for the request: its sticky node (stickyNode),
