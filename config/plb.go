@@ -2,8 +2,12 @@ package config
 
 import (
 	"net/netip"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/plb/plb/pool"
 )
 
 // PLB 0.3's plb.conf: one "key value" per line, "#" comments, list values
@@ -22,6 +26,12 @@ import (
 //	server_retry, timeout_cleanup  pool plb_pool
 //	check, check_path,             pool plb_pool (plb's extension: health
 //	check_interval, rise, fall       checks, see the health package)
+//	servers_weight                 plb's extension: a weight per servers_ip,
+//	                                 in order (node weight=N)
+//	balance_method, hash_key,      pool plb_pool (plb's extension; the
+//	hash_balance_factor,             default stays round_robin for HTTP,
+//	slow_start                       least_conn for SMTP and TCP)
+//	sticky_cookie, sticky_cookie_* service plb (plb's extension; HTTP only)
 //	user, group, chroot_dir        Global.User, Group, Chroot
 //	log_level, log_file            Global.LogLevel, LogFile
 //	max_clients, backlog           Global.MaxClients, Backlog
@@ -68,8 +78,19 @@ func isPLBKey(k string) bool {
 		"check", "check_path", "check_interval", "rise", "fall":
 		return true
 	}
-	return false
+	return slices.Contains(plbPoolKeys[:], k) || slices.Contains(plbServiceKeys[:], k)
 }
+
+// plbPoolKeys are plb's balancing keys in a PLB file, set on pool
+// plb_pool as Perlbal's SET sets them; servers_weight gives its nodes
+// their weights.
+var plbPoolKeys = [...]string{"servers_weight", "balance_method", "hash_key", "hash_balance_factor", "slow_start"}
+
+// plbServiceKeys are plb's service keys in a PLB file, set on service plb
+// (a reverse_proxy's only: an SMTP or TCP service refuses them as
+// Perlbal's SET does).
+var plbServiceKeys = [...]string{"sticky_cookie", "sticky_cookie_path", "sticky_cookie_max_age",
+	"sticky_cookie_httponly", "sticky_cookie_secure", "sticky_cookie_samesite"}
 
 type plbLine struct {
 	val  string
@@ -97,7 +118,7 @@ func parsePLB(name string, data []byte, o Options) (*Config, error) {
 		if len(f) == 1 {
 			return nil, &Error{File: name, Line: n, Err: errorf("missing value for '%s'", f[0])}
 		}
-		if f[0] != "servers_ip" && len(f) > 2 {
+		if f[0] != "servers_ip" && f[0] != "servers_weight" && len(f) > 2 {
 			return nil, &Error{File: name, Line: n, Err: errorf("'%s' takes one value", f[0])}
 		}
 		keys[f[0]] = plbLine{strings.Join(f[1:], " "), n}
@@ -140,24 +161,41 @@ func parsePLB(name string, data []byte, o Options) (*Config, error) {
 		}
 	}
 
-	pool, _ := ed.createPool("plb_pool", name, 1)
+	// The pool's place, for the errors that concern its keys together
+	// (hash and hash_key): the line that chose its method, else 1.
+	poolLine := 1
+	for _, k := range []string{"hash_key", "balance_method"} {
+		if v, ok := keys[k]; ok {
+			poolLine = v.line
+		}
+	}
+	pool, _ := ed.createPool("plb_pool", name, poolLine)
 	port := get("servers_port", defPort)
 	if n, ok := parsePort(port); !ok || n == 0 {
 		return nil, fail("servers_port", errorf("invalid port '%s'", port))
 	}
-	for _, ip := range fields(get("servers_ip", "")) {
+	ips := fields(get("servers_ip", ""))
+	weights, err := plbWeights(get("servers_weight", ""), len(ips))
+	if err != nil {
+		return nil, fail("servers_weight", err)
+	}
+	for i, ip := range ips {
 		a, err := netip.ParseAddr(ip)
 		if err != nil {
 			return nil, fail("servers_ip", errorf("invalid server address '%s'", ip))
 		}
-		pool.addNode(netip.AddrPortFrom(a, uint16(atoiPort(port))).String())
+		node := netip.AddrPortFrom(a, uint16(atoiPort(port))).String()
+		if weights != nil && weights[i] != "1" {
+			node += " weight=" + weights[i]
+		}
+		pool.addNode(node)
 	}
 	pool.BalanceMethod, pool.BalanceMethodSet = BalanceRoundRobin, true
 	if role != RoleReverseProxy {
 		// Sessions of very different lengths (HAProxy's advice for SMTP).
 		pool.BalanceMethod = BalanceLeastConn
 	}
-	for _, k := range []string{"server_retry", "timeout_cleanup", "check", "check_path", "check_interval", "rise", "fall"} {
+	for _, k := range append([]string{"server_retry", "timeout_cleanup", "check", "check_path", "check_interval", "rise", "fall"}, plbPoolKeys[1:]...) {
 		if v, ok := keys[k]; ok {
 			if err := ed.setPool(pool, k, v.val); err != nil {
 				return nil, fail(k, err)
@@ -220,7 +258,34 @@ func parsePLB(name string, data []byte, o Options) (*Config, error) {
 			}
 		}
 	}
+	for _, k := range plbServiceKeys {
+		if v, ok := keys[k]; ok {
+			if err := ed.setService(s, k, v.val); err != nil {
+				return nil, fail(k, err)
+			}
+		}
+	}
 	return c, nil
+}
+
+// plbWeights checks servers_weight (v; "" none) against the n servers_ip:
+// one weight each, 0 to pool.MaxWeight. It returns nil when v is "".
+func plbWeights(v string, n int) ([]string, error) {
+	if v == "" {
+		return nil, nil
+	}
+	ws := fields(v)
+	if len(ws) != n {
+		return nil, errorf("servers_weight gives %d weights for %d servers_ip: one each, in order", len(ws), n)
+	}
+	for i, w := range ws {
+		k, ok := parseInt(w)
+		if !ok || k > pool.MaxWeight {
+			return nil, errorf("invalid weight '%s' (0 to %d)", w, pool.MaxWeight)
+		}
+		ws[i] = strconv.Itoa(k)
+	}
+	return ws, nil
 }
 
 // plbRole is the role of PLB's protocol key.
