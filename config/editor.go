@@ -199,7 +199,11 @@ func (e *editor) setService(s *Service, key, val string) error {
 		if err := p.assign(e.setCtx(), s, val); err != nil {
 			return err
 		}
-		if !p.noDump {
+		switch {
+		case p.noDump:
+		case p.value(s) == nil:
+			delete(s.Set, key) // a value the dump omits (sticky_cookie none): as if never set
+		default:
 			s.markSet(key)
 		}
 		for _, k := range p.also {

@@ -453,17 +453,23 @@ func params(yield func(param) bool) {
 				if v == "none" {
 					v = ""
 				}
-				if v != "" && !pool.IsToken(v) {
-					return errorf("sticky_cookie must be a cookie name: letters, digits and %s", "!#$%&'*+-.^_`|~")
+				// No '#': it starts a comment in Perlbal's and PLB's syntax.
+				if v != "" && (!pool.IsToken(v) || strings.Contains(v, "#")) {
+					return errorf("sticky_cookie must be a cookie name: letters, digits and %s", "!$%&'*+-.^_`|~")
 				}
 				s.StickyCookie = v
 				return nil
 			},
-			get: func(s *Service) any { return s.StickyCookie }},
+			get: func(s *Service) any {
+				if s.StickyCookie == "" {
+					return nil // none: SET cannot write an empty value
+				}
+				return s.StickyCookie
+			}},
 		{name: "sticky_cookie_path", role: rp, kind: kindString, def: "/", doc: "Path of the sticky cookie",
 			set: func(_ *setCtx, s *Service, v string) error {
 				if !validCookiePath(v) {
-					return errorf("sticky_cookie_path must start with / and hold no ';', space or control character")
+					return errorf("sticky_cookie_path must start with / and hold no ';', '#', space or control character")
 				}
 				s.StickyCookiePath = v
 				return nil
@@ -610,13 +616,14 @@ func sameSites() []string { return []string{"Lax", "Strict", "None", "off"} }
 
 // validCookiePath reports whether v may be a cookie's Path attribute: an
 // absolute path (RFC 6265 5.1.4) with no byte that would end the
-// attribute or the header (';', controls) and no space.
+// attribute or the header (';', controls), no space, and no '#' (a
+// comment in Perlbal's and PLB's syntax; a URL's path has none).
 func validCookiePath(v string) bool {
 	if !strings.HasPrefix(v, "/") {
 		return false
 	}
 	for i := 0; i < len(v); i++ {
-		if c := v[i]; c <= ' ' || c == ';' || c >= 0x7f {
+		if c := v[i]; c <= ' ' || c == ';' || c == '#' || c >= 0x7f {
 			return false
 		}
 	}

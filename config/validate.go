@@ -130,13 +130,36 @@ func (c *Config) at(file string, line int, err error) error {
 	return at(file, line, err)
 }
 
+// checkSticky checks what browsers require of a reverse_proxy's sticky
+// cookie, which they would otherwise drop without a word: Secure for
+// SameSite=None and for a name prefixed __Secure- or __Host-, and Path=/
+// for __Host- (RFC 6265bis 4.1.3). Secure is always there with enable_ssl
+// or sticky_cookie_secure; a plain service behind a TLS selector needs
+// the second.
+func checkSticky(s *Service) error {
+	if s.Role != RoleReverseProxy || s.StickyCookie == "" {
+		return nil
+	}
+	secure := s.StickyCookieSecure || s.EnableSSL
+	host := strings.HasPrefix(s.StickyCookie, "__Host-")
+	switch {
+	case s.StickyCookieSameSite == "None" && !secure:
+		return errorf("service '%s': sticky_cookie_samesite None needs Secure, which browsers require of it: enable_ssl, or sticky_cookie_secure = true when TLS ends in front of plb", s.Name)
+	case (host || strings.HasPrefix(s.StickyCookie, "__Secure-")) && !secure:
+		return errorf("service '%s': a sticky_cookie named %s needs Secure, which browsers require of the prefix: enable_ssl, or sticky_cookie_secure = true when TLS ends in front of plb", s.Name, s.StickyCookie)
+	case host && s.StickyCookiePath != "/":
+		return errorf("service '%s': a sticky_cookie named %s needs sticky_cookie_path /, which browsers require of the prefix", s.Name, s.StickyCookie)
+	}
+	return nil
+}
+
 // CheckBalancing checks the pools' hash settings against their method and
 // users, and the services' sticky cookies: hash needs a hash_key, a
 // hash_key needs hash, a pool an smtp_proxy or tcp_proxy uses hashes by
 // source_ip only (a relayed session has no URI, header or cookie), and a
-// sticky cookie with SameSite=None needs Secure (browsers drop it
-// otherwise). Validate runs it; the runtime runs it on every Apply too,
-// as the console's SET reaches the model without Validate.
+// sticky cookie is one browsers keep (checkSticky). Validate runs it; the
+// runtime runs it on every Apply too, as the console's SET reaches the
+// model without Validate.
 func (c *Config) CheckBalancing() error {
 	for _, p := range c.Pools {
 		place := func(err error) error { return c.at(p.File, p.Line, err) }
@@ -148,8 +171,8 @@ func (c *Config) CheckBalancing() error {
 		}
 	}
 	for _, s := range c.Services {
-		if s.Role == RoleReverseProxy && s.StickyCookie != "" && s.StickyCookieSameSite == "None" && !s.StickyCookieSecure && !s.EnableSSL {
-			return c.at(s.File, s.Line, errorf("service '%s': sticky_cookie_samesite None needs Secure, which browsers require of it: enable_ssl, or sticky_cookie_secure = true when TLS ends in front of plb", s.Name))
+		if err := checkSticky(s); err != nil {
+			return c.at(s.File, s.Line, err)
 		}
 		if s.Role != RoleSMTPProxy && s.Role != RoleTCPProxy {
 			continue

@@ -336,8 +336,11 @@ func (n *Node) ClearSuspect() {
 
 // Pool is a named set of nodes with a balancing policy.
 type Pool struct {
-	Name     string
-	nodes    atomic.Pointer[[]*Node]
+	Name  string
+	nodes atomic.Pointer[[]*Node]
+	// byToken indexes the nodes by Token (ByToken, Holds), published
+	// right after nodes.
+	byToken  atomic.Pointer[map[Token]*Node]
 	selector atomic.Pointer[selectorBox]
 	mu       sync.Mutex // serializes writers
 	// factor is hash's bounded-load factor in percent (0: unbounded).
@@ -526,6 +529,11 @@ func (p *Pool) SetNodes(addrs []string) error {
 		next = append(next, n)
 	}
 	p.nodes.Store(&next)
+	index := make(map[Token]*Node, len(next))
+	for _, n := range next {
+		index[n.token] = n
+	}
+	p.byToken.Store(&index)
 	p.populated = true
 	// The policy learns of the change after the list is published: a
 	// Select running meanwhile may see nodes it was not told of yet, and

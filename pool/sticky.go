@@ -65,15 +65,16 @@ func ParseToken(b []byte) (Token, bool) {
 }
 
 // ByToken returns the pool's node whose token is t, nil when none is (a
-// cookie of a node since removed, of another pool, or made up). It scans
-// the node list: a pool holds tens of nodes, and a made-up token costs a
-// client no more than a real one. Safe from any goroutine; it allocates
-// nothing.
+// cookie of a node since removed, of another pool, or made up). Safe from
+// any goroutine; it allocates nothing.
 func (p *Pool) ByToken(t Token) *Node {
-	for _, n := range p.Nodes() {
-		if n.token == t {
-			return n
-		}
+	if m := p.byToken.Load(); m != nil {
+		return (*m)[t]
 	}
 	return nil
 }
+
+// Holds reports whether n is one of the pool's nodes: a node picked
+// before the caller waited may have been removed since. Safe from any
+// goroutine; it allocates nothing.
+func (p *Pool) Holds(n *Node) bool { return p.ByToken(n.token) == n }

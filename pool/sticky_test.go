@@ -61,7 +61,8 @@ func TestParseTokenRefuses(t *testing.T) {
 }
 
 // TestByToken: the pool finds its node by token, and nothing for a token
-// of a node it no longer holds or never held.
+// of a node it no longer holds or never held; Holds says whether a node
+// is the pool's (a node added again is a new one).
 func TestByToken(t *testing.T) {
 	p, err := New("web", MethodRoundRobin)
 	if err != nil {
@@ -71,14 +72,20 @@ func TestByToken(t *testing.T) {
 		t.Fatal(err)
 	}
 	one, two := p.Nodes()[0], p.Nodes()[1]
-	if p.ByToken(one.Token()) != one || p.ByToken(two.Token()) != two {
+	if p.ByToken(one.Token()) != one || p.ByToken(two.Token()) != two || !p.Holds(one) || !p.Holds(two) {
 		t.Fatal("a node not found by its token")
 	}
 	if err := p.Remove("10.0.0.1:80"); err != nil {
 		t.Fatal(err)
 	}
-	if n := p.ByToken(one.Token()); n != nil {
-		t.Fatalf("a removed node's token found %s", n.Name)
+	if n := p.ByToken(one.Token()); n != nil || p.Holds(one) {
+		t.Fatalf("a removed node's token found %v", n)
+	}
+	if err := p.Add("10.0.0.1:80"); err != nil {
+		t.Fatal(err)
+	}
+	if back := p.ByToken(one.Token()); back == nil || back.Name != one.Name || p.Holds(one) {
+		t.Fatal("the node added again is not found by its token, or the old node is held")
 	}
 	if n := p.ByToken(0); n != nil {
 		t.Fatalf("token 0 found %s", n.Name)
@@ -126,9 +133,9 @@ func FuzzParseToken(f *testing.F) {
 }
 
 // BenchmarkStickyLookup is a request's cost of its sticky cookie: the
-// token parsed and its node found, in a pool of 4 and of 64 nodes.
+// token parsed and its node found, in a pool of 4, 64 and 1,000 nodes.
 func BenchmarkStickyLookup(b *testing.B) {
-	for _, size := range []int{4, 64} {
+	for _, size := range []int{4, 64, 1000} {
 		b.Run(fmt.Sprint(size), func(b *testing.B) {
 			p, err := New("web", MethodRoundRobin)
 			if err != nil {
@@ -141,7 +148,7 @@ func BenchmarkStickyLookup(b *testing.B) {
 			if err := p.SetNodes(addrs); err != nil {
 				b.Fatal(err)
 			}
-			text := p.Nodes()[size-1].Token().Append(nil) // the last: the longest scan
+			text := p.Nodes()[size-1].Token().Append(nil)
 			b.ReportAllocs()
 			for b.Loop() {
 				tok, _ := ParseToken(text)

@@ -3,7 +3,9 @@
 package server
 
 import (
+	"bufio"
 	"net"
+	nethttp "net/http"
 	"strings"
 	"testing"
 
@@ -49,6 +51,14 @@ func TestProxyHotPathAllocatesNothing(t *testing.T) {
 				}
 				s.Pool("web").SetHashKey(k)
 			}
+			if extra != "" {
+				// The path measured: a cookie set in every response, or
+				// in none (the token named the node).
+				set := setCookieOf(b, s.Addr("proxy").String(), header)
+				if strings.HasSuffix(tc, "kept") != (set == "") {
+					b.Fatalf("%s: Set-Cookie %q", tc, set)
+				}
+			}
 			c, err := net.Dial("tcp", s.Addr("proxy").String())
 			if err != nil {
 				b.Fatal(err)
@@ -63,4 +73,23 @@ func TestProxyHotPathAllocatesNothing(t *testing.T) {
 			t.Errorf("%s: %d allocations per proxied request", tc, a)
 		}
 	}
+}
+
+// setCookieOf is the Set-Cookie of the answer to GET /x with the extra
+// header lines, on a connection of its own.
+func setCookieOf(b *testing.B, addr, header string) string {
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Write([]byte("GET /x HTTP/1.1\r\nHost: bench\r\n" + header + "\r\n")); err != nil {
+		b.Fatal(err)
+	}
+	resp, err := nethttp.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.Header.Get("Set-Cookie")
 }

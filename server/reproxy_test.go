@@ -457,3 +457,25 @@ vhosts = ["* = proxy"]
 	}
 	testhttp.WaitFor(t, "proxy clients back to 0", func() bool { return ts.proxySvc("proxy").Stats.ClientsOpen.Load() == 0 })
 }
+
+// TestReproxySetsStickyCookie: a response the node answered with
+// X-REPROXY-FILE or -URL sets the sticky cookie as any other does (plb
+// builds its head itself), and not when the client's cookie named the
+// node already.
+func TestReproxySetsStickyCookie(t *testing.T) {
+	ts, _, dir, content := reproxyFixture(t, "sticky_cookie = \"SRV\"\n", "")
+	c := testhttp.Dial(t, ts.addrOf("proxy"))
+	file, url := "file:"+filepath.Join(dir, "foo.txt"), "url:http://"+ts.addrOf("ws")+"/foo.txt"
+	for _, cmd := range []string{file, url} {
+		resp, body := c.Do("GET /" + enc(cmd) + " HTTP/1.1\r\nHost: h\r\n\r\n")
+		sc := resp.Header.Get("Set-Cookie")
+		if resp.StatusCode != 200 || body != content || !strings.HasPrefix(sc, "SRV=") || !strings.HasSuffix(sc, "; Path=/; HttpOnly; SameSite=Lax") {
+			t.Fatalf("%s: %d, %d bytes, Set-Cookie %q", cmd, resp.StatusCode, len(body), sc)
+		}
+		cookie, _, _ := strings.Cut(sc, ";")
+		resp, body = c.Do("GET /" + enc(cmd) + " HTTP/1.1\r\nHost: h\r\nCookie: " + cookie + "\r\n\r\n")
+		if resp.StatusCode != 200 || body != content || resp.Header.Get("Set-Cookie") != "" {
+			t.Fatalf("%s with the cookie: %d, %d bytes, Set-Cookie %q", cmd, resp.StatusCode, len(body), resp.Header.Get("Set-Cookie"))
+		}
+	}
+}

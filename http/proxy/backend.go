@@ -564,6 +564,11 @@ func (be *backend) retryAfterError() {
 	cl.retries++
 	cl.setState(clWait)
 	cl.rs.tried = cl.rs.tried[:0]
+	if cl.rs.stuck(be.node) {
+		// The client's own node failed it: the retries go where the
+		// balance method says, and the answer sets that node's cookie.
+		cl.rs.hasSticky = false
+	}
 	if cl.retryWait == nil {
 		cl.retryWait = cl.conn.Loop().AfterFunc(delay, cl.retryNow)
 	} else {

@@ -337,7 +337,10 @@ func (cl *client) connectBackend() {
 	if st.Svc.ConnectAhead > 0 {
 		defer cl.svc.fillAhead(l, st)
 	}
-	if st.Pool.ReuseFirst() && cl.node == nil && !cl.fresh && cl.stickyNode() == nil {
+	if cl.node == nil && !cl.fresh {
+		cl.node = cl.stickyNode() // nil: none, or not usable
+	}
+	if st.Pool.ReuseFirst() && cl.node == nil && !cl.fresh {
 		// idle_first: a free connection first, to a node no busier than
 		// the least busy one plus a quarter (one request at least,
 		// pool.IdleFirstBusyLimit), so that a node added or come back
@@ -358,9 +361,9 @@ func (cl *client) connectBackend() {
 	for {
 		node := cl.node
 		cl.node = nil
-		// A node picked before the client waited may be down or drained
-		// (weight 0) since: pick again.
-		if node == nil || !node.Available() || cl.rs.skipTried(node) {
+		// A node picked before the client waited may be down, drained
+		// (weight 0) or removed since: pick again.
+		if node == nil || !node.Available() || cl.rs.skipTried(node) || !st.Pool.Holds(node) {
 			if node = cl.pick(); node == nil {
 				cl.svc.Stats.Errors503.Add(1)
 				cl.fail(503, "no backend available")

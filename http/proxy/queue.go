@@ -246,7 +246,7 @@ func (s *Service) handOff(be *backend) bool {
 			cl.node = be.node // idle_first: whichever connection is free first
 		}
 	}
-	if cl.node == nil || !cl.node.Available() { // down or drained since
+	if cl.node == nil || !cl.node.Available() || !cl.st.Pool.Holds(cl.node) { // down, drained or removed since
 		cl.node = cl.pick()
 	}
 	if cl.node != be.node || cl.fresh || !be.quiet() {

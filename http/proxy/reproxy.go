@@ -15,6 +15,7 @@ import (
 	"github.com/plb/plb/http"
 	"github.com/plb/plb/http/handoff"
 	"github.com/plb/plb/http/status"
+	"github.com/plb/plb/pool"
 )
 
 // Reproxying (enable_reproxy): a backend answers with X-REPROXY-FILE,
@@ -72,6 +73,9 @@ type reproxyState struct {
 
 	hc  handoff.Client // an X-REPROXY-SERVICE hand-off
 	buf []byte
+	// node is the node that answered, when the client's response sets
+	// its sticky cookie (nil: none; a cached answer came from no node).
+	node *pool.Node
 }
 
 // rpField is one kept header line, hdrs[start:end], its name ending at
@@ -86,6 +90,7 @@ func (rp *reproxyState) reset() {
 	rp.urls = rp.urls[:0]
 	rp.cur, rp.retried = 0, false
 	rp.fetch, rp.waiting = nil, nil
+	rp.node = nil
 }
 
 // request returns the client's request head, parsed from raw.
@@ -227,6 +232,15 @@ func (cl *client) reproxyRequest(head []byte, r *http.RequestHead) bool {
 	return true
 }
 
+// appendSticky appends the Set-Cookie of the node that answered, when the
+// response sets its sticky cookie (rp.node).
+func (rp *reproxyState) appendSticky(dst []byte, cl *client) []byte {
+	if rp.node == nil || cl.st.sticky == nil {
+		return dst
+	}
+	return cl.st.sticky.appendSetCookie(dst, rp.node, cl.conn.TLS())
+}
+
 // appendCacheKey appends "Host|URI", the reproxy cache's key.
 func appendCacheKey(dst []byte, r *http.RequestHead) []byte {
 	dst = append(dst, reqHost(r)...)
@@ -250,6 +264,9 @@ func (be *backend) reproxyResponse(cl *client, data []byte, n int) (int, bool) {
 		return 0, false
 	}
 	rp.savePrimary(r)
+	if cl.st.sticky != nil && !cl.rs.stuck(be.node) {
+		rp.node = be.node
+	}
 	var name string
 	switch {
 	case len(file) > 0:
@@ -393,6 +410,7 @@ func (cl *client) reproxyFile(path string) {
 		b = strconv.AppendInt(b, n, 10)
 		b = append(b, "\r\n"...)
 	}
+	b = rp.appendSticky(b, cl)
 	b = append(cl.appendConn(b, ka), "\r\n"...)
 	rp.buf = b
 	cl.countResponse(resp)
@@ -569,6 +587,7 @@ func (cl *client) reproxyURLHead(r *http.ResponseHead, chunked, ka bool) []byte 
 	if chunked {
 		b = append(b, "Transfer-Encoding: chunked\r\n"...)
 	}
+	b = rp.appendSticky(b, cl)
 	b = append(cl.appendConn(b, ka), "\r\n"...)
 	rp.buf = b
 	cl.countResponse(code)

@@ -274,3 +274,72 @@ func TestStickyResendStaysHome(t *testing.T) {
 		t.Fatal("a never dropped /drop")
 	}
 }
+
+// TestStickyNodeFailsMoves: a request whose sticky node fails it goes to
+// another node and gets that node's cookie: a node that closes every
+// connection without an answer (the request is resent elsewhere, never
+// to the node it tried), and one that answers 500 with
+// enable_error_retries (the retries go where the balance method says).
+func TestStickyNodeFailsMoves(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		keys string
+		fail func(c net.Conn)
+	}{
+		{"closes", "", func(c net.Conn) {}},
+		{"500", "enable_error_retries = true\nerror_retry_schedule = \"0,0,0\"", func(c net.Conn) {
+			testhttp.Respond(c, 500, "", "a fails")
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := testhttp.NewHTTPBackend(t, func(b *testhttp.Backend, c net.Conn, req *nethttp.Request, body []byte) bool {
+				tc.fail(c)
+				return false
+			})
+			b := testhttp.OKBackend(t, "b")
+			ts := startProxy(t, []string{a.Addr, b.Addr}, `balance_method = "round_robin"`,
+				testhttp.ServiceKeys("sticky_cookie = \"SRV\"\n"+tc.keys))
+			c := testhttp.Dial(t, ts.addr())
+			node, sc := stickyDo(t, c, "/x", "SRV="+tokenOfNode(t, ts, a.Addr))
+			if node != "b" || stickyValue(t, sc) != "SRV="+tokenOfNode(t, ts, b.Addr) {
+				t.Fatalf("with a's cookie: node %s, Set-Cookie %q", node, sc)
+			}
+		})
+	}
+}
+
+// TestStickyQueuedNodeRemoved: a client queued (max_backend_conns) with
+// the cookie of a node that is removed from the pool while it waits goes
+// to another node, and gets that node's cookie.
+func TestStickyQueuedNodeRemoved(t *testing.T) {
+	release := make(chan struct{})
+	a := testhttp.NewHTTPBackend(t, func(b *testhttp.Backend, c net.Conn, req *nethttp.Request, body []byte) bool {
+		if req.URL.Path == "/hold" {
+			<-release
+		}
+		testhttp.Respond(c, 200, "", "a "+req.URL.Path)
+		return true
+	})
+	b := testhttp.OKBackend(t, "b")
+	ts := startProxyTOML(t, testhttp.OneLoop(testhttp.ProxyTOML([]string{a.Addr, b.Addr}, `balance_method = "round_robin"`,
+		testhttp.ServiceKeys("max_backend_conns = 1\nsticky_cookie = \"SRV\""))), harnessOptions{})
+	cookieA := "SRV=" + tokenOfNode(t, ts, a.Addr)
+	c1 := testhttp.Dial(t, ts.addr())
+	c1.Send("GET /hold HTTP/1.1\r\nHost: t\r\nCookie: " + cookieA + "\r\n\r\n")
+	testhttp.WaitFor(t, "/hold at a", func() bool { return len(a.Requests()) == 1 })
+	c2 := testhttp.Dial(t, ts.addr())
+	c2.Send("GET /next HTTP/1.1\r\nHost: t\r\nCookie: " + cookieA + "\r\n\r\n")
+	testhttp.WaitFor(t, "/next queued", func() bool { return ts.svc.Stats.Waiting.Load() == 1 })
+	tokB := tokenOfNode(t, ts, b.Addr)
+	if err := ts.pool.Remove(a.Addr); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	if _, body := c1.Read("GET"); body != "a /hold" {
+		t.Fatalf("/hold: %q", body)
+	}
+	resp, body := c2.Read("GET")
+	if body != "b GET /next" || stickyValue(t, resp.Header.Values("Set-Cookie")) != "SRV="+tokB {
+		t.Fatalf("the queued request with the removed node's cookie got %q, Set-Cookie %q", body, resp.Header.Values("Set-Cookie"))
+	}
+}
