@@ -388,7 +388,8 @@ func (mc *console) proc() {
 }
 
 // nodes prints each node's statistics: Perlbal's keys where they are not
-// zero (Perlbal has no entry before the event), plus plb's state.
+// zero (Perlbal has no entry before the event), plus plb's state, sticky
+// cookie token, weight and suspicion.
 func (mc *console) nodes(base string, args []string) {
 	want := ""
 	if len(args) > 1 {
@@ -429,6 +430,8 @@ func (mc *console) nodes(base string, args []string) {
 			state = "down"
 		}
 		mc.printf("%s state %s", n.Name, state)
+		// plb's: the value of a sticky cookie naming the node.
+		mc.printf("%s token %s", n.Name, n.Token().Append(nil))
 		if w := n.Weight(); w != 1 {
 			mc.printf("%s weight %d", n.Name, w) // plb's: 0 drains the node
 		}

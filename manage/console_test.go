@@ -111,8 +111,9 @@ func TestConsoleFormats(t *testing.T) {
 		{"nodes", lines("10.0.0.1:80 attempts 3", "10.0.0.1:80 lastattempt 1700000000", "10.0.0.1:80 connects 3",
 			"10.0.0.1:80 lastconnect 1700000001", "10.0.0.1:80 requests 3", "10.0.0.1:80 lastresponse 1700000002",
 			"10.0.0.1:80 responsecodes 200 2", "10.0.0.1:80 responsecodes 404 1", "10.0.0.1:80 state up",
-			"10.0.0.2:8080 attempts 2", "10.0.0.2:8080 state down", ".")},
-		{"node 10.0.0.2:8080", lines("10.0.0.2:8080 attempts 2", "10.0.0.2:8080 state down", ".")},
+			"10.0.0.1:80 token 1bdc450bb74633c9",
+			"10.0.0.2:8080 attempts 2", "10.0.0.2:8080 state down", "10.0.0.2:8080 token 85a36085ca4410e6", ".")},
+		{"node 10.0.0.2:8080", lines("10.0.0.2:8080 attempts 2", "10.0.0.2:8080 state down", "10.0.0.2:8080 token 85a36085ca4410e6", ".")},
 		{"node 10.0.0.9", "."},
 		{"node x", "ERROR: Invalid syntax to 'node' command"},
 		{"socks", lines("   fd    age",
@@ -206,7 +207,8 @@ func TestConsoleConfigCommands(t *testing.T) {
 		// the end, as Perlbal's ADD does); nodes shows it.
 		{"POOL web ADD 10.0.0.2:8080 weight=3", "OK"},
 		{"POOL web ADD 10.0.0.3 weight=300", "ERROR: Invalid node weight 'weight=300' (weight=0 to 256; 0 drains the node)"},
-		{"nodes 10.0.0.2:8080", lines("10.0.0.2:8080 attempts 2", "10.0.0.2:8080 state down", "10.0.0.2:8080 weight 3", ".")},
+		{"nodes 10.0.0.2:8080", lines("10.0.0.2:8080 attempts 2", "10.0.0.2:8080 state down", "10.0.0.2:8080 token 85a36085ca4410e6",
+			"10.0.0.2:8080 weight 3", ".")},
 		{"show pool web", lines("10.0.0.3:80 0", "10.0.0.2:8080 0", ".")},
 	} {
 		if got := cl.do(tc.cmd); got != tc.want {
