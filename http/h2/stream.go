@@ -1,0 +1,523 @@
+package h2
+
+import (
+	"strconv"
+	"strings"
+
+	"golang.org/x/net/http2/hpack"
+)
+
+// Stream is one exchange of a connection: the client's request, the
+// server's response. Its methods run on the connection's goroutine (the
+// event loop), as Conn's.
+type Stream struct {
+	c  *Conn
+	id uint32
+
+	// recvDone: the client sent END_STREAM (half-closed remote); sent:
+	// the response head went out; done: the response ended, or the
+	// stream was reset (no more writes, no more Handler calls); closed:
+	// the connection forgot it.
+	recvDone, sent, done, closed bool
+
+	sendWindow int64 // what the server may still send on it
+	recvWindow int64 // what the client may still send on it
+	unacked    int64 // body bytes consumed, not yet given back
+
+	contentLength, received int64
+
+	pend     []byte              // response body waiting for window
+	pendEnd  bool                // END_STREAM after pend
+	trailers []hpack.HeaderField // the response's trailers, after pend
+	queued   bool                // in Conn.blocked
+
+	// Trailers are the request's trailers, when it had some: set before
+	// the last Data call.
+	Trailers []hpack.HeaderField
+	// User is the handler's, to find its state from the stream.
+	User any
+}
+
+// ID is the stream identifier.
+func (s *Stream) ID() uint32 { return s.id }
+
+// Conn is the stream's connection.
+func (s *Stream) Conn() *Conn { return s.c }
+
+// emit collects a decoded field (hpack's callback).
+func (c *Conn) emit(f hpack.HeaderField) {
+	c.fsize += f.Size()
+	if c.fsize > c.lim.MaxHeaderListSize {
+		c.big = true
+		return
+	}
+	c.fields = append(c.fields, f)
+}
+
+// headers starts a header block: a request's head, or its trailers
+// (6.2).
+func (c *Conn) headers(fh FrameHeader, p []byte) {
+	id := fh.StreamID
+	if id == 0 || id%2 == 0 {
+		c.fail(ErrProtocol) // clients open odd streams (5.1.1)
+		return
+	}
+	p, ok := stripPadding(fh, p)
+	if !ok {
+		c.fail(ErrProtocol)
+		return
+	}
+	if fh.Has(FlagPriority) {
+		if len(p) < priorityLen {
+			c.fail(ErrFrameSize)
+			return
+		}
+		dep := uint32(p[0])<<24&0x7f000000 | uint32(p[1])<<16 | uint32(p[2])<<8 | uint32(p[3])
+		p = p[priorityLen:]
+		if dep == id {
+			// Depending on itself (5.3.1): the block is still decoded,
+			// to keep the HPACK state of the connection.
+			c.beginBlock(fh, p, false)
+			c.hdrDeny = ErrProtocol
+			c.maybeEndBlock(fh)
+			return
+		}
+	}
+	trailers := false
+	if s := c.streams[id]; s != nil {
+		if s.recvDone {
+			c.beginBlock(fh, p, false)
+			c.hdrDeny = ErrStreamClosed
+			c.maybeEndBlock(fh)
+			return
+		}
+		if !fh.Has(FlagEndStream) {
+			c.fail(ErrProtocol) // trailers end the stream (8.1)
+			return
+		}
+		trailers = true
+	} else if id <= c.lastID {
+		c.fail(ErrStreamClosed) // a stream that ended (5.1)
+		return
+	}
+	c.beginBlock(fh, p, trailers)
+	c.maybeEndBlock(fh)
+}
+
+// beginBlock starts reading a header block on fh's stream.
+func (c *Conn) beginBlock(fh FrameHeader, p []byte, trailers bool) {
+	c.inHeaders, c.hdrStream, c.hdrEnd, c.hdrTrail, c.hdrDeny = true, fh.StreamID, fh.Has(FlagEndStream), trailers, ErrNo
+	c.hdrBuf = append(c.hdrBuf[:0], p...)
+}
+
+// continuation adds to the header block (6.10).
+func (c *Conn) continuation(fh FrameHeader, p []byte) {
+	if len(c.hdrBuf)+len(p) > 2*int(c.lim.MaxHeaderListSize) {
+		c.fail(ErrEnhanceYourCalm) // CONTINUATION flood (CVE-2024-27316)
+		return
+	}
+	c.hdrBuf = append(c.hdrBuf, p...)
+	c.maybeEndBlock(fh)
+}
+
+// maybeEndBlock decodes the header block when fh ends it.
+func (c *Conn) maybeEndBlock(fh FrameHeader) {
+	if !fh.Has(FlagEndHeaders) {
+		return
+	}
+	c.inHeaders = false
+	c.fields, c.fsize, c.big = c.fields[:0], 0, false
+	if _, err := c.dec.Write(c.hdrBuf); err != nil {
+		c.fail(ErrCompression)
+		return
+	}
+	if err := c.dec.Close(); err != nil {
+		c.fail(ErrCompression)
+		return
+	}
+	if len(c.hdrBuf) > cap(c.hdrBuf)/4 && cap(c.hdrBuf) > 64<<10 {
+		c.hdrBuf = nil // a large block's buffer is not kept
+	}
+	id := c.hdrStream
+	if c.hdrDeny != ErrNo {
+		c.streamError(id, c.hdrDeny)
+		if c.hdrDeny == ErrProtocol && id > c.lastID {
+			c.lastID = id
+		}
+		return
+	}
+	if c.hdrTrail {
+		c.trailers(c.streams[id])
+		return
+	}
+	c.open(id)
+}
+
+// open starts stream id with the decoded request head.
+func (c *Conn) open(id uint32) {
+	c.lastID = id
+	if c.draining || c.peerGone || c.active >= int(c.lim.MaxConcurrentStreams) {
+		c.writeRST(id, ErrRefusedStream)
+		return
+	}
+	s := &Stream{c: c, id: id, sendWindow: c.peerWindow, recvWindow: int64(c.lim.StreamWindow), recvDone: c.hdrEnd}
+	c.streams[id] = s
+	c.active++
+	c.opened++
+	if c.big {
+		s.recvDone = true // the rest of the request is not read
+		s.Respond(431, nil, nil)
+		return
+	}
+	r, code := c.request()
+	if code != ErrNo {
+		c.resetStream(s, code)
+		return
+	}
+	s.contentLength = r.ContentLength
+	if s.recvDone && r.ContentLength > 0 {
+		c.resetStream(s, ErrProtocol) // content-length without the body (8.1.1)
+		return
+	}
+	c.h.Request(s, r, s.recvDone)
+}
+
+// request builds the request of the decoded fields, or the error that
+// makes it malformed (8.1.1, 8.2, 8.3): PROTOCOL_ERROR.
+func (c *Conn) request() (*Request, ErrCode) {
+	r := &Request{ContentLength: -1}
+	regular := false
+	for _, f := range c.fields {
+		if !validName(f.Name) || !validValue(f.Value) {
+			return nil, ErrProtocol
+		}
+		if strings.HasPrefix(f.Name, ":") {
+			if regular {
+				return nil, ErrProtocol // pseudo-fields first
+			}
+			var dst *string
+			switch f.Name {
+			case ":method":
+				dst = &r.Method
+			case ":scheme":
+				dst = &r.Scheme
+			case ":authority":
+				dst = &r.Authority
+			case ":path":
+				dst = &r.Path
+			default:
+				return nil, ErrProtocol
+			}
+			if *dst != "" || f.Value == "" {
+				return nil, ErrProtocol // twice, or empty
+			}
+			*dst = f.Value
+			continue
+		}
+		regular = true
+		switch f.Name {
+		case "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade":
+			return nil, ErrProtocol // connection-specific (8.2.2)
+		case "te":
+			if f.Value != "trailers" {
+				return nil, ErrProtocol
+			}
+		case "content-length":
+			n, err := strconv.ParseInt(f.Value, 10, 64)
+			if err != nil || n < 0 || r.ContentLength >= 0 && r.ContentLength != n {
+				return nil, ErrProtocol
+			}
+			r.ContentLength = n
+		}
+		r.Fields = append(r.Fields, f)
+	}
+	if r.Method == "CONNECT" {
+		if r.Scheme != "" || r.Path != "" || r.Authority == "" {
+			return nil, ErrProtocol
+		}
+	} else if r.Method == "" || r.Scheme == "" || r.Path == "" {
+		return nil, ErrProtocol
+	}
+	return r, ErrNo
+}
+
+// trailers ends s's request with trailer fields.
+func (c *Conn) trailers(s *Stream) {
+	if s == nil {
+		return
+	}
+	for _, f := range c.fields {
+		if strings.HasPrefix(f.Name, ":") || !validName(f.Name) || !validValue(f.Value) {
+			c.resetStream(s, ErrProtocol)
+			return
+		}
+	}
+	if s.contentLength >= 0 && s.received != s.contentLength {
+		c.resetStream(s, ErrProtocol)
+		return
+	}
+	s.Trailers = append([]hpack.HeaderField(nil), c.fields...)
+	s.recvDone = true
+	if !s.done {
+		c.h.Data(s, nil, true)
+	}
+}
+
+// validName reports whether a field name is lower case token bytes (or a
+// pseudo-field's ':' first).
+func validName(n string) bool {
+	if n == "" {
+		return false
+	}
+	for i := 0; i < len(n); i++ {
+		b := n[i]
+		if i == 0 && b == ':' {
+			continue
+		}
+		if b <= ' ' || b >= 0x7f || 'A' <= b && b <= 'Z' || strings.IndexByte("\"(),/:;<=>?@[\\]{}", b) >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// validValue reports whether a field value has no NUL, CR or LF, and no
+// space or tab at either end (8.2.1).
+func validValue(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if b := v[i]; b == 0 || b == '\r' || b == '\n' {
+			return false
+		}
+	}
+	return v == "" || v[0] != ' ' && v[0] != '\t' && v[len(v)-1] != ' ' && v[len(v)-1] != '\t'
+}
+
+// data is request body bytes (6.1).
+func (c *Conn) data(fh FrameHeader, p []byte) {
+	if fh.StreamID == 0 {
+		c.fail(ErrProtocol)
+		return
+	}
+	size := int64(len(p))
+	// The connection window counts every DATA frame, padding included,
+	// whatever its stream's state (6.9).
+	if size > c.recvWindow {
+		c.fail(ErrFlowControl)
+		return
+	}
+	c.recvWindow -= size
+	body, ok := stripPadding(fh, p)
+	if !ok {
+		c.fail(ErrProtocol)
+		return
+	}
+	s := c.streams[fh.StreamID]
+	if s == nil || s.recvDone {
+		if s == nil && fh.StreamID > c.lastID {
+			c.fail(ErrProtocol) // an idle stream
+			return
+		}
+		c.giveBack(nil, size) // nobody reads it
+		c.streamError(fh.StreamID, ErrStreamClosed)
+		return
+	}
+	if size > s.recvWindow {
+		c.resetStream(s, ErrFlowControl)
+		c.giveBack(nil, size)
+		return
+	}
+	s.recvWindow -= size
+	if pad := size - int64(len(body)); pad > 0 {
+		c.giveBack(s, pad)
+	}
+	s.received += int64(len(body))
+	end := fh.Has(FlagEndStream)
+	if s.contentLength >= 0 && (s.received > s.contentLength || end && s.received != s.contentLength) {
+		c.resetStream(s, ErrProtocol) // content-length says otherwise (8.1.1)
+		return
+	}
+	if end {
+		s.recvDone = true
+	}
+	if !s.done && (len(body) > 0 || end) {
+		c.h.Data(s, body, end)
+	}
+}
+
+// giveBack returns n received bytes to the client's windows: the
+// connection's and, when s is not nil, the stream's, with WINDOW_UPDATE
+// once a good part of a window is used (not for every frame).
+func (c *Conn) giveBack(s *Stream, n int64) {
+	c.recvUnacked += n
+	if c.recvUnacked >= int64(c.lim.ConnWindow)/4 {
+		c.wbuf = appendU32(appendFrameHeader(c.wbuf, windowUpdateLen, FrameWindowUpdate, 0, 0), uint32(c.recvUnacked))
+		c.recvWindow += c.recvUnacked
+		c.recvUnacked = 0
+	}
+	if s == nil || s.recvDone || s.closed {
+		return
+	}
+	s.unacked += n
+	if s.unacked >= int64(c.lim.StreamWindow)/4 {
+		c.wbuf = appendU32(appendFrameHeader(c.wbuf, windowUpdateLen, FrameWindowUpdate, 0, s.id), uint32(s.unacked))
+		s.recvWindow += s.unacked
+		s.unacked = 0
+	}
+}
+
+// Consumed tells that the handler is done with n body bytes of the
+// request: the client may send as many more.
+func (s *Stream) Consumed(n int) {
+	if n > 0 {
+		s.c.giveBack(s, int64(n))
+		s.c.Flush()
+	}
+}
+
+// Respond writes a whole response: status, fields (names lower case, no
+// connection-specific ones) and body, ending the stream.
+func (s *Stream) Respond(status int, fields []hpack.HeaderField, body []byte) {
+	s.WriteHeaders(status, fields, len(body) == 0)
+	if len(body) > 0 {
+		s.WriteData(body, true)
+	}
+}
+
+// WriteHeaders writes the response head; end ends the stream (no body).
+func (s *Stream) WriteHeaders(status int, fields []hpack.HeaderField, end bool) {
+	c := s.c
+	if s.done || s.sent || c.dead {
+		return
+	}
+	s.sent = true
+	c.encBuf.Reset()
+	var code [3]byte
+	c.enc.WriteField(hpack.HeaderField{Name: ":status", Value: string(strconv.AppendInt(code[:0], int64(status), 10))})
+	for _, f := range fields {
+		c.enc.WriteField(f)
+	}
+	c.writeBlock(s.id, c.encBuf.Bytes(), end)
+	if end {
+		s.end()
+	}
+	c.Flush()
+}
+
+// WriteTrailers ends the response with trailer fields.
+func (s *Stream) WriteTrailers(fields []hpack.HeaderField) {
+	c := s.c
+	if s.done || !s.sent || c.dead {
+		return
+	}
+	if len(s.pend) > 0 {
+		// After the body: kept until the window lets the body out.
+		s.pendEnd = true
+		s.trailers = append(s.trailers[:0], fields...)
+		return
+	}
+	c.encBuf.Reset()
+	for _, f := range fields {
+		c.enc.WriteField(f)
+	}
+	c.writeBlock(s.id, c.encBuf.Bytes(), true)
+	s.end()
+	c.Flush()
+}
+
+// writeBlock writes a header block as HEADERS and CONTINUATION frames no
+// larger than the client's SETTINGS_MAX_FRAME_SIZE.
+func (c *Conn) writeBlock(id uint32, block []byte, end bool) {
+	var flags uint8
+	if end {
+		flags = FlagEndStream
+	}
+	t := FrameHeaders
+	for first := true; first || len(block) > 0; first = false {
+		n := min(len(block), c.peerMaxFrame)
+		f := flags
+		if n == len(block) {
+			f |= FlagEndHeaders
+		}
+		c.wbuf = append(appendFrameHeader(c.wbuf, n, t, f, id), block[:n]...)
+		block = block[n:]
+		t, flags = FrameContinuation, 0
+	}
+}
+
+// WriteData writes response body bytes (copied); end ends the stream.
+// What the flow-control windows do not let out now waits in the stream
+// (Pending) and goes as the client opens them.
+func (s *Stream) WriteData(p []byte, end bool) {
+	if s.done || !s.sent || s.c.dead {
+		return
+	}
+	s.pend = append(s.pend, p...)
+	s.pendEnd = s.pendEnd || end
+	s.send()
+	s.c.Flush()
+}
+
+// Pending is the number of body bytes written and not yet sent for want
+// of window: the handler stops reading its source while it is large.
+func (s *Stream) Pending() int { return len(s.pend) }
+
+// send sends what the windows allow of s's pending body, then, once all
+// of it went, the end of the stream: END_STREAM on the last DATA frame,
+// or the trailers.
+func (s *Stream) send() {
+	c := s.c
+	ended := false
+	for len(s.pend) > 0 {
+		n := min(int64(len(s.pend)), s.sendWindow, c.sendWindow, int64(c.peerMaxFrame))
+		if n <= 0 {
+			if !s.queued {
+				s.queued = true
+				c.blocked = append(c.blocked, s)
+			}
+			return
+		}
+		var flags uint8
+		if n == int64(len(s.pend)) && s.pendEnd && s.trailers == nil {
+			flags, ended = FlagEndStream, true
+		}
+		c.wbuf = append(appendFrameHeader(c.wbuf, int(n), FrameData, flags, s.id), s.pend[:n]...)
+		s.pend = s.pend[n:]
+		s.sendWindow -= n
+		c.sendWindow -= n
+	}
+	s.pend = s.pend[:0]
+	if !s.pendEnd || s.done {
+		return
+	}
+	switch {
+	case s.trailers != nil:
+		c.encBuf.Reset()
+		for _, f := range s.trailers {
+			c.enc.WriteField(f)
+		}
+		c.writeBlock(s.id, c.encBuf.Bytes(), true)
+	case !ended:
+		c.wbuf = appendFrameHeader(c.wbuf, 0, FrameData, FlagEndStream, s.id)
+	}
+	s.end()
+}
+
+// Reset ends the stream with code (RST_STREAM), as when the response
+// cannot be completed.
+func (s *Stream) Reset(code ErrCode) {
+	if s.closed {
+		return
+	}
+	s.done = true
+	s.c.resetStream(s, code)
+	s.c.Flush()
+}
+
+// end marks the response complete; the stream closes once the request
+// is complete too.
+func (s *Stream) end() {
+	s.done = true
+	if s.recvDone {
+		s.c.forget(s)
+	}
+}
