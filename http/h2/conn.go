@@ -324,6 +324,7 @@ func (c *Conn) fail(code ErrCode) {
 	}
 	c.goAway(code)
 	c.dead, c.Err = true, code
+	c.active = 0
 	for id, s := range c.streams {
 		delete(c.streams, id)
 		if !s.done {
