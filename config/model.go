@@ -238,6 +238,13 @@ type Service struct {
 	// gets one combined-format line per request (default "": none).
 	AccessLog  string
 	MaxClients int // max_clients (plb): client connections for this service (default 0: unlimited)
+	// HTTP2 is http2 (plb; reverse_proxy, web_server, selector): HTTP/2
+	// to clients. Unset, a TLS listener offers it (ALPN h2) and a plain
+	// one does not; set, it decides (HTTP2On).
+	HTTP2 bool
+	// HTTP2MaxConcurrentStreams is http2_max_concurrent_streams (plb):
+	// requests in progress at once on one HTTP/2 connection (default 100).
+	HTTP2MaxConcurrentStreams int
 
 	// reverse_proxy.
 	BackendSSL                 bool            // backend_ssl (plb): TLS to the backends (default false)
@@ -513,6 +520,16 @@ func (s *Service) resetParams() {
 		AccessPolicy: s.AccessPolicy, Access: s.Access, Redirects: s.Redirects,
 		Extra: s.Extra, Set: s.Set, File: s.File, Line: s.Line,
 	}
+}
+
+// HTTP2On reports whether the service speaks HTTP/2 to its clients: by
+// ALPN on a TLS listener unless http2 is set false, with prior knowledge
+// (h2c) on a plain one only when http2 is set true.
+func (s *Service) HTTP2On() bool {
+	if s.Set["http2"] {
+		return s.HTTP2
+	}
+	return s.EnableSSL
 }
 
 func (s *Service) markSet(key string) {

@@ -398,6 +398,17 @@ func params(yield func(param) bool) {
 		d("header_timeout", all, "30s", "time to read a client request head", func(s *Service) *time.Duration { return &s.HeaderTimeout }),
 		s("access_log", rp+","+ws, "", "file of combined-format request lines (reopened on SIGUSR1)", func(s *Service) *string { return &s.AccessLog }),
 		i("max_clients", all, "0", "client connections for this service (0: unlimited)", func(s *Service) *int { return &s.MaxClients }),
+		b("http2", rp+","+ws+","+sel, "0", "HTTP/2 to clients: unset, a TLS listener offers it by ALPN and a plain one does not; true also takes h2c (prior knowledge) on a plain listener, false turns it off", func(s *Service) *bool { return &s.HTTP2 }),
+		{name: "http2_max_concurrent_streams", role: rp + "," + ws + "," + sel, kind: kindInt, def: "100", doc: "requests in progress at once on one HTTP/2 connection (1 to 10000)",
+			set: func(_ *setCtx, s *Service, v string) error {
+				n, ok := parseInt(v)
+				if !ok || n < 1 || n > 10000 {
+					return errorf("http2_max_concurrent_streams must be 1 to 10000")
+				}
+				s.HTTP2MaxConcurrentStreams = n
+				return nil
+			},
+			get: func(s *Service) any { return int64(s.HTTP2MaxConcurrentStreams) }},
 
 		// reverse_proxy.
 		b("backend_ssl", rp, "0", "TLS to the backends", func(s *Service) *bool { return &s.BackendSSL }),

@@ -64,6 +64,9 @@ type Conn struct {
 	// tls is the TLS state (StartTLS, StartTLSClient; tls.go); nil for a
 	// plain connection, whose paths test only that.
 	tls *tlsConn
+	// secure: the inner end of a Pair for a client connection that runs
+	// TLS (TLS reports true).
+	secure bool
 
 	// Ctx is free for the handler's use.
 	Ctx any

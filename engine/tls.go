@@ -169,9 +169,10 @@ func (c *Conn) startTLS(cfg *tls.Config, client bool) {
 	}
 }
 
-// TLS reports whether c runs TLS (StartTLS or StartTLSClient). Runs on
-// the loop.
-func (c *Conn) TLS() bool { return c.tls != nil }
+// TLS reports whether c runs TLS (StartTLS or StartTLSClient), or is the
+// inner end of a Pair for a client connection that does. Runs on the
+// loop.
+func (c *Conn) TLS() bool { return c.tls != nil || c.secure }
 
 // TLSConnectionState returns the TLS parameters once the handshake has
 // completed; ok is false before, and without TLS. Runs on the loop.

@@ -52,6 +52,9 @@ func (sv *service) accept(c *engine.Conn) engine.Handler {
 	if sv.run == nil {
 		return nil
 	}
+	if o := sv.h2.Load(); o != nil {
+		return &sniff{sv: sv, o: o} // HTTP/2 or not: its first bytes say (http2.go)
+	}
 	return sv.run.Accept(c)
 }
 

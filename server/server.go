@@ -21,6 +21,7 @@ import (
 	"github.com/plb/plb/engine"
 	"github.com/plb/plb/health"
 	"github.com/plb/plb/http/accesslog"
+	"github.com/plb/plb/http/h2srv"
 	"github.com/plb/plb/http/plugin"
 	"github.com/plb/plb/http/plugin/builtin"
 	"github.com/plb/plb/http/proxy"
@@ -113,6 +114,8 @@ type service struct {
 	tls        atomic.Pointer[tls.Config]
 	tlsBuild   *tlsBuild
 	beTLSBuild *tlsBuild
+	// h2 is its HTTP/2 settings (nil: HTTP/1 only); http2.go.
+	h2 atomic.Pointer[h2srv.Options]
 }
 
 // New builds the engine for cfg (not yet serving: call Apply, then Run).
@@ -328,6 +331,7 @@ func (a *applyCtx) commitService(ch *serviceChange) (retired *service) {
 		retired = s.retire(old)
 	}
 	s.commitTLS(ch)
+	s.commitHTTP2(sv, sc)
 	ch.role.commit(a, ch)
 	if ch.closeLn {
 		sv.ln.Close()

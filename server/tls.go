@@ -87,7 +87,7 @@ func tlsError(c *config.Config, sc *config.Service, err error) error {
 // old if nothing it reads changed (then nothing is parsed again).
 func serverTLS(c *config.Config, sc *config.Service, old *tlsBuild) (*tlsBuild, error) {
 	var in tlsInputs
-	in.add("server", sc.SSLCipherList, fmt.Sprint(sc.SSLVerifyMode), sc.SSLCAPath, sc.Role)
+	in.add("server", sc.SSLCipherList, fmt.Sprint(sc.SSLVerifyMode), sc.SSLCAPath, sc.Role, fmt.Sprint(sc.HTTP2On()))
 	fail := func(err error) (*tlsBuild, error) { return nil, tlsError(c, sc, err) }
 
 	// Read everything first: an unchanged build is not parsed again.
@@ -154,6 +154,9 @@ func serverTLS(c *config.Config, sc *config.Service, old *tlsBuild) (*tlsBuild, 
 	}
 	if roleOf(sc.Role).alpnHTTP() {
 		cfg.NextProtos = []string{"http/1.1"}
+		if sc.HTTP2On() {
+			cfg.NextProtos = []string{"h2", "http/1.1"}
+		}
 	}
 	return &tlsBuild{sum: sum, cfg: cfg}, nil
 }

@@ -403,6 +403,23 @@ func (s *Stream) WriteHeaders(status int, fields []hpack.HeaderField, end bool) 
 	c.Flush()
 }
 
+// WriteInterim writes an interim (1xx) response head, before the final
+// one: 100 Continue, 103 Early Hints.
+func (s *Stream) WriteInterim(status int, fields []hpack.HeaderField) {
+	c := s.c
+	if s.done || s.sent || c.dead || status < 100 || status > 199 || status == 101 {
+		return
+	}
+	c.encBuf.Reset()
+	var code [3]byte
+	c.enc.WriteField(hpack.HeaderField{Name: ":status", Value: string(strconv.AppendInt(code[:0], int64(status), 10))})
+	for _, f := range fields {
+		c.enc.WriteField(f)
+	}
+	c.writeBlock(s.id, c.encBuf.Bytes(), false)
+	c.Flush()
+}
+
 // WriteTrailers ends the response with trailer fields.
 func (s *Stream) WriteTrailers(fields []hpack.HeaderField) {
 	c := s.c

@@ -1,0 +1,393 @@
+// Package h2srv puts the HTTP/2 codec (package h2) in front of plb's
+// HTTP roles on the engine. Each stream of a client's HTTP/2 connection
+// becomes one HTTP/1.1 exchange, given to the role over an engine.Pair:
+// the role reads the request from the pair's inner end and writes its
+// response there as it would for any client, and the stream's side here
+// turns the one into the other. The roles (reverse_proxy, web_server,
+// selector) need no change, and everything they do applies per stream.
+package h2srv
+
+import (
+	"log/slog"
+	"strconv"
+	"time"
+
+	"golang.org/x/net/http2/hpack"
+
+	"github.com/plb/plb/engine"
+	"github.com/plb/plb/http"
+	"github.com/plb/plb/http/h2"
+)
+
+// Options are a service's HTTP/2 settings.
+type Options struct {
+	Limits h2.Limits
+	// Accept is the role's OnAccept: it gets each stream's inner end.
+	Accept func(c *engine.Conn) engine.Handler
+	// IdleTimeout closes a connection without a stream in progress for
+	// that long (0: 30 s).
+	IdleTimeout time.Duration
+	Log         *slog.Logger
+}
+
+// pauseAbove is the response body a stream holds, waiting for the
+// client's window, beyond which its role is read no further.
+const pauseAbove = 256 << 10
+
+// Serve takes over c, a client connection that speaks HTTP/2 (ALPN h2,
+// or h2c's preface in its first bytes): it returns the handler to set
+// on c, which is given the bytes read so far next. Runs on the loop.
+func Serve(c *engine.Conn, o *Options) engine.Handler {
+	cc := &clientConn{c: c, o: o, exchanges: map[*exchange]struct{}{}}
+	if o.IdleTimeout <= 0 {
+		o.IdleTimeout = 30 * time.Second
+	}
+	cc.codec = h2.NewConn(cc, cc, o.Limits)
+	c.SetTimeout(o.IdleTimeout)
+	return cc
+}
+
+// clientConn is the client's connection: the engine handler feeding the
+// codec, the codec's Output and Handler.
+type clientConn struct {
+	c         *engine.Conn
+	o         *Options
+	codec     *h2.Conn
+	exchanges map[*exchange]struct{}
+	paused    int // exchanges whose outer end is paused
+}
+
+// Write and Buffered make the client's connection the codec's Output.
+func (cc *clientConn) Write(p []byte) error { return cc.c.Write(p) }
+func (cc *clientConn) Buffered() int        { return cc.c.Buffered() }
+
+func (cc *clientConn) OnOpen(*engine.Conn) {}
+
+func (cc *clientConn) OnData(c *engine.Conn, data []byte) int {
+	n, err := cc.codec.Feed(data)
+	if err != nil || cc.codec.Done() {
+		c.Close() // after the GOAWAY written
+		return len(data)
+	}
+	c.SetTimeout(cc.o.IdleTimeout)
+	cc.resume()
+	return n
+}
+
+func (cc *clientConn) OnEOF(c *engine.Conn) { c.Close() }
+
+func (cc *clientConn) OnDrain(*engine.Conn) { cc.resume() }
+
+func (cc *clientConn) OnTimeout(c *engine.Conn) {
+	if cc.codec.Streams() == 0 {
+		cc.codec.Shutdown()
+		c.Close()
+		return
+	}
+	c.SetTimeout(cc.o.IdleTimeout) // the roles time their exchanges
+}
+
+func (cc *clientConn) OnClose(*engine.Conn, error) {
+	for ex := range cc.exchanges {
+		ex.abort()
+	}
+}
+
+// resume lets exchanges paused for the client's window or backlog read
+// their role again, once there is room.
+func (cc *clientConn) resume() {
+	if cc.paused == 0 || cc.c.Full() {
+		return
+	}
+	for ex := range cc.exchanges {
+		if ex.paused && ex.s.Pending() < pauseAbove/2 {
+			ex.paused = false
+			cc.paused--
+			ex.outer.ResumeRead()
+			ex.outer.Kick()
+		}
+	}
+}
+
+// Request starts a stream's exchange: a pair, the role on its inner end,
+// the request written to its outer end as HTTP/1.1.
+func (cc *clientConn) Request(s *h2.Stream, r *h2.Request, end bool) {
+	ex := &exchange{cc: cc, s: s, head: r.Method == "HEAD"}
+	s.User = ex
+	if r.Method == "CONNECT" {
+		s.Respond(405, nil, nil) // plb tunnels no CONNECT
+		return
+	}
+	_, outer, err := cc.c.Loop().Pair(cc.c.RemoteAddr(), cc.c.TLS(), cc.o.Accept, ex)
+	if err != nil {
+		cc.o.Log.Warn("HTTP/2 stream refused", "err", err)
+		s.Reset(h2.ErrRefusedStream)
+		return
+	}
+	ex.outer = outer
+	cc.exchanges[ex] = struct{}{}
+	ex.chunked = !end && r.ContentLength < 0
+	// No half-close after the request: a role takes the client's EOF for
+	// its leaving. The exchange closes once the response is whole.
+	outer.Write(appendRequest(nil, r, ex.chunked))
+}
+
+// appendRequest appends r as an HTTP/1.1 request head: the authority as
+// Host, the cookie fields joined into one (RFC 9113 8.2.3), and a body
+// without content-length chunked.
+func appendRequest(dst []byte, r *h2.Request, chunked bool) []byte {
+	dst = append(append(append(append(dst, r.Method...), ' '), r.Path...), " HTTP/1.1\r\n"...)
+	host := r.Authority != ""
+	if host {
+		dst = append(append(append(dst, "Host: "...), r.Authority...), "\r\n"...)
+	}
+	cookies := 0
+	for _, f := range r.Fields {
+		switch f.Name {
+		case "host":
+			if host {
+				continue
+			}
+		case "cookie":
+			cookies++
+			continue
+		}
+		dst = append(append(append(append(dst, f.Name...), ": "...), f.Value...), "\r\n"...)
+	}
+	if cookies > 0 {
+		dst = append(dst, "cookie: "...)
+		n := 0
+		for _, f := range r.Fields {
+			if f.Name == "cookie" {
+				if n > 0 {
+					dst = append(dst, "; "...)
+				}
+				dst = append(dst, f.Value...)
+				n++
+			}
+		}
+		dst = append(dst, "\r\n"...)
+	}
+	if chunked {
+		dst = append(dst, "transfer-encoding: chunked\r\n"...)
+	}
+	return append(dst, "\r\n"...)
+}
+
+// Data writes request body bytes to the role (chunked when the request
+// had no content-length); the client gets them back as window once the
+// role's end has taken them.
+func (cc *clientConn) Data(s *h2.Stream, p []byte, end bool) {
+	ex, _ := s.User.(*exchange)
+	if ex == nil || ex.outer == nil || ex.outer.Closing() {
+		s.Consumed(len(p))
+		return
+	}
+	if len(p) > 0 {
+		if ex.chunked {
+			ex.buf = append(append(append(strconv.AppendInt(ex.buf[:0], int64(len(p)), 16), "\r\n"...), p...), "\r\n"...)
+			ex.outer.Write(ex.buf)
+		} else {
+			ex.outer.Write(p)
+		}
+		if ex.outer.Full() {
+			ex.unconsumed += len(p) // given back on OnDrain
+		} else {
+			s.Consumed(len(p))
+		}
+	}
+	if end && ex.chunked {
+		ex.outer.Write([]byte("0\r\n\r\n"))
+	}
+}
+
+// Closed: the client reset the stream, or its connection ended.
+func (cc *clientConn) Closed(s *h2.Stream, _ h2.ErrCode) {
+	if ex, _ := s.User.(*exchange); ex != nil {
+		ex.abort()
+	}
+}
+
+// exchange is one stream's exchange: the handler of the pair's outer
+// end, which reads the role's HTTP/1.1 response.
+type exchange struct {
+	cc    *clientConn
+	s     *h2.Stream
+	outer *engine.Conn
+	head  bool // a HEAD request: no body in the response
+
+	chunked    bool // the request body goes chunked
+	unconsumed int  // request body bytes the role has not taken yet
+	buf        []byte
+
+	parser http.Parser
+	resp   http.ResponseHead
+	inBody bool
+	mode   http.BodyMode
+	left   int64
+	chunks http.ChunkedScanner
+	ended  bool // the response is complete
+	paused bool
+}
+
+func (ex *exchange) OnOpen(*engine.Conn) {}
+
+func (ex *exchange) OnData(c *engine.Conn, data []byte) int {
+	used := 0
+	if !ex.inBody {
+		n, err := ex.parser.ParseResponse(data, &ex.resp)
+		if err != nil {
+			ex.fail()
+			return len(data)
+		}
+		if n == 0 {
+			return 0
+		}
+		used = n
+		r := &ex.resp
+		if r.Status < 200 {
+			if r.Status != 101 {
+				ex.s.WriteInterim(r.Status, fields(r))
+				ex.parser.Reset()
+				return used + ex.OnData(c, data[used:])
+			}
+			ex.fail() // no Upgrade in HTTP/2 (8.6)
+			return len(data)
+		}
+		ex.mode, ex.left = r.BodyMode(ex.head), r.ContentLength
+		ex.inBody = true
+		ex.chunks.Reset()
+		end := ex.mode == http.BodyNone || ex.mode == http.BodyLength && ex.left == 0
+		ex.s.WriteHeaders(r.Status, fields(r), end)
+		if end {
+			ex.finish()
+			return len(data)
+		}
+	}
+	for used < len(data) && !ex.ended {
+		rest := data[used:]
+		switch ex.mode {
+		case http.BodyLength:
+			n := int(min(int64(len(rest)), ex.left))
+			ex.left -= int64(n)
+			used += n
+			ex.s.WriteData(rest[:n], ex.left == 0)
+			if ex.left == 0 {
+				ex.finish()
+			}
+		case http.BodyChunked:
+			n, p, done, err := ex.chunks.Scan(rest)
+			if err != nil {
+				ex.fail()
+				return len(data)
+			}
+			used += n
+			if len(p) > 0 || done {
+				ex.s.WriteData(p, done)
+			}
+			if done {
+				ex.finish()
+			}
+			if n == 0 {
+				return used
+			}
+		default: // until the role closes
+			ex.s.WriteData(rest, false)
+			used = len(data)
+		}
+	}
+	if ex.ended {
+		return len(data)
+	}
+	if ex.s.Pending() > pauseAbove || ex.cc.c.Full() {
+		if !ex.paused {
+			ex.paused = true
+			ex.cc.paused++
+		}
+		c.PauseRead()
+	}
+	return used
+}
+
+// fields are r's header fields for HTTP/2: names lower case, without the
+// connection-specific ones (RFC 9113 8.2.2).
+func fields(r *http.ResponseHead) []hpack.HeaderField {
+	out := make([]hpack.HeaderField, 0, len(r.Headers))
+	for _, h := range r.Headers {
+		name := lower(h.Name)
+		switch name {
+		case "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade":
+			continue
+		}
+		out = append(out, hpack.HeaderField{Name: name, Value: string(h.Value)})
+	}
+	return out
+}
+
+// lower is name in lower case.
+func lower(name []byte) string {
+	b := make([]byte, len(name))
+	for i, c := range name {
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		b[i] = c
+	}
+	return string(b)
+}
+
+// finish ends the exchange after a complete response.
+func (ex *exchange) finish() {
+	ex.ended = true
+	ex.outer.Close()
+}
+
+// fail resets the stream (a response HTTP/2 cannot carry, or a broken
+// one) and drops the role's connection.
+func (ex *exchange) fail() {
+	ex.ended = true
+	ex.s.Reset(h2.ErrInternal)
+	ex.outer.Abort(nil)
+}
+
+// abort drops the role's connection (the client reset the stream or left).
+func (ex *exchange) abort() {
+	if ex.outer != nil && !ex.outer.Closed() {
+		ex.ended = true
+		ex.outer.Abort(nil)
+	}
+}
+
+func (ex *exchange) OnEOF(c *engine.Conn) {
+	if !ex.ended {
+		if ex.inBody && ex.mode == http.BodyUntilClose {
+			ex.s.WriteData(nil, true)
+			ex.finish()
+			return
+		}
+		ex.fail() // closed before the response was whole
+		return
+	}
+	c.Close()
+}
+
+func (ex *exchange) OnDrain(*engine.Conn) {
+	if ex.unconsumed > 0 {
+		ex.s.Consumed(ex.unconsumed)
+		ex.unconsumed = 0
+	}
+}
+
+func (ex *exchange) OnTimeout(c *engine.Conn) { c.Close() }
+
+func (ex *exchange) OnClose(*engine.Conn, error) {
+	if !ex.ended {
+		ex.ended = true
+		ex.s.Reset(h2.ErrInternal)
+	}
+	if ex.paused {
+		ex.paused = false
+		ex.cc.paused--
+	}
+	delete(ex.cc.exchanges, ex)
+}
