@@ -27,8 +27,14 @@ func (s *Server) commitHTTP2(sv *service, sc *config.Service) {
 		Accept:      sv.acceptStream,
 		IdleTimeout: sc.PersistClientIdleTimeout,
 		Log:         s.log.With("service", sc.Name),
+		Streams:     &sv.h2Streams,
+		MaxStreams:  maxH2Streams,
 	})
 }
+
+// maxH2Streams bounds a service's HTTP/2 streams in progress, over all
+// its connections: each holds two descriptors.
+const maxH2Streams = 4096
 
 // acceptStream is the role's accept for an HTTP/2 stream's exchange.
 func (sv *service) acceptStream(c *engine.Conn) engine.Handler {
@@ -90,6 +96,9 @@ func (sn *sniff) OnData(c *engine.Conn, data []byte) int {
 	}
 	return h.OnData(c, data)
 }
+
+// DrainIdle closes a connection that has not said what it speaks yet.
+func (sn *sniff) DrainIdle(c *engine.Conn) { c.Close() }
 
 func (sn *sniff) OnEOF(c *engine.Conn)        { c.Close() }
 func (sn *sniff) OnDrain(*engine.Conn)        {}

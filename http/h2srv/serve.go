@@ -10,6 +10,7 @@ package h2srv
 import (
 	"log/slog"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/net/http2/hpack"
@@ -28,11 +29,17 @@ type Options struct {
 	// that long (0: 30 s).
 	IdleTimeout time.Duration
 	Log         *slog.Logger
+	// Streams counts the service's streams in progress, over all its
+	// connections and loops; past MaxStreams a new one is refused
+	// (REFUSED_STREAM): each holds two descriptors (its pair), and
+	// MaxConcurrentStreams bounds them per connection only.
+	Streams    *atomic.Int64
+	MaxStreams int64
 }
 
 // pauseAbove is the response body a stream holds, waiting for the
 // client's window, beyond which its role is read no further.
-const pauseAbove = 256 << 10
+const pauseAbove = 64 << 10
 
 // Serve takes over c, a client connection that speaks HTTP/2 (ALPN h2,
 // or h2c's preface in its first bytes): it returns the handler to set
@@ -93,6 +100,16 @@ func (cc *clientConn) OnClose(*engine.Conn, error) {
 	}
 }
 
+// DrainIdle starts a graceful end (a server's drain, a retired service):
+// GOAWAY, the streams in progress finish, new ones are refused, and the
+// connection closes once none is left.
+func (cc *clientConn) DrainIdle(c *engine.Conn) {
+	cc.codec.Shutdown()
+	if cc.codec.Done() {
+		c.Close()
+	}
+}
+
 // resume lets exchanges paused for the client's window or backlog read
 // their role again, once there is room.
 func (cc *clientConn) resume() {
@@ -118,8 +135,14 @@ func (cc *clientConn) Request(s *h2.Stream, r *h2.Request, end bool) {
 		s.Respond(405, nil, nil) // plb tunnels no CONNECT
 		return
 	}
+	if n := cc.o.Streams.Add(1); n > cc.o.MaxStreams {
+		cc.o.Streams.Add(-1)
+		s.Reset(h2.ErrRefusedStream) // the client may try it again later
+		return
+	}
 	_, outer, err := cc.c.Loop().Pair(cc.c.RemoteAddr(), cc.c.TLS(), cc.o.Accept, ex)
 	if err != nil {
+		cc.o.Streams.Add(-1)
 		cc.o.Log.Warn("HTTP/2 stream refused", "err", err)
 		s.Reset(h2.ErrRefusedStream)
 		return
@@ -390,4 +413,8 @@ func (ex *exchange) OnClose(*engine.Conn, error) {
 		ex.cc.paused--
 	}
 	delete(ex.cc.exchanges, ex)
+	ex.cc.o.Streams.Add(-1)
+	if cc := ex.cc; cc.codec.Done() && !cc.c.Closing() {
+		cc.c.Close() // draining, and this was the last stream
+	}
 }
