@@ -23,12 +23,13 @@ func (s *Server) commitHTTP2(sv *service, sc *config.Service) {
 		return
 	}
 	sv.h2.Store(&h2srv.Options{
-		Limits:      h2.Limits{MaxConcurrentStreams: uint32(sc.HTTP2MaxConcurrentStreams)},
-		Accept:      sv.acceptStream,
-		IdleTimeout: sc.PersistClientIdleTimeout,
-		Log:         s.log.With("service", sc.Name),
-		Streams:     &sv.h2Streams,
-		MaxStreams:  maxH2Streams,
+		Limits:       h2.Limits{MaxConcurrentStreams: uint32(sc.HTTP2MaxConcurrentStreams)},
+		Accept:       sv.acceptStream,
+		IdleTimeout:  sc.PersistClientIdleTimeout,
+		StallTimeout: sc.IdleTimeout,
+		Log:          s.log.With("service", sc.Name),
+		Streams:      &sv.h2Streams,
+		MaxStreams:   maxH2Streams,
 	})
 }
 

@@ -128,3 +128,105 @@ func TestHTTP2GracefulStop(t *testing.T) {
 	c.nc.Close() // else the server lingers for its FIN
 	ts.waitDone(5 * time.Second)
 }
+
+// TestHTTP2FloodsThroughPLB: a CONTINUATION flood and a PING flood from
+// a client that does not read end its connection (GOAWAY
+// ENHANCE_YOUR_CALM, or the connection closed); an HPACK bomb is
+// answered 431; another client is served all along.
+func TestHTTP2FloodsThroughPLB(t *testing.T) {
+	be := testhttp.OKBackend(t, "b")
+	ts := startProxy(t, []string{be.Addr}, "", testhttp.ServiceKeys("http2 = true"))
+	addr := ts.addrOf("proxy")
+	served := func() {
+		t.Helper()
+		o := dialH2(t, addr)
+		o.get(1, "/other")
+		h := o.until("a response", func(f http2.Frame) bool { _, ok := f.(*http2.MetaHeadersFrame); return ok }).(*http2.MetaHeadersFrame)
+		if h.PseudoValue("status") != "200" {
+			t.Fatalf("another client got %s", h.PseudoValue("status"))
+		}
+	}
+	goneOrGoAway := func(c *h2Client, what string) {
+		t.Helper()
+		for {
+			f, err := c.fr.ReadFrame()
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				t.Fatalf("%s: the connection is still open", what)
+			}
+			if err != nil {
+				return // closed
+			}
+			if ga, ok := f.(*http2.GoAwayFrame); ok {
+				if ga.ErrCode != http2.ErrCodeEnhanceYourCalm {
+					t.Fatalf("%s: GOAWAY %v", what, ga.ErrCode)
+				}
+				return
+			}
+		}
+	}
+
+	c := dialH2(t, addr)
+	c.eb.Reset()
+	c.he.WriteField(hpack.HeaderField{Name: ":method", Value: "GET"})
+	c.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: c.eb.Bytes()})
+	junk := bytes.Repeat([]byte{0x40, 0x01, 'a', 0x01, 'b'}, 3000)
+	for range 100 {
+		if c.fr.WriteContinuation(1, false, junk) != nil {
+			break // closed by plb
+		}
+	}
+	goneOrGoAway(c, "CONTINUATION flood")
+	served()
+
+	// A PING flood without reading: plb's answers fill the socket
+	// buffers, then pile up in plb until it ends the connection. At most
+	// 64 MB of PINGs (4 M frames), a megabyte per write.
+	p := dialH2(t, addr)
+	pings := make([]byte, 0, 1<<20)
+	for len(pings)+17 <= cap(pings) {
+		pings = append(pings, 0, 0, 8, 6, 0, 0, 0, 0, 0, 'p', 'i', 'n', 'g', 'p', 'o', 'n', 'g')
+	}
+	p.nc.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	for range 64 {
+		if _, err := p.nc.Write(pings); err != nil {
+			break
+		}
+	}
+	goneOrGoAway(p, "PING flood")
+	served()
+
+	b := dialH2(t, addr)
+	b.eb.Reset()
+	for _, f := range [][2]string{{":method", "GET"}, {":scheme", "http"}, {":authority", "t"}, {":path", "/"}} {
+		b.he.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+	}
+	b.he.WriteField(hpack.HeaderField{Name: "x-big", Value: string(bytes.Repeat([]byte("b"), 3000))})
+	block := append(b.eb.Bytes(), bytes.Repeat([]byte{0x80 | 62}, 4000)...)
+	b.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: block, EndStream: true, EndHeaders: true})
+	h := b.until("the answer", func(f http2.Frame) bool { _, ok := f.(*http2.MetaHeadersFrame); return ok }).(*http2.MetaHeadersFrame)
+	if h.PseudoValue("status") != "431" {
+		t.Fatalf("an HPACK bomb got %s", h.PseudoValue("status"))
+	}
+	served()
+}
+
+// TestHTTP2ZeroWindowStall: a client that opens no window for a large
+// response does not hold its exchange for ever: the stream is reset once
+// idle_timeout passed without any of the response going out.
+func TestHTTP2ZeroWindowStall(t *testing.T) {
+	big := bytes.Repeat([]byte("z"), 8<<20)
+	be := testhttp.NewHTTPBackend(t, func(b *testhttp.Backend, c net.Conn, req *nethttp.Request, body []byte) bool {
+		testhttp.Respond(c, 200, "", string(big))
+		return true
+	})
+	ts := startProxy(t, []string{be.Addr}, "", testhttp.ServiceKeys("http2 = true", `idle_timeout = "1s"`, `buffer_size = "64k"`, "buffer_dir_size = 0"))
+	c := dialH2(t, ts.addrOf("proxy"))
+	c.fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 0})
+	c.get(1, "/big")
+	rst := c.until("RST_STREAM", func(f http2.Frame) bool { _, ok := f.(*http2.RSTStreamFrame); return ok })
+	if rst.Header().StreamID != 1 {
+		t.Fatalf("RST_STREAM on %d", rst.Header().StreamID)
+	}
+	sv := ts.services["proxy"]
+	testhttp.WaitFor(t, "the stalled exchange gone", func() bool { return sv.h2Streams.Load() == 0 })
+}

@@ -28,7 +28,11 @@ type Options struct {
 	// IdleTimeout closes a connection without a stream in progress for
 	// that long (0: 30 s).
 	IdleTimeout time.Duration
-	Log         *slog.Logger
+	// StallTimeout resets a stream whose response has waited that long
+	// for the client to open its window without any of it going out
+	// (0: 30 s): a client that never reads holds no exchange for ever.
+	StallTimeout time.Duration
+	Log          *slog.Logger
 	// Streams counts the service's streams in progress, over all its
 	// connections and loops; past MaxStreams a new one is refused
 	// (REFUSED_STREAM): each holds two descriptors (its pair), and
@@ -49,6 +53,9 @@ func Serve(c *engine.Conn, o *Options) engine.Handler {
 	if o.IdleTimeout <= 0 {
 		o.IdleTimeout = 30 * time.Second
 	}
+	if o.StallTimeout <= 0 {
+		o.StallTimeout = 30 * time.Second
+	}
 	cc.codec = h2.NewConn(cc, cc, o.Limits)
 	c.SetTimeout(o.IdleTimeout)
 	return cc
@@ -61,7 +68,8 @@ type clientConn struct {
 	o         *Options
 	codec     *h2.Conn
 	exchanges map[*exchange]struct{}
-	paused    int // exchanges whose outer end is paused
+	paused    int           // exchanges whose outer end is paused
+	stall     *engine.Timer // checks paused exchanges (checkStalls)
 }
 
 // Write and Buffered make the client's connection the codec's Output.
@@ -72,6 +80,12 @@ func (cc *clientConn) OnOpen(*engine.Conn) {}
 
 func (cc *clientConn) OnData(c *engine.Conn, data []byte) int {
 	n, err := cc.codec.Feed(data)
+	if err != nil && cc.codec.Err == h2.ErrEnhanceYourCalm && c.Buffered() > 0 {
+		// A flood from a client that does not read: what it did not take
+		// (its GOAWAY among it) is dropped, not kept until it does.
+		c.Abort(nil)
+		return len(data)
+	}
 	if err != nil || cc.codec.Done() {
 		c.Close() // after the GOAWAY written
 		return len(data)
@@ -95,8 +109,37 @@ func (cc *clientConn) OnTimeout(c *engine.Conn) {
 }
 
 func (cc *clientConn) OnClose(*engine.Conn, error) {
+	if cc.stall != nil {
+		cc.stall.Stop()
+	}
 	for ex := range cc.exchanges {
 		ex.abort()
+	}
+}
+
+// checkStalls resets the streams whose response made no progress for
+// StallTimeout while paused for the client's window, and looks again
+// later while some are paused.
+func (cc *clientConn) checkStalls() {
+	cc.stall = nil
+	now := cc.c.Loop().Now()
+	for ex := range cc.exchanges {
+		if !ex.paused {
+			continue
+		}
+		if p := ex.s.Pending(); p < ex.pausedPending {
+			ex.pausedPending, ex.pausedAt = p, now // it moved
+		} else if now.Sub(ex.pausedAt) >= cc.o.StallTimeout {
+			ex.fail()
+		}
+	}
+	cc.watchStalls()
+}
+
+// watchStalls arms checkStalls while an exchange is paused.
+func (cc *clientConn) watchStalls() {
+	if cc.stall == nil && cc.paused > 0 && !cc.c.Closing() {
+		cc.stall = cc.c.Loop().AfterFunc(cc.o.StallTimeout/2+time.Millisecond, cc.checkStalls)
 	}
 }
 
@@ -251,6 +294,10 @@ type exchange struct {
 	chunks http.ChunkedScanner
 	ended  bool // the response is complete
 	paused bool
+	// pausedAt and pausedPending: when the response last made progress
+	// while paused, and what was waiting then (checkStalls).
+	pausedAt      time.Time
+	pausedPending int
 }
 
 func (ex *exchange) OnOpen(*engine.Conn) {}
@@ -326,6 +373,8 @@ func (ex *exchange) OnData(c *engine.Conn, data []byte) int {
 		if !ex.paused {
 			ex.paused = true
 			ex.cc.paused++
+			ex.pausedAt, ex.pausedPending = c.Loop().Now(), ex.s.Pending()
+			ex.cc.watchStalls()
 		}
 		c.PauseRead()
 	}
