@@ -169,6 +169,11 @@ type deferredTask struct {
 // later queues fn to run after the current event or task. Runs on the loop.
 func (l *Loop) later(fn func()) { l.deferred = append(l.deferred, deferredTask{fn: fn}) }
 
+// Defer runs fn once the current event (or task) is handled, before the
+// loop waits for the next: what the event produced for several
+// connections can be written at once. Runs on the loop.
+func (l *Loop) Defer(fn func()) { l.later(fn) }
+
 func (l *Loop) runDeferred() {
 	// Tasks may queue more tasks: index afresh on every turn.
 	for i := 0; i < len(l.deferred); i++ {

@@ -158,6 +158,12 @@ type Conn struct {
 	big    bool   // the fields passed MaxHeaderListSize
 
 	wbuf []byte
+	// flushHook, when set, is called instead of writing at once when a
+	// Stream's write leaves frames to send (once until the next Flush):
+	// the caller flushes when its event is handled, so that the frames of
+	// several streams go in one write.
+	flushHook func()
+	hooked    bool
 	// Err is the error code of the connection error that ended it
 	// (ErrNo while it lives, or after a clean end).
 	Err ErrCode
@@ -195,9 +201,28 @@ func NewConn(out Output, h Handler, lim Limits) *Conn {
 
 // Flush writes the frames built since the last Flush.
 func (c *Conn) Flush() {
+	c.hooked = false
 	if len(c.wbuf) > 0 {
 		c.out.Write(c.wbuf)
 		c.wbuf = c.wbuf[:0]
+	}
+}
+
+// SetFlushHook makes the Streams' writes call hook, the first time they
+// leave frames unwritten after a Flush, instead of writing at once; the
+// caller then calls Flush soon (at the end of its event). Feed and
+// Shutdown still write at once.
+func (c *Conn) SetFlushHook(hook func()) { c.flushHook = hook }
+
+// flushSoon writes now, or has the hook write later.
+func (c *Conn) flushSoon() {
+	if c.flushHook == nil {
+		c.Flush()
+		return
+	}
+	if !c.hooked && len(c.wbuf) > 0 {
+		c.hooked = true
+		c.flushHook()
 	}
 }
 

@@ -370,7 +370,7 @@ func (c *Conn) giveBack(s *Stream, n int64) {
 func (s *Stream) Consumed(n int) {
 	if n > 0 {
 		s.c.giveBack(s, int64(n))
-		s.c.Flush()
+		s.c.flushSoon()
 	}
 }
 
@@ -400,7 +400,7 @@ func (s *Stream) WriteHeaders(status int, fields []hpack.HeaderField, end bool) 
 	if end {
 		s.end()
 	}
-	c.Flush()
+	c.flushSoon()
 }
 
 // WriteInterim writes an interim (1xx) response head, before the final
@@ -417,7 +417,7 @@ func (s *Stream) WriteInterim(status int, fields []hpack.HeaderField) {
 		c.enc.WriteField(f)
 	}
 	c.writeBlock(s.id, c.encBuf.Bytes(), false)
-	c.Flush()
+	c.flushSoon()
 }
 
 // WriteTrailers ends the response with trailer fields.
@@ -438,7 +438,7 @@ func (s *Stream) WriteTrailers(fields []hpack.HeaderField) {
 	}
 	c.writeBlock(s.id, c.encBuf.Bytes(), true)
 	s.end()
-	c.Flush()
+	c.flushSoon()
 }
 
 // writeBlock writes a header block as HEADERS and CONTINUATION frames no
@@ -471,7 +471,7 @@ func (s *Stream) WriteData(p []byte, end bool) {
 	s.pend = append(s.pend, p...)
 	s.pendEnd = s.pendEnd || end
 	s.send()
-	s.c.Flush()
+	s.c.flushSoon()
 }
 
 // Pending is the number of body bytes written and not yet sent for want
@@ -527,7 +527,7 @@ func (s *Stream) Reset(code ErrCode) {
 	}
 	s.done = true
 	s.c.resetStream(s, code)
-	s.c.Flush()
+	s.c.flushSoon()
 }
 
 // end marks the response complete; the stream closes once the request

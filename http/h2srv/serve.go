@@ -57,6 +57,11 @@ func Serve(c *engine.Conn, o *Options) engine.Handler {
 		o.StallTimeout = 30 * time.Second
 	}
 	cc.codec = h2.NewConn(cc, cc, o.Limits)
+	// The frames the streams write during an event go out together once
+	// it is handled: one write for the responses that event finished.
+	flush := cc.codec.Flush
+	loop := c.Loop()
+	cc.codec.SetFlushHook(func() { loop.Defer(flush) })
 	c.SetTimeout(o.IdleTimeout)
 	return cc
 }

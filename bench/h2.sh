@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# HTTP/2 from clients (issue 15): h2load, 50 clients with 10 streams each
+# (h2c, prior knowledge), through plb (one loop; http2 = true), nginx
+# (http2, one worker), HAProxy (proto h2, nbthread 1) and Caddy (h2c) in
+# front of the same two backends (bench/tool, 100 B answers, HTTP/1.1
+# kept alive to them), in alternating rounds that each start one target
+# further, on loopback. Prints each target's median requests/s, the ratio
+# to plb and the CPU the proxy spent per request.
+#
+#   bench/h2.sh                       (as root on Debian: installs h2load haproxy nginx caddy)
+#   DURATION=10 CLIENTS=50 STREAMS=10 ROUNDS=3 bench/h2.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION=${DURATION:-8}
+CLIENTS=${CLIENTS:-50}
+STREAMS=${STREAMS:-10}
+ROUNDS=${ROUNDS:-3}
+. bench/lib.sh
+
+command -v h2load >/dev/null || need nghttp2-client
+need haproxy nginx caddy
+go build -o "$work/plb" ./cmd/plb
+go build -o "$work/tool" ./bench/tool
+tool_backends
+
+# start TARGET: the target on a free port (sets port, PROXY_PIDS).
+start() {
+  port=$(freeport)
+  case $1 in
+    plb)
+      proxy_toml "$work/plb.toml" "$port" 1 1 "$B1" "$B2"
+      printf 'http2 = true\nhttp2_max_concurrent_streams = 100\n' >> "$work/plb.toml"
+      "${srv[@]}" "$work/plb" -c "$work/plb.toml" & PROXY_PIDS=($!) ;;
+    nginx)
+      {
+        nginx_head "worker_rlimit_nofile 19000;" "worker_connections 18000;"
+        printf '  keepalive_requests 1000000;\n  http2_max_concurrent_streams 100;\n'
+        printf '  upstream be { server 127.0.0.1:%s; server 127.0.0.1:%s; keepalive 100; }\n' "$B1" "$B2"
+        printf '  server {\n    listen 127.0.0.1:%s http2;\n' "$port"
+        printf '    location / { proxy_pass http://be; proxy_http_version 1.1; proxy_set_header Connection ""; }\n  }\n}\n'
+      } > "$work/nginx.conf"
+      "${srv[@]}" nginx -c "$work/nginx.conf" >/dev/null 2>&1 & PROXY_PIDS=($!) ;;
+    haproxy)
+      haproxy_cfg "$port" "http-reuse always" "$B1" "$B2"
+      sed -i "s/^  bind 127.0.0.1:$port\$/  bind 127.0.0.1:$port proto h2/" "$work/haproxy.cfg"
+      "${srv[@]}" haproxy -f "$work/haproxy.cfg" -db >/dev/null 2>&1 & PROXY_PIDS=($!) ;;
+    caddy)
+      cat > "$work/Caddyfile" <<EOF
+{
+  admin off
+  servers {
+    protocols h1 h2c
+  }
+}
+http://127.0.0.1:$port {
+  reverse_proxy 127.0.0.1:$B1 127.0.0.1:$B2
+}
+EOF
+      GOMAXPROCS=1 "${srv[@]}" caddy run --config "$work/Caddyfile" --adapter caddyfile >/dev/null 2>&1 & PROXY_PIDS=($!) ;;
+  esac
+  pids+=("${PROXY_PIDS[@]}")
+  waitport "$port"
+}
+stop() {
+  for p in "${PROXY_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${PROXY_PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+}
+# ticks: CPU ticks of the target's processes (nginx's workers too).
+ticks() {
+  local t=0 p
+  for p in "${PROXY_PIDS[@]}" $(pgrep -P "${PROXY_PIDS[0]}" || true); do t=$((t + $(cpu_ticks "$p"))); done
+  echo $t
+}
+median() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END{ if (NR%2) print v[(NR+1)/2]; else printf "%.2f\n", (v[NR/2]+v[NR/2+1])/2 }'; }
+
+targets=(plb nginx haproxy caddy)
+declare -A RUNS CPU
+hz=$(getconf CLK_TCK)
+for round in $(seq "$ROUNDS"); do
+  for k in "${!targets[@]}"; do
+    t=${targets[$(((round + k) % ${#targets[@]}))]}
+    start "$t"
+    url="http://127.0.0.1:$port/100b"
+    h2load -c "$CLIENTS" -m "$STREAMS" -D 1 "$url" >/dev/null 2>&1 || true # warm-up
+    c0=$(ticks)
+    out=$("${cli[@]}" h2load -c "$CLIENTS" -m "$STREAMS" -D "$DURATION" "$url" 2>&1)
+    c1=$(ticks)
+    stop
+    r=$(awk '/^finished in/{gsub(",", "", $4); print $4}' <<<"$out")
+    n=$(awk '/^requests:/{print $8}' <<<"$out") # succeeded
+    bad=$(awk '/^requests:/{print $10 + $12}' <<<"$out") # failed + errored
+    us=$(awk -v c=$((c1 - c0)) -v n="$n" -v hz="$hz" 'BEGIN{ if (n > 0) printf "%.2f", c * 1e6 / hz / n; else print 0 }')
+    RUNS[$t]="${RUNS[$t]:-} $r"; CPU[$t]="${CPU[$t]:-} $us"
+    echo "round $round $t: $r req/s, $us µs CPU/request, $bad failed" >&2
+  done
+done
+
+date=$(date -u +%Y-%m-%d)
+{
+  echo "## HTTP/2 (h2c) to clients ($date, $(nproc) cores, h2load -c$CLIENTS -m$STREAMS -D$DURATION, 100 B, $ROUNDS alternating rounds, medians)"
+  echo
+  echo "| target | req/s | ÷ plb | µs CPU/request |"
+  echo "|---|---|---|---|"
+  # shellcheck disable=SC2086
+  p=$(median ${RUNS[plb]})
+  for t in "${targets[@]}"; do
+    # shellcheck disable=SC2086
+    r=$(median ${RUNS[$t]})
+    # shellcheck disable=SC2086
+    echo "| $t | $r | $(ratio "$r" "$p") | $(median ${CPU[$t]}) |"
+  done
+} | tee "$OUT/$date-h2.md"
