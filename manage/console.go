@@ -336,6 +336,10 @@ func (mc *console) showService(cfg *config.Config, name string) {
 	case config.RoleWebServer:
 		mc.printf("        docroot: %s", s.Docroot)
 	}
+	if h := st.HTTP2; h != nil {
+		// plb's: HTTP/2 connections and the streams in progress on them.
+		mc.printf("         http2: %d connections, %d streams (%d in all)", h.Conns, h.Streams, h.StreamsTotal)
+	}
 	mc.end()
 }
 

@@ -59,6 +59,16 @@ type ServiceStatus struct {
 	// Sessions are an smtp_proxy's or tcp_proxy's session counts (nil
 	// for the other roles).
 	Sessions *SessionStatus
+	// HTTP2 counts the service's HTTP/2 connections and streams (nil:
+	// http2 is off).
+	HTTP2 *HTTP2Status
+}
+
+// HTTP2Status counts a service's HTTP/2 clients.
+type HTTP2Status struct {
+	Conns        int64 `json:"connections"`   // HTTP/2 connections open
+	Streams      int64 `json:"streams"`       // streams in progress
+	StreamsTotal int64 `json:"streams_total"` // streams since the start
 }
 
 // SessionStatus counts the sessions of an smtp_proxy or tcp_proxy.

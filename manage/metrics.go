@@ -44,6 +44,7 @@ type serviceSnap struct {
 	Spooled   int64            `json:"spooled_bytes,omitempty"`
 	Latency   *latencySnap     `json:"latency,omitempty"`
 	Sessions  *SessionStatus   `json:"sessions,omitempty"`
+	HTTP2     *HTTP2Status     `json:"http2,omitempty"`
 
 	status ServiceStatus
 }
@@ -122,7 +123,7 @@ func (mc *console) snapshot() *snapshot {
 			Name: name, Role: s.Role, Listen: mc.listening(cfg, name, ""), Enabled: s.Enabled,
 			Requests: st.Requests, Responses: classes(st.Responses), BytesIn: st.BytesIn, BytesOut: st.BytesOut,
 			Clients: st.Clients, Backends: st.Backends, Idle: st.Bored, Waiting: st.PendClients, Pending: st.PendBackends,
-			Sessions: st.Sessions, Resends: st.Resends, Spooled: st.Spooled, status: st,
+			Sessions: st.Sessions, Resends: st.Resends, Spooled: st.Spooled, HTTP2: st.HTTP2, status: st,
 		}
 		switch s.Role {
 		case config.RoleSMTPProxy, config.RoleTCPProxy:
@@ -288,6 +289,24 @@ func (mc *console) metrics() []byte {
 			for _, code := range []string{"502", "503", "504"} {
 				w.sample("plb_proxy_errors_total", float64(s.Errors[code]), "service", s.Name, "code", code)
 			}
+		}
+	}
+	w.family("plb_http2_connections", "gauge", "HTTP/2 client connections open (services with http2 on).")
+	for _, s := range served {
+		if s.HTTP2 != nil {
+			w.sample("plb_http2_connections", float64(s.HTTP2.Conns), "service", s.Name)
+		}
+	}
+	w.family("plb_http2_streams", "gauge", "HTTP/2 streams in progress.")
+	for _, s := range served {
+		if s.HTTP2 != nil {
+			w.sample("plb_http2_streams", float64(s.HTTP2.Streams), "service", s.Name)
+		}
+	}
+	w.family("plb_http2_streams_total", "counter", "HTTP/2 streams (requests) received.")
+	for _, s := range served {
+		if s.HTTP2 != nil {
+			w.sample("plb_http2_streams_total", float64(s.HTTP2.StreamsTotal), "service", s.Name)
 		}
 	}
 	w.family("plb_backend_resends_total", "counter", "Requests a reverse proxy sent again on a fresh backend connection after one failed before any response byte (retries).")

@@ -28,7 +28,7 @@ func (s *Server) commitHTTP2(sv *service, sc *config.Service) {
 		IdleTimeout:  sc.PersistClientIdleTimeout,
 		StallTimeout: sc.IdleTimeout,
 		Log:          s.log.With("service", sc.Name),
-		Streams:      &sv.h2Streams,
+		Stats:        &sv.h2Stats,
 		MaxStreams:   maxH2Streams,
 	})
 }

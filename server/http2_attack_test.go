@@ -97,7 +97,7 @@ func TestHTTP2RapidResetThroughPLB(t *testing.T) {
 		t.Fatalf("the other client got %s", h.PseudoValue("status"))
 	}
 	sv := ts.services["proxy"]
-	testhttp.WaitFor(t, "the reset streams' exchanges gone", func() bool { return sv.h2Streams.Load() == 0 })
+	testhttp.WaitFor(t, "the reset streams' exchanges gone", func() bool { return sv.h2Stats.Streams.Load() == 0 })
 }
 
 // TestHTTP2GracefulStop: a graceful stop sends GOAWAY on an HTTP/2
@@ -228,5 +228,31 @@ func TestHTTP2ZeroWindowStall(t *testing.T) {
 		t.Fatalf("RST_STREAM on %d", rst.Header().StreamID)
 	}
 	sv := ts.services["proxy"]
-	testhttp.WaitFor(t, "the stalled exchange gone", func() bool { return sv.h2Streams.Load() == 0 })
+	testhttp.WaitFor(t, "the stalled exchange gone", func() bool { return sv.h2Stats.Streams.Load() == 0 })
+}
+
+// TestHTTP2Counted: show service and /metrics count a service's HTTP/2
+// connections and streams.
+func TestHTTP2Counted(t *testing.T) {
+	be := testhttp.OKBackend(t, "b")
+	ts := startServer(t, consoleTOML([]string{be.Addr}, testhttp.ServiceKeys("http2 = true")))
+	c := dialH2(t, ts.addrOf("proxy"))
+	for i := range 3 {
+		c.get(uint32(2*i+1), "/x")
+		c.until("an answer", func(f http2.Frame) bool { d, ok := f.(*http2.DataFrame); return ok && d.StreamEnded() })
+	}
+	con := dialConsole(t, ts.addrOf("mgmt"))
+	found := false
+	for _, l := range con.do("show service proxy") {
+		if l == "         http2: 1 connections, 0 streams (3 in all)" {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("show service: %q", con.do("show service proxy"))
+	}
+	m := scrape(t, ts.addrOf("mgmt"))
+	if m[`plb_http2_connections{service="proxy"}`] != 1 || m[`plb_http2_streams_total{service="proxy"}`] != 3 {
+		t.Fatalf("metrics: connections %v, streams %v", m[`plb_http2_connections{service="proxy"}`], m[`plb_http2_streams_total{service="proxy"}`])
+	}
 }

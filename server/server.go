@@ -114,10 +114,10 @@ type service struct {
 	tls        atomic.Pointer[tls.Config]
 	tlsBuild   *tlsBuild
 	beTLSBuild *tlsBuild
-	// h2 is its HTTP/2 settings (nil: HTTP/1 only), h2Streams its
-	// HTTP/2 streams in progress; http2.go.
-	h2        atomic.Pointer[h2srv.Options]
-	h2Streams atomic.Int64
+	// h2 is its HTTP/2 settings (nil: HTTP/1 only), h2Stats its HTTP/2
+	// counters; http2.go.
+	h2      atomic.Pointer[h2srv.Options]
+	h2Stats h2srv.Stats
 }
 
 // New builds the engine for cfg (not yet serving: call Apply, then Run).

@@ -30,6 +30,10 @@ func (s *Server) ServiceStatus(name string) manage.ServiceStatus {
 	if sv.run != nil {
 		sv.run.status(&st)
 	}
+	if sv.h2.Load() != nil {
+		st.HTTP2 = &manage.HTTP2Status{Conns: sv.h2Stats.Conns.Load(), Streams: sv.h2Stats.Streams.Load(),
+			StreamsTotal: sv.h2Stats.StreamsTotal.Load()}
+	}
 	return st
 }
 

@@ -33,12 +33,17 @@ type Options struct {
 	// (0: 30 s): a client that never reads holds no exchange for ever.
 	StallTimeout time.Duration
 	Log          *slog.Logger
-	// Streams counts the service's streams in progress, over all its
-	// connections and loops; past MaxStreams a new one is refused
-	// (REFUSED_STREAM): each holds two descriptors (its pair), and
-	// MaxConcurrentStreams bounds them per connection only.
-	Streams    *atomic.Int64
+	// Stats counts the service's HTTP/2 connections and streams, over all
+	// its loops. Past MaxStreams streams in progress a new one is
+	// refused (REFUSED_STREAM): each holds two descriptors (its pair),
+	// and MaxConcurrentStreams bounds them per connection only.
+	Stats      *Stats
 	MaxStreams int64
+}
+
+// Stats are a service's HTTP/2 counters. Safe from any goroutine.
+type Stats struct {
+	Conns, Streams, StreamsTotal atomic.Int64
 }
 
 // pauseAbove is the response body a stream holds, waiting for the
@@ -56,6 +61,7 @@ func Serve(c *engine.Conn, o *Options) engine.Handler {
 	if o.StallTimeout <= 0 {
 		o.StallTimeout = 30 * time.Second
 	}
+	o.Stats.Conns.Add(1)
 	cc.codec = h2.NewConn(cc, cc, o.Limits)
 	// The frames the streams write during an event go out together once
 	// it is handled: one write for the responses that event finished.
@@ -114,6 +120,7 @@ func (cc *clientConn) OnTimeout(c *engine.Conn) {
 }
 
 func (cc *clientConn) OnClose(*engine.Conn, error) {
+	cc.o.Stats.Conns.Add(-1)
 	if cc.stall != nil {
 		cc.stall.Stop()
 	}
@@ -183,14 +190,15 @@ func (cc *clientConn) Request(s *h2.Stream, r *h2.Request, end bool) {
 		s.Respond(405, nil, nil) // plb tunnels no CONNECT
 		return
 	}
-	if n := cc.o.Streams.Add(1); n > cc.o.MaxStreams {
-		cc.o.Streams.Add(-1)
+	cc.o.Stats.StreamsTotal.Add(1)
+	if n := cc.o.Stats.Streams.Add(1); n > cc.o.MaxStreams {
+		cc.o.Stats.Streams.Add(-1)
 		s.Reset(h2.ErrRefusedStream) // the client may try it again later
 		return
 	}
 	_, outer, err := cc.c.Loop().Pair(cc.c.RemoteAddr(), cc.c.TLS(), cc.o.Accept, ex)
 	if err != nil {
-		cc.o.Streams.Add(-1)
+		cc.o.Stats.Streams.Add(-1)
 		cc.o.Log.Warn("HTTP/2 stream refused", "err", err)
 		s.Reset(h2.ErrRefusedStream)
 		return
@@ -467,7 +475,7 @@ func (ex *exchange) OnClose(*engine.Conn, error) {
 		ex.cc.paused--
 	}
 	delete(ex.cc.exchanges, ex)
-	ex.cc.o.Streams.Add(-1)
+	ex.cc.o.Stats.Streams.Add(-1)
 	if cc := ex.cc; cc.codec.Done() && !cc.c.Closing() {
 		cc.c.Close() // draining, and this was the last stream
 	}
