@@ -67,6 +67,9 @@ type Conn struct {
 	// secure: the inner end of a Pair for a client connection that runs
 	// TLS (TLS reports true).
 	secure bool
+	// pipe is a Pair's end (pair.go); nil for a socket. A pipe has no
+	// descriptor (fd -1) and is not polled.
+	pipe *pipeEnd
 
 	// Ctx is free for the handler's use.
 	Ctx any
@@ -92,6 +95,9 @@ func (c *Conn) RemoteAddr() netip.AddrPort { return c.remote }
 
 // LocalAddr returns the local address (one getsockname call). Runs on the loop.
 func (c *Conn) LocalAddr() netip.AddrPort {
+	if c.pipe != nil {
+		return netip.AddrPort{}
+	}
 	return localAddrFd(c.fd)
 }
 
@@ -187,6 +193,9 @@ func (c *Conn) Quiet() (quiet, spoke bool) {
 	if t := c.tls; t != nil && (len(t.raw) > 0 || t.more || t.rawEOF) {
 		return false, false
 	}
+	if c.pipe != nil {
+		return !c.pipe.eof, false // input would be in c.in
+	}
 	quiet, spoke = peekFd(c.fd)
 	return quiet, spoke && c.tls == nil
 }
@@ -195,7 +204,7 @@ func (c *Conn) Quiet() (quiet, spoke bool) {
 // of the delayed ACK that would ride on the next bytes sent: a peer whose
 // next segment waits for that ACK (Nagle) sends it now. Runs on the loop.
 func (c *Conn) AckNow() {
-	if !c.closed {
+	if !c.closed && c.pipe == nil {
 		quickAckFd(c.fd)
 	}
 }
@@ -242,6 +251,10 @@ func (c *Conn) Kick() {
 
 func (c *Conn) redeliver() {
 	c.kicked = false
+	if c.pipe != nil {
+		c.pipeRead()
+		return
+	}
 	if c.closed || c.closing || c.paused {
 		return
 	}
@@ -324,6 +337,22 @@ func (c *Conn) Write(p []byte) error {
 
 // writeRaw is Write below TLS.
 func (c *Conn) writeRaw(p []byte) error {
+	if c.pipe != nil {
+		if c.out.empty() {
+			n, err := c.pipeSend(p)
+			if err != nil {
+				c.destroy(err)
+				return err
+			}
+			p = p[n:]
+			if len(p) == 0 {
+				return nil
+			}
+		}
+		c.out.appendBytes(c.loop, p)
+		c.afterQueue()
+		return nil
+	}
 	if c.out.empty() && !c.connecting {
 		var n int
 		var err error
@@ -362,6 +391,12 @@ func (c *Conn) Write2(a, b []byte) error {
 	}
 	if c.tls != nil {
 		return c.tlsWrite(a, b)
+	}
+	if c.pipe != nil {
+		if err := c.writeRaw(a); err != nil {
+			return err
+		}
+		return c.writeRaw(b)
 	}
 	if c.out.empty() && !c.connecting {
 		iov := [2][]byte{a, b}
@@ -453,6 +488,10 @@ func (c *Conn) CloseWrite() {
 func (c *Conn) shutdownWrite() {
 	if !c.shutDone {
 		c.shutDone = true
+		if c.pipe != nil {
+			c.pipeHangUp(false)
+			return
+		}
 		shutdownWriteFd(c.fd)
 	}
 }
@@ -508,8 +547,13 @@ func (c *Conn) destroy(err error) {
 	// No EPOLL_CTL_DEL: closing the descriptor (never duplicated) takes it
 	// out of the epoll set, one system call fewer per connection.
 	c.interest = 0
-	l.unregister(c.fd)
-	closeFd(c.fd)
+	if c.pipe != nil {
+		c.pipeHangUp(true)
+		delete(l.pipes, c)
+	} else {
+		l.unregister(c.fd)
+		closeFd(c.fd)
+	}
 	c.out.release(l)
 	if c.tls != nil {
 		c.tls.release()

@@ -11,8 +11,8 @@ package engine
 // dial is pending or output is queued, readable unless paused, at EOF or
 // closing (a lingering connection reads to discard).
 func (c *Conn) updateInterest() {
-	if c.closed {
-		return
+	if c.closed || c.pipe != nil {
+		return // a pair's end is not polled: its peer's writes kick it
 	}
 	var want uint8
 	if c.connecting || !c.out.empty() {
@@ -188,7 +188,13 @@ func (c *Conn) deliver(data []byte, shared bool) {
 // flush writes queued output until the socket is full or the queue empty.
 // notify allows OnDrain (not when called from inside a handler's own call).
 func (c *Conn) flush(notify bool) {
-	progress, err := c.out.flush(c.loop, c.fd)
+	var progress bool
+	var err error
+	if c.pipe != nil {
+		progress, err = c.out.flushPipe(c.loop, c)
+	} else {
+		progress, err = c.out.flush(c.loop, c.fd)
+	}
 	if err == nil && c.tls != nil && c.tls.ready() && len(c.tls.pend) > 0 {
 		// Encrypt what waits (a file, output behind it) as the queue drains.
 		var p bool

@@ -26,9 +26,11 @@ type Loop struct {
 	poller *poller
 	log    *slog.Logger
 
-	fds      []pollable // indexed by fd
-	readBuf  []byte     // shared read buffer, valid during one OnData call
-	now      time.Time  // cached clock, refreshed per event batch
+	fds      []pollable         // indexed by fd
+	pipes    map[*Conn]struct{} // the ends of Pairs (no descriptor)
+	pipeBuf  []byte             // file bytes on their way into a pair (flushPipe)
+	readBuf  []byte             // shared read buffer, valid during one OnData call
+	now      time.Time          // cached clock, refreshed per event batch
 	timers   timerHeap
 	deferred []deferredTask // run after the current event (OnClose, redelivery)
 	free     [][]byte       // free outbound blocks
@@ -245,6 +247,9 @@ func (l *Loop) shutdownConns() {
 		}
 		l.fds[fd] = nil
 	}
+	for c := range l.pipes {
+		c.Abort(ErrStopped)
+	}
 	l.runDeferred()
 }
 
@@ -252,6 +257,11 @@ func (l *Loop) shutdownConns() {
 func (l *Loop) EachConn(fn func(c *Conn)) {
 	for _, p := range l.fds {
 		if c, ok := p.(*Conn); ok && !c.closed {
+			fn(c)
+		}
+	}
+	for c := range l.pipes {
+		if !c.closed {
 			fn(c)
 		}
 	}

@@ -3,45 +3,37 @@
 package engine
 
 import (
-	"fmt"
+	"errors"
 	"net/netip"
-
-	"golang.org/x/sys/unix"
 )
 
-// Pair makes a connected pair of local stream sockets on loop l: inner,
+// Pair makes a connected pair of in-memory connections on loop l: inner,
 // whose handler accept returns as for a client that connected from
 // remote (RemoteAddr is remote; TLS reports secure, the state of the
 // client's own connection), and outer, whose handler is h. A codec that
 // carries several exchanges on one client connection (HTTP/2) gives each
 // to a role through a pair: the role reads and writes inner as it would
-// a client, the codec outer. Neither counts against a listener's or the
-// engine's client cap: the client's connection does. outer's OnOpen
-// comes first, then inner's. An error means neither was made; accept
-// returning nil closes both. Runs on the loop.
+// a client, the codec outer. They behave as the two ends of a socket
+// (output queues, watermarks and OnDrain, half-close and EOF, SendFile,
+// timers), with no descriptor and no system call: bytes written to one
+// end wait, up to pipeBuffer, in the other's input, which its handler
+// gets after the current event. Neither counts against a listener's or
+// the engine's client cap: the client's connection does. outer's OnOpen
+// comes first, then inner's. accept returning nil closes both and makes
+// Pair return an error. Runs on the loop.
 func (l *Loop) Pair(remote netip.AddrPort, secure bool, accept func(*Conn) Handler, h Handler) (inner, outer *Conn, err error) {
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return nil, nil, fmt.Errorf("engine: socketpair: %w", err)
-	}
-	outer = l.adopt(fds[1], remote, h)
-	inner = l.adopt(fds[0], remote, nil)
+	outer = l.pipeConn(remote, h)
+	inner = l.pipeConn(remote, nil)
 	inner.secure = secure
+	inner.pipe.peer, outer.pipe.peer = outer, inner
 	ih := accept(inner)
 	if ih == nil {
 		inner.h = nopHandler{}
 		inner.destroy(nil)
 		outer.destroy(nil)
-		return nil, nil, fmt.Errorf("engine: pair refused")
+		return nil, nil, errPairRefused
 	}
 	inner.h = ih
-	outer.updateInterest()
-	inner.updateInterest()
-	if outer.closed || inner.closed {
-		inner.destroy(nil)
-		outer.destroy(nil)
-		return nil, nil, fmt.Errorf("engine: pair: poll failed")
-	}
 	h.OnOpen(outer)
 	if !inner.closed {
 		ih.OnOpen(inner)
@@ -49,12 +41,169 @@ func (l *Loop) Pair(remote netip.AddrPort, secure bool, accept func(*Conn) Handl
 	return inner, outer, nil
 }
 
-// adopt makes a connection of fd on l, registered but not yet polled.
-func (l *Loop) adopt(fd int, remote netip.AddrPort, h Handler) *Conn {
-	c := newConn(l, fd, h)
+var errPairRefused = errors.New("engine: pair refused")
+
+// ErrPeerClosed is a write's error on a pair's end whose other end is
+// closed (a socket's ECONNRESET).
+var ErrPeerClosed = errors.New("engine: the other end of the pair is closed")
+
+// pipeBuffer is what one end of a pair holds unread, as a socket's
+// receive buffer: past it, the writer's output queues (and Full, OnDrain
+// apply).
+const pipeBuffer = 256 << 10
+
+// pipeEnd is a pair's end: its peer, and what the peer did to it.
+type pipeEnd struct {
+	peer *Conn
+	// eof: the peer shut down its write side or closed; EOF comes once
+	// the input is consumed. gone: the peer is closed, writes fail.
+	eof, gone bool
+}
+
+// pipeConn makes one end of a pair.
+func (l *Loop) pipeConn(remote netip.AddrPort, h Handler) *Conn {
+	c := newConn(l, -1, h)
 	c.remote = remote
+	c.pipe = &pipeEnd{}
 	l.conns++
 	l.eng.conns.Add(1)
-	l.register(fd, c)
+	if l.pipes == nil {
+		l.pipes = map[*Conn]struct{}{}
+	}
+	l.pipes[c] = struct{}{}
 	return c
+}
+
+// pipeSend puts what fits of p in the peer's input and has the peer read
+// it after the current event; it returns the bytes taken.
+func (c *Conn) pipeSend(p []byte) (int, error) {
+	pe := c.pipe
+	r := pe.peer
+	if pe.gone || r == nil || r.closed {
+		return 0, ErrPeerClosed
+	}
+	n := min(len(p), pipeBuffer-len(r.in))
+	if n <= 0 {
+		return 0, nil
+	}
+	r.in = append(r.in, p[:n]...)
+	r.Kick()
+	return n, nil
+}
+
+// pipeRead is a pair end's read: its input (what the peer wrote) to the
+// handler once, then the EOF when the peer shut down and the input is
+// consumed; the peer may then write what it queued. It runs as the
+// deferred task of Kick, as a socket's read runs on its event.
+func (c *Conn) pipeRead() {
+	if c.closed || c.closing || c.paused {
+		return
+	}
+	more := false // bytes came during OnData: read again
+	if len(c.in) > 0 {
+		data := c.in
+		c.in = nil // bytes the peer writes during OnData land here
+		used := min(max(c.h.OnData(c, data), 0), len(data))
+		if c.closed || c.closing {
+			c.in = nil
+			return
+		}
+		rest := data[used:]
+		if len(c.in) > 0 {
+			c.in = append(rest[:len(rest):len(rest)], c.in...)
+			more = true
+			c.Kick()
+		} else if len(rest) > 0 {
+			c.in = data[:copy(data, rest)]
+		}
+	}
+	// As a socket's read returns 0 once its buffer is empty: the EOF
+	// comes after the input was offered, consumed or not.
+	if !more && c.pipe.eof && !c.eof && !c.paused && !c.closing && !c.closed {
+		c.eof = true
+		c.h.OnEOF(c)
+	}
+	// Room in this end: what the peer queued goes on (its OnDrain may
+	// follow, as after a socket's EPOLLOUT).
+	if p := c.pipe.peer; p != nil && !p.closed && !p.out.empty() && len(c.in) < pipeBuffer {
+		p.flush(true)
+	}
+}
+
+// pipeHangUp tells the peer that c shut down its write side (EOF once the
+// peer consumed its input), or closed (gone: its writes fail too).
+func (c *Conn) pipeHangUp(gone bool) {
+	p := c.pipe.peer
+	if p == nil || p.closed {
+		return
+	}
+	p.pipe.eof = true
+	if gone {
+		p.pipe.gone = true
+		c.pipe.peer = nil
+	}
+	p.Kick()
+}
+
+// flushPipe moves queued output into the peer's input, as much as it
+// holds: bytes as they are, file regions read. It reports progress, and
+// ErrPeerClosed when the peer is gone.
+func (q *outQueue) flushPipe(l *Loop, c *Conn) (bool, error) {
+	progress := false
+	for !q.empty() {
+		s := &q.segs[q.head]
+		if s.f != nil {
+			if s.n == 0 {
+				q.pop(l)
+				continue
+			}
+			p := c.pipe.peer
+			if c.pipe.gone || p == nil || p.closed {
+				return progress, ErrPeerClosed
+			}
+			room := int64(pipeBuffer - len(p.in))
+			if room <= 0 {
+				return progress, nil
+			}
+			// Not the loop's read buffer: a handler may be reading its
+			// socket's input from it while it queues this file.
+			if l.pipeBuf == nil {
+				l.pipeBuf = make([]byte, 64<<10)
+			}
+			buf := l.pipeBuf[:min(int64(len(l.pipeBuf)), room, s.n)]
+			n, err := s.f.ReadAt(buf, s.off)
+			if n == 0 {
+				if err == nil {
+					return progress, nil
+				}
+				q.pop(l) // the file is shorter than promised: the rest dropped
+				continue
+			}
+			if _, err := c.pipeSend(buf[:n]); err != nil {
+				return progress, err
+			}
+			progress = true
+			s.off += int64(n)
+			s.n -= int64(n)
+			if s.n == 0 {
+				q.pop(l)
+			}
+			continue
+		}
+		n, err := c.pipeSend(s.b)
+		if err != nil {
+			return progress, err
+		}
+		if n == 0 {
+			return progress, nil
+		}
+		progress = true
+		q.mem -= n
+		if n == len(s.b) {
+			q.pop(l)
+		} else {
+			s.b = s.b[n:]
+		}
+	}
+	return progress, nil
 }

@@ -1,0 +1,205 @@
+//go:build linux
+
+package engine
+
+import (
+	"bytes"
+	"crypto/rand"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+)
+
+// pairRun runs fn on the loop and waits for it.
+func pairRun(t *testing.T, l *Loop, fn func()) {
+	t.Helper()
+	done := make(chan struct{})
+	if !l.Run(func() { fn(); close(done) }) {
+		t.Fatal("loop stopped")
+	}
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("loop did not run the task")
+	}
+}
+
+// collector gathers a pair end's input and its EOF and close.
+type collector struct {
+	mu     sync.Mutex
+	got    bytes.Buffer
+	eof    bool
+	closed error
+	done   chan struct{}
+}
+
+func newCollector() *collector { return &collector{done: make(chan struct{})} }
+
+func (k *collector) handler(keepOpen bool) *funcHandler {
+	return &funcHandler{
+		data: func(c *Conn, p []byte) int {
+			k.mu.Lock()
+			k.got.Write(p)
+			k.mu.Unlock()
+			return len(p)
+		},
+		eof: func(c *Conn) {
+			k.mu.Lock()
+			k.eof = true
+			k.mu.Unlock()
+			if !keepOpen {
+				c.Close()
+			}
+		},
+		closed: func(c *Conn, err error) {
+			k.mu.Lock()
+			k.closed = err
+			k.mu.Unlock()
+			close(k.done)
+		},
+	}
+}
+
+func (k *collector) wait(t *testing.T) {
+	t.Helper()
+	select {
+	case <-k.done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the end never closed")
+	}
+}
+
+// TestPairCarriesBytesAndEOF: 4 MiB written to one end of a pair whose
+// other end reads slowly (paused, resumed) arrive whole and in order,
+// with OnDrain on the writer once its queue went over the high mark and
+// back; a file sent with SendFile follows; the writer's CloseWrite is the
+// reader's EOF after the last byte; the reader's Close closes both.
+func TestPairCarriesBytesAndEOF(t *testing.T) {
+	e := startEngine(t, 1)
+	l := e.Loops()[0]
+	payload := make([]byte, 4<<20)
+	rand.Read(payload)
+	file := make([]byte, 1<<20+7)
+	rand.Read(file)
+	path := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(path, file, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	reader := newCollector()
+	var drains int
+	var inner, outer *Conn
+	writerDone := make(chan struct{})
+	pairRun(t, l, func() {
+		rh := reader.handler(false)
+		var err error
+		inner, outer, err = l.Pair(netip.MustParseAddrPort("192.0.2.1:1234"), true, func(c *Conn) Handler {
+			return &funcHandler{
+				drain: func(c *Conn) { drains++ },
+				eof:   func(c *Conn) { c.Close() },
+				closed: func(c *Conn, err error) {
+					close(writerDone)
+				},
+			}
+		}, rh)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		if inner.RemoteAddr().String() != "192.0.2.1:1234" || !inner.TLS() || outer.TLS() || inner.Fd() != -1 {
+			t.Errorf("inner: %v tls %v, outer tls %v", inner.RemoteAddr(), inner.TLS(), outer.TLS())
+		}
+		outer.PauseRead()
+		inner.Write(payload)
+		if !inner.Full() {
+			t.Error("4 MiB to a paused end: not Full")
+		}
+		f, _ := os.Open(path)
+		inner.SendFile(f, 0, int64(len(file)), true)
+		inner.CloseWrite()
+	})
+	pairRun(t, l, func() { outer.ResumeRead() })
+	reader.wait(t)
+	<-writerDone
+	reader.mu.Lock()
+	defer reader.mu.Unlock()
+	if !bytes.Equal(reader.got.Bytes(), append(payload, file...)) {
+		t.Fatalf("got %d bytes, want %d, or out of order", reader.got.Len(), len(payload)+len(file))
+	}
+	if !reader.eof || reader.closed != nil {
+		t.Fatalf("eof %v, close %v", reader.eof, reader.closed)
+	}
+	if drains == 0 {
+		t.Fatal("no OnDrain for the writer")
+	}
+}
+
+// TestPairPeerGone: after one end is aborted, the other gets its EOF and
+// its writes fail (ErrPeerClosed), as a socket reset; an engine stop
+// closes the ends still open.
+func TestPairPeerGone(t *testing.T) {
+	e := startEngine(t, 1)
+	l := e.Loops()[0]
+	var writeErr error
+	closedWith := make(chan error, 2)
+	var inner, outer *Conn
+	pairRun(t, l, func() {
+		inner, outer, _ = l.Pair(netip.AddrPort{}, false, func(c *Conn) Handler {
+			return &funcHandler{
+				eof: func(c *Conn) { writeErr = c.Write([]byte("late")) },
+				closed: func(c *Conn, err error) {
+					closedWith <- err
+				},
+			}
+		}, &funcHandler{})
+	})
+	pairRun(t, l, func() { outer.Abort(nil) })
+	pairRun(t, l, func() {})
+	if writeErr != ErrPeerClosed {
+		t.Fatalf("a write after the peer left: %v", writeErr)
+	}
+	select {
+	case err := <-closedWith:
+		if err != ErrPeerClosed {
+			t.Fatalf("inner closed with %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("inner never closed")
+	}
+
+	stopped := make(chan error, 1)
+	pairRun(t, l, func() {
+		l.Pair(netip.AddrPort{}, false, func(c *Conn) Handler {
+			return &funcHandler{closed: func(c *Conn, err error) { stopped <- err }}
+		}, &funcHandler{})
+	})
+	e.Stop()
+	select {
+	case err := <-stopped:
+		if err != ErrStopped {
+			t.Fatalf("at the stop: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a pair end outlived the engine")
+	}
+	_ = inner
+}
+
+// TestPairRefused: an accept that returns nil makes Pair fail and leaves
+// no connection.
+func TestPairRefused(t *testing.T) {
+	e := startEngine(t, 1)
+	l := e.Loops()[0]
+	pairRun(t, l, func() {
+		if _, _, err := l.Pair(netip.AddrPort{}, false, func(*Conn) Handler { return nil }, &funcHandler{}); err == nil {
+			t.Error("a refused pair made")
+		}
+	})
+	pairRun(t, l, func() {
+		if n := l.Conns(); n != 0 || len(l.pipes) != 0 {
+			t.Errorf("%d connections, %d pipes left", n, len(l.pipes))
+		}
+	})
+}
