@@ -28,7 +28,8 @@ func (l *Loop) Pair(remote netip.AddrPort, secure bool, accept func(*Conn) Handl
 	inner.pipe.peer, outer.pipe.peer = outer, inner
 	ih := accept(inner)
 	if ih == nil {
-		inner.h = nopHandler{}
+		// Neither handler hears of it: the caller learns from the error.
+		inner.h, outer.h = nopHandler{}, nopHandler{}
 		inner.destroy(nil)
 		outer.destroy(nil)
 		return nil, nil, errPairRefused
@@ -50,7 +51,7 @@ var ErrPeerClosed = errors.New("engine: the other end of the pair is closed")
 // pipeBuffer is what one end of a pair holds unread, as a socket's
 // receive buffer: past it, the writer's output queues (and Full, OnDrain
 // apply).
-const pipeBuffer = 256 << 10
+const pipeBuffer = 64 << 10
 
 // pipeEnd is a pair's end: its peer, and what the peer did to it.
 type pipeEnd struct {
@@ -58,7 +59,14 @@ type pipeEnd struct {
 	// eof: the peer shut down its write side or closed; EOF comes once
 	// the input is consumed. gone: the peer is closed, writes fail.
 	eof, gone bool
+	// held is the input the handler left unconsumed at its last OnData:
+	// as a socket's, it waits in the connection's buffer, apart from the
+	// pipeBuffer the peer may fill (room).
+	held int
 }
+
+// room is what the peer may still write into c's input.
+func (c *Conn) room() int { return pipeBuffer - (len(c.in) - c.pipe.held) }
 
 // pipeConn makes one end of a pair.
 func (l *Loop) pipeConn(remote netip.AddrPort, h Handler) *Conn {
@@ -82,11 +90,15 @@ func (c *Conn) pipeSend(p []byte) (int, error) {
 	if pe.gone || r == nil || r.closed {
 		return 0, ErrPeerClosed
 	}
-	n := min(len(p), pipeBuffer-len(r.in))
+	n := min(len(p), r.room())
 	if n <= 0 {
 		return 0, nil
 	}
 	r.in = append(r.in, p[:n]...)
+	if len(r.in) > r.loop.eng.cfg.MaxInbound {
+		r.destroy(ErrInboundOverflow) // as deliver does for a socket
+		return n, nil
+	}
 	r.Kick()
 	return n, nil
 }
@@ -109,6 +121,7 @@ func (c *Conn) pipeRead() {
 			return
 		}
 		rest := data[used:]
+		c.pipe.held = len(rest)
 		if len(c.in) > 0 {
 			c.in = append(rest[:len(rest):len(rest)], c.in...)
 			more = true
@@ -125,7 +138,7 @@ func (c *Conn) pipeRead() {
 	}
 	// Room in this end: what the peer queued goes on (its OnDrain may
 	// follow, as after a socket's EPOLLOUT).
-	if p := c.pipe.peer; p != nil && !p.closed && !p.out.empty() && len(c.in) < pipeBuffer {
+	if p := c.pipe.peer; p != nil && !p.closed && !p.out.empty() && c.room() > 0 {
 		p.flush(true)
 	}
 }
@@ -161,7 +174,7 @@ func (q *outQueue) flushPipe(l *Loop, c *Conn) (bool, error) {
 			if c.pipe.gone || p == nil || p.closed {
 				return progress, ErrPeerClosed
 			}
-			room := int64(pipeBuffer - len(p.in))
+			room := int64(p.room())
 			if room <= 0 {
 				return progress, nil
 			}

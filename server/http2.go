@@ -29,13 +29,8 @@ func (s *Server) commitHTTP2(sv *service, sc *config.Service) {
 		StallTimeout: sc.IdleTimeout,
 		Log:          s.log.With("service", sc.Name),
 		Stats:        &sv.h2Stats,
-		MaxStreams:   maxH2Streams,
 	})
 }
-
-// maxH2Streams bounds a service's HTTP/2 streams in progress, over all
-// its connections: each holds two descriptors.
-const maxH2Streams = 4096
 
 // acceptStream is the role's accept for an HTTP/2 stream's exchange.
 func (sv *service) acceptStream(c *engine.Conn) engine.Handler {
@@ -117,6 +112,7 @@ const (
 // ending in " HTTP/1.x". A line longer than 8 KiB goes to the role,
 // which answers it as HTTP/1 (414).
 func http1Line(data []byte) int {
+	data = bytes.TrimLeft(data, "\r\n") // empty lines before a request (RFC 9112 2.2)
 	i := bytes.IndexByte(data, '\n')
 	if i < 0 {
 		if len(data) < 8<<10 {

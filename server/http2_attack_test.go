@@ -129,13 +129,15 @@ func TestHTTP2GracefulStop(t *testing.T) {
 	ts.waitDone(5 * time.Second)
 }
 
-// TestHTTP2FloodsThroughPLB: a CONTINUATION flood and a PING flood from
-// a client that does not read end its connection (GOAWAY
-// ENHANCE_YOUR_CALM, or the connection closed); an HPACK bomb is
-// answered 431; another client is served all along.
+// TestHTTP2FloodsThroughPLB: a CONTINUATION flood ends its connection
+// (GOAWAY ENHANCE_YOUR_CALM); a PING flood from a client that does not
+// read its answers makes plb stop reading it once its output is full,
+// then close it when none of that output went for idle_timeout; an HPACK
+// bomb is answered 431; another client is served all along.
 func TestHTTP2FloodsThroughPLB(t *testing.T) {
 	be := testhttp.OKBackend(t, "b")
-	ts := startProxy(t, []string{be.Addr}, "", testhttp.ServiceKeys("http2 = true"))
+	ts := startProxy(t, []string{be.Addr}, "", testhttp.ServiceKeys("http2 = true",
+		`idle_timeout = "1s"`, `persist_client_idle_timeout = "1s"`))
 	addr := ts.addrOf("proxy")
 	served := func() {
 		t.Helper()
@@ -210,25 +212,73 @@ func TestHTTP2FloodsThroughPLB(t *testing.T) {
 	served()
 }
 
-// TestHTTP2ZeroWindowStall: a client that opens no window for a large
-// response does not hold its exchange for ever: the stream is reset once
-// idle_timeout passed without any of the response going out.
+// TestHTTP2ZeroWindowStall: a client that opens no window for a
+// response, large (its exchange still reading the backend) or small (the
+// exchange over, the body all waiting in the stream), does not hold it
+// for ever: the stream is reset once idle_timeout passed without any of
+// it going out.
 func TestHTTP2ZeroWindowStall(t *testing.T) {
-	big := bytes.Repeat([]byte("z"), 8<<20)
-	be := testhttp.NewHTTPBackend(t, func(b *testhttp.Backend, c net.Conn, req *nethttp.Request, body []byte) bool {
-		testhttp.Respond(c, 200, "", string(big))
-		return true
-	})
-	ts := startProxy(t, []string{be.Addr}, "", testhttp.ServiceKeys("http2 = true", `idle_timeout = "1s"`, `buffer_size = "64k"`, "buffer_dir_size = 0"))
-	c := dialH2(t, ts.addrOf("proxy"))
-	c.fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 0})
-	c.get(1, "/big")
-	rst := c.until("RST_STREAM", func(f http2.Frame) bool { _, ok := f.(*http2.RSTStreamFrame); return ok })
-	if rst.Header().StreamID != 1 {
-		t.Fatalf("RST_STREAM on %d", rst.Header().StreamID)
+	for _, size := range []int{8 << 20, 10 << 10} {
+		big := bytes.Repeat([]byte("z"), size)
+		be := testhttp.NewHTTPBackend(t, func(b *testhttp.Backend, c net.Conn, req *nethttp.Request, body []byte) bool {
+			testhttp.Respond(c, 200, "", string(big))
+			return true
+		})
+		ts := startProxy(t, []string{be.Addr}, "", testhttp.ServiceKeys("http2 = true", `idle_timeout = "1s"`, `buffer_size = "64k"`, "buffer_dir_size = 0"))
+		c := dialH2(t, ts.addrOf("proxy"))
+		c.fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 0})
+		c.get(1, "/big")
+		rst := c.until("RST_STREAM", func(f http2.Frame) bool { _, ok := f.(*http2.RSTStreamFrame); return ok })
+		if rst.Header().StreamID != 1 {
+			t.Fatalf("%d bytes: RST_STREAM on %d", size, rst.Header().StreamID)
+		}
+		sv := ts.services["proxy"]
+		testhttp.WaitFor(t, "the stalled exchange gone", func() bool { return sv.h2Stats.Streams.Load() == 0 })
 	}
-	sv := ts.services["proxy"]
-	testhttp.WaitFor(t, "the stalled exchange gone", func() bool { return sv.h2Stats.Streams.Load() == 0 })
+}
+
+// TestHTTP2EarlyAnswer: a role that answers before the request body is
+// whole (a web_server's GET) leaves the stream half open: the body the
+// client still sends is given back to its windows unread (20 streams of
+// 64 KiB pass the 1 MiB connection window), and a client that never ends
+// its request gets RST_STREAM NO_ERROR after idle_timeout.
+func TestHTTP2EarlyAnswer(t *testing.T) {
+	dir := webRoot(t, map[string]string{"f.txt": "early\n"})
+	ts := startServer(t, webTOML(dir, "http2 = true\nidle_timeout = \"1s\""))
+	c := dialH2(t, ts.addrOf("web"))
+	chunk := make([]byte, 16<<10)
+	for i := range 20 {
+		id := uint32(2*i + 1)
+		c.eb.Reset()
+		for _, f := range [][2]string{{":method", "GET"}, {":scheme", "http"}, {":authority", "t"}, {":path", "/f.txt"}} {
+			c.he.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+		}
+		c.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: c.eb.Bytes(), EndHeaders: true})
+		c.until("the answer", func(f http2.Frame) bool {
+			d, ok := f.(*http2.DataFrame)
+			return ok && d.StreamID == id && d.StreamEnded()
+		})
+		for k := range 4 {
+			c.fr.WriteData(id, k == 3, chunk)
+		}
+	}
+	c.eb.Reset()
+	for _, f := range [][2]string{{":method", "GET"}, {":scheme", "http"}, {":authority", "t"}, {":path", "/f.txt"}} {
+		c.he.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+	}
+	c.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 41, BlockFragment: c.eb.Bytes(), EndHeaders: true})
+	f := c.until("RST_STREAM or GOAWAY", func(f http2.Frame) bool {
+		switch f := f.(type) {
+		case *http2.RSTStreamFrame:
+			return f.StreamID == 41
+		case *http2.GoAwayFrame:
+			return true
+		}
+		return false
+	})
+	if rst, ok := f.(*http2.RSTStreamFrame); !ok || rst.ErrCode != http2.ErrCodeNo {
+		t.Fatalf("the half-open stream ended with %v", f)
+	}
 }
 
 // TestHTTP2Counted: show service and /metrics count a service's HTTP/2

@@ -289,3 +289,105 @@ func TestFlowControlWaits(t *testing.T) {
 		t.Fatalf("after WINDOW_UPDATE: %d bytes, end %v, %d streams", got, end, c.Streams())
 	}
 }
+
+// TestMadeYouReset (CVE-2025-8671): streams the server must reset for
+// the client's error (a WINDOW_UPDATE of 0 here) count as resets, and
+// malformed streams do not count as requests that would excuse them:
+// the connection ends (ENHANCE_YOUR_CALM) either way.
+func TestMadeYouReset(t *testing.T) {
+	cl := newClient()
+	for i := range 5000 {
+		id := uint32(2*i + 1)
+		cl.frame(FrameHeaders, FlagEndHeaders, id, cl.block("/")).frame(FrameWindowUpdate, 0, id, appendU32(nil, 0))
+	}
+	if _, fs, err := feed(t, &counting{}, Limits{}, &memOut{}, cl.b); err != ErrConnection || goAway(fs) != int(ErrEnhanceYourCalm) {
+		t.Fatalf("5,000 streams reset for WINDOW_UPDATE 0: %v, GOAWAY %d", err, goAway(fs))
+	}
+	cl = newClient()
+	rst := appendU32(nil, uint32(ErrCancel))
+	for i := range 2500 {
+		bad, good := uint32(4*i+1), uint32(4*i+3)
+		cl.eb.Reset()
+		cl.enc.WriteField(hpack.HeaderField{Name: ":method", Value: "GET"}) // no :path: malformed
+		cl.frame(FrameHeaders, FlagEndHeaders|FlagEndStream, bad, append([]byte(nil), cl.eb.Bytes()...))
+		cl.frame(FrameHeaders, FlagEndHeaders, good, cl.block("/")).frame(FrameRSTStream, 0, good, rst)
+	}
+	if _, fs, err := feed(t, &counting{}, Limits{}, &memOut{}, cl.b); err != ErrConnection || goAway(fs) != int(ErrEnhanceYourCalm) {
+		t.Fatalf("resets between malformed streams: %v, GOAWAY %d", err, goAway(fs))
+	}
+}
+
+// TestRSTFlood: frames that make the server answer RST_STREAM (DATA on
+// closed streams here) from a client that does not read end the
+// connection as PINGs do.
+func TestRSTFlood(t *testing.T) {
+	cl := newClient()
+	cl.frame(FrameHeaders, FlagEndHeaders|FlagEndStream, 1, cl.block("/"))
+	for range 1000 {
+		cl.frame(FrameData, 0, 1, []byte("x"))
+	}
+	if _, fs, err := feed(t, echo{}, Limits{}, &memOut{backlog: 2 << 20}, cl.b); err != ErrConnection || goAway(fs) != int(ErrEnhanceYourCalm) {
+		t.Fatalf("RST_STREAM answers to a client 2 MB behind: %v, GOAWAY %d", err, goAway(fs))
+	}
+}
+
+// TestFramesAfterServerReset: trailers (HEADERS) the client sends on a
+// stream the server refused are dropped, not a connection error (RFC
+// 9113 5.1, closed); once the client reset the stream too, they are.
+func TestFramesAfterServerReset(t *testing.T) {
+	cl := newClient()
+	cl.frame(FrameHeaders, FlagEndHeaders, 1, cl.block("/"))
+	cl.frame(FrameHeaders, FlagEndHeaders, 3, cl.block("/refused")) // over the limit of 1
+	cl.eb.Reset()
+	cl.enc.WriteField(hpack.HeaderField{Name: "x-trailer", Value: "t"})
+	cl.frame(FrameHeaders, FlagEndHeaders|FlagEndStream, 3, append([]byte(nil), cl.eb.Bytes()...))
+	c, fs, err := feed(t, &counting{}, Limits{MaxConcurrentStreams: 1}, &memOut{}, cl.b)
+	if err != nil || goAway(fs) >= 0 || c.Streams() != 1 {
+		t.Fatalf("trailers on a refused stream: %v, GOAWAY %d, %d streams", err, goAway(fs), c.Streams())
+	}
+	more := &client{enc: cl.enc}
+	more.frame(FrameRSTStream, 0, 3, appendU32(nil, uint32(ErrCancel)))
+	more.eb = cl.eb
+	more.frame(FrameHeaders, FlagEndHeaders|FlagEndStream, 3, append([]byte(nil), cl.eb.Bytes()...))
+	if _, err := c.Feed(more.b); err != ErrConnection || c.Err != ErrStreamClosed {
+		t.Fatalf("HEADERS after both sides reset: %v, %v", err, c.Err)
+	}
+}
+
+// TestRequestTargets: :path is an absolute path, or * for OPTIONS; the
+// absolute form (whose authority would replace :authority in the
+// HTTP/1.1 request a role reads), a bare word, a method that is not a
+// token and a signed content-length are malformed (RST_STREAM
+// PROTOCOL_ERROR); the others reach the handler.
+func TestRequestTargets(t *testing.T) {
+	for _, tc := range []struct {
+		method, path string
+		extra        []string
+		ok           bool
+	}{
+		{"GET", "/a?b", nil, true},
+		{"OPTIONS", "*", nil, true},
+		{"GET", "*", nil, false},
+		{"GET", "http://evil.example/admin", nil, false},
+		{"GET", "a", nil, false},
+		{"GE T", "/", nil, false},
+		{"POST", "/", []string{"content-length", "+5"}, false},
+	} {
+		cl := newClient()
+		cl.eb.Reset()
+		for _, f := range [][2]string{{":method", tc.method}, {":scheme", "http"}, {":authority", "good.example"}, {":path", tc.path}} {
+			cl.enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+		}
+		for i := 0; i+1 < len(tc.extra); i += 2 {
+			cl.enc.WriteField(hpack.HeaderField{Name: tc.extra[i], Value: tc.extra[i+1]})
+		}
+		cl.frame(FrameHeaders, FlagEndHeaders|FlagEndStream, 1, append([]byte(nil), cl.eb.Bytes()...))
+		h := &counting{}
+		if _, _, err := feed(t, h, Limits{}, &memOut{}, cl.b); err != nil {
+			t.Fatal(err)
+		}
+		if (h.requests == 1) != tc.ok {
+			t.Errorf("%s %s %v: reached the handler %v, want %v", tc.method, tc.path, tc.extra, h.requests == 1, tc.ok)
+		}
+	}
+}

@@ -33,7 +33,8 @@ type Limits struct {
 	MaxHeaderListSize uint32
 	// StreamWindow is SETTINGS_INITIAL_WINDOW_SIZE: request body bytes a
 	// client may send on a stream before the handler consumed them.
-	// Default 256 KiB.
+	// Default 64 KiB (nginx's http2_body_preread_size): with 100 streams
+	// a connection holds at most 6.4 MB of bodies nobody read yet.
 	StreamWindow uint32
 	// ConnWindow is the same for all the streams of the connection
 	// together. Default 1 MiB.
@@ -56,7 +57,7 @@ func DefaultLimits() Limits {
 	return Limits{
 		MaxConcurrentStreams: 100,
 		MaxHeaderListSize:    64 << 10,
-		StreamWindow:         256 << 10,
+		StreamWindow:         64 << 10,
 		ConnWindow:           1 << 20,
 		MaxOutput:            1 << 20,
 		MaxResets:            200,
@@ -147,8 +148,13 @@ type Conn struct {
 	hdrEnd, hdrTrail bool
 	inHeaders        bool
 	// hdrDeny, when not ErrNo, is the stream error the block ends in
-	// (decoded all the same: HPACK's state is the connection's).
+	// (decoded all the same: HPACK's state is the connection's); hdrDrop:
+	// the block is for a stream the server reset, decoded and dropped.
 	hdrDeny ErrCode
+	hdrDrop bool
+	// resetIDs are the last streams the server reset (writeRST), a ring.
+	resetIDs  [32]uint32
+	resetNext uint32
 
 	enc    *hpack.Encoder
 	encBuf bytes.Buffer
@@ -236,6 +242,18 @@ func (c *Conn) Done() bool {
 
 // Streams is the number of streams in progress.
 func (c *Conn) Streams() int { return len(c.streams) }
+
+// EachBlocked calls fn for each stream whose response waits for the
+// client to open its window.
+func (c *Conn) EachBlocked(fn func(s *Stream)) {
+	for _, s := range append([]*Stream(nil), c.blocked...) { // fn may reset one
+		fn(s)
+	}
+}
+
+// Blocked reports whether a stream's response waits for the client to
+// open its window.
+func (c *Conn) Blocked() bool { return len(c.blocked) > 0 }
 
 // Shutdown starts a graceful end (RFC 9113 6.8): GOAWAY with the last
 // stream the server will answer; streams in progress finish, new ones
@@ -470,11 +488,11 @@ func (c *Conn) windowUpdate(fh FrameHeader, p []byte) {
 		return // a closed one: frames in flight are ignored
 	}
 	if inc == 0 {
-		c.resetStream(s, ErrProtocol)
+		c.fault(s.id, ErrProtocol)
 		return
 	}
 	if s.sendWindow += inc; s.sendWindow > maxWindow {
-		c.resetStream(s, ErrFlowControl)
+		c.fault(s.id, ErrFlowControl)
 		return
 	}
 	s.send()
@@ -488,11 +506,11 @@ func (c *Conn) priority(fh FrameHeader, p []byte) {
 		return
 	}
 	if len(p) != priorityLen {
-		c.streamError(fh.StreamID, ErrFrameSize)
+		c.fault(fh.StreamID, ErrFrameSize)
 		return
 	}
 	if dep := uint32(p[0])<<24&0x7f000000 | uint32(p[1])<<16 | uint32(p[2])<<8 | uint32(p[3]); dep == fh.StreamID {
-		c.streamError(fh.StreamID, ErrProtocol) // a stream depending on itself (5.3.1)
+		c.fault(fh.StreamID, ErrProtocol) // a stream depending on itself (5.3.1)
 	}
 }
 
@@ -511,18 +529,39 @@ func (c *Conn) rstStream(fh FrameHeader, p []byte) {
 		if fh.StreamID > c.lastID {
 			c.fail(ErrProtocol) // an idle stream
 		}
+		// Reset by both sides now: what the client sends on it from
+		// here on is its error, no longer frames in flight.
+		c.unmarkReset(fh.StreamID)
 		return
 	}
 	code := ErrCode(uint32(p[0])<<24 | uint32(p[1])<<16 | uint32(p[2])<<8 | uint32(p[3]))
-	c.lost++
 	c.forget(s)
 	if !s.done {
 		s.done = true
 		c.h.Closed(s, code)
+		c.countLost()
 	}
+}
+
+// countLost counts a stream ended before its response, by the client's
+// RST_STREAM or by the server's for the client's error: past MaxResets,
+// and half of the requests that reached the handler, the connection ends
+// (ENHANCE_YOUR_CALM). Rapid reset (CVE-2023-44487) resets streams
+// itself; MadeYouReset (CVE-2025-8671) makes the server reset them with
+// frames it must refuse: both make the server start work and drop it, and
+// free a slot under MaxConcurrentStreams at once.
+func (c *Conn) countLost() {
+	c.lost++
 	if c.lost > c.lim.MaxResets && c.lost > c.opened/2 {
-		c.fail(ErrEnhanceYourCalm) // rapid reset (CVE-2023-44487)
+		c.fail(ErrEnhanceYourCalm)
 	}
+}
+
+// fault resets stream id for the client's error (5.4.2) and counts it
+// (countLost).
+func (c *Conn) fault(id uint32, code ErrCode) {
+	c.streamError(id, code)
+	c.countLost()
 }
 
 // streamError resets stream id, known or not, with code (5.4.2).
@@ -544,8 +583,37 @@ func (c *Conn) resetStream(s *Stream, code ErrCode) {
 	}
 }
 
+// writeRST writes RST_STREAM, unless the client lets the server's
+// output pile up (flooded ends the connection), and remembers the stream
+// as reset by the server (wasReset).
 func (c *Conn) writeRST(id uint32, code ErrCode) {
+	if c.flooded() {
+		return
+	}
 	c.wbuf = appendU32(appendFrameHeader(c.wbuf, rstLen, FrameRSTStream, 0, id), uint32(code))
+	c.resetIDs[c.resetNext%uint32(len(c.resetIDs))] = id
+	c.resetNext++
+}
+
+// unmarkReset forgets that the server reset stream id.
+func (c *Conn) unmarkReset(id uint32) {
+	for i, r := range c.resetIDs {
+		if r == id {
+			c.resetIDs[i] = 0
+		}
+	}
+}
+
+// wasReset reports whether the server reset stream id lately: frames the
+// client sent before it learnt are then ignored, not a connection error
+// (5.1, closed).
+func (c *Conn) wasReset(id uint32) bool {
+	for _, r := range c.resetIDs {
+		if r == id {
+			return true
+		}
+	}
+	return false
 }
 
 // forget drops s from the connection: it is closed.

@@ -97,6 +97,14 @@ func (c *Conn) headers(fh FrameHeader, p []byte) {
 		}
 		trailers = true
 	} else if id <= c.lastID {
+		if c.wasReset(id) {
+			// Sent before the client learnt of the server's reset: the
+			// block is decoded (HPACK's state) and dropped.
+			c.beginBlock(fh, p, false)
+			c.hdrDrop = true
+			c.maybeEndBlock(fh)
+			return
+		}
 		c.fail(ErrStreamClosed) // a stream that ended (5.1)
 		return
 	}
@@ -106,7 +114,7 @@ func (c *Conn) headers(fh FrameHeader, p []byte) {
 
 // beginBlock starts reading a header block on fh's stream.
 func (c *Conn) beginBlock(fh FrameHeader, p []byte, trailers bool) {
-	c.inHeaders, c.hdrStream, c.hdrEnd, c.hdrTrail, c.hdrDeny = true, fh.StreamID, fh.Has(FlagEndStream), trailers, ErrNo
+	c.inHeaders, c.hdrStream, c.hdrEnd, c.hdrTrail, c.hdrDeny, c.hdrDrop = true, fh.StreamID, fh.Has(FlagEndStream), trailers, ErrNo, false
 	c.hdrBuf = append(c.hdrBuf[:0], p...)
 }
 
@@ -139,11 +147,14 @@ func (c *Conn) maybeEndBlock(fh FrameHeader) {
 		c.hdrBuf = nil // a large block's buffer is not kept
 	}
 	id := c.hdrStream
+	if c.hdrDrop {
+		return
+	}
 	if c.hdrDeny != ErrNo {
-		c.streamError(id, c.hdrDeny)
 		if c.hdrDeny == ErrProtocol && id > c.lastID {
 			c.lastID = id
 		}
+		c.fault(id, c.hdrDeny)
 		return
 	}
 	if c.hdrTrail {
@@ -156,29 +167,34 @@ func (c *Conn) maybeEndBlock(fh FrameHeader) {
 // open starts stream id with the decoded request head.
 func (c *Conn) open(id uint32) {
 	c.lastID = id
-	if c.draining || c.peerGone || c.active >= int(c.lim.MaxConcurrentStreams) {
+	if c.draining || c.peerGone {
 		c.writeRST(id, ErrRefusedStream)
+		return
+	}
+	if c.active >= int(c.lim.MaxConcurrentStreams) {
+		c.fault(id, ErrRefusedStream) // the client was told the limit
 		return
 	}
 	s := &Stream{c: c, id: id, sendWindow: c.peerWindow, recvWindow: int64(c.lim.StreamWindow), recvDone: c.hdrEnd}
 	c.streams[id] = s
 	c.active++
-	c.opened++
 	if c.big {
-		s.recvDone = true // the rest of the request is not read
+		s.recvDone = true // the rest of the request is not read: frames on it are refused
 		s.Respond(431, nil, nil)
 		return
 	}
 	r, code := c.request()
+	if code == ErrNo && s.recvDone && r.ContentLength > 0 {
+		code = ErrProtocol // content-length without the body (8.1.1)
+	}
 	if code != ErrNo {
-		c.resetStream(s, code)
+		c.forget(s)
+		s.done = true
+		c.fault(id, code)
 		return
 	}
 	s.contentLength = r.ContentLength
-	if s.recvDone && r.ContentLength > 0 {
-		c.resetStream(s, ErrProtocol) // content-length without the body (8.1.1)
-		return
-	}
+	c.opened++ // a request the handler gets (countLost weighs resets by these)
 	c.h.Request(s, r, s.recvDone)
 }
 
@@ -223,22 +239,60 @@ func (c *Conn) request() (*Request, ErrCode) {
 				return nil, ErrProtocol
 			}
 		case "content-length":
-			n, err := strconv.ParseInt(f.Value, 10, 64)
-			if err != nil || n < 0 || r.ContentLength >= 0 && r.ContentLength != n {
+			n, ok := parseLength(f.Value)
+			if !ok || r.ContentLength >= 0 && r.ContentLength != n {
 				return nil, ErrProtocol
 			}
 			r.ContentLength = n
 		}
 		r.Fields = append(r.Fields, f)
 	}
+	if !validToken(r.Method) {
+		return nil, ErrProtocol
+	}
 	if r.Method == "CONNECT" {
 		if r.Scheme != "" || r.Path != "" || r.Authority == "" {
 			return nil, ErrProtocol
 		}
-	} else if r.Method == "" || r.Scheme == "" || r.Path == "" {
+		return r, ErrNo
+	}
+	// :path is an absolute path, or "*" for OPTIONS (8.3.1): never the
+	// absolute form, whose authority would take the place of :authority
+	// in the HTTP/1.1 request a role reads.
+	if r.Scheme == "" || !(strings.HasPrefix(r.Path, "/") || r.Path == "*" && r.Method == "OPTIONS") {
 		return nil, ErrProtocol
 	}
 	return r, ErrNo
+}
+
+// parseLength parses a content-length: digits only, at most 18.
+func parseLength(v string) (int64, bool) {
+	if v == "" || len(v) > 18 {
+		return 0, false
+	}
+	var n int64
+	for i := 0; i < len(v); i++ {
+		if v[i] < '0' || v[i] > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(v[i]-'0')
+	}
+	return n, true
+}
+
+// validToken reports whether v is a token (RFC 9110 5.6.2), as a method
+// is.
+func validToken(v string) bool {
+	if v == "" {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		b := v[i]
+		if b <= ' ' || b >= 0x7f || strings.IndexByte("\"(),/:;<=>?@[\\]{}", b) >= 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // trailers ends s's request with trailer fields.
@@ -248,12 +302,12 @@ func (c *Conn) trailers(s *Stream) {
 	}
 	for _, f := range c.fields {
 		if strings.HasPrefix(f.Name, ":") || !validName(f.Name) || !validValue(f.Value) {
-			c.resetStream(s, ErrProtocol)
+			c.fault(s.id, ErrProtocol)
 			return
 		}
 	}
 	if s.contentLength >= 0 && s.received != s.contentLength {
-		c.resetStream(s, ErrProtocol)
+		c.fault(s.id, ErrProtocol)
 		return
 	}
 	s.Trailers = append([]hpack.HeaderField(nil), c.fields...)
@@ -322,8 +376,8 @@ func (c *Conn) data(fh FrameHeader, p []byte) {
 		return
 	}
 	if size > s.recvWindow {
-		c.resetStream(s, ErrFlowControl)
 		c.giveBack(nil, size)
+		c.fault(s.id, ErrFlowControl)
 		return
 	}
 	s.recvWindow -= size
@@ -333,13 +387,20 @@ func (c *Conn) data(fh FrameHeader, p []byte) {
 	s.received += int64(len(body))
 	end := fh.Has(FlagEndStream)
 	if s.contentLength >= 0 && (s.received > s.contentLength || end && s.received != s.contentLength) {
-		c.resetStream(s, ErrProtocol) // content-length says otherwise (8.1.1)
+		c.fault(s.id, ErrProtocol) // content-length says otherwise (8.1.1)
 		return
 	}
 	if end {
 		s.recvDone = true
 	}
-	if !s.done && (len(body) > 0 || end) {
+	if s.done {
+		c.giveBack(s, int64(len(body))) // answered already: nobody reads it
+		if end {
+			c.forget(s)
+		}
+		return
+	}
+	if len(body) > 0 || end {
 		c.h.Data(s, body, end)
 	}
 }
@@ -519,8 +580,9 @@ func (s *Stream) send() {
 	s.end()
 }
 
-// Reset ends the stream with code (RST_STREAM), as when the response
-// cannot be completed.
+// Reset ends the stream with code (RST_STREAM): ErrNo after a complete
+// response whose request the client is still sending (8.1), another
+// code when the response cannot be completed.
 func (s *Stream) Reset(code ErrCode) {
 	if s.closed {
 		return
@@ -531,10 +593,19 @@ func (s *Stream) Reset(code ErrCode) {
 }
 
 // end marks the response complete; the stream closes once the request
-// is complete too.
+// is complete too. Until then what the client sends on it is checked
+// and given back to its window (the caller bounds the wait: Reset with
+// ErrNo, 8.1).
 func (s *Stream) end() {
 	s.done = true
 	if s.recvDone {
 		s.c.forget(s)
 	}
 }
+
+// RequestDone reports whether the client sent the whole request.
+func (s *Stream) RequestDone() bool { return s.recvDone }
+
+// Closed reports whether the stream is over: answered and its request
+// whole, or reset.
+func (s *Stream) Closed() bool { return s.closed }

@@ -30,15 +30,14 @@ type Options struct {
 	IdleTimeout time.Duration
 	// StallTimeout resets a stream whose response has waited that long
 	// for the client to open its window without any of it going out
-	// (0: 30 s): a client that never reads holds no exchange for ever.
+	// (0: 30 s), and closes a connection whose client took none of its
+	// output for that long: a client that never reads holds nothing for
+	// ever.
 	StallTimeout time.Duration
 	Log          *slog.Logger
 	// Stats counts the service's HTTP/2 connections and streams, over all
-	// its loops. Past MaxStreams streams in progress a new one is
-	// refused (REFUSED_STREAM): each holds two descriptors (its pair),
-	// and MaxConcurrentStreams bounds them per connection only.
-	Stats      *Stats
-	MaxStreams int64
+	// its loops (nil: not counted).
+	Stats *Stats
 }
 
 // Stats are a service's HTTP/2 counters. Safe from any goroutine.
@@ -54,33 +53,41 @@ const pauseAbove = 64 << 10
 // or h2c's preface in its first bytes): it returns the handler to set
 // on c, which is given the bytes read so far next. Runs on the loop.
 func Serve(c *engine.Conn, o *Options) engine.Handler {
-	cc := &clientConn{c: c, o: o, exchanges: map[*exchange]struct{}{}}
-	if o.IdleTimeout <= 0 {
-		o.IdleTimeout = 30 * time.Second
+	cc := &clientConn{c: c, o: o, exchanges: map[*exchange]struct{}{}, idle: o.IdleTimeout, stallAfter: o.StallTimeout}
+	if cc.idle <= 0 {
+		cc.idle = 30 * time.Second
 	}
-	if o.StallTimeout <= 0 {
-		o.StallTimeout = 30 * time.Second
+	if cc.stallAfter <= 0 {
+		cc.stallAfter = 30 * time.Second
 	}
-	o.Stats.Conns.Add(1)
+	if o.Stats == nil {
+		cc.stats = &Stats{}
+	} else {
+		cc.stats = o.Stats
+	}
+	cc.stats.Conns.Add(1)
 	cc.codec = h2.NewConn(cc, cc, o.Limits)
 	// The frames the streams write during an event go out together once
 	// it is handled: one write for the responses that event finished.
 	flush := cc.codec.Flush
 	loop := c.Loop()
 	cc.codec.SetFlushHook(func() { loop.Defer(flush) })
-	c.SetTimeout(o.IdleTimeout)
+	c.SetTimeout(cc.idle)
 	return cc
 }
 
 // clientConn is the client's connection: the engine handler feeding the
 // codec, the codec's Output and Handler.
 type clientConn struct {
-	c         *engine.Conn
-	o         *Options
-	codec     *h2.Conn
-	exchanges map[*exchange]struct{}
-	paused    int           // exchanges whose outer end is paused
-	stall     *engine.Timer // checks paused exchanges (checkStalls)
+	c          *engine.Conn
+	o          *Options
+	stats      *Stats
+	idle       time.Duration // IdleTimeout, or its default
+	stallAfter time.Duration // StallTimeout, or its default
+	codec      *h2.Conn
+	exchanges  map[*exchange]struct{}
+	paused     int           // exchanges whose outer end is paused
+	stall      *engine.Timer // checks streams waiting for window (checkStalls)
 }
 
 // Write and Buffered make the client's connection the codec's Output.
@@ -101,26 +108,39 @@ func (cc *clientConn) OnData(c *engine.Conn, data []byte) int {
 		c.Close() // after the GOAWAY written
 		return len(data)
 	}
-	c.SetTimeout(cc.o.IdleTimeout)
+	c.SetTimeout(cc.idle)
+	if c.Full() {
+		// The client does not take what it asked for: read no more of
+		// its frames (they would ask for more) until it does.
+		c.PauseRead()
+	}
 	cc.resume()
+	cc.watchStalls()
 	return n
 }
 
 func (cc *clientConn) OnEOF(c *engine.Conn) { c.Close() }
 
-func (cc *clientConn) OnDrain(*engine.Conn) { cc.resume() }
+func (cc *clientConn) OnDrain(c *engine.Conn) {
+	c.ResumeRead()
+	cc.resume()
+}
 
 func (cc *clientConn) OnTimeout(c *engine.Conn) {
+	if c.Pending() && c.Loop().Now().Sub(c.LastWrite()) >= cc.stallAfter {
+		c.Abort(engine.ErrTimeout) // the client took none of its output
+		return
+	}
 	if cc.codec.Streams() == 0 {
 		cc.codec.Shutdown()
 		c.Close()
 		return
 	}
-	c.SetTimeout(cc.o.IdleTimeout) // the roles time their exchanges
+	c.SetTimeout(cc.idle) // the roles time their exchanges
 }
 
 func (cc *clientConn) OnClose(*engine.Conn, error) {
-	cc.o.Stats.Conns.Add(-1)
+	cc.stats.Conns.Add(-1)
 	if cc.stall != nil {
 		cc.stall.Stop()
 	}
@@ -129,31 +149,7 @@ func (cc *clientConn) OnClose(*engine.Conn, error) {
 	}
 }
 
-// checkStalls resets the streams whose response made no progress for
-// StallTimeout while paused for the client's window, and looks again
-// later while some are paused.
-func (cc *clientConn) checkStalls() {
-	cc.stall = nil
-	now := cc.c.Loop().Now()
-	for ex := range cc.exchanges {
-		if !ex.paused {
-			continue
-		}
-		if p := ex.s.Pending(); p < ex.pausedPending {
-			ex.pausedPending, ex.pausedAt = p, now // it moved
-		} else if now.Sub(ex.pausedAt) >= cc.o.StallTimeout {
-			ex.fail()
-		}
-	}
-	cc.watchStalls()
-}
-
-// watchStalls arms checkStalls while an exchange is paused.
-func (cc *clientConn) watchStalls() {
-	if cc.stall == nil && cc.paused > 0 && !cc.c.Closing() {
-		cc.stall = cc.c.Loop().AfterFunc(cc.o.StallTimeout/2+time.Millisecond, cc.checkStalls)
-	}
-}
+var _ interface{ DrainIdle(*engine.Conn) } = (*clientConn)(nil) // server's drainIdler
 
 // DrainIdle starts a graceful end (a server's drain, a retired service):
 // GOAWAY, the streams in progress finish, new ones are refused, and the
@@ -162,6 +158,36 @@ func (cc *clientConn) DrainIdle(c *engine.Conn) {
 	cc.codec.Shutdown()
 	if cc.codec.Done() {
 		c.Close()
+	}
+}
+
+// checkStalls resets the streams whose response waited StallTimeout for
+// the client's window without any of it going out (a zero-window stall:
+// the exchange may be over, its body all in the stream), and looks again
+// later while some wait.
+func (cc *clientConn) checkStalls() {
+	cc.stall = nil
+	now := cc.c.Loop().Now()
+	cc.codec.EachBlocked(func(s *h2.Stream) {
+		ex, _ := s.User.(*exchange)
+		if ex == nil {
+			return
+		}
+		switch p := s.Pending(); {
+		case ex.stallAt.IsZero() || p < ex.stallPend:
+			ex.stallAt, ex.stallPend = now, p // new, or it moved
+		case now.Sub(ex.stallAt) >= cc.stallAfter:
+			s.Reset(h2.ErrCancel)
+			ex.abort()
+		}
+	})
+	cc.watchStalls()
+}
+
+// watchStalls arms checkStalls while a stream waits for window.
+func (cc *clientConn) watchStalls() {
+	if cc.stall == nil && cc.codec.Blocked() && !cc.c.Closing() {
+		cc.stall = cc.c.Loop().AfterFunc(cc.stallAfter/2+time.Millisecond, cc.checkStalls)
 	}
 }
 
@@ -190,20 +216,18 @@ func (cc *clientConn) Request(s *h2.Stream, r *h2.Request, end bool) {
 		s.Respond(405, nil, nil) // plb tunnels no CONNECT
 		return
 	}
-	cc.o.Stats.StreamsTotal.Add(1)
-	if n := cc.o.Stats.Streams.Add(1); n > cc.o.MaxStreams {
-		cc.o.Stats.Streams.Add(-1)
-		s.Reset(h2.ErrRefusedStream) // the client may try it again later
-		return
-	}
 	_, outer, err := cc.c.Loop().Pair(cc.c.RemoteAddr(), cc.c.TLS(), cc.o.Accept, ex)
 	if err != nil {
-		cc.o.Stats.Streams.Add(-1)
 		cc.o.Log.Warn("HTTP/2 stream refused", "err", err)
 		s.Reset(h2.ErrRefusedStream)
 		return
 	}
+	cc.stats.StreamsTotal.Add(1)
+	cc.stats.Streams.Add(1)
 	ex.outer = outer
+	// Request body bytes are given back to the client's window as the
+	// role takes them: its end holds 64 KiB, this one queues little.
+	outer.SetWatermarks(32<<10, 8<<10)
 	cc.exchanges[ex] = struct{}{}
 	ex.chunked = !end && r.ContentLength < 0
 	// No half-close after the request: a role takes the client's EOF for
@@ -299,19 +323,23 @@ type exchange struct {
 	unconsumed int  // request body bytes the role has not taken yet
 	buf        []byte
 
-	parser http.Parser
-	resp   http.ResponseHead
-	inBody bool
-	mode   http.BodyMode
-	left   int64
-	chunks http.ChunkedScanner
-	ended  bool // the response is complete
-	paused bool
-	// pausedAt and pausedPending: when the response last made progress
-	// while paused, and what was waiting then (checkStalls).
-	pausedAt      time.Time
-	pausedPending int
+	parser  http.Parser
+	resp    http.ResponseHead
+	inBody  bool
+	mode    http.BodyMode
+	left    int64
+	chunks  http.ChunkedScanner
+	ended   bool // the response is complete
+	paused  bool
+	interim int // 1xx responses passed on
+	// stallAt and stallPend: when the response, waiting for window,
+	// last made progress, and what was waiting then (checkStalls).
+	stallAt   time.Time
+	stallPend int
 }
+
+// maxInterim bounds the 1xx responses passed on for one request.
+const maxInterim = 8
 
 func (ex *exchange) OnOpen(*engine.Conn) {}
 
@@ -329,12 +357,13 @@ func (ex *exchange) OnData(c *engine.Conn, data []byte) int {
 		used = n
 		r := &ex.resp
 		if r.Status < 200 {
-			if r.Status != 101 {
+			if r.Status != 101 && ex.interim < maxInterim {
+				ex.interim++
 				ex.s.WriteInterim(r.Status, fields(r))
 				ex.parser.Reset()
 				return used + ex.OnData(c, data[used:])
 			}
-			ex.fail() // no Upgrade in HTTP/2 (8.6)
+			ex.fail() // no Upgrade in HTTP/2 (8.6), or 1xx without end
 			return len(data)
 		}
 		ex.mode, ex.left = r.BodyMode(ex.head), r.ContentLength
@@ -386,11 +415,10 @@ func (ex *exchange) OnData(c *engine.Conn, data []byte) int {
 		if !ex.paused {
 			ex.paused = true
 			ex.cc.paused++
-			ex.pausedAt, ex.pausedPending = c.Loop().Now(), ex.s.Pending()
-			ex.cc.watchStalls()
 		}
 		c.PauseRead()
 	}
+	ex.cc.watchStalls()
 	return used
 }
 
@@ -421,10 +449,20 @@ func lower(name []byte) string {
 	return string(b)
 }
 
-// finish ends the exchange after a complete response.
+// finish ends the exchange after a complete response. A client still
+// sending its request body gets StallTimeout to end it (its bytes given
+// back to its window, unread), then RST_STREAM NO_ERROR (RFC 9113 8.1).
 func (ex *exchange) finish() {
 	ex.ended = true
 	ex.outer.Close()
+	ex.cc.watchStalls() // its body may wait for window, all in the stream
+	if s := ex.s; !s.RequestDone() {
+		ex.cc.c.Loop().AfterFunc(ex.cc.stallAfter, func() {
+			if !s.Closed() {
+				s.Reset(h2.ErrNo)
+			}
+		})
+	}
 }
 
 // fail resets the stream (a response HTTP/2 cannot carry, or a broken
@@ -474,8 +512,12 @@ func (ex *exchange) OnClose(*engine.Conn, error) {
 		ex.paused = false
 		ex.cc.paused--
 	}
+	if ex.unconsumed > 0 {
+		ex.s.Consumed(ex.unconsumed) // the connection's window, at least
+		ex.unconsumed = 0
+	}
 	delete(ex.cc.exchanges, ex)
-	ex.cc.o.Stats.Streams.Add(-1)
+	ex.cc.stats.Streams.Add(-1)
 	if cc := ex.cc; cc.codec.Done() && !cc.c.Closing() {
 		cc.c.Close() // draining, and this was the last stream
 	}
