@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"fmt"
 	"net"
 	nethttp "net/http"
 	"testing"
@@ -304,5 +305,54 @@ func TestHTTP2Counted(t *testing.T) {
 	m := scrape(t, ts.addrOf("mgmt"))
 	if m[`plb_http2_connections{service="proxy"}`] != 1 || m[`plb_http2_streams_total{service="proxy"}`] != 3 {
 		t.Fatalf("metrics: connections %v, streams %v", m[`plb_http2_connections{service="proxy"}`], m[`plb_http2_streams_total{service="proxy"}`])
+	}
+}
+
+// TestHTTP2ExchangeParked: sequential GETs on one HTTP/2 connection reuse
+// one exchange (the role keeps its pair open, as an HTTP/1.1 client's
+// keep-alive connection); a request with a body is never followed by
+// another on its pair (what the role left unread of it would be read as
+// the next request), so the GET after it gets a new one; every answer is
+// its own request's.
+func TestHTTP2ExchangeParked(t *testing.T) {
+	be := testhttp.NewHTTPBackend(t, func(b *testhttp.Backend, c net.Conn, req *nethttp.Request, body []byte) bool {
+		testhttp.Respond(c, 200, "", req.Method+" "+req.URL.Path+" "+string(body))
+		return true
+	})
+	ts := startProxy(t, []string{be.Addr}, "", testhttp.ServiceKeys("http2 = true"))
+	c := dialH2(t, ts.addrOf("proxy"))
+	body := func(id uint32) string {
+		t.Helper()
+		d := c.until("an answer", func(f http2.Frame) bool { d, ok := f.(*http2.DataFrame); return ok && d.StreamID == id })
+		return string(d.(*http2.DataFrame).Data())
+	}
+	id := uint32(1)
+	for i := range 20 {
+		c.get(id, fmt.Sprintf("/g%d", i))
+		if got, want := body(id), fmt.Sprintf("GET /g%d ", i); got != want {
+			t.Fatalf("stream %d: %q, want %q", id, got, want)
+		}
+		id += 2
+	}
+	st := &ts.services["proxy"].h2Stats
+	if n := st.Pairs.Load(); n != 1 {
+		t.Fatalf("20 sequential GETs made %d pairs", n)
+	}
+	c.eb.Reset()
+	for _, f := range [][2]string{{":method", "POST"}, {":scheme", "http"}, {":authority", "t"}, {":path", "/p"}, {"content-length", "4"}} {
+		c.he.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+	}
+	c.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: c.eb.Bytes(), EndHeaders: true})
+	c.fr.WriteData(id, true, []byte("data"))
+	if got := body(id); got != "POST /p data" {
+		t.Fatalf("POST: %q", got)
+	}
+	id += 2
+	c.get(id, "/after")
+	if got := body(id); got != "GET /after " {
+		t.Fatalf("GET after the POST: %q", got)
+	}
+	if n := st.Pairs.Load(); n != 2 {
+		t.Fatalf("the POST's pair reused: %d pairs", n)
 	}
 }

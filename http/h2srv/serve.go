@@ -43,6 +43,9 @@ type Options struct {
 // Stats are a service's HTTP/2 counters. Safe from any goroutine.
 type Stats struct {
 	Conns, Streams, StreamsTotal atomic.Int64
+	// Pairs counts the pairs made for exchanges: fewer than the streams
+	// when exchanges are parked between streams.
+	Pairs atomic.Int64
 }
 
 // pauseAbove is the response body a stream holds, waiting for the
@@ -86,6 +89,7 @@ type clientConn struct {
 	stallAfter time.Duration // StallTimeout, or its default
 	codec      *h2.Conn
 	exchanges  map[*exchange]struct{}
+	parkedEx   []*exchange   // exchanges between streams, their role keeping the pair open (park)
 	paused     int           // exchanges whose outer end is paused
 	stall      *engine.Timer // checks streams waiting for window (checkStalls)
 }
@@ -155,6 +159,10 @@ var _ interface{ DrainIdle(*engine.Conn) } = (*clientConn)(nil) // server's drai
 // GOAWAY, the streams in progress finish, new ones are refused, and the
 // connection closes once none is left.
 func (cc *clientConn) DrainIdle(c *engine.Conn) {
+	for _, ex := range cc.parkedEx {
+		ex.outer.Close()
+	}
+	cc.parkedEx = cc.parkedEx[:0]
 	cc.codec.Shutdown()
 	if cc.codec.Done() {
 		c.Close()
@@ -210,29 +218,37 @@ func (cc *clientConn) resume() {
 // Request starts a stream's exchange: a pair, the role on its inner end,
 // the request written to its outer end as HTTP/1.1.
 func (cc *clientConn) Request(s *h2.Stream, r *h2.Request, end bool) {
-	ex := &exchange{cc: cc, s: s, head: r.Method == "HEAD"}
-	s.User = ex
 	if r.Method == "CONNECT" {
 		s.Respond(405, nil, nil) // plb tunnels no CONNECT
 		return
 	}
-	_, outer, err := cc.c.Loop().Pair(cc.c.RemoteAddr(), cc.c.TLS(), cc.o.Accept, ex)
-	if err != nil {
-		cc.o.Log.Warn("HTTP/2 stream refused", "err", err)
-		s.Reset(h2.ErrRefusedStream)
-		return
+	ex := cc.unpark()
+	if ex == nil {
+		ex = &exchange{cc: cc}
+		_, outer, err := cc.c.Loop().Pair(cc.c.RemoteAddr(), cc.c.TLS(), cc.o.Accept, ex)
+		if err != nil {
+			cc.o.Log.Warn("HTTP/2 stream refused", "err", err)
+			s.Reset(h2.ErrRefusedStream)
+			return
+		}
+		ex.outer = outer
+		cc.stats.Pairs.Add(1)
+		// Request body bytes are given back to the client's window as
+		// the role takes them: its end holds 64 KiB, this one queues
+		// little.
+		outer.SetWatermarks(32<<10, 8<<10)
+		cc.exchanges[ex] = struct{}{}
 	}
+	ex.start(s, r.Method == "HEAD")
+	s.User = ex
 	cc.stats.StreamsTotal.Add(1)
 	cc.stats.Streams.Add(1)
-	ex.outer = outer
-	// Request body bytes are given back to the client's window as the
-	// role takes them: its end holds 64 KiB, this one queues little.
-	outer.SetWatermarks(32<<10, 8<<10)
-	cc.exchanges[ex] = struct{}{}
+	ex.counted = true
 	ex.chunked = !end && r.ContentLength < 0
+	ex.hadBody = !end
 	// No half-close after the request: a role takes the client's EOF for
 	// its leaving. The exchange closes once the response is whole.
-	outer.Write(appendRequest(nil, r, ex.chunked))
+	ex.outer.Write(appendRequest(nil, r, ex.chunked))
 }
 
 // appendRequest appends r as an HTTP/1.1 request head: the authority as
@@ -306,8 +322,35 @@ func (cc *clientConn) Data(s *h2.Stream, p []byte, end bool) {
 
 // Closed: the client reset the stream, or its connection ended.
 func (cc *clientConn) Closed(s *h2.Stream, _ h2.ErrCode) {
-	if ex, _ := s.User.(*exchange); ex != nil {
+	if ex, _ := s.User.(*exchange); ex != nil && ex.s == s {
 		ex.abort()
+	}
+}
+
+// maxParked bounds the exchanges a connection keeps between streams.
+const maxParked = 16
+
+// unpark returns an exchange kept between streams whose pair is still
+// open, or nil.
+func (cc *clientConn) unpark() *exchange {
+	for n := len(cc.parkedEx); n > 0; n = len(cc.parkedEx) {
+		ex := cc.parkedEx[n-1]
+		cc.parkedEx[n-1] = nil
+		cc.parkedEx = cc.parkedEx[:n-1]
+		if !ex.outer.Closing() && !ex.outer.EOF() {
+			return ex
+		}
+	}
+	return nil
+}
+
+// unlist drops ex from the parked exchanges.
+func (cc *clientConn) unlist(ex *exchange) {
+	for i, e := range cc.parkedEx {
+		if e == ex {
+			cc.parkedEx = append(cc.parkedEx[:i], cc.parkedEx[i+1:]...)
+			return
+		}
 	}
 }
 
@@ -331,7 +374,10 @@ type exchange struct {
 	chunks  http.ChunkedScanner
 	ended   bool // the response is complete
 	paused  bool
-	interim int // 1xx responses passed on
+	interim int  // 1xx responses passed on
+	hadBody bool // the request had a body
+	counted bool // in Stats.Streams
+	parked  bool // between streams (clientConn.parkedEx)
 	// stallAt and stallPend: when the response, waiting for window,
 	// last made progress, and what was waiting then (checkStalls).
 	stallAt   time.Time
@@ -343,7 +389,54 @@ const maxInterim = 8
 
 func (ex *exchange) OnOpen(*engine.Conn) {}
 
+// start readies ex for stream s: a new exchange, or one parked after a
+// complete response on its pair, whose role kept it open (the next
+// request follows the last on it, as HTTP/1.1 keep-alive).
+func (ex *exchange) start(s *h2.Stream, head bool) {
+	ex.s, ex.head = s, head
+	ex.chunked, ex.unconsumed, ex.hadBody = false, 0, false
+	ex.parser.Reset()
+	ex.inBody, ex.ended, ex.parked, ex.interim = false, false, false, 0
+	ex.chunks.Reset()
+	ex.stallAt, ex.stallPend = time.Time{}, 0
+	if ex.paused {
+		ex.paused = false
+		ex.cc.paused--
+		ex.outer.ResumeRead()
+	}
+}
+
+// park keeps ex for the next stream once its response is complete: only
+// after a request without a body (nothing of it can be left for the role
+// to read as the next request), a response that leaves the pair open
+// with nothing after it, and no body left waiting for window (the stall
+// check follows the stream through its exchange).
+func (ex *exchange) park(rest int) bool {
+	cc := ex.cc
+	r := &ex.resp
+	if ex.hadBody || rest > 0 || r.ConnClose || !r.KeepAlive(ex.head) || ex.s.Pending() > 0 ||
+		ex.outer.Closing() || ex.outer.EOF() || len(cc.parkedEx) >= maxParked || cc.codec.Done() {
+		return false
+	}
+	ex.parked = true
+	if ex.counted {
+		ex.counted = false
+		cc.stats.Streams.Add(-1)
+	}
+	cc.parkedEx = append(cc.parkedEx, ex)
+	return true
+}
 func (ex *exchange) OnData(c *engine.Conn, data []byte) int {
+	if ex.parked || ex.ended {
+		// Bytes after a whole response, asked for by nobody: the pair
+		// is not used again.
+		if ex.parked {
+			ex.cc.unlist(ex)
+			ex.parked = false
+		}
+		c.Close()
+		return len(data)
+	}
 	used := 0
 	if !ex.inBody {
 		n, err := ex.parser.ParseResponse(data, &ex.resp)
@@ -372,7 +465,7 @@ func (ex *exchange) OnData(c *engine.Conn, data []byte) int {
 		end := ex.mode == http.BodyNone || ex.mode == http.BodyLength && ex.left == 0
 		ex.s.WriteHeaders(r.Status, fields(r), end)
 		if end {
-			ex.finish()
+			ex.finish(len(data) - used)
 			return len(data)
 		}
 	}
@@ -385,7 +478,7 @@ func (ex *exchange) OnData(c *engine.Conn, data []byte) int {
 			used += n
 			ex.s.WriteData(rest[:n], ex.left == 0)
 			if ex.left == 0 {
-				ex.finish()
+				ex.finish(len(data) - used)
 			}
 		case http.BodyChunked:
 			n, p, done, err := ex.chunks.Scan(rest)
@@ -398,7 +491,7 @@ func (ex *exchange) OnData(c *engine.Conn, data []byte) int {
 				ex.s.WriteData(p, done)
 			}
 			if done {
-				ex.finish()
+				ex.finish(len(data) - used)
 			}
 			if n == 0 {
 				return used
@@ -452,9 +545,11 @@ func lower(name []byte) string {
 // finish ends the exchange after a complete response. A client still
 // sending its request body gets StallTimeout to end it (its bytes given
 // back to its window, unread), then RST_STREAM NO_ERROR (RFC 9113 8.1).
-func (ex *exchange) finish() {
+func (ex *exchange) finish(rest int) {
 	ex.ended = true
-	ex.outer.Close()
+	if !ex.s.RequestDone() || !ex.park(rest) {
+		ex.outer.Close()
+	}
 	ex.cc.watchStalls() // its body may wait for window, all in the stream
 	if s := ex.s; !s.RequestDone() {
 		ex.cc.c.Loop().AfterFunc(ex.cc.stallAfter, func() {
@@ -482,10 +577,14 @@ func (ex *exchange) abort() {
 }
 
 func (ex *exchange) OnEOF(c *engine.Conn) {
+	if ex.parked {
+		ex.cc.unlist(ex) // its role closed it between streams
+		ex.parked = false
+	}
 	if !ex.ended {
 		if ex.inBody && ex.mode == http.BodyUntilClose {
 			ex.s.WriteData(nil, true)
-			ex.finish()
+			ex.finish(0) // the pair closes: not parked
 			return
 		}
 		ex.fail() // closed before the response was whole
@@ -517,7 +616,14 @@ func (ex *exchange) OnClose(*engine.Conn, error) {
 		ex.unconsumed = 0
 	}
 	delete(ex.cc.exchanges, ex)
-	ex.cc.stats.Streams.Add(-1)
+	if ex.parked {
+		ex.cc.unlist(ex)
+		ex.parked = false
+	}
+	if ex.counted {
+		ex.counted = false
+		ex.cc.stats.Streams.Add(-1)
+	}
 	if cc := ex.cc; cc.codec.Done() && !cc.c.Closing() {
 		cc.c.Close() // draining, and this was the last stream
 	}
