@@ -96,7 +96,7 @@ func (c *Conn) RemoteAddr() netip.AddrPort { return c.remote }
 // LocalAddr returns the local address (one getsockname call). Runs on the loop.
 func (c *Conn) LocalAddr() netip.AddrPort {
 	if c.pipe != nil {
-		return netip.AddrPort{}
+		return c.pipe.local
 	}
 	return localAddrFd(c.fd)
 }
@@ -338,6 +338,13 @@ func (c *Conn) Write(p []byte) error {
 // writeRaw is Write below TLS.
 func (c *Conn) writeRaw(p []byte) error {
 	if c.pipe != nil {
+		if c.pipe.gone {
+			c.destroy(ErrPeerClosed) // a socket's ECONNRESET
+			return ErrPeerClosed
+		}
+		if c.shutDone {
+			return ErrClosed // a socket's EPIPE after its own FIN
+		}
 		if c.out.empty() {
 			n, err := c.pipeSend(p)
 			if err != nil {
@@ -448,6 +455,12 @@ func (c *Conn) SendFileOwned(f *os.File, off, n int64, owner io.Closer) error {
 	if c.tls != nil {
 		return c.tlsSendFile(f, off, n, owner) // read and encrypted: no sendfile(2)
 	}
+	if c.pipe != nil && (c.pipe.gone || c.shutDone) {
+		if owner != nil {
+			owner.Close()
+		}
+		return c.writeRaw(nil) // its error, as a write's
+	}
 	c.out.appendFile(f, off, n, owner)
 	if !c.connecting && c.out.head == len(c.out.segs)-1 {
 		c.flush(false)
@@ -508,6 +521,10 @@ func (c *Conn) Close() {
 	}
 	c.closing = true
 	c.in = nil
+	if c.pipe != nil && c.pipe.gone {
+		c.destroy(nil) // its peer is gone: what it queued cannot go
+		return
+	}
 	if c.tls != nil {
 		c.tlsClosing()
 		if c.closed {

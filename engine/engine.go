@@ -100,6 +100,7 @@ type Engine struct {
 	wg       sync.WaitGroup
 	stopTick chan struct{}
 	conns    atomic.Int64 // open connections over all loops
+	pipeIDs  atomic.Int64 // the last pair end's number (its Fd is minus it)
 	// epoch is where the loops' clock readings (Loop.Clock) count from:
 	// a second before New, so that 0 can mean none. Differences from it
 	// use the monotonic clock, so a step of the wall clock moves no

@@ -4,13 +4,16 @@ package engine
 
 import (
 	"errors"
+	"io"
 	"net/netip"
 )
 
 // Pair makes a connected pair of in-memory connections on loop l: inner,
 // whose handler accept returns as for a client that connected from
-// remote (RemoteAddr is remote; TLS reports secure, the state of the
-// client's own connection), and outer, whose handler is h. A codec that
+// remote to local (RemoteAddr and LocalAddr; TLS reports secure, the
+// state of the client's own connection), and outer, whose handler is h.
+// Fd is a negative number of its own for each end (a name, not a
+// descriptor). A codec that
 // carries several exchanges on one client connection (HTTP/2) gives each
 // to a role through a pair: the role reads and writes inner as it would
 // a client, the codec outer. They behave as the two ends of a socket
@@ -21,9 +24,9 @@ import (
 // the engine's client cap: the client's connection does. outer's OnOpen
 // comes first, then inner's. accept returning nil closes both and makes
 // Pair return an error. Runs on the loop.
-func (l *Loop) Pair(remote netip.AddrPort, secure bool, accept func(*Conn) Handler, h Handler) (inner, outer *Conn, err error) {
-	outer = l.pipeConn(remote, h)
-	inner = l.pipeConn(remote, nil)
+func (l *Loop) Pair(remote, local netip.AddrPort, secure bool, accept func(*Conn) Handler, h Handler) (inner, outer *Conn, err error) {
+	outer = l.pipeConn(remote, local, h)
+	inner = l.pipeConn(remote, local, nil)
 	inner.secure = secure
 	inner.pipe.peer, outer.pipe.peer = outer, inner
 	ih := accept(inner)
@@ -63,16 +66,18 @@ type pipeEnd struct {
 	// as a socket's, it waits in the connection's buffer, apart from the
 	// pipeBuffer the peer may fill (room).
 	held int
+	// local is LocalAddr: the client connection's.
+	local netip.AddrPort
 }
 
 // room is what the peer may still write into c's input.
 func (c *Conn) room() int { return pipeBuffer - (len(c.in) - c.pipe.held) }
 
 // pipeConn makes one end of a pair.
-func (l *Loop) pipeConn(remote netip.AddrPort, h Handler) *Conn {
-	c := newConn(l, -1, h)
+func (l *Loop) pipeConn(remote, local netip.AddrPort, h Handler) *Conn {
+	c := newConn(l, -int(l.eng.pipeIDs.Add(1)), h)
 	c.remote = remote
-	c.pipe = &pipeEnd{}
+	c.pipe = &pipeEnd{local: local}
 	l.conns++
 	l.eng.conns.Add(1)
 	if l.pipes == nil {
@@ -95,10 +100,6 @@ func (c *Conn) pipeSend(p []byte) (int, error) {
 		return 0, nil
 	}
 	r.in = append(r.in, p[:n]...)
-	if len(r.in) > r.loop.eng.cfg.MaxInbound {
-		r.destroy(ErrInboundOverflow) // as deliver does for a socket
-		return n, nil
-	}
 	r.Kick()
 	return n, nil
 }
@@ -114,10 +115,10 @@ func (c *Conn) pipeRead() {
 	more := false // bytes came during OnData: read again
 	if len(c.in) > 0 {
 		data := c.in
-		c.in = nil // bytes the peer writes during OnData land here
+		c.in, c.pipe.held = nil, 0 // bytes the peer writes during OnData land here
 		used := min(max(c.h.OnData(c, data), 0), len(data))
 		if c.closed || c.closing {
-			c.in = nil
+			c.in, c.pipe.held = nil, 0
 			return
 		}
 		rest := data[used:]
@@ -129,12 +130,24 @@ func (c *Conn) pipeRead() {
 		} else if len(rest) > 0 {
 			c.in = data[:copy(data, rest)]
 		}
+		if len(rest) > c.loop.eng.cfg.MaxInbound {
+			c.destroy(ErrInboundOverflow) // as deliver does for a socket
+			return
+		}
 	}
 	// As a socket's read returns 0 once its buffer is empty: the EOF
-	// comes after the input was offered, consumed or not.
-	if !more && c.pipe.eof && !c.eof && !c.paused && !c.closing && !c.closed {
+	// comes after the input was offered, consumed or not, and after what
+	// the handler asked to have again (Kick).
+	if !more && !c.kicked && c.pipe.eof && !c.eof && !c.paused && !c.closing && !c.closed {
 		c.eof = true
 		c.h.OnEOF(c)
+		if c.closed {
+			return
+		}
+	}
+	if c.pipe.gone && !c.out.empty() {
+		c.flush(true) // what it queued cannot go: a socket's reset (ErrPeerClosed)
+		return
 	}
 	// Room in this end: what the peer queued goes on (its OnDrain may
 	// follow, as after a socket's EPOLLOUT).
@@ -188,6 +201,9 @@ func (q *outQueue) flushPipe(l *Loop, c *Conn) (bool, error) {
 			if n == 0 {
 				if err == nil {
 					return progress, nil
+				}
+				if err != io.EOF {
+					return progress, err // as sendfile's error ends a socket
 				}
 				q.pop(l) // the file is shorter than promised: the rest dropped
 				continue

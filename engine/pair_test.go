@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -95,7 +96,7 @@ func TestPairCarriesBytesAndEOF(t *testing.T) {
 	pairRun(t, l, func() {
 		rh := reader.handler(false)
 		var err error
-		inner, outer, err = l.Pair(netip.MustParseAddrPort("192.0.2.1:1234"), true, func(c *Conn) Handler {
+		inner, outer, err = l.Pair(netip.MustParseAddrPort("192.0.2.1:1234"), netip.MustParseAddrPort("192.0.2.9:443"), true, func(c *Conn) Handler {
 			return &funcHandler{
 				drain: func(c *Conn) { drains++ },
 				eof:   func(c *Conn) { c.Close() },
@@ -108,8 +109,9 @@ func TestPairCarriesBytesAndEOF(t *testing.T) {
 			t.Error(err)
 			return
 		}
-		if inner.RemoteAddr().String() != "192.0.2.1:1234" || !inner.TLS() || outer.TLS() || inner.Fd() != -1 {
-			t.Errorf("inner: %v tls %v, outer tls %v", inner.RemoteAddr(), inner.TLS(), outer.TLS())
+		if inner.RemoteAddr().String() != "192.0.2.1:1234" || inner.LocalAddr().String() != "192.0.2.9:443" || !inner.TLS() || outer.TLS() ||
+			inner.Fd() >= 0 || outer.Fd() >= 0 || inner.Fd() == outer.Fd() {
+			t.Errorf("inner: %v to %v tls %v fd %d, outer tls %v fd %d", inner.RemoteAddr(), inner.LocalAddr(), inner.TLS(), inner.Fd(), outer.TLS(), outer.Fd())
 		}
 		outer.PauseRead()
 		inner.Write(payload)
@@ -146,7 +148,7 @@ func TestPairPeerGone(t *testing.T) {
 	closedWith := make(chan error, 2)
 	var inner, outer *Conn
 	pairRun(t, l, func() {
-		inner, outer, _ = l.Pair(netip.AddrPort{}, false, func(c *Conn) Handler {
+		inner, outer, _ = l.Pair(netip.AddrPort{}, netip.AddrPort{}, false, func(c *Conn) Handler {
 			return &funcHandler{
 				eof: func(c *Conn) { writeErr = c.Write([]byte("late")) },
 				closed: func(c *Conn, err error) {
@@ -171,7 +173,7 @@ func TestPairPeerGone(t *testing.T) {
 
 	stopped := make(chan error, 1)
 	pairRun(t, l, func() {
-		l.Pair(netip.AddrPort{}, false, func(c *Conn) Handler {
+		l.Pair(netip.AddrPort{}, netip.AddrPort{}, false, func(c *Conn) Handler {
 			return &funcHandler{closed: func(c *Conn, err error) { stopped <- err }}
 		}, &funcHandler{})
 	})
@@ -187,19 +189,92 @@ func TestPairPeerGone(t *testing.T) {
 	_ = inner
 }
 
-// TestPairRefused: an accept that returns nil makes Pair fail and leaves
-// no connection.
+// TestPairRefused: an accept that returns nil makes Pair fail, leaves
+// no connection, and calls neither handler.
 func TestPairRefused(t *testing.T) {
 	e := startEngine(t, 1)
 	l := e.Loops()[0]
+	called := 0
+	h := &funcHandler{open: func(*Conn) { called++ }, closed: func(*Conn, error) { called++ }}
 	pairRun(t, l, func() {
-		if _, _, err := l.Pair(netip.AddrPort{}, false, func(*Conn) Handler { return nil }, &funcHandler{}); err == nil {
+		if _, _, err := l.Pair(netip.AddrPort{}, netip.AddrPort{}, false, func(*Conn) Handler { return nil }, h); err == nil {
 			t.Error("a refused pair made")
 		}
 	})
 	pairRun(t, l, func() {
-		if n := l.Conns(); n != 0 || len(l.pipes) != 0 {
-			t.Errorf("%d connections, %d pipes left", n, len(l.pipes))
+		if n := l.Conns(); n != 0 || len(l.pipes) != 0 || called != 0 {
+			t.Errorf("%d connections, %d pipes left, the handler called %d times", n, len(l.pipes), called)
 		}
 	})
+}
+
+// TestPairSocketSemantics: what a socket's handler relies on. A write
+// queued for a peer that then closes fails (ErrPeerClosed) once the
+// survivor tries to send it, and its Close is at once; the EOF comes
+// after input the handler asked to have again (Kick); a write after
+// CloseWrite fails (a socket's EPIPE) and never reaches the peer after
+// its EOF.
+func TestPairSocketSemantics(t *testing.T) {
+	e := startEngine(t, 1)
+	l := e.Loops()[0]
+
+	// A queued writer whose peer goes.
+	closed := make(chan error, 1)
+	var w, r *Conn
+	pairRun(t, l, func() {
+		w, r, _ = l.Pair(netip.AddrPort{}, netip.AddrPort{}, false, func(*Conn) Handler {
+			return &funcHandler{eof: func(c *Conn) {}, closed: func(_ *Conn, err error) { closed <- err }}
+		}, &funcHandler{})
+		r.PauseRead()
+		w.Write(make([]byte, 1<<20)) // mostly queued
+		if !w.Pending() {
+			t.Error("nothing queued")
+		}
+	})
+	pairRun(t, l, func() { r.Abort(nil) })
+	pairRun(t, l, func() {
+		if err := w.Write([]byte("more")); err == nil {
+			t.Error("a write after the peer left succeeded")
+		}
+	})
+	select {
+	case err := <-closed:
+		if err != ErrPeerClosed {
+			t.Fatalf("the writer closed with %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the writer lingers with its queue")
+	}
+
+	// EOF after kicked input, and writes after CloseWrite.
+	var order []string
+	done := make(chan struct{})
+	var a *Conn
+	pairRun(t, l, func() {
+		var b *Conn
+		a, b, _ = l.Pair(netip.AddrPort{}, netip.AddrPort{}, false, func(*Conn) Handler { return &funcHandler{} }, &funcHandler{
+			data: func(c *Conn, p []byte) int {
+				order = append(order, "data:"+string(p))
+				if string(p) == "headbody" {
+					c.Kick() // the rest again, as the proxy does for a body behind a head
+					return 4
+				}
+				return len(p)
+			},
+			eof:    func(c *Conn) { order = append(order, "eof"); c.Close() },
+			closed: func(*Conn, error) { close(done) },
+		})
+		_ = b
+		a.Write([]byte("headbody"))
+		a.CloseWrite()
+	})
+	<-done
+	pairRun(t, l, func() {
+		if err := a.Write([]byte("late")); err == nil {
+			t.Error("a write after CloseWrite succeeded")
+		}
+	})
+	if want := "data:headbody data:body eof"; strings.Join(order, " ") != want {
+		t.Fatalf("order %q, want %q", strings.Join(order, " "), want)
+	}
 }

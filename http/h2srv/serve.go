@@ -9,6 +9,7 @@ package h2srv
 
 import (
 	"log/slog"
+	"net/netip"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -56,7 +57,8 @@ const pauseAbove = 64 << 10
 // or h2c's preface in its first bytes): it returns the handler to set
 // on c, which is given the bytes read so far next. Runs on the loop.
 func Serve(c *engine.Conn, o *Options) engine.Handler {
-	cc := &clientConn{c: c, o: o, exchanges: map[*exchange]struct{}{}, idle: o.IdleTimeout, stallAfter: o.StallTimeout}
+	cc := &clientConn{c: c, o: o, exchanges: map[*exchange]struct{}{}, idle: o.IdleTimeout, stallAfter: o.StallTimeout,
+		local: c.LocalAddr()}
 	if cc.idle <= 0 {
 		cc.idle = 30 * time.Second
 	}
@@ -85,8 +87,9 @@ type clientConn struct {
 	c          *engine.Conn
 	o          *Options
 	stats      *Stats
-	idle       time.Duration // IdleTimeout, or its default
-	stallAfter time.Duration // StallTimeout, or its default
+	local      netip.AddrPort // the connection's local address, its exchanges' too
+	idle       time.Duration  // IdleTimeout, or its default
+	stallAfter time.Duration  // StallTimeout, or its default
 	codec      *h2.Conn
 	exchanges  map[*exchange]struct{}
 	parkedEx   []*exchange   // exchanges between streams, their role keeping the pair open (park)
@@ -225,7 +228,7 @@ func (cc *clientConn) Request(s *h2.Stream, r *h2.Request, end bool) {
 	ex := cc.unpark()
 	if ex == nil {
 		ex = &exchange{cc: cc}
-		_, outer, err := cc.c.Loop().Pair(cc.c.RemoteAddr(), cc.c.TLS(), cc.o.Accept, ex)
+		_, outer, err := cc.c.Loop().Pair(cc.c.RemoteAddr(), cc.local, cc.c.TLS(), cc.o.Accept, ex)
 		if err != nil {
 			cc.o.Log.Warn("HTTP/2 stream refused", "err", err)
 			s.Reset(h2.ErrRefusedStream)
