@@ -8,26 +8,38 @@ import (
 	"net/netip"
 )
 
+// PairInfo is what the inner end of a Pair says of the client whose
+// exchange it carries.
+type PairInfo struct {
+	// Remote and Local are the client connection's addresses
+	// (RemoteAddr, LocalAddr).
+	Remote, Local netip.AddrPort
+	// Secure: the client's connection runs TLS (TLS reports true).
+	Secure bool
+	// Proto names the protocol the exchange came in ("HTTP/2.0"): Proto
+	// reports it, for logs.
+	Proto string
+}
+
 // Pair makes a connected pair of in-memory connections on loop l: inner,
-// whose handler accept returns as for a client that connected from
-// remote to local (RemoteAddr and LocalAddr; TLS reports secure, the
-// state of the client's own connection), and outer, whose handler is h.
-// Fd is a negative number of its own for each end (a name, not a
-// descriptor). A codec that
-// carries several exchanges on one client connection (HTTP/2) gives each
-// to a role through a pair: the role reads and writes inner as it would
-// a client, the codec outer. They behave as the two ends of a socket
-// (output queues, watermarks and OnDrain, half-close and EOF, SendFile,
-// timers), with no descriptor and no system call: bytes written to one
-// end wait, up to pipeBuffer, in the other's input, which its handler
-// gets after the current event. Neither counts against a listener's or
-// the engine's client cap: the client's connection does. outer's OnOpen
-// comes first, then inner's. accept returning nil closes both and makes
-// Pair return an error. Runs on the loop.
-func (l *Loop) Pair(remote, local netip.AddrPort, secure bool, accept func(*Conn) Handler, h Handler) (inner, outer *Conn, err error) {
-	outer = l.pipeConn(remote, local, h)
-	inner = l.pipeConn(remote, local, nil)
-	inner.secure = secure
+// whose handler accept returns as for a client that connected as info
+// says, and outer, whose handler is h. A codec that carries several
+// exchanges on one client connection (HTTP/2) gives each to a role
+// through a pair: the role reads and writes inner as it would a client,
+// the codec outer. They behave as the two ends of a socket (output
+// queues, watermarks and OnDrain, half-close and EOF, SendFile, timers),
+// with no descriptor and no system call: bytes written to one end wait,
+// up to pipeBuffer, in the other's input, which its handler gets after
+// the current event. Fd is a negative number of each end's own (a name,
+// not a descriptor). Neither counts against a listener's or the engine's
+// client cap: the client's connection does. outer's OnOpen comes first,
+// then inner's. accept returning nil closes both, calls neither handler,
+// and makes Pair return an error. Runs on the loop.
+func (l *Loop) Pair(info PairInfo, accept func(*Conn) Handler, h Handler) (inner, outer *Conn, err error) {
+	outer = l.pipeConn(info, h)
+	inner = l.pipeConn(info, nil)
+	inner.secure = info.Secure
+	inner.pipe.proto = info.Proto
 	inner.pipe.peer, outer.pipe.peer = outer, inner
 	ih := accept(inner)
 	if ih == nil {
@@ -43,6 +55,15 @@ func (l *Loop) Pair(remote, local netip.AddrPort, secure bool, accept func(*Conn
 		ih.OnOpen(inner)
 	}
 	return inner, outer, nil
+}
+
+// Proto is the protocol a Pair's inner end carries an exchange of
+// (PairInfo.Proto); "" for a socket.
+func (c *Conn) Proto() string {
+	if c.pipe == nil {
+		return ""
+	}
+	return c.pipe.proto
 }
 
 var errPairRefused = errors.New("engine: pair refused")
@@ -66,18 +87,19 @@ type pipeEnd struct {
 	// as a socket's, it waits in the connection's buffer, apart from the
 	// pipeBuffer the peer may fill (room).
 	held int
-	// local is LocalAddr: the client connection's.
+	// local is LocalAddr: the client connection's; proto is Proto.
 	local netip.AddrPort
+	proto string
 }
 
 // room is what the peer may still write into c's input.
 func (c *Conn) room() int { return pipeBuffer - (len(c.in) - c.pipe.held) }
 
 // pipeConn makes one end of a pair.
-func (l *Loop) pipeConn(remote, local netip.AddrPort, h Handler) *Conn {
+func (l *Loop) pipeConn(info PairInfo, h Handler) *Conn {
 	c := newConn(l, -int(l.eng.pipeIDs.Add(1)), h)
-	c.remote = remote
-	c.pipe = &pipeEnd{local: local}
+	c.remote = info.Remote
+	c.pipe = &pipeEnd{local: info.Local}
 	l.conns++
 	l.eng.conns.Add(1)
 	if l.pipes == nil {

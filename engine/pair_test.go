@@ -96,7 +96,7 @@ func TestPairCarriesBytesAndEOF(t *testing.T) {
 	pairRun(t, l, func() {
 		rh := reader.handler(false)
 		var err error
-		inner, outer, err = l.Pair(netip.MustParseAddrPort("192.0.2.1:1234"), netip.MustParseAddrPort("192.0.2.9:443"), true, func(c *Conn) Handler {
+		inner, outer, err = l.Pair(PairInfo{Remote: netip.MustParseAddrPort("192.0.2.1:1234"), Local: netip.MustParseAddrPort("192.0.2.9:443"), Secure: true, Proto: "HTTP/2.0"}, func(c *Conn) Handler {
 			return &funcHandler{
 				drain: func(c *Conn) { drains++ },
 				eof:   func(c *Conn) { c.Close() },
@@ -110,7 +110,7 @@ func TestPairCarriesBytesAndEOF(t *testing.T) {
 			return
 		}
 		if inner.RemoteAddr().String() != "192.0.2.1:1234" || inner.LocalAddr().String() != "192.0.2.9:443" || !inner.TLS() || outer.TLS() ||
-			inner.Fd() >= 0 || outer.Fd() >= 0 || inner.Fd() == outer.Fd() {
+			inner.Fd() >= 0 || outer.Fd() >= 0 || inner.Fd() == outer.Fd() || inner.Proto() != "HTTP/2.0" {
 			t.Errorf("inner: %v to %v tls %v fd %d, outer tls %v fd %d", inner.RemoteAddr(), inner.LocalAddr(), inner.TLS(), inner.Fd(), outer.TLS(), outer.Fd())
 		}
 		outer.PauseRead()
@@ -148,7 +148,7 @@ func TestPairPeerGone(t *testing.T) {
 	closedWith := make(chan error, 2)
 	var inner, outer *Conn
 	pairRun(t, l, func() {
-		inner, outer, _ = l.Pair(netip.AddrPort{}, netip.AddrPort{}, false, func(c *Conn) Handler {
+		inner, outer, _ = l.Pair(PairInfo{}, func(c *Conn) Handler {
 			return &funcHandler{
 				eof: func(c *Conn) { writeErr = c.Write([]byte("late")) },
 				closed: func(c *Conn, err error) {
@@ -173,7 +173,7 @@ func TestPairPeerGone(t *testing.T) {
 
 	stopped := make(chan error, 1)
 	pairRun(t, l, func() {
-		l.Pair(netip.AddrPort{}, netip.AddrPort{}, false, func(c *Conn) Handler {
+		l.Pair(PairInfo{}, func(c *Conn) Handler {
 			return &funcHandler{closed: func(c *Conn, err error) { stopped <- err }}
 		}, &funcHandler{})
 	})
@@ -197,7 +197,7 @@ func TestPairRefused(t *testing.T) {
 	called := 0
 	h := &funcHandler{open: func(*Conn) { called++ }, closed: func(*Conn, error) { called++ }}
 	pairRun(t, l, func() {
-		if _, _, err := l.Pair(netip.AddrPort{}, netip.AddrPort{}, false, func(*Conn) Handler { return nil }, h); err == nil {
+		if _, _, err := l.Pair(PairInfo{}, func(*Conn) Handler { return nil }, h); err == nil {
 			t.Error("a refused pair made")
 		}
 	})
@@ -222,7 +222,7 @@ func TestPairSocketSemantics(t *testing.T) {
 	closed := make(chan error, 1)
 	var w, r *Conn
 	pairRun(t, l, func() {
-		w, r, _ = l.Pair(netip.AddrPort{}, netip.AddrPort{}, false, func(*Conn) Handler {
+		w, r, _ = l.Pair(PairInfo{}, func(*Conn) Handler {
 			return &funcHandler{eof: func(c *Conn) {}, closed: func(_ *Conn, err error) { closed <- err }}
 		}, &funcHandler{})
 		r.PauseRead()
@@ -252,7 +252,7 @@ func TestPairSocketSemantics(t *testing.T) {
 	var a *Conn
 	pairRun(t, l, func() {
 		var b *Conn
-		a, b, _ = l.Pair(netip.AddrPort{}, netip.AddrPort{}, false, func(*Conn) Handler { return &funcHandler{} }, &funcHandler{
+		a, b, _ = l.Pair(PairInfo{}, func(*Conn) Handler { return &funcHandler{} }, &funcHandler{
 			data: func(c *Conn, p []byte) int {
 				order = append(order, "data:"+string(p))
 				if string(p) == "headbody" {

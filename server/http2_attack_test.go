@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"net"
 	nethttp "net/http"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -354,5 +357,28 @@ func TestHTTP2ExchangeParked(t *testing.T) {
 	}
 	if n := st.Pairs.Load(); n != 2 {
 		t.Fatalf("the POST's pair reused: %d pairs", n)
+	}
+}
+
+// TestHTTP2AccessLog: the access log of a reverse_proxy and of a
+// web_server says HTTP/2.0 for requests that came over HTTP/2.
+func TestHTTP2AccessLog(t *testing.T) {
+	be := testhttp.OKBackend(t, "b")
+	dir := t.TempDir()
+	plog, wlog := filepath.Join(dir, "proxy.log"), filepath.Join(dir, "web.log")
+	docroot := webRoot(t, map[string]string{"f.txt": "hello"})
+	ts := startServer(t, testhttp.ProxyTOML([]string{be.Addr}, "", testhttp.ServiceKeys("http2 = true", fmt.Sprintf("access_log = %q", plog)))+
+		fmt.Sprintf("\n[service.files]\nrole = \"web_server\"\nlisten = \"127.0.0.1:0\"\ndocroot = %q\nhttp2 = true\naccess_log = %q\n", docroot, wlog))
+	for _, tc := range []struct{ addr, path, log, want string }{
+		{ts.addrOf("proxy"), "/x", plog, `"GET /x HTTP/2.0" 200 `},
+		{ts.addrOf("files"), "/f.txt", wlog, `"GET /f.txt HTTP/2.0" 200 5 `},
+	} {
+		c := dialH2(t, tc.addr)
+		c.get(1, tc.path)
+		c.until("the answer", func(f http2.Frame) bool { d, ok := f.(*http2.DataFrame); return ok && d.StreamEnded() })
+		testhttp.WaitFor(t, tc.log, func() bool {
+			b, _ := os.ReadFile(tc.log)
+			return strings.Contains(string(b), tc.want)
+		})
 	}
 }

@@ -32,7 +32,8 @@ type Entry struct {
 	Time    time.Time  // when the request started
 	Method  []byte
 	URI     []byte
-	Minor   int // HTTP/1.<Minor>
+	Minor   int    // HTTP/1.<Minor>
+	Proto   string // the protocol instead, when not HTTP/1 ("HTTP/2.0")
 	Status  int
 	Bytes   int64 // response body bytes sent
 	Referer []byte
@@ -58,8 +59,12 @@ func AppendCombined(dst []byte, e *Entry) []byte {
 		dst = appendEscaped(dst, e.Method)
 		dst = append(dst, ' ')
 		dst = appendEscaped(dst, e.URI)
-		dst = append(dst, " HTTP/1."...)
-		dst = strconv.AppendInt(dst, int64(e.Minor), 10)
+		if e.Proto != "" {
+			dst = append(append(dst, ' '), e.Proto...)
+		} else {
+			dst = append(dst, " HTTP/1."...)
+			dst = strconv.AppendInt(dst, int64(e.Minor), 10)
+		}
 	}
 	dst = append(dst, "\" "...)
 	dst = strconv.AppendInt(dst, int64(e.Status), 10)

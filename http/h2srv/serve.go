@@ -228,7 +228,8 @@ func (cc *clientConn) Request(s *h2.Stream, r *h2.Request, end bool) {
 	ex := cc.unpark()
 	if ex == nil {
 		ex = &exchange{cc: cc}
-		_, outer, err := cc.c.Loop().Pair(cc.c.RemoteAddr(), cc.local, cc.c.TLS(), cc.o.Accept, ex)
+		info := engine.PairInfo{Remote: cc.c.RemoteAddr(), Local: cc.local, Secure: cc.c.TLS(), Proto: "HTTP/2.0"}
+		_, outer, err := cc.c.Loop().Pair(info, cc.o.Accept, ex)
 		if err != nil {
 			cc.o.Log.Warn("HTTP/2 stream refused", "err", err)
 			s.Reset(h2.ErrRefusedStream)

@@ -33,7 +33,7 @@ func (cl *client) startAccessLog(r *http.RequestHead) {
 		cl.alog = a
 	}
 	e := &a.e
-	e.Addr, e.Status, e.Bytes = cl.conn.RemoteAddr().Addr(), 0, 0
+	e.Addr, e.Status, e.Bytes, e.Proto = cl.conn.RemoteAddr().Addr(), 0, 0, cl.conn.Proto()
 	e.Method, e.URI, e.Referer, e.Agent = e.Method[:0], e.URI[:0], e.Referer[:0], e.Agent[:0]
 	if r == nil {
 		e.Time, e.Minor = cl.conn.Loop().Now(), 0

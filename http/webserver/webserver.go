@@ -311,7 +311,7 @@ func (wc *conn) DrainIdle(c *engine.Conn) {
 // accessLog writes the access_log line of the request r (nil: the request
 // could not be parsed) answered with code and body bytes.
 func (wc *conn) accessLog(c *engine.Conn, st *Settings, r *http.RequestHead, code int, body int64) {
-	e := accesslog.Entry{Addr: c.RemoteAddr().Addr(), Time: c.Loop().Now(), Status: code, Bytes: body}
+	e := accesslog.Entry{Addr: c.RemoteAddr().Addr(), Time: c.Loop().Now(), Status: code, Bytes: body, Proto: c.Proto()}
 	if r != nil {
 		e.Method, e.URI, e.Minor = r.Method, r.URI, r.Minor
 		e.Referer, e.Agent = r.Get("Referer"), r.Get("User-Agent")
