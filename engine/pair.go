@@ -189,6 +189,10 @@ func (c *Conn) pipeHangUp(gone bool) {
 	if gone {
 		p.pipe.gone = true
 		c.pipe.peer = nil
+		if p.closing {
+			p.destroy(nil) // it was only waiting for its queue to go
+			return
+		}
 	}
 	p.Kick()
 }

@@ -278,3 +278,32 @@ func TestPairSocketSemantics(t *testing.T) {
 		t.Fatalf("order %q, want %q", strings.Join(order, " "), want)
 	}
 }
+
+// TestPairClosingPeerGone: an end closing with output queued (waiting
+// for its peer to read it) is closed at once when the peer goes, not
+// after the linger timeout.
+func TestPairClosingPeerGone(t *testing.T) {
+	e := startEngine(t, 1)
+	l := e.Loops()[0]
+	closed := make(chan error, 1)
+	var w, r *Conn
+	pairRun(t, l, func() {
+		w, r, _ = l.Pair(PairInfo{}, func(*Conn) Handler {
+			return &funcHandler{closed: func(_ *Conn, err error) { closed <- err }}
+		}, &funcHandler{})
+		r.PauseRead()
+		w.Write(make([]byte, 1<<20))
+		w.Close() // waits for its queue
+	})
+	pairRun(t, l, func() {
+		if w.Closed() {
+			t.Error("closed with its queue unsent")
+		}
+		r.Abort(nil)
+	})
+	select {
+	case <-closed:
+	case <-time.After(3 * time.Second):
+		t.Fatal("the closing end outlived its peer")
+	}
+}
