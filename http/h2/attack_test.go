@@ -356,7 +356,8 @@ func TestFramesAfterServerReset(t *testing.T) {
 
 // TestRequestTargets: :path is an absolute path, or * for OPTIONS; the
 // absolute form (whose authority would replace :authority in the
-// HTTP/1.1 request a role reads), a bare word, a method that is not a
+// HTTP/1.1 request a role reads), a bare word, a space or an 8-bit byte
+// in it, an authority with a path or a space, a method that is not a
 // token and a signed content-length are malformed (RST_STREAM
 // PROTOCOL_ERROR); the others reach the handler.
 func TestRequestTargets(t *testing.T) {
@@ -364,7 +365,11 @@ func TestRequestTargets(t *testing.T) {
 		method, path string
 		extra        []string
 		ok           bool
+		auth         string
 	}{
+		{"GET", "/", nil, false, "evil.example/x"},
+		{"GET", "/", nil, false, "a b"},
+		{"GET", "/", nil, true, "[::1]:8443"},
 		{"GET", "/a?b", nil, true},
 		{"OPTIONS", "*", nil, true},
 		{"GET", "*", nil, false},
@@ -372,10 +377,16 @@ func TestRequestTargets(t *testing.T) {
 		{"GET", "a", nil, false},
 		{"GE T", "/", nil, false},
 		{"POST", "/", []string{"content-length", "+5"}, false},
+		{"GET", "/a HTTP/1.0", nil, false},
+		{"GET", "/caf\xc3\xa9", nil, false},
 	} {
 		cl := newClient()
 		cl.eb.Reset()
-		for _, f := range [][2]string{{":method", tc.method}, {":scheme", "http"}, {":authority", "good.example"}, {":path", tc.path}} {
+		auth := tc.auth
+		if auth == "" {
+			auth = "good.example"
+		}
+		for _, f := range [][2]string{{":method", tc.method}, {":scheme", "http"}, {":authority", auth}, {":path", tc.path}} {
 			cl.enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
 		}
 		for i := 0; i+1 < len(tc.extra); i += 2 {

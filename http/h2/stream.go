@@ -247,7 +247,7 @@ func (c *Conn) request() (*Request, ErrCode) {
 		}
 		r.Fields = append(r.Fields, f)
 	}
-	if !validToken(r.Method) {
+	if !validToken(r.Method) || !validTarget(r.Path) || !validTarget(r.Authority) || strings.ContainsAny(r.Authority, "/?#\\") {
 		return nil, ErrProtocol
 	}
 	if r.Method == "CONNECT" {
@@ -263,6 +263,18 @@ func (c *Conn) request() (*Request, ErrCode) {
 		return nil, ErrProtocol
 	}
 	return r, ErrNo
+}
+
+// validTarget reports whether v may stand in an HTTP/1.1 request line or
+// Host field as it is: visible ASCII only (RFC 3986; no space, which
+// would split the line, nor control or 8-bit byte).
+func validTarget(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if b := v[i]; b <= ' ' || b >= 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 // parseLength parses a content-length: digits only, at most 18.
