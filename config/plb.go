@@ -213,7 +213,16 @@ func parsePLB(name string, data []byte, o Options) (*Config, error) {
 		}
 	}
 
-	s, _ := ed.createService("plb", name, 1)
+	// The service's place, for the errors that concern its keys together
+	// (the sticky cookie's): the line of the cookie's name, or of its
+	// SameSite, else 1.
+	svcLine := 1
+	for _, k := range []string{"sticky_cookie", "sticky_cookie_samesite"} {
+		if v, ok := keys[k]; ok {
+			svcLine = v.line
+		}
+	}
+	s, _ := ed.createService("plb", name, svcLine)
 	s.Enabled = true
 	if err := ed.setRole(s, role); err != nil {
 		return nil, err
