@@ -29,6 +29,7 @@ type Loop struct {
 	fds      []pollable         // indexed by fd
 	pipes    map[*Conn]struct{} // the ends of Pairs (no descriptor)
 	pipeBuf  []byte             // file bytes on their way into a pair (flushPipe)
+	batch    []func()           // Defer's, run after the poll's batch (endBatch)
 	readBuf  []byte             // shared read buffer, valid during one OnData call
 	now      time.Time          // cached clock, refreshed per event batch
 	timers   timerHeap
@@ -121,7 +122,7 @@ func runTask(arg any) error {
 }
 
 func (l *Loop) run() {
-	err := l.poller.polling(l.dispatch)
+	err := l.poller.polling(l.dispatch, l.endBatch)
 	if err != nil && !errors.Is(err, gerrors.ErrEngineShutdown) {
 		l.log.Error("loop stopped", "err", err)
 	}
@@ -171,10 +172,30 @@ type deferredTask struct {
 // later queues fn to run after the current event or task. Runs on the loop.
 func (l *Loop) later(fn func()) { l.deferred = append(l.deferred, deferredTask{fn: fn}) }
 
-// Defer runs fn once the current event (or task) is handled, before the
-// loop waits for the next: what the event produced for several
-// connections can be written at once. Runs on the loop.
-func (l *Loop) Defer(fn func()) { l.later(fn) }
+// Defer runs fn once the events the loop got from one poll (and the
+// tasks with them) are handled, before it waits for more: what several
+// events produced for one connection (the responses of many HTTP/2
+// streams) can be written at once. Runs on the loop.
+func (l *Loop) Defer(fn func()) { l.batch = append(l.batch, fn) }
+
+// endBatch runs what Defer queued during the batch just handled, then
+// what that deferred in turn.
+func (l *Loop) endBatch() {
+	if len(l.batch) == 0 {
+		return
+	}
+	l.now = l.eng.cfg.Now()
+	for i := 0; i < len(l.batch); i++ {
+		fn := l.batch[i]
+		l.batch[i] = nil
+		fn()
+	}
+	l.batch = l.batch[:0]
+	l.runDeferred()
+	if len(l.corked) > 0 {
+		l.uncork()
+	}
+}
 
 func (l *Loop) runDeferred() {
 	// Tasks may queue more tasks: index afresh on every turn.

@@ -152,8 +152,9 @@ func (p *poller) wake() error {
 }
 
 // polling runs the loop until a callback or a task returns an error
-// (ErrEngineShutdown from gnet's pkg/errors to stop).
-func (p *poller) polling(callback func(fd int, ev uint32) error) error {
+// (ErrEngineShutdown from gnet's pkg/errors to stop); after each batch of
+// events (and the tasks that came with it) it calls after.
+func (p *poller) polling(callback func(fd int, ev uint32) error, after func()) error {
 	msec := -1
 	for {
 		n, err := unix.EpollWait(p.fd, p.events, msec)
@@ -179,6 +180,7 @@ func (p *poller) polling(callback func(fd int, ev uint32) error) error {
 				return err
 			}
 		}
+		after()
 		if n == len(p.events) && n < maxPollEvents {
 			p.events = make([]unix.EpollEvent, 2*n)
 		}
