@@ -126,7 +126,10 @@ func (cc *clientConn) OnData(c *engine.Conn, data []byte) int {
 	return n
 }
 
-func (cc *clientConn) OnEOF(c *engine.Conn) { c.Close() }
+func (cc *clientConn) OnEOF(c *engine.Conn) {
+	cc.codec.Flush()
+	c.Close()
+}
 
 func (cc *clientConn) OnDrain(c *engine.Conn) {
 	c.ResumeRead()
@@ -166,7 +169,7 @@ func (cc *clientConn) DrainIdle(c *engine.Conn) {
 		ex.outer.Close()
 	}
 	cc.parkedEx = cc.parkedEx[:0]
-	cc.codec.Shutdown()
+	cc.codec.Shutdown() // writes its GOAWAY and what waited before it
 	if cc.codec.Done() {
 		c.Close()
 	}
@@ -629,6 +632,7 @@ func (ex *exchange) OnClose(*engine.Conn, error) {
 		ex.cc.stats.Streams.Add(-1)
 	}
 	if cc := ex.cc; cc.codec.Done() && !cc.c.Closing() {
-		cc.c.Close() // draining, and this was the last stream
+		cc.codec.Flush() // its last frames, which Defer would write too late
+		cc.c.Close()     // draining, and this was the last stream
 	}
 }
