@@ -169,8 +169,9 @@ func (cc *clientConn) DrainIdle(c *engine.Conn) {
 		ex.outer.Close()
 	}
 	cc.parkedEx = cc.parkedEx[:0]
-	cc.codec.Shutdown() // writes its GOAWAY and what waited before it
+	cc.codec.Shutdown() // its GOAWAY, once
 	if cc.codec.Done() {
+		cc.codec.Flush() // what waited for the batch's flush
 		c.Close()
 	}
 }
