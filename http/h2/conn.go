@@ -370,6 +370,7 @@ func (c *Conn) fail(code ErrCode) {
 	c.active = 0
 	for id, s := range c.streams {
 		delete(c.streams, id)
+		s.closed, s.pend = true, nil
 		if !s.done {
 			s.done = true
 			c.h.Closed(s, code)
@@ -587,7 +588,7 @@ func (c *Conn) resetStream(s *Stream, code ErrCode) {
 // output pile up (flooded ends the connection), and remembers the stream
 // as reset by the server (wasReset).
 func (c *Conn) writeRST(id uint32, code ErrCode) {
-	if c.flooded() {
+	if c.dead || c.flooded() {
 		return
 	}
 	c.wbuf = appendU32(appendFrameHeader(c.wbuf, rstLen, FrameRSTStream, 0, id), uint32(code))
