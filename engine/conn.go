@@ -345,32 +345,9 @@ func (c *Conn) writeRaw(p []byte) error {
 		if c.shutDone {
 			return ErrClosed // a socket's EPIPE after its own FIN
 		}
-		if c.out.empty() {
-			n, err := c.pipeSend(p)
-			if err != nil {
-				c.destroy(err)
-				return err
-			}
-			p = p[n:]
-			if len(p) == 0 {
-				return nil
-			}
-		}
-		c.out.appendBytes(c.loop, p)
-		c.afterQueue()
-		return nil
 	}
 	if c.out.empty() && !c.connecting {
-		var n int
-		var err error
-		if c.loop.more {
-			n, err = writeMoreFd(c.fd, p)
-			if k := len(c.loop.corked); n > 0 && (k == 0 || c.loop.corked[k-1] != c) {
-				c.loop.corked = append(c.loop.corked, c)
-			}
-		} else {
-			n, err = writeFd(c.fd, p)
-		}
+		n, err := c.sendNow(p)
 		if err != nil {
 			c.destroy(err)
 			return err
@@ -383,6 +360,22 @@ func (c *Conn) writeRaw(p []byte) error {
 	c.out.appendBytes(c.loop, p)
 	c.afterQueue()
 	return nil
+}
+
+// sendNow hands p to the kernel (a pair's end: to its peer's input) as
+// far as it takes it, and returns the bytes taken.
+func (c *Conn) sendNow(p []byte) (int, error) {
+	if c.pipe != nil {
+		return c.pipeSend(p)
+	}
+	if !c.loop.more {
+		return writeFd(c.fd, p)
+	}
+	n, err := writeMoreFd(c.fd, p)
+	if k := len(c.loop.corked); n > 0 && (k == 0 || c.loop.corked[k-1] != c) {
+		c.loop.corked = append(c.loop.corked, c)
+	}
+	return n, err
 }
 
 // Write2 queues a then b with one writev when the queue is empty.

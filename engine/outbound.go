@@ -127,11 +127,7 @@ func (q *outQueue) flush(l *Loop, fd int) (bool, error) {
 				continue
 			}
 			progress = true
-			s.off += int64(n)
-			s.n -= int64(n)
-			if s.n == 0 {
-				q.pop(l)
-			}
+			q.sentFile(l, int64(n))
 			continue
 		}
 		// Gather consecutive byte segments into one writev.
@@ -154,19 +150,34 @@ func (q *outQueue) flush(l *Loop, fd int) (bool, error) {
 			return progress, nil
 		}
 		progress = true
-		q.mem -= n
-		for n > 0 {
-			s := &q.segs[q.head]
-			if n >= len(s.b) {
-				n -= len(s.b)
-				q.pop(l)
-			} else {
-				s.b = s.b[n:]
-				n = 0
-			}
-		}
+		q.sentBytes(l, n)
 	}
 	return progress, nil
+}
+
+// sentFile accounts n bytes of the head segment, a file region, as sent.
+func (q *outQueue) sentFile(l *Loop, n int64) {
+	s := &q.segs[q.head]
+	s.off += n
+	s.n -= n
+	if s.n == 0 {
+		q.pop(l)
+	}
+}
+
+// sentBytes accounts n bytes from the head, byte segments, as sent.
+func (q *outQueue) sentBytes(l *Loop, n int) {
+	q.mem -= n
+	for n > 0 {
+		s := &q.segs[q.head]
+		if n >= len(s.b) {
+			n -= len(s.b)
+			q.pop(l)
+		} else {
+			s.b = s.b[n:]
+			n = 0
+		}
+	}
 }
 
 // release drops everything queued (on abort).

@@ -238,11 +238,7 @@ func (q *outQueue) flushPipe(l *Loop, c *Conn) (bool, error) {
 				return progress, err
 			}
 			progress = true
-			s.off += int64(n)
-			s.n -= int64(n)
-			if s.n == 0 {
-				q.pop(l)
-			}
+			q.sentFile(l, int64(n))
 			continue
 		}
 		n, err := c.pipeSend(s.b)
@@ -253,12 +249,7 @@ func (q *outQueue) flushPipe(l *Loop, c *Conn) (bool, error) {
 			return progress, nil
 		}
 		progress = true
-		q.mem -= n
-		if n == len(s.b) {
-			q.pop(l)
-		} else {
-			s.b = s.b[n:]
-		}
+		q.sentBytes(l, n)
 	}
 	return progress, nil
 }
