@@ -463,13 +463,7 @@ func (s *Stream) WriteHeaders(status int, fields []hpack.HeaderField, end bool) 
 		return
 	}
 	s.sent = true
-	c.encBuf.Reset()
-	var code [3]byte
-	c.enc.WriteField(hpack.HeaderField{Name: ":status", Value: string(strconv.AppendInt(code[:0], int64(status), 10))})
-	for _, f := range fields {
-		c.enc.WriteField(f)
-	}
-	c.writeBlock(s.id, c.encBuf.Bytes(), end)
+	c.writeFields(s.id, status, fields, end)
 	if end {
 		s.end()
 	}
@@ -483,13 +477,7 @@ func (s *Stream) WriteInterim(status int, fields []hpack.HeaderField) {
 	if s.done || s.sent || c.dead || status < 100 || status > 199 || status == 101 {
 		return
 	}
-	c.encBuf.Reset()
-	var code [3]byte
-	c.enc.WriteField(hpack.HeaderField{Name: ":status", Value: string(strconv.AppendInt(code[:0], int64(status), 10))})
-	for _, f := range fields {
-		c.enc.WriteField(f)
-	}
-	c.writeBlock(s.id, c.encBuf.Bytes(), false)
+	c.writeFields(s.id, status, fields, false)
 	c.flushSoon()
 }
 
@@ -505,13 +493,23 @@ func (s *Stream) WriteTrailers(fields []hpack.HeaderField) {
 		s.trailers = append(s.trailers[:0], fields...)
 		return
 	}
+	c.writeFields(s.id, 0, fields, true)
+	s.end()
+	c.flushSoon()
+}
+
+// writeFields encodes a header block, :status first unless status is 0
+// (trailers), and writes it (writeBlock).
+func (c *Conn) writeFields(id uint32, status int, fields []hpack.HeaderField, end bool) {
 	c.encBuf.Reset()
+	if status != 0 {
+		var code [3]byte
+		c.enc.WriteField(hpack.HeaderField{Name: ":status", Value: string(strconv.AppendInt(code[:0], int64(status), 10))})
+	}
 	for _, f := range fields {
 		c.enc.WriteField(f)
 	}
-	c.writeBlock(s.id, c.encBuf.Bytes(), true)
-	s.end()
-	c.flushSoon()
+	c.writeBlock(id, c.encBuf.Bytes(), end)
 }
 
 // writeBlock writes a header block as HEADERS and CONTINUATION frames no
@@ -581,11 +579,7 @@ func (s *Stream) send() {
 	}
 	switch {
 	case s.trailers != nil:
-		c.encBuf.Reset()
-		for _, f := range s.trailers {
-			c.enc.WriteField(f)
-		}
-		c.writeBlock(s.id, c.encBuf.Bytes(), true)
+		c.writeFields(s.id, 0, s.trailers, true)
 	case !ended:
 		c.wbuf = appendFrameHeader(c.wbuf, 0, FrameData, FlagEndStream, s.id)
 	}
