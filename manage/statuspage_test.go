@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/plb/plb/internal/testhttp"
 )
 
 // TestStatusPageRenders loads the status page in headless Chromium and
@@ -20,19 +22,7 @@ func TestStatusPageRenders(t *testing.T) {
 	if testing.Short() {
 		t.Skip("short mode")
 	}
-	browser := ""
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			browser = p
-			break
-		}
-	}
-	if browser == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("chromium is not installed (apt-get install chromium)")
-		}
-		t.Skip("chromium is not installed (apt-get install chromium)")
-	}
+	browser := testhttp.Browser(t)
 	addr := startConsole(t, New("mgmt", testRuntime(t)))
 	shot := filepath.Join(t.TempDir(), "status.png")
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)

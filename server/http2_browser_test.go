@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	nethttp "net/http"
-	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -22,19 +21,7 @@ func TestHTTP2Chromium(t *testing.T) {
 	if testing.Short() {
 		t.Skip("short mode")
 	}
-	browser := ""
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			browser = p
-			break
-		}
-	}
-	if browser == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("chromium is not installed (apt-get install chromium)")
-		}
-		t.Skip("chromium is not installed")
-	}
+	browser := testhttp.Browser(t)
 	files := map[string]string{
 		"index.html": `<!doctype html><html><head><title>h2</title>` +
 			`<script src="a.js"></script><script src="b.js"></script><script src="c.js"></script></head>` +
