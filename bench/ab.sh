@@ -59,11 +59,9 @@ start() {
 stop() { kill "$PROXY_PID" 2>/dev/null || true; wait "$PROXY_PID" 2>/dev/null || true; }
 
 # median of the arguments.
-median() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END{ if (NR%2) print v[(NR+1)/2]; else printf "%.2f\n", (v[NR/2]+v[NR/2+1])/2 }'; }
 
 targets=(old new haproxy)
 declare -A RUNS CPU
-hz=$(getconf CLK_TCK)
 for size in $SIZES; do
   for round in $(seq "$ROUNDS"); do
     for k in 0 1 2; do
@@ -76,7 +74,7 @@ for size in $SIZES; do
       stop
       r=$(awk '/Requests\/sec/{print $2}' <<<"$out")
       n=$(awk '/requests in/{print $1}' <<<"$out")
-      us=$(awk -v c=$((c1 - c0)) -v n="$n" -v hz="$hz" 'BEGIN{ if (n > 0) printf "%.2f", c * 1e6 / hz / n; else print 0 }')
+      us=$(us_per_req $((c1 - c0)) "$n")
       RUNS[$t,$size]="${RUNS[$t,$size]:-} $r"
       CPU[$t,$size]="${CPU[$t,$size]:-} $us"
       echo "$size round $round $t: $r req/s, $us µs CPU/request" >&2

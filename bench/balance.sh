@@ -43,7 +43,6 @@ start() {
   waitport "$port"
 }
 stop() { kill "$PROXY_PID" 2>/dev/null || true; wait "$PROXY_PID" 2>/dev/null || true; }
-median() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END{ if (NR%2) print v[(NR+1)/2]; else printf "%.2f\n", (v[NR/2]+v[NR/2+1])/2 }'; }
 
 # The sticky clients' cookies: round robin's first two answers name the
 # two nodes (a node's cookie is the same in every plb process).
@@ -75,7 +74,6 @@ keys_lua XRV "$work/keys.lua"
 keys_lua SRV "$work/sticky.lua"
 
 declare -A RUNS CPU
-hz=$(getconf CLK_TCK)
 for round in $(seq "$ROUNDS"); do
   for k in "${!methods[@]}"; do
     m=${methods[$(((round + k) % ${#methods[@]}))]}
@@ -90,7 +88,7 @@ for round in $(seq "$ROUNDS"); do
     stop
     r=$(awk '/Requests\/sec/{print $2}' <<<"$out")
     n=$(awk '/requests in/{print $1}' <<<"$out")
-    us=$(awk -v c=$((c1 - c0)) -v n="$n" -v hz="$hz" 'BEGIN{ if (n > 0) printf "%.2f", c * 1e6 / hz / n; else print 0 }')
+    us=$(us_per_req $((c1 - c0)) "$n")
     RUNS[$m]="${RUNS[$m]:-} $r"; CPU[$m]="${CPU[$m]:-} $us"
     echo "round $round $m: $r req/s, $us µs CPU/request" >&2
   done

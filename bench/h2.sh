@@ -71,11 +71,9 @@ ticks() {
   for p in "${PROXY_PIDS[@]}" $(pgrep -P "${PROXY_PIDS[0]}" || true); do t=$((t + $(cpu_ticks "$p"))); done
   echo $t
 }
-median() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END{ if (NR%2) print v[(NR+1)/2]; else printf "%.2f\n", (v[NR/2]+v[NR/2+1])/2 }'; }
 
 targets=(plb nginx haproxy caddy)
 declare -A RUNS CPU
-hz=$(getconf CLK_TCK)
 for round in $(seq "$ROUNDS"); do
   for k in "${!targets[@]}"; do
     t=${targets[$(((round + k) % ${#targets[@]}))]}
@@ -89,7 +87,7 @@ for round in $(seq "$ROUNDS"); do
     r=$(awk '/^finished in/{gsub(",", "", $4); print $4}' <<<"$out")
     n=$(awk '/^requests:/{print $8}' <<<"$out") # succeeded
     bad=$(awk '/^requests:/{print $10 + $12}' <<<"$out") # failed + errored
-    us=$(awk -v c=$((c1 - c0)) -v n="$n" -v hz="$hz" 'BEGIN{ if (n > 0) printf "%.2f", c * 1e6 / hz / n; else print 0 }')
+    us=$(us_per_req $((c1 - c0)) "$n")
     RUNS[$t]="${RUNS[$t]:-} $r"; CPU[$t]="${CPU[$t]:-} $us"
     echo "round $round $t: $r req/s, $us µs CPU/request, $bad failed" >&2
   done

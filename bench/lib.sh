@@ -7,7 +7,7 @@
 #
 # It makes $work (a temp dir) and pids (killed at exit, with $work
 # removed), raises the descriptor limit, and defines need, freeport,
-# waitport, ratio, better, rss_kb, cpu_ticks, wrk_run, wrk_best,
+# waitport, ratio, better, rss_kb, cpu_ticks, median, us_per_req, wrk_run, wrk_best,
 # nginx_static, haproxy_cfg, stop_target, static_docroot, tool_backends,
 # proxy_toml, plb_bg and plb_web.
 
@@ -48,6 +48,11 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b+0 == 0) print "-"; else printf "
 better() { awk -v a="$1" -v b="${2:-0}" 'BEGIN{exit !(a > b)}'; } # A > B (B empty: 0)
 rss_kb() { local t=0; for p in "$@"; do v=$(awk '/VmRSS/{print $2}' /proc/$p/status 2>/dev/null || echo 0); t=$((t + ${v:-0})); done; echo $t; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+# median V...: the median of the values.
+median() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END{ if (NR%2) print v[(NR+1)/2]; else printf "%.2f\n", (v[NR/2]+v[NR/2+1])/2 }'; }
+# us_per_req TICKS N: microseconds of CPU per request for TICKS clock
+# ticks (cpu_ticks differences) over N requests.
+us_per_req() { awk -v c="$1" -v n="$2" -v hz="$(getconf CLK_TCK)" 'BEGIN{ if (n > 0) printf "%.2f", c * 1e6 / hz / n; else print 0 }'; }
 
 # wrk_run URL [WRK OPTIONS]: wrk -t1 -c$CONNS -d${DURATION}s on URL (on the
 # client CPUs with PIN=1) -> "requests/s p99-milliseconds"; errors wrk
