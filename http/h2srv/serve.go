@@ -8,6 +8,7 @@
 package h2srv
 
 import (
+	"bytes"
 	"log/slog"
 	"net/netip"
 	"strconv"
@@ -256,7 +257,8 @@ func (cc *clientConn) Request(s *h2.Stream, r *h2.Request, end bool) {
 	ex.hadBody = !end
 	// No half-close after the request: a role takes the client's EOF for
 	// its leaving. The exchange closes once the response is whole.
-	ex.outer.Write(appendRequest(nil, r, ex.chunked))
+	ex.buf = appendRequest(ex.buf[:0], r, ex.chunked) // Write copies: the buffer serves the next request
+	ex.outer.Write(ex.buf)
 }
 
 // appendRequest appends r as an HTTP/1.1 request head: the authority as
@@ -324,7 +326,7 @@ func (cc *clientConn) Data(s *h2.Stream, p []byte, end bool) {
 		}
 	}
 	if end && ex.chunked {
-		ex.outer.Write([]byte("0\r\n\r\n"))
+		ex.outer.Write(lastChunk)
 	}
 }
 
@@ -370,9 +372,10 @@ type exchange struct {
 	outer *engine.Conn
 	head  bool // a HEAD request: no body in the response
 
-	chunked    bool // the request body goes chunked
-	unconsumed int  // request body bytes the role has not taken yet
-	buf        []byte
+	chunked    bool                // the request body goes chunked
+	unconsumed int                 // request body bytes the role has not taken yet
+	buf        []byte              // the request head, then a body chunk's framing
+	hdrs       []hpack.HeaderField // the response's fields, encoded at once (reused)
 
 	parser  http.Parser
 	resp    http.ResponseHead
@@ -391,6 +394,9 @@ type exchange struct {
 	stallAt   time.Time
 	stallPend int
 }
+
+// lastChunk ends a chunked request body.
+var lastChunk = []byte("0\r\n\r\n")
 
 // maxInterim bounds the 1xx responses passed on for one request.
 const maxInterim = 8
@@ -460,7 +466,9 @@ func (ex *exchange) OnData(c *engine.Conn, data []byte) int {
 		if r.Status < 200 {
 			if r.Status != 101 && ex.interim < maxInterim {
 				ex.interim++
-				ex.s.WriteInterim(r.Status, fields(r))
+				ex.hdrs = fields(ex.hdrs[:0], r)
+				ex.s.WriteInterim(r.Status, ex.hdrs)
+				clear(ex.hdrs) // encoded: nothing of it kept
 				ex.parser.Reset()
 				return used + ex.OnData(c, data[used:])
 			}
@@ -471,7 +479,9 @@ func (ex *exchange) OnData(c *engine.Conn, data []byte) int {
 		ex.inBody = true
 		ex.chunks.Reset()
 		end := ex.mode == http.BodyNone || ex.mode == http.BodyLength && ex.left == 0
-		ex.s.WriteHeaders(r.Status, fields(r), end)
+		ex.hdrs = fields(ex.hdrs[:0], r)
+		ex.s.WriteHeaders(r.Status, ex.hdrs, end)
+		clear(ex.hdrs) // encoded: nothing of it kept
 		if end {
 			ex.finish(len(data) - used)
 			return len(data)
@@ -523,29 +533,67 @@ func (ex *exchange) OnData(c *engine.Conn, data []byte) int {
 	return used
 }
 
-// fields are r's header fields for HTTP/2: names lower case, without the
-// connection-specific ones (RFC 9113 8.2.2).
-func fields(r *http.ResponseHead) []hpack.HeaderField {
-	out := make([]hpack.HeaderField, 0, len(r.Headers))
+// fields appends to dst r's header fields for HTTP/2: names lower case,
+// without the connection-specific ones (RFC 9113 8.2.2).
+func fields(dst []hpack.HeaderField, r *http.ResponseHead) []hpack.HeaderField {
 	for _, h := range r.Headers {
 		name := lower(h.Name)
 		switch name {
 		case "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade":
 			continue
 		}
-		out = append(out, hpack.HeaderField{Name: name, Value: string(h.Value)})
+		dst = append(dst, hpack.HeaderField{Name: name, Value: string(h.Value)})
 	}
-	return out
+	return dst
 }
 
-// lower is name in lower case.
+// lower is name in lower case; the names most responses carry cost no
+// allocation.
 func lower(name []byte) string {
-	b := make([]byte, len(name))
+	var buf [32]byte
+	if len(name) > len(buf) {
+		return string(bytes.ToLower(name))
+	}
+	b := buf[:len(name)]
 	for i, c := range name {
 		if 'A' <= c && c <= 'Z' {
 			c += 'a' - 'A'
 		}
 		b[i] = c
+	}
+	switch string(b) { // no allocation to compare
+	case "content-type":
+		return "content-type"
+	case "content-length":
+		return "content-length"
+	case "date":
+		return "date"
+	case "server":
+		return "server"
+	case "last-modified":
+		return "last-modified"
+	case "etag":
+		return "etag"
+	case "cache-control":
+		return "cache-control"
+	case "set-cookie":
+		return "set-cookie"
+	case "location":
+		return "location"
+	case "vary":
+		return "vary"
+	case "accept-ranges":
+		return "accept-ranges"
+	case "expires":
+		return "expires"
+	case "content-encoding":
+		return "content-encoding"
+	case "connection":
+		return "connection"
+	case "keep-alive":
+		return "keep-alive"
+	case "transfer-encoding":
+		return "transfer-encoding"
 	}
 	return string(b)
 }
