@@ -109,3 +109,27 @@ func TestHTTP2Curl(t *testing.T) {
 		t.Fatalf("TLS with ALPN http/1.1: %q", out)
 	}
 }
+
+// TestHTTP2H2loadNginx: h2load (nghttp2's load generator), 3 clients
+// with 10 streams each, through a reverse_proxy over h2c in front of two
+// nginx nodes: every request succeeds, and both nodes answer.
+func TestHTTP2H2loadNginx(t *testing.T) {
+	if testing.Short() {
+		t.Skip("short mode")
+	}
+	bin := needServer(t, "h2load")
+	nodes := startNginxNodes(t)
+	ts := startProxy(t, nodes[:], `balance_method = "round_robin"`, testhttp.ServiceKeys("http2 = true"))
+	out, err := exec.Command(bin, "-n", "300", "-c", "3", "-m", "10", "http://"+ts.addrOf("proxy")+"/h2load").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "300 succeeded, 0 failed, 0 errored") {
+		t.Fatalf("h2load: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "status codes: 300 2xx") {
+		t.Fatalf("h2load statuses:\n%s", out)
+	}
+	for _, n := range ts.Pool("web").Nodes() {
+		if n.Requests.Load() == 0 {
+			t.Errorf("node %s answered nothing", n.Name)
+		}
+	}
+}
