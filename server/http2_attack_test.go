@@ -107,14 +107,7 @@ func TestHTTP2RapidResetThroughPLB(t *testing.T) {
 // TestHTTP2GracefulStop: a graceful stop sends GOAWAY on an HTTP/2
 // connection, lets its stream in flight finish, then closes it and ends.
 func TestHTTP2GracefulStop(t *testing.T) {
-	release := make(chan struct{})
-	be := testhttp.NewHTTPBackend(t, func(b *testhttp.Backend, c net.Conn, req *nethttp.Request, body []byte) bool {
-		if req.URL.Path == "/slow" {
-			<-release
-		}
-		testhttp.Respond(c, 200, "", "done "+req.URL.Path)
-		return true
-	})
+	be, release := testhttp.HoldBackend(t, "done", "/slow")
 	ts := startProxy(t, []string{be.Addr}, "", testhttp.ServiceKeys("http2 = true"))
 	c := dialH2(t, ts.addrOf("proxy"))
 	c.get(1, "/slow")

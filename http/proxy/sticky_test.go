@@ -217,14 +217,7 @@ func TestStickyCookieAttributes(t *testing.T) {
 // when it frees, under idle_first, whose queued clients otherwise take
 // whichever connection frees first: it goes to its own node.
 func TestStickyWhileQueued(t *testing.T) {
-	release := make(chan struct{})
-	a := testhttp.NewHTTPBackend(t, func(b *testhttp.Backend, c net.Conn, req *nethttp.Request, body []byte) bool {
-		if req.URL.Path == "/hold" {
-			<-release
-		}
-		testhttp.Respond(c, 200, "", "a "+req.URL.Path)
-		return true
-	})
+	a, release := testhttp.HoldBackend(t, "a", "/hold")
 	b := testhttp.OKBackend(t, "b")
 	ts := startProxyTOML(t, testhttp.OneLoop(testhttp.ProxyTOML([]string{a.Addr, b.Addr}, `balance_method = "idle_first"`,
 		testhttp.ServiceKeys("max_backend_conns = 1\nsticky_cookie = \"SRV\""))), harnessOptions{})
@@ -312,14 +305,7 @@ func TestStickyNodeFailsMoves(t *testing.T) {
 // the cookie of a node that is removed from the pool while it waits goes
 // to another node, and gets that node's cookie.
 func TestStickyQueuedNodeRemoved(t *testing.T) {
-	release := make(chan struct{})
-	a := testhttp.NewHTTPBackend(t, func(b *testhttp.Backend, c net.Conn, req *nethttp.Request, body []byte) bool {
-		if req.URL.Path == "/hold" {
-			<-release
-		}
-		testhttp.Respond(c, 200, "", "a "+req.URL.Path)
-		return true
-	})
+	a, release := testhttp.HoldBackend(t, "a", "/hold")
 	b := testhttp.OKBackend(t, "b")
 	ts := startProxyTOML(t, testhttp.OneLoop(testhttp.ProxyTOML([]string{a.Addr, b.Addr}, `balance_method = "round_robin"`,
 		testhttp.ServiceKeys("max_backend_conns = 1\nsticky_cookie = \"SRV\""))), harnessOptions{})

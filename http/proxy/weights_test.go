@@ -43,14 +43,7 @@ func TestWeightsEndToEnd(t *testing.T) {
 // TestWeightZeroDrainsEndToEnd: a node set to weight 0 while it serves a
 // request answers that request, and gets no new one.
 func TestWeightZeroDrainsEndToEnd(t *testing.T) {
-	release := make(chan struct{})
-	slow := testhttp.NewHTTPBackend(t, func(b *testhttp.Backend, c net.Conn, req *nethttp.Request, body []byte) bool {
-		if req.URL.Path == "/slow" {
-			<-release
-		}
-		testhttp.Respond(c, 200, "", "slow "+req.URL.Path)
-		return true
-	})
+	slow, release := testhttp.HoldBackend(t, "slow", "/slow")
 	other := testhttp.OKBackend(t, "other")
 	ts := startProxy(t, []string{slow.Addr, other.Addr}, `balance_method = "round_robin"`, testhttp.StdProxy)
 	c := testhttp.Dial(t, ts.addr())

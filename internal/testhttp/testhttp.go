@@ -289,6 +289,21 @@ func OKBackendAt(t *testing.T, addr, name string) *Backend {
 	})
 }
 
+// HoldBackend answers "NAME PATH" (the path without the query) on kept
+// connections, holding a request for hold until release is closed: a
+// request in flight the test controls.
+func HoldBackend(t *testing.T, name, hold string) (b *Backend, release chan struct{}) {
+	release = make(chan struct{})
+	b = NewHTTPBackend(t, func(b *Backend, c net.Conn, req *nethttp.Request, body []byte) bool {
+		if req.URL.Path == hold {
+			<-release
+		}
+		Respond(c, 200, "", name+" "+req.URL.Path)
+		return true
+	})
+	return b, release
+}
+
 // EchoBackend answers with the request body.
 func EchoBackend(t *testing.T) *Backend {
 	return NewHTTPBackend(t, func(b *Backend, c net.Conn, req *nethttp.Request, body []byte) bool {
