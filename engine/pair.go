@@ -57,6 +57,16 @@ func (l *Loop) Pair(info PairInfo, accept func(*Conn) Handler, h Handler) (inner
 	return inner, outer, nil
 }
 
+// PeerClosed reports whether the other side shut down its write side or
+// closed, as far as the connection knows now: at once for a Pair's end
+// (EOF may come only after its input is read), at EOF for a socket.
+func (c *Conn) PeerClosed() bool {
+	if c.pipe != nil {
+		return c.pipe.eof
+	}
+	return c.eof
+}
+
 // Proto is the protocol a Pair's inner end carries an exchange of
 // (PairInfo.Proto); "" for a socket.
 func (c *Conn) Proto() string {

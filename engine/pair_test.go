@@ -231,7 +231,12 @@ func TestPairSocketSemantics(t *testing.T) {
 			t.Error("nothing queued")
 		}
 	})
-	pairRun(t, l, func() { r.Abort(nil) })
+	pairRun(t, l, func() {
+		r.Abort(nil)
+		if !w.PeerClosed() {
+			t.Error("the survivor does not know its peer closed") // before any event
+		}
+	})
 	pairRun(t, l, func() {
 		if err := w.Write([]byte("more")); err == nil {
 			t.Error("a write after the peer left succeeded")

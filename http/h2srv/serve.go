@@ -347,9 +347,12 @@ func (cc *clientConn) unpark() *exchange {
 		ex := cc.parkedEx[n-1]
 		cc.parkedEx[n-1] = nil
 		cc.parkedEx = cc.parkedEx[:n-1]
-		if !ex.outer.Closing() && !ex.outer.EOF() {
+		// Its role may have closed it, or written, since it was parked:
+		// neither is seen as an event before this one is done.
+		if o := ex.outer; !o.Closing() && !o.PeerClosed() && len(o.Inbound()) == 0 {
 			return ex
 		}
+		ex.outer.Close()
 	}
 	return nil
 }
@@ -542,7 +545,9 @@ func fields(dst []hpack.HeaderField, r *http.ResponseHead) []hpack.HeaderField {
 		case "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade":
 			continue
 		}
-		dst = append(dst, hpack.HeaderField{Name: name, Value: string(h.Value)})
+		// A cookie is never indexed: a compression oracle (CRIME) cannot
+		// guess it byte by byte through the dynamic table.
+		dst = append(dst, hpack.HeaderField{Name: name, Value: string(h.Value), Sensitive: name == "set-cookie"})
 	}
 	return dst
 }
