@@ -247,10 +247,14 @@ type Service struct {
 	HTTP2MaxConcurrentStreams int
 
 	// reverse_proxy.
-	BackendSSL                 bool            // backend_ssl (plb): TLS to the backends (default false)
-	BackendSSLVerify           bool            // backend_ssl_verify (plb): verify backend certificates (default true)
-	BackendSSLCAFile           string          // backend_ssl_ca_file (plb): CAs for backend certificates (default "": the system's)
-	BackendSSLServerName       string          // backend_ssl_server_name (plb): SNI and verified name (default "": the node's IP)
+	BackendSSL           bool   // backend_ssl (plb): TLS to the backends (default false)
+	BackendSSLVerify     bool   // backend_ssl_verify (plb): verify backend certificates (default true)
+	BackendSSLCAFile     string // backend_ssl_ca_file (plb): CAs for backend certificates (default "": the system's)
+	BackendSSLServerName string // backend_ssl_server_name (plb): SNI and verified name (default "": the node's IP)
+	// BackendProtocol is backend_protocol (plb): what the backends speak,
+	// "http/1.1" (default), "h2" (HTTP/2 over TLS, ALPN h2; the TLS keys
+	// are backend_ssl's) or "h2c" (HTTP/2 in the clear, prior knowledge).
+	BackendProtocol            string
 	BackendPersistCache        int             // backend_persist_cache: idle persistent backend conns kept (default 2)
 	PersistBackend             bool            // persist_backend: backend keep-alive (default false)
 	VerifyBackend              bool            // verify_backend: OPTIONS probe on new backend conns (default false)
@@ -521,6 +525,13 @@ func (s *Service) resetParams() {
 		Extra: s.Extra, Set: s.Set, File: s.File, Line: s.Line,
 	}
 }
+
+// BackendH2 reports whether the backends speak HTTP/2 (h2 or h2c).
+func (s *Service) BackendH2() bool { return s.BackendProtocol == "h2" || s.BackendProtocol == "h2c" }
+
+// BackendTLSOn reports whether plb speaks TLS to the backends: backend_ssl,
+// or backend_protocol h2.
+func (s *Service) BackendTLSOn() bool { return s.BackendSSL || s.BackendProtocol == "h2" }
 
 // HTTP2On reports whether the service speaks HTTP/2 to its clients: by
 // ALPN on a TLS listener unless http2 is set false, with prior knowledge

@@ -412,6 +412,17 @@ func params(yield func(param) bool) {
 
 		// reverse_proxy.
 		b("backend_ssl", rp, "0", "TLS to the backends", func(s *Service) *bool { return &s.BackendSSL }),
+		{name: "backend_protocol", role: rp, kind: kindString, def: "http/1.1", values: backendProtocols(), doc: "what the backends speak: http/1.1, h2 (HTTP/2 over TLS, with backend_ssl's keys) or h2c (HTTP/2 in the clear); HTTP/2 multiplexes requests over few connections per node, and carries gRPC",
+			set: func(_ *setCtx, s *Service, v string) error {
+				for _, w := range backendProtocols() {
+					if strings.EqualFold(v, w) {
+						s.BackendProtocol = w
+						return nil
+					}
+				}
+				return errorf("Value of 'backend_protocol' must be one of: %s", strings.Join(backendProtocols(), ", "))
+			},
+			get: func(s *Service) any { return s.BackendProtocol }},
 		b("backend_ssl_verify", rp, "1", "verify the backends' certificates (backend_ssl)", func(s *Service) *bool { return &s.BackendSSLVerify }),
 		{name: "backend_ssl_ca_file", role: rp, kind: kindString, doc: "PEM file of CAs for backend certificates (default: the system's)",
 			set: func(c *setCtx, s *Service, v string) error {
@@ -621,6 +632,9 @@ func params(yield func(param) bool) {
 		}
 	}
 }
+
+// backendProtocols are the values of backend_protocol.
+func backendProtocols() []string { return []string{"http/1.1", "h2", "h2c"} }
 
 // sameSites are the values of sticky_cookie_samesite.
 func sameSites() []string { return []string{"Lax", "Strict", "None", "off"} }

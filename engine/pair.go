@@ -57,6 +57,32 @@ func (l *Loop) Pair(info PairInfo, accept func(*Conn) Handler, h Handler) (inner
 	return inner, outer, nil
 }
 
+// DialPair makes a pair as Pair does, for a connection a role dials
+// rather than accepts (an HTTP/2 stream to a backend): inner's handler is
+// h, outer's is oh, inner's remote address is info.Remote, and no OnOpen
+// is called. The one that makes the pair calls Open on inner once what it
+// stands for is up (the role then writes its request), or aborts it
+// (the role's OnClose hears that the dial failed). Runs on the loop.
+func (l *Loop) DialPair(info PairInfo, h, oh Handler) (inner, outer *Conn) {
+	outer = l.pipeConn(info, oh)
+	inner = l.pipeConn(info, h)
+	inner.secure = info.Secure
+	inner.pipe.proto = info.Proto
+	inner.pipe.peer, outer.pipe.peer = outer, inner
+	inner.pipe.unopened, outer.pipe.unopened = true, true
+	return inner, outer
+}
+
+// Open calls the OnOpen of a pair's end made by DialPair, once; nothing
+// for any other connection.
+func (c *Conn) Open() {
+	if c.pipe == nil || !c.pipe.unopened || c.closed {
+		return
+	}
+	c.pipe.unopened = false
+	c.h.OnOpen(c)
+}
+
 // PeerClosed reports whether the other side shut down its write side or
 // closed, as far as the connection knows now: at once for a Pair's end
 // (EOF may come only after its input is read), at EOF for a socket.
@@ -100,6 +126,8 @@ type pipeEnd struct {
 	// local is LocalAddr: the client connection's; proto is Proto.
 	local netip.AddrPort
 	proto string
+	// unopened: made by DialPair, its OnOpen not called yet (Open).
+	unopened bool
 }
 
 // room is what the peer may still write into c's input.

@@ -1,5 +1,7 @@
 package http
 
+import "bytes"
+
 // Bounds on the parts of a chunked body that carry no data.
 const (
 	// maxChunkSize is the largest chunk size accepted (2^62): anything
@@ -55,12 +57,46 @@ type ChunkedScanner struct {
 	size   uint64 // the size being read, then the data left in the chunk
 	extra  int    // extension bytes on this size line, or trailer bytes
 	err    error
+	// keep: the trailer section is kept in trailer (KeepTrailers).
+	keep    bool
+	trailer []byte
 }
 
-// Reset makes s ready to scan a new body.
+// Reset makes s ready to scan a new body (KeepTrailers stays set).
 func (s *ChunkedScanner) Reset() {
-	*s = ChunkedScanner{}
+	*s = ChunkedScanner{keep: s.keep, trailer: s.trailer[:0]}
 }
+
+// KeepTrailers makes s keep the trailer section it scans (at most 16
+// KiB), for Trailers: an HTTP/2 codec passes trailers on as fields where
+// a proxy forwards them as bytes.
+func (s *ChunkedScanner) KeepTrailers() { s.keep = true }
+
+// Trailers is the trailer section scanned, with KeepTrailers: its field
+// lines, each ending in CRLF, without the final empty line; a view valid
+// until the next Reset. EachTrailer reads it.
+func (s *ChunkedScanner) Trailers() []byte { return s.trailer }
+
+// EachTrailer calls fn with the name and value (without surrounding
+// whitespace) of each field line in a trailer section as Trailers
+// returns it.
+func EachTrailer(section []byte, fn func(name, value []byte)) {
+	for len(section) > 0 {
+		end := bytes.Index(section, crlf)
+		if end < 0 {
+			end = len(section)
+		}
+		line := section[:end]
+		section = section[min(end+2, len(section)):]
+		colon := bytes.IndexByte(line, ':')
+		if colon <= 0 {
+			continue
+		}
+		fn(line[:colon], bytes.Trim(line[colon+1:], " \t"))
+	}
+}
+
+var crlf = []byte("\r\n")
 
 // Done reports whether the whole body, trailers included, has been
 // scanned.
@@ -174,6 +210,7 @@ func (s *ChunkedScanner) Scan(buf []byte) (consumed int, payload []byte, done bo
 				s.state = csEndLF
 			case isToken(c):
 				s.state = csTrailerName
+				s.keepByte(c)
 			default:
 				return s.fail(i, errTrailer)
 			}
@@ -187,6 +224,7 @@ func (s *ChunkedScanner) Scan(buf []byte) (consumed int, payload []byte, done bo
 			case !isToken(c):
 				return s.fail(i, errTrailer)
 			}
+			s.keepByte(c)
 			if s.extra++; s.extra > maxTrailerBytes {
 				return s.fail(i, errTrailerLarge)
 			}
@@ -197,6 +235,7 @@ func (s *ChunkedScanner) Scan(buf []byte) (consumed int, payload []byte, done bo
 			case !isValueByte(c):
 				return s.fail(i, errTrailer)
 			}
+			s.keepByte(c)
 			if s.extra++; s.extra > maxTrailerBytes {
 				return s.fail(i, errTrailerLarge)
 			}
@@ -204,6 +243,7 @@ func (s *ChunkedScanner) Scan(buf []byte) (consumed int, payload []byte, done bo
 			if c != '\n' {
 				return s.fail(i, errChunkCRLF)
 			}
+			s.keepByte(c)
 			s.state = csTrailerStart
 		case csEndLF:
 			if c != '\n' {
@@ -216,6 +256,13 @@ func (s *ChunkedScanner) Scan(buf []byte) (consumed int, payload []byte, done bo
 		}
 	}
 	return len(buf), nil, s.state == csDone, nil
+}
+
+// keepByte keeps a byte of the trailer section, with KeepTrailers.
+func (s *ChunkedScanner) keepByte(c byte) {
+	if s.keep {
+		s.trailer = append(s.trailer, c)
+	}
 }
 
 func (s *ChunkedScanner) fail(i int, err *Error) (int, []byte, bool, error) {

@@ -106,7 +106,7 @@ type proxyRole struct{ roleDefaults }
 func (proxyRole) alpnHTTP() bool { return true }
 
 func (proxyRole) uses(sc *config.Service) poolUse {
-	if sc.BackendSSL {
+	if sc.BackendTLSOn() {
 		return useOther
 	}
 	return usePlainHTTP

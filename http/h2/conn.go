@@ -121,6 +121,11 @@ type Conn struct {
 	out Output
 	h   Handler
 	lim Limits
+	// client: this is the client side (NewClientConn); ch its handler.
+	// sh is the handler of the stream events both sides have.
+	client bool
+	ch     ClientHandler
+	sh     streamHandler
 
 	preface bool // the client preface was read
 	settled bool // its first SETTINGS was read
@@ -131,6 +136,10 @@ type Conn struct {
 	streams map[uint32]*Stream
 	lastID  uint32 // the highest stream the client opened (or tried to)
 	active  int    // streams counted against MaxConcurrentStreams
+	// A client's: the next stream it opens, and the server's
+	// SETTINGS_MAX_CONCURRENT_STREAMS.
+	nextID         uint32
+	peerMaxStreams uint32
 
 	// The client's settings.
 	peerWindow   int64 // SETTINGS_INITIAL_WINDOW_SIZE
@@ -182,19 +191,36 @@ var ErrConnection = errors.New("h2: connection error")
 // NewConn starts the server side of a connection whose client preface is
 // still to come: it writes the server's SETTINGS (RFC 9113 3.4).
 func NewConn(out Output, h Handler, lim Limits) *Conn {
-	c := &Conn{out: out, h: h, lim: lim.withDefaults(), streams: map[uint32]*Stream{},
+	c := newConn(out, lim)
+	c.h, c.sh = h, h
+	c.start(SettingMaxConcurrentStreams, c.lim.MaxConcurrentStreams)
+	return c
+}
+
+// newConn is a connection of either side, its first frames unwritten.
+func newConn(out Output, lim Limits) *Conn {
+	c := &Conn{out: out, lim: lim.withDefaults(), streams: map[uint32]*Stream{},
 		peerWindow: defaultWindow, peerMaxFrame: minMaxFrameSize, sendWindow: defaultWindow, recvWindow: defaultWindow}
 	c.enc = hpack.NewEncoder(&c.encBuf)
 	c.dec = hpack.NewDecoder(defaultTable, c.emit)
 	c.dec.SetMaxStringLength(int(c.lim.MaxHeaderListSize))
-	p := c.wbuf[:0]
+	return c
+}
+
+// start writes the connection's first SETTINGS, with first (a side's
+// own setting) and the window settings, and its WINDOW_UPDATE.
+func (c *Conn) start(first uint16, v uint32) {
+	p := c.wbuf
 	p = appendFrameHeader(p, 3*settingLen, FrameSettings, 0, 0)
-	for _, s := range [...][2]uint32{
-		{SettingMaxConcurrentStreams, c.lim.MaxConcurrentStreams},
+	for _, s := range [...]struct {
+		id uint16
+		v  uint32
+	}{
+		{first, v},
 		{SettingInitialWindowSize, c.lim.StreamWindow},
 		{SettingMaxHeaderListSize, c.lim.MaxHeaderListSize},
 	} {
-		p = appendU32(append(p, byte(s[0]>>8), byte(s[0])), s[1])
+		p = appendU32(append(p, byte(s.id>>8), byte(s.id)), s.v)
 	}
 	if more := int64(c.lim.ConnWindow) - defaultWindow; more > 0 {
 		p = appendU32(appendFrameHeader(p, windowUpdateLen, FrameWindowUpdate, 0, 0), uint32(more))
@@ -202,7 +228,6 @@ func NewConn(out Output, h Handler, lim Limits) *Conn {
 	}
 	c.wbuf = p
 	c.Flush()
-	return c
 }
 
 // Flush writes the frames built since the last Flush.
@@ -345,7 +370,14 @@ func (c *Conn) frame(fh FrameHeader, p []byte) {
 			c.fail(ErrProtocol)
 			return
 		}
+		if len(p) < goAwayMinLen {
+			c.fail(ErrFrameSize)
+			return
+		}
 		c.peerGone = true
+		if c.client {
+			c.refuseAfter(uint32(p[0])&0x7f<<24 | uint32(p[1])<<16 | uint32(p[2])<<8 | uint32(p[3]))
+		}
 	case FrameWindowUpdate:
 		c.windowUpdate(fh, p)
 	case FrameContinuation:
@@ -373,7 +405,7 @@ func (c *Conn) fail(code ErrCode) {
 		s.closed, s.pend = true, nil
 		if !s.done {
 			s.done = true
-			c.h.Closed(s, code)
+			c.sh.Closed(s, code)
 		}
 	}
 	c.blocked = c.blocked[:0]
@@ -433,7 +465,7 @@ func (c *Conn) settings(fh FrameHeader, p []byte) {
 		case SettingHeaderTableSize:
 			c.enc.SetMaxDynamicTableSizeLimit(min(v, defaultTable))
 		case SettingEnablePush:
-			if v > 1 {
+			if v > 1 || c.client && v != 0 {
 				c.fail(ErrProtocol)
 				return
 			}
@@ -456,6 +488,10 @@ func (c *Conn) settings(fh FrameHeader, p []byte) {
 				return
 			}
 			c.peerMaxFrame = int(v)
+		case SettingMaxConcurrentStreams:
+			if c.client {
+				c.peerMaxStreams = v
+			}
 		}
 	}
 	c.wbuf = appendFrameHeader(c.wbuf, 0, FrameSettings, FlagAck, 0)
@@ -483,7 +519,7 @@ func (c *Conn) windowUpdate(fh FrameHeader, p []byte) {
 	}
 	s := c.streams[fh.StreamID]
 	if s == nil {
-		if fh.StreamID > c.lastID {
+		if c.idle(fh.StreamID) {
 			c.fail(ErrProtocol) // an idle stream (5.1)
 		}
 		return // a closed one: frames in flight are ignored
@@ -527,7 +563,7 @@ func (c *Conn) rstStream(fh FrameHeader, p []byte) {
 	}
 	s := c.streams[fh.StreamID]
 	if s == nil {
-		if fh.StreamID > c.lastID {
+		if c.idle(fh.StreamID) {
 			c.fail(ErrProtocol) // an idle stream
 		}
 		// Reset by both sides now: what the client sends on it from
@@ -539,7 +575,7 @@ func (c *Conn) rstStream(fh FrameHeader, p []byte) {
 	c.forget(s)
 	if !s.done {
 		s.done = true
-		c.h.Closed(s, code)
+		c.sh.Closed(s, code)
 		c.countLost()
 	}
 }
@@ -552,6 +588,9 @@ func (c *Conn) rstStream(fh FrameHeader, p []byte) {
 // frames it must refuse: both make the server start work and drop it, and
 // free a slot under MaxConcurrentStreams at once.
 func (c *Conn) countLost() {
+	if c.client {
+		return // a server resets what it must (a deadline, say): no attack on plb
+	}
 	c.lost++
 	if c.lost > c.lim.MaxResets && c.lost > c.opened/2 {
 		c.fail(ErrEnhanceYourCalm)
@@ -580,7 +619,7 @@ func (c *Conn) resetStream(s *Stream, code ErrCode) {
 	c.forget(s)
 	if !s.done {
 		s.done = true
-		c.h.Closed(s, code)
+		c.sh.Closed(s, code)
 	}
 }
 
@@ -659,4 +698,13 @@ func stripPadding(fh FrameHeader, p []byte) ([]byte, bool) {
 		return nil, false
 	}
 	return p[1 : len(p)-int(p[0])], true
+}
+
+// idle reports whether stream id was never opened (5.1): above the last
+// the client opened, or, on the client side, not yet opened.
+func (c *Conn) idle(id uint32) bool {
+	if c.client {
+		return id >= c.nextID
+	}
+	return id > c.lastID
 }

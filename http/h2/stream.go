@@ -14,11 +14,13 @@ type Stream struct {
 	c  *Conn
 	id uint32
 
-	// recvDone: the client sent END_STREAM (half-closed remote); sent:
-	// the response head went out; done: the response ended, or the
-	// stream was reset (no more writes, no more Handler calls); closed:
-	// the connection forgot it.
-	recvDone, sent, done, closed bool
+	// recvDone: the peer sent END_STREAM (half-closed remote); sent:
+	// our head went out; localDone: we sent END_STREAM; done: no more
+	// Handler calls (a server's response ended; a client's response
+	// ended; the stream was reset); closed: the connection forgot it.
+	recvDone, sent, localDone, done, closed bool
+	// gotHead: a client's stream received its final response head.
+	gotHead bool
 
 	sendWindow int64 // what the server may still send on it
 	recvWindow int64 // what the client may still send on it
@@ -57,6 +59,10 @@ func (c *Conn) emit(f hpack.HeaderField) {
 // headers starts a header block: a request's head, or its trailers
 // (6.2).
 func (c *Conn) headers(fh FrameHeader, p []byte) {
+	if c.client {
+		c.responseHeaders(fh, p)
+		return
+	}
 	id := fh.StreamID
 	if id == 0 || id%2 == 0 {
 		c.fail(ErrProtocol) // clients open odd streams (5.1.1)
@@ -159,6 +165,10 @@ func (c *Conn) maybeEndBlock(fh FrameHeader) {
 	}
 	if c.hdrTrail {
 		c.trailers(c.streams[id])
+		return
+	}
+	if c.client {
+		c.response(c.streams[id])
 		return
 	}
 	c.open(id)
@@ -325,7 +335,8 @@ func (c *Conn) trailers(s *Stream) {
 	s.Trailers = append([]hpack.HeaderField(nil), c.fields...)
 	s.recvDone = true
 	if !s.done {
-		c.h.Data(s, nil, true)
+		c.sh.Data(s, nil, true)
+		c.recvEnded(s)
 	}
 }
 
@@ -379,7 +390,7 @@ func (c *Conn) data(fh FrameHeader, p []byte) {
 	}
 	s := c.streams[fh.StreamID]
 	if s == nil || s.recvDone {
-		if s == nil && fh.StreamID > c.lastID {
+		if s == nil && c.idle(fh.StreamID) {
 			c.fail(ErrProtocol) // an idle stream
 			return
 		}
@@ -413,7 +424,10 @@ func (c *Conn) data(fh FrameHeader, p []byte) {
 		return
 	}
 	if len(body) > 0 || end {
-		c.h.Data(s, body, end)
+		c.sh.Data(s, body, end)
+	}
+	if end {
+		c.recvEnded(s)
 	}
 }
 
@@ -459,7 +473,7 @@ func (s *Stream) Respond(status int, fields []hpack.HeaderField, body []byte) {
 // WriteHeaders writes the response head; end ends the stream (no body).
 func (s *Stream) WriteHeaders(status int, fields []hpack.HeaderField, end bool) {
 	c := s.c
-	if s.done || s.sent || c.dead {
+	if s.localDone || s.closed || s.sent || c.dead {
 		return
 	}
 	s.sent = true
@@ -474,7 +488,7 @@ func (s *Stream) WriteHeaders(status int, fields []hpack.HeaderField, end bool) 
 // one: 100 Continue, 103 Early Hints.
 func (s *Stream) WriteInterim(status int, fields []hpack.HeaderField) {
 	c := s.c
-	if s.done || s.sent || c.dead || status < 100 || status > 199 || status == 101 {
+	if s.localDone || s.closed || s.sent || c.dead || status < 100 || status > 199 || status == 101 {
 		return
 	}
 	c.writeFields(s.id, status, fields, false)
@@ -484,7 +498,7 @@ func (s *Stream) WriteInterim(status int, fields []hpack.HeaderField) {
 // WriteTrailers ends the response with trailer fields.
 func (s *Stream) WriteTrailers(fields []hpack.HeaderField) {
 	c := s.c
-	if s.done || !s.sent || c.dead {
+	if s.localDone || s.closed || !s.sent || c.dead {
 		return
 	}
 	if len(s.pend) > 0 {
@@ -536,7 +550,7 @@ func (c *Conn) writeBlock(id uint32, block []byte, end bool) {
 // What the flow-control windows do not let out now waits in the stream
 // (Pending) and goes as the client opens them.
 func (s *Stream) WriteData(p []byte, end bool) {
-	if s.done || !s.sent || s.c.dead {
+	if s.localDone || s.closed || !s.sent || s.c.dead {
 		return
 	}
 	s.pend = append(s.pend, p...)
@@ -574,7 +588,7 @@ func (s *Stream) send() {
 		c.sendWindow -= n
 	}
 	s.pend = s.pend[:0]
-	if !s.pendEnd || s.done {
+	if !s.pendEnd || s.localDone || s.closed {
 		return
 	}
 	switch {
@@ -603,7 +617,10 @@ func (s *Stream) Reset(code ErrCode) {
 // and given back to its window (the caller bounds the wait: Reset with
 // ErrNo, 8.1).
 func (s *Stream) end() {
-	s.done = true
+	s.localDone = true
+	if !s.c.client {
+		s.done = true // a server's handler hears no more once it answered
+	}
 	if s.recvDone {
 		s.c.forget(s)
 	}

@@ -326,7 +326,12 @@ func (cc *clientConn) Data(s *h2.Stream, p []byte, end bool) {
 		}
 	}
 	if end && ex.chunked {
-		ex.outer.Write(lastChunk)
+		if len(s.Trailers) > 0 {
+			ex.buf = h2.AppendTrailerSection(ex.buf[:0], s.Trailers)
+			ex.outer.Write(ex.buf)
+		} else {
+			ex.outer.Write(lastChunk)
+		}
 	}
 }
 
@@ -415,6 +420,7 @@ func (ex *exchange) start(s *h2.Stream, head bool) {
 	ex.parser.Reset()
 	ex.inBody, ex.ended, ex.parked, ex.interim = false, false, false, 0
 	ex.chunks.Reset()
+	ex.chunks.KeepTrailers()
 	ex.stallAt, ex.stallPend = time.Time{}, 0
 	if ex.paused {
 		ex.paused = false
@@ -508,7 +514,16 @@ func (ex *exchange) OnData(c *engine.Conn, data []byte) int {
 				return len(data)
 			}
 			used += n
-			if len(p) > 0 || done {
+			switch {
+			case done && len(ex.chunks.Trailers()) > 0:
+				// The role's trailers (gRPC's grpc-status) end the stream.
+				if len(p) > 0 {
+					ex.s.WriteData(p, false)
+				}
+				ex.hdrs = h2.AppendTrailers(ex.hdrs[:0], ex.chunks.Trailers())
+				ex.s.WriteTrailers(ex.hdrs)
+				clear(ex.hdrs)
+			case len(p) > 0 || done:
 				ex.s.WriteData(p, done)
 			}
 			if done {

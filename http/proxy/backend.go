@@ -85,8 +85,10 @@ type backend struct {
 	coolUntil time.Time
 	scratch   []byte
 	// tls is the backend_ssl config the connection was dialed with (nil:
-	// plain); an idle connection of another one is not reused.
+	// plain); an idle connection of another one is not reused. h2: the
+	// connection is an exchange over HTTP/2 (backend_protocol h2, h2c).
 	tls *tls.Config
+	h2  bool
 }
 
 // backendTLSFor is the TLS config for a connection to node: without a
@@ -109,6 +111,21 @@ func dialBackend(svc *Service, st *Settings, l *engine.Loop, node *pool.Node) (*
 	if timeout <= 0 {
 		timeout = defaultConnectTimeout
 	}
+	if o := st.BackendH2; o != nil {
+		// An exchange of streams over the node's HTTP/2 connections: a
+		// pair whose OnOpen comes once a connection is up (a failed one
+		// aborts it as a failed connect).
+		var tc *tls.Config
+		if st.Svc.BackendProtocol == "h2" && st.BackendTLS != nil {
+			tc = backendTLSFor(st.BackendTLS, node)
+		}
+		c, err := svc.h2Pool(l, o).Dial(node.Addr, tc, be)
+		if err != nil {
+			return nil, err
+		}
+		be.tls, be.h2 = st.BackendTLS, true
+		return be.dialed(c, svc, l), nil
+	}
 	c, err := l.Dial(node.Addr, be, timeout)
 	if err != nil {
 		return nil, err
@@ -119,12 +136,17 @@ func dialBackend(svc *Service, st *Settings, l *engine.Loop, node *pool.Node) (*
 		be.tls = tc
 		c.StartTLSClient(backendTLSFor(tc, node))
 	}
+	return be.dialed(c, svc, l), nil
+}
+
+// dialed counts be, whose connection c is on its way.
+func (be *backend) dialed(c *engine.Conn, svc *Service, l *engine.Loop) *backend {
 	be.conn = c
 	be.pending = true
 	svc.backendOpened(l)
 	svc.Stats.Backends.Add(1)
 	svc.Stats.Connecting.Add(1)
-	return be, nil
+	return be
 }
 
 func (be *backend) OnOpen(c *engine.Conn) {

@@ -343,11 +343,11 @@ func (s *Service) IdleNodes(l *engine.Loop) int { return len(s.idle[l.ID()].byNo
 // stale reports whether be may no longer be reused under the current
 // settings: its node left the pool (in-flight requests finish, but the
 // connection is not kept), the service switched to another pool, or
-// backend_ssl changed.
+// backend_ssl or backend_protocol changed.
 func (s *Service) stale(be *backend) bool {
 	st := s.Settings()
 	p := st.Pool
-	return p == nil || p != be.pool || !inPool(p, be.node) || st.BackendTLS != be.tls
+	return p == nil || p != be.pool || !inPool(p, be.node) || st.BackendTLS != be.tls || (st.BackendH2 != nil) != be.h2
 }
 
 func inPool(p *pool.Pool, n *pool.Node) bool {

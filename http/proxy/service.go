@@ -19,6 +19,7 @@ import (
 	"github.com/plb/plb/engine"
 	"github.com/plb/plb/http"
 	"github.com/plb/plb/http/accesslog"
+	"github.com/plb/plb/http/h2cli"
 	"github.com/plb/plb/http/handoff"
 	"github.com/plb/plb/http/plugin"
 	"github.com/plb/plb/pool"
@@ -54,6 +55,10 @@ type Settings struct {
 	// backends). Without a ServerName (and with verification) each
 	// connection verifies its node's IP address.
 	BackendTLS *tls.Config
+	// BackendH2 carries requests to the backends over HTTP/2
+	// (backend_protocol h2 or h2c; nil: HTTP/1.1), its streams counted in
+	// the service's H2 stats.
+	BackendH2 *h2cli.Options
 }
 
 type hdr struct{ name, value []byte }
@@ -63,6 +68,9 @@ func NewSettings(svc *config.Service, p *pool.Pool, serverRetry int) *Settings {
 	s := &Settings{Svc: svc, Pool: p, ServerRetry: serverRetry}
 	t := int(svc.PersistClientIdleTimeout / time.Second)
 	s.sticky = newStickyCookie(svc)
+	if svc.BackendH2() {
+		s.BackendH2 = &h2cli.Options{ConnectTimeout: svc.ConnectTimeout}
+	}
 	s.keepAliveHdr = []byte("Connection: keep-alive\r\nKeep-Alive: timeout=" + strconv.Itoa(t) + ", max=100\r\n")
 	for _, h := range svc.Headers {
 		if h.Insert {
@@ -113,6 +121,7 @@ type Service struct {
 	ahead    []int         // per loop: connect_ahead dials in progress
 	free     [][]*reqState // per loop: request memory of idle clients
 	queues   []loopQueue   // per loop: waiting clients (queue.go)
+	h2       []*h2cli.Pool // per loop: HTTP/2 backend connections (backend_protocol h2, h2c)
 	// Bored counts idle backend connections over all loops. Safe from any
 	// goroutine.
 	Bored atomic.Int64
@@ -122,6 +131,7 @@ type Service struct {
 	spooled  atomic.Int64
 	draining atomic.Bool
 
+	h2stats h2cli.Stats
 	// rp is the reproxy cache and fetch pools (reproxy.go).
 	rp serviceReproxy
 }
@@ -129,7 +139,7 @@ type Service struct {
 // New creates a service for an engine with nloops loops.
 func New(name string, s *Settings, nloops int, log *slog.Logger) *Service {
 	svc := &Service{Name: name, log: log, idle: make([]idlePool, nloops), ahead: make([]int, nloops),
-		free: make([][]*reqState, nloops), queues: make([]loopQueue, nloops)}
+		free: make([][]*reqState, nloops), queues: make([]loopQueue, nloops), h2: make([]*h2cli.Pool, nloops)}
 	svc.Stats.Latency.init(nloops)
 	svc.settings.Store(s)
 	return svc
@@ -202,6 +212,21 @@ func (st *Settings) trusted(peer netip.Addr) bool {
 	}
 	return false
 }
+
+// h2Pool returns loop l's HTTP/2 backend connections, with o's options.
+func (s *Service) h2Pool(l *engine.Loop, o *h2cli.Options) *h2cli.Pool {
+	p := s.h2[l.ID()]
+	if p == nil {
+		p = h2cli.NewPool(l, o, s.log, &s.h2stats)
+		s.h2[l.ID()] = p
+	} else {
+		p.SetOptions(o)
+	}
+	return p
+}
+
+// H2Stats counts the service's HTTP/2 backend connections and streams.
+func (s *Service) H2Stats() *h2cli.Stats { return &s.h2stats }
 
 // fillAhead dials spare backend connections until connect_ahead idle (and
 // verified, with verify_backend) connections exist on loop l or are on
