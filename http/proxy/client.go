@@ -85,9 +85,12 @@ type client struct {
 	// it may be sent again when its connection failed (resend).
 	retrySafe bool
 	isHEAD    bool
-	wantKA    bool // client asked for keep-alive and the service allows it
-	upgrade   bool
-	bodyDone  bool
+	// grpc: the request is a gRPC call; plb's own errors answer it with
+	// a gRPC status (grpcstatus.go).
+	grpc     bool
+	wantKA   bool // client asked for keep-alive and the service allows it
+	upgrade  bool
+	bodyDone bool
 	// fresh: the request goes out on a new connection, not an idle one
 	// (it is being sent again).
 	fresh bool
@@ -238,6 +241,7 @@ func (cl *client) readHead(data []byte) int {
 	rs.key = headKey(st.Pool, r, c)
 	rs.sticky, rs.hasSticky = stickyOf(st, r)
 	cl.isHEAD = string(r.Method) == "HEAD"
+	cl.grpc = isGRPC(r)
 	cl.idempotent = cl.isHEAD || string(r.Method) == "GET"
 	cl.retrySafe = idempotent(r)
 	cl.minor = uint8(r.Minor)
@@ -854,14 +858,19 @@ func (cl *client) fail(code int, msg string) {
 	if st == nil {
 		st = cl.svc.Settings()
 	}
-	o := status.Options{ServerTokens: st.Svc.ServerTokens, Head: cl.isHEAD && cl.state != clHead}
-	if cl.minor == 1 {
-		o.Proto = "HTTP/1.1"
+	var buf []byte
+	if cl.grpc && cl.state != clHead {
+		buf = appendGRPCError(make([]byte, 0, 256), code, msg)
+	} else {
+		o := status.Options{ServerTokens: st.Svc.ServerTokens, Head: cl.isHEAD && cl.state != clHead}
+		if cl.minor == 1 {
+			o.Proto = "HTTP/1.1"
+		}
+		if code == 503 {
+			o.Extra = []string{"Retry-After: 5"}
+		}
+		buf = status.AppendSimple(make([]byte, 0, 512), code, msg, o)
 	}
-	if code == 503 {
-		o.Extra = []string{"Retry-After: 5"}
-	}
-	buf := status.AppendSimple(make([]byte, 0, 512), code, msg, o)
 	cl.svc.Stats.Status[code/100].Add(1)
 	cl.logStatus(code, 0)
 	cl.sent += int64(len(buf))

@@ -55,9 +55,15 @@ type upload struct {
 func (cl *client) holdBody(st *Settings, r *http.RequestHead, in []byte) bool {
 	svc := st.Svc
 	reason := ""
-	switch cl.bodyMode {
-	case http.BodyNone:
+	switch {
+	case cl.bodyMode == http.BodyNone:
 		return false
+	case isGRPC(r):
+		// A gRPC call's body is a stream of messages the backend answers
+		// as they come (ping-pong): never held back.
+		return false
+	}
+	switch cl.bodyMode {
 	case http.BodyChunked:
 		switch {
 		case svc.BufferUploads:
@@ -89,6 +95,13 @@ func (cl *client) holdBody(st *Settings, r *http.RequestHead, in []byte) bool {
 		return cl.startSpool(reason)
 	}
 	return true
+}
+
+// isGRPC reports whether r is a gRPC call (its content-type
+// application/grpc, or application/grpc+proto and the like).
+func isGRPC(r *http.RequestHead) bool {
+	ct := r.Get("Content-Type")
+	return len(ct) >= 16 && equalFold(ct[:16], "application/grpc") && (len(ct) == 16 || ct[16] == '+' || ct[16] == ';')
 }
 
 // bufferBody reads body bytes in state clBuffer. Runs on the loop.
