@@ -22,6 +22,9 @@ type HTTP struct {
 	Path string
 	// Host is the Host header (default: the node's address).
 	Host string
+	// H2C: the request goes as HTTP/2 in the clear (backend_protocol
+	// h2c), a stream on a connection of its own.
+	H2C bool
 }
 
 var _ Probe = HTTP{}
@@ -47,6 +50,13 @@ func (h HTTP) Check(ctx context.Context, addr netip.AddrPort) error {
 	if host == "" {
 		host = addr.String()
 	}
+	if h.H2C {
+		code, err := h2Status(c, method, target, host)
+		if err != nil {
+			return err
+		}
+		return h.judge(code)
+	}
 	if _, err := fmt.Fprintf(c, "%s %s HTTP/1.0\r\nHost: %s\r\nUser-Agent: plb-health\r\nConnection: close\r\n\r\n", method, target, host); err != nil {
 		return err
 	}
@@ -61,6 +71,11 @@ func (h HTTP) Check(ctx context.Context, addr netip.AddrPort) error {
 	if !ok {
 		return fmt.Errorf("%w: malformed status line %q", ErrBadStatus, strings.TrimSpace(string(line)))
 	}
+	return h.judge(code)
+}
+
+// judge is the verdict on a probe's answer.
+func (h HTTP) judge(code int) error {
 	if h.Path == "" {
 		if code >= 502 && code <= 504 {
 			return fmt.Errorf("%w %d", ErrBadStatus, code)
@@ -82,6 +97,9 @@ func (h HTTP) request() (method, target string) {
 
 func (h HTTP) String() string {
 	m, t := h.request()
+	if h.H2C {
+		return "h2c " + m + " " + t
+	}
 	return "http " + m + " " + t
 }
 

@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"crypto/tls"
 	"fmt"
 	"io"
@@ -157,4 +158,176 @@ func rawHTTP(t *testing.T, addr, req string) string {
 	io.WriteString(c, req)
 	b, _ := io.ReadAll(c)
 	return string(b)
+}
+
+// TestH2BackendTLS: backend_protocol h2 speaks HTTP/2 over TLS, asked
+// for by ALPN, verifying the node's certificate with backend_ssl's keys;
+// a node whose TLS server does not agree to h2 fails as a failed connect
+// does, and the request goes to the next node.
+func TestH2BackendTLS(t *testing.T) {
+	ca := newTestCA(t)
+	certFile, keyFile, _ := ca.issue("b", false, "b.test")
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := startH2Backend(t, &tls.Config{Certificates: []tls.Certificate{cert}}, nethttp.HandlerFunc(echoH2))
+	// An HTTP/1.1-only TLS server: ALPN offers no h2.
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"http/1.1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h1 := &nethttp.Server{Handler: nethttp.HandlerFunc(func(w nethttp.ResponseWriter, r *nethttp.Request) { io.WriteString(w, "h1 node") })}
+	go h1.Serve(ln)
+	t.Cleanup(func() { h1.Close() })
+	keys := testhttp.ServiceKeys(`backend_protocol = "h2"`, fmt.Sprintf("backend_ssl_ca_file = %q", ca.pem), `backend_ssl_server_name = "b.test"`)
+	ts := startProxy(t, []string{ln.Addr().String(), good.addr}, `balance_method = "round_robin"`, keys)
+	addr := ts.addrOf("proxy")
+	for i := range 4 {
+		if out := curl(t, fmt.Sprintf("http://%s/tls%d", addr, i)); out != fmt.Sprintf("HTTP/2.0 GET /tls%d 0", i) {
+			t.Fatalf("request %d: %q", i, out)
+		}
+	}
+	if got := good.requests(); len(got) != 4 {
+		t.Fatalf("the h2 node saw %q", got)
+	}
+	found := false
+	for _, n := range ts.Pool("web").Nodes() {
+		if n.Addr.String() == ln.Addr().String() {
+			found = true
+			if n.Attempts.Load() == 0 || n.Connects.Load() != 0 {
+				t.Errorf("the node without h2: %d attempts, %d connects; want some, and none", n.Attempts.Load(), n.Connects.Load())
+			}
+		}
+	}
+	if !found {
+		t.Fatal("the node without h2 is not in the pool")
+	}
+}
+
+// TestH2BackendVerify: verify_backend's OPTIONS goes as a stream too, and
+// its answer lets the exchange carry the client's request.
+func TestH2BackendVerify(t *testing.T) {
+	be := startH2Backend(t, nil, nethttp.HandlerFunc(echoH2))
+	ts := startProxy(t, []string{be.addr}, "", testhttp.ServiceKeys(`backend_protocol = "h2c"`, "verify_backend = true"))
+	addr := ts.addrOf("proxy")
+	for i := range 3 {
+		if out := curl(t, fmt.Sprintf("http://%s/v%d", addr, i)); out != fmt.Sprintf("HTTP/2.0 GET /v%d 0", i) {
+			t.Fatalf("request %d: %q", i, out)
+		}
+	}
+	got := be.requests()
+	if len(got) < 4 || got[0] != "HTTP/2.0 OPTIONS *" {
+		t.Fatalf("the backend saw %q, want OPTIONS * first", got)
+	}
+}
+
+// TestH2BackendStreamLimit: a backend allowing 2 streams per connection
+// never gets more on one, however many requests come at once: plb opens
+// more connections, or has requests wait for a stream; all succeed.
+func TestH2BackendStreamLimit(t *testing.T) {
+	type connKey struct{}
+	var mu sync.Mutex
+	inFlight := map[any]int{}
+	most := 0
+	release := make(chan struct{})
+	h := nethttp.HandlerFunc(func(w nethttp.ResponseWriter, r *nethttp.Request) {
+		k := r.Context().Value(connKey{})
+		mu.Lock()
+		inFlight[k]++
+		most = max(most, inFlight[k])
+		mu.Unlock()
+		select {
+		case <-release:
+		case <-time.After(300 * time.Millisecond):
+		}
+		mu.Lock()
+		inFlight[k]--
+		mu.Unlock()
+		io.WriteString(w, "ok")
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &nethttp.Server{Handler: h2c.NewHandler(h, &http2.Server{MaxConcurrentStreams: 2}),
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context { return context.WithValue(ctx, connKey{}, c) }}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	ts := startServer(t, testhttp.OneLoop(testhttp.ProxyTOML([]string{ln.Addr().String()}, "", testhttp.ServiceKeys(`backend_protocol = "h2c"`))))
+	addr := ts.addrOf("proxy")
+	var wg sync.WaitGroup
+	var failed atomic.Int64
+	for i := range 24 {
+		wg.Go(func() {
+			resp, err := nethttp.Get(fmt.Sprintf("http://%s/s%d", addr, i))
+			if err != nil {
+				failed.Add(1)
+				return
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 || string(b) != "ok" {
+				failed.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	close(release)
+	if n := failed.Load(); n > 0 {
+		t.Fatalf("%d of 24 requests failed", n)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if most > 2 {
+		t.Fatalf("%d streams at once on one connection, the backend allows 2", most)
+	}
+	if most < 2 {
+		t.Fatalf("at most %d stream at once on a connection: no multiplexing", most)
+	}
+}
+
+// TestH2CBackendHealthCheck: with backend_protocol h2c the pool's http
+// check speaks h2c too: a node answering its check 503 goes down, its
+// requests go to the other, and it comes back when the check passes.
+func TestH2CBackendHealthCheck(t *testing.T) {
+	var sick atomic.Bool
+	var checks atomic.Int64
+	a := startH2Backend(t, nil, nethttp.HandlerFunc(func(w nethttp.ResponseWriter, r *nethttp.Request) {
+		if r.URL.Path == "/health" {
+			checks.Add(1)
+			if sick.Load() || r.ProtoMajor != 2 {
+				w.WriteHeader(503)
+			}
+			return
+		}
+		io.WriteString(w, "a")
+	}))
+	b := startH2Backend(t, nil, nethttp.HandlerFunc(func(w nethttp.ResponseWriter, r *nethttp.Request) { io.WriteString(w, "b") }))
+	ts := startProxy(t, []string{a.addr, b.addr}, `balance_method = "round_robin"
+check = "http"
+check_path = "/health"
+check_interval = "100ms"
+timeout_cleanup = "100ms"
+fall = 2
+rise = 2
+`, testhttp.ServiceKeys(`backend_protocol = "h2c"`))
+	addr := ts.addrOf("proxy")
+	node := ts.Pool("web").Nodes()[0]
+	testhttp.WaitFor(t, "active checks", func() bool { return checks.Load() >= 2 })
+	if node.Down() {
+		t.Fatalf("healthy node down: %s", node.LastTransition().Reason)
+	}
+	sick.Store(true)
+	testhttp.WaitFor(t, "the failing checks to take the node down", node.Down)
+	if r := node.LastTransition().Reason; !strings.Contains(r, "h2c GET /health checks failed") {
+		t.Fatalf("reason %q", r)
+	}
+	for range 4 {
+		if body := testhttp.MustGet(t, addr, "/x"); body != "b" {
+			t.Fatalf("down node answered: %q", body)
+		}
+	}
+	sick.Store(false)
+	testhttp.WaitFor(t, "the good checks to bring the node back", func() bool { return !node.Down() })
 }

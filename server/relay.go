@@ -6,6 +6,7 @@ import (
 	"github.com/plb/plb/health"
 	"github.com/plb/plb/pool"
 	"github.com/plb/plb/smtp"
+	"maps"
 )
 
 // relaySettings builds an smtp_proxy's or tcp_proxy's snapshot.
@@ -87,7 +88,7 @@ func balanceMethod(c *config.Config, pc *config.Pool) string {
 // verify_backend criterion. Active checks of up nodes keep the pool's.
 func (s *Server) policyFor(c *config.Config, pc *config.Pool) (health.Policy, error) {
 	probes := s.probes
-	plainHTTP, other := false, false
+	plainHTTP, h2c, other := false, false, false
 	for _, sc := range c.Services {
 		if sc.Pool != pc.Name {
 			continue
@@ -96,14 +97,28 @@ func (s *Server) policyFor(c *config.Config, pc *config.Pool) (health.Policy, er
 		case useSMTP:
 			return smtp.PolicyFor(pc, probes, s.smtpHostname(sc), sc.ClientIPForwarding)
 		case usePlainHTTP:
-			plainHTTP = true
+			if sc.BackendProtocol == "h2c" {
+				h2c = true
+			} else {
+				plainHTTP = true
+			}
 		default:
 			other = true
 		}
 	}
+	// Nodes that only speak h2c (backend_protocol h2c) are probed over it.
+	h2cOnly := h2c && !plainHTTP && !other
+	if h2cOnly {
+		t := health.Probes{}
+		maps.Copy(t, probes)
+		t[config.CheckHTTP] = func(pc *config.Pool) (health.Probe, error) {
+			return health.HTTP{Path: pc.CheckPath, H2C: true}, nil
+		}
+		probes = t
+	}
 	p, err := health.PolicyFor(pc, probes)
-	if err == nil && plainHTTP && !other && (pc.Check == "" || pc.Check == health.CheckTCP) {
-		p.Confirm = health.HTTP{}
+	if err == nil && (plainHTTP || h2cOnly) && !other && (pc.Check == "" || pc.Check == health.CheckTCP) {
+		p.Confirm = health.HTTP{H2C: h2cOnly}
 	}
 	return p, err
 }

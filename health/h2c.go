@@ -1,0 +1,78 @@
+package health
+
+import (
+	"errors"
+	"fmt"
+	"net"
+
+	"golang.org/x/net/http2/hpack"
+
+	"github.com/plb/plb/http/h2"
+)
+
+// maxH2Read bounds what an h2c probe reads before its answer's head.
+const maxH2Read = 256 << 10
+
+// errH2Reset is a probe's stream reset, or its connection ended, before
+// an answer.
+var errH2Reset = errors.New("health: HTTP/2 stream reset before an answer")
+
+// h2Status sends one request over HTTP/2 with prior knowledge on c and
+// returns the status of its answer (the final one, not an interim 1xx).
+// c's deadline bounds it.
+func h2Status(c net.Conn, method, target, host string) (int, error) {
+	ph := &h2Probe{}
+	cc := h2.NewClientConn(connOutput{c}, ph, h2.Limits{MaxHeaderListSize: 16 << 10})
+	cc.Open([]hpack.HeaderField{
+		{Name: ":method", Value: method}, {Name: ":scheme", Value: "http"},
+		{Name: ":authority", Value: host}, {Name: ":path", Value: target},
+		{Name: "user-agent", Value: "plb-health"},
+	}, true)
+	buf := make([]byte, 0, 32<<10)
+	read := 0
+	for ph.status == 0 {
+		if ph.err != nil {
+			return 0, ph.err
+		}
+		if len(buf) == cap(buf) || read > maxH2Read {
+			return 0, fmt.Errorf("%w: no answer in %d bytes", ErrBadStatus, read)
+		}
+		n, err := c.Read(buf[len(buf):cap(buf)])
+		read += n
+		buf = buf[:len(buf)+n]
+		used, ferr := cc.Feed(buf)
+		buf = buf[:copy(buf, buf[used:])]
+		if ferr != nil {
+			return 0, fmt.Errorf("%w: HTTP/2 connection error %s", ErrBadStatus, cc.Err)
+		}
+		if ph.status == 0 && err != nil {
+			return 0, fmt.Errorf("reading status: %w", err)
+		}
+	}
+	return ph.status, nil
+}
+
+// connOutput writes a probe's frames to its connection.
+type connOutput struct{ c net.Conn }
+
+func (o connOutput) Write(p []byte) error {
+	_, err := o.c.Write(p)
+	return err
+}
+func (o connOutput) Buffered() int { return 0 }
+
+// h2Probe is the probe's stream handler: the status it got, or why none.
+type h2Probe struct {
+	status int
+	err    error
+}
+
+func (p *h2Probe) Response(_ *h2.Stream, code int, _ []hpack.HeaderField, _ bool) {
+	if code >= 200 {
+		p.status = code
+	}
+}
+func (p *h2Probe) Data(s *h2.Stream, b []byte, _ bool) { s.Consumed(len(b)) }
+func (p *h2Probe) Closed(_ *h2.Stream, code h2.ErrCode) {
+	p.err = fmt.Errorf("%w (%s)", errH2Reset, code)
+}
