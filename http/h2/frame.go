@@ -32,6 +32,16 @@ const (
 	FrameContinuation FrameType = 0x9
 )
 
+var frameNames = [...]string{"DATA", "HEADERS", "PRIORITY", "RST_STREAM", "SETTINGS", "PUSH_PROMISE",
+	"PING", "GOAWAY", "WINDOW_UPDATE", "CONTINUATION"}
+
+func (t FrameType) String() string {
+	if int(t) < len(frameNames) {
+		return frameNames[t]
+	}
+	return fmt.Sprintf("frame 0x%x", uint8(t))
+}
+
 // Frame flags.
 const (
 	FlagEndStream  = 0x1 // DATA, HEADERS
