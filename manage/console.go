@@ -340,6 +340,10 @@ func (mc *console) showService(cfg *config.Config, name string) {
 		// plb's: HTTP/2 connections and the streams in progress on them.
 		mc.printf("         http2: %d connections, %d streams (%d in all)", h.Conns, h.Streams, h.StreamsTotal)
 	}
+	if h := st.BackendHTTP2; h != nil {
+		// plb's: HTTP/2 connections to the nodes (backend_protocol).
+		mc.printf(" backend http2: %d connections, %d streams (%d in all)", h.Conns, h.Streams, h.StreamsTotal)
+	}
 	mc.end()
 }
 

@@ -62,6 +62,9 @@ type ServiceStatus struct {
 	// HTTP2 counts the service's HTTP/2 connections and streams (nil:
 	// http2 is off).
 	HTTP2 *HTTP2Status
+	// BackendHTTP2 counts a reverse proxy's HTTP/2 connections and
+	// streams to its nodes (nil: backend_protocol is http/1.1).
+	BackendHTTP2 *HTTP2Status
 }
 
 // HTTP2Status counts a service's HTTP/2 clients.

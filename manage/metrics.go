@@ -45,6 +45,8 @@ type serviceSnap struct {
 	Latency   *latencySnap     `json:"latency,omitempty"`
 	Sessions  *SessionStatus   `json:"sessions,omitempty"`
 	HTTP2     *HTTP2Status     `json:"http2,omitempty"`
+	// BackendHTTP2 counts HTTP/2 to the nodes (backend_protocol h2, h2c).
+	BackendHTTP2 *HTTP2Status `json:"backend_http2,omitempty"`
 
 	status ServiceStatus
 }
@@ -123,7 +125,7 @@ func (mc *console) snapshot() *snapshot {
 			Name: name, Role: s.Role, Listen: mc.listening(cfg, name, ""), Enabled: s.Enabled,
 			Requests: st.Requests, Responses: classes(st.Responses), BytesIn: st.BytesIn, BytesOut: st.BytesOut,
 			Clients: st.Clients, Backends: st.Backends, Idle: st.Bored, Waiting: st.PendClients, Pending: st.PendBackends,
-			Sessions: st.Sessions, Resends: st.Resends, Spooled: st.Spooled, HTTP2: st.HTTP2, status: st,
+			Sessions: st.Sessions, Resends: st.Resends, Spooled: st.Spooled, HTTP2: st.HTTP2, BackendHTTP2: st.BackendHTTP2, status: st,
 		}
 		switch s.Role {
 		case config.RoleSMTPProxy, config.RoleTCPProxy:
@@ -307,6 +309,24 @@ func (mc *console) metrics() []byte {
 	for _, s := range served {
 		if s.HTTP2 != nil {
 			w.sample("plb_http2_streams_total", float64(s.HTTP2.StreamsTotal), "service", s.Name)
+		}
+	}
+	w.family("plb_backend_http2_connections", "gauge", "HTTP/2 connections to the nodes open (backend_protocol h2 or h2c).")
+	for _, s := range served {
+		if s.BackendHTTP2 != nil {
+			w.sample("plb_backend_http2_connections", float64(s.BackendHTTP2.Conns), "service", s.Name)
+		}
+	}
+	w.family("plb_backend_http2_streams", "gauge", "HTTP/2 streams to the nodes in progress.")
+	for _, s := range served {
+		if s.BackendHTTP2 != nil {
+			w.sample("plb_backend_http2_streams", float64(s.BackendHTTP2.Streams), "service", s.Name)
+		}
+	}
+	w.family("plb_backend_http2_streams_total", "counter", "HTTP/2 streams (requests) sent to the nodes.")
+	for _, s := range served {
+		if s.BackendHTTP2 != nil {
+			w.sample("plb_backend_http2_streams_total", float64(s.BackendHTTP2.StreamsTotal), "service", s.Name)
 		}
 	}
 	w.family("plb_backend_resends_total", "counter", "Requests a reverse proxy sent again on a fresh backend connection after one failed before any response byte (retries).")

@@ -331,3 +331,26 @@ rise = 2
 	sick.Store(false)
 	testhttp.WaitFor(t, "the good checks to bring the node back", func() bool { return !node.Down() })
 }
+
+// TestH2BackendCounted: show service and /metrics count the HTTP/2
+// connections and streams to the nodes.
+func TestH2BackendCounted(t *testing.T) {
+	be := startH2Backend(t, nil, nethttp.HandlerFunc(echoH2))
+	ts := startServer(t, testhttp.OneLoop(consoleTOML([]string{be.addr}, testhttp.ServiceKeys(`backend_protocol = "h2c"`))))
+	addr := ts.addrOf("proxy")
+	for i := range 3 {
+		curl(t, fmt.Sprintf("http://%s/n%d", addr, i))
+	}
+	con := dialConsole(t, ts.addrOf("mgmt"))
+	found := false
+	for _, l := range con.do("show service proxy") {
+		found = found || l == " backend http2: 1 connections, 0 streams (3 in all)"
+	}
+	if !found {
+		t.Fatalf("show service: %q", con.do("show service proxy"))
+	}
+	m := scrape(t, ts.addrOf("mgmt"))
+	if m[`plb_backend_http2_connections{service="proxy"}`] != 1 || m[`plb_backend_http2_streams_total{service="proxy"}`] != 3 {
+		t.Fatalf("metrics: connections %v, streams %v", m[`plb_backend_http2_connections{service="proxy"}`], m[`plb_backend_http2_streams_total{service="proxy"}`])
+	}
+}

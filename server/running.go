@@ -81,6 +81,10 @@ func (r proxyRun) status(st *manage.ServiceStatus) {
 	if cs, ok := r.ReproxyCacheStats(); ok {
 		st.ReproxyCache = &manage.CacheStatus{Size: cs.Size, Max: cs.Max, Hits: cs.Hits, Requests: cs.Requests}
 	}
+	if r.Settings().BackendH2 != nil {
+		h := r.H2Stats()
+		st.BackendHTTP2 = &manage.HTTP2Status{Conns: h.Conns.Load(), Streams: h.Streams.Load(), StreamsTotal: h.StreamsTotal.Load()}
+	}
 }
 
 // webRun is a web_server's running. front is set when the web server has
