@@ -7,21 +7,35 @@
 # further, on loopback. Prints each target's median requests/s, the ratio
 # to plb and the CPU the proxy spent per request.
 #
+# BACKEND=h2c makes the backends speak h2c and every proxy talk HTTP/2 to
+# them, streams multiplexed: plb backend_protocol = "h2c", HAProxy
+# "proto h2" on its servers, Caddy's h2c transport, nginx grpc_pass
+# (nginx proxies HTTP/2 upstream only as gRPC; the bench's answers pass
+# through it all the same).
+#
 #   bench/h2.sh                       (as root on Debian: installs h2load haproxy nginx caddy)
-#   DURATION=10 CLIENTS=50 STREAMS=10 ROUNDS=3 bench/h2.sh
+#   DURATION=10 CLIENTS=50 STREAMS=10 ROUNDS=3 BACKEND=h2c bench/h2.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-8}
 CLIENTS=${CLIENTS:-50}
 STREAMS=${STREAMS:-10}
 ROUNDS=${ROUNDS:-3}
+BACKEND=${BACKEND:-http1}
 . bench/lib.sh
 
 command -v h2load >/dev/null || need nghttp2-client
 need haproxy nginx caddy
 go build -o "$work/plb" ./cmd/plb
 go build -o "$work/tool" ./bench/tool
-tool_backends
+if [ "$BACKEND" = h2c ]; then
+  B1=$(freeport); B2=$(freeport)
+  "$work/tool" backend -h2c -addr 127.0.0.1:$B1 >/dev/null & pids+=($!)
+  "$work/tool" backend -h2c -addr 127.0.0.1:$B2 >/dev/null & pids+=($!)
+  waitport $B1; waitport $B2
+else
+  tool_backends
+fi
 
 # start TARGET: the target on a free port (sets port, PROXY_PIDS).
 start() {
@@ -30,6 +44,7 @@ start() {
     plb)
       proxy_toml "$work/plb.toml" "$port" 1 1 "$B1" "$B2"
       printf 'http2 = true\nhttp2_max_concurrent_streams = 100\n' >> "$work/plb.toml"
+      [ "$BACKEND" = h2c ] && printf 'backend_protocol = "h2c"\n' >> "$work/plb.toml"
       "${srv[@]}" "$work/plb" -c "$work/plb.toml" & PROXY_PIDS=($!) ;;
     nginx)
       {
@@ -37,12 +52,17 @@ start() {
         printf '  keepalive_requests 1000000;\n  http2_max_concurrent_streams 100;\n'
         printf '  upstream be { server 127.0.0.1:%s; server 127.0.0.1:%s; keepalive 100; }\n' "$B1" "$B2"
         printf '  server {\n    listen 127.0.0.1:%s http2;\n' "$port"
-        printf '    location / { proxy_pass http://be; proxy_http_version 1.1; proxy_set_header Connection ""; }\n  }\n}\n'
+        if [ "$BACKEND" = h2c ]; then
+          printf '    location / { grpc_pass grpc://be; }\n  }\n}\n'
+        else
+          printf '    location / { proxy_pass http://be; proxy_http_version 1.1; proxy_set_header Connection ""; }\n  }\n}\n'
+        fi
       } > "$work/nginx.conf"
       "${srv[@]}" nginx -c "$work/nginx.conf" >/dev/null 2>&1 & PROXY_PIDS=($!) ;;
     haproxy)
       haproxy_cfg "$port" "http-reuse always" "$B1" "$B2"
       sed -i "s/^  bind 127.0.0.1:$port\$/  bind 127.0.0.1:$port proto h2/" "$work/haproxy.cfg"
+      [ "$BACKEND" = h2c ] && sed -i "s/^\(  server s[0-9]* 127.0.0.1:[0-9]*\)\$/\1 proto h2/" "$work/haproxy.cfg"
       "${srv[@]}" haproxy -f "$work/haproxy.cfg" -db >/dev/null 2>&1 & PROXY_PIDS=($!) ;;
     caddy)
       cat > "$work/Caddyfile" <<EOF
@@ -53,7 +73,9 @@ start() {
   }
 }
 http://127.0.0.1:$port {
-  reverse_proxy 127.0.0.1:$B1 127.0.0.1:$B2
+  reverse_proxy 127.0.0.1:$B1 127.0.0.1:$B2 {
+    $([ "$BACKEND" = h2c ] && printf 'transport http {\n      versions h2c\n    }')
+  }
 }
 EOF
       GOMAXPROCS=1 "${srv[@]}" caddy run --config "$work/Caddyfile" --adapter caddyfile >/dev/null 2>&1 & PROXY_PIDS=($!) ;;
@@ -95,7 +117,7 @@ done
 
 date=$(date -u +%Y-%m-%d)
 {
-  echo "## HTTP/2 (h2c) to clients ($date, $(nproc) cores, h2load -c$CLIENTS -m$STREAMS -D$DURATION, 100 B, $ROUNDS alternating rounds, medians)"
+  echo "## HTTP/2 (h2c) to clients, $BACKEND to the backends ($date, $(nproc) cores, h2load -c$CLIENTS -m$STREAMS -D$DURATION, 100 B, $ROUNDS alternating rounds, medians)"
   echo
   echo "| target | req/s | ÷ plb | µs CPU/request |"
   echo "|---|---|---|---|"
@@ -107,4 +129,4 @@ date=$(date -u +%Y-%m-%d)
     # shellcheck disable=SC2086
     echo "| $t | $r | $(ratio "$r" "$p") | $(median ${CPU[$t]}) |"
   done
-} | tee "$OUT/$date-h2.md"
+} | tee "$OUT/$date-h2-$BACKEND.md"

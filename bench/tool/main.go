@@ -17,6 +17,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/h2c"
 )
 
 func main() {
@@ -53,6 +56,7 @@ func main() {
 func backend(args []string) error {
 	fs := flag.NewFlagSet("backend", flag.ExitOnError)
 	addr := fs.String("addr", "127.0.0.1:0", "listen address")
+	h2cOn := fs.Bool("h2c", false, "speak h2c (prior knowledge) beside HTTP/1.1")
 	fs.Parse(args)
 	bodies := map[string][]byte{
 		"/100b": make([]byte, 100),
@@ -69,7 +73,7 @@ func backend(args []string) error {
 		return err
 	}
 	fmt.Println(ln.Addr().String())
-	return nethttp.Serve(ln, nethttp.HandlerFunc(func(w nethttp.ResponseWriter, r *nethttp.Request) {
+	var h nethttp.Handler = nethttp.HandlerFunc(func(w nethttp.ResponseWriter, r *nethttp.Request) {
 		b, ok := bodies[r.URL.Path]
 		if !ok {
 			nethttp.NotFound(w, r)
@@ -78,7 +82,11 @@ func backend(args []string) error {
 		w.Header().Set("Content-Type", "application/octet-stream")
 		w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 		w.Write(b)
-	}))
+	})
+	if *h2cOn {
+		h = h2c.NewHandler(h, &http2.Server{MaxConcurrentStreams: 1000})
+	}
+	return nethttp.Serve(ln, h)
 }
 
 // slow opens n clients that each GET path and read it at rate bytes/s.
