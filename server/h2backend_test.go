@@ -354,3 +354,43 @@ func TestH2BackendCounted(t *testing.T) {
 		t.Fatalf("metrics: connections %v, streams %v", m[`plb_backend_http2_connections{service="proxy"}`], m[`plb_backend_http2_streams_total{service="proxy"}`])
 	}
 }
+
+// TestH2BackendEarlyResponse: a node that answers before it read the
+// request body (413 to a large upload) ends that exchange cleanly: the
+// rest of the body is dropped, and the requests after it, on the same
+// loop's exchanges, get their own answers.
+func TestH2BackendEarlyResponse(t *testing.T) {
+	be := startH2Backend(t, nil, nethttp.HandlerFunc(func(w nethttp.ResponseWriter, r *nethttp.Request) {
+		if r.URL.Path == "/early" {
+			w.WriteHeader(413)
+			io.WriteString(w, "too large")
+			return
+		}
+		echoH2(w, r)
+	}))
+	ts := startServer(t, testhttp.OneLoop(testhttp.ProxyTOML([]string{be.addr}, "", testhttp.ServiceKeys(`backend_protocol = "h2c"`, "buffer_backend_connect = 0"))))
+	addr := ts.addrOf("proxy")
+	for i := range 3 {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		body := bytes.Repeat([]byte("b"), 1<<20)
+		go func() {
+			io.WriteString(c, "POST /early HTTP/1.1\r\nHost: t\r\nContent-Length: "+strconv.Itoa(len(body))+"\r\n\r\n")
+			c.Write(body)
+		}()
+		buf := make([]byte, 4096)
+		n, _ := io.ReadAtLeast(c, buf, 12)
+		if !strings.HasPrefix(string(buf[:n]), "HTTP/1.1 413") {
+			t.Fatalf("round %d: the early answer: %q", i, buf[:n])
+		}
+		c.Close()
+		for j := range 3 {
+			if out := curl(t, fmt.Sprintf("http://%s/after%d", addr, j)); out != fmt.Sprintf("HTTP/2.0 GET /after%d 0", j) {
+				t.Fatalf("round %d, request %d after the early answer: %q", i, j, out)
+			}
+		}
+	}
+}

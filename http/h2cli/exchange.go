@@ -86,9 +86,6 @@ func (ex *exchange) OnData(c *engine.Conn, data []byte) int {
 	case exBody:
 		return ex.body(data)
 	}
-	if ex.discard {
-		return len(data)
-	}
 	// The role's next request, which it sends only once the response
 	// ended: read again then.
 	c.PauseRead()
@@ -177,19 +174,21 @@ func (ex *exchange) open(cc *conn) {
 }
 
 // body sends request body bytes on the stream: a chunked body's data
-// and trailers, a content-length body as it is.
+// and trailers, a content-length body as it is. After an early response
+// (discard) the body is still framed, its bytes dropped, so that the
+// exchange is ready for the role's next request once it ends.
 func (ex *exchange) body(data []byte) int {
 	s := ex.s
-	if ex.discard || s == nil {
-		return len(data)
-	}
+	send := !ex.discard && s != nil
 	used := 0
 	switch ex.mode {
 	case http.BodyLength:
 		n := int(min(int64(len(data)), ex.left))
 		ex.left -= int64(n)
 		used = n
-		s.WriteData(data[:n], ex.left == 0)
+		if send {
+			s.WriteData(data[:n], ex.left == 0)
+		}
 		if ex.left == 0 {
 			ex.sentWhole()
 		}
@@ -201,11 +200,13 @@ func (ex *exchange) body(data []byte) int {
 				return len(data)
 			}
 			used += n
-			if len(p) > 0 {
+			if send && len(p) > 0 {
 				s.WriteData(p, false)
 			}
 			if done {
-				ex.endChunked(s)
+				if send {
+					ex.endChunked(s)
+				}
 				ex.sentWhole()
 				break
 			}
@@ -213,8 +214,10 @@ func (ex *exchange) body(data []byte) int {
 				break
 			}
 		}
+	default:
+		return len(data) // no body: never here
 	}
-	if ex.state == exBody && s.Pending() > pauseAbove {
+	if send && ex.state == exBody && s.Pending() > pauseAbove {
 		ex.paused = true
 		ex.outer.PauseRead()
 	}
@@ -343,6 +346,8 @@ func (ex *exchange) respDone() {
 		ex.s.Reset(h2.ErrCancel)
 	}
 	ex.release()
+	ex.outer.ResumeRead() // the rest of the body, dropped
+	ex.outer.Kick()
 }
 
 // complete readies the exchange for the role's next request.

@@ -94,6 +94,7 @@ func (p *Pool) Dial(addr netip.AddrPort, tc *tls.Config, h engine.Handler) (*eng
 	up := n.up()
 	if !up && !n.connecting() {
 		if err := p.dial(n); err != nil {
+			p.forget(n)
 			return nil, err
 		}
 	}
@@ -117,6 +118,13 @@ func (p *Pool) node(key nodeKey) *node {
 		p.nodes[key] = n
 	}
 	return n
+}
+
+// forget drops n from the pool once nothing is left of it.
+func (p *Pool) forget(n *node) {
+	if len(n.conns) == 0 && len(n.pending) == 0 && len(n.waiting) == 0 && p.nodes[n.key] == n {
+		delete(p.nodes, n.key)
+	}
 }
 
 // up reports whether a connection to n is ready.
@@ -332,7 +340,7 @@ func (cc *conn) OnClose(c *engine.Conn, err error) {
 		for _, ex := range wait {
 			ex.lost()
 		}
-		delete(cc.p.nodes, n.key)
+		cc.p.forget(n)
 		return
 	}
 	cc.p.serve(n)
