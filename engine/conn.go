@@ -545,8 +545,15 @@ func (c *Conn) finishClose() {
 	c.destroy(nil)
 }
 
-// Abort closes at once, dropping queued output. OnClose gets err.
-func (c *Conn) Abort(err error) { c.destroy(err) }
+// Abort closes at once, dropping queued output. OnClose gets err. A
+// pair's other end hears it as a socket's reset: closed with
+// ErrPeerClosed at once, its unread input dropped (pipeHangUp).
+func (c *Conn) Abort(err error) {
+	if c.pipe != nil && !c.closed {
+		c.pipe.reset = true
+	}
+	c.destroy(err)
+}
 
 func (c *Conn) destroy(err error) {
 	if c.closed {

@@ -269,7 +269,7 @@ func (l *Loop) shutdownConns() {
 		l.fds[fd] = nil
 	}
 	for c := range l.pipes {
-		c.Abort(ErrStopped)
+		c.destroy(ErrStopped) // each end its own ErrStopped, not its peer's reset
 	}
 	l.runDeferred()
 }

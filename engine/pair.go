@@ -126,8 +126,9 @@ type pipeEnd struct {
 	// local is LocalAddr: the client connection's; proto is Proto.
 	local netip.AddrPort
 	proto string
-	// unopened: made by DialPair, its OnOpen not called yet (Open).
-	unopened bool
+	// unopened: made by DialPair, its OnOpen not called yet (Open);
+	// reset: it was aborted, which its peer hears as a socket's reset.
+	unopened, reset bool
 }
 
 // room is what the peer may still write into c's input.
@@ -217,7 +218,12 @@ func (c *Conn) pipeRead() {
 }
 
 // pipeHangUp tells the peer that c shut down its write side (EOF once the
-// peer consumed its input), or closed (gone: its writes fail too).
+// peer consumed its input), or closed (gone: its writes fail too). An
+// Abort is a socket's reset: the peer closes at once with ErrPeerClosed
+// (a role waiting for its backend's answer to a stream the client reset
+// learns of it now, not when it writes; a half-close would have let it
+// answer). A peer that paused its reading learns of a close at once too,
+// as it would hear nothing until it reads again.
 func (c *Conn) pipeHangUp(gone bool) {
 	p := c.pipe.peer
 	if p == nil || p.closed {
@@ -229,6 +235,10 @@ func (c *Conn) pipeHangUp(gone bool) {
 		c.pipe.peer = nil
 		if p.closing {
 			p.destroy(nil) // it was only waiting for its queue to go
+			return
+		}
+		if (c.pipe.reset || p.paused) && !c.loop.stopped.Load() {
+			p.destroy(ErrPeerClosed)
 			return
 		}
 	}

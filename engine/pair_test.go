@@ -138,38 +138,54 @@ func TestPairCarriesBytesAndEOF(t *testing.T) {
 	}
 }
 
-// TestPairPeerGone: after one end is aborted, the other gets its EOF and
-// its writes fail (ErrPeerClosed), as a socket reset; an engine stop
-// closes the ends still open.
+// TestPairPeerGone: after one end closes, the other gets its EOF and its
+// writes fail (ErrPeerClosed); after one end is aborted, the other closes
+// at once with ErrPeerClosed, as after a socket's reset, without an EOF;
+// an engine stop closes the ends still open.
 func TestPairPeerGone(t *testing.T) {
 	e := startEngine(t, 1)
 	l := e.Loops()[0]
-	var writeErr error
-	closedWith := make(chan error, 2)
-	var inner, outer *Conn
-	pairRun(t, l, func() {
-		inner, outer, _ = l.Pair(PairInfo{}, func(c *Conn) Handler {
-			return &funcHandler{
-				eof: func(c *Conn) { writeErr = c.Write([]byte("late")) },
-				closed: func(c *Conn, err error) {
-					closedWith <- err
-				},
+	for _, abort := range []bool{false, true} {
+		var writeErr error
+		eofs := 0
+		closedWith := make(chan error, 2)
+		var outer *Conn
+		pairRun(t, l, func() {
+			_, outer, _ = l.Pair(PairInfo{}, func(c *Conn) Handler {
+				return &funcHandler{
+					eof: func(c *Conn) {
+						eofs++
+						writeErr = c.Write([]byte("late"))
+						c.Close()
+					},
+					closed: func(c *Conn, err error) { closedWith <- err },
+				}
+			}, &funcHandler{})
+		})
+		pairRun(t, l, func() {
+			if abort {
+				outer.Abort(nil)
+			} else {
+				outer.Close()
 			}
-		}, &funcHandler{})
-	})
-	pairRun(t, l, func() { outer.Abort(nil) })
-	pairRun(t, l, func() {})
-	if writeErr != ErrPeerClosed {
-		t.Fatalf("a write after the peer left: %v", writeErr)
-	}
-	select {
-	case err := <-closedWith:
-		if err != ErrPeerClosed {
-			t.Fatalf("inner closed with %v", err)
+		})
+		pairRun(t, l, func() {})
+		select {
+		case err := <-closedWith:
+			switch {
+			case abort && (err != ErrPeerClosed || eofs != 0):
+				t.Fatalf("after an abort: inner closed with %v after %d EOFs", err, eofs)
+			case !abort && (eofs != 1 || writeErr != ErrPeerClosed):
+				t.Fatalf("after a close: %d EOFs, a write after it: %v", eofs, writeErr)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("inner never closed")
 		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("inner never closed")
 	}
+	var inner *Conn
+	pairRun(t, l, func() {
+		inner, _, _ = l.Pair(PairInfo{}, func(c *Conn) Handler { return &funcHandler{} }, &funcHandler{})
+	})
 
 	stopped := make(chan error, 1)
 	pairRun(t, l, func() {

@@ -22,9 +22,6 @@ type HTTP struct {
 	Path string
 	// Host is the Host header (default: the node's address).
 	Host string
-	// H2C: the request goes as HTTP/2 in the clear (backend_protocol
-	// h2c), a stream on a connection of its own.
-	H2C bool
 }
 
 var _ Probe = HTTP{}
@@ -45,18 +42,8 @@ func (h HTTP) Check(ctx context.Context, addr netip.AddrPort) error {
 		return err
 	}
 	defer done()
-	method, target := h.request()
-	host := h.Host
-	if host == "" {
-		host = addr.String()
-	}
-	if h.H2C {
-		code, err := h2Status(c, method, target, host)
-		if err != nil {
-			return err
-		}
-		return h.judge(code)
-	}
+	method, target := h.Request()
+	host := h.HostFor(addr)
 	if _, err := fmt.Fprintf(c, "%s %s HTTP/1.0\r\nHost: %s\r\nUser-Agent: plb-health\r\nConnection: close\r\n\r\n", method, target, host); err != nil {
 		return err
 	}
@@ -71,11 +58,20 @@ func (h HTTP) Check(ctx context.Context, addr netip.AddrPort) error {
 	if !ok {
 		return fmt.Errorf("%w: malformed status line %q", ErrBadStatus, strings.TrimSpace(string(line)))
 	}
-	return h.judge(code)
+	return h.Judge(code)
 }
 
-// judge is the verdict on a probe's answer.
-func (h HTTP) judge(code int) error {
+// HostFor is the Host of a probe of addr.
+func (h HTTP) HostFor(addr netip.AddrPort) string {
+	if h.Host != "" {
+		return h.Host
+	}
+	return addr.String()
+}
+
+// Judge is the verdict on a probe's answer, its status code (another
+// protocol's probe, HTTP/2's, asks the same).
+func (h HTTP) Judge(code int) error {
 	if h.Path == "" {
 		if code >= 502 && code <= 504 {
 			return fmt.Errorf("%w %d", ErrBadStatus, code)
@@ -88,7 +84,8 @@ func (h HTTP) judge(code int) error {
 	return nil
 }
 
-func (h HTTP) request() (method, target string) {
+// Request is the probe's method and target.
+func (h HTTP) Request() (method, target string) {
 	if h.Path == "" {
 		return "OPTIONS", "*"
 	}
@@ -96,10 +93,7 @@ func (h HTTP) request() (method, target string) {
 }
 
 func (h HTTP) String() string {
-	m, t := h.request()
-	if h.H2C {
-		return "h2c " + m + " " + t
-	}
+	m, t := h.Request()
 	return "http " + m + " " + t
 }
 

@@ -394,3 +394,88 @@ func TestH2BackendEarlyResponse(t *testing.T) {
 		}
 	}
 }
+
+// h2cClient is an HTTP/2 client with prior knowledge (h2c) to plb.
+func h2cClient() *nethttp.Client {
+	return &nethttp.Client{Timeout: 20 * time.Second, Transport: &http2.Transport{AllowHTTP: true,
+		DialTLSContext: func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, network, addr)
+		}}}
+}
+
+// TestH2BackendCancelFreesStream: a client that resets its stream while
+// plb waits for the node's answer cancels the node's stream at once
+// (the node's handler sees its context end), and a request waiting for
+// a stream of that node (every connection at the node's limit of one)
+// takes the one freed.
+func TestH2BackendCancelFreesStream(t *testing.T) {
+	cancelled := make(chan string, 16)
+	release := make(chan struct{})
+	defer close(release)
+	h := nethttp.HandlerFunc(func(w nethttp.ResponseWriter, r *nethttp.Request) {
+		if strings.HasPrefix(r.URL.Path, "/slow") {
+			select {
+			case <-r.Context().Done():
+				cancelled <- r.URL.Path
+			case <-release:
+			}
+			return
+		}
+		io.WriteString(w, "fast")
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &nethttp.Server{Handler: h2c.NewHandler(h, &http2.Server{MaxConcurrentStreams: 1})}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	ts := startServer(t, testhttp.OneLoop(testhttp.ProxyTOML([]string{ln.Addr().String()}, "",
+		testhttp.ServiceKeys(`backend_protocol = "h2c"`, "http2 = true", `backend_timeout = "15s"`, `idle_timeout = "30s"`))))
+	addr := ts.addrOf("proxy")
+	client := h2cClient()
+	ctx0, cancel0 := context.WithCancel(context.Background())
+	for i := range 8 { // the loop's 8 connections, one stream each
+		ctx := context.Background()
+		if i == 0 {
+			ctx = ctx0
+		}
+		req, _ := nethttp.NewRequestWithContext(ctx, "GET", fmt.Sprintf("http://%s/slow%d", addr, i), nil)
+		go func() {
+			if resp, err := client.Do(req); err == nil {
+				resp.Body.Close()
+			}
+		}()
+	}
+	testhttp.WaitFor(t, "8 streams to the node", func() bool { return ts.proxySvc("proxy").H2Stats().Streams.Load() == 8 })
+	done := make(chan string, 1)
+	go func() {
+		resp, err := client.Get("http://" + addr + "/fast")
+		if err != nil {
+			done <- err.Error()
+			return
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		done <- string(b)
+	}()
+	time.Sleep(200 * time.Millisecond) // the fast request waits for a stream
+	cancel0()
+	select {
+	case p := <-cancelled:
+		if p != "/slow0" {
+			t.Fatalf("the node saw %s cancelled", p)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the client's reset did not reach the node")
+	}
+	select {
+	case got := <-done:
+		if got != "fast" {
+			t.Fatalf("the waiting request: %q", got)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the waiting request did not get the stream freed")
+	}
+}

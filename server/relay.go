@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"github.com/plb/plb/config"
 	"github.com/plb/plb/health"
+	"github.com/plb/plb/http/h2cli"
 	"github.com/plb/plb/pool"
 	"github.com/plb/plb/smtp"
 	"maps"
@@ -111,14 +112,15 @@ func (s *Server) policyFor(c *config.Config, pc *config.Pool) (health.Policy, er
 	if h2cOnly {
 		t := health.Probes{}
 		maps.Copy(t, probes)
-		t[config.CheckHTTP] = func(pc *config.Pool) (health.Probe, error) {
-			return health.HTTP{Path: pc.CheckPath, H2C: true}, nil
-		}
+		t[config.CheckHTTP] = h2cli.NewProbe
 		probes = t
 	}
 	p, err := health.PolicyFor(pc, probes)
 	if err == nil && (plainHTTP || h2cOnly) && !other && (pc.Check == "" || pc.Check == health.CheckTCP) {
-		p.Confirm = health.HTTP{H2C: h2cOnly}
+		p.Confirm = health.HTTP{}
+		if h2cOnly {
+			p.Confirm = h2cli.Probe{}
+		}
 	}
 	return p, err
 }

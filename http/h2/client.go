@@ -27,6 +27,9 @@ type ClientHandler interface {
 	Closed(s *Stream, code ErrCode)
 }
 
+// maxInterim bounds the interim (1xx) heads of one response.
+const maxInterim = 8
+
 // streamHandler is what both sides' handlers hear of a stream.
 type streamHandler interface {
 	Data(s *Stream, p []byte, end bool)
@@ -74,7 +77,7 @@ func (c *Conn) Open(fields []hpack.HeaderField, end bool) *Stream {
 	id := c.nextID
 	c.nextID += 2
 	s := &Stream{c: c, id: id, sendWindow: c.peerWindow, recvWindow: int64(c.lim.StreamWindow), sent: true,
-		contentLength: -1}
+		contentLength: -1, head: len(fields) > 0 && fields[0].Name == ":method" && fields[0].Value == "HEAD"}
 	c.streams[id] = s
 	c.active++
 	c.writeFields(id, 0, fields, end)
@@ -143,6 +146,10 @@ func (c *Conn) response(s *Stream) {
 		return
 	}
 	if status < 200 {
+		if s.interims++; s.interims > maxInterim {
+			c.resetStream(s, ErrProtocol) // a flood of 1xx heads
+			return
+		}
 		c.ch.Response(s, status, fields, false)
 		return
 	}
@@ -157,6 +164,12 @@ func (c *Conn) response(s *Stream) {
 			}
 			s.contentLength = n
 		}
+	}
+	if s.head || status == 204 || status == 304 {
+		s.contentLength = -1 // no body, whatever the length says (8.1.1)
+	} else if end && s.contentLength > 0 {
+		c.resetStream(s, ErrProtocol) // a length, and no body
+		return
 	}
 	if end {
 		s.recvDone = true

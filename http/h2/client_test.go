@@ -286,3 +286,53 @@ func FuzzClientFeed(f *testing.F) {
 		out.frames(t) // whole frames only
 	})
 }
+
+// TestClientMalformedResponses: what a server may and may not send on a
+// client's stream (RFC 9113 8.1, 8.1.1): a HEAD's or 304's length with no
+// body passes; DATA before the final head, a length with END_STREAM on
+// the head, trailers past MaxHeaderListSize and a flood of 1xx heads
+// reset the stream, never reaching the handler as a body or as cut
+// trailers.
+func TestClientMalformedResponses(t *testing.T) {
+	head := []hpack.HeaderField{{Name: ":method", Value: "HEAD"}, {Name: ":scheme", Value: "http"}, {Name: ":authority", Value: "t"}, {Name: ":path", Value: "/"}}
+	flood := newServer()
+	for range 9 {
+		flood.frame(FrameHeaders, FlagEndHeaders, 1, flood.block(":status", "103"))
+	}
+	for _, c := range []struct {
+		name string
+		req  []hpack.HeaderField
+		sv   func(sv *server) *server
+		want string
+	}{
+		{"HEAD with a length", head, func(sv *server) *server {
+			return sv.frame(FrameHeaders, FlagEndHeaders, 1, sv.block(":status", "200", "content-length", "10")).frame(FrameData, FlagEndStream, 1, nil)
+		}, "resp 1 200 content-length=10|data 1  END"},
+		{"304 with a length", get("/"), func(sv *server) *server {
+			return sv.frame(FrameHeaders, FlagEndHeaders|FlagEndStream, 1, sv.block(":status", "304", "content-length", "10"))
+		}, "resp 1 304 content-length=10 END"},
+		{"DATA before the head", get("/"), func(sv *server) *server {
+			return sv.frame(FrameHeaders, FlagEndHeaders, 1, sv.block(":status", "103")).frame(FrameData, 0, 1, []byte("HTTP/1.1 200 OK\r\n\r\n"))
+		}, "resp 1 103|closed 1 PROTOCOL_ERROR"},
+		{"a length and no body", get("/"), func(sv *server) *server {
+			return sv.frame(FrameHeaders, FlagEndHeaders|FlagEndStream, 1, sv.block(":status", "200", "content-length", "10"))
+		}, "closed 1 PROTOCOL_ERROR"},
+		{"trailers too large", get("/"), func(sv *server) *server {
+			return sv.frame(FrameHeaders, FlagEndHeaders, 1, sv.block(":status", "200")).
+				frame(FrameHeaders, FlagEndHeaders|FlagEndStream, 1, sv.block("x-a", strings.Repeat("a", 40), "x-b", strings.Repeat("b", 40), "grpc-status", "13"))
+		}, "resp 1 200|closed 1 PROTOCOL_ERROR"},
+		{"a flood of 1xx", get("/"), func(*server) *server { return flood },
+			strings.Repeat("resp 1 103|", 8) + "closed 1 PROTOCOL_ERROR"},
+	} {
+		r := &recorder{}
+		cc := NewClientConn(&memOut{}, r, Limits{MaxHeaderListSize: 150})
+		cc.Open(c.req, true)
+		sv := newServer()
+		if _, err := cc.Feed(c.sv(sv).b); err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if got := strings.Join(r.log, "|"); got != c.want {
+			t.Errorf("%s: heard %q, want %q", c.name, got, c.want)
+		}
+	}
+}

@@ -19,8 +19,10 @@ type Stream struct {
 	// Handler calls (a server's response ended; a client's response
 	// ended; the stream was reset); closed: the connection forgot it.
 	recvDone, sent, localDone, done, closed bool
-	// gotHead: a client's stream received its final response head.
-	gotHead bool
+	// gotHead: a client's stream received its final response head;
+	// head: its request is a HEAD; interims: the 1xx heads it got.
+	gotHead, head bool
+	interims      int
 
 	sendWindow int64 // what the server may still send on it
 	recvWindow int64 // what the client may still send on it
@@ -322,6 +324,10 @@ func (c *Conn) trailers(s *Stream) {
 	if s == nil {
 		return
 	}
+	if c.big {
+		c.fault(s.id, ErrProtocol) // past MaxHeaderListSize: not cut short
+		return
+	}
 	for _, f := range c.fields {
 		if strings.HasPrefix(f.Name, ":") || !validName(f.Name) || !validValue(f.Value) {
 			c.fault(s.id, ErrProtocol)
@@ -383,12 +389,22 @@ func (c *Conn) data(fh FrameHeader, p []byte) {
 		return
 	}
 	c.recvWindow -= size
+	if c.client {
+		// A client gives the connection's window back on receipt: the
+		// streams' windows bound what it holds, and a stream whose reader
+		// is slow must not stop the others' responses.
+		c.giveBackConn(size)
+	}
 	body, ok := stripPadding(fh, p)
 	if !ok {
 		c.fail(ErrProtocol)
 		return
 	}
 	s := c.streams[fh.StreamID]
+	if s != nil && c.client && !s.gotHead && !s.recvDone {
+		c.resetStream(s, ErrProtocol) // a body before the response head (8.1)
+		return
+	}
 	if s == nil || s.recvDone {
 		if s == nil && c.idle(fh.StreamID) {
 			c.fail(ErrProtocol) // an idle stream
@@ -431,15 +447,13 @@ func (c *Conn) data(fh FrameHeader, p []byte) {
 	}
 }
 
-// giveBack returns n received bytes to the client's windows: the
-// connection's and, when s is not nil, the stream's, with WINDOW_UPDATE
-// once a good part of a window is used (not for every frame).
+// giveBack returns n received bytes to the peer's windows: the
+// connection's (a server's; a client gave it back on receipt) and, when
+// s is not nil, the stream's, with WINDOW_UPDATE once a good part of a
+// window is used (not for every frame).
 func (c *Conn) giveBack(s *Stream, n int64) {
-	c.recvUnacked += n
-	if c.recvUnacked >= int64(c.lim.ConnWindow)/4 {
-		c.wbuf = appendU32(appendFrameHeader(c.wbuf, windowUpdateLen, FrameWindowUpdate, 0, 0), uint32(c.recvUnacked))
-		c.recvWindow += c.recvUnacked
-		c.recvUnacked = 0
+	if !c.client {
+		c.giveBackConn(n)
 	}
 	if s == nil || s.recvDone || s.closed {
 		return
@@ -449,6 +463,16 @@ func (c *Conn) giveBack(s *Stream, n int64) {
 		c.wbuf = appendU32(appendFrameHeader(c.wbuf, windowUpdateLen, FrameWindowUpdate, 0, s.id), uint32(s.unacked))
 		s.recvWindow += s.unacked
 		s.unacked = 0
+	}
+}
+
+// giveBackConn returns n received bytes to the connection's window.
+func (c *Conn) giveBackConn(n int64) {
+	c.recvUnacked += n
+	if c.recvUnacked >= int64(c.lim.ConnWindow)/4 {
+		c.wbuf = appendU32(appendFrameHeader(c.wbuf, windowUpdateLen, FrameWindowUpdate, 0, 0), uint32(c.recvUnacked))
+		c.recvWindow += c.recvUnacked
+		c.recvUnacked = 0
 	}
 }
 

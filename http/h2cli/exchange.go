@@ -46,10 +46,9 @@ type exchange struct {
 	// it goes to the role chunked (no content-length).
 	head, noBody, chunked bool
 	started, ended        bool // the response head went to the role; the response ended
-	// discard: the response ended before the request; the rest of its
-	// body is dropped (the role closes the exchange after an early
-	// response).
-	discard    bool
+	// lenLeft is what is left of a body with a length: the role's
+	// response ends with its last byte, and so does the exchange's.
+	lenLeft    int64
 	paused     bool
 	unconsumed int // response bytes the role has not taken yet
 	buf        []byte
@@ -102,7 +101,7 @@ func (ex *exchange) begin() {
 	ex.mode, ex.left = r.BodyMode(), r.ContentLength
 	ex.chunks.Reset()
 	ex.chunks.KeepTrailers()
-	ex.started, ex.ended, ex.discard, ex.noBody, ex.chunked = false, false, false, false, false
+	ex.started, ex.ended, ex.noBody, ex.chunked, ex.lenLeft = false, false, false, false, -1
 	scheme := "http"
 	if ex.key.tls != nil {
 		scheme = "https"
@@ -174,12 +173,10 @@ func (ex *exchange) open(cc *conn) {
 }
 
 // body sends request body bytes on the stream: a chunked body's data
-// and trailers, a content-length body as it is. After an early response
-// (discard) the body is still framed, its bytes dropped, so that the
-// exchange is ready for the role's next request once it ends.
+// and trailers, a content-length body as it is.
 func (ex *exchange) body(data []byte) int {
 	s := ex.s
-	send := !ex.discard && s != nil
+	send := s != nil
 	used := 0
 	switch ex.mode {
 	case http.BodyLength:
@@ -274,6 +271,9 @@ func (ex *exchange) respond(code int, fields []hpack.HeaderField, end bool) {
 			if trailers && !end {
 				continue
 			}
+			if !hasLen {
+				ex.lenLeft, _ = strconv.ParseInt(f.Value, 10, 64) // the codec checked it
+			}
 			hasLen = true
 		}
 		b = append(append(append(append(b, f.Name...), ": "...), f.Value...), "\r\n"...)
@@ -292,7 +292,10 @@ func (ex *exchange) respond(code int, fields []hpack.HeaderField, end bool) {
 	}
 	ex.buf = append(b, "\r\n"...)
 	ex.outer.Write(ex.buf)
-	if end {
+	// The role takes the response for whole when its framing says so:
+	// the exchange too, whatever the stream still sends (an END_STREAM
+	// that comes later, a body a HEAD should not have).
+	if end || code >= 200 && (ex.noBody || ex.lenLeft == 0) {
 		ex.respDone()
 	}
 }
@@ -300,6 +303,10 @@ func (ex *exchange) respond(code int, fields []hpack.HeaderField, end bool) {
 // data writes response body bytes to the role; the backend gets them
 // back as window once the role took them.
 func (ex *exchange) data(s *h2.Stream, p []byte, end bool) {
+	if !ex.started {
+		ex.lost() // a body before the head (the codec refuses it first)
+		return
+	}
 	if len(p) > 0 {
 		switch {
 		case ex.noBody || ex.outer.Closing():
@@ -320,6 +327,13 @@ func (ex *exchange) data(s *h2.Stream, p []byte, end bool) {
 			}
 		}
 	}
+	if ex.lenLeft > 0 {
+		// The codec checks the length: nothing past it comes here.
+		if ex.lenLeft -= int64(len(p)); ex.lenLeft == 0 {
+			ex.respDone()
+			return
+		}
+	}
 	if !end {
 		return
 	}
@@ -332,22 +346,22 @@ func (ex *exchange) data(s *h2.Stream, p []byte, end bool) {
 
 var crlf = []byte("\r\n")
 
-// respDone follows the response's end. A request still being sent is
-// cut (RST_STREAM CANCEL) and the rest of its body dropped: the role
-// closes the exchange after an early response.
+// respDone follows the response's end, as the role sees it. A request
+// still being sent is cut (RST_STREAM CANCEL) and the exchange closed
+// once the response went to the role: whatever of its body the role
+// still writes is not read as its next request, nor is the exchange
+// reused while it waits for the backend's window.
 func (ex *exchange) respDone() {
 	ex.ended = true
 	if ex.state == exSent {
 		ex.complete()
 		return
 	}
-	ex.discard = true
 	if ex.s != nil {
 		ex.s.Reset(h2.ErrCancel)
 	}
 	ex.release()
-	ex.outer.ResumeRead() // the rest of the body, dropped
-	ex.outer.Kick()
+	ex.outer.Close()
 }
 
 // complete readies the exchange for the role's next request.
@@ -378,6 +392,7 @@ func (ex *exchange) release() {
 		ex.cc = nil
 	}
 	ex.p.stats.Streams.Add(-1)
+	ex.p.freed(ex.key)
 }
 
 // refused: the backend did not process the request (REFUSED_STREAM, or

@@ -56,9 +56,9 @@ type Pool struct {
 	nodes map[nodeKey]*node
 }
 
-// nodeKey names a node's connections: its address and the TLS config
-// they were made with (connections of an older config are not used for
-// new exchanges).
+// nodeKey names a node's connections: its address and the service's TLS
+// config (connections of an older config are not used for new
+// exchanges).
 type nodeKey struct {
 	addr netip.AddrPort
 	tls  *tls.Config
@@ -68,6 +68,7 @@ type nodeKey struct {
 // them.
 type node struct {
 	key   nodeKey
+	tls   *tls.Config // the handshake's: key.tls for this node (its name)
 	conns []*conn
 	// pending: exchanges made while no connection was up, opened when
 	// one is; waiting: requests waiting for a stream.
@@ -87,10 +88,15 @@ func (p *Pool) SetOptions(o *Options) { p.o = o }
 // Dial returns the role's end of a new exchange with addr, whose handler
 // is h. Its OnOpen comes once a connection to addr is up (at once when
 // one is); a failed connection aborts it with the connect's error, as a
-// failed dial closes a socket.
-func (p *Pool) Dial(addr netip.AddrPort, tc *tls.Config, h engine.Handler) (*engine.Conn, error) {
-	key := nodeKey{addr, tc}
+// failed dial closes a socket. base is the service's TLS config (nil:
+// h2c), which names the node's connections; handshake is what a new
+// connection's handshake uses (base, or a copy naming the node).
+func (p *Pool) Dial(addr netip.AddrPort, base, handshake *tls.Config, h engine.Handler) (*engine.Conn, error) {
+	key := nodeKey{addr, base}
 	n := p.node(key)
+	if n.tls == nil {
+		n.tls = handshake
+	}
 	up := n.up()
 	if !up && !n.connecting() {
 		if err := p.dial(n); err != nil {
@@ -99,7 +105,7 @@ func (p *Pool) Dial(addr netip.AddrPort, tc *tls.Config, h engine.Handler) (*eng
 		}
 	}
 	ex := &exchange{p: p, key: key}
-	info := engine.PairInfo{Remote: addr, Secure: tc != nil, Proto: "HTTP/2.0"}
+	info := engine.PairInfo{Remote: addr, Secure: base != nil, Proto: "HTTP/2.0"}
 	ex.inner, ex.outer = p.l.DialPair(info, h, ex)
 	ex.outer.SetWatermarks(64<<10, 16<<10)
 	if up {
@@ -159,7 +165,7 @@ func (p *Pool) dial(n *node) error {
 		return err
 	}
 	cc.c = c
-	if tc := n.key.tls; tc != nil {
+	if tc := n.tls; tc != nil {
 		cfg := tc.Clone()
 		cfg.NextProtos = []string{"h2"}
 		c.StartTLSClient(cfg)
@@ -173,22 +179,56 @@ func (p *Pool) dial(n *node) error {
 // the request must wait (it is then in n.waiting).
 func (p *Pool) stream(ex *exchange) *conn {
 	n := p.node(ex.key)
+	if c := n.open(); c != nil {
+		return c
+	}
+	n.waiting = append(n.waiting, ex)
+	p.grow(n)
+	return nil
+}
+
+// open returns a connection of n that can open a stream now, or nil.
+func (n *node) open() *conn {
 	for _, c := range n.conns {
 		if c.codec != nil && c.codec.CanOpen() && !c.c.Closing() {
 			return c
 		}
 	}
+	return nil
+}
+
+// grow dials one more connection to n for its waiting requests, unless
+// one is on its way or n has MaxConns; when none can be had (the dial
+// fails, and no connection is up or coming), the waiting requests are
+// lost, as the role then sees.
+func (p *Pool) grow(n *node) {
 	limit := p.o.MaxConns
 	if limit <= 0 {
 		limit = 8
 	}
-	if !n.connecting() && len(n.conns) < limit {
-		if err := p.dial(n); err != nil {
-			p.log.Warn("HTTP/2 backend connect failed", "node", n.key.addr, "err", err)
+	if len(n.waiting) == 0 || n.connecting() || len(n.conns) >= limit {
+		return
+	}
+	err := p.dial(n)
+	if err == nil {
+		return
+	}
+	p.log.Warn("HTTP/2 backend connect failed", "node", n.key.addr, "err", err)
+	if !n.up() {
+		wait := n.waiting
+		n.waiting = nil
+		for _, ex := range wait {
+			ex.lost()
 		}
 	}
-	n.waiting = append(n.waiting, ex)
-	return nil
+}
+
+// freed follows a stream's end on the exchange's side: a request waiting
+// for a stream of its node may take it (after the current event).
+func (p *Pool) freed(key nodeKey) {
+	if n := p.nodes[key]; n != nil && len(n.waiting) > 0 {
+		p.l.Defer(func() { p.serve(n) })
+	}
 }
 
 // serve gives the waiting requests of n the streams its connections can
@@ -202,14 +242,9 @@ func (p *Pool) serve(n *node) {
 		}
 	}
 	for len(n.waiting) > 0 {
-		var c *conn
-		for _, cc := range n.conns {
-			if cc.codec != nil && cc.codec.CanOpen() && !cc.c.Closing() {
-				c = cc
-				break
-			}
-		}
+		c := n.open()
 		if c == nil {
+			p.grow(n)
 			return
 		}
 		ex := n.waiting[0]
@@ -328,9 +363,17 @@ func (cc *conn) OnClose(c *engine.Conn, err error) {
 	if err == nil {
 		err = fmt.Errorf("h2cli: connection to %s closed", n.key.addr)
 	}
-	if len(n.conns) == 0 {
-		// No connection left to open them on: what waited fails as a
-		// failed connect does (the role tries the next node).
+	p := cc.p
+	if !n.up() && !n.connecting() && len(n.pending)+len(n.waiting) > 0 && cc.codec != nil {
+		// A connection that was up ended (a GOAWAY'd one done, an idle
+		// one timed out): a new one for what waits.
+		if p.dial(n) == nil {
+			return
+		}
+	}
+	if !n.up() && !n.connecting() {
+		// No connection to open them on: what waited fails as a failed
+		// connect does (the role tries the next node).
 		pend, wait := n.pending, n.waiting
 		n.pending, n.waiting = nil, nil
 		for _, ex := range pend {
@@ -340,8 +383,8 @@ func (cc *conn) OnClose(c *engine.Conn, err error) {
 		for _, ex := range wait {
 			ex.lost()
 		}
-		cc.p.forget(n)
+		p.forget(n)
 		return
 	}
-	cc.p.serve(n)
+	p.serve(n)
 }

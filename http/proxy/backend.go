@@ -115,11 +115,11 @@ func dialBackend(svc *Service, st *Settings, l *engine.Loop, node *pool.Node) (*
 		// An exchange of streams over the node's HTTP/2 connections: a
 		// pair whose OnOpen comes once a connection is up (a failed one
 		// aborts it as a failed connect).
-		var tc *tls.Config
+		var base, tc *tls.Config
 		if st.Svc.BackendProtocol == "h2" && st.BackendTLS != nil {
-			tc = backendTLSFor(st.BackendTLS, node)
+			base, tc = st.BackendTLS, backendTLSFor(st.BackendTLS, node)
 		}
-		c, err := svc.h2Pool(l, o).Dial(node.Addr, tc, be)
+		c, err := svc.h2Pool(l, o).Dial(node.Addr, base, tc, be)
 		if err != nil {
 			return nil, err
 		}

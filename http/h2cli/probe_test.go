@@ -1,6 +1,8 @@
-package health
+package h2cli
 
 import (
+	"context"
+	"io"
 	"net"
 	"net/http"
 	"net/netip"
@@ -10,7 +12,16 @@ import (
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/h2c"
+
+	"github.com/plb/plb/health"
 )
+
+// check runs p against a with a 5 s deadline.
+func check(p health.Probe, a netip.AddrPort) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return p.Check(ctx, a)
+}
 
 // TestH2CProbe: the http check over h2c (backend_protocol h2c) against
 // Go's h2c server: a 2xx passes, a 503 fails, OPTIONS * passes; a
@@ -34,20 +45,40 @@ func TestH2CProbe(t *testing.T) {
 	t.Cleanup(func() { srv.Close() })
 	a := netip.MustParseAddrPort(ln.Addr().String())
 	for _, c := range []struct {
-		probe HTTP
+		probe Probe
 		ok    bool
 	}{
-		{HTTP{Path: "/up", H2C: true}, true},
-		{HTTP{Path: "/down", H2C: true}, false},
-		{HTTP{H2C: true}, true},
+		{Probe{health.HTTP{Path: "/up"}}, true},
+		{Probe{health.HTTP{Path: "/down"}}, false},
+		{Probe{}, true},
 	} {
-		if err := check(c.probe, a, 5*time.Second); (err == nil) != c.ok {
+		if err := check(c.probe, a); (err == nil) != c.ok {
 			t.Errorf("%v: %v, want ok %v", c.probe, err, c.ok)
 		}
 	}
-	h1, _ := scriptedServer(t, func(string) string { return "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n" })
+	// A server of HTTP/1.1 only: it answers the preface's first line.
+	h1, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h1.Close()
+	go func() {
+		for {
+			c, err := h1.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				buf := make([]byte, 64)
+				c.Read(buf)
+				io.WriteString(c, "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+				c.Read(buf)
+			}()
+		}
+	}()
 	start := time.Now()
-	err = check(HTTP{Path: "/up", H2C: true}, h1, 5*time.Second)
+	err = check(Probe{health.HTTP{Path: "/up"}}, netip.MustParseAddrPort(h1.Addr().String()))
 	if err == nil || time.Since(start) > 4*time.Second {
 		t.Fatalf("an HTTP/1.1 server: %v after %v, want a prompt error", err, time.Since(start))
 	}

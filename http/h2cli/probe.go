@@ -1,21 +1,58 @@
-package health
+package h2cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 
 	"golang.org/x/net/http2/hpack"
 
+	"github.com/plb/plb/config"
+	"github.com/plb/plb/health"
 	"github.com/plb/plb/http/h2"
 )
+
+// Probe is the http check over h2c (backend_protocol h2c): the request
+// of health.HTTP, as a stream on a connection of its own, judged as
+// health.HTTP judges its answer.
+type Probe struct{ health.HTTP }
+
+var _ health.Probe = Probe{}
+
+// NewProbe is the probe of an "http" check of a pool whose nodes speak
+// h2c only.
+func NewProbe(pc *config.Pool) (health.Probe, error) {
+	return Probe{health.HTTP{Path: pc.CheckPath}}, nil
+}
+
+// Check implements health.Probe.
+func (p Probe) Check(ctx context.Context, addr netip.AddrPort) error {
+	c, done, err := health.Dial(ctx, addr)
+	if err != nil {
+		return err
+	}
+	defer done()
+	method, target := p.Request()
+	code, err := h2Status(c, method, target, p.HostFor(addr))
+	if err != nil {
+		return err
+	}
+	return p.Judge(code)
+}
+
+func (p Probe) String() string {
+	m, t := p.Request()
+	return "h2c " + m + " " + t
+}
 
 // maxH2Read bounds what an h2c probe reads before its answer's head.
 const maxH2Read = 256 << 10
 
 // errH2Reset is a probe's stream reset, or its connection ended, before
 // an answer.
-var errH2Reset = errors.New("health: HTTP/2 stream reset before an answer")
+var errH2Reset = errors.New("h2cli: HTTP/2 stream reset before an answer")
 
 // h2Status sends one request over HTTP/2 with prior knowledge on c and
 // returns the status of its answer (the final one, not an interim 1xx).
@@ -35,7 +72,7 @@ func h2Status(c net.Conn, method, target, host string) (int, error) {
 			return 0, ph.err
 		}
 		if len(buf) == cap(buf) || read > maxH2Read {
-			return 0, fmt.Errorf("%w: no answer in %d bytes", ErrBadStatus, read)
+			return 0, fmt.Errorf("%w: no answer in %d bytes", health.ErrBadStatus, read)
 		}
 		n, err := c.Read(buf[len(buf):cap(buf)])
 		read += n
@@ -43,7 +80,7 @@ func h2Status(c net.Conn, method, target, host string) (int, error) {
 		used, ferr := cc.Feed(buf)
 		buf = buf[:copy(buf, buf[used:])]
 		if ferr != nil {
-			return 0, fmt.Errorf("%w: HTTP/2 connection error %s", ErrBadStatus, cc.Err)
+			return 0, fmt.Errorf("%w: HTTP/2 connection error %s", health.ErrBadStatus, cc.Err)
 		}
 		if ph.status == 0 && err != nil {
 			return 0, fmt.Errorf("reading status: %w", err)
