@@ -131,6 +131,11 @@ type pipeEnd struct {
 	unopened, reset bool
 }
 
+// pipeKeep is the largest input buffer a pair's end keeps once its
+// handler consumed it all, for the next write (as a socket reuses its
+// loop's read buffer); a larger one goes, an idle end holds little.
+const pipeKeep = 4 << 10
+
 // room is what the peer may still write into c's input.
 func (c *Conn) room() int { return pipeBuffer - (len(c.in) - c.pipe.held) }
 
@@ -190,6 +195,8 @@ func (c *Conn) pipeRead() {
 			c.Kick()
 		} else if len(rest) > 0 {
 			c.in = data[:copy(data, rest)]
+		} else if cap(data) <= pipeKeep {
+			c.in = data[:0] // the next write lands here: no allocation per exchange
 		}
 		if len(rest) > c.loop.eng.cfg.MaxInbound {
 			c.destroy(ErrInboundOverflow) // as deliver does for a socket

@@ -94,7 +94,8 @@ func (l Limits) withDefaults() Limits {
 // on the caller's goroutine.
 type Handler interface {
 	// Request is a stream's request, complete as far as its head: end
-	// reports that no body follows.
+	// reports that no body follows. r is valid only during the call (the
+	// connection's, for its next request).
 	Request(s *Stream, r *Request, end bool)
 	// Data is body bytes of the stream's request, valid only during the
 	// call; end reports the last (a request with trailers ends with an
@@ -169,8 +170,9 @@ type Conn struct {
 	encBuf bytes.Buffer
 	dec    *hpack.Decoder
 	fields []hpack.HeaderField
-	fsize  uint32 // decoded size of fields so far
-	big    bool   // the fields passed MaxHeaderListSize
+	req    Request // the request handed to Handler.Request, reused
+	fsize  uint32  // decoded size of fields so far
+	big    bool    // the fields passed MaxHeaderListSize
 
 	wbuf []byte
 	// flushHook, when set, is called instead of writing at once when a

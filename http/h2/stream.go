@@ -213,7 +213,9 @@ func (c *Conn) open(id uint32) {
 // request builds the request of the decoded fields, or the error that
 // makes it malformed (8.1.1, 8.2, 8.3): PROTOCOL_ERROR.
 func (c *Conn) request() (*Request, ErrCode) {
-	r := &Request{ContentLength: -1}
+	r := &c.req
+	clear(r.Fields) // the last request's strings are not kept
+	*r = Request{Fields: r.Fields[:0], ContentLength: -1}
 	regular := false
 	for _, f := range c.fields {
 		if !validName(f.Name) || !validValue(f.Value) {

@@ -149,6 +149,9 @@ type reqState struct {
 	// from which body byte, the body has been read without plb pausing it; bodyGot:
 	// body bytes received when last checked (bodytime.go).
 	bodyClock, bodyClockAt, bodyGot int64
+	// hdrMax is the most header fields a head parsed into req had since
+	// the state was last put back: putReqState clears that many.
+	hdrMax int
 }
 
 // countRequest counts one more request on the connection (saturating: a
@@ -210,6 +213,7 @@ func (cl *client) readHead(data []byte) int {
 	}
 	rs := cl.rs
 	n, err := rs.parser.ParseRequest(data, &rs.req)
+	rs.hdrMax = max(rs.hdrMax, len(rs.req.Headers)) // views of this input, complete or not
 	if err != nil {
 		code := 400
 		var he *http.Error

@@ -283,9 +283,10 @@ func (s *Service) putReqState(l *engine.Loop, rs *reqState) {
 	// The parsed head's views point into this client's input: dropped,
 	// so that a state kept on the free list holds none of its bytes. Up to
 	// cap: an earlier head of the connection may have had more fields
-	// than the last (a few dozen at most, one memclr).
+	// than the last: up to the most any had (hdrMax).
 	hs := rs.req.Headers
-	clear(hs[:cap(hs)])
+	clear(hs[:max(rs.hdrMax, len(hs))])
+	rs.hdrMax = 0
 	rs.req = http.RequestHead{Headers: hs[:0]}
 	rs.body = rs.body[:0]
 	if cap(rs.body) > coalesceMax {
