@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -228,6 +229,16 @@ func (p *process) serve(ctx context.Context, warnings []error, stderr io.Writer)
 			pprof.StartCPUProfile(pf)
 			defer func() { pprof.StopCPUProfile(); pf.Close() }()
 		}
+	}
+	if path := os.Getenv("PLB_MEMPROFILE"); path != "" {
+		// For profiling benchmarks: what was allocated, written at exit.
+		runtime.MemProfileRate = 4096
+		defer func() {
+			if pf, err := os.Create(path); err == nil {
+				pprof.Lookup("allocs").WriteTo(pf, 0)
+				pf.Close()
+			}
+		}()
 	}
 	p.log.Info("plb running", "version", version.Version, "config", p.cfg.File, "workers", len(p.srv.Engine().Loops()), "pid", os.Getpid())
 	p.st.ok()

@@ -576,13 +576,30 @@ func (c *Conn) writeBlock(id uint32, block []byte, end bool) {
 // What the flow-control windows do not let out now waits in the stream
 // (Pending) and goes as the client opens them.
 func (s *Stream) WriteData(p []byte, end bool) {
-	if s.localDone || s.closed || !s.sent || s.c.dead {
+	if s.localDone || s.closed || !s.sent || s.c.dead || len(p) == 0 && !end {
+		return
+	}
+	c := s.c
+	if n := int64(len(p)); len(s.pend) == 0 && n <= s.sendWindow && n <= c.sendWindow && len(p) <= c.peerMaxFrame {
+		// All of it may go at once: one frame, no copy kept.
+		var flags uint8
+		if end {
+			flags = FlagEndStream
+		}
+		c.wbuf = append(appendFrameHeader(c.wbuf, len(p), FrameData, flags, s.id), p...)
+		s.sendWindow -= n
+		c.sendWindow -= n
+		if end {
+			s.pendEnd = true
+			s.end()
+		}
+		c.flushSoon()
 		return
 	}
 	s.pend = append(s.pend, p...)
 	s.pendEnd = s.pendEnd || end
 	s.send()
-	s.c.flushSoon()
+	c.flushSoon()
 }
 
 // Pending is the number of body bytes written and not yet sent for want

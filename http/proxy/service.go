@@ -258,7 +258,7 @@ func (s *Service) aheadDone(be *backend) {
 }
 
 // maxFreeStates bounds each loop's free list of request memory.
-const maxFreeStates = 256
+const maxFreeStates = 512
 
 func (s *Service) getReqState(l *engine.Loop) *reqState {
 	list := s.free[l.ID()]
