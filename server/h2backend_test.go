@@ -287,49 +287,66 @@ func TestH2BackendStreamLimit(t *testing.T) {
 	}
 }
 
-// TestH2CBackendHealthCheck: with backend_protocol h2c the pool's http
-// check speaks h2c too: a node answering its check 503 goes down, its
-// requests go to the other, and it comes back when the check passes.
-func TestH2CBackendHealthCheck(t *testing.T) {
-	var sick atomic.Bool
-	var checks atomic.Int64
-	a := startH2Backend(t, nil, nethttp.HandlerFunc(func(w nethttp.ResponseWriter, r *nethttp.Request) {
-		if r.URL.Path == "/health" {
-			checks.Add(1)
-			if sick.Load() || r.ProtoMajor != 2 {
-				w.WriteHeader(503)
+// TestH2BackendHealthCheck: with backend_protocol h2c, or h2 over TLS,
+// the pool's http check speaks it too: a node answering its check 503
+// goes down, its requests go to the other, and it comes back when the
+// check passes.
+func TestH2BackendHealthCheck(t *testing.T) {
+	ca := newTestCA(t)
+	certFile, keyFile, _ := ca.issue("b", false, "b.test")
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, proto := range []string{"h2c", "h2"} {
+		t.Run(proto, func(t *testing.T) {
+			var tc *tls.Config
+			keys := testhttp.ServiceKeys(`backend_protocol = "h2c"`)
+			if proto == "h2" {
+				tc = &tls.Config{Certificates: []tls.Certificate{cert}}
+				keys = testhttp.ServiceKeys(`backend_protocol = "h2"`, fmt.Sprintf("backend_ssl_ca_file = %q", ca.pem), `backend_ssl_server_name = "b.test"`)
 			}
-			return
-		}
-		io.WriteString(w, "a")
-	}))
-	b := startH2Backend(t, nil, nethttp.HandlerFunc(func(w nethttp.ResponseWriter, r *nethttp.Request) { io.WriteString(w, "b") }))
-	ts := startProxy(t, []string{a.addr, b.addr}, `balance_method = "round_robin"
+			var sick atomic.Bool
+			var checks atomic.Int64
+			a := startH2Backend(t, tc, nethttp.HandlerFunc(func(w nethttp.ResponseWriter, r *nethttp.Request) {
+				if r.URL.Path == "/health" {
+					checks.Add(1)
+					if sick.Load() || r.ProtoMajor != 2 {
+						w.WriteHeader(503)
+					}
+					return
+				}
+				io.WriteString(w, "a")
+			}))
+			b := startH2Backend(t, tc, nethttp.HandlerFunc(func(w nethttp.ResponseWriter, r *nethttp.Request) { io.WriteString(w, "b") }))
+			ts := startProxy(t, []string{a.addr, b.addr}, `balance_method = "round_robin"
 check = "http"
 check_path = "/health"
 check_interval = "100ms"
 timeout_cleanup = "100ms"
 fall = 2
 rise = 2
-`, testhttp.ServiceKeys(`backend_protocol = "h2c"`))
-	addr := ts.addrOf("proxy")
-	node := ts.Pool("web").Nodes()[0]
-	testhttp.WaitFor(t, "active checks", func() bool { return checks.Load() >= 2 })
-	if node.Down() {
-		t.Fatalf("healthy node down: %s", node.LastTransition().Reason)
+`, keys)
+			addr := ts.addrOf("proxy")
+			node := ts.Pool("web").Nodes()[0]
+			testhttp.WaitFor(t, "active checks", func() bool { return checks.Load() >= 2 })
+			if node.Down() {
+				t.Fatalf("healthy node down: %s", node.LastTransition().Reason)
+			}
+			sick.Store(true)
+			testhttp.WaitFor(t, "the failing checks to take the node down", node.Down)
+			if r := node.LastTransition().Reason; !strings.Contains(r, proto+" GET /health checks failed") {
+				t.Fatalf("reason %q", r)
+			}
+			for range 4 {
+				if body := testhttp.MustGet(t, addr, "/x"); body != "b" {
+					t.Fatalf("down node answered: %q", body)
+				}
+			}
+			sick.Store(false)
+			testhttp.WaitFor(t, "the good checks to bring the node back", func() bool { return !node.Down() })
+		})
 	}
-	sick.Store(true)
-	testhttp.WaitFor(t, "the failing checks to take the node down", node.Down)
-	if r := node.LastTransition().Reason; !strings.Contains(r, "h2c GET /health checks failed") {
-		t.Fatalf("reason %q", r)
-	}
-	for range 4 {
-		if body := testhttp.MustGet(t, addr, "/x"); body != "b" {
-			t.Fatalf("down node answered: %q", body)
-		}
-	}
-	sick.Store(false)
-	testhttp.WaitFor(t, "the good checks to bring the node back", func() bool { return !node.Down() })
 }
 
 // TestH2BackendCounted: show service and /metrics count the HTTP/2

@@ -90,6 +90,7 @@ func balanceMethod(c *config.Config, pc *config.Pool) string {
 func (s *Server) policyFor(c *config.Config, pc *config.Pool) (health.Policy, error) {
 	probes := s.probes
 	plainHTTP, h2c, other := false, false, false
+	var h2 *config.Service // a service speaking h2 (TLS) to the pool
 	for _, sc := range c.Services {
 		if sc.Pool != pc.Name {
 			continue
@@ -104,22 +105,40 @@ func (s *Server) policyFor(c *config.Config, pc *config.Pool) (health.Policy, er
 				plainHTTP = true
 			}
 		default:
-			other = true
+			if sc.BackendProtocol == "h2" && h2 == nil {
+				h2 = sc
+			} else {
+				other = true
+			}
 		}
 	}
-	// Nodes that only speak h2c (backend_protocol h2c) are probed over it.
-	h2cOnly := h2c && !plainHTTP && !other
-	if h2cOnly {
+	// Nodes that speak only HTTP/2 (backend_protocol h2c, or h2 for one
+	// service) are probed over it: the http check, and the OPTIONS that
+	// confirms a suspect node.
+	var h2probe *h2cli.Probe
+	switch {
+	case h2c && !plainHTTP && !other && h2 == nil:
+		h2probe = &h2cli.Probe{}
+	case h2 != nil && !h2c && !plainHTTP && !other:
+		b, err := backendTLS(c, h2, nil)
+		if err != nil {
+			return health.Policy{}, err
+		}
+		h2probe = &h2cli.Probe{TLS: b.cfg}
+	}
+	if h2probe != nil {
 		t := health.Probes{}
 		maps.Copy(t, probes)
-		t[config.CheckHTTP] = h2cli.NewProbe
+		t[config.CheckHTTP] = func(pc *config.Pool) (health.Probe, error) {
+			return h2cli.Probe{HTTP: health.HTTP{Path: pc.CheckPath}, TLS: h2probe.TLS}, nil
+		}
 		probes = t
 	}
 	p, err := health.PolicyFor(pc, probes)
-	if err == nil && (plainHTTP || h2cOnly) && !other && (pc.Check == "" || pc.Check == health.CheckTCP) {
+	if err == nil && (plainHTTP || h2probe != nil) && !other && (pc.Check == "" || pc.Check == health.CheckTCP) {
 		p.Confirm = health.HTTP{}
-		if h2cOnly {
-			p.Confirm = h2cli.Probe{}
+		if h2probe != nil {
+			p.Confirm = *h2probe
 		}
 	}
 	return p, err

@@ -2,6 +2,7 @@ package h2cli
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -9,23 +10,22 @@ import (
 
 	"golang.org/x/net/http2/hpack"
 
-	"github.com/plb/plb/config"
 	"github.com/plb/plb/health"
 	"github.com/plb/plb/http/h2"
 )
 
-// Probe is the http check over h2c (backend_protocol h2c): the request
-// of health.HTTP, as a stream on a connection of its own, judged as
-// health.HTTP judges its answer.
-type Probe struct{ health.HTTP }
+// Probe is the http check over HTTP/2 (backend_protocol h2c, or h2 with
+// TLS set): the request of health.HTTP, as a stream on a connection of
+// its own, judged as health.HTTP judges its answer.
+type Probe struct {
+	health.HTTP
+	// TLS is the client config of h2 (nil: h2c): ALPN h2 is asked for,
+	// and without a ServerName (and with verification) the node's IP is
+	// what its certificate must name, as for the proxy's connections.
+	TLS *tls.Config
+}
 
 var _ health.Probe = Probe{}
-
-// NewProbe is the probe of an "http" check of a pool whose nodes speak
-// h2c only.
-func NewProbe(pc *config.Pool) (health.Probe, error) {
-	return Probe{health.HTTP{Path: pc.CheckPath}}, nil
-}
 
 // Check implements health.Probe.
 func (p Probe) Check(ctx context.Context, addr netip.AddrPort) error {
@@ -34,6 +34,21 @@ func (p Probe) Check(ctx context.Context, addr netip.AddrPort) error {
 		return err
 	}
 	defer done()
+	if p.TLS != nil {
+		cfg := p.TLS.Clone()
+		cfg.NextProtos = []string{"h2"}
+		if cfg.ServerName == "" && !cfg.InsecureSkipVerify {
+			cfg.ServerName = addr.Addr().String()
+		}
+		tc := tls.Client(c, cfg)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			return err
+		}
+		if tc.ConnectionState().NegotiatedProtocol != "h2" {
+			return ErrNoH2
+		}
+		c = tc
+	}
 	method, target := p.Request()
 	code, err := h2Status(c, method, target, p.HostFor(addr))
 	if err != nil {
@@ -44,6 +59,9 @@ func (p Probe) Check(ctx context.Context, addr netip.AddrPort) error {
 
 func (p Probe) String() string {
 	m, t := p.Request()
+	if p.TLS != nil {
+		return "h2 " + m + " " + t
+	}
 	return "h2c " + m + " " + t
 }
 

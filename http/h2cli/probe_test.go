@@ -48,8 +48,8 @@ func TestH2CProbe(t *testing.T) {
 		probe Probe
 		ok    bool
 	}{
-		{Probe{health.HTTP{Path: "/up"}}, true},
-		{Probe{health.HTTP{Path: "/down"}}, false},
+		{Probe{HTTP: health.HTTP{Path: "/up"}}, true},
+		{Probe{HTTP: health.HTTP{Path: "/down"}}, false},
 		{Probe{}, true},
 	} {
 		if err := check(c.probe, a); (err == nil) != c.ok {
@@ -78,7 +78,7 @@ func TestH2CProbe(t *testing.T) {
 		}
 	}()
 	start := time.Now()
-	err = check(Probe{health.HTTP{Path: "/up"}}, netip.MustParseAddrPort(h1.Addr().String()))
+	err = check(Probe{HTTP: health.HTTP{Path: "/up"}}, netip.MustParseAddrPort(h1.Addr().String()))
 	if err == nil || time.Since(start) > 4*time.Second {
 		t.Fatalf("an HTTP/1.1 server: %v after %v, want a prompt error", err, time.Since(start))
 	}
