@@ -293,42 +293,12 @@ func (mc *console) metrics() []byte {
 			}
 		}
 	}
-	w.family("plb_http2_connections", "gauge", "HTTP/2 client connections open (services with http2 on).")
-	for _, s := range served {
-		if s.HTTP2 != nil {
-			w.sample("plb_http2_connections", float64(s.HTTP2.Conns), "service", s.Name)
-		}
-	}
-	w.family("plb_http2_streams", "gauge", "HTTP/2 streams in progress.")
-	for _, s := range served {
-		if s.HTTP2 != nil {
-			w.sample("plb_http2_streams", float64(s.HTTP2.Streams), "service", s.Name)
-		}
-	}
-	w.family("plb_http2_streams_total", "counter", "HTTP/2 streams (requests) received.")
-	for _, s := range served {
-		if s.HTTP2 != nil {
-			w.sample("plb_http2_streams_total", float64(s.HTTP2.StreamsTotal), "service", s.Name)
-		}
-	}
-	w.family("plb_backend_http2_connections", "gauge", "HTTP/2 connections to the nodes open (backend_protocol h2 or h2c).")
-	for _, s := range served {
-		if s.BackendHTTP2 != nil {
-			w.sample("plb_backend_http2_connections", float64(s.BackendHTTP2.Conns), "service", s.Name)
-		}
-	}
-	w.family("plb_backend_http2_streams", "gauge", "HTTP/2 streams to the nodes in progress.")
-	for _, s := range served {
-		if s.BackendHTTP2 != nil {
-			w.sample("plb_backend_http2_streams", float64(s.BackendHTTP2.Streams), "service", s.Name)
-		}
-	}
-	w.family("plb_backend_http2_streams_total", "counter", "HTTP/2 streams (requests) sent to the nodes.")
-	for _, s := range served {
-		if s.BackendHTTP2 != nil {
-			w.sample("plb_backend_http2_streams_total", float64(s.BackendHTTP2.StreamsTotal), "service", s.Name)
-		}
-	}
+	http2Families(w, served, "plb_http2", "HTTP/2 client connections open (services with http2 on).",
+		"HTTP/2 streams in progress.", "HTTP/2 streams (requests) received.",
+		func(s serviceSnap) *HTTP2Status { return s.HTTP2 })
+	http2Families(w, served, "plb_backend_http2", "HTTP/2 connections to the nodes open (backend_protocol h2 or h2c).",
+		"HTTP/2 streams to the nodes in progress.", "HTTP/2 streams (requests) sent to the nodes.",
+		func(s serviceSnap) *HTTP2Status { return s.BackendHTTP2 })
 	w.family("plb_backend_resends_total", "counter", "Requests a reverse proxy sent again on a fresh backend connection after one failed before any response byte (retries).")
 	for _, s := range served {
 		if s.Role == config.RoleReverseProxy {
@@ -411,4 +381,24 @@ func (mc *console) metrics() []byte {
 	w.family("plb_go_heap_bytes", "gauge", "Bytes of live heap objects.")
 	w.sample("plb_go_heap_bytes", float64(sn.Go.HeapBytes))
 	return w.b
+}
+
+// http2Families writes prefix_connections, prefix_streams and
+// prefix_streams_total for the services whose of gives HTTP/2 counts.
+func http2Families(w *promWriter, served []serviceSnap, prefix, conns, streams, total string, of func(serviceSnap) *HTTP2Status) {
+	for _, f := range []struct {
+		suffix, typ, help string
+		v                 func(*HTTP2Status) int64
+	}{
+		{"_connections", "gauge", conns, func(h *HTTP2Status) int64 { return h.Conns }},
+		{"_streams", "gauge", streams, func(h *HTTP2Status) int64 { return h.Streams }},
+		{"_streams_total", "counter", total, func(h *HTTP2Status) int64 { return h.StreamsTotal }},
+	} {
+		w.family(prefix+f.suffix, f.typ, f.help)
+		for _, s := range served {
+			if h := of(s); h != nil {
+				w.sample(prefix+f.suffix, float64(f.v(h)), "service", s.Name)
+			}
+		}
+	}
 }

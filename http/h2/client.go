@@ -92,22 +92,6 @@ func (c *Conn) Open(fields []hpack.HeaderField, end bool) *Stream {
 // head, interim or final, or its trailers.
 func (c *Conn) responseHeaders(fh FrameHeader, p []byte) {
 	id := fh.StreamID
-	if id == 0 || id%2 == 0 {
-		c.fail(ErrProtocol) // no push: a server opens no stream
-		return
-	}
-	p, ok := stripPadding(fh, p)
-	if !ok {
-		c.fail(ErrProtocol)
-		return
-	}
-	if fh.Has(FlagPriority) {
-		if len(p) < priorityLen {
-			c.fail(ErrFrameSize)
-			return
-		}
-		p = p[priorityLen:]
-	}
 	s := c.streams[id]
 	switch {
 	case s == nil && id < c.nextID:

@@ -61,35 +61,22 @@ func (c *Conn) emit(f hpack.HeaderField) {
 // headers starts a header block: a request's head, or its trailers
 // (6.2).
 func (c *Conn) headers(fh FrameHeader, p []byte) {
+	p, dep, ok := c.headerBlock(fh, p)
+	if !ok {
+		return
+	}
 	if c.client {
 		c.responseHeaders(fh, p)
 		return
 	}
 	id := fh.StreamID
-	if id == 0 || id%2 == 0 {
-		c.fail(ErrProtocol) // clients open odd streams (5.1.1)
+	if dep == id {
+		// Depending on itself (5.3.1): the block is still decoded, to
+		// keep the HPACK state of the connection.
+		c.beginBlock(fh, p, false)
+		c.hdrDeny = ErrProtocol
+		c.maybeEndBlock(fh)
 		return
-	}
-	p, ok := stripPadding(fh, p)
-	if !ok {
-		c.fail(ErrProtocol)
-		return
-	}
-	if fh.Has(FlagPriority) {
-		if len(p) < priorityLen {
-			c.fail(ErrFrameSize)
-			return
-		}
-		dep := uint32(p[0])<<24&0x7f000000 | uint32(p[1])<<16 | uint32(p[2])<<8 | uint32(p[3])
-		p = p[priorityLen:]
-		if dep == id {
-			// Depending on itself (5.3.1): the block is still decoded,
-			// to keep the HPACK state of the connection.
-			c.beginBlock(fh, p, false)
-			c.hdrDeny = ErrProtocol
-			c.maybeEndBlock(fh)
-			return
-		}
 	}
 	trailers := false
 	if s := c.streams[id]; s != nil {
@@ -118,6 +105,32 @@ func (c *Conn) headers(fh FrameHeader, p []byte) {
 	}
 	c.beginBlock(fh, p, trailers)
 	c.maybeEndBlock(fh)
+}
+
+// headerBlock is a HEADERS frame's header block fragment, its padding
+// and priority fields taken off; dep is the stream the priority fields
+// name (0 without them). ok false: the connection failed. Streams are
+// odd on both sides: clients open them, and plb's client refuses pushes
+// (5.1.1).
+func (c *Conn) headerBlock(fh FrameHeader, p []byte) (block []byte, dep uint32, ok bool) {
+	if fh.StreamID == 0 || fh.StreamID%2 == 0 {
+		c.fail(ErrProtocol)
+		return nil, 0, false
+	}
+	p, ok = stripPadding(fh, p)
+	if !ok {
+		c.fail(ErrProtocol)
+		return nil, 0, false
+	}
+	if fh.Has(FlagPriority) {
+		if len(p) < priorityLen {
+			c.fail(ErrFrameSize)
+			return nil, 0, false
+		}
+		dep = uint32(p[0])<<24&0x7f000000 | uint32(p[1])<<16 | uint32(p[2])<<8 | uint32(p[3])
+		p = p[priorityLen:]
+	}
+	return p, dep, true
 }
 
 // beginBlock starts reading a header block on fh's stream.
