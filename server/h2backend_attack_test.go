@@ -223,15 +223,21 @@ func TestH2BackendLateReset(t *testing.T) {
 	}
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(5 * time.Second))
-	io.WriteString(c, "POST /b HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc")
-	resp, err := nethttp.ReadResponse(bufio.NewReader(c), nil)
+	postOK(t, c, bufio.NewReader(c), "/b", "a POST after an earlier client's stream was reset")
+}
+
+// postOK sends a small POST of path on c and wants a 200 back.
+func postOK(t *testing.T, c io.Writer, br *bufio.Reader, path, what string) {
+	t.Helper()
+	io.WriteString(c, "POST "+path+" HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc")
+	resp, err := nethttp.ReadResponse(br, nil)
 	if err != nil {
-		t.Fatalf("b: %v", err)
+		t.Fatalf("%s: %v", what, err)
 	}
 	body, _ := io.ReadAll(resp.Body)
-	t.Logf("b: %s %q", resp.Status, body)
+	resp.Body.Close()
 	if resp.StatusCode != 200 {
-		t.Errorf("client b failed because an earlier client's stream was reset: %s", resp.Status)
+		t.Errorf("%s: %s %q", what, resp.Status, body)
 	}
 }
 
@@ -270,17 +276,8 @@ func TestH2BackendHeadContentLength(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("HEAD: %s", resp.Status)
-	// the same client at once: a POST on the same pair
-	io.WriteString(c, "POST /p HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc")
-	resp, err = nethttp.ReadResponse(br, nil)
-	if err != nil {
-		t.Fatalf("POST after HEAD: %v", err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	t.Logf("POST: %s %q", resp.Status, body)
-	if resp.StatusCode != 200 {
-		t.Errorf("POST after a HEAD with content-length: %s", resp.Status)
-	}
+	// The same client at once: a POST on the same exchange.
+	postOK(t, c, br, "/p", "a POST after a HEAD with a length")
 }
 
 // TestH2BackendSlowReadersShareWindow: clients that do not read their

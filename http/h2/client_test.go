@@ -261,27 +261,7 @@ func FuzzClientFeed(f *testing.F) {
 		c.Open(get("/a"), true)
 		s := c.Open(get("/b"), false)
 		s.WriteData([]byte("body"), true)
-		cut = min(max(cut, 0), len(data))
-		n, err := c.Feed(data[:cut])
-		rest := append(data[n:cut:cut], data[cut:]...)
-		if err == nil {
-			m, err2 := c.Feed(rest)
-			if err2 == nil && m > len(rest) {
-				t.Fatalf("Feed used %d of %d", m, len(rest))
-			}
-			err = err2
-		}
-		if err != nil {
-			if !c.dead {
-				t.Fatalf("error %v on a live connection", err)
-			}
-			if _, again := c.Feed([]byte("more")); again != ErrConnection {
-				t.Fatal("a dead connection read on")
-			}
-		}
-		if c.active != len(c.streams) {
-			t.Fatalf("%d active, %d streams", c.active, len(c.streams))
-		}
+		feedTwice(t, c, data, cut)
 		out.buf = out.buf[len(Preface):]
 		out.frames(t) // whole frames only
 	})

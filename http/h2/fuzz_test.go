@@ -26,30 +26,37 @@ func FuzzFeed(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte, cut int) {
 		out := &memOut{}
 		c := NewConn(out, echo{}, Limits{MaxConcurrentStreams: 4, MaxHeaderListSize: 4096})
-		in := append([]byte(Preface), data...)
-		cut = min(max(cut, 0), len(in))
-		n, err := c.Feed(in[:cut])
-		rest := append(in[n:cut:cut], in[cut:]...)
-		if err == nil {
-			m, err2 := c.Feed(rest)
-			if err2 == nil && m > len(rest) {
-				t.Fatalf("Feed used %d of %d", m, len(rest))
-			}
-			err = err2
-		}
-		if err != nil {
-			if !c.dead {
-				t.Fatalf("error %v on a live connection", err)
-			}
-			if _, again := c.Feed([]byte("more")); again != ErrConnection {
-				t.Fatal("a dead connection read on")
-			}
-		}
-		if c.active != len(c.streams) {
-			t.Fatalf("%d active, %d streams", c.active, len(c.streams))
-		}
+		feedTwice(t, c, append([]byte(Preface), data...), cut)
 		out.frames(t) // whole frames only
 	})
+}
+
+// feedTwice gives c in, cut in two at cut, and checks what holds after
+// any input: Feed uses no more than it got, a connection error leaves it
+// dead and reading nothing more, and it counts its streams right.
+func feedTwice(t *testing.T, c *Conn, in []byte, cut int) {
+	t.Helper()
+	cut = min(max(cut, 0), len(in))
+	n, err := c.Feed(in[:cut])
+	rest := append(in[n:cut:cut], in[cut:]...)
+	if err == nil {
+		m, err2 := c.Feed(rest)
+		if err2 == nil && m > len(rest) {
+			t.Fatalf("Feed used %d of %d", m, len(rest))
+		}
+		err = err2
+	}
+	if err != nil {
+		if !c.dead {
+			t.Fatalf("error %v on a live connection", err)
+		}
+		if _, again := c.Feed([]byte("more")); again != ErrConnection {
+			t.Fatal("a dead connection read on")
+		}
+	}
+	if c.active != len(c.streams) {
+		t.Fatalf("%d active, %d streams", c.active, len(c.streams))
+	}
 }
 
 // TestBodyPathAllocatesNothing: once a stream is open, its request body
