@@ -3,6 +3,7 @@ package health
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -22,6 +23,9 @@ type HTTP struct {
 	Path string
 	// Host is the Host header (default: the node's address).
 	Host string
+	// TLS, when set, is the client config of nodes spoken to over TLS
+	// (backend_ssl): the request goes over it (DialTLS).
+	TLS *tls.Config
 }
 
 var _ Probe = HTTP{}
@@ -37,7 +41,7 @@ var ErrBadStatus = errors.New("health: bad status")
 
 // Check implements Probe.
 func (h HTTP) Check(ctx context.Context, addr netip.AddrPort) error {
-	c, done, err := Dial(ctx, addr)
+	c, done, err := DialTLS(ctx, addr, h.TLS, "http/1.1")
 	if err != nil {
 		return err
 	}
@@ -94,6 +98,9 @@ func (h HTTP) Request() (method, target string) {
 
 func (h HTTP) String() string {
 	m, t := h.Request()
+	if h.TLS != nil {
+		return "https " + m + " " + t
+	}
 	return "http " + m + " " + t
 }
 

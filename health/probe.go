@@ -2,6 +2,7 @@ package health
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"net/netip"
@@ -70,6 +71,27 @@ func Dial(ctx context.Context, addr netip.AddrPort) (c net.Conn, done func(), er
 	}
 	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Unix(1, 0)) })
 	return c, func() { stop(); c.Close() }, nil
+}
+
+// DialTLS is Dial, then, when cfg is set, a TLS handshake asking for
+// proto by ALPN; without a ServerName (and with verification) the node's
+// IP is what its certificate must name, as for the proxy's connections.
+func DialTLS(ctx context.Context, addr netip.AddrPort, cfg *tls.Config, proto string) (c net.Conn, done func(), err error) {
+	c, done, err = Dial(ctx, addr)
+	if err != nil || cfg == nil {
+		return c, done, err
+	}
+	cfg = cfg.Clone()
+	cfg.NextProtos = []string{proto}
+	if cfg.ServerName == "" && !cfg.InsecureSkipVerify {
+		cfg.ServerName = addr.Addr().String()
+	}
+	tc := tls.Client(c, cfg)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		done()
+		return nil, nil, err
+	}
+	return tc, done, nil
 }
 
 // NewProbeError returns the sentinel of a protocol probe's own failures

@@ -287,10 +287,10 @@ func TestH2BackendStreamLimit(t *testing.T) {
 	}
 }
 
-// TestH2BackendHealthCheck: with backend_protocol h2c, or h2 over TLS,
-// the pool's http check speaks it too: a node answering its check 503
-// goes down, its requests go to the other, and it comes back when the
-// check passes.
+// TestH2BackendHealthCheck: with backend_protocol h2c, h2 over TLS, or
+// HTTP/1.1 over TLS (backend_ssl), the pool's http check speaks it too: a
+// node answering its check 503 goes down, its requests go to the other,
+// and it comes back when the check passes.
 func TestH2BackendHealthCheck(t *testing.T) {
 	ca := newTestCA(t)
 	certFile, keyFile, _ := ca.issue("b", false, "b.test")
@@ -298,20 +298,27 @@ func TestH2BackendHealthCheck(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, proto := range []string{"h2c", "h2"} {
+	for _, proto := range []string{"h2c", "h2", "https"} {
 		t.Run(proto, func(t *testing.T) {
 			var tc *tls.Config
 			keys := testhttp.ServiceKeys(`backend_protocol = "h2c"`)
-			if proto == "h2" {
+			major := 2
+			tlsKeys := []string{fmt.Sprintf("backend_ssl_ca_file = %q", ca.pem), `backend_ssl_server_name = "b.test"`}
+			switch proto {
+			case "h2":
 				tc = &tls.Config{Certificates: []tls.Certificate{cert}}
-				keys = testhttp.ServiceKeys(`backend_protocol = "h2"`, fmt.Sprintf("backend_ssl_ca_file = %q", ca.pem), `backend_ssl_server_name = "b.test"`)
+				keys = testhttp.ServiceKeys(append(tlsKeys, `backend_protocol = "h2"`)...)
+			case "https":
+				tc = &tls.Config{Certificates: []tls.Certificate{cert}}
+				keys = testhttp.ServiceKeys(append(tlsKeys, "backend_ssl = true")...)
+				major = 1
 			}
 			var sick atomic.Bool
 			var checks atomic.Int64
 			a := startH2Backend(t, tc, nethttp.HandlerFunc(func(w nethttp.ResponseWriter, r *nethttp.Request) {
 				if r.URL.Path == "/health" {
 					checks.Add(1)
-					if sick.Load() || r.ProtoMajor != 2 {
+					if sick.Load() || r.ProtoMajor != major {
 						w.WriteHeader(503)
 					}
 					return

@@ -82,15 +82,19 @@ func balanceMethod(c *config.Config, pc *config.Pool) string {
 //
 // Suspect nodes (health.Failed, RequestFailed) are confirmed, and down
 // nodes brought back, by the policy's probe, except for a pool that only
-// reverse proxies over plain HTTP and checks with a TCP connect: there a
-// connect proves too little (a node that accepts and then resets or never
-// answers passes it, and would come back only to fail again), so those
-// are an OPTIONS * request that any HTTP answer but 502-504 passes, the
-// verify_backend criterion. Active checks of up nodes keep the pool's.
+// reverse proxies, one way (plain HTTP, h2c, or over TLS: backend_ssl or
+// h2), and checks with a TCP connect: there a connect proves too little
+// (a node that accepts and then resets or never answers passes it, and
+// would come back only to fail again), so those are an OPTIONS * request
+// that any HTTP answer but 502-504 passes, the verify_backend criterion,
+// spoken the way the proxy speaks to the nodes. Active checks of up nodes
+// keep the pool's, spoken that way too.
 func (s *Server) policyFor(c *config.Config, pc *config.Pool) (health.Policy, error) {
 	probes := s.probes
+	// What the HTTP services using the pool speak to it: plain HTTP/1.1,
+	// h2c, or over TLS (backend_ssl, or h2) with one service's keys.
 	plainHTTP, h2c, other := false, false, false
-	var h2 *config.Service // a service speaking h2 (TLS) to the pool
+	var h2, https *config.Service
 	for _, sc := range c.Services {
 		if sc.Pool != pc.Name {
 			continue
@@ -104,42 +108,60 @@ func (s *Server) policyFor(c *config.Config, pc *config.Pool) (health.Policy, er
 			} else {
 				plainHTTP = true
 			}
-		default:
-			if sc.BackendProtocol == "h2" && h2 == nil {
+		case useOther:
+			switch {
+			case sc.BackendProtocol == "h2" && h2 == nil:
 				h2 = sc
-			} else {
+			case !sc.BackendH2() && https == nil:
+				https = sc
+			default:
 				other = true
+			}
+		default:
+			other = true
+		}
+	}
+	kinds := 0
+	for _, k := range []bool{plainHTTP, h2c, h2 != nil, https != nil, other} {
+		if k {
+			kinds++
+		}
+	}
+	// Nodes spoken to one way only are probed that way: the http check,
+	// and the OPTIONS that confirms a suspect node (a TCP connect proves
+	// too little). Nodes spoken to several ways keep the pool's check.
+	var probe func(path string) health.Probe
+	if kinds == 1 {
+		switch {
+		case plainHTTP:
+			probe = func(path string) health.Probe { return health.HTTP{Path: path} }
+		case h2c:
+			probe = func(path string) health.Probe { return h2cli.Probe{HTTP: health.HTTP{Path: path}} }
+		case h2 != nil || https != nil:
+			sc := h2
+			if sc == nil {
+				sc = https
+			}
+			b, err := backendTLS(c, sc, nil)
+			if err != nil {
+				return health.Policy{}, err
+			}
+			if h2 != nil {
+				probe = func(path string) health.Probe { return h2cli.Probe{HTTP: health.HTTP{Path: path}, TLS: b.cfg} }
+			} else {
+				probe = func(path string) health.Probe { return health.HTTP{Path: path, TLS: b.cfg} }
 			}
 		}
 	}
-	// Nodes that speak only HTTP/2 (backend_protocol h2c, or h2 for one
-	// service) are probed over it: the http check, and the OPTIONS that
-	// confirms a suspect node.
-	var h2probe *h2cli.Probe
-	switch {
-	case h2c && !plainHTTP && !other && h2 == nil:
-		h2probe = &h2cli.Probe{}
-	case h2 != nil && !h2c && !plainHTTP && !other:
-		b, err := backendTLS(c, h2, nil)
-		if err != nil {
-			return health.Policy{}, err
-		}
-		h2probe = &h2cli.Probe{TLS: b.cfg}
-	}
-	if h2probe != nil {
+	if probe != nil {
 		t := health.Probes{}
 		maps.Copy(t, probes)
-		t[config.CheckHTTP] = func(pc *config.Pool) (health.Probe, error) {
-			return h2cli.Probe{HTTP: health.HTTP{Path: pc.CheckPath}, TLS: h2probe.TLS}, nil
-		}
+		t[config.CheckHTTP] = func(pc *config.Pool) (health.Probe, error) { return probe(pc.CheckPath), nil }
 		probes = t
 	}
 	p, err := health.PolicyFor(pc, probes)
-	if err == nil && (plainHTTP || h2probe != nil) && !other && (pc.Check == "" || pc.Check == health.CheckTCP) {
-		p.Confirm = health.HTTP{}
-		if h2probe != nil {
-			p.Confirm = *h2probe
-		}
+	if err == nil && probe != nil && (pc.Check == "" || pc.Check == health.CheckTCP) {
+		p.Confirm = probe("")
 	}
 	return p, err
 }

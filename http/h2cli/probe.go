@@ -29,25 +29,13 @@ var _ health.Probe = Probe{}
 
 // Check implements health.Probe.
 func (p Probe) Check(ctx context.Context, addr netip.AddrPort) error {
-	c, done, err := health.Dial(ctx, addr)
+	c, done, err := health.DialTLS(ctx, addr, p.TLS, "h2")
 	if err != nil {
 		return err
 	}
 	defer done()
-	if p.TLS != nil {
-		cfg := p.TLS.Clone()
-		cfg.NextProtos = []string{"h2"}
-		if cfg.ServerName == "" && !cfg.InsecureSkipVerify {
-			cfg.ServerName = addr.Addr().String()
-		}
-		tc := tls.Client(c, cfg)
-		if err := tc.HandshakeContext(ctx); err != nil {
-			return err
-		}
-		if tc.ConnectionState().NegotiatedProtocol != "h2" {
-			return ErrNoH2
-		}
-		c = tc
+	if tc, ok := c.(*tls.Conn); ok && tc.ConnectionState().NegotiatedProtocol != "h2" {
+		return ErrNoH2
 	}
 	method, target := p.Request()
 	code, err := h2Status(c, method, target, p.HostFor(addr))
