@@ -33,6 +33,12 @@ func (c *Config) DumpPerlbal() []string {
 	}
 	for _, p := range c.Pools {
 		out = append(out, "CREATE POOL "+p.Name)
+		if p.NodesFrom != "" {
+			out = append(out, "  SET nodes_from = "+p.NodesFrom)
+		}
+		if p.DNSServer != "" {
+			out = append(out, "  SET dns_server = "+p.DNSServer)
+		}
 		if p.NodeFile != "" {
 			out = append(out, "  SET nodefile = "+p.NodeFile)
 		} else {

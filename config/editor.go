@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/netip"
 	"reflect"
 	"slices"
 	"strings"
@@ -177,7 +178,7 @@ func isPoolKey(key string) bool {
 	switch key {
 	case "nodefile", "balance_method", "server_retry", "timeout_cleanup",
 		"check", "check_path", "check_interval", "rise", "fall",
-		"hash_key", "hash_balance_factor", "slow_start":
+		"hash_key", "hash_balance_factor", "slow_start", "nodes_from", "dns_server":
 		return true
 	}
 	return false
@@ -323,7 +324,38 @@ func (e *editor) setPool(p *Pool, key, val string) error {
 		}
 		p.BalanceFactor = n
 		return nil
+	case "nodes_from":
+		if val == "none" || val == "" {
+			p.NodesFrom = ""
+			return nil
+		}
+		if _, err := ParseNodesFrom(val); err != nil {
+			return err
+		}
+		if p.NodeFile != "" {
+			return errorf("pool '%s' has a nodefile: nodes_from and nodefile are two sources of the same nodes", p.Name)
+		}
+		p.NodesFrom = val
+		return nil
+	case "dns_server":
+		if val == "none" || val == "" {
+			p.DNSServer = ""
+			return nil
+		}
+		ap, ok := parseAddrPort(val)
+		if !ok {
+			a, err := netip.ParseAddr(strings.Trim(val, "[]"))
+			if err != nil {
+				return errorf("dns_server '%s': want ip or ip:port", val)
+			}
+			ap = netip.AddrPortFrom(a, 53)
+		}
+		p.DNSServer = ap.String()
+		return nil
 	case "nodefile":
+		if p.NodesFrom != "" && val != "none" && val != "" {
+			return errorf("pool '%s' has nodes_from: nodes_from and nodefile are two sources of the same nodes", p.Name)
+		}
 		switch val {
 		case "none", "undef", "null", `""`, "''":
 			p.NodeFile = "" // stop watching, keep the nodes

@@ -41,6 +41,12 @@ func (c *Config) MarshalTOML() []byte {
 		} else {
 			w.kv("nodes", p.Nodes)
 		}
+		if p.NodesFrom != "" {
+			w.kv("nodes_from", p.NodesFrom)
+		}
+		if p.DNSServer != "" {
+			w.kv("dns_server", p.DNSServer)
+		}
 		if p.BalanceMethod != BalanceIdleFirst || p.BalanceMethodSet {
 			w.kv("balance_method", p.BalanceMethod)
 		}

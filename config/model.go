@@ -90,6 +90,15 @@ type Pool struct {
 	// config loads it once at parse time; the runtime re-reads it when it
 	// changes (ParseNodeList parses it).
 	NodeFile string
+	// NodesFrom is nodes_from (plb): where the nodes come from at run
+	// time, "dns:NAME:PORT" (A and AAAA answers) or "srv:NAME" (SRV
+	// answers, with their weights), asked again at the answers' TTL
+	// (default "": the nodes or nodefile). Nodes, when also given, are the
+	// list to start with when the first question fails.
+	NodesFrom string
+	// DNSServer is dns_server (plb): the "ip:port" nodes_from asks
+	// (default "": the name servers of /etc/resolv.conf).
+	DNSServer string
 	// BalanceMethod is "idle_first" (default: Perlbal's random, an idle
 	// connection first, to a node not much busier than the least busy
 	// one, else a new one to the least busy node),

@@ -447,3 +447,66 @@ func validRegex(v string) bool {
 	_, err := regexp.Compile(v)
 	return err == nil
 }
+
+// NodesFrom is a parsed nodes_from: where a pool's nodes come from at
+// run time.
+type NodesFrom struct {
+	// Kind is "dns" (A and AAAA answers of Name, at Port) or "srv" (SRV
+	// answers of Name).
+	Kind string
+	Name string // a domain name, fully qualified (a final dot)
+	Port uint16 // dns's
+}
+
+// ParseNodesFrom parses nodes_from: "dns:NAME:PORT" or "srv:NAME".
+func ParseNodesFrom(spec string) (NodesFrom, error) {
+	kind, rest, ok := strings.Cut(spec, ":")
+	var nf NodesFrom
+	switch {
+	case !ok:
+	case kind == "dns":
+		i := strings.LastIndexByte(rest, ':')
+		if i <= 0 {
+			return nf, errorf("nodes_from '%s': want dns:NAME:PORT", spec)
+		}
+		port, ok := parsePort(rest[i+1:])
+		if !ok || port == 0 {
+			return nf, errorf("nodes_from '%s': bad port '%s'", spec, rest[i+1:])
+		}
+		nf = NodesFrom{Kind: kind, Name: rest[:i], Port: port}
+	case kind == "srv":
+		nf = NodesFrom{Kind: kind, Name: rest}
+	}
+	if nf.Kind == "" {
+		return nf, errorf("nodes_from '%s': want dns:NAME:PORT or srv:NAME", spec)
+	}
+	if !domainName(nf.Name) {
+		return nf, errorf("nodes_from '%s': '%s' is not a domain name", spec, nf.Name)
+	}
+	if !strings.HasSuffix(nf.Name, ".") {
+		nf.Name += "."
+	}
+	return nf, nil
+}
+
+// domainName reports whether s is a domain name: dot-separated labels of
+// letters, digits, '-' and '_' (SRV's), each 1 to 63 bytes, at most 253
+// in all, optionally ending in a dot.
+func domainName(s string) bool {
+	s = strings.TrimSuffix(s, ".")
+	if s == "" || len(s) > 253 {
+		return false
+	}
+	for _, l := range strings.Split(s, ".") {
+		if l == "" || len(l) > 63 {
+			return false
+		}
+		for i := 0; i < len(l); i++ {
+			c := l[i]
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+				return false
+			}
+		}
+	}
+	return true
+}

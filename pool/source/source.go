@@ -9,6 +9,7 @@ import (
 	"context"
 	"log/slog"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/plb/plb/config"
@@ -47,6 +48,64 @@ type Options struct {
 	// Ticker makes the clock a nodefile source waits on (nil: a
 	// time.Ticker); tests drive it by hand.
 	Ticker Ticker
+	// Now is the clock of a source's Status (nil: time.Now).
+	Now func() time.Time
+}
+
+// Reporter is a source that says how it is doing (DNS): whether its
+// last question was answered, and since when.
+type Reporter interface {
+	Status() *Status
+}
+
+// Status is a source's health, written by its Run and read by the
+// status page and /metrics. Safe from any goroutine.
+type Status struct {
+	mu  sync.Mutex
+	now func() time.Time
+	st  StatusSnapshot
+}
+
+// StatusSnapshot is a Status at one time.
+type StatusSnapshot struct {
+	// OK: the last question was answered; Err is why not, Since when
+	// OK last changed, Nodes the nodes the pool has from the source,
+	// Failures the questions that failed since the start.
+	OK       bool
+	Err      string
+	Since    time.Time
+	Nodes    int
+	Failures int64
+}
+
+func newStatus(now func() time.Time) *Status {
+	return &Status{now: now, st: StatusSnapshot{OK: true, Since: now()}}
+}
+
+// Snapshot returns the status now.
+func (s *Status) Snapshot() StatusSnapshot {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.st
+}
+
+func (s *Status) ok(nodes int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.st.OK {
+		s.st.OK, s.st.Since = true, s.now()
+	}
+	s.st.Err, s.st.Nodes = "", nodes
+}
+
+func (s *Status) failed(err error, nodes int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.st.OK {
+		s.st.OK, s.st.Since = false, s.now()
+	}
+	s.st.Err, s.st.Nodes = err.Error(), nodes
+	s.st.Failures++
 }
 
 // Ticker returns a channel that ticks every d, and a function that stops it.
@@ -70,13 +129,23 @@ func (o Options) withDefaults() Options {
 	if o.Ticker == nil {
 		o.Ticker = realTicker
 	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
 	return o
 }
 
-// ForPool returns the source a pool's config asks for: its nodefile when
-// it has one (starting from pc.Nodes, the file as read at parse time),
-// else its static node list.
+// ForPool returns the source a pool's config asks for: DNS when its
+// nodes_from says so (starting from pc.Nodes when the first question
+// fails), its nodefile when it has one (starting from pc.Nodes, the file
+// as read at parse time), else its static node list.
 func ForPool(pc *config.Pool, o Options) Source {
+	if pc.NodesFrom != "" {
+		if d, err := NewDNS(pc.NodesFrom, pc.DNSServer, pc.Nodes, o); err == nil {
+			return d
+		}
+		// The config checked the spec: not here.
+	}
 	if pc.NodeFile != "" {
 		return NewNodefile(pc.NodeFile, pc.Nodes, o)
 	}
