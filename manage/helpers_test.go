@@ -123,6 +123,8 @@ func (rt *fakeRT) Draining() bool {
 	return rt.draining
 }
 
+func (rt *fakeRT) PoolSource(string) (SourceStatus, bool) { return SourceStatus{}, false }
+
 func (rt *fakeRT) StopAfter(d time.Duration) {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()

@@ -67,6 +67,16 @@ type ServiceStatus struct {
 	BackendHTTP2 *HTTP2Status
 }
 
+// SourceStatus is how a pool's node source is doing.
+type SourceStatus struct {
+	Source   string    `json:"source"`   // "dns:web.example.com:80"
+	OK       bool      `json:"ok"`       // its last question was answered
+	Err      string    `json:"error"`    // why not
+	Since    time.Time `json:"since"`    // when OK last changed
+	Nodes    int       `json:"nodes"`    // the nodes the pool has from it
+	Failures int64     `json:"failures"` // questions that failed since the start
+}
+
 // HTTP2Status counts a service's HTTP/2 clients.
 type HTTP2Status struct {
 	Conns        int64 `json:"connections"`   // HTTP/2 connections open
@@ -127,6 +137,9 @@ type Runtime interface {
 	Pool(name string) *pool.Pool
 	// ServiceStatus returns a running service's figures.
 	ServiceStatus(name string) ServiceStatus
+	// PoolSource returns how a pool's node source is doing, for a source
+	// that asks something (DNS); ok false for the others.
+	PoolSource(name string) (st SourceStatus, ok bool)
 	// Requests returns the requests received since start.
 	Requests() int64
 	// StartTime is when the process started.

@@ -64,6 +64,9 @@ type poolSnap struct {
 	Method   string     `json:"balance_method"`
 	Services []string   `json:"services"`
 	Nodes    []nodeSnap `json:"nodes"`
+	// Source is how the pool's node source is doing (DNS; nil for a
+	// static list or a nodefile).
+	Source *SourceStatus `json:"source,omitempty"`
 }
 
 type nodeSnap struct {
@@ -151,6 +154,9 @@ func (mc *console) snapshot() *snapshot {
 			continue
 		}
 		ps.Method = p.Method()
+		if src, ok := rt.PoolSource(name); ok {
+			ps.Source = &src
+		}
 		now := mc.svc.rt.Now()
 		for _, n := range p.Nodes() {
 			suspect, _ := n.Suspect()
@@ -349,6 +355,18 @@ func (mc *console) metrics() []byte {
 	for _, s := range served {
 		if ss := s.Sessions; ss != nil {
 			w.sample("plb_session_backend_failures_total", float64(ss.BackendFailures), "service", s.Name)
+		}
+	}
+	w.family("plb_pool_source_up", "gauge", "1 while the pool's node source (nodes_from) answers, 0 while it fails and the pool keeps its last nodes.")
+	for _, p := range sn.Pools {
+		if p.Source != nil {
+			w.sample("plb_pool_source_up", b2f(p.Source.OK), "pool", p.Name, "source", p.Source.Source)
+		}
+	}
+	w.family("plb_pool_source_failures_total", "counter", "Questions of the pool's node source that failed.")
+	for _, p := range sn.Pools {
+		if p.Source != nil {
+			w.sample("plb_pool_source_failures_total", float64(p.Source.Failures), "pool", p.Name, "source", p.Source.Source)
 		}
 	}
 

@@ -34,12 +34,7 @@ func startUnbound(t *testing.T, records ...string) *unboundServer {
 	t.Helper()
 	bin := needServer(t, "unbound")
 	dir := t.TempDir()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := pc.LocalAddr().(*net.UDPAddr).Port
-	pc.Close()
+	port := quietPort(t)
 	var b strings.Builder
 	fmt.Fprintf(&b, "server:\n  interface: 127.0.0.1@%d\n  port: %d\n  do-daemonize: no\n  username: \"\"\n  chroot: \"\"\n", port, port)
 	fmt.Fprintf(&b, "  directory: %q\n  pidfile: %q\n  use-syslog: no\n  logfile: \"\"\n  verbosity: 0\n", dir, filepath.Join(dir, "pid"))
@@ -103,12 +98,12 @@ func (u *unboundServer) stop() {
 // newline.
 func loopbackNodes(t *testing.T, n int) (port int, hits []*atomic.Int64) {
 	t.Helper()
+	port = quietPort(t)
 	for i := range n {
 		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.%d:%d", i+2, port))
 		if err != nil {
 			t.Fatal(err)
 		}
-		port = ln.Addr().(*net.TCPAddr).Port
 		c := &atomic.Int64{}
 		hits = append(hits, c)
 		name := ln.Addr().String()
@@ -195,11 +190,19 @@ func TestDNSNodesFollowRecords(t *testing.T) {
 		t.Errorf("the removed node got %d more requests", after-before)
 	}
 
-	// The DNS server goes away: the last nodes stay and serve.
+	if st, ok := ts.PoolSource("web"); !ok || !st.OK || st.Nodes != 2 {
+		t.Errorf("the source's status: %+v, %v", st, ok)
+	}
+
+	// The DNS server goes away: the last nodes stay and serve, and the
+	// status says so.
 	u.stop()
 	time.Sleep(3 * time.Second) // past the TTL and a retry
 	if got := nodes(); !slices.Equal(got, []string{node(1), node(2)}) {
 		t.Errorf("nodes after the DNS server went away: %v", got)
+	}
+	if st, _ := ts.PoolSource("web"); st.OK || st.Failures == 0 || st.Err == "" || st.Nodes != 2 {
+		t.Errorf("the source's status with its server gone: %+v", st)
 	}
 	close(stop)
 	ok, failed := wait()

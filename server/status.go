@@ -8,6 +8,7 @@ import (
 	"github.com/plb/plb/http/proxy"
 	"github.com/plb/plb/http/static"
 	"github.com/plb/plb/manage"
+	"github.com/plb/plb/pool/source"
 )
 
 // The rest of manage.Runtime: what the console shows and the commands that
@@ -128,4 +129,22 @@ func (s *Server) Draining() bool {
 // any goroutine.
 func (s *Server) StopAfter(d time.Duration) {
 	time.AfterFunc(d, func() { s.Shutdown(false) })
+}
+
+// PoolSource implements manage.Runtime: how the pool's node source is
+// doing, when it asks something (DNS).
+func (s *Server) PoolSource(name string) (manage.SourceStatus, bool) {
+	s.mu.Lock()
+	ps := s.sources.m[name]
+	s.mu.Unlock()
+	if ps == nil {
+		return manage.SourceStatus{}, false
+	}
+	r, ok := ps.src.(source.Reporter)
+	if !ok {
+		return manage.SourceStatus{}, false
+	}
+	st := r.Status().Snapshot()
+	return manage.SourceStatus{Source: ps.src.String(), OK: st.OK, Err: st.Err, Since: st.Since, Nodes: st.Nodes,
+		Failures: st.Failures}, true
 }
