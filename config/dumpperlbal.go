@@ -39,6 +39,11 @@ func (c *Config) DumpPerlbal() []string {
 		if p.DNSServer != "" {
 			out = append(out, "  SET dns_server = "+p.DNSServer)
 		}
+		for _, kv := range [][2]string{{"etcd_username", p.EtcdUsername}, {"etcd_password", p.EtcdPassword}, {"etcd_ca_file", p.EtcdCAFile}} {
+			if kv[1] != "" {
+				out = append(out, "  SET "+kv[0]+" = "+kv[1])
+			}
+		}
 		if p.NodeFile != "" {
 			out = append(out, "  SET nodefile = "+p.NodeFile)
 		} else {

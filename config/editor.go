@@ -178,7 +178,8 @@ func isPoolKey(key string) bool {
 	switch key {
 	case "nodefile", "balance_method", "server_retry", "timeout_cleanup",
 		"check", "check_path", "check_interval", "rise", "fall",
-		"hash_key", "hash_balance_factor", "slow_start", "nodes_from", "dns_server":
+		"hash_key", "hash_balance_factor", "slow_start", "nodes_from", "dns_server",
+		"etcd_username", "etcd_password", "etcd_ca_file":
 		return true
 	}
 	return false
@@ -336,6 +337,29 @@ func (e *editor) setPool(p *Pool, key, val string) error {
 			return errorf("pool '%s' has a nodefile: nodes_from and nodefile are two sources of the same nodes", p.Name)
 		}
 		p.NodesFrom = val
+		return nil
+	case "etcd_username", "etcd_password":
+		v := val
+		if v == "none" {
+			v = ""
+		}
+		if key == "etcd_username" {
+			p.EtcdUsername = v
+		} else {
+			p.EtcdPassword = v
+		}
+		return nil
+	case "etcd_ca_file":
+		if val == "none" || val == "" {
+			p.EtcdCAFile = ""
+			return nil
+		}
+		if e.fs != nil {
+			if _, err := e.fs.Stat(val); err != nil {
+				return errorf("File '%s' not found for 'etcd_ca_file'", val)
+			}
+		}
+		p.EtcdCAFile = val
 		return nil
 	case "dns_server":
 		if val == "none" || val == "" {

@@ -47,6 +47,11 @@ func (c *Config) MarshalTOML() []byte {
 		if p.DNSServer != "" {
 			w.kv("dns_server", p.DNSServer)
 		}
+		for _, kv := range [][2]string{{"etcd_username", p.EtcdUsername}, {"etcd_password", p.EtcdPassword}, {"etcd_ca_file", p.EtcdCAFile}} {
+			if kv[1] != "" {
+				w.kv(kv[0], kv[1])
+			}
+		}
 		if p.BalanceMethod != BalanceIdleFirst || p.BalanceMethodSet {
 			w.kv("balance_method", p.BalanceMethod)
 		}

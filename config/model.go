@@ -99,6 +99,11 @@ type Pool struct {
 	// DNSServer is dns_server (plb): the "ip:port" nodes_from asks
 	// (default "": the name servers of /etc/resolv.conf).
 	DNSServer string
+	// EtcdUsername and EtcdPassword are etcd_username and etcd_password
+	// (plb): who an etcd nodes_from reads as (default "": no
+	// authentication); EtcdCAFile is etcd_ca_file, the CAs of an https
+	// etcd (default "": the system's).
+	EtcdUsername, EtcdPassword, EtcdCAFile string
 	// BalanceMethod is "idle_first" (default: Perlbal's random, an idle
 	// connection first, to a node not much busier than the least busy
 	// one, else a new one to the least busy node),

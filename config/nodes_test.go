@@ -1,6 +1,9 @@
 package config
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -79,5 +82,47 @@ func TestNodefileMissing(t *testing.T) {
 	_, err := Parse("a.toml", []byte("[pool.p]\nnodefile = \"/nonexistent/nodes.txt\"\n"), nil)
 	if want := "a.toml:2: nodefile '/nonexistent/nodes.txt' not found"; err == nil || err.Error() != want {
 		t.Errorf("%v, want %s", err, want)
+	}
+}
+
+// TestNodesFrom: nodes_from's three forms, what each means, and the
+// mistakes refused with their reason; nodes_from and a nodefile are two
+// sources of the same nodes, refused together.
+func TestNodesFrom(t *testing.T) {
+	for _, c := range []struct {
+		spec, want string
+	}{
+		{"dns:web.example.com:80", "dns web.example.com. 80 []"},
+		{"dns:web.example.com.:8080", "dns web.example.com. 8080 []"},
+		{"srv:_http._tcp.example.com", "srv _http._tcp.example.com. 0 []"},
+		{"etcd:http://127.0.0.1:2379/plb/pools/web/", "etcd /plb/pools/web/ 0 [http://127.0.0.1:2379]"},
+		{"etcd:https://a:2379/p/,https://b:2379", "etcd /p/ 0 [https://a:2379 https://b:2379]"},
+		{"dns:web.example.com", "error: want dns:NAME:PORT"},
+		{"dns:web.example.com:0", "error: bad port"},
+		{"dns:web example.com:80", "error: is not a domain name"},
+		{"srv:", "error: is not a domain name"},
+		{"etcd:http://127.0.0.1:2379", "error: the prefix of the nodes' keys"},
+		{"etcd:ftp://127.0.0.1:2379/p/", "error: is not an http:// or https:// URL"},
+		{"etcd:http://a:2379/p/,https://b:2379/p/", "error: differ in scheme or prefix"},
+		{"consul:web", "error: want dns:NAME:PORT, srv:NAME or etcd:URL"},
+	} {
+		nf, err := ParseNodesFrom(c.spec)
+		got := fmt.Sprintf("%s %s %d %v", nf.Kind, nf.Name, nf.Port, nf.Endpoints)
+		if err != nil {
+			got = "error: " + err.Error()
+			if strings.Contains(got, strings.TrimPrefix(c.want, "error: ")) {
+				continue
+			}
+		}
+		if got != c.want {
+			t.Errorf("%q: %q, want %q", c.spec, got, c.want)
+		}
+	}
+	dir := t.TempDir()
+	nodefile := filepath.Join(dir, "nodes")
+	os.WriteFile(nodefile, []byte("10.0.0.1:80\n"), 0o644)
+	_, err := Parse("t.toml", []byte(fmt.Sprintf("[pool.web]\nnodefile = %q\nnodes_from = \"dns:web.example.com:80\"\n", nodefile)), nil)
+	if err == nil || !strings.Contains(err.Error(), "two sources of the same nodes") || !strings.Contains(err.Error(), "t.toml:") {
+		t.Fatalf("nodefile and nodes_from together: %v", err)
 	}
 }

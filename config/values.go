@@ -3,6 +3,7 @@ package config
 import (
 	"math"
 	"net/netip"
+	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
@@ -451,19 +452,27 @@ func validRegex(v string) bool {
 // NodesFrom is a parsed nodes_from: where a pool's nodes come from at
 // run time.
 type NodesFrom struct {
-	// Kind is "dns" (A and AAAA answers of Name, at Port) or "srv" (SRV
-	// answers of Name).
+	// Kind is "dns" (A and AAAA answers of Name, at Port), "srv" (SRV
+	// answers of Name) or "etcd" (the keys under the prefix Name, of the
+	// etcd at Endpoints).
 	Kind string
-	Name string // a domain name, fully qualified (a final dot)
-	Port uint16 // dns's
+	// Name is a domain name, fully qualified (a final dot), or etcd's
+	// prefix.
+	Name      string
+	Port      uint16   // dns's
+	Endpoints []string // etcd's: "http://host:port" or "https://host:port"
 }
 
-// ParseNodesFrom parses nodes_from: "dns:NAME:PORT" or "srv:NAME".
+// ParseNodesFrom parses nodes_from: "dns:NAME:PORT", "srv:NAME" or
+// "etcd:URL[,URL...]" (http or https, the prefix the URLs' path, the same
+// in each).
 func ParseNodesFrom(spec string) (NodesFrom, error) {
 	kind, rest, ok := strings.Cut(spec, ":")
 	var nf NodesFrom
 	switch {
 	case !ok:
+	case kind == "etcd":
+		return parseEtcdFrom(spec, rest)
 	case kind == "dns":
 		i := strings.LastIndexByte(rest, ':')
 		if i <= 0 {
@@ -478,7 +487,7 @@ func ParseNodesFrom(spec string) (NodesFrom, error) {
 		nf = NodesFrom{Kind: kind, Name: rest}
 	}
 	if nf.Kind == "" {
-		return nf, errorf("nodes_from '%s': want dns:NAME:PORT or srv:NAME", spec)
+		return nf, errorf("nodes_from '%s': want dns:NAME:PORT, srv:NAME or etcd:URL", spec)
 	}
 	if !domainName(nf.Name) {
 		return nf, errorf("nodes_from '%s': '%s' is not a domain name", spec, nf.Name)
@@ -509,4 +518,27 @@ func domainName(s string) bool {
 		}
 	}
 	return true
+}
+
+// parseEtcdFrom parses the URLs of an etcd nodes_from.
+func parseEtcdFrom(spec, urls string) (NodesFrom, error) {
+	nf := NodesFrom{Kind: "etcd"}
+	scheme := ""
+	for i, raw := range strings.Split(urls, ",") {
+		u, err := url.Parse(strings.TrimSpace(raw))
+		if err != nil || u.Scheme != "http" && u.Scheme != "https" || u.Host == "" || u.User != nil || u.RawQuery != "" {
+			return nf, errorf("nodes_from '%s': '%s' is not an http:// or https:// URL of etcd", spec, raw)
+		}
+		switch {
+		case i == 0:
+			scheme, nf.Name = u.Scheme, u.Path
+			if nf.Name == "" || nf.Name == "/" {
+				return nf, errorf("nodes_from '%s': the URL's path is the prefix of the nodes' keys, and is missing", spec)
+			}
+		case u.Scheme != scheme || u.Path != nf.Name && u.Path != "" && u.Path != "/":
+			return nf, errorf("nodes_from '%s': the URLs differ in scheme or prefix", spec)
+		}
+		nf.Endpoints = append(nf.Endpoints, u.Scheme+"://"+u.Host)
+	}
+	return nf, nil
 }

@@ -9,6 +9,7 @@ import (
 	"context"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -52,7 +53,7 @@ type Options struct {
 	Now func() time.Time
 }
 
-// Reporter is a source that says how it is doing (DNS): whether its
+// Reporter is a source that says how it is doing (DNS, etcd): whether its
 // last question was answered, and since when.
 type Reporter interface {
 	Status() *Status
@@ -135,16 +136,23 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
-// ForPool returns the source a pool's config asks for: DNS when its
-// nodes_from says so (starting from pc.Nodes when the first question
+// ForPool returns the source a pool's config asks for: DNS or etcd when
+// its nodes_from says so (starting from pc.Nodes when the first question
 // fails), its nodefile when it has one (starting from pc.Nodes, the file
 // as read at parse time), else its static node list.
 func ForPool(pc *config.Pool, o Options) Source {
 	if pc.NodesFrom != "" {
-		if d, err := NewDNS(pc.NodesFrom, pc.DNSServer, pc.Nodes, o); err == nil {
+		if strings.HasPrefix(pc.NodesFrom, "etcd:") {
+			auth := EtcdAuth{Username: pc.EtcdUsername, Password: pc.EtcdPassword, CAFile: pc.EtcdCAFile}
+			if e, err := NewEtcd(pc.NodesFrom, auth, pc.Nodes, o); err == nil {
+				return e
+			} else if o.Log != nil {
+				o.Log.Warn("node source cannot start; the configured nodes stay", "source", pc.NodesFrom, "err", err)
+			}
+		} else if d, err := NewDNS(pc.NodesFrom, pc.DNSServer, pc.Nodes, o); err == nil {
 			return d
 		}
-		// The config checked the spec: not here.
+		// The config checked the spec: only a CA file gone since.
 	}
 	if pc.NodeFile != "" {
 		return NewNodefile(pc.NodeFile, pc.Nodes, o)

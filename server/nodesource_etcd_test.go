@@ -1,0 +1,125 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+
+	"github.com/plb/plb/internal/testhttp"
+)
+
+// startEtcd starts Debian's etcd on loopback (quiet ports, a data
+// directory of the test's) and returns its client URL and a client.
+func startEtcd(t *testing.T) (string, *clientv3.Client, *exec.Cmd) {
+	t.Helper()
+	bin := needServer(t, "etcd")
+	client := fmt.Sprintf("http://127.0.0.1:%d", quietPort(t))
+	peer := fmt.Sprintf("http://127.0.0.1:%d", quietPort(t))
+	cmd := exec.Command(bin, "--name", "plbtest", "--data-dir", filepath.Join(t.TempDir(), "etcd"),
+		"--listen-client-urls", client, "--advertise-client-urls", client,
+		"--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+		"--initial-cluster", "plbtest="+peer, "--log-level", "error")
+	runGroup(t, cmd)
+	c, err := clientv3.New(clientv3.Config{Endpoints: []string{client}, DialTimeout: 2 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	for i := 0; ; i++ {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_, err := c.Get(ctx, "ready")
+		cancel()
+		if err == nil {
+			break
+		}
+		if i == 50 {
+			t.Fatalf("etcd does not answer: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return client, c, cmd
+}
+
+// TestEtcdNodesFollowKeys: nodes_from = "etcd:URL/prefix/" against
+// Debian's etcd on loopback: a key written reaches the pool within a
+// second, weight and all; a key deleted drains its node; no request of
+// the load fails; etcd gone keeps the last nodes, and the status says so.
+func TestEtcdNodesFollowKeys(t *testing.T) {
+	port, hits := loopbackNodes(t, 3)
+	url, etcd, cmd := startEtcd(t)
+	node := func(i int) string { return fmt.Sprintf("127.0.0.%d:%d", i+2, port) }
+	put := func(k, v string) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		if _, err := etcd.Put(ctx, "/plb/pools/web/"+k, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	del := func(k string) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		if _, err := etcd.Delete(ctx, "/plb/pools/web/"+k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put("a", node(0))
+	put("junk", "not a node")
+	ts := startProxy(t, nil, fmt.Sprintf("nodes_from = \"etcd:%s/plb/pools/web/\"\nbalance_method = \"round_robin\"\n", url), testhttp.ServiceKeys())
+	addr := ts.addrOf("proxy")
+	nodes := func() []string {
+		var s []string
+		for _, n := range ts.Pool("web").Nodes() {
+			s = append(s, n.Spec())
+		}
+		slices.Sort(s)
+		return s
+	}
+	if got := nodes(); !slices.Equal(got, []string{node(0)}) {
+		t.Fatalf("nodes at start: %v", got)
+	}
+	stop := make(chan struct{})
+	wait := load(addr, 4, 200000, stop)
+
+	start := time.Now()
+	put("b", node(1)+" weight=2")
+	testhttp.WaitFor(t, "the key written", func() bool { return slices.Equal(nodes(), []string{node(0), node(1) + " weight=2"}) })
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("the key written took %v to reach the pool", d)
+	}
+	testhttp.WaitFor(t, "requests on the new node", func() bool { return hits[1].Load() > 0 })
+
+	put("c", node(2))
+	del("a")
+	testhttp.WaitFor(t, "the deleted key's node gone", func() bool { return slices.Equal(nodes(), []string{node(1) + " weight=2", node(2)}) })
+	before := hits[0].Load()
+	testhttp.WaitFor(t, "requests on the third node", func() bool { return hits[2].Load() > 0 })
+	time.Sleep(200 * time.Millisecond)
+	if after := hits[0].Load(); after != before {
+		t.Errorf("the deleted node got %d more requests", after-before)
+	}
+	if st, ok := ts.PoolSource("web"); !ok || !st.OK || st.Nodes != 2 {
+		t.Errorf("the source's status: %+v, %v", st, ok)
+	}
+
+	// etcd goes away: the last nodes stay, and the status says so.
+	cmd.Process.Kill()
+	testhttp.WaitFor(t, "the source to notice", func() bool { st, _ := ts.PoolSource("web"); return !st.OK })
+	if got := nodes(); !slices.Equal(got, []string{node(1) + " weight=2", node(2)}) {
+		t.Errorf("nodes with etcd gone: %v", got)
+	}
+	close(stop)
+	ok, failed := wait()
+	if failed > 0 || ok == 0 {
+		t.Fatalf("%d requests failed, %d succeeded", failed, ok)
+	}
+	t.Logf("%d requests under load, none failed", ok)
+}
