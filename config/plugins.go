@@ -113,9 +113,10 @@ func throttleParams() []Param {
 		{Name: "max_concurrent", Role: "*", Type: "int", Default: "2", Doc: "requests in progress allowed per client address; more get 403"},
 		{Name: "ban_threshold", Role: "*", Type: "int", Default: "0", Doc: "violations that ban an address (0: no bans)"},
 		{Name: "ban_expiration", Role: "*", Type: "int", Default: "60", Doc: "seconds a ban lasts"},
-		{Name: "memcached_servers", Role: "*", Type: "string", Doc: "not supported: plb keeps Throttle's state in the process"},
-		{Name: "memcached_async_clients", Role: "*", Type: "int", Default: "10", Doc: "not supported (memcached)"},
-		{Name: "instance_name", Role: "*", Type: "string", Default: "Throttle", Doc: "name of the state shared over memcached (not supported)"},
+		{Name: "memcached_servers", Role: "*", Type: "string",
+			Doc: "memcached servers (host:port, comma-separated) sharing each address's state with the other plb nodes (default: the process only)"},
+		{Name: "memcached_async_clients", Role: "*", Type: "int", Default: "10", Doc: "memcached calls in flight at once, off the event loops"},
+		{Name: "instance_name", Role: "*", Type: "string", Default: "Throttle", Doc: "prefix of the state's keys in memcached: services sharing it share the state"},
 	}
 }
 

@@ -19,7 +19,6 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"io"
-	mrand "math/rand/v2"
 	"net"
 	nethttp "net/http"
 	"os"
@@ -32,6 +31,7 @@ import (
 	"time"
 
 	"github.com/plb/plb/internal/testhttp"
+	"github.com/plb/plb/internal/testutil"
 )
 
 // realServer is a web server running as two nodes.
@@ -94,19 +94,7 @@ func needServer(t *testing.T, bin string) string {
 
 // quietPort returns a free loopback port outside the kernel's ephemeral
 // range (32768-60999), for servers that must be told their port.
-func quietPort(t *testing.T) int {
-	t.Helper()
-	for i := 0; i < 200; i++ {
-		p := 20000 + mrand.IntN(12000)
-		ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
-		if err == nil {
-			ln.Close()
-			return p
-		}
-	}
-	t.Fatal("no free port between 20000 and 32000")
-	return 0
-}
+func quietPort(t *testing.T) int { return testutil.QuietPort(t) }
 
 // runGroup starts cmd in a process group of its own, killed with all its
 // children (apache2's workers and CGI daemon) when the test ends.

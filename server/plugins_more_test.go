@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/plb/plb/internal/testhttp"
+	"github.com/plb/plb/internal/testutil"
 )
 
 // The plugins of issue 4's last batch end to end: Throttle on a reverse
@@ -341,4 +342,54 @@ func TestLazyCDNClientsOpen(t *testing.T) {
 	if n := ws.Requests.Load(); n != 0 {
 		t.Errorf("web server counted %d requests", n)
 	}
+}
+
+// TestThrottleSharedOverMemcached: two plb servers whose Throttle shares
+// memcached_servers (Debian's memcached on loopback): an address banned by
+// one is refused by the other from its next request on; memcached gone,
+// each decides alone, with a warning, and no request fails for it.
+func TestThrottleSharedOverMemcached(t *testing.T) {
+	mc, stopMC := testutil.StartMemcached(t)
+	be := testhttp.OKBackend(t, "b")
+	keys := testhttp.ServiceKeys(`plugins = ["Throttle"]`, "initial_delay = 0", "max_delay = 0", "max_concurrent = 100",
+		"ban_threshold = 3", "ban_expiration = 3600", fmt.Sprintf("memcached_servers = %q", mc), `instance_name = "site"`)
+	var logs logBuffer
+	a := startProxyLogged(t, &logs, []string{be.Addr}, "", keys)
+	b := startProxy(t, []string{be.Addr}, "", keys)
+	addrA, addrB := a.addrOf("proxy"), b.addrOf("proxy")
+	if got := testhttp.MustGet(t, addrB, "/b1"); got != "b GET /b1" {
+		t.Fatal(got)
+	}
+	// Banned on a: its violations reach ban_threshold.
+	banned := false
+	for i := 0; i < 10 && !banned; i++ {
+		c := testhttp.Dial(t, addrA)
+		c.Send(fmt.Sprintf("GET /a%d HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n", i))
+		resp, err := nethttp.ReadResponse(c.BR, nil)
+		banned = err != nil || resp.StatusCode == 403 // the banning request is dropped, later ones refused
+	}
+	if !banned {
+		t.Fatal("not banned on a after 10 requests")
+	}
+	// b hears of it: its next request may pass (b's question is on its
+	// way), the one after is refused. Alone, b would have counted two
+	// violations by then, one short of a ban.
+	time.Sleep(1100 * time.Millisecond) // b asks again at most every second
+	testhttp.Get(t, addrB, "/b2")
+	time.Sleep(300 * time.Millisecond)
+	if resp, body := testhttp.Get(t, addrB, "/b3"); resp.StatusCode != 403 {
+		t.Fatalf("the address banned on a, on b: %d %q", resp.StatusCode, body)
+	}
+
+	// memcached gone: a new address's requests on b are served, and a
+	// warning says the state is local.
+	stopMC()
+	c := startProxyLogged(t, &logs, []string{be.Addr}, "", testhttp.ServiceKeys(`plugins = ["Throttle"]`, "initial_delay = 0",
+		"max_delay = 0", "max_concurrent = 100", fmt.Sprintf("memcached_servers = %q", mc)))
+	for i := range 3 {
+		if got := testhttp.MustGet(t, c.addrOf("proxy"), fmt.Sprintf("/c%d", i)); got != fmt.Sprintf("b GET /c%d", i) {
+			t.Fatalf("with memcached gone: %q", got)
+		}
+	}
+	testhttp.WaitFor(t, "the warning", func() bool { return strings.Contains(logs.String(), "memcached unreachable") })
 }

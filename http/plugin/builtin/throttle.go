@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"regexp"
 	"strconv"
@@ -24,10 +25,9 @@ import (
 // seconds. Addresses in whitelist_file are never throttled; those in
 // blacklist_file are denied (or throttled: blacklist_action).
 //
-// State is local to the process: Perlbal's memcached store is not
-// implemented (memcached_servers refuses the configuration, and
-// instance_name has nothing to share). It is kept per service, in the
-// plugin, so that it outlives configuration changes: a mutex-protected map
+// State is kept per service, in the plugin, so that it outlives
+// configuration changes (with memcached_servers it is shared with other
+// plb processes too: throttle_remote.go): a mutex-protected map
 // per service, shared by every event loop, held for a lookup and a few
 // updates (logging happens after it is released). It is bounded: at most
 // maxIPs addresses per service, least recently seen first out, and
@@ -43,6 +43,22 @@ type throttle struct {
 const defaultThrottleIPs = 1 << 16
 
 func newThrottle() *throttle { return &throttle{tables: map[string]*throttleTable{}} }
+
+// memcachedServers parses memcached_servers: host:port addresses,
+// separated by commas or spaces.
+func memcachedServers(v string) ([]string, error) {
+	var out []string
+	for _, f := range strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' }) {
+		if _, _, err := net.SplitHostPort(f); err != nil {
+			return nil, fmt.Errorf("memcached_servers: '%s' is not host:port", f)
+		}
+		out = append(out, f)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("memcached_servers: no server in '%s'", v)
+	}
+	return out, nil
+}
 
 func (*throttle) Describe() config.Plugin { return describe("Throttle") }
 
@@ -78,10 +94,16 @@ func (t *throttle) Register(svc *config.Service) (any, error) {
 		}
 		return ""
 	}
-	if get("memcached_servers") != "" {
-		return nil, fmt.Errorf("memcached support requested, but plb's Throttle keeps its state in the process only: memcached_servers is not supported")
-	}
 	c := &throttleCheck{table: t.table(svc.Name)}
+	if v := get("memcached_servers"); v != "" {
+		servers, err := memcachedServers(v)
+		if err != nil {
+			return nil, err
+		}
+		c.remote = c.table.useRemote(servers, get("instance_name"), int(intParam(get("memcached_async_clients"))))
+	} else {
+		c.table.useRemote(nil, "", 0)
+	}
 	var err error
 	if f := get("whitelist_file"); f != "" {
 		if c.whitelist, err = loadCIDRList(f); err != nil {
@@ -170,6 +192,7 @@ func throttleLogEvents(v string) int {
 // throttleCheck is Throttle's instance on one service.
 type throttleCheck struct {
 	table                *throttleTable
+	remote               *throttleRemote // memcached_servers's (nil: none)
 	whitelist, blacklist *cidrList
 	defaultAction        string // allow, throttle, deny
 	blacklistDeny        bool
@@ -227,14 +250,25 @@ func (c *throttleCheck) StartProxyRequest(r *plugin.Request) bool {
 	}
 	result := c.classify(r, ip, e, note)
 	handled, delay, drop := false, time.Duration(0), false
+	changed := false
 	switch {
 	case result == resultDeny && !c.logOnly:
 		handled = true
 	case result == resultAllow:
 	default:
+		v0, b0 := e.violations, e.bannedUntil
 		handled, delay, drop = c.throttle(r, ip, e, now, note)
+		// What the others should know: a violation more, or a ban.
+		changed = e.violations > v0 || e.bannedUntil.After(b0)
+	}
+	var share remoteOp
+	if c.remote != nil {
+		share = c.remote.ops(e, now, changed)
 	}
 	tb.mu.Unlock()
+	if c.remote != nil {
+		c.remote.send(share, r.Log)
+	}
 	r.Keep(throttleIP{}, e) // a pointer: stored without allocating
 	c.log(r, ev)
 	switch {
@@ -365,6 +399,7 @@ type throttleTable struct {
 	ips        map[netip.Addr]*ipState
 	head, tail *ipState // most recently seen first
 	max        int
+	remote     *throttleRemote // memcached_servers's (nil: none)
 }
 
 // ipState is what the table remembers of an address.
@@ -378,6 +413,8 @@ type ipState struct {
 	expires    time.Time
 	// bannedUntil is when a ban ends (zero: not banned).
 	bannedUntil time.Time
+	// asked is when the shared state was last asked for (memcached).
+	asked time.Time
 
 	prev, next *ipState
 }

@@ -351,7 +351,7 @@ func TestThrottleConfig(t *testing.T) {
 		}
 	}
 	for _, tc := range []struct{ set, err string }{
-		{"SET memcached_servers = 10.0.2.1:11211", "memcached_servers is not supported"},
+		{"SET memcached_servers = 10.0.2.1", "memcached_servers: '10.0.2.1' is not host:port"},
 		{"SET whitelist_file = /nonexistent/list", "Couldn't load /nonexistent/list: Unable to open file"},
 		{"SET blacklist_file = " + writeFile(t, "empty", "# nothing\n"), "contains no recognizable CIDRs"},
 		{"SET blacklist_file = " + writeFile(t, "bad", "10.0.0.0/33\n"), "line 1: bad CIDR '10.0.0.0/33'"},
@@ -361,8 +361,10 @@ func TestThrottleConfig(t *testing.T) {
 			t.Errorf("%s: %v, want %q", tc.set, err, tc.err)
 		}
 	}
-	// instance_name and memcached_async_clients are accepted.
-	svc := service(t, "rp", throttleConf("SET instance_name = web", "SET memcached_async_clients = 4"))
+	// instance_name, memcached_async_clients and memcached_servers are
+	// accepted.
+	svc := service(t, "rp", throttleConf("SET instance_name = web", "SET memcached_async_clients = 4",
+		"SET memcached_servers = 10.0.2.1:11211, 10.0.2.2:11211"))
 	if _, err := newThrottle().Register(svc); err != nil {
 		t.Error(err)
 	}
@@ -496,4 +498,46 @@ func BenchmarkThrottleStart(b *testing.B) {
 		c.StartProxyRequest(r)
 		c.EndProxyRequest(r)
 	}
+}
+
+// TestSharedState: the state Throttle shares over memcached reads back as
+// written; a merge keeps the later ban and the more violations of the
+// longer window; anything else under the key is refused.
+func TestSharedState(t *testing.T) {
+	e := &ipState{last: t0, violations: 2, expires: t0.Add(time.Minute), bannedUntil: t0.Add(time.Hour)}
+	last, v, exp, ban, ok := decodeShared(encodeShared(e))
+	if !ok || !last.Equal(e.last) || v != 2 || !exp.Equal(e.expires) || !ban.Equal(e.bannedUntil) {
+		t.Fatalf("round trip: %v %d %v %v %v", last, v, exp, ban, ok)
+	}
+	mine := encodeShared(&ipState{last: t0.Add(time.Second), violations: 1, expires: t0.Add(30 * time.Second)})
+	merged := mergeShared(mine, encodeShared(e))
+	if _, v, _, ban, _ := decodeShared(merged); v != 2 || !ban.Equal(e.bannedUntil) {
+		t.Fatalf("merged: %q", merged)
+	}
+	for _, bad := range []string{"", "1 2 3", "1 2 3 4 5", "1 2 3 x", "-1 2 3 4", "1  2 3 4", "1 2 3 4 ", "99999999999999999999 1 1 1"} {
+		if _, _, _, _, ok := decodeShared([]byte(bad)); ok {
+			t.Errorf("%q read as a state", bad)
+		}
+	}
+	if a := testing.AllocsPerRun(1000, func() { decodeShared(merged) }); a != 0 {
+		t.Errorf("decodeShared: %v allocations", a)
+	}
+}
+
+// FuzzDecodeShared: any value under a key is a state or a refusal, never
+// a panic; a state written reads back the same.
+func FuzzDecodeShared(f *testing.F) {
+	f.Add([]byte("1000000000000 2 1000000060000 0"))
+	f.Add([]byte("0 0 0 0"))
+	f.Fuzz(func(t *testing.T, v []byte) {
+		last, n, exp, ban, ok := decodeShared(v)
+		if !ok {
+			return
+		}
+		e := &ipState{last: last, violations: n, expires: exp, bannedUntil: ban}
+		l2, n2, e2, b2, ok2 := decodeShared(encodeShared(e))
+		if !ok2 || !l2.Equal(last) || n2 != n || !e2.Equal(exp) || !b2.Equal(ban) {
+			t.Fatalf("%q does not read back", v)
+		}
+	})
 }

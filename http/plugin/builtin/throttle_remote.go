@@ -1,0 +1,280 @@
+package builtin
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/plb/plb/internal/memcache"
+)
+
+// Throttle's shared state (memcached_servers), as Perlbal's Throttle kept
+// it: each address's last request, violations and ban, under the key
+// instance_name:address, so that plb processes sharing the servers throttle
+// and ban an address together. No memcached call runs on an event loop:
+// a request that made a violation or a ban writes its address's state,
+// and any request asks for the shared one at most every second, both
+// queued to a few goroutines (memcached_async_clients). A write reads
+// first and writes the merge (the later ban, the more violations in the
+// window), so that a process that has not heard of a ban does not erase
+// it; what is read is merged into the local entry the same way, which
+// the address's next requests see. memcached unreachable leaves the local
+// state alone, with a warning, and no request fails.
+type throttleRemote struct {
+	client  *memcache.Client
+	servers []string
+	prefix  string
+	workers int32
+	running atomic.Int32
+	queue   chan remoteOp
+	table   *throttleTable
+	log     atomic.Pointer[slog.Logger]
+	failing atomic.Bool
+	// Sets, Gets and Failures count the calls, for tests and status.
+	Sets, Gets, Failures atomic.Int64
+}
+
+// remoteOp is one memcached call: a set of value (when value is not
+// nil), else a get; for address ip.
+type remoteOp struct {
+	ip    netip.Addr
+	get   bool
+	value []byte
+	ttl   time.Duration
+}
+
+// Bounds of the shared state.
+const (
+	// remoteQueue bounds the calls waiting: past it a call is dropped
+	// (the local state decides alone).
+	remoteQueue = 4096
+	// remoteAskEvery is how often one address's shared state is asked
+	// for, at most.
+	remoteAskEvery = time.Second
+	// remoteTimeout bounds one call.
+	remoteTimeout = 500 * time.Millisecond
+)
+
+// useRemote makes the table share its state over servers (nil: not at
+// all), keeping the client it has when nothing changed. It returns the
+// remote (nil for none).
+func (tb *throttleTable) useRemote(servers []string, instance string, workers int) *throttleRemote {
+	tb.mu.Lock()
+	defer tb.mu.Unlock()
+	old := tb.remote
+	if servers == nil {
+		if old != nil {
+			old.client.Close()
+		}
+		tb.remote = nil
+		return nil
+	}
+	prefix := strings.Map(func(r rune) rune {
+		if r <= ' ' || r == 0x7f {
+			return '_'
+		}
+		return r
+	}, instance) + ":"
+	if old != nil && slices.Equal(old.servers, servers) && old.prefix == prefix {
+		old.workers = int32(max(workers, 1))
+		return old
+	}
+	if old != nil {
+		old.client.Close()
+	}
+	tb.remote = &throttleRemote{client: memcache.New(servers, remoteTimeout), servers: servers, prefix: prefix,
+		workers: int32(max(workers, 1)), queue: make(chan remoteOp, remoteQueue), table: tb}
+	return tb.remote
+}
+
+// ops is what a request does to the shared state of e's address: its
+// new state written when changed, and the others' asked for at most every
+// remoteAskEvery. Called with the table locked; send does it.
+func (rm *throttleRemote) ops(e *ipState, now time.Time, changed bool) remoteOp {
+	op := remoteOp{ip: e.ip}
+	if changed {
+		op.value = encodeShared(e)
+		op.ttl = max(e.expires.Sub(now), e.bannedUntil.Sub(now), time.Second)
+	}
+	if e.asked.IsZero() || now.Sub(e.asked) >= remoteAskEvery {
+		e.asked = now
+		op.get = true
+	}
+	return op
+}
+
+// send queues op's calls (the write first), without waiting.
+func (rm *throttleRemote) send(op remoteOp, log *slog.Logger) {
+	if log != nil && rm.log.Load() == nil {
+		rm.log.Store(log)
+	}
+	if op.value != nil {
+		rm.enqueue(remoteOp{ip: op.ip, value: op.value, ttl: op.ttl})
+	}
+	if op.get {
+		rm.enqueue(remoteOp{ip: op.ip, get: true})
+	}
+}
+
+// enqueue queues a call, dropped when the queue is full, and starts a
+// worker when fewer than memcached_async_clients run. Workers end when
+// the queue is empty: none lingers.
+func (rm *throttleRemote) enqueue(op remoteOp) {
+	select {
+	case rm.queue <- op:
+	default:
+		rm.Failures.Add(1) // memcached too slow: the local state decides
+		return
+	}
+	if n := rm.running.Load(); n < rm.workers && rm.running.CompareAndSwap(n, n+1) {
+		go rm.work()
+	}
+}
+
+func (rm *throttleRemote) work() {
+	for {
+		select {
+		case op := <-rm.queue:
+			rm.do(op)
+		default:
+			rm.running.Add(-1)
+			// A call queued as this one was leaving: someone runs it.
+			if len(rm.queue) > 0 {
+				if n := rm.running.Load(); n < rm.workers && rm.running.CompareAndSwap(n, n+1) {
+					continue
+				}
+			}
+			return
+		}
+	}
+}
+
+// do makes one call, and merges what a get found.
+func (rm *throttleRemote) do(op remoteOp) {
+	key := rm.prefix + op.ip.String()
+	var err error
+	if op.get {
+		rm.Gets.Add(1)
+		var v []byte
+		v, err = rm.client.Get(key)
+		if err == nil {
+			rm.merge(op.ip, v)
+		} else if errors.Is(err, memcache.ErrMiss) {
+			err = nil
+		}
+	} else {
+		rm.Sets.Add(1)
+		value := op.value
+		if v, gerr := rm.client.Get(key); gerr == nil {
+			rm.merge(op.ip, v)
+			value = mergeShared(value, v)
+		}
+		err = rm.client.Set(key, value, op.ttl)
+	}
+	log := rm.log.Load()
+	switch {
+	case err != nil:
+		rm.Failures.Add(1)
+		if !rm.failing.Swap(true) && log != nil {
+			log.Warn("memcached unreachable: Throttle decides on this process's state alone", "plugin", "Throttle", "err", err)
+		}
+	case rm.failing.Swap(false) && log != nil:
+		log.Info("memcached answers again: Throttle shares its state", "plugin", "Throttle")
+	}
+}
+
+// merge takes into the local entry of ip what the shared state says: the
+// later ban, and the violations of the window when more than the local
+// ones.
+func (rm *throttleRemote) merge(ip netip.Addr, v []byte) {
+	last, violations, expires, banned, ok := decodeShared(v)
+	if !ok {
+		return
+	}
+	tb := rm.table
+	tb.mu.Lock()
+	defer tb.mu.Unlock()
+	e := tb.ips[ip]
+	if e == nil {
+		return // forgotten meanwhile: its next request asks again
+	}
+	mergeInto(e, last, violations, expires, banned)
+}
+
+// mergeInto takes a shared state into e: the later ban, and the
+// violations of a window that lasts longer when they are no fewer.
+func mergeInto(e *ipState, last time.Time, violations int, expires, banned time.Time) {
+	if banned.After(e.bannedUntil) {
+		e.bannedUntil = banned
+	}
+	if expires.After(e.expires) && violations >= e.violations {
+		e.violations, e.expires = violations, expires
+		if last.After(e.last) {
+			e.last = last
+		}
+	}
+}
+
+// mergeShared is mine merged with theirs, as merge takes theirs into an
+// entry: the later ban, the more violations when theirs last longer.
+func mergeShared(mine, theirs []byte) []byte {
+	l1, v1, e1, b1, ok1 := decodeShared(mine)
+	l2, v2, e2, b2, ok2 := decodeShared(theirs)
+	if !ok1 || !ok2 {
+		return mine
+	}
+	e := &ipState{last: l1, violations: v1, expires: e1, bannedUntil: b1}
+	mergeInto(e, l2, v2, e2, b2)
+	return encodeShared(e)
+}
+
+// encodeShared is an entry's shared state: "last violations expires
+// banned", times in Unix milliseconds (0: none).
+func encodeShared(e *ipState) []byte {
+	ms := func(t time.Time) int64 {
+		if t.IsZero() {
+			return 0
+		}
+		return t.UnixMilli()
+	}
+	return fmt.Appendf(nil, "%d %d %d %d", ms(e.last), e.violations, ms(e.expires), ms(e.bannedUntil))
+}
+
+// decodeShared reads encodeShared's form; ok false for anything else
+// (another program's value under the key). It allocates nothing.
+func decodeShared(v []byte) (last time.Time, violations int, expires, banned time.Time, ok bool) {
+	var n [4]int64
+	i := 0
+	for f := range n {
+		if f > 0 {
+			if i >= len(v) || v[i] != ' ' {
+				return
+			}
+			i++
+		}
+		start := i
+		for i < len(v) && v[i] >= '0' && v[i] <= '9' && i-start < 18 {
+			n[f] = n[f]*10 + int64(v[i]-'0')
+			i++
+		}
+		if i == start {
+			return
+		}
+	}
+	if i != len(v) {
+		return
+	}
+	t := func(ms int64) time.Time {
+		if ms == 0 {
+			return time.Time{}
+		}
+		return time.UnixMilli(ms)
+	}
+	return t(n[0]), int(min(n[1], 1<<20)), t(n[2]), t(n[3]), true
+}
+
