@@ -277,4 +277,3 @@ func decodeShared(v []byte) (last time.Time, violations int, expires, banned tim
 	}
 	return t(n[0]), int(min(n[1], 1<<20)), t(n[2]), t(n[3]), true
 }
-
