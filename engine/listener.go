@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"sync/atomic"
 	"time"
 
@@ -51,8 +52,10 @@ type Listener struct {
 	closed atomic.Bool
 	// created is when Listen bound it (for the console's socks).
 	created time.Time
-	// inherited is the socket adopted instead of binding (nil: bound).
-	inherited *InheritedSocket
+	// inherited is the socket adopted instead of binding (nil: bound);
+	// inheritedAll every one of its address.
+	inherited    *InheritedSocket
+	inheritedAll []*InheritedSocket
 	// open counts the sockets not closed yet.
 	open atomic.Int32
 
@@ -106,13 +109,17 @@ func (e *Engine) Listen(cfg ListenConfig) (*Listener, error) {
 	}
 	ln := &Listener{eng: e, cfg: cfg, created: e.cfg.Now(), refusing: &Listener{}}
 	fds := make([]int, 0, len(e.loops))
-	if is := e.findInherited(cfg.Network, addr); is != nil {
+	if iss := e.findInherited(cfg.Network, addr); len(iss) > 0 {
 		// Socket activation: every loop accepts on a duplicate of the
 		// inherited socket (one accept queue; the loops race for each
 		// client, the losers get EAGAIN). Binding SO_REUSEPORT siblings
 		// instead would need the manager's socket to have SO_REUSEPORT
-		// and the privileges to bind the port.
-		for range e.loops {
+		// and the privileges to bind the port. Several sockets of one
+		// address (a binary upgrade hands over each loop's SO_REUSEPORT
+		// socket, each with its own queue) are all accepted on, spread
+		// over the loops: none is left with clients nobody takes.
+		for i := range max(len(e.loops), len(iss)) {
+			is := iss[i%len(iss)]
 			fd, err := unix.FcntlInt(uintptr(is.FD), unix.F_DUPFD_CLOEXEC, 0)
 			if err != nil {
 				for _, fd := range fds {
@@ -122,9 +129,11 @@ func (e *Engine) Listen(cfg ListenConfig) (*Listener, error) {
 			}
 			fds = append(fds, fd)
 		}
-		is.used.Add(1)
-		ln.inherited, ln.addr = is, is.Addr
-		e.log.Info("listening on an inherited socket", "addr", is.Addr.String(), "fd", is.FD, "name", is.Name)
+		for _, is := range iss {
+			is.used.Add(1)
+		}
+		ln.inherited, ln.inheritedAll, ln.addr = iss[0], iss, iss[0].Addr
+		e.log.Info("listening on an inherited socket", "addr", iss[0].Addr.String(), "fd", iss[0].FD, "name", iss[0].Name, "sockets", len(iss))
 	}
 	if ln.inherited == nil && addr.Port != 0 && !e.ownListener(addr) {
 		// SO_REUSEPORT would let this join another process's listeners
@@ -152,8 +161,8 @@ func (e *Engine) Listen(cfg ListenConfig) (*Listener, error) {
 	e.listening[ln] = struct{}{}
 	e.lnMu.Unlock()
 	ln.open.Store(int32(len(fds)))
-	for i, l := range e.loops {
-		s := &lsock{fd: fds[i], loop: l, ln: ln}
+	for i, fd := range fds {
+		s := &lsock{fd: fd, loop: e.loops[i%len(e.loops)], ln: ln}
 		ln.socks = append(ln.socks, s)
 	}
 	for _, s := range ln.socks {
@@ -628,30 +637,78 @@ func inheritedAddr(fd int) (*net.TCPAddr, error) {
 	return net.TCPAddrFromAddrPort(sockaddrToAddrPort(sa)), nil
 }
 
-// findInherited returns the inherited socket (Config.Inherited) for a
-// listener on addr, or nil.
-func (e *Engine) findInherited(network string, addr *net.TCPAddr) *InheritedSocket {
+// findInherited returns the inherited sockets (Config.Inherited) for a
+// listener on addr: usually one, several after a binary upgrade.
+func (e *Engine) findInherited(network string, addr *net.TCPAddr) []*InheritedSocket {
 	if addr.Port == 0 {
 		return nil
 	}
+	var out []*InheritedSocket
 	for _, is := range e.cfg.Inherited {
-		have := is.Addr
-		if have.Port != addr.Port {
-			continue
-		}
-		v4 := have.IP.To4() != nil
-		if network == "tcp4" && !v4 || network == "tcp6" && v4 {
-			continue
-		}
-		if addr.IP == nil || addr.IP.IsUnspecified() {
-			if have.IP.IsUnspecified() {
-				return is
-			}
-			continue
-		}
-		if addr.IP.Equal(have.IP) {
-			return is
+		if e.inheritedFits(is, network, addr) {
+			out = append(out, is)
 		}
 	}
-	return nil
+	return out
+}
+
+// inheritedFits reports whether is serves a listener on addr.
+func (e *Engine) inheritedFits(is *InheritedSocket, network string, addr *net.TCPAddr) bool {
+	have := is.Addr
+	if have.Port != addr.Port {
+		return false
+	}
+	v4 := have.IP.To4() != nil
+	if network == "tcp4" && !v4 || network == "tcp6" && v4 {
+		return false
+	}
+	if addr.IP == nil || addr.IP.IsUnspecified() {
+		return have.IP.IsUnspecified()
+	}
+	return addr.IP.Equal(have.IP)
+}
+
+// ListenerFiles returns duplicates of the sockets the open listeners
+// accept on, for a binary upgrade to hand over: each loop's SO_REUSEPORT
+// socket of a bound listener (each has its own queue), an adopted
+// listener's inherited sockets. The caller closes them. Safe from any
+// goroutine.
+func (e *Engine) ListenerFiles() ([]*os.File, error) {
+	e.lnMu.Lock()
+	defer e.lnMu.Unlock()
+	var out []*os.File
+	add := func(fd int, name string) error {
+		d, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
+		if err != nil {
+			return fmt.Errorf("engine: listener %s: %w", name, err)
+		}
+		out = append(out, os.NewFile(uintptr(d), name))
+		return nil
+	}
+	for ln := range e.listening {
+		if ln.closed.Load() {
+			continue
+		}
+		var err error
+		if ln.inherited != nil {
+			for _, is := range ln.inheritedAll {
+				if err = add(is.FD, ln.addr.String()); err != nil {
+					break
+				}
+			}
+		} else {
+			for _, s := range ln.socks {
+				if err = add(s.fd, ln.addr.String()); err != nil {
+					break
+				}
+			}
+		}
+		if err != nil {
+			for _, f := range out {
+				f.Close()
+			}
+			return nil, err
+		}
+	}
+	return out, nil
 }

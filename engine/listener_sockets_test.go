@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // echoOn listens on addr with an echo handler.
@@ -255,5 +257,46 @@ func TestRemoteUnmapped(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("not accepted")
+	}
+}
+
+// TestInheritSeveralSockets: a binary upgrade hands over each loop's
+// SO_REUSEPORT socket of an address, each with its own queue; an engine
+// with fewer loops accepts on all of them, and hands every socket back
+// for the next upgrade (ListenerFiles).
+func TestInheritSeveralSockets(t *testing.T) {
+	var fds []int
+	addr := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)}
+	for range 3 {
+		fd, bound, err := bindSocket("tcp", addr, 64, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { unix.Close(fd) })
+		addr = bound
+		fds = append(fds, fd)
+	}
+	socks, err := Inherit(fds, nil)
+	if err != nil || len(socks) != 3 {
+		t.Fatalf("Inherit: %v, %d", err, len(socks))
+	}
+	e := runEngine(t, Config{Loops: 2, Tick: 10 * time.Millisecond, Inherited: socks})
+	echoOn(t, e, ListenConfig{Addr: addr.String()})
+	for _, is := range socks {
+		if !is.Used() {
+			t.Fatalf("socket %d not adopted", is.FD)
+		}
+	}
+	// The kernel spreads new clients over the three queues: every one is
+	// answered.
+	for range 30 {
+		checkEcho(t, "tcp", addr.String())
+	}
+	files, err := e.ListenerFiles()
+	if err != nil || len(files) != 3 {
+		t.Fatalf("ListenerFiles: %v, %d files", err, len(files))
+	}
+	for _, f := range files {
+		f.Close()
 	}
 }

@@ -25,8 +25,9 @@ type pidFile struct {
 // unlike rename, so two plbs starting together cannot both win). An
 // existing pidfile naming a live process is an error; one naming a dead
 // process (kill(pid, 0) fails with ESRCH), plb itself or nothing readable
-// is stale and replaced.
-func writePidfile(path string, log *slog.Logger) (*pidFile, error) {
+// is stale and replaced; so is one naming takeOver, the process a binary
+// upgrade replaces (0: none).
+func writePidfile(path string, log *slog.Logger, takeOver int) (*pidFile, error) {
 	pid := os.Getpid()
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
 	if err != nil {
@@ -46,10 +47,14 @@ func writePidfile(path string, log *slog.Logger) (*pidFile, error) {
 	err = os.Link(tmp.Name(), path)
 	if errors.Is(err, fs.ErrExist) {
 		old, live := pidfileOwner(path)
-		if live {
+		switch {
+		case takeOver != 0 && old == takeOver:
+			log.Info("taking the pidfile over from the process upgraded from", "pidfile", path, "pid", old)
+		case live:
 			return nil, fmt.Errorf("pidfile %s: plb is already running as pid %d", path, old)
+		default:
+			log.Warn("replacing a stale pidfile", "pidfile", path, "pid", old)
 		}
-		log.Warn("replacing a stale pidfile", "pidfile", path, "pid", old)
 		err = os.Rename(tmp.Name(), path)
 	}
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"runtime/pprof"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/plb/plb/chroot"
@@ -166,7 +167,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return daemonize(args, stderr)
 	}
 	os.Unsetenv(envDaemonized)
-	p := &process{f: f, cfgPath: cfgPath, cfg: cfg, st: &startup{stderr: stderr}}
+	// The path plb was started from, for a binary upgrade (SIGUSR2): the
+	// new binary is found there, the running one may be gone by then.
+	self, _ := os.Executable()
+	p := &process{f: f, cfgPath: cfgPath, cfg: cfg, st: &startup{stderr: stderr}, self: self, from: upgradedFrom()}
 	return p.serve(ctx, warnings, stderr)
 }
 
@@ -184,6 +188,13 @@ type process struct {
 	logfile string
 	jl      *jailLoader // nil without chroot_dir
 	srv     *server.Server
+	// self is the path plb was started from; from the old process's pid
+	// when this one is a binary upgrade's new one (0: not); upgrading: a
+	// SIGUSR2 upgrade is in progress (upgrade.go).
+	self      string
+	from      int
+	upMu      sync.Mutex
+	upgrading bool
 }
 
 // serve starts plb, tells the parent (-B) and systemd it is ready, and
@@ -197,7 +208,7 @@ func (p *process) serve(ctx context.Context, warnings []error, stderr io.Writer)
 	// Signals are queued from now on: a HUP or USR1 during start-up must
 	// not kill plb (their default action); they are handled once it runs.
 	sigs := make(chan os.Signal, 8)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGPIPE)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGPIPE)
 	defer signal.Stop(sigs)
 	notify, notifyErr := newNotifier()
 	p.notify, p.st.notify = notify, notify // a failed start says why (startup.fail)
@@ -301,6 +312,12 @@ func (p *process) start() (*pidFile, error) {
 	}
 	jail := cfg.Global.Chroot
 	drop := cfg.Global.User != "" || cfg.Global.Group != "" || jail != ""
+	if drop && p.from != 0 && os.Geteuid() != 0 {
+		// A binary upgrade's new process: the old one dropped them, and
+		// this one was born without.
+		log.Info("privileges already dropped by the process upgraded from", "pid", p.from, "uid", os.Getuid())
+		drop = false
+	}
 	var creds chroot.Creds
 	if drop {
 		var err error
@@ -359,7 +376,7 @@ func (p *process) pidfile() (*pidFile, error) {
 	if path == "" {
 		return nil, nil
 	}
-	return writePidfile(path, p.log)
+	return writePidfile(path, p.log, p.from)
 }
 
 // drop drops privileges to creds and, with chroot_dir, applies the
@@ -387,7 +404,8 @@ func (p *process) drop(creds chroot.Creds, pf *pidFile) error {
 }
 
 // signal handles one signal while plb runs: TERM drains, INT stops, HUP
-// reloads the configuration, USR1 reopens the logs (SIGPIPE is ignored).
+// reloads the configuration, USR1 reopens the logs, USR2 upgrades the
+// binary (upgrade.go; SIGPIPE is ignored).
 func (p *process) signal(sig os.Signal) {
 	log, srv, notify := p.log, p.srv, p.notify
 	switch sig {
@@ -411,6 +429,8 @@ func (p *process) signal(sig os.Signal) {
 			status = "STATUS=serving; last reload failed: " + firstLine(err.Error())
 		}
 		notify.send("READY=1\n" + status)
+	case syscall.SIGUSR2:
+		p.upgrade()
 	case syscall.SIGUSR1:
 		if err := srv.ReopenLogs(); err != nil {
 			log.Error("SIGUSR1: access logs not all reopened; those still write to the old files", "err", err)

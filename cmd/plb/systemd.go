@@ -99,8 +99,14 @@ const listenFDsStart = 3
 // variables are removed from the environment.
 func inheritListeners(log *slog.Logger) []*engine.InheritedSocket {
 	pid, nfds, names := os.Getenv("LISTEN_PID"), os.Getenv("LISTEN_FDS"), os.Getenv("LISTEN_FDNAMES")
-	for _, k := range []string{"LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"} {
+	upgrade := os.Getenv(envUpgradeFDs)
+	for _, k := range []string{"LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES", envUpgradeFDs} {
 		os.Unsetenv(k)
+	}
+	if upgrade != "" {
+		// A binary upgrade's new process: the old one's listening sockets
+		// (upgrade.go), by the same convention.
+		nfds, pid, names = upgrade, strconv.Itoa(os.Getpid()), ""
 	}
 	if nfds == "" {
 		return nil

@@ -1,0 +1,279 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	nethttp "net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// tunnelBackend answers / with name, and /ws with 101 Switching Protocols,
+// then echoes what the client sends (a WebSocket's bytes, unframed).
+func tunnelBackend(t *testing.T, name string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &nethttp.Server{Handler: nethttp.HandlerFunc(func(w nethttp.ResponseWriter, r *nethttp.Request) {
+		if r.URL.Path != "/ws" {
+			io.WriteString(w, name)
+			return
+		}
+		c, brw, err := w.(nethttp.Hijacker).Hijack()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+		brw.Flush()
+		io.Copy(c, brw)
+	})}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return ln.Addr().String()
+}
+
+// smtpBackend greets, answers each line "250 ok LINE" and QUIT with 221.
+func smtpBackend(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				io.WriteString(c, "220 mx ready\r\n")
+				br := bufio.NewReader(c)
+				for {
+					line, err := br.ReadString('\n')
+					if err != nil {
+						return
+					}
+					line = strings.TrimSpace(line)
+					if strings.EqualFold(line, "QUIT") {
+						io.WriteString(c, "221 bye\r\n")
+						return
+					}
+					io.WriteString(c, "250 ok "+line+"\r\n")
+				}
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// session is a long client connection: a WebSocket tunnel or an SMTP
+// session, which says whether it still answers.
+type session struct {
+	c  net.Conn
+	br *bufio.Reader
+	ws bool
+}
+
+// ask sends msg and checks its echo (WebSocket) or its 250 (SMTP).
+func (s *session) ask(msg string) error {
+	s.c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(s.c, msg+"\r\n"); err != nil {
+		return err
+	}
+	line, err := s.br.ReadString('\n')
+	if err != nil {
+		return err
+	}
+	want := msg + "\r\n"
+	if !s.ws {
+		want = "250 ok " + msg + "\r\n"
+	}
+	if line != want {
+		return fmt.Errorf("%q, want %q", line, want)
+	}
+	return nil
+}
+
+// TestBinaryUpgrade: SIGUSR2 under load starts the new binary with the
+// listening sockets; the new process takes over the pidfile and the new
+// clients, while 100 WebSocket tunnels and 20 SMTP sessions opened before
+// go on through the old one, which exits once they are done. No request
+// of the load fails, no session is cut. With wrk installed, wrk's new
+// connection per request runs across the upgrade too.
+func TestBinaryUpgrade(t *testing.T) {
+	if testing.Short() {
+		t.Skip("short mode")
+	}
+	dir := t.TempDir()
+	web, mx := tunnelBackend(t, "A"), smtpBackend(t)
+	listen, smtpListen := freePort(t), freePort(t)
+	conf := filepath.Join(dir, "plb.toml")
+	text := fmt.Sprintf(`[global]
+workers = 2
+[pool.web]
+nodes = [%q]
+[pool.mx]
+nodes = [%q]
+[service.proxy]
+role = "reverse_proxy"
+listen = %q
+pool = "web"
+persist_client = true
+idle_timeout = "60s"
+[service.smtp]
+role = "smtp_proxy"
+listen = %q
+pool = "mx"
+`, web, mx, listen, smtpListen)
+	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pidfile := filepath.Join(dir, "plb.pid")
+	old := startPLB(t, plbCmd(t, dir, "-c", conf, "-p", pidfile), dir)
+	waitServing(t, old, listen, "/", "A")
+
+	var sessions []*session
+	for i := range 100 {
+		c, err := net.Dial("tcp", listen)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		s := &session{c: c, br: bufio.NewReader(c), ws: true}
+		fmt.Fprintf(c, "GET /ws HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+		resp, err := nethttp.ReadResponse(s.br, nil)
+		if err != nil || resp.StatusCode != 101 {
+			t.Fatalf("WebSocket %d: %v %v", i, resp, err)
+		}
+		sessions = append(sessions, s)
+	}
+	for i := range 20 {
+		c, err := net.Dial("tcp", smtpListen)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		s := &session{c: c, br: bufio.NewReader(c)}
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		if line, err := s.br.ReadString('\n'); err != nil || !strings.HasPrefix(line, "220") {
+			t.Fatalf("SMTP %d greeting: %q %v", i, line, err)
+		}
+		sessions = append(sessions, s)
+	}
+	for i, s := range sessions {
+		if err := s.ask(fmt.Sprintf("before %d", i)); err != nil {
+			t.Fatalf("session %d before the upgrade: %v", i, err)
+		}
+	}
+
+	// The load: a new connection per request, across the upgrade.
+	stop := make(chan struct{})
+	var okN, failN atomic.Int64
+	var wg sync.WaitGroup
+	client := &nethttp.Client{Timeout: 10 * time.Second, Transport: &nethttp.Transport{DisableKeepAlives: true}}
+	for range 4 {
+		wg.Go(func() {
+			for n := 0; n < 100000; n++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				resp, err := client.Get("http://" + listen + "/")
+				if err != nil {
+					failN.Add(1)
+					continue
+				}
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 || string(b) != "A" {
+					failN.Add(1)
+				} else {
+					okN.Add(1)
+				}
+			}
+		})
+	}
+	var wrkOut []byte
+	wrkDone := make(chan struct{})
+	if wrk, err := exec.LookPath("wrk"); err == nil {
+		go func() {
+			defer close(wrkDone)
+			wrkOut, _ = exec.Command(wrk, "-t1", "-c10", "-d4s", "-H", "Connection: close", "http://"+listen+"/").CombinedOutput()
+		}()
+	} else {
+		close(wrkDone)
+	}
+	time.Sleep(500 * time.Millisecond)
+	oldPid := old.cmd.Process.Pid
+	old.cmd.Process.Signal(syscall.SIGUSR2)
+	eventually(t, 20*time.Second, "the new process serving", func() bool {
+		return strings.Contains(old.log.String(), "the new process serves; this one drains")
+	})
+	newPid := 0
+	eventually(t, 5*time.Second, "the pidfile taken over", func() bool {
+		b, _ := os.ReadFile(pidfile)
+		newPid, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+		return newPid != 0 && newPid != oldPid
+	})
+	t.Cleanup(func() {
+		if p, err := os.FindProcess(newPid); err == nil {
+			p.Signal(syscall.SIGKILL)
+		}
+	})
+	time.Sleep(time.Second) // load on the new process
+	// The sessions opened before go on, through the old process.
+	for i, s := range sessions {
+		if err := s.ask(fmt.Sprintf("after %d", i)); err != nil {
+			t.Fatalf("session %d after the upgrade: %v", i, err)
+		}
+	}
+	if old.wait(0) {
+		t.Fatal("the old process exited with sessions open")
+	}
+	for _, s := range sessions {
+		if !s.ws {
+			s.ask("QUIT") // 221, not 250: the error is expected
+		}
+		s.c.Close()
+	}
+	if !old.wait(15 * time.Second) {
+		t.Fatalf("the old process did not exit once drained; log:\n%s", old.log)
+	}
+	if old.err != nil {
+		t.Fatalf("the old process exited with %v", old.err)
+	}
+	<-wrkDone
+	close(stop)
+	wg.Wait()
+	if failN.Load() > 0 || okN.Load() == 0 {
+		t.Fatalf("%d requests failed, %d succeeded; log:\n%s", failN.Load(), okN.Load(), old.log)
+	}
+	if wrkOut != nil && (strings.Contains(string(wrkOut), "Socket errors") || strings.Contains(string(wrkOut), "Non-2xx")) {
+		t.Fatalf("wrk saw errors:\n%s", wrkOut)
+	}
+	// The new process serves on, and answers its own SIGTERM.
+	resp, err := client.Get("http://" + listen + "/")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("the new process after the old one left: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	syscall.Kill(newPid, syscall.SIGTERM)
+	eventually(t, 10*time.Second, "the new process gone", func() bool { return syscall.Kill(newPid, 0) != nil })
+	t.Logf("%d requests across the upgrade, none failed; wrk:\n%s", okN.Load(), wrkOut)
+}
