@@ -34,6 +34,19 @@ type Describer interface {
 // loop.
 func (c *Conn) Created() time.Time { return c.loop.ClockTime(c.created) }
 
+// FirstRequestGrace is how long a graceful drain leaves a connection
+// accepted a moment ago that has sent nothing yet: its first request is
+// likely on its way (a client does not resend one its new connection lost,
+// as it may a keep-alive connection's), and a binary upgrade hands the
+// listening sockets over while clients connect.
+const FirstRequestGrace = time.Second
+
+// Young reports whether the connection was accepted (or dialed) less than
+// FirstRequestGrace ago. Runs on the loop.
+func (c *Conn) Young() bool {
+	return c.loop.Now().Sub(c.Created()) < FirstRequestGrace
+}
+
 // SendingFile reports whether a file region is queued for output. Runs on
 // the loop.
 func (c *Conn) SendingFile() bool {

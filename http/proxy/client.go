@@ -1057,9 +1057,11 @@ func quiet(c *engine.Conn) bool {
 }
 
 // DrainIdle closes the connection if it waits for a next request (graceful
-// shutdown) and none has arrived, not even in part. Runs on the loop.
+// shutdown) and none has arrived, not even in part; a connection that has
+// not sent its first request gets engine.FirstRequestGrace. Runs on the
+// loop.
 func (cl *client) DrainIdle(c *engine.Conn) {
-	if cl.state == clHead && quiet(c) {
+	if cl.state == clHead && (cl.requests > 0 || !c.Young()) && quiet(c) {
 		cl.setState(clClosing)
 		c.Close()
 	}

@@ -348,22 +348,29 @@ func emfileChild(t *testing.T) {
 		files = nil
 	}
 	defer closeFiles()
-	for i := 0; ; i++ {
-		f, err := os.Open(os.DevNull)
-		if err != nil {
-			if !errors.Is(err, syscall.EMFILE) {
-				t.Fatal(err)
+	fill := func() {
+		for i := 0; ; i++ {
+			f, err := os.Open(os.DevNull)
+			if err != nil {
+				if !errors.Is(err, syscall.EMFILE) {
+					t.Fatal(err)
+				}
+				return
 			}
-			break
+			if i > 1000 {
+				t.Fatal("descriptor limit not reached")
+			}
+			files = append(files, f)
 		}
-		if i > 1000 {
-			t.Fatal("descriptor limit not reached")
-		}
-		files = append(files, f)
 	}
+	fill()
 
 	// Requests that need a backend connection now get a clear 503, and
-	// the node is not blamed for our own shortage.
+	// the node is not blamed for our own shortage. The table is filled
+	// again first: a descriptor the backend's side or the runtime freed
+	// meanwhile would let a backend connection through.
+	time.Sleep(50 * time.Millisecond)
+	fill()
 	for _, c := range idle {
 		c.Send("GET /starved HTTP/1.1\r\nHost: t\r\n\r\n")
 	}

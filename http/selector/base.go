@@ -329,7 +329,7 @@ func (b *base) OnClose(c *engine.Conn, err error) {
 // DrainIdle closes the connection if it waits for a next request (graceful
 // shutdown). Runs on the loop.
 func (b *base) DrainIdle(c *engine.Conn) {
-	if b.state == stHead && len(c.Inbound()) == 0 && !c.Pending() {
+	if b.state == stHead && len(c.Inbound()) == 0 && !c.Pending() && !c.Young() {
 		b.state = stClosing
 		c.Close()
 	}

@@ -303,7 +303,7 @@ func (wc *conn) OnClose(c *engine.Conn, err error) {
 // DrainIdle closes the connection if it waits for a next request (graceful
 // shutdown). Runs on the loop.
 func (wc *conn) DrainIdle(c *engine.Conn) {
-	if !wc.busy && wc.put == nil && !c.Pending() && len(c.Inbound()) == 0 {
+	if !wc.busy && wc.put == nil && !c.Pending() && len(c.Inbound()) == 0 && !c.Young() {
 		c.Close()
 	}
 }
