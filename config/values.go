@@ -328,23 +328,34 @@ func parseNode(v string) (string, bool) {
 
 // parseNodeSpec parses a node as a pool holds it: "ip[:port]" (parseNode),
 // optionally followed by " weight=N" (0 to pool.MaxWeight; 0 drains the
-// node). It returns the canonical form: the address as parseNode gives
-// it, with " weight=N" when N is not 1.
+// node) and " backup" (used only when no other node can take a request).
+// It returns the canonical form: the address as parseNode gives it, with
+// " weight=N" when N is not 1, then " backup".
 func parseNodeSpec(v string) (string, bool) {
-	addr, weight, hasWeight := strings.Cut(trimSpace(v), " ")
+	addr, rest, _ := strings.Cut(trimSpace(v), " ")
 	node, ok := parseNode(addr)
 	if !ok {
 		return "", false
 	}
-	if !hasWeight {
-		return node, true
-	}
-	w, ok := parseWeight(trimSpace(weight))
-	if !ok {
-		return "", false
+	w, backup, seenW := 1, false, false
+	for _, f := range strings.Fields(rest) {
+		switch {
+		case f == "backup" && !backup:
+			backup = true
+		case !seenW:
+			if w, ok = parseWeight(f); !ok {
+				return "", false
+			}
+			seenW = true
+		default:
+			return "", false
+		}
 	}
 	if w != 1 {
 		node += " weight=" + strconv.Itoa(w)
+	}
+	if backup {
+		node += " backup"
 	}
 	return node, true
 }

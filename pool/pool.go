@@ -28,6 +28,7 @@ type Node struct {
 	LastAttempt, LastConnect, LastResponse atomic.Int64 // unix seconds
 	Active                                 atomic.Int64 // requests in flight: Pool.Take and Release
 	weight                                 atomic.Int32 // Weight
+	backup                                 atomic.Bool  // Backup
 	token                                  Token        // Token: fixed by Name
 	// rrCurrent is round_robin's current weight (nginx's current_weight),
 	// read and written under the pool's RoundRobin lock only.
@@ -60,17 +61,27 @@ type Node struct {
 const MaxWeight = 256
 
 // ParseNode parses "ip[:port]" (port default 80; IPv6 as "[::1]:80"),
-// optionally followed by " weight=N" (0 to MaxWeight, default 1).
+// optionally followed by " weight=N" (0 to MaxWeight, default 1) and
+// " backup" (a node used only when no other can take a request: SRV's
+// lower priorities, HAProxy's backup servers).
 func ParseNode(s string) (*Node, error) {
 	s = strings.TrimSpace(s)
-	weight := 1
-	if addr, w, ok := strings.Cut(s, " "); ok {
-		v, found := strings.CutPrefix(strings.TrimSpace(w), "weight=")
-		n, err := strconv.Atoi(v)
-		if !found || err != nil || n < 0 || n > MaxWeight {
-			return nil, fmt.Errorf("pool: bad node %q (ip:port, optionally weight=0 to %d)", s, MaxWeight)
+	weight, backup := 1, false
+	if addr, rest, ok := strings.Cut(s, " "); ok {
+		seenW := false
+		for _, f := range strings.Fields(rest) {
+			if f == "backup" && !backup {
+				backup = true
+				continue
+			}
+			v, found := strings.CutPrefix(f, "weight=")
+			n, err := strconv.Atoi(v)
+			if seenW || !found || err != nil || n < 0 || n > MaxWeight {
+				return nil, fmt.Errorf("pool: bad node %q (ip:port, optionally weight=0 to %d and backup)", s, MaxWeight)
+			}
+			weight, seenW = n, true
 		}
-		s, weight = addr, n
+		s = addr
 	}
 	ap, err := netip.ParseAddrPort(s)
 	if err != nil {
@@ -83,8 +94,13 @@ func ParseNode(s string) (*Node, error) {
 	n := &Node{Name: ap.String(), Addr: ap}
 	n.token = tokenOf(n.Name)
 	n.weight.Store(int32(weight))
+	n.backup.Store(backup)
 	return n, nil
 }
+
+// Backup reports whether the node is a backup: picked only when no other
+// node can take the request.
+func (n *Node) Backup() bool { return n.backup.Load() }
 
 // Available reports whether the node may take a new request: up and not
 // drained (weight 0). Balance methods pick only such nodes; a caller
@@ -146,12 +162,16 @@ func (n *Node) ramp(now time.Time) {
 }
 
 // Spec is the node as configuration writes it: its Name, with
-// " weight=N" when the weight is not 1.
+// " weight=N" when the weight is not 1, and " backup" for a backup.
 func (n *Node) Spec() string {
+	s := n.Name
 	if w := n.Weight(); w != 1 {
-		return n.Name + " weight=" + strconv.Itoa(w)
+		s += " weight=" + strconv.Itoa(w)
 	}
-	return n.Name
+	if n.Backup() {
+		s += " backup"
+	}
+	return s
 }
 
 // RecordResponse counts a response status from this node.
@@ -342,7 +362,9 @@ type Pool struct {
 	// right after nodes.
 	byToken  atomic.Pointer[map[Token]*Node]
 	selector atomic.Pointer[selectorBox]
-	mu       sync.Mutex // serializes writers
+	// hasBackup: a node is a backup (Pick then tries the others first).
+	hasBackup atomic.Bool
+	mu        sync.Mutex // serializes writers
 	// factor is hash's bounded-load factor in percent (0: unbounded).
 	factor atomic.Int32
 	// hashKey is what of a request hash picks by (nil: none).
@@ -464,7 +486,16 @@ func (p *Pool) ReuseFirst() bool { return p.selector.Load().reuseFirst }
 // returns nil when none is left. Safe from any goroutine; it allocates
 // nothing.
 func (p *Pool) Pick(key Key, skip func(*Node) bool) *Node {
-	return p.selector.Load().s.Select(p.Nodes(), key, skip)
+	s, nodes := p.selector.Load().s, p.Nodes()
+	if !p.hasBackup.Load() {
+		return s.Select(nodes, key, skip)
+	}
+	// The other nodes first; the backups only when none of them can take
+	// the request (down, drained, or already tried for it).
+	if n := s.Select(nodes, key, func(n *Node) bool { return n.Backup() || skip != nil && skip(n) }); n != nil {
+		return n
+	}
+	return s.Select(nodes, key, func(n *Node) bool { return !n.Backup() || skip != nil && skip(n) })
 }
 
 // Take counts a request (or relayed session) starting on n, a node p
@@ -519,6 +550,7 @@ func (p *Pool) SetNodes(addrs []string) error {
 				o.weight.Store(w)
 				o.rampStart.Store(0) // a lower one: at once
 			}
+			o.backup.Store(n.Backup())
 			n = o
 		} else {
 			n.slow.Store(p.slow.Load())
@@ -529,6 +561,11 @@ func (p *Pool) SetNodes(addrs []string) error {
 		next = append(next, n)
 	}
 	p.nodes.Store(&next)
+	backups := false
+	for _, n := range next {
+		backups = backups || n.Backup()
+	}
+	p.hasBackup.Store(backups)
 	index := make(map[Token]*Node, len(next))
 	for _, n := range next {
 		index[n.token] = n

@@ -130,3 +130,49 @@ func TestNodeSpec(t *testing.T) {
 		t.Fatalf("kept node: weight %d, requests %d", a.Weight(), a.Requests.Load())
 	}
 }
+
+// TestBackupNodes: a backup takes requests only when none of the other
+// nodes can: all up, none goes to it; the others down, drained or tried,
+// it does; " backup" survives SetNodes and Spec.
+func TestBackupNodes(t *testing.T) {
+	for _, method := range []string{"round_robin", "random", "least_conn", "idle_first"} {
+		p, err := New("web", method)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.SetNodes([]string{"10.0.0.1:80", "10.0.0.2:80 weight=2", "10.0.0.3:80 backup"}); err != nil {
+			t.Fatal(err)
+		}
+		nodes := p.Nodes()
+		if nodes[2].Spec() != "10.0.0.3:80 backup" || !nodes[2].Backup() || nodes[0].Backup() {
+			t.Fatalf("%s: specs %q %q", method, nodes[0].Spec(), nodes[2].Spec())
+		}
+		for range 100 {
+			if n := p.Pick(NoKey, nil); n == nil || n.Backup() {
+				t.Fatalf("%s: picked %v with the others up", method, n)
+			}
+		}
+		// The first tried, the second drained: still not the backup while
+		// the first may take it... then both unavailable: the backup.
+		nodes[1].weight.Store(0)
+		if n := p.Pick(NoKey, nil); n != nodes[0] {
+			t.Fatalf("%s: with the second drained, picked %v", method, n)
+		}
+		if n := p.Pick(NoKey, func(n *Node) bool { return n == nodes[0] }); n != nodes[2] {
+			t.Fatalf("%s: the others unavailable, picked %v", method, n)
+		}
+		nodes[1].weight.Store(2)
+		if err := p.SetNodes([]string{"10.0.0.1:80", "10.0.0.2:80 weight=2", "10.0.0.3:80"}); err != nil {
+			t.Fatal(err)
+		}
+		if nodes[2].Backup() {
+			t.Fatalf("%s: the backup flag did not follow SetNodes", method)
+		}
+	}
+	if _, err := ParseNode("10.0.0.1:80 backup backup"); err == nil {
+		t.Fatal("backup twice accepted")
+	}
+	if n, err := ParseNode("10.0.0.1:80 backup weight=3"); err != nil || n.Spec() != "10.0.0.1:80 weight=3 backup" {
+		t.Fatalf("backup then weight: %v %v", n, err)
+	}
+}

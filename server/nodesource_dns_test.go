@@ -213,8 +213,9 @@ func TestDNSNodesFollowRecords(t *testing.T) {
 }
 
 // TestSRVNodesWeights: nodes_from = "srv:NAME": each SRV target's
-// addresses at its port, with its weight; a lower priority's targets are
-// not used while the best one has some.
+// addresses at its port, with its weight; the targets of a worse
+// priority are backups, used only when none of the best can take a
+// request.
 func TestSRVNodesWeights(t *testing.T) {
 	port, _ := loopbackNodes(t, 3)
 	u := startUnbound(t,
@@ -223,16 +224,25 @@ func TestSRVNodesWeights(t *testing.T) {
 		fmt.Sprintf("_http._tcp.plb.test. 1 IN SRV 1 10 %d c.plb.test.", port),
 		"a.plb.test. 1 IN A 127.0.0.2", "b.plb.test. 1 IN A 127.0.0.3", "c.plb.test. 1 IN A 127.0.0.4")
 	ts := startProxy(t, nil, fmt.Sprintf("nodes_from = \"srv:_http._tcp.plb.test\"\ndns_server = %q\nbalance_method = \"round_robin\"\n", u.addr), testhttp.ServiceKeys())
-	got := map[string]int{}
+	var got []string
 	for _, n := range ts.Pool("web").Nodes() {
-		got[n.Name] = n.Weight()
+		got = append(got, n.Spec())
 	}
-	want := map[string]int{fmt.Sprintf("127.0.0.2:%d", port): 30, fmt.Sprintf("127.0.0.3:%d", port): 10}
-	if fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Fatalf("nodes and weights %v, want %v", got, want)
+	slices.Sort(got)
+	a, b, c := fmt.Sprintf("127.0.0.2:%d", port), fmt.Sprintf("127.0.0.3:%d", port), fmt.Sprintf("127.0.0.4:%d", port)
+	want := []string{a + " weight=30", b + " weight=10", c + " weight=10 backup"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("nodes %q, want %q", got, want)
 	}
 	counts := curlNodes(t, ts.addrOf("proxy"), "/w", 40)
-	if counts[fmt.Sprintf("127.0.0.2:%d", port)] != 30 || counts[fmt.Sprintf("127.0.0.3:%d", port)] != 10 {
-		t.Fatalf("40 requests went %v, want 30 and 10", counts)
+	if counts[a] != 30 || counts[b] != 10 || counts[c] != 0 {
+		t.Fatalf("40 requests went %v, want 30, 10 and none to the backup", counts)
+	}
+	// The best priority's targets drained: the backup serves.
+	pl := ts.Pool("web")
+	pl.Add(a + " weight=0")
+	pl.Add(b + " weight=0")
+	if counts := curlNodes(t, ts.addrOf("proxy"), "/d", 10); counts[c] != 10 {
+		t.Fatalf("with the best targets drained, 10 requests went %v", counts)
 	}
 }

@@ -40,7 +40,8 @@ var ErrNoAnswer = errors.New("source: no address in the DNS answer")
 
 // DNS is a pool's nodes from DNS: the A and AAAA answers of a name, each
 // at the same port ("dns:name:port"), or the SRV answers of a name
-// ("srv:name"), each target's addresses at its port with its weight. It
+// ("srv:name"), each target's addresses at its port with its weight, the
+// targets of a priority other than the best as backups. It
 // asks again when the answers' TTL runs out (within MinTTL and MaxTTL);
 // a question that fails publishes nothing, so the pool keeps its nodes.
 type DNS struct {
@@ -172,8 +173,8 @@ func (d *DNS) resolve(ctx context.Context) ([]string, time.Duration, error) {
 				ttl = min(ttl, time.Duration(rr.Header().Ttl)*time.Second)
 			}
 		}
-		// The lowest priority only (RFC 2782): the others are for when
-		// it is unreachable, which plb's pool does not tell apart yet.
+		// The lowest priority first (RFC 2782): the others' targets are
+		// backups, used only when none of the best can take a request.
 		best := -1
 		for _, s := range srvs {
 			if best < 0 || int(s.Priority) < best {
@@ -182,14 +183,9 @@ func (d *DNS) resolve(ctx context.Context) ([]string, time.Duration, error) {
 		}
 		maxW := uint16(0)
 		for _, s := range srvs {
-			if int(s.Priority) == best {
-				maxW = max(maxW, s.Weight)
-			}
+			maxW = max(maxW, s.Weight)
 		}
 		for _, s := range srvs {
-			if int(s.Priority) != best {
-				continue
-			}
 			addrs, t, err := d.addresses(ctx, s.Target, ans)
 			if err != nil {
 				return nil, 0, err
@@ -197,7 +193,11 @@ func (d *DNS) resolve(ctx context.Context) ([]string, time.Duration, error) {
 			ttl = min(ttl, t)
 			w := srvWeight(s.Weight, maxW)
 			for _, a := range addrs {
-				nodes = append(nodes, nodeString(netip.AddrPortFrom(a, s.Port), w))
+				n := nodeString(netip.AddrPortFrom(a, s.Port), w)
+				if int(s.Priority) != best {
+					n += " backup"
+				}
+				nodes = append(nodes, n)
 			}
 		}
 	} else {
