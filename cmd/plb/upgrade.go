@@ -100,9 +100,10 @@ func (p *process) awaitUpgrade(cmd *exec.Cmd, r *os.File) {
 		p.upgradeDone()
 		return
 	}
+	pid := cmd.Process.Pid // Release makes it -1
 	cmd.Process.Release()
-	p.log.Info("upgrade: the new process serves; this one drains", "new pid", cmd.Process.Pid)
-	p.notify.send(fmt.Sprintf("MAINPID=%d\nSTATUS=upgraded to pid %d; the old process drains", cmd.Process.Pid, cmd.Process.Pid))
+	p.log.Info("upgrade: the new process serves; this one drains", "new pid", pid)
+	p.notify.send(fmt.Sprintf("MAINPID=%d\nSTATUS=upgraded to pid %d; the old process drains", pid, pid))
 	p.notify.stopping()
 	p.srv.Shutdown(true)
 }

@@ -231,11 +231,7 @@ pool = "mx"
 		newPid, _ = strconv.Atoi(strings.TrimSpace(string(b)))
 		return newPid != 0 && newPid != oldPid
 	})
-	t.Cleanup(func() {
-		if p, err := os.FindProcess(newPid); err == nil {
-			p.Signal(syscall.SIGKILL)
-		}
-	})
+	t.Cleanup(func() { signalPid(newPid, syscall.SIGKILL) })
 	time.Sleep(time.Second) // load on the new process
 	// The sessions opened before go on, through the old process.
 	for i, s := range sessions {
@@ -273,7 +269,85 @@ pool = "mx"
 		t.Fatalf("the new process after the old one left: %v %v", resp, err)
 	}
 	resp.Body.Close()
-	syscall.Kill(newPid, syscall.SIGTERM)
-	eventually(t, 10*time.Second, "the new process gone", func() bool { return syscall.Kill(newPid, 0) != nil })
+	signalPid(newPid, syscall.SIGTERM)
+	eventually(t, 10*time.Second, "the new process gone", func() bool { return !alive(newPid) })
 	t.Logf("%d requests across the upgrade, none failed; wrk:\n%s", okN.Load(), wrkOut)
+}
+
+// TestUpgradeDaemonSystemdAndFailure: a -B daemon upgrades (the pidfile
+// names the new process, the old one exits); under systemd the old
+// process tells the new main pid (MAINPID) and STOPPING; a new binary
+// whose configuration fails leaves the old one serving, and says why.
+func TestUpgradeDaemonSystemdAndFailure(t *testing.T) {
+	dir := t.TempDir()
+	listen := freePort(t)
+	conf := writeFile(t, dir, "plb.toml", webConf(listen, docroot(t, dir, "f", "ok"), ""))
+	pidfile := filepath.Join(dir, "plb.pid")
+	logs := logText(filepath.Join(dir, "plb.log"))
+	if code, out := runParent(t, "-c", conf, "-p", pidfile, "-l", string(logs), "-d", "1"); code != 0 {
+		t.Fatalf("plb -B: %d %q", code, out)
+	}
+	old := readPid(t, pidfile)
+	t.Cleanup(func() { signalPid(old, syscall.SIGKILL) })
+	signalPid(old, syscall.SIGUSR2)
+	eventually(t, 20*time.Second, "the old daemon gone", func() bool { return !alive(old) })
+	fresh := readPid(t, pidfile)
+	t.Cleanup(func() { signalPid(fresh, syscall.SIGKILL) })
+	if fresh == old || !alive(fresh) {
+		t.Fatalf("pidfile names %d after the upgrade of %d; log:\n%s", fresh, old, logs)
+	}
+	if body, err := get(listen, "/f"); body != "ok" {
+		t.Fatalf("the upgraded daemon: %q %v", body, err)
+	}
+	signalPid(fresh, syscall.SIGTERM)
+	eventually(t, 10*time.Second, "the upgraded daemon gone", func() bool { return !alive(fresh) })
+
+	// Under systemd, in the foreground.
+	sock, next := notifySocket(t, dir)
+	cmd := plbCmd(t, dir, "-c", conf)
+	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+sock)
+	p := startPLB(t, cmd, dir)
+	next("READY=1")
+	// An upgrade to a configuration that fails: the old process serves on.
+	os.WriteFile(conf, []byte(webConf(listen, filepath.Join(dir, "missing"), "")), 0o644)
+	p.cmd.Process.Signal(syscall.SIGUSR2)
+	eventually(t, 20*time.Second, "the failed upgrade logged", func() bool { return strings.Contains(p.log.String(), "upgrade failed") })
+	if body, err := get(listen, "/f"); body != "ok" || p.wait(0) {
+		t.Fatalf("after a failed upgrade: %q %v", body, err)
+	}
+	// Then one that works.
+	os.WriteFile(conf, []byte(webConf(listen, filepath.Join(dir, "www"), "")), 0o644)
+	p.cmd.Process.Signal(syscall.SIGUSR2)
+	mainpid := 0
+	for mainpid == 0 {
+		msg := next("MAINPID of the new process")
+		if strings.Contains(msg, "STATUS=upgraded") {
+			fmt.Sscanf(msg[strings.Index(msg, "MAINPID="):], "MAINPID=%d", &mainpid)
+		}
+	}
+	t.Cleanup(func() { signalPid(mainpid, syscall.SIGKILL) })
+	if mainpid == p.cmd.Process.Pid || !alive(mainpid) {
+		t.Fatalf("MAINPID=%d", mainpid)
+	}
+	if msg := next("STOPPING=1"); !strings.Contains(msg, "STOPPING=1") {
+		t.Fatalf("after MAINPID: %q", msg)
+	}
+	if !p.wait(10 * time.Second) {
+		t.Fatal("the old process did not exit")
+	}
+	if body, err := get(listen, "/f"); body != "ok" {
+		t.Fatalf("the new process: %q %v", body, err)
+	}
+	signalPid(mainpid, syscall.SIGTERM)
+	eventually(t, 10*time.Second, "the new process gone", func() bool { return !alive(mainpid) })
+	t.Logf("the daemon's log:\n%s\nthe foreground one's:\n%s", logs, p.log)
+}
+
+// signalPid sends sig to pid, never to 0 or below (the process group, or
+// every process: a pid a test failed to read must not kill the test's
+// own group).
+func signalPid(pid int, sig syscall.Signal) {
+	if pid > 1 {
+		syscall.Kill(pid, sig)
+	}
 }
