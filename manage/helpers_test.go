@@ -27,6 +27,7 @@ type fakeRT struct {
 	start     time.Time
 	applyErr  error
 	draining  bool
+	sources   map[string]SourceStatus // the pools' node sources (PoolSource)
 }
 
 func newFakeRT(t *testing.T, perlbal string) *fakeRT {
@@ -123,7 +124,12 @@ func (rt *fakeRT) Draining() bool {
 	return rt.draining
 }
 
-func (rt *fakeRT) PoolSource(string) (SourceStatus, bool) { return SourceStatus{}, false }
+func (rt *fakeRT) PoolSource(name string) (SourceStatus, bool) {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	st, ok := rt.sources[name]
+	return st, ok
+}
 
 func (rt *fakeRT) StopAfter(d time.Duration) {
 	rt.mu.Lock()

@@ -108,6 +108,15 @@ func (mc *console) statusPage() []byte {
 		b.WriteString("<table>\n")
 		fmt.Fprintf(&b, "<tr class=\"title\"><th colspan=\"12\">pool %s &middot; %s &middot; %d/%d nodes up &middot; used by %s</th></tr>\n",
 			html.EscapeString(p.Name), html.EscapeString(p.Method), up, len(p.Nodes), html.EscapeString(users))
+		if src := p.Source; src != nil {
+			// Where the nodes come from (nodes_from), and whether it answers.
+			class, state := "up", "answers"
+			if !src.OK {
+				class, state = "down", "FAILS since "+src.Since.UTC().Format("15:04:05")+" ("+src.Err+"); the last nodes are kept"
+			}
+			fmt.Fprintf(&b, "<tr class=\"%s\"><td class=\"l\" colspan=\"12\">nodes from %s: %s</td></tr>\n",
+				class, html.EscapeString(src.Source), html.EscapeString(state))
+		}
 		b.WriteString("<tr><th class=\"l\">node</th><th class=\"c\">state</th><th>active</th><th>responses</th><th>connects</th><th>attempts</th>" +
 			"<th>failures</th><th>last response</th><th>2xx</th><th>3xx</th><th>4xx</th><th>5xx</th></tr>\n")
 		if len(p.Nodes) == 0 {

@@ -321,3 +321,30 @@ func TestAllowRefusedSilently(t *testing.T) {
 		t.Fatal("refused peer's connection left open")
 	}
 }
+
+// TestPoolSourceShown: a pool's node source (nodes_from) on the status
+// page, in the status JSON and in /metrics: answering, then failing with
+// the last nodes kept.
+func TestPoolSourceShown(t *testing.T) {
+	rt := testRuntime(t)
+	since := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
+	rt.sources = map[string]SourceStatus{"web": {Source: "dns:web.example.com:80", OK: false, Err: "i/o timeout",
+		Since: since, Nodes: 2, Failures: 7}}
+	addr := startConsole(t, New("mgmt", rt))
+	_, _, page := httpGet(t, addr, "GET / HTTP/1.1\r\nHost: x\r\nAccept: text/html\r\n\r\n")
+	if want := `<tr class="down"><td class="l" colspan="12">nodes from dns:web.example.com:80: FAILS since 12:00:00 (i/o timeout); the last nodes are kept</td></tr>`; !strings.Contains(page, want) {
+		t.Errorf("the status page lacks %q", want)
+	}
+	_, _, js := httpGet(t, addr, "GET /status.json HTTP/1.1\r\nHost: x\r\n\r\n")
+	if !strings.Contains(js, `"source": "dns:web.example.com:80"`) || !strings.Contains(js, `"failures": 7`) {
+		t.Errorf("the status JSON lacks the source:\n%s", js)
+	}
+	_, _, metrics := httpGet(t, addr, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+	m := parseMetrics(t, metrics)
+	if m[`plb_pool_source_up{pool="web",source="dns:web.example.com:80"}`] != 0 || m[`plb_pool_source_failures_total{pool="web",source="dns:web.example.com:80"}`] != 7 {
+		t.Errorf("metrics: %v", m)
+	}
+	if _, ok := m[`plb_pool_source_up{pool="web",source="dns:web.example.com:80"}`]; !ok {
+		t.Error("plb_pool_source_up missing")
+	}
+}
