@@ -147,10 +147,14 @@ func (c *Client) Get(k string) ([]byte, error) {
 	return v, err
 }
 
-// Set stores v under k for ttl (at least a second).
+// maxTTL is memcached's longest relative expiry: a larger number is read
+// as a Unix time, long past.
+const maxTTL = 30 * 24 * time.Hour
+
+// Set stores v under k for ttl (at least a second, at most 30 days).
 func (c *Client) Set(k string, v []byte, ttl time.Duration) error {
 	return c.do(k, func(cn *conn) error {
-		secs := max(int64((ttl+time.Second-1)/time.Second), 1)
+		secs := min(max(int64((ttl+time.Second-1)/time.Second), 1), int64(maxTTL/time.Second))
 		if _, err := fmt.Fprintf(cn.nc, "set %s 0 %d %d\r\n%s\r\n", k, secs, len(v), v); err != nil {
 			return err
 		}

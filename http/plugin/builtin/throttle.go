@@ -95,15 +95,6 @@ func (t *throttle) Register(svc *config.Service) (any, error) {
 		return ""
 	}
 	c := &throttleCheck{table: t.table(svc.Name)}
-	if v := get("memcached_servers"); v != "" {
-		servers, err := memcachedServers(v)
-		if err != nil {
-			return nil, err
-		}
-		c.remote = c.table.useRemote(servers, get("instance_name"), int(intParam(get("memcached_async_clients"))))
-	} else {
-		c.table.useRemote(nil, "", 0)
-	}
 	var err error
 	if f := get("whitelist_file"); f != "" {
 		if c.whitelist, err = loadCIDRList(f); err != nil {
@@ -133,6 +124,19 @@ func (t *throttle) Register(svc *config.Service) (any, error) {
 	c.banExpiration = secs("ban_expiration")
 	c.maxConcurrent = intParam(get("max_concurrent"))
 	c.banThreshold = intParam(get("ban_threshold"))
+	var servers []string
+	if v := get("memcached_servers"); v != "" {
+		if servers, err = memcachedServers(v); err != nil {
+			return nil, err
+		}
+	}
+	lim := shareLimits{banFor: c.banExpiration, window: max(c.threshold, c.maxDelay), violations: maxViolations}
+	if c.banThreshold > 0 {
+		lim.violations = int(min(c.banThreshold, maxViolations))
+	}
+	if c.remote, err = c.table.useRemote(servers, get("instance_name"), int(intParam(get("memcached_async_clients"))), lim); err != nil {
+		return nil, err
+	}
 	return c, nil
 }
 

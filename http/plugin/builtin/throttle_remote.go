@@ -3,6 +3,7 @@ package builtin
 import (
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"log/slog"
 	"net/netip"
 	"slices"
@@ -29,41 +30,68 @@ type throttleRemote struct {
 	client  *memcache.Client
 	servers []string
 	prefix  string
-	workers int32
-	running atomic.Int32
-	queue   chan remoteOp
-	table   *throttleTable
+	// shards are the goroutines' queues: an address's calls all go to one
+	// (by a hash of it), in order, so that an older state is never written
+	// after a newer one.
+	shards []remoteShard
+	table  *throttleTable
+	// limits bound what is taken from memcached (another process's write,
+	// or anyone's who can write there): the service's own tunables.
+	limits  atomic.Pointer[shareLimits]
 	log     atomic.Pointer[slog.Logger]
 	failing atomic.Bool
 	// Sets, Gets and Failures count the calls, for tests and status.
 	Sets, Gets, Failures atomic.Int64
 }
 
+// remoteShard is one goroutine's queue; the goroutine runs while it has
+// calls, and ends when it is empty.
+type remoteShard struct {
+	queue   chan remoteOp
+	running atomic.Bool
+}
+
+// shareLimits bound a shared state taken in: a ban no longer than
+// ban_expiration, a window no longer than the threshold or max_delay,
+// violations no more than ban_threshold (or maxViolations).
+type shareLimits struct {
+	banFor, window time.Duration
+	violations     int
+}
+
 // remoteOp is one memcached call: a set of value (when value is not
-// nil), else a get; for address ip.
+// nil), else a get; for address ip, made at now.
 type remoteOp struct {
 	ip    netip.Addr
 	get   bool
 	value []byte
-	ttl   time.Duration
+	now   time.Time
 }
 
 // Bounds of the shared state.
 const (
-	// remoteQueue bounds the calls waiting: past it a call is dropped
-	// (the local state decides alone).
+	// remoteQueue bounds the calls waiting, over the shards: past it a
+	// call is dropped (the local state decides alone).
 	remoteQueue = 4096
 	// remoteAskEvery is how often one address's shared state is asked
 	// for, at most.
 	remoteAskEvery = time.Second
 	// remoteTimeout bounds one call.
 	remoteTimeout = 500 * time.Millisecond
+	// maxRemoteWorkers bounds memcached_async_clients.
+	maxRemoteWorkers = 64
+	// maxViolations bounds the violations taken in without ban_threshold.
+	maxViolations = 64
+	// maxInstanceName leaves room in memcached's 250-byte keys for an
+	// IPv6 address.
+	maxInstanceName = 200
 )
 
 // useRemote makes the table share its state over servers (nil: not at
-// all), keeping the client it has when nothing changed. It returns the
+// all), keeping the client it has when nothing changed, with the
+// service's tunables as the bounds of what it takes in. It returns the
 // remote (nil for none).
-func (tb *throttleTable) useRemote(servers []string, instance string, workers int) *throttleRemote {
+func (tb *throttleTable) useRemote(servers []string, instance string, workers int, lim shareLimits) (*throttleRemote, error) {
 	tb.mu.Lock()
 	defer tb.mu.Unlock()
 	old := tb.remote
@@ -72,7 +100,10 @@ func (tb *throttleTable) useRemote(servers []string, instance string, workers in
 			old.client.Close()
 		}
 		tb.remote = nil
-		return nil
+		return nil, nil
+	}
+	if len(instance) > maxInstanceName {
+		return nil, fmt.Errorf("instance_name: longer than %d bytes (it prefixes memcached's keys)", maxInstanceName)
 	}
 	prefix := strings.Map(func(r rune) rune {
 		if r <= ' ' || r == 0x7f {
@@ -80,26 +111,31 @@ func (tb *throttleTable) useRemote(servers []string, instance string, workers in
 		}
 		return r
 	}, instance) + ":"
-	if old != nil && slices.Equal(old.servers, servers) && old.prefix == prefix {
-		old.workers = int32(max(workers, 1))
-		return old
+	workers = min(max(workers, 1), maxRemoteWorkers)
+	if old != nil && slices.Equal(old.servers, servers) && old.prefix == prefix && len(old.shards) == workers {
+		old.limits.Store(&lim)
+		return old, nil
 	}
 	if old != nil {
 		old.client.Close()
 	}
-	tb.remote = &throttleRemote{client: memcache.New(servers, remoteTimeout), servers: servers, prefix: prefix,
-		workers: int32(max(workers, 1)), queue: make(chan remoteOp, remoteQueue), table: tb}
-	return tb.remote
+	rm := &throttleRemote{client: memcache.New(servers, remoteTimeout), servers: servers, prefix: prefix, table: tb,
+		shards: make([]remoteShard, workers)}
+	for i := range rm.shards {
+		rm.shards[i].queue = make(chan remoteOp, max(remoteQueue/workers, 64))
+	}
+	rm.limits.Store(&lim)
+	tb.remote = rm
+	return rm, nil
 }
 
 // ops is what a request does to the shared state of e's address: its
 // new state written when changed, and the others' asked for at most every
 // remoteAskEvery. Called with the table locked; send does it.
 func (rm *throttleRemote) ops(e *ipState, now time.Time, changed bool) remoteOp {
-	op := remoteOp{ip: e.ip}
+	op := remoteOp{ip: e.ip, now: now}
 	if changed {
 		op.value = encodeShared(e)
-		op.ttl = max(e.expires.Sub(now), e.bannedUntil.Sub(now), time.Second)
 	}
 	if e.asked.IsZero() || now.Sub(e.asked) >= remoteAskEvery {
 		e.asked = now
@@ -114,40 +150,40 @@ func (rm *throttleRemote) send(op remoteOp, log *slog.Logger) {
 		rm.log.Store(log)
 	}
 	if op.value != nil {
-		rm.enqueue(remoteOp{ip: op.ip, value: op.value, ttl: op.ttl})
+		rm.enqueue(remoteOp{ip: op.ip, value: op.value, now: op.now})
 	}
 	if op.get {
-		rm.enqueue(remoteOp{ip: op.ip, get: true})
+		rm.enqueue(remoteOp{ip: op.ip, get: true, now: op.now})
 	}
 }
 
-// enqueue queues a call, dropped when the queue is full, and starts a
-// worker when fewer than memcached_async_clients run. Workers end when
-// the queue is empty: none lingers.
+// enqueue queues a call on its address's shard, dropped when the shard
+// is full, and starts the shard's goroutine when it is not running.
 func (rm *throttleRemote) enqueue(op remoteOp) {
+	a := op.ip.As16()
+	sh := &rm.shards[crc32.ChecksumIEEE(a[:])%uint32(len(rm.shards))]
 	select {
-	case rm.queue <- op:
+	case sh.queue <- op:
 	default:
 		rm.Failures.Add(1) // memcached too slow: the local state decides
 		return
 	}
-	if n := rm.running.Load(); n < rm.workers && rm.running.CompareAndSwap(n, n+1) {
-		go rm.work()
+	if sh.running.CompareAndSwap(false, true) {
+		go rm.work(sh)
 	}
 }
 
-func (rm *throttleRemote) work() {
+// work runs a shard's calls in order until its queue is empty.
+func (rm *throttleRemote) work(sh *remoteShard) {
 	for {
 		select {
-		case op := <-rm.queue:
+		case op := <-sh.queue:
 			rm.do(op)
 		default:
-			rm.running.Add(-1)
-			// A call queued as this one was leaving: someone runs it.
-			if len(rm.queue) > 0 {
-				if n := rm.running.Load(); n < rm.workers && rm.running.CompareAndSwap(n, n+1) {
-					continue
-				}
+			sh.running.Store(false)
+			// A call queued as this one was leaving: run it.
+			if len(sh.queue) > 0 && sh.running.CompareAndSwap(false, true) {
+				continue
 			}
 			return
 		}
@@ -163,7 +199,7 @@ func (rm *throttleRemote) do(op remoteOp) {
 		var v []byte
 		v, err = rm.client.Get(key)
 		if err == nil {
-			rm.merge(op.ip, v)
+			rm.merge(op.ip, v, op.now)
 		} else if errors.Is(err, memcache.ErrMiss) {
 			err = nil
 		}
@@ -171,10 +207,10 @@ func (rm *throttleRemote) do(op remoteOp) {
 		rm.Sets.Add(1)
 		value := op.value
 		if v, gerr := rm.client.Get(key); gerr == nil {
-			rm.merge(op.ip, v)
-			value = mergeShared(value, v)
+			rm.merge(op.ip, v, op.now)
+			value = mergeShared(value, rm.clamp(v, op.now))
 		}
-		err = rm.client.Set(key, value, op.ttl)
+		err = rm.client.Set(key, value, sharedTTL(value, op.now))
 	}
 	log := rm.log.Load()
 	switch {
@@ -188,11 +224,40 @@ func (rm *throttleRemote) do(op remoteOp) {
 	}
 }
 
-// merge takes into the local entry of ip what the shared state says: the
-// later ban, and the violations of the window when more than the local
-// ones.
-func (rm *throttleRemote) merge(ip netip.Addr, v []byte) {
+// clamp bounds a shared state read from memcached by the service's own
+// tunables (shareLimits), as of now: whoever wrote it, it bans no longer
+// than ban_expiration and counts no more than this process would.
+func (rm *throttleRemote) clamp(v []byte, now time.Time) []byte {
 	last, violations, expires, banned, ok := decodeShared(v)
+	if !ok {
+		return v
+	}
+	lim := rm.limits.Load()
+	if t := now.Add(lim.banFor); banned.After(t) {
+		banned = t
+	}
+	if t := now.Add(lim.window); expires.After(t) {
+		expires = t
+	}
+	if last.After(now) {
+		last = now
+	}
+	violations = min(violations, lim.violations)
+	return encodeShared(&ipState{last: last, violations: violations, expires: expires, bannedUntil: banned})
+}
+
+// sharedTTL is how long memcached keeps a state: while its window or its
+// ban lasts, at least a second.
+func sharedTTL(v []byte, now time.Time) time.Duration {
+	_, _, expires, banned, _ := decodeShared(v)
+	return max(expires.Sub(now), banned.Sub(now), time.Second)
+}
+
+// merge takes into the local entry of ip what the shared state says
+// (clamped): the later ban, and the violations of the window when more
+// than the local ones.
+func (rm *throttleRemote) merge(ip netip.Addr, v []byte, now time.Time) {
+	last, violations, expires, banned, ok := decodeShared(rm.clamp(v, now))
 	if !ok {
 		return
 	}
