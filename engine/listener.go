@@ -566,15 +566,25 @@ func (nopHandler) OnClose(*Conn, error)     {}
 // one it bound: systemd socket activation (sd_listen_fds(3)) passes them
 // as descriptors 3 and up. See Inherit.
 type InheritedSocket struct {
-	FD   int          // the descriptor as received (kept open)
-	Name string       // its LISTEN_FDNAMES entry ("" when none)
-	Addr *net.TCPAddr // its bound address (getsockname)
-	used atomic.Int64 // listeners that adopted it
+	FD     int          // the descriptor as received (kept open)
+	Name   string       // its LISTEN_FDNAMES entry ("" when none)
+	Addr   *net.TCPAddr // its bound address (getsockname)
+	used   atomic.Int64 // listeners that adopted it
+	closed atomic.Bool  // Close: adopted by no listener
 }
 
 // Used reports whether a listener adopted the socket. Safe from any
 // goroutine.
 func (is *InheritedSocket) Used() bool { return is.used.Load() > 0 }
+
+// Close closes a socket no listener adopted: no listener adopts it from
+// then on. Safe from any goroutine, once the engine's first listeners are
+// made.
+func (is *InheritedSocket) Close() {
+	if is.closed.CompareAndSwap(false, true) && !is.Used() {
+		unix.Close(is.FD)
+	}
+}
 
 // Inherit checks listening sockets the process inherited and describes
 // them, for Config.Inherited. An engine's Listen then adopts one whose
@@ -654,6 +664,9 @@ func (e *Engine) findInherited(network string, addr *net.TCPAddr) []*InheritedSo
 
 // inheritedFits reports whether is serves a listener on addr.
 func (e *Engine) inheritedFits(is *InheritedSocket, network string, addr *net.TCPAddr) bool {
+	if is.closed.Load() {
+		return false
+	}
 	have := is.Addr
 	if have.Port != addr.Port {
 		return false

@@ -94,7 +94,11 @@ func (sn *sniff) OnData(c *engine.Conn, data []byte) int {
 }
 
 // DrainIdle closes a connection that has not said what it speaks yet.
-func (sn *sniff) DrainIdle(c *engine.Conn) { c.Close() }
+func (sn *sniff) DrainIdle(c *engine.Conn) {
+	if !c.Young() { // its first bytes may be on their way (FirstRequestGrace)
+		c.Close()
+	}
+}
 
 func (sn *sniff) OnEOF(c *engine.Conn)        { c.Close() }
 func (sn *sniff) OnDrain(*engine.Conn)        {}

@@ -169,8 +169,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	os.Unsetenv(envDaemonized)
 	// The path plb was started from, for a binary upgrade (SIGUSR2): the
 	// new binary is found there, the running one may be gone by then.
-	self, _ := os.Executable()
-	p := &process{f: f, cfgPath: cfgPath, cfg: cfg, st: &startup{stderr: stderr}, self: self, from: upgradedFrom()}
+	p := &process{f: f, cfgPath: cfgPath, cfg: cfg, st: &startup{stderr: stderr}, self: selfPath(), from: upgradedFrom()}
 	return p.serve(ctx, warnings, stderr)
 }
 
@@ -347,7 +346,15 @@ func (p *process) start() (*pidFile, error) {
 		return nil, err
 	}
 	for _, is := range inherited {
-		if !is.Used() {
+		switch {
+		case is.Used():
+		case p.from != 0:
+			// The old process's socket of a service the file no longer
+			// has: closed, so that its clients are refused rather than
+			// left waiting.
+			log.Info("socket handed over by the upgrade matches no service: closed", "addr", is.Addr.String())
+			is.Close()
+		default:
 			log.Warn("inherited socket matches no service's listen address: its clients wait unanswered",
 				"addr", is.Addr.String(), "fd", is.FD, "name", is.Name)
 		}

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -68,6 +69,11 @@ func (p *process) upgrade() {
 	cmd := exec.Command(p.self, os.Args[1:]...)
 	cmd.Env = append(upgradeEnv(os.Environ()), envUpgradeFDs+"="+strconv.Itoa(len(files)),
 		envUpgradeFrom+"="+strconv.Itoa(os.Getpid()), envDaemonized+"=1", envReadyFD+"="+strconv.Itoa(3+len(files)))
+	if p.notify != nil {
+		// The new process talks to systemd too: as the main process once
+		// told, and for its own upgrade after.
+		cmd.Env = append(cmd.Env, "NOTIFY_SOCKET="+p.notify.addr.Name)
+	}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	cmd.ExtraFiles = append(files, w)
 	err = cmd.Start()
@@ -136,10 +142,36 @@ func closeAll(files []*os.File) {
 }
 
 // upgradedFrom is the old process's pid when this process is a binary
-// upgrade's new one (0 otherwise); the variable is removed.
+// upgrade's new one (0 otherwise): the variable must name the parent, as
+// LISTEN_PID must name the process, so that a stray one in a shell's
+// environment takes over no pidfile. The upgrade's variables are removed
+// when it does not (descriptors 3 and up are then nobody's sockets).
 func upgradedFrom() int {
 	v := os.Getenv(envUpgradeFrom)
 	os.Unsetenv(envUpgradeFrom)
 	pid, _ := strconv.Atoi(v)
+	if pid <= 1 || pid != os.Getppid() {
+		os.Unsetenv(envUpgradeFDs)
+		return 0
+	}
 	return pid
+}
+
+// selfPath is the path plb was started from, absolute, as typed: a
+// symbolic link a deployment switches to a new version is followed when
+// the upgrade starts it, not now.
+func selfPath() string {
+	arg := os.Args[0]
+	if !strings.Contains(arg, "/") {
+		if p, err := exec.LookPath(arg); err == nil {
+			arg = p
+		}
+	}
+	if abs, err := filepath.Abs(arg); err == nil {
+		if _, err := os.Stat(abs); err == nil {
+			return abs
+		}
+	}
+	exe, _ := os.Executable()
+	return exe
 }

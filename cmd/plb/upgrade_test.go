@@ -351,3 +351,75 @@ func signalPid(pid int, sig syscall.Signal) {
 		syscall.Kill(pid, sig)
 	}
 }
+
+// TestUpgradeEdges: started through a symbolic link a deployment then
+// points at a new version, the upgrade runs the new version; a service
+// the file no longer has loses its socket in the new process (its clients
+// are refused, not left waiting); the new process upgrades again under
+// systemd (it was given NOTIFY_SOCKET).
+func TestUpgradeEdges(t *testing.T) {
+	dir := t.TempDir()
+	b, err := os.ReadFile(plbBinary(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v1, v2, link := filepath.Join(dir, "plb-1.0"), filepath.Join(dir, "plb-1.1"), filepath.Join(dir, "plb")
+	for _, v := range []string{v1, v2} {
+		if err := os.WriteFile(v, b, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.Symlink(v1, link)
+	www := docroot(t, dir, "f", "x")
+	l1, l2 := freePort(t), freePort(t)
+	conf := writeFile(t, dir, "plb.toml", webConf(l1, www, "")+strings.Replace(webConf(l2, www, ""), "service.web", "service.web2", 1))
+	sock, next := notifySocket(t, dir)
+	cmd := plbCmd(t, dir, "-c", conf)
+	cmd.Path, cmd.Args[0] = link, link
+	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+sock)
+	p := startPLB(t, cmd, dir)
+	next("READY=1")
+	waitServing(t, p, l2, "/f", "x")
+
+	os.Remove(link)
+	os.Symlink(v2, link)
+	writeFile(t, dir, "plb.toml", webConf(l1, www, "")) // web2 removed
+	mainpid := func() int {
+		t.Helper()
+		for {
+			msg := next("MAINPID after an upgrade")
+			if i := strings.Index(msg, "MAINPID="); i >= 0 && strings.Contains(msg, "STATUS=upgraded") {
+				pid := 0
+				fmt.Sscanf(msg[i:], "MAINPID=%d", &pid)
+				return pid
+			}
+		}
+	}
+	p.cmd.Process.Signal(syscall.SIGUSR2)
+	second := mainpid()
+	t.Cleanup(func() { signalPid(second, syscall.SIGKILL) })
+	if exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", second)); exe != v2 {
+		t.Errorf("the new process runs %q, want %q (the link's new target)", exe, v2)
+	}
+	if !p.wait(10 * time.Second) {
+		t.Fatal("the old process did not exit")
+	}
+	if c, err := net.DialTimeout("tcp", l2, time.Second); err == nil {
+		c.Close()
+		t.Errorf("the removed service's port %s still accepts after the upgrade", l2)
+	}
+	if body, err := get(l1, "/f"); body != "x" {
+		t.Fatalf("after the first upgrade: %q %v", body, err)
+	}
+
+	// The second process upgrades in turn, telling systemd.
+	signalPid(second, syscall.SIGUSR2)
+	third := mainpid()
+	t.Cleanup(func() { signalPid(third, syscall.SIGKILL) })
+	eventually(t, 10*time.Second, "the second process gone", func() bool { return !alive(second) })
+	if body, err := get(l1, "/f"); body != "x" || !alive(third) {
+		t.Fatalf("after the second upgrade: %q %v", body, err)
+	}
+	signalPid(third, syscall.SIGTERM)
+	eventually(t, 10*time.Second, "the third process gone", func() bool { return !alive(third) })
+}
