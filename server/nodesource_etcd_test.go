@@ -3,9 +3,11 @@ package server
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -13,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/plb/plb/internal/testhttp"
+	"github.com/plb/plb/pool/source"
 )
 
 // startEtcd starts Debian's etcd on loopback (quiet ports, a data
@@ -122,4 +125,56 @@ func TestEtcdNodesFollowKeys(t *testing.T) {
 		t.Fatalf("%d requests failed, %d succeeded", failed, ok)
 	}
 	t.Logf("%d requests under load, none failed", ok)
+}
+
+// TestEtcdSourceEdges: values that are no node (large ones among them)
+// are left out, said once each, not at every read; with credentials and
+// etcd down at the start, the source waits for etcd rather than giving up.
+func TestEtcdSourceEdges(t *testing.T) {
+	url, etcd, _ := startEtcd(t)
+	ctx := context.Background()
+	junk := strings.Repeat("x", 300<<10)
+	for i := range 3 {
+		if _, err := etcd.Put(ctx, fmt.Sprintf("/edge/web/junk%d", i), junk); err != nil {
+			t.Fatal(err)
+		}
+	}
+	etcd.Put(ctx, "/edge/web/good", "127.0.0.1:80")
+	var logs logBuffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	src, err := source.NewEtcd("etcd:"+url+"/edge/web/", source.EtcdAuth{}, nil, source.Options{Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if nodes := src.Nodes(); !slices.Equal(nodes, []string{"127.0.0.1:80"}) {
+		t.Fatalf("nodes: %v", nodes)
+	}
+	rctx, cancel := context.WithTimeout(ctx, 4*time.Second)
+	defer cancel()
+	go func() {
+		for i := 0; rctx.Err() == nil; i++ {
+			etcd.Put(ctx, "/edge/web/good", fmt.Sprintf("127.0.0.1:%d", 80+i%2))
+			time.Sleep(200 * time.Millisecond)
+		}
+	}()
+	src.Run(rctx, func([]string) error { return nil })
+	if n := strings.Count(logs.String(), "etcd key is no node"); n != 3 || len(logs.String()) > 64<<10 {
+		t.Fatalf("%d warnings, %d bytes of log:\n%.2000s", n, len(logs.String()), logs.String())
+	}
+
+	down := fmt.Sprintf("etcd:http://127.0.0.1:%d/edge/web/", quietPort(t))
+	src, err = source.NewEtcd(down, source.EtcdAuth{Username: "u", Password: "p"}, []string{"127.0.0.1:1"}, source.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rctx2, cancel2 := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel2()
+	start := time.Now()
+	src.Run(rctx2, func([]string) error { return nil })
+	if d := time.Since(start); d < 2500*time.Millisecond {
+		t.Fatalf("with credentials and etcd down, the source gave up after %v", d)
+	}
+	if st := src.Status().Snapshot(); st.OK {
+		t.Fatalf("status with etcd down: %+v", st)
+	}
 }

@@ -25,8 +25,10 @@ const (
 	// within a minute when a TTL is a day).
 	MinTTL = time.Second
 	MaxTTL = 60 * time.Second
-	// dnsTimeout bounds one question to one server.
-	dnsTimeout = 2 * time.Second
+	// dnsTimeout bounds one question to one server, resolveTimeout all
+	// of one round's (an SRV answer's targets asked one by one).
+	dnsTimeout     = 2 * time.Second
+	resolveTimeout = 6 * time.Second
 	// retryAfter is the wait after a failed question.
 	retryAfter = 2 * time.Second
 	// maxDNSNodes bounds the nodes one answer makes.
@@ -91,7 +93,7 @@ func (d *DNS) Status() *Status { return d.status }
 // Nodes implements Source: the first answer, asked now (bounded by
 // dnsTimeout for each server), or, when it fails, the fallback.
 func (d *DNS) Nodes() []string {
-	ctx, cancel := context.WithTimeout(context.Background(), dnsTimeout*time.Duration(len(d.servers)))
+	ctx, cancel := context.WithTimeout(context.Background(), min(dnsTimeout*time.Duration(len(d.servers)), resolveTimeout))
 	defer cancel()
 	nodes, ttl, err := d.resolve(ctx)
 	if err != nil {
@@ -120,7 +122,9 @@ func (d *DNS) Run(ctx context.Context, publish Publish) {
 			return
 		case <-t.C:
 		}
-		nodes, ttl, err := d.resolve(ctx)
+		rctx, cancel := context.WithTimeout(ctx, resolveTimeout)
+		nodes, ttl, err := d.resolve(rctx)
+		cancel()
 		if err != nil {
 			if ctx.Err() != nil {
 				return
@@ -161,6 +165,7 @@ func (d *DNS) Continues(next Source) bool {
 func (d *DNS) resolve(ctx context.Context) ([]string, time.Duration, error) {
 	ttl := MaxTTL
 	var nodes []string
+	var firstErr error // of an SRV target that did not resolve
 	if d.srv {
 		ans, err := d.ask(ctx, d.name, dns.TypeSRV)
 		if err != nil {
@@ -188,7 +193,10 @@ func (d *DNS) resolve(ctx context.Context) ([]string, time.Duration, error) {
 		for _, s := range srvs {
 			addrs, t, err := d.addresses(ctx, s.Target, ans)
 			if err != nil {
-				return nil, 0, err
+				// One target that does not resolve leaves the others:
+				// the answer fails only when none does.
+				firstErr = cmp(firstErr, err)
+				continue
 			}
 			ttl = min(ttl, t)
 			w := srvWeight(s.Weight, maxW)
@@ -210,9 +218,21 @@ func (d *DNS) resolve(ctx context.Context) ([]string, time.Duration, error) {
 			nodes = append(nodes, nodeString(netip.AddrPortFrom(a, d.port), 1))
 		}
 	}
-	slices.Sort(nodes)
+	// Sorted, the backups last: past maxDNSNodes, backups go first.
+	slices.SortFunc(nodes, func(a, b string) int {
+		if ab, bb := strings.HasSuffix(a, " backup"), strings.HasSuffix(b, " backup"); ab != bb {
+			if ab {
+				return 1
+			}
+			return -1
+		}
+		return strings.Compare(a, b)
+	})
 	nodes = slices.Compact(nodes)
 	if len(nodes) == 0 {
+		if firstErr != nil {
+			return nil, 0, firstErr
+		}
 		return nil, 0, ErrNoAnswer
 	}
 	if len(nodes) > maxDNSNodes {
@@ -227,8 +247,24 @@ func (d *DNS) addresses(ctx context.Context, name string, extra *dns.Msg) ([]net
 	ttl := MaxTTL
 	var out []netip.Addr
 	collect := func(rrs []dns.RR) {
+		// The name and its aliases: a CNAME chain in the answer (a cloud
+		// balancer's name usually is one), at most a few links long.
+		names := map[string]bool{strings.ToLower(name): true}
+		for range 8 {
+			grew := false
+			for _, rr := range rrs {
+				if c, ok := rr.(*dns.CNAME); ok && names[strings.ToLower(c.Hdr.Name)] && !names[strings.ToLower(c.Target)] {
+					names[strings.ToLower(c.Target)] = true
+					ttl = min(ttl, time.Duration(c.Hdr.Ttl)*time.Second)
+					grew = true
+				}
+			}
+			if !grew {
+				break
+			}
+		}
 		for _, rr := range rrs {
-			if !strings.EqualFold(rr.Header().Name, name) {
+			if !names[strings.ToLower(rr.Header().Name)] {
 				continue
 			}
 			var ip net.IP

@@ -28,6 +28,11 @@ const (
 	etcdResync = 3 * time.Second
 	// maxEtcdNodes bounds the nodes a prefix makes.
 	maxEtcdNodes = 1024
+	// maxEtcdValue bounds a node's value ("ip:port weight=N backup"
+	// needs far less): a longer one is no node, and is not kept.
+	maxEtcdValue = 256
+	// maxEtcdMessage bounds what one answer of etcd may hold.
+	maxEtcdMessage = 4 << 20
 )
 
 // Etcd is a pool's nodes from etcd: each key under a prefix is a node,
@@ -42,6 +47,8 @@ type Etcd struct {
 	started []string
 	status  *Status
 	client  *clientv3.Client
+	// warned is the bad value each key was last warned of.
+	warned map[string]string
 }
 
 var _ Source = (*Etcd)(nil)
@@ -67,7 +74,7 @@ func NewEtcd(spec string, auth EtcdAuth, fallback []string, o Options) (*Etcd, e
 	}
 	o = o.withDefaults()
 	cfg := clientv3.Config{Endpoints: nf.Endpoints, DialTimeout: etcdTimeout, Username: auth.Username,
-		Password: auth.Password, Logger: zap.NewNop()}
+		Password: auth.Password, Logger: zap.NewNop(), MaxCallRecvMsgSize: maxEtcdMessage}
 	if strings.HasPrefix(nf.Endpoints[0], "https://") {
 		tc := &tls.Config{MinVersion: tls.VersionTLS12}
 		if auth.CAFile != "" {
@@ -82,7 +89,8 @@ func NewEtcd(spec string, auth EtcdAuth, fallback []string, o Options) (*Etcd, e
 		}
 		cfg.TLS = tc
 	}
-	return &Etcd{spec: spec, prefix: nf.Name, cfg: cfg, o: o, started: slices.Clone(fallback), status: newStatus(o.Now)}, nil
+	return &Etcd{spec: spec, prefix: nf.Name, cfg: cfg, o: o, started: slices.Clone(fallback), status: newStatus(o.Now),
+		warned: map[string]string{}}, nil
 }
 
 // String implements Source.
@@ -126,9 +134,20 @@ func (e *Etcd) readWith(ctx context.Context, c *clientv3.Client) (map[string]str
 	}
 	nodes := make(map[string]string, len(resp.Kvs))
 	for _, kv := range resp.Kvs {
-		nodes[string(kv.Key)] = string(kv.Value)
+		nodes[string(kv.Key)] = value(kv.Value)
+	}
+	if resp.More {
+		e.o.Log.Warn("etcd prefix holds more keys than a pool takes: the first ones only", "source", e.spec, "nodes", maxEtcdNodes)
 	}
 	return nodes, resp.Header.Revision, nil
+}
+
+// value is a key's value as kept: a long one (no node) is kept short.
+func value(v []byte) string {
+	if len(v) > maxEtcdValue {
+		return string(v[:maxEtcdValue]) + "..."
+	}
+	return string(v)
 }
 
 // list is the node list of nodes by key: the valid values, sorted; a
@@ -138,10 +157,15 @@ func (e *Etcd) list(nodes map[string]string) []string {
 	for _, k := range slices.Sorted(maps.Keys(nodes)) {
 		v := strings.TrimSpace(nodes[k])
 		n, err := pool.ParseNode(v)
-		if err != nil {
-			e.o.Log.Warn("etcd key is no node; left out", "source", e.spec, "key", k, "value", v)
+		if err != nil || len(v) > maxEtcdValue {
+			// Said once per key and value, not at every read.
+			if e.warned[k] != v {
+				e.warned[k] = v
+				e.o.Log.Warn("etcd key is no node; left out", "source", e.spec, "key", value([]byte(k)), "value", v)
+			}
 			continue
 		}
+		delete(e.warned, k)
 		out = append(out, n.Spec())
 	}
 	slices.Sort(out)
@@ -151,11 +175,21 @@ func (e *Etcd) list(nodes map[string]string) []string {
 // Run implements Source: it watches the prefix and reads it again every
 // etcdResync.
 func (e *Etcd) Run(ctx context.Context, publish Publish) {
-	c, err := clientv3.New(e.cfg)
-	if err != nil {
-		e.o.Log.Warn("node source cannot start", "source", e.spec, "err", err)
+	// A client: with credentials, making one asks etcd, which may be down
+	// now; it is tried again until it answers.
+	var c *clientv3.Client
+	for wait := time.Second; ; wait = min(2*wait, 30*time.Second) {
+		var err error
+		if c, err = clientv3.New(e.cfg); err == nil {
+			break
+		}
 		e.status.failed(err, len(e.started))
-		return
+		e.o.Log.Warn("node source cannot reach etcd; the last nodes stay", "source", e.spec, "err", err, "retry in", wait)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
 	}
 	e.client = c
 	defer c.Close()
@@ -223,7 +257,7 @@ func (e *Etcd) Run(ctx context.Context, publish Publish) {
 				if ev.Type == clientv3.EventTypeDelete {
 					delete(nodes, string(ev.Kv.Key))
 				} else if len(nodes) < maxEtcdNodes {
-					nodes[string(ev.Kv.Key)] = string(ev.Kv.Value)
+					nodes[string(ev.Kv.Key)] = value(ev.Kv.Value)
 				}
 			}
 			set(nodes)
