@@ -39,7 +39,7 @@ func (c *Config) DumpPerlbal() []string {
 		if p.DNSServer != "" {
 			out = append(out, "  SET dns_server = "+p.DNSServer)
 		}
-		for _, kv := range [][2]string{{"etcd_username", p.EtcdUsername}, {"etcd_password", p.EtcdPassword}, {"etcd_ca_file", p.EtcdCAFile}} {
+		for _, kv := range [][2]string{{"etcd_username", p.EtcdUsername}, {"etcd_password", p.EtcdPassword}, {"etcd_ca_file", p.EtcdCAFile}, {"etcd_cert_file", p.EtcdCertFile}, {"etcd_key_file", p.EtcdKeyFile}} {
 			if kv[1] != "" {
 				out = append(out, "  SET "+kv[0]+" = "+kv[1])
 			}

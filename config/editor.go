@@ -179,7 +179,7 @@ func isPoolKey(key string) bool {
 	case "nodefile", "balance_method", "server_retry", "timeout_cleanup",
 		"check", "check_path", "check_interval", "rise", "fall",
 		"hash_key", "hash_balance_factor", "slow_start", "nodes_from", "dns_server",
-		"etcd_username", "etcd_password", "etcd_ca_file":
+		"etcd_username", "etcd_password", "etcd_ca_file", "etcd_cert_file", "etcd_key_file":
 		return true
 	}
 	return false
@@ -349,17 +349,18 @@ func (e *editor) setPool(p *Pool, key, val string) error {
 			p.EtcdPassword = v
 		}
 		return nil
-	case "etcd_ca_file":
+	case "etcd_ca_file", "etcd_cert_file", "etcd_key_file":
+		dst := map[string]*string{"etcd_ca_file": &p.EtcdCAFile, "etcd_cert_file": &p.EtcdCertFile, "etcd_key_file": &p.EtcdKeyFile}[key]
 		if val == "none" || val == "" {
-			p.EtcdCAFile = ""
+			*dst = ""
 			return nil
 		}
 		if e.fs != nil {
 			if _, err := e.fs.Stat(val); err != nil {
-				return errorf("File '%s' not found for 'etcd_ca_file'", val)
+				return errorf("File '%s' not found for '%s'", val, key)
 			}
 		}
-		p.EtcdCAFile = val
+		*dst = val
 		return nil
 	case "dns_server":
 		if val == "none" || val == "" {

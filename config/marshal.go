@@ -47,7 +47,7 @@ func (c *Config) MarshalTOML() []byte {
 		if p.DNSServer != "" {
 			w.kv("dns_server", p.DNSServer)
 		}
-		for _, kv := range [][2]string{{"etcd_username", p.EtcdUsername}, {"etcd_password", p.EtcdPassword}, {"etcd_ca_file", p.EtcdCAFile}} {
+		for _, kv := range [][2]string{{"etcd_username", p.EtcdUsername}, {"etcd_password", p.EtcdPassword}, {"etcd_ca_file", p.EtcdCAFile}, {"etcd_cert_file", p.EtcdCertFile}, {"etcd_key_file", p.EtcdKeyFile}} {
 			if kv[1] != "" {
 				w.kv(kv[0], kv[1])
 			}

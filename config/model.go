@@ -102,8 +102,11 @@ type Pool struct {
 	// EtcdUsername and EtcdPassword are etcd_username and etcd_password
 	// (plb): who an etcd nodes_from reads as (default "": no
 	// authentication); EtcdCAFile is etcd_ca_file, the CAs of an https
-	// etcd (default "": the system's).
+	// etcd (default "": the system's); EtcdCertFile and EtcdKeyFile are
+	// etcd_cert_file and etcd_key_file, a client certificate for an etcd
+	// that asks for one (default "": none).
 	EtcdUsername, EtcdPassword, EtcdCAFile string
+	EtcdCertFile, EtcdKeyFile              string
 	// BalanceMethod is "idle_first" (default: Perlbal's random, an idle
 	// connection first, to a node not much busier than the least busy
 	// one, else a new one to the least busy node),

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"os/exec"
@@ -176,5 +177,54 @@ func TestEtcdSourceEdges(t *testing.T) {
 	}
 	if st := src.Status().Snapshot(); st.OK {
 		t.Fatalf("status with etcd down: %+v", st)
+	}
+}
+
+// TestEtcdTLSClientCert: an etcd on https that asks for a client
+// certificate: with etcd_ca_file, etcd_cert_file and etcd_key_file the
+// source reads the nodes; without the certificate it fails, and says so.
+func TestEtcdTLSClientCert(t *testing.T) {
+	bin := needServer(t, "etcd")
+	ca := newTestCA(t)
+	serverCert, serverKey, _ := ca.issue("etcd", false, "localhost")
+	clientCert, clientKey, _ := ca.issue("plb", true)
+	url := fmt.Sprintf("https://127.0.0.1:%d", quietPort(t))
+	peer := fmt.Sprintf("http://127.0.0.1:%d", quietPort(t))
+	runGroup(t, exec.Command(bin, "--name", "tls", "--data-dir", filepath.Join(t.TempDir(), "etcd"),
+		"--listen-client-urls", url, "--advertise-client-urls", url, "--listen-peer-urls", peer,
+		"--initial-advertise-peer-urls", peer, "--initial-cluster", "tls="+peer, "--log-level", "error",
+		"--cert-file", serverCert, "--key-file", serverKey, "--client-cert-auth", "--trusted-ca-file", ca.pem))
+	auth := source.EtcdAuth{CAFile: ca.pem, CertFile: clientCert, KeyFile: clientKey}
+	spec := "etcd:" + url + "/tls/web/"
+	var src *source.Etcd
+	testhttp.WaitFor(t, "etcd over TLS", func() bool {
+		var err error
+		if src, err = source.NewEtcd(spec, auth, nil, source.Options{}); err != nil {
+			t.Fatal(err)
+		}
+		return len(src.Nodes()) == 0 && src.Status().Snapshot().OK // answers, no key yet
+	})
+	cert, err := tls.LoadX509KeyPair(clientCert, clientKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kv, err := clientv3.New(clientv3.Config{Endpoints: []string{url}, DialTimeout: 2 * time.Second, Logger: zap.NewNop(),
+		TLS: &tls.Config{RootCAs: ca.pool, Certificates: []tls.Certificate{cert}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := kv.Put(ctx, "/tls/web/a", "127.0.0.1:80 weight=2"); err != nil {
+		t.Fatal(err)
+	}
+	src, _ = source.NewEtcd(spec, auth, nil, source.Options{})
+	if nodes := src.Nodes(); !slices.Equal(nodes, []string{"127.0.0.1:80 weight=2"}) {
+		t.Fatalf("over TLS with a client certificate: %v", nodes)
+	}
+	bare, _ := source.NewEtcd(spec, source.EtcdAuth{CAFile: ca.pem}, []string{"10.0.0.1:80"}, source.Options{})
+	if nodes := bare.Nodes(); !slices.Equal(nodes, []string{"10.0.0.1:80"}) || bare.Status().Snapshot().OK {
+		t.Fatalf("without the client certificate: %v, %+v", nodes, bare.Status().Snapshot())
 	}
 }

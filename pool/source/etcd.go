@@ -43,6 +43,7 @@ type Etcd struct {
 	spec    string
 	prefix  string
 	cfg     clientv3.Config
+	auth    EtcdAuth // Continues compares them
 	o       Options
 	started []string
 	status  *Status
@@ -59,6 +60,9 @@ var _ Source = (*Etcd)(nil)
 type EtcdAuth struct {
 	Username, Password string
 	CAFile             string
+	// CertFile and KeyFile are a client certificate (https, for an etcd
+	// that asks for one).
+	CertFile, KeyFile string
 }
 
 // NewEtcd returns the source of spec ("etcd:URL[,URL...]", the prefix
@@ -87,9 +91,16 @@ func NewEtcd(spec string, auth EtcdAuth, fallback []string, o Options) (*Etcd, e
 				return nil, fmt.Errorf("etcd_ca_file %s: no PEM certificate", auth.CAFile)
 			}
 		}
+		if auth.CertFile != "" || auth.KeyFile != "" {
+			cert, err := tls.LoadX509KeyPair(auth.CertFile, auth.KeyFile)
+			if err != nil {
+				return nil, fmt.Errorf("etcd_cert_file, etcd_key_file: %w", err)
+			}
+			tc.Certificates = []tls.Certificate{cert}
+		}
 		cfg.TLS = tc
 	}
-	return &Etcd{spec: spec, prefix: nf.Name, cfg: cfg, o: o, started: slices.Clone(fallback), status: newStatus(o.Now),
+	return &Etcd{spec: spec, prefix: nf.Name, cfg: cfg, auth: auth, o: o, started: slices.Clone(fallback), status: newStatus(o.Now),
 		warned: map[string]string{}}, nil
 }
 
@@ -269,6 +280,5 @@ func (e *Etcd) Run(ctx context.Context, publish Publish) {
 // same credentials.
 func (e *Etcd) Continues(next Source) bool {
 	n, ok := next.(*Etcd)
-	return ok && n.spec == e.spec && n.cfg.Username == e.cfg.Username && n.cfg.Password == e.cfg.Password &&
-		(n.cfg.TLS == nil) == (e.cfg.TLS == nil)
+	return ok && n.spec == e.spec && n.auth == e.auth
 }

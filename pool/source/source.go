@@ -143,7 +143,8 @@ func (o Options) withDefaults() Options {
 func ForPool(pc *config.Pool, o Options) Source {
 	if pc.NodesFrom != "" {
 		if strings.HasPrefix(pc.NodesFrom, "etcd:") {
-			auth := EtcdAuth{Username: pc.EtcdUsername, Password: pc.EtcdPassword, CAFile: pc.EtcdCAFile}
+			auth := EtcdAuth{Username: pc.EtcdUsername, Password: pc.EtcdPassword, CAFile: pc.EtcdCAFile,
+				CertFile: pc.EtcdCertFile, KeyFile: pc.EtcdKeyFile}
 			if e, err := NewEtcd(pc.NodesFrom, auth, pc.Nodes, o); err == nil {
 				return e
 			} else if o.Log != nil {
