@@ -55,7 +55,7 @@ func startH2Backend(t *testing.T, tlsConf *tls.Config, h nethttp.Handler) *h2Bac
 	h2s := &http2.Server{MaxConcurrentStreams: 50}
 	if tlsConf != nil {
 		srv.Handler = wrapped
-		srv.TLSConfig = tlsConf
+		srv.TLSConfig = tlsConf.Clone() // ConfigureServer edits it: several backends may share tlsConf
 		if err := http2.ConfigureServer(srv, h2s); err != nil {
 			t.Fatal(err)
 		}

@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -117,38 +116,6 @@ func loopbackNodes(t *testing.T, n int) (port int, hits []*atomic.Int64) {
 	return port, hits
 }
 
-// load sends requests to addr, one at a time from each of workers, until
-// stop is closed (at most limit in all), and counts failures.
-func load(addr string, workers, limit int, stop <-chan struct{}) (wait func() (ok, failed int64)) {
-	var wg sync.WaitGroup
-	var okN, failN, sent atomic.Int64
-	client := &nethttp.Client{Timeout: 5 * time.Second}
-	for range workers {
-		wg.Go(func() {
-			for sent.Add(1) <= int64(limit) {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				resp, err := client.Get("http://" + addr + "/")
-				if err != nil {
-					failN.Add(1)
-					continue
-				}
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != 200 {
-					failN.Add(1)
-				} else {
-					okN.Add(1)
-				}
-			}
-		})
-	}
-	return func() (int64, int64) { wg.Wait(); return okN.Load(), failN.Load() }
-}
-
 // TestDNSNodesFollowRecords: nodes_from = "dns:NAME:PORT" against unbound
 // on loopback: a record added reaches plb within its TTL, a record
 // removed drains its node, all under load with no failed request; when
@@ -171,7 +138,7 @@ func TestDNSNodesFollowRecords(t *testing.T) {
 		t.Fatalf("nodes at start: %v", got)
 	}
 	stop := make(chan struct{})
-	wait := load(addr, 4, 200000, stop)
+	wait := testhttp.Load("http://"+addr+"/", "", 4, 200000, stop)
 
 	u.set("web.plb.test.", "web.plb.test. 1 IN A 127.0.0.2", "web.plb.test. 1 IN A 127.0.0.3")
 	start := time.Now()

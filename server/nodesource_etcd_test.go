@@ -91,7 +91,7 @@ func TestEtcdNodesFollowKeys(t *testing.T) {
 		t.Fatalf("nodes at start: %v", got)
 	}
 	stop := make(chan struct{})
-	wait := load(addr, 4, 200000, stop)
+	wait := testhttp.Load("http://"+addr+"/", "", 4, 200000, stop)
 
 	start := time.Now()
 	put("b", node(1)+" weight=2")

@@ -11,8 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -20,6 +18,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
+	"github.com/plb/plb/internal/testhttp"
 	"github.com/plb/plb/internal/testutil"
 )
 
@@ -287,24 +286,9 @@ allow = ["%s0/24"]
 
 	// Killing one process: only its connections fail.
 	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	var failed [3]atomic.Int64
-	var ok [3]atomic.Int64
-	for i, h := range c.hosts {
-		wg.Go(func() {
-			for n := 0; n < 100000; n++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				if code, _, err := get(h, "/"); err != nil || code != 200 {
-					failed[i].Add(1)
-				} else {
-					ok[i].Add(1)
-				}
-			}
-		})
+	var waits []func() (int64, int64)
+	for _, h := range c.hosts {
+		waits = append(waits, testhttp.Load("http://"+h+":8080/", "", 1, 100000, stop))
 	}
 	slowErr := make(chan error, 1)
 	go func() { _, _, err := get(c.hosts[1], "/slow"); slowErr <- err }()
@@ -312,17 +296,20 @@ allow = ["%s0/24"]
 	procs[1].Process.Signal(syscall.SIGKILL)
 	time.Sleep(time.Second)
 	close(stop)
-	wg.Wait()
+	var ok, failed [3]int64
+	for i, wait := range waits {
+		ok[i], failed[i] = wait()
+	}
 	if err := <-slowErr; err == nil {
 		t.Error("the download in flight on the killed process did not fail")
 	}
 	for _, i := range []int{0, 2} {
-		if failed[i].Load() > 0 || ok[i].Load() == 0 {
-			t.Errorf("%s: %d failed, %d succeeded while another process was killed", c.hosts[i], failed[i].Load(), ok[i].Load())
+		if failed[i] > 0 || ok[i] == 0 {
+			t.Errorf("%s: %d failed, %d succeeded while another process was killed", c.hosts[i], failed[i], ok[i])
 		}
 	}
-	if failed[1].Load() == 0 {
+	if failed[1] == 0 {
 		t.Errorf("%s was killed, yet none of its requests failed", c.hosts[1])
 	}
-	t.Logf("requests per node (ok, failed): %d/%d %d/%d %d/%d", ok[0].Load(), failed[0].Load(), ok[1].Load(), failed[1].Load(), ok[2].Load(), failed[2].Load())
+	t.Logf("requests per node (ok, failed): %d/%d %d/%d %d/%d", ok[0], failed[0], ok[1], failed[1], ok[2], failed[2])
 }

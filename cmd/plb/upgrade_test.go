@@ -11,11 +11,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/plb/plb/internal/testhttp"
 )
 
 // tunnelBackend answers / with name, and /ws with 101 Switching Protocols,
@@ -183,32 +183,7 @@ pool = "mx"
 
 	// The load: a new connection per request, across the upgrade.
 	stop := make(chan struct{})
-	var okN, failN atomic.Int64
-	var wg sync.WaitGroup
-	client := &nethttp.Client{Timeout: 10 * time.Second, Transport: &nethttp.Transport{DisableKeepAlives: true}}
-	for range 4 {
-		wg.Go(func() {
-			for n := 0; n < 100000; n++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				resp, err := client.Get("http://" + listen + "/")
-				if err != nil {
-					failN.Add(1)
-					continue
-				}
-				b, _ := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != 200 || string(b) != "A" {
-					failN.Add(1)
-				} else {
-					okN.Add(1)
-				}
-			}
-		})
-	}
+	wait := testhttp.Load("http://"+listen+"/", "A", 4, 100000, stop)
 	var wrkOut []byte
 	wrkDone := make(chan struct{})
 	if wrk, err := exec.LookPath("wrk"); err == nil {
@@ -256,22 +231,22 @@ pool = "mx"
 	}
 	<-wrkDone
 	close(stop)
-	wg.Wait()
-	if failN.Load() > 0 || okN.Load() == 0 {
-		t.Fatalf("%d requests failed, %d succeeded; log:\n%s", failN.Load(), okN.Load(), old.log)
+	okN, failN := wait()
+	if failN > 0 || okN == 0 {
+		t.Fatalf("%d requests failed, %d succeeded; log:\n%s", failN, okN, old.log)
 	}
 	if wrkOut != nil && (strings.Contains(string(wrkOut), "Socket errors") || strings.Contains(string(wrkOut), "Non-2xx")) {
 		t.Fatalf("wrk saw errors:\n%s", wrkOut)
 	}
 	// The new process serves on, and answers its own SIGTERM.
-	resp, err := client.Get("http://" + listen + "/")
+	resp, err := nethttp.Get("http://" + listen + "/")
 	if err != nil || resp.StatusCode != 200 {
 		t.Fatalf("the new process after the old one left: %v %v", resp, err)
 	}
 	resp.Body.Close()
 	signalPid(newPid, syscall.SIGTERM)
 	eventually(t, 10*time.Second, "the new process gone", func() bool { return !alive(newPid) })
-	t.Logf("%d requests across the upgrade, none failed; wrk:\n%s", okN.Load(), wrkOut)
+	t.Logf("%d requests across the upgrade, none failed; wrk:\n%s", okN, wrkOut)
 }
 
 // TestUpgradeDaemonSystemdAndFailure: a -B daemon upgrades (the pidfile

@@ -654,3 +654,37 @@ func Browser(t testing.TB) string {
 	t.Skip("chromium is not installed (apt-get install chromium)")
 	return ""
 }
+
+// Load sends GET url from workers goroutines, one request at a time each
+// on a new connection, until stop is closed (at most limit requests in
+// all), and counts those answered 200 (with body want, when want is not
+// "") and the others. wait waits for the workers and returns the counts.
+func Load(url, want string, workers, limit int, stop <-chan struct{}) (wait func() (ok, failed int64)) {
+	var wg sync.WaitGroup
+	var okN, failN, sent atomic.Int64
+	client := &nethttp.Client{Timeout: 10 * time.Second, Transport: &nethttp.Transport{DisableKeepAlives: true}}
+	for range workers {
+		wg.Go(func() {
+			for sent.Add(1) <= int64(limit) {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				resp, err := client.Get(url)
+				if err != nil {
+					failN.Add(1)
+					continue
+				}
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 || want != "" && string(b) != want {
+					failN.Add(1)
+				} else {
+					okN.Add(1)
+				}
+			}
+		})
+	}
+	return func() (int64, int64) { wg.Wait(); return okN.Load(), failN.Load() }
+}
