@@ -194,6 +194,7 @@ type process struct {
 	from      int
 	upMu      sync.Mutex
 	upgrading bool
+	pf        *pidFile // the pidfile written (nil: none)
 }
 
 // serve starts plb, tells the parent (-B) and systemd it is ready, and
@@ -232,6 +233,7 @@ func (p *process) serve(ctx context.Context, warnings []error, stderr io.Writer)
 	if err != nil {
 		return p.st.fail(err)
 	}
+	p.pf = pf
 	defer pf.remove(p.log)
 	if path := os.Getenv("PLB_CPUPROFILE"); path != "" {
 		// For profiling benchmarks: a CPU profile written at exit.

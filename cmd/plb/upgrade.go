@@ -103,6 +103,13 @@ func (p *process) awaitUpgrade(cmd *exec.Cmd, r *os.File) {
 		cmd.Process.Kill()
 		state := reap(cmd, reapTimeout)
 		p.log.Error("upgrade failed; this process goes on serving", "pid", cmd.Process.Pid, "why", why, "exit", state)
+		if pf := p.pf; pf != nil && pf.path != "" {
+			// The new process may have taken the pidfile over (or removed
+			// it) before it failed: it names this one again.
+			if _, err := writePidfile(pf.path, p.log, cmd.Process.Pid); err != nil {
+				p.log.Warn("the pidfile could not be restored", "pidfile", pf.path, "err", err)
+			}
+		}
 		p.upgradeDone()
 		return
 	}
