@@ -94,6 +94,19 @@ func reap(cmd *exec.Cmd, d time.Duration) string {
 	}
 }
 
+// tellStarter sends a configuration error to the process that started
+// this one and waits on its readiness pipe (a binary upgrade's old
+// process; a -B parent checks the file itself first), so that it can say
+// why the new one failed.
+func tellStarter(err error) {
+	ready, _ := readyPipe()
+	if ready == nil {
+		return
+	}
+	st := &startup{stderr: io.Discard, ready: ready}
+	st.tellParent("plb: " + strings.TrimRight(err.Error(), "\n") + "\n")
+}
+
 // readyPipe returns the pipe a -B parent waits on, or nil when plb was not
 // started by -B.
 func readyPipe() (*os.File, error) {

@@ -146,12 +146,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	// Warnings (nodefile lines without a node) wait for the log.
 	var warnings []error
 	cfg, err := loadConfigFS(cfgPath, config.OSFS{}, func(err error) { warnings = append(warnings, err) })
+	if err == nil {
+		err = cfg.Validate()
+	}
 	if err != nil {
 		printErrors(stderr, "", err)
-		return 1
-	}
-	if err := cfg.Validate(); err != nil {
-		printErrors(stderr, "", err)
+		tellStarter(err)
 		return 1
 	}
 	if f.check {

@@ -287,6 +287,9 @@ func TestUpgradeDaemonSystemdAndFailure(t *testing.T) {
 	os.WriteFile(conf, []byte(webConf(listen, filepath.Join(dir, "missing"), "")), 0o644)
 	p.cmd.Process.Signal(syscall.SIGUSR2)
 	eventually(t, 20*time.Second, "the failed upgrade logged", func() bool { return strings.Contains(p.log.String(), "upgrade failed") })
+	if !strings.Contains(p.log.String(), "missing") {
+		t.Errorf("the failed upgrade's log does not say why:\n%s", p.log)
+	}
 	if body, err := get(listen, "/f"); body != "ok" || p.wait(0) {
 		t.Fatalf("after a failed upgrade: %q %v", body, err)
 	}
