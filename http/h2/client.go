@@ -228,7 +228,7 @@ func (c *Conn) refuseAfter(last uint32) {
 // ones HTTP/2 refuses.
 func AppendTrailers(dst []hpack.HeaderField, section []byte) []hpack.HeaderField {
 	http.EachTrailer(section, func(name, value []byte) {
-		n := strings.ToLower(string(name))
+		n := LowerName(name)
 		switch n {
 		case "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te",
 			"content-length", "host", "trailer":

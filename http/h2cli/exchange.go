@@ -119,7 +119,7 @@ func (ex *exchange) begin() {
 		hpack.HeaderField{Name: ":authority", Value: authority},
 		hpack.HeaderField{Name: ":path", Value: string(r.Path)})
 	for _, h := range r.Headers {
-		name := lowerName(h.Name)
+		name := h2.LowerName(h.Name)
 		switch name {
 		case "host", "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te", "trailer":
 			continue
@@ -130,23 +130,6 @@ func (ex *exchange) begin() {
 		f = append(f, hpack.HeaderField{Name: name, Value: string(h.Value), Sensitive: name == "cookie" || name == "authorization"})
 	}
 	ex.fields = append(f, hpack.HeaderField{Name: "te", Value: "trailers"})
-}
-
-// lowerName is a field name in lower case.
-func lowerName(b []byte) string {
-	for _, c := range b {
-		if 'A' <= c && c <= 'Z' {
-			l := make([]byte, len(b))
-			for i, c := range b {
-				if 'A' <= c && c <= 'Z' {
-					c += 'a' - 'A'
-				}
-				l[i] = c
-			}
-			return string(l)
-		}
-	}
-	return string(b)
 }
 
 // open sends the request head on a new stream of cc.

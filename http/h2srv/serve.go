@@ -8,7 +8,6 @@
 package h2srv
 
 import (
-	"bytes"
 	"log/slog"
 	"net/netip"
 	"strconv"
@@ -555,7 +554,7 @@ func (ex *exchange) OnData(c *engine.Conn, data []byte) int {
 // without the connection-specific ones (RFC 9113 8.2.2).
 func fields(dst []hpack.HeaderField, r *http.ResponseHead) []hpack.HeaderField {
 	for _, h := range r.Headers {
-		name := lower(h.Name)
+		name := h2.LowerName(h.Name)
 		switch name {
 		case "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade":
 			continue
@@ -565,57 +564,6 @@ func fields(dst []hpack.HeaderField, r *http.ResponseHead) []hpack.HeaderField {
 		dst = append(dst, hpack.HeaderField{Name: name, Value: string(h.Value), Sensitive: name == "set-cookie"})
 	}
 	return dst
-}
-
-// lower is name in lower case; the names most responses carry cost no
-// allocation.
-func lower(name []byte) string {
-	var buf [32]byte
-	if len(name) > len(buf) {
-		return string(bytes.ToLower(name))
-	}
-	b := buf[:len(name)]
-	for i, c := range name {
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		b[i] = c
-	}
-	switch string(b) { // no allocation to compare
-	case "content-type":
-		return "content-type"
-	case "content-length":
-		return "content-length"
-	case "date":
-		return "date"
-	case "server":
-		return "server"
-	case "last-modified":
-		return "last-modified"
-	case "etag":
-		return "etag"
-	case "cache-control":
-		return "cache-control"
-	case "set-cookie":
-		return "set-cookie"
-	case "location":
-		return "location"
-	case "vary":
-		return "vary"
-	case "accept-ranges":
-		return "accept-ranges"
-	case "expires":
-		return "expires"
-	case "content-encoding":
-		return "content-encoding"
-	case "connection":
-		return "connection"
-	case "keep-alive":
-		return "keep-alive"
-	case "transfer-encoding":
-		return "transfer-encoding"
-	}
-	return string(b)
 }
 
 // finish ends the exchange after a complete response. A client still

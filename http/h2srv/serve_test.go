@@ -59,25 +59,6 @@ func TestResponseFields(t *testing.T) {
 	}
 }
 
-// TestLowerCommonNamesAllocateNothing: the header names most responses
-// carry are lower-cased without an allocation; others are still right.
-func TestLowerCommonNamesAllocateNothing(t *testing.T) {
-	names := [][]byte{[]byte("Content-Type"), []byte("Content-Length"), []byte("Date"), []byte("Set-Cookie"), []byte("ETag")}
-	if a := testing.AllocsPerRun(100, func() {
-		for _, n := range names {
-			lower(n)
-		}
-	}); a != 0 {
-		t.Errorf("%v allocations", a)
-	}
-	for in, want := range map[string]string{"X-Backend": "x-backend", "ETag": "etag",
-		"X-A-Very-Long-Header-Name-Past-Thirty-Two-Bytes": "x-a-very-long-header-name-past-thirty-two-bytes"} {
-		if got := lower([]byte(in)); got != want {
-			t.Errorf("%s: %q", in, got)
-		}
-	}
-}
-
 // BenchmarkResponseFields: a typical response head's fields for HTTP/2.
 func BenchmarkResponseFields(b *testing.B) {
 	var p http.Parser
