@@ -1,6 +1,9 @@
 package http
 
-import "bytes"
+import (
+	"bytes"
+	"strconv"
+)
 
 // Bounds on the parts of a chunked body that carry no data.
 const (
@@ -65,6 +68,14 @@ type ChunkedScanner struct {
 // Reset makes s ready to scan a new body (KeepTrailers stays set).
 func (s *ChunkedScanner) Reset() {
 	*s = ChunkedScanner{keep: s.keep, trailer: s.trailer[:0]}
+}
+
+// AppendChunk appends p to dst as one chunk of a chunked body (RFC 9112
+// 7.1): its size in hex, CRLF, p, CRLF. p must not be empty (that is the
+// last chunk).
+func AppendChunk(dst, p []byte) []byte {
+	dst = append(strconv.AppendInt(dst, int64(len(p)), 16), "\r\n"...)
+	return append(append(dst, p...), "\r\n"...)
 }
 
 // KeepTrailers makes s keep the trailer section it scans (at most 16

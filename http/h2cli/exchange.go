@@ -52,7 +52,6 @@ type exchange struct {
 	paused     bool
 	unconsumed int // response bytes the role has not taken yet
 	buf        []byte
-	hex        [20]byte
 }
 
 func (ex *exchange) OnOpen(*engine.Conn) {}
@@ -296,10 +295,8 @@ func (ex *exchange) data(s *h2.Stream, p []byte, end bool) {
 			s.Consumed(len(p)) // nobody reads it
 		default:
 			if ex.chunked {
-				b := strconv.AppendInt(ex.hex[:0], int64(len(p)), 16)
-				ex.outer.Write(append(b, "\r\n"...))
-				ex.outer.Write(p)
-				ex.outer.Write(crlf)
+				ex.buf = http.AppendChunk(ex.buf[:0], p) // one write, not three
+				ex.outer.Write(ex.buf)
 			} else {
 				ex.outer.Write(p)
 			}
@@ -326,8 +323,6 @@ func (ex *exchange) data(s *h2.Stream, p []byte, end bool) {
 	}
 	ex.respDone()
 }
-
-var crlf = []byte("\r\n")
 
 // respDone follows the response's end, as the role sees it. A request
 // still being sent is cut (RST_STREAM CANCEL) and the exchange closed

@@ -10,7 +10,6 @@ package h2srv
 import (
 	"log/slog"
 	"net/netip"
-	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -313,7 +312,7 @@ func (cc *clientConn) Data(s *h2.Stream, p []byte, end bool) {
 	}
 	if len(p) > 0 {
 		if ex.chunked {
-			ex.buf = append(append(append(strconv.AppendInt(ex.buf[:0], int64(len(p)), 16), "\r\n"...), p...), "\r\n"...)
+			ex.buf = http.AppendChunk(ex.buf[:0], p)
 			ex.outer.Write(ex.buf)
 		} else {
 			ex.outer.Write(p)
