@@ -73,25 +73,39 @@ func Dial(ctx context.Context, addr netip.AddrPort) (c net.Conn, done func(), er
 	return c, func() { stop(); c.Close() }, nil
 }
 
-// DialTLS is Dial, then, when cfg is set, a TLS handshake asking for
-// proto by ALPN; without a ServerName (and with verification) the node's
-// IP is what its certificate must name, as for the proxy's connections.
+// DialTLS is Dial, then, when cfg is set, a TLS handshake with NodeTLS's
+// config, asking for proto by ALPN.
 func DialTLS(ctx context.Context, addr netip.AddrPort, cfg *tls.Config, proto string) (c net.Conn, done func(), err error) {
 	c, done, err = Dial(ctx, addr)
 	if err != nil || cfg == nil {
 		return c, done, err
 	}
-	cfg = cfg.Clone()
-	cfg.NextProtos = []string{proto}
-	if cfg.ServerName == "" && !cfg.InsecureSkipVerify {
-		cfg.ServerName = addr.Addr().String()
-	}
-	tc := tls.Client(c, cfg)
+	tc := tls.Client(c, NodeTLS(cfg, addr.Addr(), proto))
 	if err := tc.HandshakeContext(ctx); err != nil {
 		done()
 		return nil, nil, err
 	}
 	return tc, done, nil
+}
+
+// NodeTLS is cfg for a connection to the node at ip, asking for proto by
+// ALPN ("": cfg's own protocols): without a ServerName (and with
+// verification) the node's IP is what its certificate must name. The
+// proxy's connections, the HTTP/2 ones and the probes all verify a node
+// so. cfg itself when nothing changes, else a copy.
+func NodeTLS(cfg *tls.Config, ip netip.Addr, proto string) *tls.Config {
+	byIP := cfg.ServerName == "" && !cfg.InsecureSkipVerify
+	if !byIP && proto == "" {
+		return cfg
+	}
+	c := cfg.Clone()
+	if byIP {
+		c.ServerName = ip.String()
+	}
+	if proto != "" {
+		c.NextProtos = []string{proto}
+	}
+	return c
 }
 
 // NewProbeError returns the sentinel of a protocol probe's own failures

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/plb/plb/engine"
+	"github.com/plb/plb/health"
 	"github.com/plb/plb/http/h2"
 )
 
@@ -68,7 +69,7 @@ type nodeKey struct {
 // them.
 type node struct {
 	key   nodeKey
-	tls   *tls.Config // the handshake's: key.tls for this node (its name)
+	tls   *tls.Config // the handshake's: key.tls for this node, asking for h2
 	conns []*conn
 	// pending: exchanges made while no connection was up, opened when
 	// one is; waiting: requests waiting for a stream.
@@ -89,14 +90,10 @@ func (p *Pool) SetOptions(o *Options) { p.o = o }
 // is h. Its OnOpen comes once a connection to addr is up (at once when
 // one is); a failed connection aborts it with the connect's error, as a
 // failed dial closes a socket. base is the service's TLS config (nil:
-// h2c), which names the node's connections; handshake is what a new
-// connection's handshake uses (base, or a copy naming the node).
-func (p *Pool) Dial(addr netip.AddrPort, base, handshake *tls.Config, h engine.Handler) (*engine.Conn, error) {
+// h2c), which names the node's connections.
+func (p *Pool) Dial(addr netip.AddrPort, base *tls.Config, h engine.Handler) (*engine.Conn, error) {
 	key := nodeKey{addr, base}
 	n := p.node(key)
-	if n.tls == nil {
-		n.tls = handshake
-	}
 	up := n.up()
 	if !up && !n.connecting() {
 		if err := p.dial(n); err != nil {
@@ -121,6 +118,9 @@ func (p *Pool) node(key nodeKey) *node {
 	n := p.nodes[key]
 	if n == nil {
 		n = &node{key: key}
+		if key.tls != nil {
+			n.tls = health.NodeTLS(key.tls, key.addr.Addr(), "h2") // once per node, not per dial
+		}
 		p.nodes[key] = n
 	}
 	return n
@@ -165,10 +165,8 @@ func (p *Pool) dial(n *node) error {
 		return err
 	}
 	cc.c = c
-	if tc := n.tls; tc != nil {
-		cfg := tc.Clone()
-		cfg.NextProtos = []string{"h2"}
-		c.StartTLSClient(cfg)
+	if n.tls != nil {
+		c.StartTLSClient(n.tls)
 	}
 	n.conns = append(n.conns, cc)
 	return nil

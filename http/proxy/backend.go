@@ -91,17 +91,6 @@ type backend struct {
 	h2  bool
 }
 
-// backendTLSFor is the TLS config for a connection to node: without a
-// configured server name, the node's IP is what its certificate must name.
-func backendTLSFor(tc *tls.Config, node *pool.Node) *tls.Config {
-	if tc.ServerName != "" || tc.InsecureSkipVerify {
-		return tc
-	}
-	c := tc.Clone()
-	c.ServerName = node.Addr.Addr().String()
-	return c
-}
-
 // dialBackend connects to node.
 func dialBackend(svc *Service, st *Settings, l *engine.Loop, node *pool.Node) (*backend, error) {
 	be := &backend{svc: svc, node: node, pool: st.Pool}
@@ -115,11 +104,11 @@ func dialBackend(svc *Service, st *Settings, l *engine.Loop, node *pool.Node) (*
 		// An exchange of streams over the node's HTTP/2 connections: a
 		// pair whose OnOpen comes once a connection is up (a failed one
 		// aborts it as a failed connect).
-		var base, tc *tls.Config
-		if st.Svc.BackendProtocol == "h2" && st.BackendTLS != nil {
-			base, tc = st.BackendTLS, backendTLSFor(st.BackendTLS, node)
+		var tc *tls.Config
+		if st.Svc.BackendProtocol == "h2" {
+			tc = st.BackendTLS
 		}
-		c, err := svc.h2Pool(l, o).Dial(node.Addr, base, tc, be)
+		c, err := svc.h2Pool(l, o).Dial(node.Addr, tc, be)
 		if err != nil {
 			return nil, err
 		}
@@ -134,7 +123,7 @@ func dialBackend(svc *Service, st *Settings, l *engine.Loop, node *pool.Node) (*
 		// backend_ssl: OnOpen follows the handshake, a failed one counts
 		// as a failed connect (the next node is tried).
 		be.tls = tc
-		c.StartTLSClient(backendTLSFor(tc, node))
+		c.StartTLSClient(health.NodeTLS(tc, node.Addr.Addr(), ""))
 	}
 	return be.dialed(c, svc, l), nil
 }
