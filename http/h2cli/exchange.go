@@ -196,8 +196,9 @@ func (ex *exchange) body(data []byte) int {
 	default:
 		return len(data) // no body: never here
 	}
-	if send && ex.state == exBody && s.Pending() > pauseAbove {
+	if send && ex.state == exBody && s.Pending() > pauseAbove && !ex.paused {
 		ex.paused = true
+		ex.cc.paused[ex] = struct{}{}
 		ex.outer.PauseRead()
 	}
 	return used
@@ -227,9 +228,17 @@ func (ex *exchange) sentWhole() {
 // let what it held go.
 func (ex *exchange) resume() {
 	if ex.paused && (ex.s == nil || ex.s.Pending() < pauseAbove/2) {
-		ex.paused = false
+		ex.unpause()
 		ex.outer.ResumeRead()
 		ex.outer.Kick()
+	}
+}
+
+// unpause takes ex off its connection's paused exchanges.
+func (ex *exchange) unpause() {
+	if ex.paused {
+		ex.paused = false
+		delete(ex.cc.paused, ex)
 	}
 }
 
@@ -364,6 +373,7 @@ func (ex *exchange) release() {
 	}
 	ex.s.User = nil
 	ex.s = nil
+	ex.unpause() // reading resumes with the next request (complete), or never
 	if cc := ex.cc; cc != nil {
 		delete(cc.live, ex)
 		cc.idle()

@@ -159,7 +159,7 @@ func (p *Pool) dial(n *node) error {
 	if to <= 0 {
 		to = 5 * time.Second
 	}
-	cc := &conn{p: p, n: n, live: map[*exchange]struct{}{}}
+	cc := &conn{p: p, n: n, live: map[*exchange]struct{}{}, paused: map[*exchange]struct{}{}}
 	c, err := p.l.Dial(n.key.addr, cc, to)
 	if err != nil {
 		return err
@@ -276,6 +276,9 @@ type conn struct {
 	c     *engine.Conn
 	codec *h2.Conn // nil until the connection is up
 	live  map[*exchange]struct{}
+	// paused are the exchanges whose request body waits for the window:
+	// what a read from the node may let go on (not every live one).
+	paused map[*exchange]struct{}
 }
 
 func (cc *conn) Write(p []byte) error { return cc.c.Write(p) }
@@ -321,7 +324,7 @@ func (cc *conn) OnData(c *engine.Conn, data []byte) int {
 		c.Close()
 		return len(data)
 	}
-	for ex := range cc.live {
+	for ex := range cc.paused {
 		ex.resume()
 	}
 	cc.idle()
