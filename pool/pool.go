@@ -163,15 +163,18 @@ func (n *Node) ramp(now time.Time) {
 
 // Spec is the node as configuration writes it: its Name, with
 // " weight=N" when the weight is not 1, and " backup" for a backup.
-func (n *Node) Spec() string {
-	s := n.Name
-	if w := n.Weight(); w != 1 {
-		s += " weight=" + strconv.Itoa(w)
+func (n *Node) Spec() string { return NodeSpec(n.Name, n.Weight(), n.Backup()) }
+
+// NodeSpec is a node as configuration writes it (ParseNode reads it):
+// name, then " weight=N" when N is not 1, then " backup".
+func NodeSpec(name string, weight int, backup bool) string {
+	if weight != 1 {
+		name += " weight=" + strconv.Itoa(weight)
 	}
-	if n.Backup() {
-		s += " backup"
+	if backup {
+		name += " backup"
 	}
-	return s
+	return name
 }
 
 // RecordResponse counts a response status from this node.

@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/netip"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -201,11 +200,7 @@ func (d *DNS) resolve(ctx context.Context) ([]string, time.Duration, error) {
 			ttl = min(ttl, t)
 			w := srvWeight(s.Weight, maxW)
 			for _, a := range addrs {
-				n := nodeString(netip.AddrPortFrom(a, s.Port), w)
-				if int(s.Priority) != best {
-					n += " backup"
-				}
-				nodes = append(nodes, n)
+				nodes = append(nodes, pool.NodeSpec(netip.AddrPortFrom(a, s.Port).String(), w, int(s.Priority) != best))
 			}
 		}
 	} else {
@@ -215,7 +210,7 @@ func (d *DNS) resolve(ctx context.Context) ([]string, time.Duration, error) {
 		}
 		ttl = t
 		for _, a := range addrs {
-			nodes = append(nodes, nodeString(netip.AddrPortFrom(a, d.port), 1))
+			nodes = append(nodes, netip.AddrPortFrom(a, d.port).String())
 		}
 	}
 	// Sorted, the backups last: past maxDNSNodes, backups go first.
@@ -349,12 +344,4 @@ func srvWeight(w, maxW uint16) int {
 		return max(int(w), 1)
 	}
 	return max(int(w)*pool.MaxWeight/int(maxW), 1)
-}
-
-// nodeString is a node as a source publishes it.
-func nodeString(a netip.AddrPort, weight int) string {
-	if weight == 1 {
-		return a.String()
-	}
-	return a.String() + " weight=" + strconv.Itoa(weight)
 }

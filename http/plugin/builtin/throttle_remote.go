@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -307,7 +308,15 @@ func encodeShared(e *ipState) []byte {
 		}
 		return t.UnixMilli()
 	}
-	return fmt.Appendf(nil, "%d %d %d %d", ms(e.last), e.violations, ms(e.expires), ms(e.bannedUntil))
+	// On a request's path (under the table's lock): no fmt.
+	b := make([]byte, 0, 64)
+	for i, v := range [4]int64{ms(e.last), int64(e.violations), ms(e.expires), ms(e.bannedUntil)} {
+		if i > 0 {
+			b = append(b, ' ')
+		}
+		b = strconv.AppendInt(b, v, 10)
+	}
+	return b
 }
 
 // decodeShared reads encodeShared's form; ok false for anything else
