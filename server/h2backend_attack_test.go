@@ -157,7 +157,7 @@ func TestH2BackendDataBeforeHead(t *testing.T) {
 		}
 		r.headers(true, ":status", "204")
 	})
-	ts := startServer(t, testhttp.OneLoop(testhttp.ProxyTOML([]string{be.addr}, "", testhttp.ServiceKeys(`backend_protocol = "h2c"`))))
+	ts := startH2CProxy(t, be.addr)
 	addr := ts.addrOf("proxy")
 	a, _ := rawGet(t, addr, "/alice", 5*time.Second)
 	t.Logf("alice got %q", a)
@@ -187,7 +187,7 @@ func TestH2BackendLateEndStream(t *testing.T) {
 		r.headers(false, ":status", "200", "content-length", "2")
 		r.data(true, "ok")
 	})
-	ts := startServer(t, testhttp.OneLoop(testhttp.ProxyTOML([]string{be.addr}, "", testhttp.ServiceKeys(`backend_protocol = "h2c"`))))
+	ts := startH2CProxy(t, be.addr)
 	addr := ts.addrOf("proxy")
 	a, da := rawGet(t, addr, "/a", 5*time.Second)
 	t.Logf("a: %q in %v", a, da)
@@ -212,7 +212,7 @@ func TestH2BackendLateReset(t *testing.T) {
 		r.headers(false, ":status", "200", "content-length", "2")
 		r.data(true, "ok")
 	})
-	ts := startServer(t, testhttp.OneLoop(testhttp.ProxyTOML([]string{be.addr}, "", testhttp.ServiceKeys(`backend_protocol = "h2c"`, "retries = 0"))))
+	ts := startH2CProxy(t, be.addr, "retries = 0")
 	addr := ts.addrOf("proxy")
 	a, _ := rawGet(t, addr, "/a", 5*time.Second)
 	t.Logf("a: %q", a)
@@ -261,7 +261,7 @@ func TestH2BackendHeadContentLength(t *testing.T) {
 		r.headers(false, ":status", "200", "content-length", "2")
 		r.data(true, "ok")
 	})
-	ts := startServer(t, testhttp.OneLoop(testhttp.ProxyTOML([]string{be.addr}, "", testhttp.ServiceKeys(`backend_protocol = "h2c"`, "retries = 0"))))
+	ts := startH2CProxy(t, be.addr, "retries = 0")
 	addr := ts.addrOf("proxy")
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
@@ -292,7 +292,7 @@ func TestH2BackendSlowReadersShareWindow(t *testing.T) {
 		}
 		io.WriteString(w, "small")
 	}))
-	ts := startServer(t, testhttp.OneLoop(testhttp.ProxyTOML([]string{be.addr}, "", testhttp.ServiceKeys(`backend_protocol = "h2c"`, `buffer_dir_size = "1"`, `backend_timeout = "20s"`, `idle_timeout = "30s"`))))
+	ts := startH2CProxy(t, be.addr, `buffer_dir_size = "1"`, `backend_timeout = "20s"`, `idle_timeout = "30s"`)
 	addr := ts.addrOf("proxy")
 	for i := 0; i < 24; i++ {
 		c, err := net.DialTCP("tcp", nil, net.TCPAddrFromAddrPort(mustAP(addr)))
@@ -330,7 +330,7 @@ func TestH2BackendGoAwayThenDialFails(t *testing.T) {
 		}
 		r.headers(true, ":status", "204")
 	})
-	ts := startServer(t, testhttp.OneLoop(testhttp.ProxyTOML([]string{be.addr}, "", testhttp.ServiceKeys(`backend_protocol = "h2c"`, `idle_timeout = "30s"`))))
+	ts := startH2CProxy(t, be.addr, `idle_timeout = "30s"`)
 	addr := ts.addrOf("proxy")
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
@@ -369,7 +369,7 @@ func TestH2BackendInterimFlood(t *testing.T) {
 		}
 		r.wmu.Unlock()
 	})
-	ts := startServer(t, testhttp.OneLoop(testhttp.ProxyTOML([]string{be.addr}, "", testhttp.ServiceKeys(`backend_protocol = "h2c"`))))
+	ts := startH2CProxy(t, be.addr)
 	addr := ts.addrOf("proxy")
 	var ms runtime.MemStats
 	runtime.GC()
@@ -444,7 +444,7 @@ func TestH2BackendEarlyResponseWindowClosed(t *testing.T) {
 		r.headers(false, ":status", "200", "content-length", "3")
 		r.data(true, "bob")
 	})
-	ts := startServer(t, testhttp.OneLoop(testhttp.ProxyTOML([]string{be.addr}, "", testhttp.ServiceKeys(`backend_protocol = "h2c"`, `backend_timeout = "4s"`))))
+	ts := startH2CProxy(t, be.addr, `backend_timeout = "4s"`)
 	addr := ts.addrOf("proxy")
 	c, err := net.Dial("tcp", addr)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"net"
 	nethttp "net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -146,6 +147,14 @@ func TestH2CBackendCurl(t *testing.T) {
 	}
 }
 
+// startH2CProxy is plb on one loop, a reverse proxy over HTTP/2 in the
+// clear (backend_protocol h2c) to node, with the service keys extra (one
+// loop: every client shares its exchanges and connections).
+func startH2CProxy(t *testing.T, node string, extra ...string) *testServer {
+	t.Helper()
+	return startServer(t, testhttp.OneLoop(testhttp.ProxyTOML([]string{node}, "", testhttp.ServiceKeys(append([]string{`backend_protocol = "h2c"`}, extra...)...))))
+}
+
 // rawHTTP sends req on a new connection and returns all it reads.
 func rawHTTP(t *testing.T, addr, req string) string {
 	t.Helper()
@@ -254,7 +263,7 @@ func TestH2BackendStreamLimit(t *testing.T) {
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context { return context.WithValue(ctx, connKey{}, c) }}
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
-	ts := startServer(t, testhttp.OneLoop(testhttp.ProxyTOML([]string{ln.Addr().String()}, "", testhttp.ServiceKeys(`backend_protocol = "h2c"`))))
+	ts := startH2CProxy(t, ln.Addr().String())
 	addr := ts.addrOf("proxy")
 	var wg sync.WaitGroup
 	var failed atomic.Int64
@@ -392,7 +401,7 @@ func TestH2BackendEarlyResponse(t *testing.T) {
 		}
 		echoH2(w, r)
 	}))
-	ts := startServer(t, testhttp.OneLoop(testhttp.ProxyTOML([]string{be.addr}, "", testhttp.ServiceKeys(`backend_protocol = "h2c"`, "buffer_backend_connect = 0"))))
+	ts := startH2CProxy(t, be.addr, "buffer_backend_connect = 0")
 	addr := ts.addrOf("proxy")
 	for i := range 3 {
 		c, err := net.Dial("tcp", addr)
@@ -501,5 +510,40 @@ func TestH2BackendCancelFreesStream(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("the waiting request did not get the stream freed")
+	}
+}
+
+// TestH2CBackendNginx: nginx as the node, speaking h2c (listen ...
+// http2), plb in front with backend_protocol h2c: curl's HTTP/1.1 GET and
+// upload and h2load's 300 HTTP/2 requests on 3 connections of 10 streams
+// all reach nginx as HTTP/2, over few connections.
+func TestH2CBackendNginx(t *testing.T) {
+	bin := needServer(t, "nginx")
+	h2load := needServer(t, "h2load")
+	node := fmt.Sprintf("127.0.0.1:%d", quietPort(t))
+	runNginx(t, bin, t.TempDir(), fmt.Sprintf(`  server {
+    listen %s http2;
+    client_max_body_size 10m;
+    location / { return 200 "$server_protocol $request_method $uri $content_length\n"; }
+  }
+`, node), node)
+	ts := startH2CProxy(t, node, "http2 = true")
+	addr := ts.addrOf("proxy")
+	if out := curl(t, "http://"+addr+"/a"); out != "HTTP/2.0 GET /a \n" {
+		t.Fatalf("a GET: %q", out)
+	}
+	upload := filepath.Join(t.TempDir(), "up")
+	if err := os.WriteFile(upload, bytes.Repeat([]byte("u"), 1<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out := curl(t, "--data-binary", "@"+upload, "http://"+addr+"/up"); out != "HTTP/2.0 POST /up 1048576\n" {
+		t.Fatalf("an upload: %q", out)
+	}
+	out, err := exec.Command(h2load, "-n", "300", "-c", "3", "-m", "10", "http://"+addr+"/h2load").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "300 succeeded, 0 failed, 0 errored") || !strings.Contains(string(out), "status codes: 300 2xx") {
+		t.Fatalf("h2load: %v\n%s", err, out)
+	}
+	if n := ts.proxySvc("proxy").H2Stats().Conns.Load(); n < 1 || n > 8 {
+		t.Errorf("%d HTTP/2 connections to nginx for 30 streams at once", n)
 	}
 }
