@@ -245,7 +245,6 @@ func (cl *client) readHead(data []byte) int {
 	rs.key = headKey(st.Pool, r, c)
 	rs.sticky, rs.hasSticky = stickyOf(st, r)
 	cl.isHEAD = string(r.Method) == "HEAD"
-	cl.grpc = isGRPC(r)
 	cl.idempotent = cl.isHEAD || string(r.Method) == "GET"
 	cl.retrySafe = idempotent(r)
 	cl.minor = uint8(r.Minor)
@@ -256,6 +255,7 @@ func (cl *client) readHead(data []byte) int {
 	cl.wantKA = persist && r.KeepAlive() && !cl.svc.draining.Load() && !(resumed && c.EOF())
 	cl.upgrade = r.ConnUpgrade && len(r.Upgrade) > 0
 	cl.bodyMode = r.BodyMode()
+	cl.grpc = cl.bodyMode != http.BodyNone && isGRPC(r) // a gRPC call always has a body
 	cl.bodyLeft = r.ContentLength
 	cl.bodyDone = cl.bodyMode == http.BodyNone
 	cl.bodySent, cl.rs.bodyGot = 0, 0

@@ -58,7 +58,7 @@ func (cl *client) holdBody(st *Settings, r *http.RequestHead, in []byte) bool {
 	switch {
 	case cl.bodyMode == http.BodyNone:
 		return false
-	case isGRPC(r):
+	case cl.grpc:
 		// A gRPC call's body is a stream of messages the backend answers
 		// as they come (ping-pong): never held back.
 		return false

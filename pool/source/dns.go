@@ -1,6 +1,7 @@
 package source
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -194,7 +195,7 @@ func (d *DNS) resolve(ctx context.Context) ([]string, time.Duration, error) {
 			if err != nil {
 				// One target that does not resolve leaves the others:
 				// the answer fails only when none does.
-				firstErr = cmp(firstErr, err)
+				firstErr = cmp.Or(firstErr, err)
 				continue
 			}
 			ttl = min(ttl, t)
@@ -287,7 +288,7 @@ func (d *DNS) addresses(ctx context.Context, name string, extra *dns.Msg) ([]net
 	for _, t := range []uint16{dns.TypeA, dns.TypeAAAA} {
 		ans, err := d.ask(ctx, name, t)
 		if err != nil {
-			firstErr = cmp(firstErr, err)
+			firstErr = cmp.Or(firstErr, err)
 			continue
 		}
 		collect(ans.Answer)
@@ -296,14 +297,6 @@ func (d *DNS) addresses(ctx context.Context, name string, extra *dns.Msg) ([]net
 		return nil, 0, firstErr
 	}
 	return out, ttl, nil
-}
-
-// cmp is a, or b when a is nil.
-func cmp(a, b error) error {
-	if a != nil {
-		return a
-	}
-	return b
 }
 
 // ask sends one question to the servers in turn, over UDP, and over TCP

@@ -41,8 +41,6 @@ type throttleRemote struct {
 	limits  atomic.Pointer[shareLimits]
 	log     atomic.Pointer[slog.Logger]
 	failing atomic.Bool
-	// Sets, Gets and Failures count the calls, for tests and status.
-	Sets, Gets, Failures atomic.Int64
 }
 
 // remoteShard is one goroutine's queue; the goroutine runs while it has
@@ -166,8 +164,7 @@ func (rm *throttleRemote) enqueue(op remoteOp) {
 	select {
 	case sh.queue <- op:
 	default:
-		rm.Failures.Add(1) // memcached too slow: the local state decides
-		return
+		return // memcached too slow: the local state decides
 	}
 	if sh.running.CompareAndSwap(false, true) {
 		go rm.work(sh)
@@ -196,7 +193,6 @@ func (rm *throttleRemote) do(op remoteOp) {
 	key := rm.prefix + op.ip.String()
 	var err error
 	if op.get {
-		rm.Gets.Add(1)
 		var v []byte
 		v, err = rm.client.Get(key)
 		if err == nil {
@@ -205,7 +201,6 @@ func (rm *throttleRemote) do(op remoteOp) {
 			err = nil
 		}
 	} else {
-		rm.Sets.Add(1)
 		value := op.value
 		if v, gerr := rm.client.Get(key); gerr == nil {
 			rm.merge(op.ip, v, op.now)
@@ -216,7 +211,6 @@ func (rm *throttleRemote) do(op remoteOp) {
 	log := rm.log.Load()
 	switch {
 	case err != nil:
-		rm.Failures.Add(1)
 		if !rm.failing.Swap(true) && log != nil {
 			log.Warn("memcached unreachable: Throttle decides on this process's state alone", "plugin", "Throttle", "err", err)
 		}
