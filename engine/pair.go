@@ -229,8 +229,8 @@ func (c *Conn) pipeRead() {
 // Abort is a socket's reset: the peer closes at once with ErrPeerClosed
 // (a role waiting for its backend's answer to a stream the client reset
 // learns of it now, not when it writes; a half-close would have let it
-// answer). A peer that paused its reading learns of a close at once too,
-// as it would hear nothing until it reads again.
+// answer). A close is not: a peer that paused its reading gets what is
+// in its input, then the EOF, when it reads again, as from a socket.
 func (c *Conn) pipeHangUp(gone bool) {
 	p := c.pipe.peer
 	if p == nil || p.closed {
@@ -244,7 +244,7 @@ func (c *Conn) pipeHangUp(gone bool) {
 			p.destroy(nil) // it was only waiting for its queue to go
 			return
 		}
-		if (c.pipe.reset || p.paused) && !c.loop.stopped.Load() {
+		if c.pipe.reset && !c.loop.stopped.Load() {
 			p.destroy(ErrPeerClosed)
 			return
 		}

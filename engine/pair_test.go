@@ -328,3 +328,37 @@ func TestPairClosingPeerGone(t *testing.T) {
 		t.Fatal("the closing end outlived its peer")
 	}
 }
+
+// TestPairPausedReaderGetsTailOnClose: the writer puts its last bytes in
+// a paused reader's input and closes; the reader gets them, then its EOF,
+// when it resumes, as from a socket (a close is no reset).
+func TestPairPausedReaderGetsTailOnClose(t *testing.T) {
+	e := startEngine(t, 1)
+	l := e.Loops()[0]
+	reader := newCollector()
+	var inner, outer *Conn
+	pairRun(t, l, func() {
+		var err error
+		inner, outer, err = l.Pair(PairInfo{}, func(c *Conn) Handler { return &funcHandler{} }, reader.handler(false))
+		if err != nil {
+			t.Fatal(err)
+		}
+	})
+	pairRun(t, l, func() {
+		outer.PauseRead() // as h2srv's exchange does while its client's window is shut
+		inner.Write([]byte("the last 15 B.."))
+		inner.Close() // a role ending a Connection: close response
+	})
+	pairRun(t, l, func() {
+		if !outer.Closed() {
+			outer.ResumeRead()
+			outer.Kick()
+		}
+	})
+	reader.wait(t)
+	reader.mu.Lock()
+	defer reader.mu.Unlock()
+	if reader.got.String() != "the last 15 B.." || reader.closed == ErrPeerClosed {
+		t.Errorf("a close reached a paused reader as a reset: got %q, closed with %v", reader.got.String(), reader.closed)
+	}
+}

@@ -375,3 +375,53 @@ func TestHTTP2AccessLog(t *testing.T) {
 		})
 	}
 }
+
+// TestHTTP2SlowClientWholeResponse: a client that opens its window slowly
+// gets all of a 1 MiB response, whether the role keeps each stream's pair
+// open after it (persist_client) or closes it (the default): a close
+// behind a paused exchange is no reset.
+func TestHTTP2SlowClientWholeResponse(t *testing.T) {
+	const size = 1 << 20
+	big := string(bytes.Repeat([]byte("y"), size))
+	be := testhttp.NewHTTPBackend(t, func(b *testhttp.Backend, c net.Conn, req *nethttp.Request, body []byte) bool {
+		testhttp.Respond(c, 200, "", big)
+		return true
+	})
+	for _, persist := range []string{"true", "false"} {
+		ts := startProxy(t, []string{be.Addr}, "", testhttp.ServiceKeys("http2 = true", "persist_client = "+persist))
+		c := dialH2(t, ts.addrOf("proxy"))
+		c.get(1, "/big")
+		got, how := 0, ""
+		for how == "" {
+			f, err := c.fr.ReadFrame()
+			if err != nil {
+				how = "read error " + err.Error()
+				break
+			}
+			switch f := f.(type) {
+			case *http2.DataFrame:
+				if f.StreamID != 1 {
+					continue
+				}
+				got += len(f.Data())
+				if n := uint32(len(f.Data())); n > 0 {
+					time.Sleep(2 * time.Millisecond) // a slow reader
+					c.fr.WriteWindowUpdate(0, n)
+					c.fr.WriteWindowUpdate(1, n)
+				}
+				if f.StreamEnded() {
+					how = "END_STREAM"
+				}
+			case *http2.RSTStreamFrame:
+				if f.StreamID == 1 {
+					how = "RST_STREAM " + f.ErrCode.String()
+				}
+			case *http2.GoAwayFrame:
+				how = "GOAWAY"
+			}
+		}
+		if got != size || how != "END_STREAM" {
+			t.Errorf("persist_client=%s: a slow client got %d of %d bytes, then %s", persist, got, size, how)
+		}
+	}
+}
