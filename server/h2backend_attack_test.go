@@ -467,3 +467,54 @@ func TestH2BackendEarlyResponseWindowClosed(t *testing.T) {
 		t.Errorf("bob's request went to a dead exchange: %q after %v", out, d)
 	}
 }
+
+// TestH2BackendRoleHeadLimits: a request plb accepts (199 fields, under
+// the client side's 200) is served over h2c too, though the role adds
+// fields of its own before the exchange reads it; and a 103 carrying a
+// content-length says nothing of the final response's body.
+func TestH2BackendRoleHeadLimits(t *testing.T) {
+	h2be := startH2Backend(t, nil, nethttp.HandlerFunc(func(w nethttp.ResponseWriter, r *nethttp.Request) { io.WriteString(w, "ok") }))
+	var b strings.Builder
+	b.WriteString("GET /many HTTP/1.1\r\nHost: h\r\n")
+	for i := range 198 {
+		fmt.Fprintf(&b, "X-F%d: v\r\n", i)
+	}
+	b.WriteString("Connection: close\r\n\r\n")
+	if out := rawHTTP(t, startH2CProxy(t, h2be.addr).addrOf("proxy"), b.String()); !strings.HasPrefix(out, "HTTP/1.1 200 ") {
+		t.Fatalf("a 199-field request over h2c: %.200q", out)
+	}
+
+	be := startRawH2(t, nil, func(r *h2req) {
+		switch r.path {
+		case "/zero":
+			r.headers(false, ":status", "103", "content-length", "0", "link", "</s.css>; rel=preload")
+		case "/three":
+			r.headers(false, ":status", "103", "content-length", "3")
+		}
+		r.headers(false, ":status", "200")
+		r.data(false, "hel")
+		r.data(true, "lo")
+	})
+	addr := startH2CProxy(t, be.addr, `idle_timeout = "2s"`, "retries = 0").addrOf("proxy")
+	for _, p := range []string{"/plain", "/zero", "/three"} {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(4 * time.Second))
+		io.WriteString(c, "GET "+p+" HTTP/1.1\r\nHost: h\r\n\r\n")
+		br := bufio.NewReader(c)
+		resp, err := nethttp.ReadResponse(br, nil)
+		for err == nil && resp.StatusCode < 200 {
+			resp, err = nethttp.ReadResponse(br, nil)
+		}
+		var body []byte
+		if err == nil {
+			body, err = io.ReadAll(resp.Body)
+		}
+		c.Close()
+		if err != nil || string(body) != "hello" {
+			t.Errorf("%s after a 103 with a length: %q %v", p, body, err)
+		}
+	}
+}

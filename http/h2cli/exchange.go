@@ -21,6 +21,14 @@ const (
 	exSent                   // the request went whole, the response is coming
 )
 
+// roleHead bounds the request heads the exchange reads: the role's own
+// output, a client's head (within the client side's limits) and the
+// fields the role adds (X-Forwarded-*, Connection, HEADER rules): twice
+// the client side's defaults, so that none the role accepted is refused.
+func roleHead() http.Limits {
+	return http.Limits{MaxHeadBytes: 200 << 10, MaxURIBytes: 32 << 10, MaxHeaders: 400}
+}
+
 // pauseAbove is the request body a stream holds, waiting for the
 // backend's window, beyond which the role is read no further.
 const pauseAbove = 64 << 10
@@ -258,7 +266,7 @@ func (ex *exchange) respond(code int, fields []hpack.HeaderField, end bool) {
 		trailers = trailers || f.Name == "trailer"
 	}
 	for _, f := range fields {
-		if f.Name == "content-length" {
+		if f.Name == "content-length" && code >= 200 { // a 1xx's says nothing of the body
 			if trailers && !end {
 				continue
 			}

@@ -102,6 +102,7 @@ func (p *Pool) Dial(addr netip.AddrPort, base *tls.Config, h engine.Handler) (*e
 		}
 	}
 	ex := &exchange{p: p, key: key}
+	ex.parser.Limits = roleHead()
 	info := engine.PairInfo{Remote: addr, Secure: base != nil, Proto: "HTTP/2.0"}
 	ex.inner, ex.outer = p.l.DialPair(info, h, ex)
 	ex.outer.SetWatermarks(64<<10, 16<<10)
